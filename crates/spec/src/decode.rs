@@ -1,0 +1,617 @@
+//! Node tree -> model. Reports every type error, missing field and unknown field of a document
+//! (with "did you mean"), and records where each field was written for later checks.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::str::FromStr;
+
+use ipnet::Ipv4Net;
+
+use crate::diag::Diagnostic;
+use crate::model::*;
+use crate::node::{Key, Loc, Node, Value};
+use crate::suggest::did_you_mean;
+
+/// Decoding context for one document.
+pub(crate) struct Cx<'a> {
+    pub file: &'a Path,
+    pub object: Option<String>,
+    pub diags: &'a mut Vec<Diagnostic>,
+    pub fields: BTreeMap<String, Loc>,
+    failed: bool,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(file: &'a Path, diags: &'a mut Vec<Diagnostic>) -> Self {
+        Cx { file, object: None, diags, fields: BTreeMap::new(), failed: false }
+    }
+
+    pub fn error(&mut self, loc: Loc, field: &str, message: impl Into<String>, hint: Option<String>) {
+        self.failed = true;
+        let mut d = Diagnostic::new(self.file, loc, field, message).object(self.object.clone());
+        d.hint = hint;
+        self.diags.push(d);
+    }
+
+    fn seen(&mut self, path: &str, loc: Loc) {
+        self.fields.insert(path.to_string(), loc);
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+/// A mapping being read field by field; `finish` reports the fields nobody asked for.
+pub(crate) struct Fields<'n> {
+    path: String,
+    loc: Loc,
+    entries: &'n [(Key, Node)],
+    used: Vec<bool>,
+    known: Vec<&'static str>,
+}
+
+impl<'n> Fields<'n> {
+    pub fn of(cx: &mut Cx, node: &'n Node, path: &str) -> Option<Fields<'n>> {
+        cx.seen(path, node.loc);
+        match &node.value {
+            Value::Map(entries) => Some(Fields {
+                path: path.to_string(),
+                loc: node.loc,
+                entries,
+                used: vec![false; entries.len()],
+                known: Vec::new(),
+            }),
+            other => {
+                cx.error(node.loc, path, format!("expected a mapping, found {}", other.describe()), None);
+                None
+            }
+        }
+    }
+
+    fn lookup(&mut self, cx: &mut Cx, key: &'static str) -> Option<(String, &'n Node)> {
+        self.known.push(key);
+        let i = self.entries.iter().position(|(k, _)| k.name == key)?;
+        self.used[i] = true;
+        let path = join(&self.path, key);
+        let node = &self.entries[i].1;
+        cx.seen(&path, node.loc);
+        Some((path, node))
+    }
+
+    /// An optional field; an explicit `null` counts as absent.
+    pub fn opt(&mut self, cx: &mut Cx, key: &'static str) -> Option<(String, &'n Node)> {
+        self.lookup(cx, key).filter(|(_, n)| n.value != Value::Null)
+    }
+
+    pub fn req(&mut self, cx: &mut Cx, key: &'static str) -> Option<(String, &'n Node)> {
+        let found = self.lookup(cx, key);
+        match found {
+            Some((path, n)) if n.value == Value::Null => {
+                cx.error(n.loc, &path, format!("`{key}` is required but empty"), None);
+                None
+            }
+            Some(f) => Some(f),
+            None => {
+                cx.error(self.loc, &self.path, format!("missing required field `{key}`"), None);
+                None
+            }
+        }
+    }
+
+    pub fn finish(self, cx: &mut Cx) {
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            if self.used[i] {
+                continue;
+            }
+            let path = join(&self.path, &k.name);
+            let hint = match did_you_mean(&k.name, &self.known) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("allowed here: {}", self.known.join(", ")),
+            };
+            cx.error(k.loc, &path, format!("unknown field `{}`", k.name), Some(hint));
+        }
+    }
+}
+
+pub(crate) fn string(cx: &mut Cx, path: &str, node: &Node) -> Option<String> {
+    match &node.value {
+        Value::Str(s) => Some(s.clone()),
+        other => {
+            let hint = node.scalar_text().map(|t| format!("quote it: \"{t}\""));
+            cx.error(node.loc, path, format!("expected a string, found {}", other.describe()), hint);
+            None
+        }
+    }
+}
+
+fn int<T: TryFrom<i128> + std::fmt::Display>(cx: &mut Cx, path: &str, node: &Node, min: T, max: T) -> Option<T>
+where
+    i128: From<T>,
+{
+    let (lo, hi) = (i128::from(min), i128::from(max));
+    match &node.value {
+        Value::Int(i) if (lo..=hi).contains(i) => T::try_from(*i).ok(),
+        Value::Int(i) => {
+            cx.error(
+                node.loc,
+                path,
+                format!("{i} is out of range"),
+                Some(format!("use a whole number from {lo} to {hi}")),
+            );
+            None
+        }
+        Value::Str(s) if s.trim().parse::<i128>().is_ok() => {
+            cx.error(
+                node.loc,
+                path,
+                format!("expected a number, found the string \"{s}\""),
+                Some(format!("write it without quotes: {}", s.trim())),
+            );
+            None
+        }
+        other => {
+            cx.error(
+                node.loc,
+                path,
+                format!("expected a whole number, found {}", other.describe()),
+                Some(format!("use a whole number from {lo} to {hi}")),
+            );
+            None
+        }
+    }
+}
+
+fn boolean(cx: &mut Cx, path: &str, node: &Node) -> Option<bool> {
+    match &node.value {
+        Value::Bool(b) => Some(*b),
+        other => {
+            cx.error(node.loc, path, format!("expected true or false, found {}", other.describe()), None);
+            None
+        }
+    }
+}
+
+fn list<'n>(cx: &mut Cx, path: &str, node: &'n Node) -> Option<&'n [Node]> {
+    match &node.value {
+        Value::Seq(items) => Some(items),
+        other => {
+            let hint = node.scalar_text().map(|t| format!("write a list: [{t}]"));
+            cx.error(node.loc, path, format!("expected a list, found {}", other.describe()), hint);
+            None
+        }
+    }
+}
+
+fn each<'n, T>(
+    cx: &mut Cx,
+    path: &str,
+    node: &'n Node,
+    mut f: impl FnMut(&mut Cx, &str, &'n Node) -> Option<T>,
+) -> Option<Vec<T>> {
+    let items = list(cx, path, node)?;
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        cx.seen(&p, item.loc);
+        match f(cx, &p, item) {
+            Some(v) => out.push(v),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn strings(cx: &mut Cx, path: &str, node: &Node) -> Option<Vec<String>> {
+    each(cx, path, node, string)
+}
+
+fn string_map(cx: &mut Cx, path: &str, node: &Node) -> Option<BTreeMap<String, String>> {
+    let Value::Map(entries) = &node.value else {
+        cx.error(node.loc, path, format!("expected a mapping of strings, found {}", node.value.describe()), None);
+        return None;
+    };
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (k, v) in entries {
+        let p = join(path, &k.name);
+        cx.seen(&p, v.loc);
+        match string(cx, &p, v) {
+            Some(s) => {
+                out.insert(k.name.clone(), s);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn keyword<T: Copy>(cx: &mut Cx, path: &str, node: &Node, choices: &[(&'static str, T)]) -> Option<T> {
+    let text = string(cx, path, node)?;
+    if let Some((_, v)) = choices.iter().find(|(k, _)| *k == text) {
+        return Some(*v);
+    }
+    let names: Vec<&'static str> = choices.iter().map(|(k, _)| *k).collect();
+    let hint = match choices.iter().find(|(k, _)| k.eq_ignore_ascii_case(&text)) {
+        Some((k, _)) => format!("write `{k}` (values are case-sensitive)"),
+        None => match did_you_mean(&text, &names) {
+            Some(s) => format!("did you mean `{s}`? allowed: {}", names.join(", ")),
+            None => format!("allowed: {}", names.join(", ")),
+        },
+    };
+    cx.error(node.loc, path, format!("`{text}` is not a valid value"), Some(hint));
+    None
+}
+
+fn parsed<T: FromStr>(
+    cx: &mut Cx,
+    path: &str,
+    node: &Node,
+    what: &str,
+    hint: impl FnOnce(&str) -> String,
+) -> Option<T> {
+    let text = string(cx, path, node)?;
+    match text.trim().parse::<T>() {
+        Ok(v) => Some(v),
+        Err(_) => {
+            let h = hint(&text);
+            cx.error(node.loc, path, format!("`{text}` is not {what}"), Some(h));
+            None
+        }
+    }
+}
+
+fn cidr(cx: &mut Cx, path: &str, node: &Node) -> Option<Ipv4Net> {
+    let net: Ipv4Net = parsed(cx, path, node, "an IPv4 CIDR block", |_| {
+        "write it as a network and prefix length, e.g. 10.20.0.0/16".into()
+    })?;
+    if net.trunc() != net {
+        cx.error(node.loc, path, format!("`{net}` has host bits set"), Some(format!("the network is {}", net.trunc())));
+        return None;
+    }
+    Some(net)
+}
+
+/// Reads `apiVersion`, `kind`, `metadata` and `spec` of one document.
+pub(crate) fn document(cx: &mut Cx, node: &Node) -> Option<Document> {
+    let mut top = Fields::of(cx, node, "")?;
+    let kind_node = top.req(cx, "kind");
+    let kind = match kind_node {
+        Some((p, n)) => {
+            let k = string(cx, &p, n)?;
+            if !KINDS.contains(&k.as_str()) {
+                let hint = match did_you_mean(&k, KINDS) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("crosslink.dev/v1alpha1 has the kinds {}", KINDS.join(", ")),
+                };
+                cx.error(n.loc, &p, format!("unknown kind `{k}`"), Some(hint));
+                return None;
+            }
+            k
+        }
+        None => return None,
+    };
+    // Name the object early so every later error says which one it is.
+    let name = match &node.value {
+        Value::Map(e) => e.iter().find(|(k, _)| k.name == "metadata").and_then(|(_, m)| match &m.value {
+            Value::Map(me) => me.iter().find(|(k, _)| k.name == "name").and_then(|(_, n)| n.scalar_text()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    cx.object = Some(format!("{kind}/{}", name.as_deref().unwrap_or("?")));
+
+    let api_version = match top.req(cx, "apiVersion") {
+        Some((p, n)) => match string(cx, &p, n) {
+            Some(v) if v == API_VERSION => Some(ApiVersion::V1Alpha1),
+            Some(v) => {
+                cx.error(
+                    n.loc,
+                    &p,
+                    format!("unsupported apiVersion `{v}`"),
+                    Some(format!("write `apiVersion: {API_VERSION}`")),
+                );
+                None
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let metadata = top.req(cx, "metadata").and_then(|(p, n)| metadata(cx, &p, n));
+    let spec_node = top.req(cx, "spec");
+    top.finish(cx);
+    let (sp, sn) = spec_node?;
+    let doc = match kind.as_str() {
+        "Account" => account_spec(cx, &sp, sn).map(|spec| (Some(spec), None, None)),
+        "Gateway" => gateway_spec(cx, &sp, sn).map(|spec| (None, Some(spec), None)),
+        _ => link_spec(cx, &sp, sn).map(|spec| (None, None, Some(spec))),
+    };
+    let (api_version, mut metadata, specs) = (api_version?, metadata?, doc?);
+    if cx.failed {
+        return None;
+    }
+    metadata.source = Source { file: cx.file.to_path_buf(), loc: node.loc, fields: std::mem::take(&mut cx.fields) };
+    Some(match specs {
+        (Some(spec), _, _) => Document::Account(Account { api_version, metadata, spec }),
+        (_, Some(spec), _) => Document::Gateway(Gateway { api_version, metadata, spec }),
+        (_, _, Some(spec)) => Document::Link(Link { api_version, metadata, spec }),
+        _ => unreachable!("one spec is decoded per kind"),
+    })
+}
+
+fn metadata(cx: &mut Cx, path: &str, node: &Node) -> Option<Metadata> {
+    let mut f = Fields::of(cx, node, path)?;
+    let name = f.req(cx, "name").and_then(|(p, n)| string(cx, &p, n));
+    let labels = match f.opt(cx, "labels") {
+        Some((p, n)) => string_map(cx, &p, n),
+        None => Some(BTreeMap::new()),
+    };
+    f.finish(cx);
+    Some(Metadata { name: name?, labels: labels?, source: Source::default() })
+}
+
+fn account_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<AccountSpec> {
+    let mut f = Fields::of(cx, node, path)?;
+    let account_id = f.req(cx, "accountId").and_then(|(p, n)| account_id(cx, &p, n));
+    let region = f.req(cx, "region").and_then(|(p, n)| string(cx, &p, n));
+    let assume_role = match f.opt(cx, "assumeRole") {
+        Some((p, n)) => assume_role(cx, &p, n).map(Some),
+        None => Some(None),
+    };
+    f.finish(cx);
+    Some(AccountSpec { account_id: account_id?, region: region?, assume_role: assume_role? })
+}
+
+fn account_id(cx: &mut Cx, path: &str, node: &Node) -> Option<String> {
+    match &node.value {
+        // An unquoted id is read as a number; 12 digits are unambiguous, anything else lost its
+        // leading zeros (or was never an id), so ask for quotes.
+        Value::Int(i) if (100_000_000_000..=999_999_999_999).contains(i) => Some(i.to_string()),
+        Value::Int(i) => {
+            cx.error(
+                node.loc,
+                path,
+                format!("{i} is not a 12-digit account id"),
+                Some("quote account ids (\"012345678901\"): YAML drops the leading zeros of an unquoted number".into()),
+            );
+            None
+        }
+        _ => string(cx, path, node),
+    }
+}
+
+fn assume_role(cx: &mut Cx, path: &str, node: &Node) -> Option<AssumeRole> {
+    let mut f = Fields::of(cx, node, path)?;
+    let role_arn = f.req(cx, "roleArn").and_then(|(p, n)| string(cx, &p, n));
+    let external_id = opt_string(cx, &mut f, "externalId");
+    let session_name = opt_string(cx, &mut f, "sessionName");
+    f.finish(cx);
+    Some(AssumeRole { role_arn: role_arn?, external_id: external_id?, session_name: session_name? })
+}
+
+fn opt_string(cx: &mut Cx, f: &mut Fields, key: &'static str) -> Option<Option<String>> {
+    match f.opt(cx, key) {
+        Some((p, n)) => string(cx, &p, n).map(Some),
+        None => Some(None),
+    }
+}
+
+fn opt_map(cx: &mut Cx, f: &mut Fields, key: &'static str) -> Option<BTreeMap<String, String>> {
+    match f.opt(cx, key) {
+        Some((p, n)) => string_map(cx, &p, n),
+        None => Some(BTreeMap::new()),
+    }
+}
+
+fn deletion_policy(cx: &mut Cx, f: &mut Fields) -> Option<DeletionPolicy> {
+    match f.opt(cx, "deletionPolicy") {
+        Some((p, n)) => keyword(cx, &p, n, &[("Delete", DeletionPolicy::Delete), ("Retain", DeletionPolicy::Retain)]),
+        None => Some(DeletionPolicy::Delete),
+    }
+}
+
+fn gateway_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<GatewaySpec> {
+    let mut f = Fields::of(cx, node, path)?;
+    let account = f.req(cx, "account").and_then(|(p, n)| string(cx, &p, n));
+    let vpc_id = f.req(cx, "vpcId").and_then(|(p, n)| string(cx, &p, n));
+    let cidr = match f.opt(cx, "cidr") {
+        Some((p, n)) => self::cidr(cx, &p, n).map(Some),
+        None => Some(None),
+    };
+    let subnet_ids = f.req(cx, "subnetIds").and_then(|(p, n)| strings(cx, &p, n));
+    let route_table_ids = f.req(cx, "routeTableIds").and_then(|(p, n)| strings(cx, &p, n));
+    let load_balancer = f.req(cx, "loadBalancer").and_then(|(p, n)| load_balancer(cx, &p, n));
+    let api = f.req(cx, "api").and_then(|(p, n)| api(cx, &p, n));
+    let tags = opt_map(cx, &mut f, "tags");
+    let deletion_policy = deletion_policy(cx, &mut f);
+    f.finish(cx);
+    Some(GatewaySpec {
+        account: account?,
+        vpc_id: vpc_id?,
+        cidr: cidr?,
+        subnet_ids: subnet_ids?,
+        route_table_ids: route_table_ids?,
+        load_balancer: load_balancer?,
+        api: api?,
+        tags: tags?,
+        deletion_policy: deletion_policy?,
+    })
+}
+
+fn load_balancer(cx: &mut Cx, path: &str, node: &Node) -> Option<LoadBalancerRef> {
+    let mut f = Fields::of(cx, node, path)?;
+    let name = opt_string(cx, &mut f, "name");
+    let arn = opt_string(cx, &mut f, "arn");
+    f.finish(cx);
+    match (name?, arn?) {
+        (Some(n), None) => Some(LoadBalancerRef::Name(n)),
+        (None, Some(a)) => Some(LoadBalancerRef::Arn(a)),
+        (Some(_), Some(_)) => {
+            cx.error(
+                node.loc,
+                path,
+                "give either `name` or `arn`, not both",
+                Some("`name` creates an NLB crosslink owns; `arn` uses an existing one".into()),
+            );
+            None
+        }
+        (None, None) => {
+            cx.error(node.loc, path, "missing `name` or `arn`", Some("write {name: my-nlb} to have crosslink create it, or {arn: arn:aws:elasticloadbalancing:...} to use an existing NLB".into()));
+            None
+        }
+    }
+}
+
+fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
+    let mut f = Fields::of(cx, node, path)?;
+    let name = opt_string(cx, &mut f, "name");
+    let id = opt_string(cx, &mut f, "id");
+    let stage = f.req(cx, "stage").and_then(|(p, n)| string(cx, &p, n));
+    f.finish(cx);
+    let target = match (name?, id?) {
+        (Some(n), None) => ApiTarget::Name(n),
+        (None, Some(i)) => ApiTarget::Id(i),
+        (Some(_), Some(_)) => {
+            cx.error(
+                node.loc,
+                path,
+                "give either `name` or `id`, not both",
+                Some("`name` creates a REST API crosslink owns; `id` uses an existing one".into()),
+            );
+            return None;
+        }
+        (None, None) => {
+            cx.error(node.loc, path, "missing `name` or `id`", Some("write {name: my-api, stage: v1} to have crosslink create it, or {id: a1b2c3d4e5, stage: v1} to use an existing REST API".into()));
+            return None;
+        }
+    };
+    Some(ApiRef { target, stage: stage? })
+}
+
+fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
+    let mut f = Fields::of(cx, node, path)?;
+    let gateway = f.req(cx, "gateway").and_then(|(p, n)| string(cx, &p, n));
+    let description = opt_string(cx, &mut f, "description");
+    let service = f.req(cx, "service").and_then(|(p, n)| service(cx, &p, n));
+    let targets = f.req(cx, "targets").and_then(|(p, n)| each(cx, &p, n, target));
+    let listener_port = f.req(cx, "listenerPort").and_then(|(p, n)| int::<u16>(cx, &p, n, 1, 65535));
+    let health_check = match f.opt(cx, "healthCheck") {
+        Some((p, n)) => health_check(cx, &p, n).map(Some),
+        None => Some(None),
+    };
+    let routes = f.req(cx, "routes").and_then(|(p, n)| each(cx, &p, n, route));
+    let peering = match f.opt(cx, "peering") {
+        Some((p, n)) => peering(cx, &p, n),
+        None => Some(PeeringOptions::default()),
+    };
+    let deletion_policy = deletion_policy(cx, &mut f);
+    let tags = opt_map(cx, &mut f, "tags");
+    f.finish(cx);
+    Some(LinkSpec {
+        gateway: gateway?,
+        description: description?,
+        service: service?,
+        targets: targets?,
+        listener_port: listener_port?,
+        health_check: health_check?,
+        routes: routes?,
+        peering: peering?,
+        deletion_policy: deletion_policy?,
+        tags: tags?,
+    })
+}
+
+fn service(cx: &mut Cx, path: &str, node: &Node) -> Option<ServiceSide> {
+    let mut f = Fields::of(cx, node, path)?;
+    let account = f.req(cx, "account").and_then(|(p, n)| string(cx, &p, n));
+    let vpc_id = f.req(cx, "vpcId").and_then(|(p, n)| string(cx, &p, n));
+    let cidr = match f.opt(cx, "cidr") {
+        Some((p, n)) => self::cidr(cx, &p, n).map(Some),
+        None => Some(None),
+    };
+    let route_table_ids = f.req(cx, "routeTableIds").and_then(|(p, n)| strings(cx, &p, n));
+    f.finish(cx);
+    Some(ServiceSide { account: account?, vpc_id: vpc_id?, cidr: cidr?, route_table_ids: route_table_ids? })
+}
+
+fn target(cx: &mut Cx, path: &str, node: &Node) -> Option<Target> {
+    let mut f = Fields::of(cx, node, path)?;
+    let ip = f.req(cx, "ip").and_then(|(p, n)| {
+        parsed::<Ipv4Addr>(cx, &p, n, "an IPv4 address", |t| {
+            if t.contains('/') {
+                "give a single address, not a CIDR block".into()
+            } else {
+                "write four numbers 0-255, e.g. 10.20.1.15".into()
+            }
+        })
+    });
+    let port = f.req(cx, "port").and_then(|(p, n)| int::<u16>(cx, &p, n, 1, 65535));
+    f.finish(cx);
+    Some(Target { ip: ip?, port: port? })
+}
+
+fn health_check(cx: &mut Cx, path: &str, node: &Node) -> Option<HealthCheck> {
+    let mut f = Fields::of(cx, node, path)?;
+    let protocol = match f.opt(cx, "protocol") {
+        Some((p, n)) => keyword(
+            cx,
+            &p,
+            n,
+            &[("TCP", HealthProtocol::Tcp), ("HTTP", HealthProtocol::Http), ("HTTPS", HealthProtocol::Https)],
+        ),
+        None => Some(HealthProtocol::Tcp),
+    };
+    let hc_path = opt_string(cx, &mut f, "path");
+    let port = match f.opt(cx, "port") {
+        Some((p, n)) => int::<u16>(cx, &p, n, 1, 65535).map(Some),
+        None => Some(None),
+    };
+    let interval = match f.opt(cx, "intervalSeconds") {
+        Some((p, n)) => int::<u16>(cx, &p, n, 5, 300),
+        None => Some(default_interval()),
+    };
+    let healthy = match f.opt(cx, "healthyThreshold") {
+        Some((p, n)) => int::<u8>(cx, &p, n, 2, 10),
+        None => Some(default_threshold()),
+    };
+    let unhealthy = match f.opt(cx, "unhealthyThreshold") {
+        Some((p, n)) => int::<u8>(cx, &p, n, 2, 10),
+        None => Some(default_threshold()),
+    };
+    f.finish(cx);
+    Some(HealthCheck {
+        protocol: protocol?,
+        path: hc_path?,
+        port: port?,
+        interval_seconds: interval?,
+        healthy_threshold: healthy?,
+        unhealthy_threshold: unhealthy?,
+    })
+}
+
+fn route(cx: &mut Cx, path: &str, node: &Node) -> Option<RouteSpec> {
+    let mut f = Fields::of(cx, node, path)?;
+    let rpath = f.req(cx, "path").and_then(|(p, n)| string(cx, &p, n));
+    let methods = match f.opt(cx, "methods") {
+        Some((p, n)) => each(cx, &p, n, |cx, p, n| {
+            let choices: Vec<(&'static str, HttpMethod)> =
+                HttpMethod::ALL.iter().map(|m| (*m, HttpMethod::parse(m).expect("listed"))).collect();
+            keyword(cx, p, n, &choices)
+        }),
+        None => Some(default_methods()),
+    };
+    f.finish(cx);
+    Some(RouteSpec { path: rpath?, methods: methods? })
+}
+
+fn peering(cx: &mut Cx, path: &str, node: &Node) -> Option<PeeringOptions> {
+    let mut f = Fields::of(cx, node, path)?;
+    let dns = match f.opt(cx, "allowDnsResolution") {
+        Some((p, n)) => boolean(cx, &p, n),
+        None => Some(false),
+    };
+    f.finish(cx);
+    Some(PeeringOptions { allow_dns_resolution: dns? })
+}

@@ -1,0 +1,395 @@
+//! The desired-state model, `crosslink.dev/v1alpha1`: Account, Gateway and Link.
+//!
+//! These types are what the rest of crosslink consumes. They are produced by `decode.rs` (never
+//! deserialized directly, so that every error carries a location) and serialize to the same shape
+//! as the YAML, which is also what the JSON Schema (`crosslink schema`) describes.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use ipnet::Ipv4Net;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::node::Loc;
+
+pub const API_VERSION: &str = "crosslink.dev/v1alpha1";
+pub const KINDS: &[&str] = &["Account", "Gateway", "Link"];
+
+/// Where an object was written, and where each of its fields is (by field path).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Source {
+    pub file: PathBuf,
+    pub loc: Loc,
+    pub fields: BTreeMap<String, Loc>,
+}
+
+impl Source {
+    /// The location of a field path such as `spec.targets[0].ip`, or of its nearest written parent.
+    pub fn loc_of(&self, path: &str) -> Loc {
+        let mut p = path;
+        loop {
+            if let Some(l) = self.fields.get(p) {
+                return *l;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p = &p[..i],
+                None => return self.loc,
+            }
+        }
+    }
+}
+
+/// One document of desired state.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "kind")]
+pub enum Document {
+    Account(Account),
+    Gateway(Gateway),
+    Link(Link),
+}
+
+/// The `apiVersion` every document carries.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
+pub enum ApiVersion {
+    #[default]
+    #[serde(rename = "crosslink.dev/v1alpha1")]
+    V1Alpha1,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// A DNS label (lower-case letters, digits and `-`, at most 63 characters), unique per kind.
+    pub name: String,
+    /// Free-form labels for people and tools; crosslink does not interpret them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Where this object was written (not part of the format).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub source: Source,
+}
+
+/// How to act in one AWS account.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Account {
+    pub api_version: ApiVersion,
+    pub metadata: Metadata,
+    pub spec: AccountSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountSpec {
+    /// The 12-digit AWS account id, quoted (account ids may start with 0).
+    #[schemars(regex(pattern = r"^[0-9]{12}$"))]
+    pub account_id: String,
+    /// The AWS region crosslink works in for this account, e.g. `eu-central-1`.
+    pub region: String,
+    /// The role to assume in this account. Absent: the controller's own credentials are used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assume_role: Option<AssumeRole>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssumeRole {
+    /// `arn:aws:iam::<accountId>:role/<name>`, in the same account as `accountId`.
+    pub role_arn: String,
+    /// The external id the role's trust policy requires (recommended: it prevents confused-deputy use).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The STS session name (default `crosslink`), visible in CloudTrail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+}
+
+/// The shared side: an internal NLB, a REST VPC Link and a REST API in one account's VPC.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Gateway {
+    pub api_version: ApiVersion,
+    pub metadata: Metadata,
+    pub spec: GatewaySpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewaySpec {
+    /// The name of the Account the gateway lives in.
+    pub account: String,
+    /// The gateway VPC (the peering requester).
+    pub vpc_id: String,
+    /// The gateway VPC's CIDR. Optional: enables offline overlap checks (always re-checked live).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub cidr: Option<Ipv4Net>,
+    /// The subnets of the NLB.
+    pub subnet_ids: Vec<String>,
+    /// Route tables that get a route to every linked service VPC.
+    pub route_table_ids: Vec<String>,
+    /// The NLB: by name (created and owned by crosslink) or by ARN (an existing one, never deleted).
+    pub load_balancer: LoadBalancerRef,
+    /// The REST API and stage.
+    pub api: ApiRef,
+    /// Extra AWS tags for the resources crosslink creates for this gateway.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// What happens to the gateway's resources when the Gateway is removed from desired state.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum LoadBalancerRef {
+    /// Create (and own) an internal NLB of this name.
+    Name(String),
+    /// Use this existing NLB; crosslink adds listeners and target groups but never deletes it.
+    Arn(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiRef {
+    #[serde(flatten)]
+    pub target: ApiTarget,
+    /// The stage links are deployed to.
+    pub stage: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ApiTarget {
+    /// Create (and own) a regional REST API of this name.
+    Name(String),
+    /// Use this existing REST API; crosslink adds resources but never deletes the API.
+    Id(String),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Remove the AWS resources when the object leaves desired state.
+    #[default]
+    Delete,
+    /// Leave the AWS resources in place (and say so) when the object leaves desired state.
+    Retain,
+}
+
+/// One service reached through a gateway.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Link {
+    pub api_version: ApiVersion,
+    pub metadata: Metadata,
+    pub spec: LinkSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LinkSpec {
+    /// The name of the Gateway this link is served through.
+    pub gateway: String,
+    /// A sentence for people reading status pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub service: ServiceSide,
+    /// Private IPs in the service VPC (RFC 1918 or 100.64.0.0/10), registered in AZ `all`.
+    pub targets: Vec<Target>,
+    /// The NLB listener port of this link; unique per gateway.
+    pub listener_port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    /// API paths served by this link: each serves `path` and `path/{proxy+}`.
+    pub routes: Vec<RouteSpec>,
+    #[serde(default)]
+    pub peering: PeeringOptions,
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// Extra AWS tags for the resources crosslink creates for this link.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceSide {
+    /// The name of the Account the service runs in (it accepts the peering).
+    pub account: String,
+    pub vpc_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub cidr: Option<Ipv4Net>,
+    /// Route tables that get the route back to the gateway VPC.
+    pub route_table_ids: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Target {
+    #[schemars(with = "String")]
+    pub ip: Ipv4Addr,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealthCheck {
+    pub protocol: HealthProtocol,
+    /// Required for HTTP and HTTPS, not allowed for TCP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Default: the target's own port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// 5 to 300 seconds; default 30.
+    #[serde(default = "default_interval")]
+    pub interval_seconds: u16,
+    /// 2 to 10; default 3.
+    #[serde(default = "default_threshold")]
+    pub healthy_threshold: u8,
+    /// 2 to 10; default 3.
+    #[serde(default = "default_threshold")]
+    pub unhealthy_threshold: u8,
+}
+
+pub(crate) fn default_interval() -> u16 {
+    30
+}
+pub(crate) fn default_threshold() -> u8 {
+    3
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            protocol: HealthProtocol::Tcp,
+            path: None,
+            port: None,
+            interval_seconds: default_interval(),
+            healthy_threshold: default_threshold(),
+            unhealthy_threshold: default_threshold(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HealthProtocol {
+    Tcp,
+    Http,
+    Https,
+}
+
+impl HealthProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthProtocol::Tcp => "TCP",
+            HealthProtocol::Http => "HTTP",
+            HealthProtocol::Https => "HTTPS",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteSpec {
+    /// `/segment[/segment...]`; serves the path itself and everything below it.
+    pub path: String,
+    /// Default `[ANY]`.
+    #[serde(default = "default_methods")]
+    pub methods: Vec<HttpMethod>,
+}
+
+pub(crate) fn default_methods() -> Vec<HttpMethod> {
+    vec![HttpMethod::Any]
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Any,
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+}
+
+impl HttpMethod {
+    pub const ALL: &'static [&'static str] = &["ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<HttpMethod> {
+        use HttpMethod::*;
+        [Any, Get, Post, Put, Patch, Delete, Head, Options].into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PeeringOptions {
+    /// Let the gateway VPC resolve the service VPC's private DNS names (default false).
+    #[serde(default)]
+    pub allow_dns_resolution: bool,
+}
+
+/// A whole, loaded desired state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DesiredState {
+    pub accounts: Vec<Account>,
+    pub gateways: Vec<Gateway>,
+    pub links: Vec<Link>,
+    /// The files it was read from, in order.
+    pub files: Vec<PathBuf>,
+}
+
+impl DesiredState {
+    pub fn account(&self, name: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.metadata.name == name)
+    }
+    pub fn gateway(&self, name: &str) -> Option<&Gateway> {
+        self.gateways.iter().find(|g| g.metadata.name == name)
+    }
+    pub fn link(&self, name: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.metadata.name == name)
+    }
+    pub fn links_of<'a>(&'a self, gateway: &'a str) -> impl Iterator<Item = &'a Link> + 'a {
+        self.links.iter().filter(move |l| l.spec.gateway == gateway)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.gateways.is_empty() && self.links.is_empty()
+    }
+    /// A one-line summary, as `crosslink validate` prints it.
+    pub fn summary(&self) -> String {
+        let routes: usize = self.links.iter().map(|l| l.spec.routes.len()).sum();
+        let targets: usize = self.links.iter().map(|l| l.spec.targets.len()).sum();
+        format!(
+            "{} account{}, {} gateway{}, {} link{} ({} route{}, {} target{}) from {} file{}",
+            self.accounts.len(),
+            plural(self.accounts.len()),
+            self.gateways.len(),
+            plural(self.gateways.len()),
+            self.links.len(),
+            plural(self.links.len()),
+            routes,
+            plural(routes),
+            targets,
+            plural(targets),
+            self.files.len(),
+            plural(self.files.len()),
+        )
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

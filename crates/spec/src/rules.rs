@@ -1,0 +1,310 @@
+//! Formats of single values: names, ids, ARNs, regions, paths, target addresses.
+//! Each check returns the problem and the fix, or nothing.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+pub type Problem = (String, String);
+
+fn problem(msg: impl Into<String>, hint: impl Into<String>) -> Option<Problem> {
+    Some((msg.into(), hint.into()))
+}
+
+/// RFC 1123 label, as Kubernetes names.
+pub fn dns_label(name: &str) -> Option<Problem> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        return None;
+    }
+    let suggestion: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .chars()
+        .take(63)
+        .collect();
+    let hint = if suggestion.is_empty() {
+        "use lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit"
+            .to_string()
+    } else {
+        format!("names are DNS labels (lower-case letters, digits and '-', at most 63 characters): e.g. `{suggestion}`")
+    };
+    problem(format!("`{name}` is not a valid name"), hint)
+}
+
+pub fn account_id(id: &str) -> Option<Problem> {
+    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    problem(format!("`{id}` is not an AWS account id"), "an account id is exactly 12 digits, quoted: \"111111111111\"")
+}
+
+pub fn region(r: &str) -> Option<Problem> {
+    // e.g. eu-central-1, us-gov-west-1, ap-southeast-4, cn-north-1
+    let parts: Vec<&str> = r.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok();
+    if ok {
+        return None;
+    }
+    problem(format!("`{r}` is not an AWS region name"), "write a region code such as eu-central-1 or us-east-1")
+}
+
+/// `arn:<partition>:iam::<account>:role/<path/name>`; returns the account on success.
+pub fn role_arn(arn: &str) -> Result<String, Problem> {
+    let bad = || {
+        (
+            format!("`{arn}` is not an IAM role ARN"),
+            "write arn:aws:iam::<12-digit account id>:role/<role name>".to_string(),
+        )
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6
+        || parts[0] != "arn"
+        || !parts[1].starts_with("aws")
+        || parts[2] != "iam"
+        || !parts[3].is_empty()
+    {
+        return Err(bad());
+    }
+    if account_id(parts[4]).is_some() {
+        return Err(bad());
+    }
+    let Some(name) = parts[5].strip_prefix("role/") else {
+        return Err(bad());
+    };
+    let valid = |c: char| c.is_ascii_alphanumeric() || "+=,.@-_/".contains(c);
+    if name.is_empty() || name.ends_with('/') || !name.chars().all(valid) {
+        return Err(bad());
+    }
+    Ok(parts[4].to_string())
+}
+
+/// `<prefix>-` followed by 8 or 17 hex digits, as EC2 ids are.
+pub fn ec2_id(id: &str, prefix: &str, what: &str) -> Option<Problem> {
+    let ok = id.strip_prefix(prefix).and_then(|s| s.strip_prefix('-')).is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    if ok {
+        return None;
+    }
+    let hint = match id.split_once('-') {
+        Some((p, _)) if p != prefix => {
+            format!("a {what} id starts with `{prefix}-`; `{p}-` is another kind of resource")
+        }
+        _ => format!(
+            "a {what} id is `{prefix}-` followed by 8 or 17 lower-case hex digits, e.g. {prefix}-0a1b2c3d4e5f60718"
+        ),
+    };
+    problem(format!("`{id}` is not a {what} id"), hint)
+}
+
+/// An ELBv2 load balancer ARN; returns (region, account).
+pub fn load_balancer_arn(arn: &str) -> Result<(String, String), Problem> {
+    let bad = || {
+        (
+            format!("`{arn}` is not a load balancer ARN"),
+            "write arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/net/<name>/<id>".to_string(),
+        )
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") || parts[2] != "elasticloadbalancing" {
+        return Err(bad());
+    }
+    if region(parts[3]).is_some() || account_id(parts[4]).is_some() {
+        return Err(bad());
+    }
+    let rest = parts[5];
+    let is_net = rest.starts_with("loadbalancer/net/");
+    // moto reports network load balancers as `app/`; accept both, AWS rejects a VPC Link to an ALB.
+    if !(is_net || rest.starts_with("loadbalancer/app/")) || rest.split('/').count() != 4 {
+        return Err(bad());
+    }
+    Ok((parts[3].to_string(), parts[4].to_string()))
+}
+
+/// An ELBv2 name (load balancers, target groups): 1-32 alphanumerics and hyphens.
+pub fn elb_name(name: &str) -> Option<Problem> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.starts_with("internal-");
+    if ok {
+        return None;
+    }
+    problem(
+        format!("`{name}` is not a valid load balancer name"),
+        "use 1-32 letters, digits and '-', not starting or ending with '-' nor with `internal-`",
+    )
+}
+
+pub fn rest_api_id(id: &str) -> Option<Problem> {
+    if id.len() == 10 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+        return None;
+    }
+    problem(
+        format!("`{id}` is not a REST API id"),
+        "a REST API id is 10 lower-case letters and digits, as in https://<id>.execute-api.<region>.amazonaws.com",
+    )
+}
+
+pub fn stage_name(s: &str) -> Option<Problem> {
+    if !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return None;
+    }
+    problem(format!("`{s}` is not a valid stage name"), "use letters, digits, '-' and '_' (at most 128)")
+}
+
+/// A route path: `/seg[/seg...]`, segments of the characters API Gateway allows in a path part.
+pub fn route_path(p: &str) -> Option<Problem> {
+    if !p.starts_with('/') {
+        return problem(format!("`{p}` does not start with '/'"), format!("write /{}", p.trim_start_matches('/')));
+    }
+    if p == "/" {
+        return problem("`/` would claim the whole API", "name at least one path segment, e.g. /payments");
+    }
+    if p.ends_with('/') {
+        return problem(format!("`{p}` ends with '/'"), format!("write {}", p.trim_end_matches('/')));
+    }
+    for seg in p[1..].split('/') {
+        if seg.is_empty() {
+            return problem(format!("`{p}` has an empty segment"), "remove the doubled '/'");
+        }
+        if seg.contains('{') || seg.contains('}') {
+            return problem(
+                format!("`{p}` has a path parameter"),
+                "write the prefix only: every route also serves everything below it ({proxy+})",
+            );
+        }
+        if !seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:@".contains(&b)) {
+            return problem(
+                format!("`{p}` has a character API Gateway does not allow in a path"),
+                "use letters, digits and - . _ ~ in path segments",
+            );
+        }
+    }
+    None
+}
+
+/// Whether one path equals or lies below the other (`/pay` and `/pay/x`, not `/pay` and `/payments`).
+pub fn paths_overlap(a: &str, b: &str) -> bool {
+    let below =
+        |long: &str, short: &str| long.strip_prefix(short).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    below(a, b) || below(b, a)
+}
+
+/// Where an IP target outside the NLB's VPC may be (the AWS rule): RFC 1918 or 100.64.0.0/10.
+pub fn target_ip(ip: Ipv4Addr) -> Option<Problem> {
+    const ALLOWED: [&str; 4] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"];
+    if ALLOWED.iter().any(|n| n.parse::<Ipv4Net>().expect("valid").contains(&ip)) {
+        return None;
+    }
+    problem(
+        format!("{ip} cannot be a target through a peering"),
+        "AWS only registers IP targets outside the NLB's VPC from 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10",
+    )
+}
+
+/// Tag keys users may set; crosslink's and AWS's own prefixes are reserved.
+pub fn tag_key(k: &str) -> Option<Problem> {
+    if k.starts_with("crosslink.dev/") || k.to_ascii_lowercase().starts_with("aws:") {
+        return problem(
+            format!("tag key `{k}` is reserved"),
+            "crosslink.dev/ and aws: tags are set by crosslink and AWS; choose another key",
+        );
+    }
+    if k.is_empty() || k.len() > 128 {
+        return problem(format!("tag key `{k}` must have 1-128 characters"), "shorten the key");
+    }
+    None
+}
+
+pub fn tag_value(v: &str) -> Option<Problem> {
+    if v.len() > 256 {
+        return problem("tag value is longer than 256 characters", "shorten the value");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(dns_label("payments-eu").is_none());
+        assert!(dns_label("Payments").is_some());
+        assert!(dns_label("-x").is_some());
+        assert!(dns_label(&"a".repeat(64)).is_some());
+        assert!(dns_label("Payments_EU").unwrap().1.contains("payments-eu"));
+    }
+
+    #[test]
+    fn ids() {
+        assert!(ec2_id("vpc-0a1b2c3d4e5f60718", "vpc", "VPC").is_none());
+        assert!(ec2_id("vpc-12345678", "vpc", "VPC").is_none());
+        assert!(ec2_id("subnet-12345678", "vpc", "VPC").unwrap().1.contains("another kind"));
+        assert!(ec2_id("vpc-XYZ", "vpc", "VPC").is_some());
+        assert!(rest_api_id("a1b2c3d4e5").is_none());
+        assert!(rest_api_id("A1b2c3d4e5").is_some());
+    }
+
+    #[test]
+    fn arns() {
+        assert_eq!(role_arn("arn:aws:iam::111111111111:role/crosslink").unwrap(), "111111111111");
+        assert_eq!(role_arn("arn:aws:iam::111111111111:role/ops/crosslink").unwrap(), "111111111111");
+        assert!(role_arn("arn:aws:iam::111111111111:user/bob").is_err());
+        assert!(role_arn("arn:aws:iam::1111:role/x").is_err());
+        let (r, a) = load_balancer_arn(
+            "arn:aws:elasticloadbalancing:eu-central-1:111111111111:loadbalancer/net/edge/50dc6c495c0c9188",
+        )
+        .unwrap();
+        assert_eq!((r.as_str(), a.as_str()), ("eu-central-1", "111111111111"));
+        assert!(load_balancer_arn("arn:aws:elasticloadbalancing:eu-central-1:111111111111:targetgroup/x/1").is_err());
+    }
+
+    #[test]
+    fn regions() {
+        for r in ["eu-central-1", "us-gov-west-1", "ap-southeast-4"] {
+            assert!(region(r).is_none(), "{r}");
+        }
+        for r in ["europe", "eu-central", "EU-central-1", "eu--1"] {
+            assert!(region(r).is_some(), "{r}");
+        }
+    }
+
+    #[test]
+    fn paths() {
+        assert!(route_path("/payments").is_none());
+        assert!(route_path("/payments/v1").is_none());
+        assert!(route_path("payments").is_some());
+        assert!(route_path("/").is_some());
+        assert!(route_path("/a//b").is_some());
+        assert!(route_path("/a/").is_some());
+        assert!(route_path("/a/{id}").is_some());
+        assert!(paths_overlap("/pay", "/pay/x"));
+        assert!(paths_overlap("/pay", "/pay"));
+        assert!(!paths_overlap("/pay", "/payments"));
+    }
+
+    #[test]
+    fn targets() {
+        assert!(target_ip("10.20.1.15".parse().unwrap()).is_none());
+        assert!(target_ip("100.64.0.1".parse().unwrap()).is_none());
+        assert!(target_ip("172.31.255.255".parse().unwrap()).is_none());
+        assert!(target_ip("172.32.0.1".parse().unwrap()).is_some());
+        assert!(target_ip("8.8.8.8".parse().unwrap()).is_some());
+    }
+}

@@ -1,0 +1,486 @@
+//! Checks across fields and documents: formats, references, uniqueness, overlaps and quotas.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ipnet::Ipv4Net;
+
+use crate::diag::Diagnostic;
+use crate::model::*;
+use crate::rules::{self, Problem};
+use crate::suggest::did_you_mean;
+
+/// Listeners per NLB: a fixed AWS quota, so at most this many links per gateway.
+pub const MAX_LINKS_PER_GATEWAY: usize = 50;
+/// Targets per NLB (AWS quota).
+pub const MAX_TARGETS_PER_GATEWAY: usize = 3000;
+
+struct V<'a> {
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+impl V<'_> {
+    fn at(&mut self, kind: &str, meta: &Metadata, field: &str, p: Problem) {
+        let loc = meta.source.loc_of(field);
+        self.diags.push(
+            Diagnostic::new(&meta.source.file, loc, field, p.0).object(Some(format!("{kind}/{}", meta.name))).hint(p.1),
+        );
+    }
+    fn check(&mut self, kind: &str, meta: &Metadata, field: &str, p: Option<Problem>) {
+        if let Some(p) = p {
+            self.at(kind, meta, field, p);
+        }
+    }
+}
+
+fn p(msg: impl Into<String>, hint: impl Into<String>) -> Problem {
+    (msg.into(), hint.into())
+}
+
+pub(crate) fn validate(state: &DesiredState, diags: &mut Vec<Diagnostic>) {
+    let mut v = V { diags };
+    names(&mut v, "Account", state.accounts.iter().map(|a| &a.metadata));
+    names(&mut v, "Gateway", state.gateways.iter().map(|g| &g.metadata));
+    names(&mut v, "Link", state.links.iter().map(|l| &l.metadata));
+    for a in &state.accounts {
+        account(&mut v, a);
+    }
+    let account_names: Vec<&str> = state.accounts.iter().map(|a| a.metadata.name.as_str()).collect();
+    let gateway_names: Vec<&str> = state.gateways.iter().map(|g| g.metadata.name.as_str()).collect();
+    for g in &state.gateways {
+        gateway(&mut v, state, g, &account_names);
+    }
+    for l in &state.links {
+        link(&mut v, state, l, &account_names, &gateway_names);
+    }
+    per_gateway(&mut v, state);
+    per_vpc_pair(&mut v, state);
+}
+
+fn names<'a>(v: &mut V, kind: &str, metas: impl Iterator<Item = &'a Metadata>) {
+    let mut seen: HashMap<&str, &Metadata> = HashMap::new();
+    for m in metas {
+        v.check(kind, m, "metadata.name", rules::dns_label(&m.name));
+        if let Some(first) = seen.get(m.name.as_str()) {
+            let at = first.source.loc_of("metadata.name");
+            v.at(
+                kind,
+                m,
+                "metadata.name",
+                p(
+                    format!("a {kind} named `{}` is already defined", m.name),
+                    format!(
+                        "the first is at {}:{at}; names are unique per kind: rename one",
+                        first.source.file.display()
+                    ),
+                ),
+            );
+        } else {
+            seen.insert(&m.name, m);
+        }
+    }
+}
+
+fn reference(
+    v: &mut V,
+    kind: &str,
+    meta: &Metadata,
+    field: &str,
+    target_kind: &str,
+    name: &str,
+    known: &[&str],
+) -> bool {
+    if known.contains(&name) {
+        return true;
+    }
+    let hint = match did_you_mean(name, known) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if known.is_empty() => {
+            format!("define a {target_kind} named `{name}` (none is defined)")
+        }
+        None => format!("define a {target_kind} named `{name}`, or use one of: {}", known.join(", ")),
+    };
+    v.at(kind, meta, field, p(format!("no {target_kind} named `{name}`"), hint));
+    false
+}
+
+fn tags(v: &mut V, kind: &str, meta: &Metadata, tags: &BTreeMap<String, String>) {
+    for (k, val) in tags {
+        let field = format!("spec.tags.{k}");
+        v.check(kind, meta, &field, rules::tag_key(k));
+        v.check(kind, meta, &field, rules::tag_value(val));
+    }
+}
+
+fn account(v: &mut V, a: &Account) {
+    let m = &a.metadata;
+    v.check("Account", m, "spec.accountId", rules::account_id(&a.spec.account_id));
+    v.check("Account", m, "spec.region", rules::region(&a.spec.region));
+    if let Some(role) = &a.spec.assume_role {
+        match rules::role_arn(&role.role_arn) {
+            Err(e) => v.at("Account", m, "spec.assumeRole.roleArn", e),
+            Ok(acct) if acct != a.spec.account_id => v.at(
+                "Account",
+                m,
+                "spec.assumeRole.roleArn",
+                p(
+                    format!("the role is in account {acct}, not in {}", a.spec.account_id),
+                    "assume a role in the account itself: crosslink checks the identity it gets against accountId",
+                ),
+            ),
+            Ok(_) => {}
+        }
+        if let Some(x) = &role.external_id
+            && (x.len() < 2 || x.len() > 1224)
+        {
+            v.at(
+                "Account",
+                m,
+                "spec.assumeRole.externalId",
+                p("an external id has 2 to 1224 characters", "use the value the role's trust policy requires"),
+            );
+        }
+        if let Some(s) = &role.session_name
+            && (s.len() < 2 || s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(c)))
+        {
+            v.at(
+                "Account",
+                m,
+                "spec.assumeRole.sessionName",
+                p(format!("`{s}` is not a valid session name"), "use 2-64 letters, digits and = , . @ - _"),
+            );
+        }
+    }
+}
+
+fn ids(v: &mut V, kind: &str, meta: &Metadata, field: &str, ids: &[String], prefix: &str, what: &str) {
+    if ids.is_empty() {
+        v.at(
+            kind,
+            meta,
+            field,
+            p(
+                format!("at least one {what} id is required"),
+                format!("list the {what} ids, e.g. [{prefix}-0a1b2c3d4e5f60718]"),
+            ),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        v.check(kind, meta, &f, rules::ec2_id(id, prefix, what));
+        if !seen.insert(id) {
+            v.at(kind, meta, &f, p(format!("`{id}` is listed twice"), "remove the duplicate"));
+        }
+    }
+}
+
+fn gateway(v: &mut V, state: &DesiredState, g: &Gateway, accounts: &[&str]) {
+    let (m, s) = (&g.metadata, &g.spec);
+    reference(v, "Gateway", m, "spec.account", "Account", &s.account, accounts);
+    v.check("Gateway", m, "spec.vpcId", rules::ec2_id(&s.vpc_id, "vpc", "VPC"));
+    ids(v, "Gateway", m, "spec.subnetIds", &s.subnet_ids, "subnet", "subnet");
+    ids(v, "Gateway", m, "spec.routeTableIds", &s.route_table_ids, "rtb", "route table");
+    match &s.load_balancer {
+        LoadBalancerRef::Name(n) => v.check("Gateway", m, "spec.loadBalancer.name", rules::elb_name(n)),
+        LoadBalancerRef::Arn(arn) => match rules::load_balancer_arn(arn) {
+            Err(e) => v.at("Gateway", m, "spec.loadBalancer.arn", e),
+            Ok((region, acct)) => {
+                if let Some(a) = state.account(&s.account)
+                    && (acct != a.spec.account_id || region != a.spec.region)
+                {
+                    v.at(
+                        "Gateway",
+                        m,
+                        "spec.loadBalancer.arn",
+                        p(
+                            format!(
+                                "the load balancer is in {acct}/{region}, the gateway in {}/{}",
+                                a.spec.account_id, a.spec.region
+                            ),
+                            "a REST VPC Link needs an NLB in the same account and region as the API",
+                        ),
+                    );
+                }
+            }
+        },
+    }
+    match &s.api.target {
+        ApiTarget::Name(n) if n.is_empty() || n.len() > 1024 => {
+            v.at("Gateway", m, "spec.api.name", p("an API name has 1 to 1024 characters", "choose a shorter name"))
+        }
+        ApiTarget::Id(id) => v.check("Gateway", m, "spec.api.id", rules::rest_api_id(id)),
+        _ => {}
+    }
+    v.check("Gateway", m, "spec.api.stage", rules::stage_name(&s.api.stage));
+    tags(v, "Gateway", m, &s.tags);
+}
+
+fn link(v: &mut V, state: &DesiredState, l: &Link, accounts: &[&str], gateways: &[&str]) {
+    let (m, s) = (&l.metadata, &l.spec);
+    let gw_ok = reference(v, "Link", m, "spec.gateway", "Gateway", &s.gateway, gateways);
+    let acct_ok = reference(v, "Link", m, "spec.service.account", "Account", &s.service.account, accounts);
+    v.check("Link", m, "spec.service.vpcId", rules::ec2_id(&s.service.vpc_id, "vpc", "VPC"));
+    ids(v, "Link", m, "spec.service.routeTableIds", &s.service.route_table_ids, "rtb", "route table");
+
+    if s.targets.is_empty() {
+        v.at(
+            "Link",
+            m,
+            "spec.targets",
+            p("at least one target is required", "list the service's private IPs: [{ip: 10.20.1.15, port: 8080}]"),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, t) in s.targets.iter().enumerate() {
+        let f = format!("spec.targets[{i}].ip");
+        v.check("Link", m, &f, rules::target_ip(t.ip));
+        if let Some(net) = s.service.cidr
+            && !net.contains(&t.ip)
+            && rules::target_ip(t.ip).is_none()
+        {
+            v.at(
+                "Link",
+                m,
+                &f,
+                p(
+                    format!("{} is outside the service VPC {net}", t.ip),
+                    "targets must be addresses in the service VPC; fix the address or spec.service.cidr",
+                ),
+            );
+        }
+        if !seen.insert(*t) {
+            v.at(
+                "Link",
+                m,
+                &format!("spec.targets[{i}]"),
+                p(format!("{}:{} is listed twice", t.ip, t.port), "remove the duplicate"),
+            );
+        }
+    }
+
+    if let Some(hc) = &s.health_check {
+        match (hc.protocol, &hc.path) {
+            (HealthProtocol::Tcp, Some(_)) => v.at(
+                "Link",
+                m,
+                "spec.healthCheck.path",
+                p("a TCP health check has no path", "remove `path`, or use protocol HTTP or HTTPS"),
+            ),
+            (HealthProtocol::Http | HealthProtocol::Https, None) => v.at(
+                "Link",
+                m,
+                "spec.healthCheck",
+                p(format!("an {} health check needs a path", hc.protocol.as_str()), "add e.g. `path: /healthz`"),
+            ),
+            (_, Some(path)) if !path.starts_with('/') => v.at(
+                "Link",
+                m,
+                "spec.healthCheck.path",
+                p(format!("`{path}` does not start with '/'"), format!("write /{path}")),
+            ),
+            _ => {}
+        }
+    }
+
+    if s.routes.is_empty() {
+        v.at("Link", m, "spec.routes", p("at least one route is required", "add e.g. `routes: [{path: /payments}]`"));
+    }
+    for (i, r) in s.routes.iter().enumerate() {
+        v.check("Link", m, &format!("spec.routes[{i}].path"), rules::route_path(&r.path));
+        let mf = format!("spec.routes[{i}].methods");
+        if r.methods.is_empty() {
+            v.at("Link", m, &mf, p("at least one method is required", "write [ANY] to serve every method"));
+        }
+        if r.methods.contains(&HttpMethod::Any) && r.methods.len() > 1 {
+            v.at(
+                "Link",
+                m,
+                &mf,
+                p("ANY already covers every method", "write [ANY] alone, or list the methods without ANY"),
+            );
+        }
+        let uniq: BTreeSet<_> = r.methods.iter().collect();
+        if uniq.len() != r.methods.len() {
+            v.at("Link", m, &mf, p("a method is listed twice", "remove the duplicate"));
+        }
+        for (j, other) in s.routes.iter().enumerate().take(i) {
+            if rules::paths_overlap(&r.path, &other.path) {
+                v.at(
+                    "Link",
+                    m,
+                    &format!("spec.routes[{i}].path"),
+                    p(
+                        format!("`{}` overlaps `{}` (routes[{j}])", r.path, other.path),
+                        "every route already serves everything below it; keep the shorter one",
+                    ),
+                );
+            }
+        }
+    }
+    tags(v, "Link", m, &s.tags);
+
+    let (Some(gw), true, true) = (state.gateway(&s.gateway), gw_ok, acct_ok) else {
+        return;
+    };
+    if gw.spec.vpc_id == s.service.vpc_id {
+        v.at(
+            "Link",
+            m,
+            "spec.service.vpcId",
+            p(
+                "the service VPC is the gateway's own VPC",
+                "crosslink peers two different VPCs; a service in the gateway VPC needs no link",
+            ),
+        );
+    }
+    if let (Some(gc), Some(sc)) = (gw.spec.cidr, s.service.cidr)
+        && overlaps(gc, sc)
+    {
+        v.at(
+            "Link",
+            m,
+            "spec.service.cidr",
+            p(
+                format!("the service VPC {sc} overlaps the gateway VPC {gc} (Gateway/{})", gw.metadata.name),
+                "VPC peering cannot route between overlapping CIDRs; link a VPC with a distinct range",
+            ),
+        );
+    }
+    if let (Some(ga), Some(sa)) = (state.account(&gw.spec.account), state.account(&s.service.account))
+        && ga.spec.region != sa.spec.region
+    {
+        v.at(
+            "Link",
+            m,
+            "spec.service.account",
+            p(
+                format!("the service account is in {}, the gateway in {}", sa.spec.region, ga.spec.region),
+                "v1alpha1 links VPCs of one region; define an Account for the service's region",
+            ),
+        );
+    }
+}
+
+fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn per_gateway(v: &mut V, state: &DesiredState) {
+    for g in &state.gateways {
+        let links: Vec<&Link> = state.links_of(&g.metadata.name).collect();
+        if links.len() > MAX_LINKS_PER_GATEWAY {
+            let extra = links[MAX_LINKS_PER_GATEWAY];
+            v.at(
+                "Link",
+                &extra.metadata,
+                "spec.gateway",
+                p(
+                    format!(
+                        "Gateway/{} has {} links; an NLB has at most {MAX_LINKS_PER_GATEWAY} listeners",
+                        g.metadata.name,
+                        links.len()
+                    ),
+                    "spread the links over another Gateway (a second NLB)",
+                ),
+            );
+        }
+        let targets: usize = links.iter().map(|l| l.spec.targets.len()).sum();
+        if targets > MAX_TARGETS_PER_GATEWAY {
+            v.at("Gateway", &g.metadata, "metadata.name", p(format!("the links of this gateway register {targets} targets; an NLB has at most {MAX_TARGETS_PER_GATEWAY}"), "spread the links over another Gateway"));
+        }
+        let mut ports: HashMap<u16, &Link> = HashMap::new();
+        for l in &links {
+            match ports.get(&l.spec.listener_port) {
+                Some(first) => v.at(
+                    "Link",
+                    &l.metadata,
+                    "spec.listenerPort",
+                    p(
+                        format!(
+                            "port {} is already used by Link/{} on Gateway/{}",
+                            l.spec.listener_port, first.metadata.name, g.metadata.name
+                        ),
+                        format!("listener ports are unique per gateway; pick a free one, e.g. {}", free_port(&links)),
+                    ),
+                ),
+                None => {
+                    ports.insert(l.spec.listener_port, l);
+                }
+            }
+        }
+        for (i, l) in links.iter().enumerate() {
+            for other in &links[..i] {
+                for (ri, r) in l.spec.routes.iter().enumerate() {
+                    for or in &other.spec.routes {
+                        if rules::paths_overlap(&r.path, &or.path) {
+                            v.at("Link", &l.metadata, &format!("spec.routes[{ri}].path"), p(
+                                format!("`{}` overlaps `{}` of Link/{} on Gateway/{}", r.path, or.path, other.metadata.name, g.metadata.name),
+                                "two links cannot serve the same path (or one below the other) on one gateway; choose distinct prefixes",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn free_port(links: &[&Link]) -> u16 {
+    let used: BTreeSet<u16> = links.iter().map(|l| l.spec.listener_port).collect();
+    let start = used.iter().max().copied().unwrap_or(9000).max(1024);
+    (start..=u16::MAX).chain(1024..start).find(|p| !used.contains(p)).unwrap_or(start)
+}
+
+/// Links that share a (gateway VPC, service VPC) pair share one peering: they must agree on it.
+fn per_vpc_pair(v: &mut V, state: &DesiredState) {
+    let mut first: HashMap<&str, &Link> = HashMap::new();
+    let mut pairs: HashMap<(&str, &str), &Link> = HashMap::new();
+    for l in &state.links {
+        let s = &l.spec.service;
+        match first.get(s.vpc_id.as_str()) {
+            Some(f) if f.spec.service.account != s.account => v.at(
+                "Link",
+                &l.metadata,
+                "spec.service.account",
+                p(
+                    format!(
+                        "{} is in Account/{} according to Link/{}",
+                        s.vpc_id, f.spec.service.account, f.metadata.name
+                    ),
+                    "a VPC belongs to one account: make the links agree",
+                ),
+            ),
+            Some(f) if f.spec.service.cidr.is_some() && s.cidr.is_some() && f.spec.service.cidr != s.cidr => v.at(
+                "Link",
+                &l.metadata,
+                "spec.service.cidr",
+                p(
+                    format!(
+                        "Link/{} gives {} the CIDR {}",
+                        f.metadata.name,
+                        s.vpc_id,
+                        f.spec.service.cidr.expect("checked")
+                    ),
+                    "a VPC has one CIDR: make the links agree",
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                first.insert(&s.vpc_id, l);
+            }
+        }
+        let Some(gw) = state.gateway(&l.spec.gateway) else {
+            continue;
+        };
+        match pairs.get(&(gw.spec.vpc_id.as_str(), s.vpc_id.as_str())) {
+            Some(f) if f.spec.peering != l.spec.peering => v.at("Link", &l.metadata, "spec.peering", p(
+                format!("Link/{} shares this VPC pair's peering with other settings", f.metadata.name),
+                "links between the same two VPCs share one peering connection: give them the same `peering` settings",
+            )),
+            Some(_) => {}
+            None => {
+                pairs.insert((&gw.spec.vpc_id, &s.vpc_id), l);
+            }
+        }
+    }
+}

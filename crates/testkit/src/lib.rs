@@ -1,0 +1,190 @@
+//! Test harness: a real `moto_server` on 127.0.0.1, installed with pip when missing, started on a
+//! free port, awaited until it answers, and stopped (by PID) when dropped.
+//!
+//! Nothing here talks to anything but loopback.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The moto versions the project is tested against.
+pub const MOTO_REQUIREMENT: &str = "moto[server]>=5.2,<5.3";
+/// Static credentials moto maps to account 123456789012.
+pub const ACCESS_KEY: &str = "test";
+pub const SECRET_KEY: &str = "test";
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "eu-central-1";
+
+pub struct Moto {
+    pub endpoint: String,
+    pub addr: SocketAddr,
+    child: Child,
+    log: PathBuf,
+}
+
+static INSTALL: Mutex<Option<Result<Vec<String>, String>>> = Mutex::new(None);
+
+/// The command that runs moto's server, installing `moto[server]` with pip first if needed.
+pub fn moto_command() -> Result<Vec<String>, String> {
+    let mut guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = guard.as_ref() {
+        return r.clone();
+    }
+    let r = find_or_install();
+    *guard = Some(r.clone());
+    r
+}
+
+fn python() -> String {
+    std::env::var("CROSSLINK_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn server_importable() -> bool {
+    // `moto.server` needs flask, which only the [server] extra brings.
+    Command::new(python())
+        .args(["-c", "import moto, moto.server, flask"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn find_or_install() -> Result<Vec<String>, String> {
+    if !server_importable() {
+        eprintln!("testkit: installing {MOTO_REQUIREMENT} with pip");
+        let status = Command::new(python())
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", MOTO_REQUIREMENT])
+            .status()
+            .map_err(|e| format!("cannot run {} -m pip: {e}", python()))?;
+        if !status.success() || !server_importable() {
+            return Err(format!("pip could not install {MOTO_REQUIREMENT} ({status})"));
+        }
+    }
+    Ok(vec![python(), "-m".into(), "moto.server".into()])
+}
+
+fn free_port() -> std::io::Result<u16> {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(l.local_addr()?.port())
+}
+
+impl Moto {
+    /// Starts a fresh moto server. Panics with a clear message when that is impossible: a test
+    /// that needs AWS cannot run (or be counted as passing) without it.
+    pub fn start() -> Moto {
+        match Self::try_start() {
+            Ok(m) => m,
+            Err(e) => panic!("cannot start moto_server: {e}"),
+        }
+    }
+
+    pub fn try_start() -> Result<Moto, String> {
+        let cmd = moto_command()?;
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port().map_err(|e| e.to_string())?;
+            let log = std::env::temp_dir().join(format!("crosslink-moto-{}-{port}.log", std::process::id()));
+            let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+            let child = Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env_remove("MOTO_ACCOUNT_ID")
+                .env("MOTO_ALLOW_NONEXISTENT_REGION", "false")
+                .stdin(Stdio::null())
+                .stdout(file.try_clone().map_err(|e| e.to_string())?)
+                .stderr(file)
+                .spawn()
+                .map_err(|e| format!("cannot run {}: {e}", cmd.join(" ")))?;
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            let mut moto = Moto { endpoint: format!("http://{addr}"), addr, child, log };
+            match moto.wait_ready(Duration::from_secs(60)) {
+                Ok(()) => return Ok(moto),
+                Err(e) => last = e, // Drop stops it; try another port.
+            }
+        }
+        Err(last)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                return Err(format!(
+                    "moto_server exited ({status}): {}",
+                    log.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+                ));
+            }
+            if self.request("GET", "/moto-api/").is_ok_and(|r| r.starts_with("HTTP/1")) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!("moto_server did not answer on {} within {timeout:?}", self.addr))
+    }
+
+    /// The PID of the server process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Clears all of moto's state. Credentials from AssumeRole must be obtained again after it.
+    pub fn reset(&self) {
+        let r = self.request("POST", "/moto-api/reset").expect("moto reset");
+        assert!(r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.0 200"), "moto reset answered: {r}");
+    }
+
+    /// A plain HTTP/1.0 request to the server; returns the whole response.
+    pub fn request(&self, method: &str, path: &str) -> std::io::Result<String> {
+        let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(s, "{method} {path} HTTP/1.0\r\nHost: {}\r\nContent-Length: 0\r\n\r\n", self.addr)?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    }
+
+    /// Environment for a child process (the crosslink binary) to use this server as its AWS.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+        ]
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_answers_and_stops() {
+        let m = Moto::start();
+        let pid = m.pid();
+        let r = m.request("GET", "/moto-api/").unwrap();
+        assert!(r.starts_with("HTTP/1"), "{r}");
+        m.reset();
+        let addr = m.addr;
+        drop(m);
+        assert!(
+            TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err(),
+            "moto (pid {pid}) still listening after drop"
+        );
+    }
+}
