@@ -50,6 +50,7 @@ pub(crate) struct Fields<'n> {
     entries: &'n [(Key, Node)],
     used: Vec<bool>,
     known: Vec<&'static str>,
+    missing: Vec<&'static str>,
 }
 
 impl<'n> Fields<'n> {
@@ -62,6 +63,7 @@ impl<'n> Fields<'n> {
                 entries,
                 used: vec![false; entries.len()],
                 known: Vec::new(),
+                missing: Vec::new(),
             }),
             other => {
                 cx.error(node.loc, path, format!("expected a mapping, found {}", other.describe()), None);
@@ -94,23 +96,34 @@ impl<'n> Fields<'n> {
             }
             Some(f) => Some(f),
             None => {
-                cx.error(self.loc, &self.path, format!("missing required field `{key}`"), None);
+                // Reported by `finish`, unless a misspelt key explains it.
+                self.missing.push(key);
                 None
             }
         }
     }
 
     pub fn finish(self, cx: &mut Cx) {
+        let mut explained = Vec::new();
         for (i, (k, _)) in self.entries.iter().enumerate() {
             if self.used[i] {
                 continue;
             }
             let path = join(&self.path, &k.name);
             let hint = match did_you_mean(&k.name, &self.known) {
-                Some(s) => format!("did you mean `{s}`?"),
+                Some(s) => {
+                    explained.push(s);
+                    format!("did you mean `{s}`?")
+                }
                 None => format!("allowed here: {}", self.known.join(", ")),
             };
             cx.error(k.loc, &path, format!("unknown field `{}`", k.name), Some(hint));
+        }
+        for key in self.missing {
+            if !explained.contains(&key) {
+                let field = if self.path.is_empty() { key.to_string() } else { self.path.clone() };
+                cx.error(self.loc, &field, format!("missing required field `{key}`"), None);
+            }
         }
     }
 }
@@ -369,12 +382,12 @@ fn account_id(cx: &mut Cx, path: &str, node: &Node) -> Option<String> {
         // An unquoted id is read as a number; 12 digits are unambiguous, anything else lost its
         // leading zeros (or was never an id), so ask for quotes.
         Value::Int(i) if (100_000_000_000..=999_999_999_999).contains(i) => Some(i.to_string()),
-        Value::Int(i) => {
+        Value::Int(_) | Value::Float(_) => {
             cx.error(
                 node.loc,
                 path,
-                format!("{i} is not a 12-digit account id"),
-                Some("quote account ids (\"012345678901\"): YAML drops the leading zeros of an unquoted number".into()),
+                "an unquoted account id is read as a number and loses its leading zeros",
+                Some("quote the 12 digits: accountId: \"012345678901\"".into()),
             );
             None
         }

@@ -108,6 +108,22 @@ impl Node {
 /// Called for every node with the keys leading to it and the key it stands under.
 pub type Visit<'a, 'f> = dyn FnMut(&[&'a str], Option<&'a Key>, &'a Node) + 'f;
 
+impl Node {
+    /// The node as JSON, e.g. to check raw input against the JSON Schema.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => i64::try_from(*i).map(J::from).unwrap_or_else(|_| J::String(i.to_string())),
+            Value::Float(x) => serde_json::Number::from_f64(*x).map(J::Number).unwrap_or(J::Null),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
+        }
+    }
+}
+
 /// The raw value, deserialized inside a `Spanned` so that every node keeps its location.
 struct Raw(Value);
 
