@@ -1,1 +1,86 @@
-//! placeholder
+//! The interface the engine uses to observe and change AWS. The AWS adapter (`crosslink-aws`)
+//! implements it with the SDK; tests can implement it in memory.
+
+use std::future::Future;
+
+use crosslink_plan::observed::AccountObservation;
+use crosslink_plan::op::Op;
+use crosslink_spec::Account;
+
+/// How an error should be handled: drives retries, backoff and status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// AWS asked us to slow down.
+    Throttled,
+    /// A transient failure (5xx, timeout, connection): try again soon.
+    Retryable,
+    /// The resource is gone (e.g. deleted out of band between observe and act).
+    NotFound,
+    /// The resource is in a state that forbids the call now (in use, pending): try again later.
+    Conflict,
+    /// Credentials or permissions: retrying will not help until someone changes something.
+    AccessDenied,
+    /// Invalid parameters, quotas and everything else that will fail again the same way.
+    Permanent,
+}
+
+impl ErrorKind {
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorKind::Throttled | ErrorKind::Retryable | ErrorKind::Conflict | ErrorKind::NotFound)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Retryable => "retryable",
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::AccessDenied => "access-denied",
+            ErrorKind::Permanent => "permanent",
+        }
+    }
+}
+
+/// An AWS error with its code kept (never flattened into a string).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[error("{code}: {message}")]
+pub struct CloudError {
+    pub kind: ErrorKind,
+    /// The AWS error code (`RequestLimitExceeded`, `InvalidVpcID.NotFound`, ...).
+    pub code: String,
+    pub message: String,
+}
+
+impl CloudError {
+    pub fn new(kind: ErrorKind, code: impl Into<String>, message: impl Into<String>) -> Self {
+        CloudError { kind, code: code.into(), message: message.into() }
+    }
+}
+
+/// What the engine asks to be read in one account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObserveScope {
+    /// Read load balancers, target groups, listeners, VPC links and REST APIs too (a Gateway
+    /// lives here, or did: crosslink-owned resources are always read).
+    pub gateway_side: bool,
+    /// REST API ids and names whose resources and stages must be read, besides crosslink's own.
+    pub rest_api_ids: Vec<String>,
+    pub rest_api_names: Vec<String>,
+    /// The managed-by tag value that marks crosslink's own resources.
+    pub instance: String,
+}
+
+/// What a successful call produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The id or ARN of a created resource.
+    pub created: Option<String>,
+}
+
+pub trait Cloud: Send + Sync + 'static {
+    /// Reads one account. Never fails as a whole: a failure is an `AccountObservation::Failed`.
+    fn observe(&self, account: &Account, scope: &ObserveScope) -> impl Future<Output = AccountObservation> + Send;
+
+    /// Performs one operation in one account.
+    fn execute(&self, account: &Account, op: &Op) -> impl Future<Output = Result<Outcome, CloudError>> + Send;
+}

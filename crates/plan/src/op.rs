@@ -1,0 +1,290 @@
+//! The AWS operations a plan is made of, with every parameter the call needs. An id that does
+//! not exist yet is `Ref::Pending`: its action waits for the one that creates it, and the next
+//! round of observe -> plan fills it in.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use crate::observed::{HealthCheckSettings, Tags};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Ref {
+    Known(String),
+    /// Known after the named resource is created.
+    Pending(String),
+}
+
+impl Ref {
+    pub fn known(&self) -> Option<&str> {
+        match self {
+            Ref::Known(s) => Some(s),
+            Ref::Pending(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ref::Known(s) => f.write_str(s),
+            Ref::Pending(what) => write!(f, "(id of {what}, known after apply)"),
+        }
+    }
+}
+
+/// The AWS service an operation goes to (for rate limits, metrics and IAM).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    Ec2,
+    Elbv2,
+    ApiGateway,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "PascalCase")]
+pub enum Op {
+    CreateVpcPeeringConnection {
+        vpc_id: String,
+        peer_vpc_id: String,
+        peer_owner_id: String,
+        peer_region: String,
+        tags: Tags,
+    },
+    AcceptVpcPeeringConnection {
+        peering_id: Ref,
+    },
+    DeleteVpcPeeringConnection {
+        peering_id: String,
+    },
+    CreateRoute {
+        route_table_id: String,
+        destination: Ipv4Net,
+        peering_id: Ref,
+    },
+    ReplaceRoute {
+        route_table_id: String,
+        destination: Ipv4Net,
+        peering_id: Ref,
+    },
+    DeleteRoute {
+        route_table_id: String,
+        destination: Ipv4Net,
+    },
+    CreateLoadBalancer {
+        name: String,
+        subnet_ids: Vec<String>,
+        tags: Tags,
+    },
+    DeleteLoadBalancer {
+        arn: String,
+    },
+    CreateTargetGroup {
+        name: String,
+        vpc_id: String,
+        port: u16,
+        health_check: HealthCheckSettings,
+        tags: Tags,
+    },
+    ModifyTargetGroup {
+        arn: String,
+        health_check: HealthCheckSettings,
+    },
+    DeleteTargetGroup {
+        arn: String,
+    },
+    RegisterTargets {
+        target_group_arn: Ref,
+        targets: Vec<(Ipv4Addr, u16)>,
+    },
+    DeregisterTargets {
+        target_group_arn: String,
+        targets: Vec<(Ipv4Addr, u16)>,
+    },
+    CreateListener {
+        load_balancer_arn: Ref,
+        port: u16,
+        target_group_arn: Ref,
+        tags: Tags,
+    },
+    ModifyListener {
+        arn: String,
+        port: u16,
+        target_group_arn: Ref,
+    },
+    DeleteListener {
+        arn: String,
+    },
+    /// Sets tags on an ELBv2 resource (load balancer, target group, listener).
+    AddElbTags {
+        arn: String,
+        tags: Tags,
+    },
+    /// Sets tags on an EC2 resource (peering connection).
+    CreateEc2Tags {
+        resource_id: String,
+        tags: Tags,
+    },
+    CreateVpcLink {
+        name: String,
+        load_balancer_arn: Ref,
+        tags: Tags,
+    },
+    DeleteVpcLink {
+        id: String,
+    },
+    CreateRestApi {
+        name: String,
+        tags: Tags,
+    },
+    DeleteRestApi {
+        id: String,
+    },
+    CreateResource {
+        rest_api_id: Ref,
+        parent_id: Ref,
+        path_part: String,
+        /// The full path, for people.
+        path: String,
+    },
+    DeleteResource {
+        rest_api_id: String,
+        resource_id: String,
+        path: String,
+    },
+    /// PutMethod then PutIntegration (which replaces any integration there): one HTTP_PROXY
+    /// method through the VPC Link.
+    PutProxyMethod {
+        rest_api_id: Ref,
+        resource_id: Ref,
+        path: String,
+        http_method: String,
+        /// Whether the resource is `{proxy+}` (the path parameter is passed through).
+        greedy: bool,
+        uri: String,
+        vpc_link_id: Ref,
+    },
+    DeleteMethod {
+        rest_api_id: String,
+        resource_id: String,
+        path: String,
+        http_method: String,
+    },
+    /// CreateDeployment to the stage (creating the stage if needed), then tag the stage with the
+    /// hash of what was deployed so that an interrupted pass deploys again.
+    CreateDeployment {
+        rest_api_id: Ref,
+        stage: String,
+        description: String,
+        stage_tags: BTreeMap<String, String>,
+    },
+}
+
+impl Op {
+    pub fn service(&self) -> Service {
+        use Op::*;
+        match self {
+            CreateVpcPeeringConnection { .. }
+            | AcceptVpcPeeringConnection { .. }
+            | DeleteVpcPeeringConnection { .. }
+            | CreateRoute { .. }
+            | ReplaceRoute { .. }
+            | DeleteRoute { .. }
+            | CreateEc2Tags { .. } => Service::Ec2,
+            CreateLoadBalancer { .. }
+            | DeleteLoadBalancer { .. }
+            | CreateTargetGroup { .. }
+            | ModifyTargetGroup { .. }
+            | DeleteTargetGroup { .. }
+            | RegisterTargets { .. }
+            | DeregisterTargets { .. }
+            | CreateListener { .. }
+            | ModifyListener { .. }
+            | DeleteListener { .. }
+            | AddElbTags { .. } => Service::Elbv2,
+            CreateVpcLink { .. }
+            | DeleteVpcLink { .. }
+            | CreateRestApi { .. }
+            | DeleteRestApi { .. }
+            | CreateResource { .. }
+            | DeleteResource { .. }
+            | PutProxyMethod { .. }
+            | DeleteMethod { .. }
+            | CreateDeployment { .. } => Service::ApiGateway,
+        }
+    }
+
+    /// The operation's name, as AWS names the (first) call.
+    pub fn name(&self) -> &'static str {
+        use Op::*;
+        match self {
+            CreateVpcPeeringConnection { .. } => "CreateVpcPeeringConnection",
+            AcceptVpcPeeringConnection { .. } => "AcceptVpcPeeringConnection",
+            DeleteVpcPeeringConnection { .. } => "DeleteVpcPeeringConnection",
+            CreateRoute { .. } => "CreateRoute",
+            ReplaceRoute { .. } => "ReplaceRoute",
+            DeleteRoute { .. } => "DeleteRoute",
+            CreateEc2Tags { .. } => "CreateTags",
+            CreateLoadBalancer { .. } => "CreateLoadBalancer",
+            DeleteLoadBalancer { .. } => "DeleteLoadBalancer",
+            CreateTargetGroup { .. } => "CreateTargetGroup",
+            ModifyTargetGroup { .. } => "ModifyTargetGroup",
+            DeleteTargetGroup { .. } => "DeleteTargetGroup",
+            RegisterTargets { .. } => "RegisterTargets",
+            DeregisterTargets { .. } => "DeregisterTargets",
+            CreateListener { .. } => "CreateListener",
+            ModifyListener { .. } => "ModifyListener",
+            DeleteListener { .. } => "DeleteListener",
+            AddElbTags { .. } => "AddTags",
+            CreateVpcLink { .. } => "CreateVpcLink",
+            DeleteVpcLink { .. } => "DeleteVpcLink",
+            CreateRestApi { .. } => "CreateRestApi",
+            DeleteRestApi { .. } => "DeleteRestApi",
+            CreateResource { .. } => "CreateResource",
+            DeleteResource { .. } => "DeleteResource",
+            PutProxyMethod { .. } => "PutMethod+PutIntegration",
+            DeleteMethod { .. } => "DeleteMethod",
+            CreateDeployment { .. } => "CreateDeployment",
+        }
+    }
+
+    /// Whether every id the call needs is known (nothing pending).
+    pub fn is_ready(&self) -> bool {
+        use Op::*;
+        let refs: Vec<&Ref> = match self {
+            AcceptVpcPeeringConnection { peering_id } => vec![peering_id],
+            CreateRoute { peering_id, .. } | ReplaceRoute { peering_id, .. } => vec![peering_id],
+            RegisterTargets { target_group_arn, .. } => vec![target_group_arn],
+            CreateListener { load_balancer_arn, target_group_arn, .. } => vec![load_balancer_arn, target_group_arn],
+            ModifyListener { target_group_arn, .. } => vec![target_group_arn],
+            CreateVpcLink { load_balancer_arn, .. } => vec![load_balancer_arn],
+            CreateResource { rest_api_id, parent_id, .. } => vec![rest_api_id, parent_id],
+            PutProxyMethod { rest_api_id, resource_id, vpc_link_id, .. } => vec![rest_api_id, resource_id, vpc_link_id],
+            CreateDeployment { rest_api_id, .. } => vec![rest_api_id],
+            _ => vec![],
+        };
+        refs.iter().all(|r| r.known().is_some())
+    }
+
+    pub fn is_delete(&self) -> bool {
+        use Op::*;
+        matches!(
+            self,
+            DeleteVpcPeeringConnection { .. }
+                | DeleteRoute { .. }
+                | DeleteLoadBalancer { .. }
+                | DeleteTargetGroup { .. }
+                | DeregisterTargets { .. }
+                | DeleteListener { .. }
+                | DeleteVpcLink { .. }
+                | DeleteRestApi { .. }
+                | DeleteResource { .. }
+                | DeleteMethod { .. }
+        )
+    }
+}

@@ -1,0 +1,34 @@
+//! The tags that mark what crosslink owns. Nothing without `managed-by = <instance>` is ever
+//! modified or deleted.
+
+use crate::observed::Tags;
+
+pub const MANAGED_BY: &str = "crosslink.dev/managed-by";
+/// `Link/<name>`, `Gateway/<name>` or `Peering/<gateway vpc>/<service vpc>`.
+pub const OWNER: &str = "crosslink.dev/owner";
+/// `Delete` or `Retain`: what to do once the owner leaves desired state (it cannot be read from
+/// YAML then).
+pub const DELETION_POLICY: &str = "crosslink.dev/deletion-policy";
+/// On the stage: hash of the API definition last deployed there.
+pub const DEPLOYED_HASH: &str = "crosslink.dev/deployed-hash";
+pub const DEFAULT_INSTANCE: &str = "crosslink";
+
+pub fn is_managed(tags: &Tags, instance: &str) -> bool {
+    tags.get(MANAGED_BY).is_some_and(|v| v == instance)
+}
+
+pub fn owner(tags: &Tags) -> Option<&str> {
+    tags.get(OWNER).map(String::as_str)
+}
+
+pub fn link_owner(link: &str) -> String {
+    format!("Link/{link}")
+}
+
+pub fn gateway_owner(gateway: &str) -> String {
+    format!("Gateway/{gateway}")
+}
+
+pub fn peering_owner(gateway_vpc: &str, service_vpc: &str) -> String {
+    format!("Peering/{gateway_vpc}/{service_vpc}")
+}
