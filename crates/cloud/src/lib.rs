@@ -66,6 +66,9 @@ pub struct ObserveScope {
     /// REST API ids and names whose resources and stages must be read, besides crosslink's own.
     pub rest_api_ids: Vec<String>,
     pub rest_api_names: Vec<String>,
+    /// Load balancers whose listeners must be read, besides crosslink's own.
+    pub load_balancer_names: Vec<String>,
+    pub load_balancer_arns: Vec<String>,
     /// The managed-by tag value that marks crosslink's own resources.
     pub instance: String,
 }
