@@ -20,7 +20,10 @@ pub struct Observed {
 pub enum AccountObservation {
     Ok(Box<AccountState>),
     /// Credentials, identity check or a read failed: nothing is planned in this account.
-    Failed { code: String, message: String },
+    Failed {
+        code: String,
+        message: String,
+    },
 }
 
 /// What one account holds in its region. Network-side reads (VPCs, peerings, route tables)

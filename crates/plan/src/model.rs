@@ -1,0 +1,184 @@
+//! What a plan is: actions (resource, verb, reason, operation, dependencies) and a report per
+//! subject (gateway, link, peering) with its problems, waits and live resource ids.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::op::Op;
+
+/// What an action is done for; plans are grouped by it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind", content = "name")]
+pub enum Subject {
+    Gateway(String),
+    Link(String),
+    /// The peering of a (gateway VPC, service VPC) pair, shared by the links between them.
+    Peering(String, String),
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Gateway(n) => write!(f, "Gateway/{n}"),
+            Subject::Link(n) => write!(f, "Link/{n}"),
+            Subject::Peering(a, b) => write!(f, "Peering {a} <-> {b}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verb {
+    Create,
+    Update,
+    Delete,
+    Accept,
+    Register,
+    Deregister,
+    Deploy,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Delete => "delete",
+            Verb::Accept => "accept",
+            Verb::Register => "register",
+            Verb::Deregister => "deregister",
+            Verb::Deploy => "deploy",
+        }
+    }
+    pub fn is_mutation_of_existing(self) -> bool {
+        !matches!(self, Verb::Create)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "camelCase")]
+pub enum Reason {
+    /// Desired, not there.
+    Missing,
+    /// There, but a field differs.
+    Drift { field: String, live: String, desired: String },
+    /// Its owner left desired state.
+    NoLongerDesired,
+    /// Replaced by another resource (immutable setting changed, duplicate after a crash, moved).
+    Replaced { why: String },
+    /// A step that follows other changes (acceptance, deployment).
+    FollowsChanges { why: String },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Missing => f.write_str("missing"),
+            Reason::Drift { field, live, desired } => write!(f, "drift of {field}: live {live}, desired {desired}"),
+            Reason::NoLongerDesired => f.write_str("no longer desired"),
+            Reason::Replaced { why } => write!(f, "replaced: {why}"),
+            Reason::FollowsChanges { why } => f.write_str(why),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Action {
+    /// Index in the plan; dependencies refer to it.
+    pub id: usize,
+    pub subject: Subject,
+    /// The Account (by name) the call is made in.
+    pub account: String,
+    /// The resource, for people: `listener :9001 on edge-nlb`.
+    pub resource: String,
+    pub verb: Verb,
+    pub reason: Reason,
+    pub op: Op,
+    /// Actions that must succeed first.
+    pub deps: Vec<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// A stable code: `AccountUnavailable`, `NameTaken`, `CidrOverlap`, `NotFound`, ...
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// How a subject stands after planning.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Blocking: nothing is done for the subject until they are resolved.
+    pub problems: Vec<Problem>,
+    /// Asynchronous states being waited for (peering acceptance, VPC Link PENDING, ...).
+    pub waiting: Vec<String>,
+    /// Resources kept because of `deletionPolicy: Retain`.
+    pub retained: Vec<String>,
+    /// Non-blocking observations worth a person's attention.
+    pub warnings: Vec<String>,
+    /// Live ids of each hop (`peering`, `loadBalancer`, `targetGroup`, `listener`, `vpcLink`, `restApi`).
+    pub resources: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub reports: BTreeMap<Subject, Report>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+}
+
+impl Plan {
+    /// Nothing to do, nothing blocked, nothing awaited.
+    pub fn in_sync(&self) -> bool {
+        self.actions.is_empty() && self.reports.values().all(|r| r.problems.is_empty() && r.waiting.is_empty())
+    }
+
+    pub fn has_problems(&self) -> bool {
+        self.reports.values().any(|r| !r.problems.is_empty())
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for a in &self.actions {
+            match a.verb {
+                Verb::Create => c.create += 1,
+                Verb::Delete | Verb::Deregister => c.delete += 1,
+                _ => c.update += 1,
+            }
+        }
+        c
+    }
+
+    pub fn report(&self, s: &Subject) -> Option<&Report> {
+        self.reports.get(s)
+    }
+
+    /// Links that would lose resources because they left desired state.
+    pub fn pruned_links(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .actions
+            .iter()
+            .filter(|a| a.reason == Reason::NoLongerDesired)
+            .filter_map(|a| match &a.subject {
+                Subject::Link(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}

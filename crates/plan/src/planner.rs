@@ -1,0 +1,1638 @@
+//! The diff: desired state + observed state -> plan. Gateways first (NLB, VPC Link, REST API),
+//! then each link (target group, targets, listener), the API resources of each gateway and its
+//! deployment, the peerings with their routes, and last what crosslink owns that is no longer
+//! desired. Nothing unowned is ever changed; nothing is deleted without an explicit reason.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::Ipv4Addr;
+
+use crosslink_spec::{ApiTarget, DeletionPolicy, DesiredState, Gateway, HealthProtocol, Link, LoadBalancerRef};
+use ipnet::Ipv4Net;
+use sha2::{Digest, Sha256};
+
+use crate::model::*;
+use crate::observed::*;
+use crate::op::{Op, Ref};
+use crate::tags::{self, DELETION_POLICY, DEPLOYED_HASH, MANAGED_BY, OWNER};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// The managed-by tag value: several crosslink instances can share accounts.
+    pub instance: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { instance: tags::DEFAULT_INSTANCE.into() }
+    }
+}
+
+/// Plans the changes that make `observed` match `desired`.
+pub fn plan(desired: &DesiredState, observed: &Observed, settings: &Settings) -> Plan {
+    let mut p = Planner { d: desired, o: observed, s: settings, plan: Plan::default(), claimed: HashSet::new() };
+    for g in &desired.gateways {
+        p.plan.reports.entry(Subject::Gateway(g.metadata.name.clone())).or_default();
+    }
+    for l in &desired.links {
+        p.plan.reports.entry(Subject::Link(l.metadata.name.clone())).or_default();
+    }
+    let mut gateways = Vec::new();
+    for g in &desired.gateways {
+        if let Some(cx) = p.gateway(g) {
+            gateways.push(cx);
+        }
+    }
+    for cx in &gateways {
+        let mut entries = Vec::new();
+        for l in desired.links_of(&cx.gw.metadata.name) {
+            if let Some(e) = p.link(cx, l) {
+                entries.push(e);
+            }
+        }
+        p.api(cx, &entries);
+    }
+    p.peerings();
+    p.orphans();
+    // A problem anywhere in a link's chain makes the link not ready: copy peering problems.
+    let pairs: Vec<(String, Subject)> = desired
+        .links
+        .iter()
+        .filter_map(|l| {
+            let gw = desired.gateway(&l.spec.gateway)?;
+            Some((l.metadata.name.clone(), Subject::Peering(gw.spec.vpc_id.clone(), l.spec.service.vpc_id.clone())))
+        })
+        .collect();
+    for (link, pair) in pairs {
+        if let Some(r) = p.plan.reports.get(&pair).cloned() {
+            let lr = p.plan.reports.entry(Subject::Link(link)).or_default();
+            lr.problems.extend(r.problems);
+            lr.waiting.extend(r.waiting);
+            lr.resources.extend(r.resources);
+        }
+    }
+    p.plan
+}
+
+struct Planner<'a> {
+    d: &'a DesiredState,
+    o: &'a Observed,
+    s: &'a Settings,
+    plan: Plan,
+    /// Owned resources (ids / ARNs) that desired state accounts for.
+    claimed: HashSet<String>,
+}
+
+/// What the links of a gateway need from it.
+struct GatewayCx<'a> {
+    gw: &'a Gateway,
+    account: String,
+    state: &'a AccountState,
+    lb_arn: Ref,
+    lb_dns: Option<String>,
+    lb_action: Option<usize>,
+    vpc_link: Ref,
+    vpc_link_action: Option<usize>,
+    api_id: Ref,
+    api_action: Option<usize>,
+    api: Option<&'a RestApi>,
+    api_owned: bool,
+}
+
+/// One link's contribution to its gateway's REST API.
+struct ApiEntry {
+    link: String,
+    port: u16,
+    paths: Vec<(String, Vec<String>)>,
+    /// The link is blocked: its API resources are kept as they are, neither changed nor pruned.
+    frozen: bool,
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().take(3).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The target group name: readable, unique per link and its immutable settings (so that a
+/// replacement never collides with the group it replaces), at most 32 characters.
+pub fn target_group_name(link: &str, vpc: &str, port: u16) -> String {
+    let stem: String = link.chars().take(22).collect();
+    let stem = stem.trim_end_matches('-');
+    format!("cl-{stem}-{}", short_hash(&[link, vpc, &port.to_string(), "TCP"]))
+}
+
+pub fn vpc_link_name(gateway: &str) -> String {
+    format!("crosslink-{gateway}")
+}
+
+fn policy_str(p: DeletionPolicy) -> &'static str {
+    match p {
+        DeletionPolicy::Delete => "Delete",
+        DeletionPolicy::Retain => "Retain",
+    }
+}
+
+fn is_retained(t: &Tags) -> bool {
+    t.get(DELETION_POLICY).is_some_and(|v| v == "Retain")
+}
+
+pub fn health_check(l: &Link) -> HealthCheckSettings {
+    let hc = l.spec.health_check.clone().unwrap_or_default();
+    HealthCheckSettings {
+        protocol: hc.protocol.as_str().to_string(),
+        path: match hc.protocol {
+            HealthProtocol::Tcp => None,
+            _ => hc.path.clone(),
+        },
+        port: hc.port.map(|p| p.to_string()).unwrap_or_else(|| "traffic-port".into()),
+        interval_seconds: hc.interval_seconds,
+        healthy_threshold: hc.healthy_threshold,
+        unhealthy_threshold: hc.unhealthy_threshold,
+    }
+}
+
+fn hc_drift(live: &HealthCheckSettings, want: &HealthCheckSettings) -> Option<(String, String, String)> {
+    let fields: [(&str, String, String); 6] = [
+        ("healthCheck.protocol", live.protocol.clone(), want.protocol.clone()),
+        ("healthCheck.path", live.path.clone().unwrap_or("-".into()), want.path.clone().unwrap_or("-".into())),
+        ("healthCheck.port", live.port.clone(), want.port.clone()),
+        ("healthCheck.intervalSeconds", live.interval_seconds.to_string(), want.interval_seconds.to_string()),
+        ("healthCheck.healthyThreshold", live.healthy_threshold.to_string(), want.healthy_threshold.to_string()),
+        ("healthCheck.unhealthyThreshold", live.unhealthy_threshold.to_string(), want.unhealthy_threshold.to_string()),
+    ];
+    fields.into_iter().find(|(_, l, w)| l != w).map(|(f, l, w)| (f.to_string(), l, w))
+}
+
+/// The integration URI of a route: `http://<nlb-dns>:<port><path>[/{proxy}]`.
+pub fn integration_uri(dns: &str, port: u16, path: &str, greedy: bool) -> String {
+    if greedy { format!("http://{dns}:{port}{path}/{{proxy}}") } else { format!("http://{dns}:{port}{path}") }
+}
+
+/// The port of an integration URI pointing at `dns`, if it does.
+fn uri_port(uri: &str, dns: &str) -> Option<u16> {
+    let rest = uri.strip_prefix("http://")?.strip_prefix(dns)?.strip_prefix(':')?;
+    rest.split('/').next()?.parse().ok()
+}
+
+fn parent_path(path: &str) -> Option<&str> {
+    if path == "/" {
+        return None;
+    }
+    match path.rfind('/') {
+        Some(0) => Some("/"),
+        Some(i) => Some(&path[..i]),
+        None => None,
+    }
+}
+
+impl<'a> Planner<'a> {
+    fn report(&mut self, s: &Subject) -> &mut Report {
+        self.plan.reports.entry(s.clone()).or_default()
+    }
+
+    fn problem(&mut self, s: &Subject, code: &str, message: impl Into<String>, hint: Option<String>) {
+        self.report(s).problems.push(Problem { code: code.into(), message: message.into(), hint });
+    }
+
+    fn blocked(&self, s: &Subject) -> bool {
+        self.plan.reports.get(s).is_some_and(|r| !r.problems.is_empty())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        subject: &Subject,
+        account: &str,
+        resource: impl Into<String>,
+        verb: Verb,
+        reason: Reason,
+        op: Op,
+        deps: Vec<Option<usize>>,
+    ) -> usize {
+        let id = self.plan.actions.len();
+        let mut deps: Vec<usize> = deps.into_iter().flatten().collect();
+        deps.sort_unstable();
+        deps.dedup();
+        self.plan.actions.push(Action {
+            id,
+            subject: subject.clone(),
+            account: account.to_string(),
+            resource: resource.into(),
+            verb,
+            reason,
+            op,
+            deps,
+        });
+        id
+    }
+
+    fn state(&self, account: &str) -> Result<&'a AccountState, Problem> {
+        match self.o.accounts.get(account) {
+            Some(AccountObservation::Ok(s)) => Ok(s),
+            Some(AccountObservation::Failed { code, message }) => Err(Problem {
+                code: "AccountUnavailable".into(),
+                message: format!("account {account} is unavailable: {code}: {message}"),
+                hint: Some("check the Account's assumeRole, the role's trust policy and external id".into()),
+            }),
+            None => Err(Problem {
+                code: "AccountUnavailable".into(),
+                message: format!("account {account} was not observed"),
+                hint: None,
+            }),
+        }
+    }
+
+    fn owned(&self, t: &Tags) -> bool {
+        tags::is_managed(t, &self.s.instance)
+    }
+
+    fn owned_by(&self, t: &Tags, owner: &str) -> bool {
+        self.owned(t) && tags::owner(t) == Some(owner)
+    }
+
+    fn tags(&self, owner: &str, policy: DeletionPolicy, user: &BTreeMap<String, String>) -> Tags {
+        let mut t = user.clone();
+        t.insert(MANAGED_BY.into(), self.s.instance.clone());
+        t.insert(OWNER.into(), owner.into());
+        t.insert(DELETION_POLICY.into(), policy_str(policy).into());
+        t
+    }
+
+    // ---- gateway: NLB, VPC Link, REST API -------------------------------------------------
+
+    fn gateway(&mut self, gw: &'a Gateway) -> Option<GatewayCx<'a>> {
+        let subject = Subject::Gateway(gw.metadata.name.clone());
+        let owner = tags::gateway_owner(&gw.metadata.name);
+        let account = gw.spec.account.clone();
+        let state = match self.state(&account) {
+            Ok(s) => s,
+            Err(p) => {
+                self.report(&subject).problems.push(p);
+                return None;
+            }
+        };
+        let policy = gw.spec.deletion_policy;
+        let want_tags = self.tags(&owner, policy, &gw.spec.tags);
+        if !state.vpcs.contains_key(&gw.spec.vpc_id) {
+            self.problem(
+                &subject,
+                "NotFound",
+                format!("VPC {} not found in account {account}", gw.spec.vpc_id),
+                Some("check spec.vpcId and the Account's region".into()),
+            );
+            return None;
+        }
+
+        // Load balancer.
+        let (lb_arn, lb_dns, lb_action) = match &gw.spec.load_balancer {
+            LoadBalancerRef::Arn(arn) => match state.load_balancer(arn) {
+                Some(lb) => (Ref::Known(lb.arn.clone()), Some(lb.dns_name.clone()), None),
+                None => {
+                    self.problem(
+                        &subject,
+                        "NotFound",
+                        format!("load balancer {arn} not found"),
+                        Some("reference an existing NLB, or use loadBalancer.name to have crosslink create one".into()),
+                    );
+                    return None;
+                }
+            },
+            LoadBalancerRef::Name(name) => {
+                let mine: Vec<&LoadBalancer> =
+                    state.load_balancers.iter().filter(|l| self.owned_by(&l.tags, &owner)).collect();
+                let chosen = mine.iter().find(|l| &l.name == name).or(mine.first()).copied();
+                if let Some(lb) = chosen.filter(|l| &l.name == name) {
+                    self.claimed.insert(lb.arn.clone());
+                    if lb.vpc_id != gw.spec.vpc_id {
+                        self.problem(
+                            &subject,
+                            "Immutable",
+                            format!("load balancer {name} is in {}, the gateway in {}", lb.vpc_id, gw.spec.vpc_id),
+                            Some(
+                                "a load balancer cannot move VPCs: rename loadBalancer.name to create a new one".into(),
+                            ),
+                        );
+                        return None;
+                    }
+                    self.tag_drift(
+                        &subject,
+                        &account,
+                        &format!("load balancer {name}"),
+                        &lb.arn,
+                        &lb.tags,
+                        &want_tags,
+                        None,
+                    );
+                    (Ref::Known(lb.arn.clone()), Some(lb.dns_name.clone()), None)
+                } else if let Some(other) = state.load_balancers.iter().find(|l| &l.name == name) {
+                    self.problem(
+                        &subject,
+                        "NameTaken",
+                        format!("a load balancer named {name} exists ({}) and is not managed by crosslink", other.arn),
+                        Some(format!(
+                            "choose another loadBalancer.name, or use it as is with loadBalancer: {{arn: {}}} (crosslink never deletes a referenced NLB)",
+                            other.arn
+                        )),
+                    );
+                    return None;
+                } else {
+                    let a = self.add(
+                        &subject,
+                        &account,
+                        format!("load balancer {name}"),
+                        Verb::Create,
+                        Reason::Missing,
+                        Op::CreateLoadBalancer {
+                            name: name.clone(),
+                            subnet_ids: gw.spec.subnet_ids.clone(),
+                            tags: want_tags.clone(),
+                        },
+                        vec![],
+                    );
+                    (Ref::Pending(format!("load balancer {name}")), None, Some(a))
+                }
+            }
+        };
+        if let Some(arn) = lb_arn.known() {
+            self.report(&subject).resources.insert("loadBalancer".into(), arn.to_string());
+        }
+
+        // VPC Link to the NLB.
+        let link_name = vpc_link_name(&gw.metadata.name);
+        let mut vpc_link = Ref::Pending(format!("VPC link {link_name}"));
+        let mut vpc_link_action = None;
+        let mine: Vec<&VpcLink> = state.vpc_links.iter().filter(|v| self.owned_by(&v.tags, &owner)).collect();
+        let usable = mine.iter().find(|v| {
+            lb_arn.known().is_some_and(|arn| v.target_arns.iter().any(|t| t == arn))
+                && !matches!(v.status.as_str(), "FAILED" | "DELETING")
+        });
+        for v in &mine {
+            if usable.is_some_and(|u| u.id == v.id) {
+                continue;
+            }
+            self.claimed.insert(v.id.clone());
+            if v.status == "DELETING" {
+                continue;
+            }
+            let why = if v.status == "FAILED" {
+                format!("VPC link {} is FAILED: {}", v.id, v.status_message.clone().unwrap_or_default())
+            } else if usable.is_some() {
+                "duplicate VPC link".to_string()
+            } else {
+                format!("VPC link {} targets {:?}, not the gateway's load balancer", v.id, v.target_arns)
+            };
+            self.add(
+                &subject,
+                &account,
+                format!("VPC link {} ({})", v.name, v.id),
+                Verb::Delete,
+                Reason::Replaced { why },
+                Op::DeleteVpcLink { id: v.id.clone() },
+                vec![],
+            );
+        }
+        match usable {
+            Some(v) => {
+                self.claimed.insert(v.id.clone());
+                self.report(&subject).resources.insert("vpcLink".into(), v.id.clone());
+                if v.status == "AVAILABLE" {
+                    vpc_link = Ref::Known(v.id.clone());
+                } else {
+                    vpc_link = Ref::Pending(format!("VPC link {} to become AVAILABLE (now {})", v.id, v.status));
+                    self.report(&subject).waiting.push(format!("VPC link {} is {}", v.id, v.status));
+                }
+            }
+            None => {
+                vpc_link_action = Some(self.add(
+                    &subject,
+                    &account,
+                    format!("VPC link {link_name}"),
+                    Verb::Create,
+                    Reason::Missing,
+                    Op::CreateVpcLink { name: link_name, load_balancer_arn: lb_arn.clone(), tags: want_tags.clone() },
+                    vec![lb_action],
+                ));
+            }
+        }
+
+        // REST API.
+        let (api_id, api_action, api, api_owned) = match &gw.spec.api.target {
+            ApiTarget::Id(id) => match state.rest_apis.iter().find(|a| &a.id == id) {
+                Some(a) => (Ref::Known(a.id.clone()), None, Some(a), self.owned_by(&a.tags, &owner)),
+                None => {
+                    self.problem(&subject, "NotFound", format!("REST API {id} not found in account {account}"), None);
+                    return None;
+                }
+            },
+            ApiTarget::Name(name) => {
+                let mine: Vec<&RestApi> = state.rest_apis.iter().filter(|a| self.owned_by(&a.tags, &owner)).collect();
+                match mine.iter().find(|a| &a.name == name) {
+                    Some(a) => {
+                        self.claimed.insert(a.id.clone());
+                        for dup in mine.iter().filter(|d| d.id != a.id) {
+                            self.claimed.insert(dup.id.clone());
+                            self.add(
+                                &subject,
+                                &account,
+                                format!("REST API {} ({})", dup.name, dup.id),
+                                Verb::Delete,
+                                Reason::Replaced { why: format!("the gateway's API is {}", a.id) },
+                                Op::DeleteRestApi { id: dup.id.clone() },
+                                vec![],
+                            );
+                        }
+                        (Ref::Known(a.id.clone()), None, Some(*a), true)
+                    }
+                    None => {
+                        if let Some(other) = state.rest_apis.iter().find(|a| &a.name == name && !self.owned(&a.tags)) {
+                            self.problem(
+                                &subject,
+                                "NameTaken",
+                                format!("a REST API named {name} exists ({}) and is not managed by crosslink", other.id),
+                                Some(format!(
+                                    "choose another api.name, or add to it with api: {{id: {}, stage: {}}} (crosslink never deletes a referenced API)",
+                                    other.id, gw.spec.api.stage
+                                )),
+                            );
+                            return None;
+                        }
+                        let a = self.add(
+                            &subject,
+                            &account,
+                            format!("REST API {name}"),
+                            Verb::Create,
+                            Reason::Missing,
+                            Op::CreateRestApi { name: name.clone(), tags: want_tags.clone() },
+                            vec![],
+                        );
+                        (Ref::Pending(format!("REST API {name}")), Some(a), None, true)
+                    }
+                }
+            }
+        };
+        if let Some(id) = api_id.known() {
+            self.report(&subject).resources.insert("restApi".into(), id.to_string());
+        }
+        Some(GatewayCx {
+            gw,
+            account,
+            state,
+            lb_arn,
+            lb_dns,
+            lb_action,
+            vpc_link,
+            vpc_link_action,
+            api_id,
+            api_action,
+            api,
+            api_owned,
+        })
+    }
+
+    /// Adds missing or changed crosslink tags (deletion policy, user tags) on an ELB resource.
+    #[allow(clippy::too_many_arguments)]
+    fn tag_drift(
+        &mut self,
+        subject: &Subject,
+        account: &str,
+        resource: &str,
+        arn: &str,
+        live: &Tags,
+        want: &Tags,
+        dep: Option<usize>,
+    ) -> Option<usize> {
+        let diff: Tags =
+            want.iter().filter(|(k, v)| live.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let (k, v) = diff.iter().next()?;
+        let reason = Reason::Drift {
+            field: format!("tag {k}"),
+            live: live.get(k).cloned().unwrap_or_else(|| "(none)".into()),
+            desired: v.clone(),
+        };
+        Some(self.add(
+            subject,
+            account,
+            resource.to_string(),
+            Verb::Update,
+            reason,
+            Op::AddElbTags { arn: arn.to_string(), tags: diff },
+            vec![dep],
+        ))
+    }
+
+    // ---- link: target group, targets, listener ----------------------------------------------
+
+    fn link(&mut self, cx: &GatewayCx<'a>, l: &'a Link) -> Option<ApiEntry> {
+        let name = &l.metadata.name;
+        let subject = Subject::Link(name.clone());
+        let owner = tags::link_owner(name);
+        let state = cx.state;
+        let account = cx.account.as_str();
+        let entry = |frozen: bool| ApiEntry {
+            link: name.clone(),
+            port: l.spec.listener_port,
+            paths: l
+                .spec
+                .routes
+                .iter()
+                .map(|r| (r.path.clone(), r.methods.iter().map(|m| m.as_str().to_string()).collect()))
+                .collect(),
+            frozen,
+        };
+        if let Err(p) = self.state(&l.spec.service.account) {
+            self.report(&subject).problems.push(p);
+            // Claim what exists so that nothing of a link in trouble is pruned.
+            self.claim_link(state, &owner);
+            return Some(entry(true));
+        }
+        let want_tags = self.tags(&owner, l.spec.deletion_policy, &l.spec.tags);
+        let port = l.spec.targets.first().map(|t| t.port).unwrap_or(80);
+        let tg_name = target_group_name(name, &cx.gw.spec.vpc_id, port);
+        let want_hc = health_check(l);
+
+        // Target group.
+        let mine: Vec<&TargetGroup> = state.target_groups.iter().filter(|t| self.owned_by(&t.tags, &owner)).collect();
+        let current = mine.iter().find(|t| t.name == tg_name).copied();
+        let (tg_ref, tg_action) = match current {
+            Some(tg) => {
+                self.claimed.insert(tg.arn.clone());
+                if let Some((field, live, desired)) = hc_drift(&tg.health_check, &want_hc) {
+                    self.add(
+                        &subject,
+                        account,
+                        format!("target group {}", tg.name),
+                        Verb::Update,
+                        Reason::Drift { field, live, desired },
+                        Op::ModifyTargetGroup { arn: tg.arn.clone(), health_check: want_hc.clone() },
+                        vec![],
+                    );
+                }
+                self.tag_drift(
+                    &subject,
+                    account,
+                    &format!("target group {}", tg.name),
+                    &tg.arn,
+                    &tg.tags,
+                    &want_tags,
+                    None,
+                );
+                self.report(&subject).resources.insert("targetGroup".into(), tg.arn.clone());
+                (Ref::Known(tg.arn.clone()), None)
+            }
+            None => {
+                if let Some(other) = state.target_groups.iter().find(|t| t.name == tg_name) {
+                    self.problem(
+                        &subject,
+                        "NameTaken",
+                        format!("a target group named {tg_name} exists ({}) and is not this link's", other.arn),
+                        Some("delete or rename that target group; crosslink derives the name from the link".into()),
+                    );
+                    self.claim_link(state, &owner);
+                    return Some(entry(true));
+                }
+                let a = self.add(
+                    &subject,
+                    account,
+                    format!("target group {tg_name}"),
+                    Verb::Create,
+                    Reason::Missing,
+                    Op::CreateTargetGroup {
+                        name: tg_name.clone(),
+                        vpc_id: cx.gw.spec.vpc_id.clone(),
+                        port,
+                        health_check: want_hc.clone(),
+                        tags: want_tags.clone(),
+                    },
+                    vec![],
+                );
+                (Ref::Pending(format!("target group {tg_name}")), Some(a))
+            }
+        };
+
+        // Targets.
+        let want: BTreeSet<(Ipv4Addr, u16)> = l.spec.targets.iter().map(|t| (t.ip, t.port)).collect();
+        let live: BTreeSet<(Ipv4Addr, u16)> = current
+            .map(|tg| tg.targets.iter().filter(|t| t.health != "draining").map(|t| (t.ip, t.port)).collect())
+            .unwrap_or_default();
+        let missing: Vec<(Ipv4Addr, u16)> = want.difference(&live).copied().collect();
+        let extra: Vec<(Ipv4Addr, u16)> = live.difference(&want).copied().collect();
+        if !missing.is_empty() {
+            let shown: Vec<String> = missing.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
+            self.add(
+                &subject,
+                account,
+                format!("targets {} in {tg_name}", shown.join(", ")),
+                Verb::Register,
+                Reason::Missing,
+                Op::RegisterTargets { target_group_arn: tg_ref.clone(), targets: missing },
+                vec![tg_action],
+            );
+        }
+        if let (false, Some(tg)) = (extra.is_empty(), current) {
+            let shown: Vec<String> = extra.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
+            self.add(
+                &subject,
+                account,
+                format!("targets {} in {tg_name}", shown.join(", ")),
+                Verb::Deregister,
+                Reason::NoLongerDesired,
+                Op::DeregisterTargets { target_group_arn: tg.arn.clone(), targets: extra },
+                vec![],
+            );
+        }
+
+        // Listener.
+        let on_lb: Vec<&Listener> =
+            state.listeners.iter().filter(|x| cx.lb_arn.known() == Some(x.load_balancer_arn.as_str())).collect();
+        let mine: Vec<&Listener> = on_lb.iter().filter(|x| self.owned_by(&x.tags, &owner)).copied().collect();
+        let lb_label = match &cx.gw.spec.load_balancer {
+            LoadBalancerRef::Name(n) => n.clone(),
+            LoadBalancerRef::Arn(a) => a.rsplit('/').nth(1).unwrap_or(a).to_string(),
+        };
+        let want_port = l.spec.listener_port;
+        let chosen = mine.iter().find(|x| x.port == want_port).or(mine.first()).copied();
+        let mut listener_action = None;
+        match chosen {
+            Some(x) => {
+                self.claimed.insert(x.arn.clone());
+                self.report(&subject).resources.insert("listener".into(), x.arn.clone());
+                let tg_differs = tg_ref.known() != x.target_group_arn.as_deref();
+                let port_differs = x.port != want_port;
+                if port_differs && on_lb.iter().any(|o| o.port == want_port && o.arn != x.arn) {
+                    self.port_taken(&subject, want_port, &on_lb, &lb_label);
+                } else if port_differs || tg_differs {
+                    let reason = if port_differs {
+                        Reason::Drift {
+                            field: "listenerPort".into(),
+                            live: x.port.to_string(),
+                            desired: want_port.to_string(),
+                        }
+                    } else {
+                        Reason::Drift {
+                            field: "listener target group".into(),
+                            live: x.target_group_arn.clone().unwrap_or("(none)".into()),
+                            desired: tg_ref.to_string(),
+                        }
+                    };
+                    listener_action = Some(self.add(
+                        &subject,
+                        account,
+                        format!("listener :{} on {lb_label}", x.port),
+                        Verb::Update,
+                        reason,
+                        Op::ModifyListener { arn: x.arn.clone(), port: want_port, target_group_arn: tg_ref.clone() },
+                        vec![tg_action],
+                    ));
+                }
+                self.tag_drift(&subject, account, &format!("listener :{}", x.port), &x.arn, &x.tags, &want_tags, None);
+            }
+            None => {
+                if on_lb.iter().any(|o| o.port == want_port) {
+                    self.port_taken(&subject, want_port, &on_lb, &lb_label);
+                } else {
+                    listener_action = Some(self.add(
+                        &subject,
+                        account,
+                        format!("listener :{want_port} on {lb_label}"),
+                        Verb::Create,
+                        Reason::Missing,
+                        Op::CreateListener {
+                            load_balancer_arn: cx.lb_arn.clone(),
+                            port: want_port,
+                            target_group_arn: tg_ref.clone(),
+                            tags: want_tags.clone(),
+                        },
+                        vec![cx.lb_action, tg_action],
+                    ));
+                }
+            }
+        }
+        // Other listeners and target groups of this link: replaced ones, duplicates, a move.
+        for x in &mine {
+            if chosen.is_some_and(|c| c.arn == x.arn) {
+                continue;
+            }
+            self.claimed.insert(x.arn.clone());
+            listener_action = Some(self.add(
+                &subject,
+                account,
+                format!("listener :{} on {lb_label}", x.port),
+                Verb::Delete,
+                Reason::Replaced { why: format!("the link listens on :{want_port}") },
+                Op::DeleteListener { arn: x.arn.clone() },
+                vec![],
+            ));
+        }
+        let stale_tgs: Vec<&TargetGroup> =
+            mine_tgs(state, self, &owner).into_iter().filter(|t| t.name != tg_name).collect();
+        for tg in stale_tgs {
+            self.claimed.insert(tg.arn.clone());
+            // Switch the listener first: a target group in use cannot be deleted.
+            let users: Vec<Option<usize>> = vec![listener_action];
+            self.add(
+                &subject,
+                account,
+                format!("target group {}", tg.name),
+                Verb::Delete,
+                Reason::Replaced { why: format!("the link's target group is now {tg_name} (port or VPC changed)") },
+                Op::DeleteTargetGroup { arn: tg.arn.clone() },
+                users,
+            );
+        }
+
+        Some(entry(self.blocked(&subject)))
+    }
+
+    fn port_taken(&mut self, subject: &Subject, port: u16, on_lb: &[&Listener], lb: &str) {
+        let holder = on_lb.iter().find(|o| o.port == port);
+        let who = holder
+            .and_then(|h| tags::owner(&h.tags).filter(|_| self.owned(&h.tags)).map(|o| o.to_string()))
+            .unwrap_or_else(|| "a listener not managed by crosslink".into());
+        self.problem(
+            subject,
+            "PortInUse",
+            format!("port {port} on {lb} is held by {who}"),
+            Some("choose another listenerPort, or remove the listener holding it".into()),
+        );
+    }
+
+    /// Marks a link's owned resources as accounted for, so that a link in trouble loses nothing.
+    fn claim_link(&mut self, state: &AccountState, owner: &str) {
+        let ids: Vec<String> = state
+            .target_groups
+            .iter()
+            .filter(|t| self.owned_by(&t.tags, owner))
+            .map(|t| t.arn.clone())
+            .chain(state.listeners.iter().filter(|x| self.owned_by(&x.tags, owner)).map(|x| x.arn.clone()))
+            .collect();
+        self.claimed.extend(ids);
+    }
+
+    // ---- REST API resources, methods, deployment --------------------------------------------
+
+    fn api(&mut self, cx: &GatewayCx<'a>, entries: &[ApiEntry]) {
+        let gw = cx.gw;
+        let subject = Subject::Gateway(gw.metadata.name.clone());
+        let account = cx.account.as_str();
+        let dns = cx.lb_dns.clone().unwrap_or_else(|| format!("(dns of {})", cx.lb_arn));
+        let empty = Vec::new();
+        let live: &Vec<ApiResource> = cx.api.map(|a| &a.resources).unwrap_or(&empty);
+        let by_path: BTreeMap<&str, &ApiResource> = live.iter().map(|r| (r.path.as_str(), r)).collect();
+
+        // Desired resources: each route, its {proxy+}, and their parents; methods per resource.
+        let mut want: BTreeMap<String, Vec<(String, String, bool, String)>> = BTreeMap::new();
+        let mut frozen: BTreeSet<String> = BTreeSet::new();
+        for e in entries.iter().filter(|e| e.frozen) {
+            for (path, _) in &e.paths {
+                frozen.insert(path.clone());
+                frozen.insert(format!("{path}/{{proxy+}}"));
+            }
+        }
+        for e in entries.iter().filter(|e| !e.frozen) {
+            for (path, methods) in &e.paths {
+                let proxy = format!("{path}/{{proxy+}}");
+                for (p, greedy) in [(path.clone(), false), (proxy, true)] {
+                    let uri = integration_uri(&dns, e.port, path, greedy);
+                    let ms = want.entry(p).or_default();
+                    for m in methods {
+                        ms.push((m.clone(), uri.clone(), greedy, e.link.clone()));
+                    }
+                }
+                let mut cur = parent_path(path);
+                while let Some(pp) = cur {
+                    if pp != "/" {
+                        want.entry(pp.to_string()).or_default();
+                    }
+                    cur = parent_path(pp);
+                }
+            }
+        }
+
+        // Ports of retained listeners whose link left desired state: their API methods stay.
+        let retained_ports: BTreeSet<u16> = cx
+            .state
+            .listeners
+            .iter()
+            .filter(|x| cx.lb_arn.known() == Some(x.load_balancer_arn.as_str()))
+            .filter(|x| self.owned(&x.tags) && is_retained(&x.tags))
+            .filter(|x| match tags::owner(&x.tags).and_then(|o| o.strip_prefix("Link/")) {
+                Some(link) => self.d.link(link).is_none(),
+                None => false,
+            })
+            .map(|x| x.port)
+            .collect();
+
+        let mut api_actions: Vec<usize> = cx.api_action.into_iter().collect();
+        let root = by_path.get("/").map(|r| Ref::Known(r.id.clone())).unwrap_or_else(|| Ref::Pending("/".into()));
+        let mut ids: BTreeMap<String, (Ref, Option<usize>)> = BTreeMap::new();
+        ids.insert("/".into(), (root, cx.api_action));
+        // BTreeMap order puts every parent before its children.
+        for (path, methods) in &want {
+            let parent = parent_path(path).unwrap_or("/");
+            let (parent_ref, parent_action) = ids.get(parent).cloned().unwrap_or((Ref::Pending(parent.into()), None));
+            let (res_ref, res_action) = match by_path.get(path.as_str()) {
+                Some(r) => (Ref::Known(r.id.clone()), None),
+                None => {
+                    let part = path.rsplit('/').next().unwrap_or_default().to_string();
+                    let a = self.add(
+                        &subject,
+                        account,
+                        format!("API resource {path}"),
+                        Verb::Create,
+                        Reason::Missing,
+                        Op::CreateResource {
+                            rest_api_id: cx.api_id.clone(),
+                            parent_id: parent_ref,
+                            path_part: part,
+                            path: path.clone(),
+                        },
+                        vec![parent_action, cx.api_action],
+                    );
+                    api_actions.push(a);
+                    (Ref::Pending(format!("API resource {path}")), Some(a))
+                }
+            };
+            ids.insert(path.clone(), (res_ref.clone(), res_action));
+            let live_methods = by_path.get(path.as_str()).map(|r| &r.methods);
+            for (method, uri, greedy, link) in methods {
+                let live = live_methods.and_then(|m| m.get(method));
+                let reason = match live {
+                    None => Some(Reason::Missing),
+                    Some(m) => self.integration_drift(m, uri, method, &cx.vpc_link),
+                };
+                let Some(reason) = reason else { continue };
+                let link_subject = Subject::Link(link.clone());
+                let a = self.add(
+                    &link_subject,
+                    account,
+                    format!("{method} {path}"),
+                    if live.is_some() { Verb::Update } else { Verb::Create },
+                    reason,
+                    Op::PutProxyMethod {
+                        rest_api_id: cx.api_id.clone(),
+                        resource_id: res_ref.clone(),
+                        path: path.clone(),
+                        http_method: method.clone(),
+                        greedy: *greedy,
+                        uri: uri.clone(),
+                        vpc_link_id: cx.vpc_link.clone(),
+                    },
+                    vec![res_action, cx.vpc_link_action, cx.lb_action],
+                );
+                api_actions.push(a);
+            }
+        }
+
+        // Undesired methods and resources: only crosslink's, never retained ones.
+        let ours = |m: &ApiMethod| -> bool {
+            m.integration.as_ref().is_some_and(|i| {
+                i.connection_type.as_deref() == Some("VPC_LINK")
+                    && i.uri.as_deref().is_some_and(|u| cx.lb_dns.as_deref().is_some_and(|d| uri_port(u, d).is_some()))
+            })
+        };
+        let retained = |m: &ApiMethod| -> bool {
+            m.integration.as_ref().and_then(|i| i.uri.as_deref()).is_some_and(|u| {
+                cx.lb_dns.as_deref().and_then(|d| uri_port(u, d)).is_some_and(|p| retained_ports.contains(&p))
+            })
+        };
+        let mut keep: BTreeSet<&str> = BTreeSet::new();
+        for r in live {
+            let desired = want.contains_key(&r.path) || frozen.contains(&r.path) || r.path == "/";
+            let foreign =
+                if cx.api_owned { false } else { r.methods.is_empty() || r.methods.values().any(|m| !ours(m)) };
+            if desired || foreign || r.methods.values().any(retained) {
+                keep.insert(&r.path);
+            }
+        }
+        let subtree_kept = |p: &str| keep.iter().any(|k| *k == p || k.starts_with(&format!("{p}/")));
+        let api_id_known = cx.api_id.known().map(str::to_string);
+        if let Some(api_id) = api_id_known {
+            for r in live {
+                if subtree_kept(&r.path) {
+                    // Desired or kept: prune only undesired methods that are ours.
+                    let want_methods: BTreeSet<&str> =
+                        want.get(&r.path).map(|ms| ms.iter().map(|(m, ..)| m.as_str()).collect()).unwrap_or_default();
+                    if !want.contains_key(&r.path) || frozen.contains(&r.path) {
+                        continue;
+                    }
+                    for (m, method) in &r.methods {
+                        if want_methods.contains(m.as_str()) || retained(method) || !(cx.api_owned || ours(method)) {
+                            continue;
+                        }
+                        let a = self.add(
+                            &subject,
+                            account,
+                            format!("{m} {}", r.path),
+                            Verb::Delete,
+                            Reason::NoLongerDesired,
+                            Op::DeleteMethod {
+                                rest_api_id: api_id.clone(),
+                                resource_id: r.id.clone(),
+                                path: r.path.clone(),
+                                http_method: m.clone(),
+                            },
+                            vec![],
+                        );
+                        api_actions.push(a);
+                    }
+                    continue;
+                }
+                // Delete only the top of an undesired subtree: API Gateway removes the rest.
+                if parent_path(&r.path).is_some_and(|pp| pp != "/" && !subtree_kept(pp)) {
+                    continue;
+                }
+                let a = self.add(
+                    &subject,
+                    account,
+                    format!("API resource {}", r.path),
+                    Verb::Delete,
+                    Reason::NoLongerDesired,
+                    Op::DeleteResource { rest_api_id: api_id.clone(), resource_id: r.id.clone(), path: r.path.clone() },
+                    vec![],
+                );
+                api_actions.push(a);
+            }
+        }
+
+        // Deployment: when anything changed, or the stage does not carry what is desired.
+        let mut lines: Vec<String> =
+            want.iter().flat_map(|(p, ms)| ms.iter().map(move |(m, uri, ..)| format!("{m} {p} {uri}"))).collect();
+        lines.sort();
+        lines.push(format!("vpc-link {}", cx.vpc_link));
+        let hash: String = {
+            let mut h = Sha256::new();
+            for l in &lines {
+                h.update(l.as_bytes());
+                h.update(b"\n");
+            }
+            h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+        };
+        if want.values().all(Vec::is_empty) {
+            return; // A REST API without methods cannot be deployed.
+        }
+        let stage = cx.api.and_then(|a| a.stages.iter().find(|s| s.name == gw.spec.api.stage));
+        let deployed = stage.and_then(|s| s.tags.get(DEPLOYED_HASH)).map(String::as_str);
+        if api_actions.is_empty() && deployed == Some(hash.as_str()) {
+            return;
+        }
+        let reason = if !api_actions.is_empty() {
+            Reason::FollowsChanges { why: "the API changed".into() }
+        } else if stage.is_none() {
+            Reason::Missing
+        } else {
+            Reason::Drift {
+                field: "stage deployment".into(),
+                live: deployed.unwrap_or("(unknown)").into(),
+                desired: hash.clone(),
+            }
+        };
+        let mut stage_tags = BTreeMap::new();
+        stage_tags.insert(MANAGED_BY.to_string(), self.s.instance.clone());
+        stage_tags.insert(DEPLOYED_HASH.to_string(), hash);
+        let deps: Vec<Option<usize>> = api_actions.iter().copied().map(Some).collect();
+        self.add(
+            &subject,
+            account,
+            format!("stage {}", gw.spec.api.stage),
+            Verb::Deploy,
+            reason,
+            Op::CreateDeployment {
+                rest_api_id: cx.api_id.clone(),
+                stage: gw.spec.api.stage.clone(),
+                description: format!("crosslink: {} link(s)", entries.len()),
+                stage_tags,
+            },
+            deps,
+        );
+    }
+
+    fn integration_drift(&self, m: &ApiMethod, uri: &str, method: &str, vpc_link: &Ref) -> Option<Reason> {
+        let Some(i) = &m.integration else {
+            return Some(Reason::Drift {
+                field: "integration".into(),
+                live: "(none)".into(),
+                desired: "HTTP_PROXY".into(),
+            });
+        };
+        let want_http = if method == "ANY" { "ANY" } else { method };
+        let checks: [(&str, Option<&str>, &str); 4] = [
+            ("integration type", Some(i.kind.as_str()), "HTTP_PROXY"),
+            ("integration uri", i.uri.as_deref(), uri),
+            ("integration connectionType", i.connection_type.as_deref(), "VPC_LINK"),
+            ("integration httpMethod", i.http_method.as_deref(), want_http),
+        ];
+        for (field, live, want) in checks {
+            if live != Some(want) {
+                return Some(Reason::Drift {
+                    field: field.into(),
+                    live: live.unwrap_or("(none)").into(),
+                    desired: want.into(),
+                });
+            }
+        }
+        // Only compared where AWS reports it (moto does not).
+        if let (Some(live), Some(want)) = (&i.connection_id, vpc_link.known())
+            && live != want
+        {
+            return Some(Reason::Drift {
+                field: "integration connectionId".into(),
+                live: live.clone(),
+                desired: want.into(),
+            });
+        }
+        None
+    }
+
+    // ---- peerings and routes -----------------------------------------------------------------
+
+    fn peerings(&mut self) {
+        // (gateway, service VPC) pairs and what they need, in desired order.
+        struct Pair<'l> {
+            gw: &'l Gateway,
+            svc_account: String,
+            svc_vpc: String,
+            svc_rtbs: BTreeSet<String>,
+            links: Vec<&'l Link>,
+            retain: bool,
+        }
+        let mut pairs: Vec<Pair> = Vec::new();
+        for l in &self.d.links {
+            let Some(gw) = self.d.gateway(&l.spec.gateway) else { continue };
+            match pairs.iter_mut().find(|p| p.gw.spec.vpc_id == gw.spec.vpc_id && p.svc_vpc == l.spec.service.vpc_id) {
+                Some(p) => {
+                    p.svc_rtbs.extend(l.spec.service.route_table_ids.iter().cloned());
+                    p.links.push(l);
+                    p.retain |= l.spec.deletion_policy == DeletionPolicy::Retain;
+                }
+                None => pairs.push(Pair {
+                    gw,
+                    svc_account: l.spec.service.account.clone(),
+                    svc_vpc: l.spec.service.vpc_id.clone(),
+                    svc_rtbs: l.spec.service.route_table_ids.iter().cloned().collect(),
+                    links: vec![l],
+                    retain: l.spec.deletion_policy == DeletionPolicy::Retain,
+                }),
+            }
+        }
+        for pair in &pairs {
+            let gw = pair.gw;
+            let subject = Subject::Peering(gw.spec.vpc_id.clone(), pair.svc_vpc.clone());
+            let owner = tags::peering_owner(&gw.spec.vpc_id, &pair.svc_vpc);
+            let gw_account = gw.spec.account.clone();
+            let (gs, ss) = match (self.state(&gw_account), self.state(&pair.svc_account)) {
+                (Ok(g), Ok(s)) => (g, s),
+                (g, s) => {
+                    for p in [g.err(), s.err()].into_iter().flatten() {
+                        self.report(&subject).problems.push(p);
+                    }
+                    self.claim_peerings(&owner);
+                    continue;
+                }
+            };
+            let (Some(gvpc), Some(svpc)) = (gs.vpcs.get(&gw.spec.vpc_id), ss.vpcs.get(&pair.svc_vpc)) else {
+                let missing = if gs.vpcs.contains_key(&gw.spec.vpc_id) {
+                    format!("service VPC {} not found in account {}", pair.svc_vpc, pair.svc_account)
+                } else {
+                    format!("gateway VPC {} not found in account {gw_account}", gw.spec.vpc_id)
+                };
+                self.problem(&subject, "NotFound", missing, Some("check the vpcId and the Account's region".into()));
+                self.claim_peerings(&owner);
+                continue;
+            };
+            if let Some((a, b)) =
+                gvpc.cidrs.iter().flat_map(|a| svpc.cidrs.iter().map(move |b| (a, b))).find(|(a, b)| overlaps(**a, **b))
+            {
+                self.problem(
+                    &subject,
+                    "CidrOverlap",
+                    format!("refusing to peer: {} ({a}) overlaps {} ({b})", gw.spec.vpc_id, pair.svc_vpc),
+                    Some("VPC peering cannot route between overlapping CIDRs; link a VPC with a distinct range".into()),
+                );
+                self.claim_peerings(&owner);
+                continue;
+            }
+            for (vpc, declared, live) in [
+                (&gw.spec.vpc_id, gw.spec.cidr, &gvpc.cidrs),
+                (&pair.svc_vpc, pair.links[0].spec.service.cidr, &svpc.cidrs),
+            ] {
+                if let Some(c) = declared
+                    && !live.contains(&c)
+                {
+                    self.report(&subject).warnings.push(format!(
+                        "{vpc} is {} live, desired state says {c}: fix the cidr field",
+                        live.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+
+            // The peering itself, found by tag in the gateway account.
+            let mut want_tags = BTreeMap::new();
+            want_tags.insert(MANAGED_BY.to_string(), self.s.instance.clone());
+            want_tags.insert(OWNER.to_string(), owner.clone());
+            want_tags.insert(DELETION_POLICY.to_string(), if pair.retain { "Retain" } else { "Delete" }.to_string());
+            want_tags.insert("Name".to_string(), format!("crosslink {}: {}", gw.metadata.name, pair.svc_vpc));
+            let live: Vec<&Peering> = gs
+                .peerings
+                .iter()
+                .filter(|p| p.requester_vpc == gw.spec.vpc_id && p.accepter_vpc == pair.svc_vpc && !p.status.is_dead())
+                .collect();
+            let mine: Vec<&Peering> = live.iter().filter(|p| self.owned_by(&p.tags, &owner)).copied().collect();
+            let chosen = mine
+                .iter()
+                .find(|p| p.status == PeeringStatus::Active)
+                .or_else(|| mine.iter().find(|p| p.status != PeeringStatus::Deleting))
+                .copied();
+            for p in &mine {
+                self.claimed.insert(p.id.clone());
+            }
+            let (pcx, pcx_action) = match chosen {
+                Some(p) => {
+                    self.report(&subject).resources.insert("peering".into(), p.id.clone());
+                    match p.status {
+                        PeeringStatus::Active => (Ref::Known(p.id.clone()), None),
+                        PeeringStatus::PendingAcceptance => {
+                            let a = self.add(
+                                &subject,
+                                &pair.svc_account,
+                                format!("peering {}", p.id),
+                                Verb::Accept,
+                                Reason::FollowsChanges { why: "pending acceptance by the service account".into() },
+                                Op::AcceptVpcPeeringConnection { peering_id: Ref::Known(p.id.clone()) },
+                                vec![],
+                            );
+                            (Ref::Known(p.id.clone()), Some(a))
+                        }
+                        other => {
+                            self.report(&subject).waiting.push(format!("peering {} is {other:?}", p.id));
+                            (Ref::Pending(format!("peering {} to become active", p.id)), None)
+                        }
+                    }
+                }
+                None => {
+                    if let Some(foreign) = live.iter().find(|p| !self.owned(&p.tags)) {
+                        self.problem(
+                            &subject,
+                            "PeeringExists",
+                            format!(
+                                "{} already peers {} and {} and is not managed by crosslink",
+                                foreign.id, gw.spec.vpc_id, pair.svc_vpc
+                            ),
+                            Some(format!(
+                                "AWS allows one peering per VPC pair: delete {0}, or adopt it by tagging it {MANAGED_BY}={1} and {OWNER}={owner}",
+                                foreign.id, self.s.instance
+                            )),
+                        );
+                        continue;
+                    }
+                    let created = self.add(
+                        &subject,
+                        &gw_account,
+                        format!("peering {} -> {}", gw.spec.vpc_id, pair.svc_vpc),
+                        Verb::Create,
+                        Reason::Missing,
+                        Op::CreateVpcPeeringConnection {
+                            vpc_id: gw.spec.vpc_id.clone(),
+                            peer_vpc_id: pair.svc_vpc.clone(),
+                            peer_owner_id: ss.account_id.clone(),
+                            peer_region: ss.region.clone(),
+                            tags: want_tags.clone(),
+                        },
+                        vec![],
+                    );
+                    let pending = Ref::Pending(format!("peering {} -> {}", gw.spec.vpc_id, pair.svc_vpc));
+                    let accept = self.add(
+                        &subject,
+                        &pair.svc_account,
+                        format!("peering {} -> {}", gw.spec.vpc_id, pair.svc_vpc),
+                        Verb::Accept,
+                        Reason::FollowsChanges { why: "accepted by the service account".into() },
+                        Op::AcceptVpcPeeringConnection { peering_id: pending.clone() },
+                        vec![Some(created)],
+                    );
+                    (pending, Some(accept))
+                }
+            };
+            if let Some(p) = chosen {
+                let diff: Tags = want_tags
+                    .iter()
+                    .filter(|(k, v)| p.tags.get(*k) != Some(v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if let Some((k, v)) = diff.iter().next() {
+                    let reason = Reason::Drift {
+                        field: format!("tag {k}"),
+                        live: p.tags.get(k).cloned().unwrap_or("(none)".into()),
+                        desired: v.clone(),
+                    };
+                    self.add(
+                        &subject,
+                        &gw_account,
+                        format!("peering {}", p.id),
+                        Verb::Update,
+                        reason,
+                        Op::CreateEc2Tags { resource_id: p.id.clone(), tags: diff },
+                        vec![],
+                    );
+                }
+            }
+            // Extra crosslink peerings for this pair (a create whose answer was lost): remove.
+            for p in mine.iter().filter(|p| chosen.is_some_and(|c| c.id != p.id) && p.status != PeeringStatus::Deleting)
+            {
+                self.add(
+                    &subject,
+                    &gw_account,
+                    format!("peering {}", p.id),
+                    Verb::Delete,
+                    Reason::Replaced { why: "duplicate peering for this VPC pair".into() },
+                    Op::DeleteVpcPeeringConnection { peering_id: p.id.clone() },
+                    vec![],
+                );
+            }
+            if pcx.known().is_none() && pcx_action.is_none() {
+                continue; // waiting for the peering; routes come after.
+            }
+            let owned_pcx: BTreeSet<&str> = gs
+                .peerings
+                .iter()
+                .chain(ss.peerings.iter())
+                .filter(|p| self.owned(&p.tags))
+                .map(|p| p.id.as_str())
+                .collect();
+            let sides = [
+                (&gw_account, gs, gw.spec.route_table_ids.iter().cloned().collect::<BTreeSet<_>>(), &svpc.cidrs),
+                (&pair.svc_account, ss, pair.svc_rtbs.clone(), &gvpc.cidrs),
+            ];
+            for (account, st, rtbs, dests) in sides {
+                for rtb in &rtbs {
+                    let Some(table) = st.route_tables.get(rtb) else {
+                        self.problem(
+                            &subject,
+                            "NotFound",
+                            format!("route table {rtb} not found in account {account}"),
+                            None,
+                        );
+                        continue;
+                    };
+                    for dest in dests {
+                        let live = table.routes.iter().find(|r| r.destination == *dest);
+                        let op_reason = match live {
+                            None => Some((
+                                Verb::Create,
+                                Reason::Missing,
+                                Op::CreateRoute {
+                                    route_table_id: rtb.clone(),
+                                    destination: *dest,
+                                    peering_id: pcx.clone(),
+                                },
+                            )),
+                            Some(r)
+                                if r.peering_id.is_some() && r.peering_id.as_deref() == pcx.known() && !r.blackhole =>
+                            {
+                                None
+                            }
+                            Some(r)
+                                if r.peering_id.as_deref().is_some_and(|id| owned_pcx.contains(id))
+                                    || (r.blackhole && r.peering_id.is_some() && r.other_target.is_none()) =>
+                            {
+                                Some((
+                                    Verb::Update,
+                                    Reason::Drift {
+                                        field: "route target".into(),
+                                        live: format!(
+                                            "{}{}",
+                                            r.peering_id.clone().unwrap_or_default(),
+                                            if r.blackhole { " (blackhole)" } else { "" }
+                                        ),
+                                        desired: pcx.to_string(),
+                                    },
+                                    Op::ReplaceRoute {
+                                        route_table_id: rtb.clone(),
+                                        destination: *dest,
+                                        peering_id: pcx.clone(),
+                                    },
+                                ))
+                            }
+                            Some(r) => {
+                                let target =
+                                    r.peering_id.clone().or(r.other_target.clone()).unwrap_or("something else".into());
+                                self.problem(
+                                    &subject,
+                                    "RouteConflict",
+                                    format!("route {dest} in {rtb} points at {target}, which crosslink does not manage"),
+                                    Some("remove that route or use another route table; crosslink never replaces routes it does not own".into()),
+                                );
+                                None
+                            }
+                        };
+                        if let Some((verb, reason, op)) = op_reason {
+                            self.add(
+                                &subject,
+                                account,
+                                format!("route {dest} in {rtb}"),
+                                verb,
+                                reason,
+                                op,
+                                vec![pcx_action],
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // Routes to crosslink peerings that desired state does not ask for (a route table left
+        // the YAML, a CIDR changed): remove, unless the peering itself goes (handled in orphans).
+        let mut wanted_routes: BTreeSet<(String, Ipv4Net)> = BTreeSet::new();
+        for pair in &pairs {
+            let gw = pair.gw;
+            let (Ok(gs), Ok(ss)) = (self.state(&gw.spec.account), self.state(&pair.svc_account)) else {
+                // Unknown: keep every route in these accounts' listed tables.
+                continue;
+            };
+            let (Some(gvpc), Some(svpc)) = (gs.vpcs.get(&gw.spec.vpc_id), ss.vpcs.get(&pair.svc_vpc)) else { continue };
+            for rtb in &gw.spec.route_table_ids {
+                for c in &svpc.cidrs {
+                    wanted_routes.insert((rtb.clone(), *c));
+                }
+            }
+            for rtb in &pair.svc_rtbs {
+                for c in &gvpc.cidrs {
+                    wanted_routes.insert((rtb.clone(), *c));
+                }
+            }
+        }
+        self.stale_routes(
+            &pairs.iter().map(|p| (p.gw.spec.vpc_id.clone(), p.svc_vpc.clone())).collect(),
+            &wanted_routes,
+        );
+    }
+
+    fn claim_peerings(&mut self, owner: &str) {
+        let ids: Vec<String> = self
+            .o
+            .accounts
+            .values()
+            .filter_map(|a| match a {
+                AccountObservation::Ok(s) => Some(s),
+                _ => None,
+            })
+            .flat_map(|s| s.peerings.iter())
+            .filter(|p| self.owned_by(&p.tags, owner))
+            .map(|p| p.id.clone())
+            .collect();
+        self.claimed.extend(ids);
+    }
+
+    /// Deletes routes that target a still-desired crosslink peering from tables that no longer
+    /// want them.
+    fn stale_routes(&mut self, desired_pairs: &BTreeSet<(String, String)>, wanted: &BTreeSet<(String, Ipv4Net)>) {
+        let mut todo = Vec::new();
+        for (account, obs) in &self.o.accounts {
+            let AccountObservation::Ok(st) = obs else { continue };
+            for p in st.peerings.iter().filter(|p| self.owned(&p.tags)) {
+                let pair = (p.requester_vpc.clone(), p.accepter_vpc.clone());
+                if !desired_pairs.contains(&pair) {
+                    continue; // orphans() removes its routes with it.
+                }
+                let subject = Subject::Peering(pair.0.clone(), pair.1.clone());
+                if self.blocked(&subject) {
+                    continue;
+                }
+                for t in st.route_tables.values() {
+                    for r in &t.routes {
+                        if r.peering_id.as_deref() == Some(p.id.as_str())
+                            && !wanted.contains(&(t.id.clone(), r.destination))
+                        {
+                            todo.push((subject.clone(), account.clone(), t.id.clone(), r.destination));
+                        }
+                    }
+                }
+            }
+        }
+        todo.sort();
+        todo.dedup();
+        for (subject, account, rtb, dest) in todo {
+            self.add(
+                &subject,
+                &account,
+                format!("route {dest} in {rtb}"),
+                Verb::Delete,
+                Reason::NoLongerDesired,
+                Op::DeleteRoute { route_table_id: rtb, destination: dest },
+                vec![],
+            );
+        }
+    }
+
+    // ---- what crosslink owns and desired state no longer asks for ------------------------------
+
+    fn orphans(&mut self) {
+        let accounts: Vec<(&String, &AccountState)> = self
+            .o
+            .accounts
+            .iter()
+            .filter_map(|(n, a)| match a {
+                AccountObservation::Ok(s) => Some((n, s.as_ref())),
+                _ => None,
+            })
+            .collect();
+        for (account, st) in accounts {
+            self.orphans_in(account, st);
+        }
+    }
+
+    /// Whether the owner named by a tag is still in desired state.
+    fn owner_desired(&self, owner: &str) -> bool {
+        if let Some(l) = owner.strip_prefix("Link/") {
+            return self.d.link(l).is_some();
+        }
+        if let Some(g) = owner.strip_prefix("Gateway/") {
+            return self.d.gateway(g).is_some();
+        }
+        if let Some(pair) = owner.strip_prefix("Peering/") {
+            let Some((a, b)) = pair.split_once('/') else { return false };
+            return self.d.links.iter().any(|l| {
+                l.spec.service.vpc_id == b && self.d.gateway(&l.spec.gateway).is_some_and(|g| g.spec.vpc_id == a)
+            });
+        }
+        false
+    }
+
+    fn orphan_subject(owner: &str) -> Subject {
+        if let Some(l) = owner.strip_prefix("Link/") {
+            return Subject::Link(l.to_string());
+        }
+        if let Some(g) = owner.strip_prefix("Gateway/") {
+            return Subject::Gateway(g.to_string());
+        }
+        let pair = owner.strip_prefix("Peering/").unwrap_or(owner);
+        let (a, b) = pair.split_once('/').unwrap_or((pair, ""));
+        Subject::Peering(a.to_string(), b.to_string())
+    }
+
+    /// An owned, unclaimed resource whose owner left desired state: delete it or, if its tags say
+    /// Retain, report it kept. Returns whether it is to be deleted.
+    fn orphan(&mut self, t: &Tags, id: &str, what: &str) -> Option<Subject> {
+        if !self.owned(t) || self.claimed.contains(id) {
+            return None;
+        }
+        let owner = tags::owner(t)?.to_string();
+        if self.owner_desired(&owner) {
+            return None;
+        }
+        let subject = Self::orphan_subject(&owner);
+        if is_retained(t) {
+            self.report(&subject).retained.push(format!("{what} (deletionPolicy Retain)"));
+            return None;
+        }
+        Some(subject)
+    }
+
+    fn orphans_in(&mut self, account: &str, st: &'a AccountState) {
+        // Listeners, then their target groups.
+        let mut listener_deletes: BTreeMap<String, Vec<Option<usize>>> = BTreeMap::new();
+        let mut by_tg: BTreeMap<String, Vec<Option<usize>>> = BTreeMap::new();
+        for x in &st.listeners {
+            let what = format!("listener :{}", x.port);
+            if let Some(subject) = self.orphan(&x.tags, &x.arn, &what) {
+                let a = self.add(
+                    &subject,
+                    account,
+                    what,
+                    Verb::Delete,
+                    Reason::NoLongerDesired,
+                    Op::DeleteListener { arn: x.arn.clone() },
+                    vec![],
+                );
+                listener_deletes.entry(x.load_balancer_arn.clone()).or_default().push(Some(a));
+                if let Some(tg) = &x.target_group_arn {
+                    by_tg.entry(tg.clone()).or_default().push(Some(a));
+                }
+            }
+        }
+        for tg in &st.target_groups {
+            let what = format!("target group {}", tg.name);
+            if let Some(subject) = self.orphan(&tg.tags, &tg.arn, &what) {
+                let deps = by_tg.get(&tg.arn).cloned().unwrap_or_default();
+                self.add(
+                    &subject,
+                    account,
+                    what,
+                    Verb::Delete,
+                    Reason::NoLongerDesired,
+                    Op::DeleteTargetGroup { arn: tg.arn.clone() },
+                    deps,
+                );
+            }
+        }
+        // Gateway resources: REST API, then VPC link, then load balancer.
+        let mut api_deletes = Vec::new();
+        for api in &st.rest_apis {
+            let what = format!("REST API {} ({})", api.name, api.id);
+            if let Some(subject) = self.orphan(&api.tags, &api.id, &what) {
+                api_deletes.push(Some(self.add(
+                    &subject,
+                    account,
+                    what,
+                    Verb::Delete,
+                    Reason::NoLongerDesired,
+                    Op::DeleteRestApi { id: api.id.clone() },
+                    vec![],
+                )));
+            }
+        }
+        let mut link_deletes: BTreeMap<String, Vec<Option<usize>>> = BTreeMap::new();
+        for v in &st.vpc_links {
+            let what = format!("VPC link {} ({})", v.name, v.id);
+            if let Some(subject) = self.orphan(&v.tags, &v.id, &what) {
+                if v.status == "DELETING" {
+                    continue;
+                }
+                let a = self.add(
+                    &subject,
+                    account,
+                    what,
+                    Verb::Delete,
+                    Reason::NoLongerDesired,
+                    Op::DeleteVpcLink { id: v.id.clone() },
+                    api_deletes.clone(),
+                );
+                for t in &v.target_arns {
+                    link_deletes.entry(t.clone()).or_default().push(Some(a));
+                }
+            }
+        }
+        for lb in &st.load_balancers {
+            let what = format!("load balancer {}", lb.name);
+            if let Some(subject) = self.orphan(&lb.tags, &lb.arn, &what) {
+                let mut deps = listener_deletes.get(&lb.arn).cloned().unwrap_or_default();
+                deps.extend(link_deletes.get(&lb.arn).cloned().unwrap_or_default());
+                self.add(
+                    &subject,
+                    account,
+                    what,
+                    Verb::Delete,
+                    Reason::NoLongerDesired,
+                    Op::DeleteLoadBalancer { arn: lb.arn.clone() },
+                    deps,
+                );
+            }
+        }
+        // Peerings (requested from here), after every route to them in any observed account.
+        for p in &st.peerings {
+            if p.status.is_dead() || p.status == PeeringStatus::Deleting || p.requester_account != st.account_id {
+                continue;
+            }
+            let what = format!("peering {}", p.id);
+            let Some(subject) = self.orphan(&p.tags, &p.id, &what) else { continue };
+            let mut deps = Vec::new();
+            let routes: Vec<(String, String, Ipv4Net)> = self
+                .o
+                .accounts
+                .iter()
+                .filter_map(|(n, a)| match a {
+                    AccountObservation::Ok(s) => Some((n, s)),
+                    _ => None,
+                })
+                .flat_map(|(n, s)| {
+                    s.route_tables.values().flat_map(move |t| {
+                        t.routes
+                            .iter()
+                            .filter(|r| r.peering_id.as_deref() == Some(p.id.as_str()))
+                            .map(move |r| (n.clone(), t.id.clone(), r.destination))
+                    })
+                })
+                .collect();
+            for (acct, rtb, dest) in routes {
+                deps.push(Some(self.add(
+                    &subject,
+                    &acct,
+                    format!("route {dest} in {rtb}"),
+                    Verb::Delete,
+                    Reason::NoLongerDesired,
+                    Op::DeleteRoute { route_table_id: rtb, destination: dest },
+                    vec![],
+                )));
+            }
+            self.add(
+                &subject,
+                account,
+                what,
+                Verb::Delete,
+                Reason::NoLongerDesired,
+                Op::DeleteVpcPeeringConnection { peering_id: p.id.clone() },
+                deps,
+            );
+        }
+    }
+}
+
+fn mine_tgs<'s>(state: &'s AccountState, p: &Planner, owner: &str) -> Vec<&'s TargetGroup> {
+    state.target_groups.iter().filter(|t| p.owned_by(&t.tags, owner)).collect()
+}
+
+fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
