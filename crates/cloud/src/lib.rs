@@ -1,6 +1,8 @@
 //! The interface the engine uses to observe and change AWS. The AWS adapter (`crosslink-aws`)
 //! implements it with the SDK; tests can implement it in memory.
 
+pub mod fake;
+
 use std::future::Future;
 
 use crosslink_plan::observed::AccountObservation;

@@ -1,0 +1,315 @@
+//! One pass of the pipeline: observe every account (concurrently), plan, and execute the actions
+//! whose inputs are known, in dependency order; then observe again, until in sync or out of time.
+//! Asynchronous AWS states (peering acceptance, NLB provisioning, VPC Link PENDING) are handled by
+//! re-observing with backoff, never by blocking on one resource.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crosslink_cloud::{Cloud, CloudError, ErrorKind, ObserveScope};
+use crosslink_plan::observed::{AccountObservation, Observed};
+use crosslink_plan::{Action, Plan, Settings, Subject};
+use crosslink_spec::{Account, ApiTarget, DesiredState, LoadBalancerRef};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde::Serialize;
+use tracing::{info, warn};
+
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    pub settings: Settings,
+    /// Calls in flight at once, across accounts.
+    pub concurrency: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { settings: Settings::default(), concurrency: 8 }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    /// Give up waiting for asynchronous states after this long.
+    pub timeout: Duration,
+    /// First wait when nothing could progress; doubles up to `max_wait`.
+    pub min_wait: Duration,
+    pub max_wait: Duration,
+    pub max_rounds: usize,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            timeout: Duration::from_secs(600),
+            min_wait: Duration::from_secs(1),
+            max_wait: Duration::from_secs(15),
+            max_rounds: 100,
+        }
+    }
+}
+
+/// What happened to one action.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "result")]
+pub enum ActionResult {
+    Done {
+        created: Option<String>,
+    },
+    Failed {
+        error: CloudError,
+    },
+    /// Not attempted: an input is not known yet, or a dependency did not succeed.
+    Skipped {
+        why: String,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Executed {
+    pub action: Action,
+    pub result: ActionResult,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyReport {
+    pub converged: bool,
+    pub rounds: usize,
+    /// Every attempted call, in order.
+    pub executed: Vec<Executed>,
+    /// The plan after the last observation: empty when converged.
+    pub remaining: Plan,
+    /// Subjects whose changes failed permanently (not retried in this apply).
+    pub failed: BTreeMap<Subject, CloudError>,
+}
+
+impl ApplyReport {
+    pub fn mutations(&self) -> usize {
+        self.executed.iter().filter(|e| !matches!(e.result, ActionResult::Skipped { .. })).count()
+    }
+}
+
+pub struct Engine<C> {
+    cloud: Arc<C>,
+    opts: EngineOptions,
+}
+
+impl<C> Clone for Engine<C> {
+    fn clone(&self) -> Self {
+        Engine { cloud: self.cloud.clone(), opts: self.opts.clone() }
+    }
+}
+
+/// What to read in each account, derived from desired state.
+pub fn scopes(desired: &DesiredState, instance: &str) -> BTreeMap<String, ObserveScope> {
+    let mut out = BTreeMap::new();
+    for a in &desired.accounts {
+        let gateways: Vec<_> = desired.gateways.iter().filter(|g| g.spec.account == a.metadata.name).collect();
+        let service_only =
+            gateways.is_empty() && desired.links.iter().any(|l| l.spec.service.account == a.metadata.name);
+        let mut s = ObserveScope { gateway_side: !service_only, instance: instance.to_string(), ..Default::default() };
+        for g in gateways {
+            match &g.spec.api.target {
+                ApiTarget::Id(id) => s.rest_api_ids.push(id.clone()),
+                ApiTarget::Name(n) => s.rest_api_names.push(n.clone()),
+            }
+            match &g.spec.load_balancer {
+                LoadBalancerRef::Arn(arn) => s.load_balancer_arns.push(arn.clone()),
+                LoadBalancerRef::Name(n) => s.load_balancer_names.push(n.clone()),
+            }
+        }
+        out.insert(a.metadata.name.clone(), s);
+    }
+    out
+}
+
+impl<C: Cloud> Engine<C> {
+    pub fn new(cloud: Arc<C>, opts: EngineOptions) -> Self {
+        Engine { cloud, opts }
+    }
+
+    pub fn cloud(&self) -> &Arc<C> {
+        &self.cloud
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.opts.settings
+    }
+
+    /// Reads every account of the desired state, concurrently.
+    pub async fn observe(&self, desired: &DesiredState) -> Observed {
+        let scopes = scopes(desired, &self.opts.settings.instance);
+        let reads = desired.accounts.iter().map(|a| {
+            let scope = scopes.get(&a.metadata.name).cloned().unwrap_or_default();
+            async move { (a.metadata.name.clone(), self.cloud.observe(a, &scope).await) }
+        });
+        let results: Vec<(String, AccountObservation)> =
+            futures::stream::iter(reads).buffer_unordered(self.opts.concurrency.max(1)).collect().await;
+        for (name, obs) in &results {
+            if let AccountObservation::Failed { code, message } = obs {
+                warn!(account = %name, code = %code, "cannot observe account: {message}");
+            }
+        }
+        Observed { accounts: results.into_iter().collect() }
+    }
+
+    pub async fn plan(&self, desired: &DesiredState) -> (Observed, Plan) {
+        let observed = self.observe(desired).await;
+        let plan = crosslink_plan::plan(desired, &observed, &self.opts.settings);
+        (observed, plan)
+    }
+
+    /// Executes the ready actions of a plan in dependency order, independent ones concurrently.
+    /// Actions of `skip` subjects are not attempted.
+    pub async fn execute(&self, desired: &DesiredState, plan: &Plan, skip: &BTreeSet<Subject>) -> Vec<Executed> {
+        let accounts: BTreeMap<&str, &Account> =
+            desired.accounts.iter().map(|a| (a.metadata.name.as_str(), a)).collect();
+        #[derive(Clone, Copy, PartialEq)]
+        enum St {
+            Waiting,
+            Running,
+            Done,
+            NotDone,
+        }
+        let n = plan.actions.len();
+        let mut st = vec![St::Waiting; n];
+        let mut results: Vec<Option<Executed>> = vec![None; n];
+        let mut running = FuturesUnordered::new();
+        loop {
+            // Settle what cannot run, launch what can.
+            let mut changed = true;
+            while changed {
+                changed = false;
+                for a in &plan.actions {
+                    if st[a.id] != St::Waiting {
+                        continue;
+                    }
+                    let skip_why = if skip.contains(&a.subject) {
+                        Some(format!("{} failed earlier in this apply", a.subject))
+                    } else if a.deps.iter().any(|d| st[*d] == St::NotDone) {
+                        Some("a step it depends on did not succeed".to_string())
+                    } else if !a.op.is_ready() {
+                        Some("waiting for a resource it needs".to_string())
+                    } else if !accounts.contains_key(a.account.as_str()) {
+                        Some(format!("account {} is not defined", a.account))
+                    } else {
+                        None
+                    };
+                    if let Some(why) = skip_why {
+                        st[a.id] = St::NotDone;
+                        results[a.id] =
+                            Some(Executed { action: a.clone(), result: ActionResult::Skipped { why }, seconds: 0.0 });
+                        changed = true;
+                        continue;
+                    }
+                    if a.deps.iter().all(|d| st[*d] == St::Done) && running.len() < self.opts.concurrency.max(1) {
+                        st[a.id] = St::Running;
+                        let account = accounts[a.account.as_str()];
+                        let cloud = self.cloud.clone();
+                        running.push(async move {
+                            let start = Instant::now();
+                            let r = cloud.execute(account, &a.op).await;
+                            (a, r, start.elapsed())
+                        });
+                    }
+                }
+            }
+            let Some((a, r, took)) = running.next().await else { break };
+            let result = match r {
+                Ok(out) => {
+                    info!(
+                        subject = %a.subject,
+                        account = %a.account,
+                        verb = a.verb.as_str(),
+                        op = a.op.name(),
+                        resource = %a.resource,
+                        created = out.created.as_deref().unwrap_or(""),
+                        reason = %a.reason,
+                        "changed"
+                    );
+                    st[a.id] = St::Done;
+                    ActionResult::Done { created: out.created }
+                }
+                Err(error) => {
+                    warn!(
+                        subject = %a.subject,
+                        account = %a.account,
+                        verb = a.verb.as_str(),
+                        op = a.op.name(),
+                        resource = %a.resource,
+                        code = %error.code,
+                        kind = error.kind.as_str(),
+                        reason = %a.reason,
+                        "change failed: {}",
+                        error.message
+                    );
+                    st[a.id] = St::NotDone;
+                    ActionResult::Failed { error }
+                }
+            };
+            results[a.id] = Some(Executed { action: a.clone(), result, seconds: took.as_secs_f64() });
+        }
+        results.into_iter().flatten().collect()
+    }
+
+    /// Converges: rounds of observe -> plan -> execute until in sync, stuck, or out of time.
+    pub async fn apply(&self, desired: &DesiredState, opts: &ApplyOptions) -> ApplyReport {
+        let deadline = Instant::now() + opts.timeout;
+        let mut report = ApplyReport::default();
+        let mut wait = opts.min_wait;
+        let mut failed: BTreeMap<Subject, CloudError> = BTreeMap::new();
+        let mut transient_failures: BTreeMap<Subject, u32> = BTreeMap::new();
+        loop {
+            report.rounds += 1;
+            let (_, plan) = self.plan(desired).await;
+            let runnable = plan.actions.iter().any(|a| !failed.contains_key(&a.subject));
+            if plan.in_sync() || (!runnable && plan.reports.values().all(|r| r.waiting.is_empty())) {
+                report.converged = plan.in_sync() && failed.is_empty();
+                report.remaining = plan;
+                break;
+            }
+            if Instant::now() >= deadline || report.rounds > opts.max_rounds {
+                report.remaining = plan;
+                break;
+            }
+            let skip: BTreeSet<Subject> = failed.keys().cloned().collect();
+            let executed = self.execute(desired, &plan, &skip).await;
+            let mut progressed = false;
+            for e in &executed {
+                match &e.result {
+                    ActionResult::Done { .. } => progressed = true,
+                    ActionResult::Failed { error } => {
+                        let n = transient_failures.entry(e.action.subject.clone()).or_default();
+                        *n += 1;
+                        // Permanent errors, and transient ones that keep coming, stop the
+                        // subject for this apply: no hot loop against AWS.
+                        if !error.kind.is_transient() || *n >= 5 {
+                            failed.entry(e.action.subject.clone()).or_insert_with(|| error.clone());
+                        }
+                        if error.kind == ErrorKind::Throttled {
+                            wait = (wait * 2).min(opts.max_wait);
+                        }
+                    }
+                    ActionResult::Skipped { .. } => {}
+                }
+            }
+            report.executed.extend(executed.into_iter().filter(|e| !matches!(e.result, ActionResult::Skipped { .. })));
+            if progressed {
+                wait = opts.min_wait;
+            } else {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    continue;
+                }
+                tokio::time::sleep(wait.min(left)).await;
+                wait = (wait * 2).min(opts.max_wait);
+            }
+        }
+        report.failed = failed;
+        report
+    }
+}

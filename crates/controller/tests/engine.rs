@@ -1,0 +1,488 @@
+//! The engine and planner against the in-memory AWS: convergence, idempotence, drift repair,
+//! removal, Retain, ownership, failing accounts, and crash safety. No network.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crosslink_cloud::fake::{FakeAws, Fault};
+use crosslink_cloud::{CloudError, ErrorKind};
+use crosslink_controller::{ApplyOptions, ApplyReport, Engine, EngineOptions};
+use crosslink_plan::observed::{AccountObservation, PeeringStatus, Route};
+use crosslink_plan::op::Op;
+use crosslink_plan::{Reason, Subject, Verb};
+use crosslink_spec::DesiredState;
+
+const GW: &str = "111111111111";
+const SVC_A: &str = "222222222222";
+const SVC_B: &str = "333333333333";
+const GW_VPC: &str = "vpc-0000000000000000a";
+const A_VPC: &str = "vpc-0000000000000000b";
+const B_VPC: &str = "vpc-0000000000000000c";
+const GW_RTB: &str = "rtb-0000000000000000a";
+const A_RTB: &str = "rtb-0000000000000000b";
+const B_RTB: &str = "rtb-0000000000000000c";
+
+fn world() -> Arc<FakeAws> {
+    let f = FakeAws::new();
+    f.seed_vpc(
+        GW,
+        "eu-central-1",
+        GW_VPC,
+        "10.1.0.0/16",
+        &["subnet-0000000000000000a", "subnet-0000000000000000b"],
+        GW_RTB,
+    );
+    f.seed_vpc(SVC_A, "eu-central-1", A_VPC, "10.20.0.0/16", &["subnet-0000000000000001a"], A_RTB);
+    f.seed_vpc(SVC_B, "eu-central-1", B_VPC, "10.30.0.0/16", &["subnet-0000000000000002a"], B_RTB);
+    Arc::new(f)
+}
+
+fn accounts() -> String {
+    format!(
+        r#"
+apiVersion: crosslink.dev/v1alpha1
+kind: Account
+metadata: {{name: shared}}
+spec: {{accountId: "{GW}", region: eu-central-1, assumeRole: {{roleArn: "arn:aws:iam::{GW}:role/crosslink", externalId: x1}}}}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Account
+metadata: {{name: svc-a}}
+spec: {{accountId: "{SVC_A}", region: eu-central-1, assumeRole: {{roleArn: "arn:aws:iam::{SVC_A}:role/crosslink", externalId: x1}}}}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Account
+metadata: {{name: svc-b}}
+spec: {{accountId: "{SVC_B}", region: eu-central-1, assumeRole: {{roleArn: "arn:aws:iam::{SVC_B}:role/crosslink", externalId: x1}}}}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Gateway
+metadata: {{name: edge}}
+spec:
+  account: shared
+  vpcId: {GW_VPC}
+  subnetIds: [subnet-0000000000000000a, subnet-0000000000000000b]
+  routeTableIds: [{GW_RTB}]
+  loadBalancer: {{name: edge-nlb}}
+  api: {{name: open-banking, stage: v1}}
+"#
+    )
+}
+
+fn link(name: &str, account: &str, vpc: &str, rtb: &str, ip: &str, port: u16, path: &str, extra: &str) -> String {
+    format!(
+        r#"
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Link
+metadata: {{name: {name}}}
+spec:
+  gateway: edge
+  service: {{account: {account}, vpcId: {vpc}, routeTableIds: [{rtb}]}}
+  targets: [{{ip: {ip}, port: 8080}}]
+  listenerPort: {port}
+  routes: [{{path: {path}}}]
+{extra}"#
+    )
+}
+
+fn three_links() -> String {
+    accounts()
+        + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "")
+        + &link("hooks", "svc-a", A_VPC, A_RTB, "10.20.1.11", 9002, "/webhooks/payments", "")
+        + &link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", "")
+}
+
+fn desired(text: &str) -> DesiredState {
+    crosslink_spec::load_str(Path::new("test.yaml"), text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn engine(f: &Arc<FakeAws>) -> Engine<FakeAws> {
+    Engine::new(f.clone(), EngineOptions::default())
+}
+
+fn fast() -> ApplyOptions {
+    ApplyOptions {
+        timeout: Duration::from_secs(20),
+        min_wait: Duration::from_millis(5),
+        max_wait: Duration::from_millis(50),
+        max_rounds: 50,
+    }
+}
+
+async fn apply(f: &Arc<FakeAws>, d: &DesiredState) -> ApplyReport {
+    engine(f).apply(d, &fast()).await
+}
+
+async fn converge(f: &Arc<FakeAws>, d: &DesiredState) -> ApplyReport {
+    let r = apply(f, d).await;
+    assert!(r.converged, "did not converge: failed {:?}\nremaining {:#?}", r.failed, r.remaining);
+    // The property: planning against the result of applying yields nothing to do.
+    let (_, plan) = engine(f).plan(d).await;
+    assert!(plan.actions.is_empty(), "re-plan not empty: {:#?}", plan.actions);
+    r
+}
+
+fn state(f: &FakeAws, account: &str) -> crosslink_plan::observed::AccountState {
+    match f.observe_account(account) {
+        AccountObservation::Ok(s) => *s,
+        AccountObservation::Failed { code, .. } => panic!("{code}"),
+    }
+}
+
+fn live_peerings(f: &FakeAws) -> Vec<crosslink_plan::observed::Peering> {
+    state(f, GW).peerings.into_iter().filter(|p| !p.status.is_dead()).collect()
+}
+
+#[tokio::test]
+async fn converges_from_empty_and_a_second_apply_changes_nothing() {
+    let f = world();
+    let d = desired(&three_links());
+    let first = converge(&f, &d).await;
+    assert!(first.mutations() > 20, "{}", first.mutations());
+
+    let gw = state(&f, GW);
+    assert_eq!(gw.load_balancers.len(), 1);
+    assert_eq!(gw.target_groups.len(), 3);
+    assert_eq!(gw.listeners.len(), 3);
+    assert_eq!(gw.vpc_links.len(), 1);
+    assert_eq!(gw.rest_apis.len(), 1);
+    // Two links share svc-a's VPC: one peering for them, one for svc-b.
+    let peerings = live_peerings(&f);
+    assert_eq!(peerings.len(), 2);
+    assert!(peerings.iter().all(|p| p.status == PeeringStatus::Active));
+    // Routes both ways.
+    let to_a = gw.route_tables[GW_RTB].routes.iter().find(|r| r.destination.to_string() == "10.20.0.0/16").unwrap();
+    assert!(to_a.peering_id.is_some());
+    let back = &state(&f, SVC_A).route_tables[A_RTB].routes;
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].destination.to_string(), "10.1.0.0/16");
+    // API: /payments, its proxy, /webhooks, /webhooks/payments, its proxy, /accounts, its proxy.
+    let api = &gw.rest_apis[0];
+    let paths: Vec<&str> = api.resources.iter().map(|r| r.path.as_str()).collect();
+    for p in ["/payments", "/payments/{proxy+}", "/webhooks", "/webhooks/payments/{proxy+}", "/accounts"] {
+        assert!(paths.contains(&p), "{p} missing from {paths:?}");
+    }
+    let m = &api.resources.iter().find(|r| r.path == "/payments/{proxy+}").unwrap().methods["ANY"];
+    let uri = m.integration.as_ref().unwrap().uri.clone().unwrap();
+    assert!(uri.starts_with("http://edge-nlb-") && uri.ends_with(":9001/payments/{proxy}"), "{uri}");
+    assert_eq!(api.stages.len(), 1);
+    let deployments = f.calls().iter().filter(|(_, op)| op == "CreateDeployment").count();
+    assert_eq!(deployments, 1, "one deployment per REST API per pass");
+
+    let before = f.calls().len();
+    let second = converge(&f, &d).await;
+    assert_eq!(second.mutations(), 0);
+    assert_eq!(f.calls().len(), before, "the second apply made mutating calls");
+}
+
+#[tokio::test]
+async fn every_kind_of_drift_is_repaired() {
+    let f = world();
+    let d = desired(&three_links());
+    converge(&f, &d).await;
+
+    f.with_account(GW, |s| {
+        // A deleted route, a deregistered target, a changed listener port and target group, an
+        // edited integration URI, a deleted API resource.
+        s.route_tables.get_mut(GW_RTB).unwrap().routes.retain(|r| r.destination.to_string() != "10.30.0.0/16");
+        s.target_groups[0].targets.clear();
+        let other_tg = s.target_groups[2].arn.clone();
+        s.listeners[0].port = 9100;
+        s.listeners[1].target_group_arn = Some(other_tg);
+        let api = &mut s.rest_apis[0];
+        let r = api.resources.iter_mut().find(|r| r.path == "/payments").unwrap();
+        r.methods.get_mut("ANY").unwrap().integration.as_mut().unwrap().uri = Some("http://evil.example:80/".into());
+        api.resources.retain(|r| r.path != "/accounts/{proxy+}");
+    });
+    let (_, plan) = engine(&f).plan(&d).await;
+    let reasons: Vec<String> =
+        plan.actions.iter().map(|a| format!("{} {} ({})", a.verb.as_str(), a.resource, a.reason)).collect();
+    let text = reasons.join("\n");
+    for expected in [
+        "create route 10.30.0.0/16 in rtb-0000000000000000a (missing)",
+        "drift of listenerPort: live 9100, desired 9001",
+        "drift of listener target group",
+        "drift of integration uri: live http://evil.example:80/",
+        "create API resource /accounts/{proxy+} (missing)",
+        "register targets",
+        "deploy stage v1 (the API changed)",
+    ] {
+        assert!(text.contains(expected), "expected `{expected}` in plan:\n{text}");
+    }
+    converge(&f, &d).await;
+}
+
+#[tokio::test]
+async fn a_deleted_or_rejected_peering_is_requested_again() {
+    let f = world();
+    let d = desired(&three_links());
+    converge(&f, &d).await;
+    f.with_account(GW, |s| {
+        for p in &mut s.peerings {
+            if p.accepter_vpc == B_VPC {
+                p.status = PeeringStatus::Rejected;
+            }
+        }
+    });
+    let r = converge(&f, &d).await;
+    assert!(r.executed.iter().any(|e| e.action.op.name() == "CreateVpcPeeringConnection"));
+    assert!(r.executed.iter().any(|e| e.action.op.name() == "ReplaceRoute"), "routes moved to the new peering");
+    assert_eq!(live_peerings(&f).len(), 2);
+}
+
+#[tokio::test]
+async fn target_and_listener_port_changes() {
+    let f = world();
+    converge(&f, &desired(&three_links())).await;
+    let changed = three_links()
+        .replace("10.20.1.10, port: 8080", "10.20.1.99, port: 8080")
+        .replace("listenerPort: 9003", "listenerPort: 9303");
+    let r = converge(&f, &desired(&changed)).await;
+    let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    assert!(
+        ops.contains(&"RegisterTargets") && ops.contains(&"DeregisterTargets") && ops.contains(&"ModifyListener"),
+        "{ops:?}"
+    );
+    let gw = state(&f, GW);
+    assert!(gw.listeners.iter().any(|x| x.port == 9303));
+    let uris: Vec<String> = gw.rest_apis[0]
+        .resources
+        .iter()
+        .flat_map(|r| r.methods.values().filter_map(|m| m.integration.as_ref()?.uri.clone()))
+        .collect();
+    assert!(uris.iter().any(|u| u.contains(":9303/accounts")), "integrations follow the port: {uris:?}");
+}
+
+#[tokio::test]
+async fn removing_links_keeps_a_shared_peering_until_the_last_link_goes() {
+    let f = world();
+    converge(&f, &desired(&three_links())).await;
+
+    let without_hooks = accounts()
+        + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "")
+        + &link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", "");
+    let r = converge(&f, &desired(&without_hooks)).await;
+    let deleted: Vec<String> =
+        r.executed.iter().filter(|e| e.action.verb == Verb::Delete).map(|e| e.action.resource.clone()).collect();
+    assert!(deleted.iter().any(|x| x.starts_with("listener :9002")), "{deleted:?}");
+    assert!(deleted.iter().any(|x| x.starts_with("target group cl-hooks")), "{deleted:?}");
+    assert!(deleted.iter().any(|x| x == "API resource /webhooks"), "{deleted:?}");
+    assert!(!deleted.iter().any(|x| x.starts_with("peering")), "shared peering kept: {deleted:?}");
+    assert_eq!(live_peerings(&f).len(), 2);
+    assert!(r.executed.iter().any(|e| e.action.verb == Verb::Deploy), "stage redeployed after removal");
+
+    let without_a = accounts() + &link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", "");
+    converge(&f, &desired(&without_a)).await;
+    let peerings = live_peerings(&f);
+    assert_eq!(peerings.len(), 1);
+    assert_eq!(peerings[0].accepter_vpc, B_VPC);
+    assert!(state(&f, GW).route_tables[GW_RTB].routes.iter().all(|r| r.destination.to_string() != "10.20.0.0/16"));
+    assert!(state(&f, SVC_A).route_tables[A_RTB].routes.is_empty(), "the route back is removed too");
+}
+
+#[tokio::test]
+async fn removing_the_gateway_removes_everything_crosslink_created() {
+    let f = world();
+    converge(&f, &desired(&three_links())).await;
+    let none = accounts().split("---\napiVersion: crosslink.dev/v1alpha1\nkind: Gateway").next().unwrap().to_string();
+    converge(&f, &desired(&none)).await;
+    let gw = state(&f, GW);
+    assert!(gw.load_balancers.is_empty() && gw.target_groups.is_empty() && gw.listeners.is_empty());
+    assert!(gw.vpc_links.is_empty() && gw.rest_apis.is_empty());
+    assert!(live_peerings(&f).is_empty());
+    assert!(gw.route_tables[GW_RTB].routes.is_empty());
+}
+
+#[tokio::test]
+async fn retain_keeps_a_removed_links_resources_and_says_so() {
+    let f = world();
+    let retained = accounts()
+        + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "")
+        + &link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", "  deletionPolicy: Retain\n");
+    converge(&f, &desired(&retained)).await;
+    let only_pay = accounts() + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "");
+    let r = converge(&f, &desired(&only_pay)).await;
+    assert!(r.executed.iter().all(|e| e.action.verb != Verb::Delete), "nothing deleted: {:?}", r.executed);
+    let report = &r.remaining.reports[&Subject::Link("ledger".into())];
+    assert!(report.retained.iter().any(|x| x.starts_with("listener :9003")), "{report:?}");
+    let gw = state(&f, GW);
+    assert_eq!(gw.listeners.len(), 2);
+    assert!(gw.rest_apis[0].resources.iter().any(|r| r.path == "/accounts"), "its API resources stay");
+    assert_eq!(live_peerings(&f).len(), 2, "its peering stays");
+}
+
+#[tokio::test]
+async fn unowned_look_alikes_are_never_touched() {
+    let f = world();
+    let d = desired(&three_links());
+    converge(&f, &d).await;
+    // Someone adds their own listener, target group, route and peering next to crosslink's.
+    f.with_account(GW, |s| {
+        let mut tg = s.target_groups[0].clone();
+        tg.arn = "arn:aws:elasticloadbalancing:eu-central-1:111111111111:targetgroup/manual/1".into();
+        tg.name = "manual".into();
+        tg.tags.clear();
+        s.target_groups.push(tg.clone());
+        let mut x = s.listeners[0].clone();
+        x.arn = format!("{}-manual", x.arn);
+        x.port = 7000;
+        x.target_group_arn = Some(tg.arn.clone());
+        x.tags.clear();
+        s.listeners.push(x);
+        s.route_tables.get_mut(GW_RTB).unwrap().routes.push(Route {
+            destination: "192.168.0.0/16".parse().unwrap(),
+            peering_id: None,
+            other_target: Some("tgw-0000000000000000a".into()),
+            blackhole: false,
+        });
+    });
+    let r = converge(&f, &d).await;
+    assert_eq!(r.mutations(), 0);
+    // Even with every link gone, the look-alikes stay.
+    let none = accounts().split("---\napiVersion: crosslink.dev/v1alpha1\nkind: Gateway").next().unwrap().to_string();
+    converge(&f, &desired(&none)).await;
+    let gw = state(&f, GW);
+    assert_eq!(gw.target_groups.len(), 1);
+    assert_eq!(gw.target_groups[0].name, "manual");
+    assert_eq!(gw.route_tables[GW_RTB].routes.len(), 1);
+}
+
+#[tokio::test]
+async fn a_name_collision_with_an_unowned_resource_is_an_error_with_a_fix() {
+    let f = world();
+    f.apply(
+        GW,
+        &Op::CreateLoadBalancer {
+            name: "edge-nlb".into(),
+            subnet_ids: vec!["subnet-0000000000000000a".into()],
+            tags: Default::default(),
+        },
+    )
+    .unwrap();
+    let (_, plan) = engine(&f).plan(&desired(&three_links())).await;
+    let r = &plan.reports[&Subject::Gateway("edge".into())];
+    assert_eq!(r.problems[0].code, "NameTaken");
+    assert!(r.problems[0].hint.as_ref().unwrap().contains("loadBalancer: {arn:"), "{r:?}");
+    assert!(plan.actions.iter().all(|a| a.subject != Subject::Gateway("edge".into())));
+}
+
+#[tokio::test]
+async fn one_account_with_bad_credentials_does_not_stop_the_others() {
+    let f = world();
+    f.break_account(
+        SVC_B,
+        CloudError::new(ErrorKind::AccessDenied, "AccessDenied", "not authorized to perform sts:AssumeRole"),
+    );
+    let d = desired(&three_links());
+    let r = apply(&f, &d).await;
+    assert!(!r.converged);
+    let ledger = &r.remaining.reports[&Subject::Link("ledger".into())];
+    assert!(
+        ledger.problems.iter().any(|p| p.code == "AccountUnavailable" && p.message.contains("AccessDenied")),
+        "{ledger:?}"
+    );
+    for l in ["pay", "hooks"] {
+        let rep = &r.remaining.reports[&Subject::Link(l.into())];
+        assert!(rep.problems.is_empty() && rep.waiting.is_empty(), "{l}: {rep:?}");
+    }
+    assert!(
+        r.remaining.actions.iter().all(|a| a.subject == Subject::Link("ledger".into())
+            || matches!(&a.subject, Subject::Peering(_, b) if b == B_VPC)),
+        "{:#?}",
+        r.remaining.actions
+    );
+    // Healed: converges, and nothing of the healthy links was disturbed meanwhile.
+    f.heal_account(SVC_B);
+    converge(&f, &d).await;
+}
+
+#[tokio::test]
+async fn overlapping_live_cidrs_are_refused() {
+    let f = world();
+    f.seed_vpc(SVC_B, "eu-central-1", "vpc-0000000000000000d", "10.1.128.0/17", &[], "rtb-0000000000000000d");
+    let text = accounts()
+        + &link("clash", "svc-b", "vpc-0000000000000000d", "rtb-0000000000000000d", "10.1.200.1", 9001, "/clash", "");
+    let (_, plan) = engine(&f).plan(&desired(&text)).await;
+    let r = &plan.reports[&Subject::Link("clash".into())];
+    assert!(r.problems.iter().any(|p| p.code == "CidrOverlap"), "{r:?}");
+    assert!(plan.actions.iter().all(|a| a.op.name() != "CreateVpcPeeringConnection"));
+}
+
+#[tokio::test]
+async fn a_pending_vpc_link_is_awaited_without_blocking_the_rest() {
+    let f = world();
+    f.set_new_vpc_link_status("PENDING");
+    let d = desired(&three_links());
+    let eng = engine(&f);
+    let opts = ApplyOptions { timeout: Duration::from_millis(300), ..fast() };
+    let r = eng.apply(&d, &opts).await;
+    assert!(!r.converged);
+    // Everything that does not need the VPC link is done.
+    assert_eq!(live_peerings(&f).len(), 2);
+    assert_eq!(state(&f, GW).listeners.len(), 3);
+    let gw = &r.remaining.reports[&Subject::Gateway("edge".into())];
+    assert!(gw.waiting.iter().any(|w| w.contains("PENDING")), "{gw:?}");
+    assert!(
+        r.remaining.actions.iter().all(|a| !a.op.is_ready() || a.verb == Verb::Deploy),
+        "{:#?}",
+        r.remaining.actions
+    );
+    f.set_vpc_link_status("AVAILABLE");
+    converge(&f, &d).await;
+}
+
+#[tokio::test]
+async fn creates_whose_answer_was_lost_are_found_again_not_duplicated() {
+    let f = world();
+    for op in [
+        "CreateVpcPeeringConnection",
+        "CreateTargetGroup",
+        "CreateLoadBalancer",
+        "CreateVpcLink",
+        "CreateRestApi",
+        "CreateListener",
+    ] {
+        f.push_fault(Fault {
+            op: op.into(),
+            account: "*".into(),
+            error: CloudError::new(ErrorKind::Retryable, "RequestTimeout", "the connection was reset"),
+            after_effect: true,
+        });
+    }
+    let d = desired(&three_links());
+    converge(&f, &d).await;
+    let gw = state(&f, GW);
+    assert_eq!(gw.load_balancers.len(), 1);
+    assert_eq!(gw.target_groups.len(), 3);
+    assert_eq!(gw.listeners.len(), 3);
+    assert_eq!(gw.vpc_links.len(), 1);
+    assert_eq!(gw.rest_apis.len(), 1);
+    assert_eq!(live_peerings(&f).len(), 2);
+}
+
+#[tokio::test]
+async fn permanent_errors_stop_the_subject_without_hot_looping() {
+    let f = world();
+    for _ in 0..100 {
+        f.push_fault(Fault {
+            op: "CreateTargetGroup".into(),
+            account: "*".into(),
+            error: CloudError::new(ErrorKind::Permanent, "TooManyTargetGroups", "quota exceeded"),
+            after_effect: false,
+        });
+    }
+    let r = apply(&f, &desired(&three_links())).await;
+    assert!(!r.converged);
+    let attempts = r.executed.iter().filter(|e| e.action.op.name() == "CreateTargetGroup").count();
+    assert_eq!(attempts, 3, "one attempt per link, then the link is left alone");
+    assert_eq!(r.failed[&Subject::Link("pay".into())].code, "TooManyTargetGroups");
+}
+
+#[test]
+fn plan_reasons_say_what_and_why() {
+    let a = Reason::Drift { field: "listenerPort".into(), live: "9100".into(), desired: "9001".into() };
+    assert_eq!(a.to_string(), "drift of listenerPort: live 9100, desired 9001");
+    assert_eq!(Reason::NoLongerDesired.to_string(), "no longer desired");
+}
