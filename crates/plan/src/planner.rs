@@ -201,7 +201,6 @@ impl<'a> Planner<'a> {
         self.plan.reports.get(s).is_some_and(|r| !r.problems.is_empty())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         subject: &Subject,
@@ -493,7 +492,6 @@ impl<'a> Planner<'a> {
     }
 
     /// Adds missing or changed crosslink tags (deletion policy, user tags) on an ELB resource.
-    #[allow(clippy::too_many_arguments)]
     fn tag_drift(
         &mut self,
         subject: &Subject,
