@@ -45,6 +45,44 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the JSON Schema of the desired-state format.
     Schema,
+    /// Show what apply would change: exit 0 in sync, 2 changes pending, 1 error.
+    Plan(PlanArgs),
+    /// Make AWS match desired state (one pass, waiting for asynchronous steps): exit 0 in sync.
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Desired-state files or directories (read recursively: *.yaml, *.yml).
+    #[arg(required = true, env = "CROSSLINK_DESIRED_STATE", value_delimiter = ',')]
+    pub paths: Vec<PathBuf>,
+    /// The value of the crosslink.dev/managed-by tag: what this instance owns.
+    #[arg(long, env = "CROSSLINK_INSTANCE", default_value = "crosslink")]
+    pub instance: String,
+    /// AWS calls in flight at once.
+    #[arg(long, env = "CROSSLINK_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Output format.
+    #[arg(long, short, env = "CROSSLINK_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Output format.
+    #[arg(long, short, env = "CROSSLINK_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// How long to wait for asynchronous steps (VPC Link PENDING takes minutes on AWS), e.g. 15m.
+    #[arg(long, env = "CROSSLINK_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

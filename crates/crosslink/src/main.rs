@@ -1,6 +1,8 @@
 //! The `crosslink` command line: a thin layer over the spec, plan and controller crates.
 
 mod cli;
+mod reconcile;
+mod render;
 mod validate;
 
 use std::process::ExitCode;
@@ -10,7 +12,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     cli::init_logging(&cli.global);
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     match cli.command {
+        cli::Command::Plan(args) => runtime().block_on(reconcile::plan(&args)),
+        cli::Command::Apply(args) => runtime().block_on(reconcile::apply(&args)),
         cli::Command::Validate(args) => validate::validate(&args),
         cli::Command::Schema => {
             print!("{}", crosslink_spec::json_schema());

@@ -1,0 +1,74 @@
+//! `crosslink plan` and `crosslink apply`: load and validate desired state (nothing is contacted
+//! if it is invalid), connect to AWS, then plan or converge.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anstream::{eprintln, print, println};
+use crosslink_aws::{AwsCloud, Connector};
+use crosslink_controller::{ApplyOptions, Engine, EngineOptions};
+use crosslink_plan::Settings;
+use crosslink_spec::DesiredState;
+
+use crate::cli::{ApplyArgs, EngineArgs, Output, PlanArgs};
+use crate::render;
+
+/// Exit code of `plan` when changes are pending.
+const CHANGES_PENDING: u8 = 2;
+
+fn load(paths: &[std::path::PathBuf]) -> Result<DesiredState, ExitCode> {
+    crosslink_spec::load(paths).map_err(|diags| {
+        crate::validate::print_diagnostics(&diags);
+        ExitCode::FAILURE
+    })
+}
+
+async fn engine(args: &EngineArgs) -> Engine<AwsCloud> {
+    let cloud = AwsCloud::new(Connector::from_env().await);
+    let opts = EngineOptions {
+        settings: Settings { instance: args.instance.clone() },
+        concurrency: usize::from(args.concurrency),
+    };
+    Engine::new(Arc::new(cloud), opts)
+}
+
+pub async fn plan(args: &PlanArgs) -> ExitCode {
+    let desired = match load(&args.engine.paths) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let engine = engine(&args.engine).await;
+    let (_, plan) = engine.plan(&desired).await;
+    match args.output {
+        Output::Json => println!("{}", render::plan_json(&plan)),
+        Output::Text => print!("{}", render::plan_text(&plan, &desired)),
+    }
+    if plan.has_problems() {
+        ExitCode::FAILURE
+    } else if plan.in_sync() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(CHANGES_PENDING)
+    }
+}
+
+pub async fn apply(args: &ApplyArgs) -> ExitCode {
+    let desired = match load(&args.engine.paths) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let engine = engine(&args.engine).await;
+    let opts = ApplyOptions { timeout: args.timeout, ..ApplyOptions::default() };
+    let report = engine.apply(&desired, &opts).await;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report).expect("a report serializes")),
+        Output::Text => {
+            if !report.converged && !report.remaining.actions.is_empty() {
+                eprintln!("Remaining plan:");
+                eprintln!("{}", render::plan_text(&report.remaining, &desired));
+            }
+            print!("{}", render::apply_summary(&report, &desired));
+        }
+    }
+    if report.converged { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

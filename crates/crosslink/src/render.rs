@@ -1,0 +1,198 @@
+//! Plans and apply results for people (grouped by subject, coloured on a terminal) and for
+//! machines (JSON).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crosslink_controller::{ActionResult, ApplyReport};
+use crosslink_plan::{Action, Plan, Report, Subject, Verb};
+use crosslink_spec::DesiredState;
+use owo_colors::OwoColorize;
+use serde::Serialize;
+
+fn symbol(v: Verb) -> &'static str {
+    match v {
+        Verb::Create => "+",
+        Verb::Delete | Verb::Deregister => "-",
+        _ => "~",
+    }
+}
+
+fn coloured_symbol(v: Verb) -> String {
+    let s = symbol(v);
+    match s {
+        "+" => s.green().bold().to_string(),
+        "-" => s.red().bold().to_string(),
+        _ => s.yellow().bold().to_string(),
+    }
+}
+
+/// The heading of a subject, with the links a peering serves.
+fn heading(s: &Subject, desired: &DesiredState) -> String {
+    match s {
+        Subject::Peering(gvpc, svpc) => {
+            let links: Vec<&str> = desired
+                .links
+                .iter()
+                .filter(|l| {
+                    l.spec.service.vpc_id == *svpc
+                        && desired.gateway(&l.spec.gateway).is_some_and(|g| g.spec.vpc_id == *gvpc)
+                })
+                .map(|l| l.metadata.name.as_str())
+                .collect();
+            if links.is_empty() { s.to_string() } else { format!("{s} (links: {})", links.join(", ")) }
+        }
+        Subject::Gateway(g) => match desired.gateway(g) {
+            Some(gw) => format!("{s} (account {})", gw.spec.account),
+            None => format!("{s} (removed from desired state)"),
+        },
+        Subject::Link(l) => match desired.link(l) {
+            Some(_) => s.to_string(),
+            None => format!("{s} (removed from desired state)"),
+        },
+    }
+}
+
+fn order(s: &Subject) -> u8 {
+    match s {
+        Subject::Gateway(_) => 0,
+        Subject::Link(_) => 1,
+        Subject::Peering(..) => 2,
+    }
+}
+
+fn subjects(plan: &Plan) -> Vec<Subject> {
+    let mut all: Vec<Subject> =
+        plan.reports.keys().cloned().chain(plan.actions.iter().map(|a| a.subject.clone())).collect();
+    all.sort_by(|a, b| (order(a), a).cmp(&(order(b), b)));
+    all.dedup();
+    all
+}
+
+fn is_quiet(r: Option<&Report>) -> bool {
+    r.is_none_or(|r| r.problems.is_empty() && r.waiting.is_empty() && r.retained.is_empty() && r.warnings.is_empty())
+}
+
+/// The plan as text, grouped by subject.
+pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
+    let mut out = String::new();
+    let mut in_sync_links = 0;
+    for s in subjects(plan) {
+        let actions: Vec<&Action> = plan.actions.iter().filter(|a| a.subject == s).collect();
+        let report = plan.reports.get(&s);
+        if actions.is_empty() && is_quiet(report) {
+            if matches!(s, Subject::Link(_)) {
+                in_sync_links += 1;
+            }
+            continue;
+        }
+        let _ = writeln!(out, "{}", heading(&s, desired).bold());
+        let width = actions.iter().map(|a| a.verb.as_str().len() + 1 + a.resource.len()).max().unwrap_or(0).min(64);
+        for a in &actions {
+            let what = format!("{} {}", a.verb.as_str(), a.resource);
+            let _ = writeln!(out, "  {} {what:<width$}  {}", coloured_symbol(a.verb), a.reason.to_string().dimmed());
+        }
+        if let Some(r) = report {
+            for p in &r.problems {
+                let _ = writeln!(out, "  {} {}: {}", "!".red().bold(), p.code.red(), p.message);
+                if let Some(h) = &p.hint {
+                    let _ = writeln!(out, "      {} {h}", "hint:".cyan());
+                }
+            }
+            for w in &r.waiting {
+                let _ = writeln!(out, "  {} waiting: {w}", "…".yellow());
+            }
+            for k in &r.retained {
+                let _ = writeln!(out, "  {} kept: {k}", "=".blue());
+            }
+            for w in &r.warnings {
+                let _ = writeln!(out, "  {} {w}", "warning:".yellow());
+            }
+        }
+        out.push('\n');
+    }
+    let c = plan.counts();
+    let problems: usize = plan.reports.values().map(|r| r.problems.len()).sum();
+    let _ = write!(
+        out,
+        "Plan: {} to create, {} to change, {} to delete; {} link{} in sync",
+        c.create,
+        c.update,
+        c.delete,
+        in_sync_links,
+        if in_sync_links == 1 { "" } else { "s" }
+    );
+    if problems > 0 {
+        let _ = write!(out, "; {problems} problem{} block changes", if problems == 1 { "" } else { "s" });
+    }
+    out.push('\n');
+    if plan.actions.iter().any(|a| !a.op.is_ready()) {
+        let _ = writeln!(out, "{}", "Some ids are known only after earlier steps: apply runs them in order.".dimmed());
+    }
+    out
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubjectJson<'a> {
+    subject: &'a Subject,
+    #[serde(flatten)]
+    report: &'a Report,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanJson<'a> {
+    in_sync: bool,
+    counts: crosslink_plan::Counts,
+    actions: &'a [Action],
+    subjects: Vec<SubjectJson<'a>>,
+}
+
+pub fn plan_json(plan: &Plan) -> String {
+    let subjects = plan.reports.iter().map(|(subject, report)| SubjectJson { subject, report }).collect();
+    let doc = PlanJson { in_sync: plan.in_sync(), counts: plan.counts(), actions: &plan.actions, subjects };
+    serde_json::to_string_pretty(&doc).expect("a plan serializes")
+}
+
+/// One line per link (and per gateway or peering with trouble): how it stands after an apply.
+pub fn apply_summary(report: &ApplyReport, desired: &DesiredState) -> String {
+    let mut out = String::new();
+    let mut rows: BTreeMap<(u8, Subject), (String, String)> = BTreeMap::new();
+    let remaining = &report.remaining;
+    for s in subjects(remaining).into_iter().chain(report.failed.keys().cloned()) {
+        let r = remaining.reports.get(&s);
+        let pending = remaining.actions.iter().filter(|a| a.subject == s).count();
+        let (status, detail) = if let Some(e) = report.failed.get(&s) {
+            ("failed".red().to_string(), format!("{}: {}", e.code, e.message))
+        } else if let Some(p) = r.and_then(|r| r.problems.first()) {
+            ("failed".red().to_string(), format!("{}: {}", p.code, p.message))
+        } else if let Some(w) = r.and_then(|r| r.waiting.first()) {
+            ("waiting".yellow().to_string(), w.clone())
+        } else if pending > 0 {
+            ("pending".yellow().to_string(), format!("{pending} change(s) not applied"))
+        } else if r.is_some_and(|r| !r.retained.is_empty()) {
+            ("retained".blue().to_string(), r.map(|r| r.retained.join("; ")).unwrap_or_default())
+        } else if matches!(s, Subject::Link(_)) && desired.link(s.to_string().trim_start_matches("Link/")).is_some() {
+            ("in sync".green().to_string(), String::new())
+        } else {
+            continue;
+        };
+        rows.insert((order(&s), s.clone()), (status, detail));
+    }
+    let done = report.executed.iter().filter(|e| matches!(e.result, ActionResult::Done { .. })).count();
+    let failed = report.executed.iter().filter(|e| matches!(e.result, ActionResult::Failed { .. })).count();
+    for ((_, s), (status, detail)) in &rows {
+        let name = s.to_string();
+        let _ = writeln!(out, "  {name:<32} {status:<10} {detail}");
+    }
+    let _ = writeln!(
+        out,
+        "{} in {} round{}: {done} change{} made, {failed} failed",
+        if report.converged { "In sync".green().bold().to_string() } else { "Not in sync".red().bold().to_string() },
+        report.rounds,
+        if report.rounds == 1 { "" } else { "s" },
+        if done == 1 { "" } else { "s" },
+    );
+    out
+}
