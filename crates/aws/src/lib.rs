@@ -1,6 +1,15 @@
 //! The AWS adapter: the only crate that links the AWS SDK. It turns accounts into authenticated
-//! clients (`session`), and will observe and change AWS for the engine.
+//! clients (`session`), reads accounts into observed state (`observe`), performs operations
+//! (`execute`) and classifies AWS errors (`errors`), behind `AwsCloud`.
 
+pub mod cloud;
+pub mod errors;
+mod execute;
+mod observe;
+pub mod seed;
 pub mod session;
 
+pub use cloud::{AwsCloud, CallObserver, CallRecord};
+pub use errors::{classify, from_sdk};
+pub use seed::{SeededVpc, seed_network};
 pub use session::{Connector, Session, SessionError};

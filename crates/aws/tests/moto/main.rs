@@ -1,6 +1,7 @@
 //! Tests of the AWS adapter with the real AWS SDK against moto_server on 127.0.0.1.
 //! This binary is the slow one; everything else tests without AWS.
 
+mod adapter;
 mod smoke;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
