@@ -908,7 +908,12 @@ impl<'a> Planner<'a> {
         let subtree_kept = |p: &str| keep.iter().any(|k| *k == p || k.starts_with(&format!("{p}/")));
         let api_id_known = cx.api_id.known().map(str::to_string);
         if let Some(api_id) = api_id_known {
-            for r in live {
+            // Deepest first: each resource is deleted after its children (moto does not cascade
+            // DeleteResource, and AWS does not mind).
+            let mut by_depth: Vec<&ApiResource> = live.iter().collect();
+            by_depth.sort_by_key(|r| std::cmp::Reverse(r.path.matches('/').count()));
+            let mut deleted: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in by_depth {
                 if subtree_kept(&r.path) {
                     // Desired or kept: prune only undesired methods that are ours.
                     let want_methods: BTreeSet<&str> =
@@ -938,10 +943,11 @@ impl<'a> Planner<'a> {
                     }
                     continue;
                 }
-                // Delete only the top of an undesired subtree: API Gateway removes the rest.
-                if parent_path(&r.path).is_some_and(|pp| pp != "/" && !subtree_kept(pp)) {
-                    continue;
-                }
+                let children: Vec<Option<usize>> = deleted
+                    .iter()
+                    .filter(|(p, _)| parent_path(p) == Some(r.path.as_str()))
+                    .map(|(_, a)| Some(*a))
+                    .collect();
                 let a = self.add(
                     &subject,
                     account,
@@ -949,8 +955,9 @@ impl<'a> Planner<'a> {
                     Verb::Delete,
                     Reason::NoLongerDesired,
                     Op::DeleteResource { rest_api_id: api_id.clone(), resource_id: r.id.clone(), path: r.path.clone() },
-                    vec![],
+                    children,
                 );
+                deleted.insert(&r.path, a);
                 api_actions.push(a);
             }
         }

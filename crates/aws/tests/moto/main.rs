@@ -2,6 +2,7 @@
 //! This binary is the slow one; everything else tests without AWS.
 
 mod adapter;
+mod engine;
 mod smoke;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -1,0 +1,374 @@
+//! The whole engine with the real AWS SDK against moto: three accounts reached by AssumeRole, a
+//! gateway with three links (two sharing a service VPC); convergence, idempotence counted in
+//! calls, drift repair, changes, removal, Retain, ownership, a failing account, overlaps.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_apigateway::types::{ConnectionType, IntegrationType};
+use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetTypeEnum};
+use crosslink_aws::{AwsCloud, CallRecord, Connector, SeededVpc, seed_network};
+use crosslink_cloud::{Cloud, ObserveScope};
+use crosslink_controller::{ApplyOptions, ApplyReport, Engine, EngineOptions};
+use crosslink_plan::observed::{AccountObservation, AccountState, PeeringStatus};
+use crosslink_plan::{Subject, Verb};
+use crosslink_spec::{Account, DesiredState};
+use crosslink_testkit::Moto;
+
+const GW: &str = "111111111111";
+const SVC_A: &str = "222222222222";
+const SVC_B: &str = "333333333333";
+
+struct Fixture {
+    _moto: Moto,
+    cloud: Arc<AwsCloud>,
+    mutations: Arc<AtomicUsize>,
+    ops: Arc<Mutex<Vec<String>>>,
+    gw: SeededVpc,
+    a: SeededVpc,
+    b: SeededVpc,
+}
+
+fn is_read(op: &str) -> bool {
+    op.starts_with("Describe") || op.starts_with("Get") || op.starts_with("List") || op == "AssumeRole"
+}
+
+fn accounts_yaml(bad_b: bool) -> String {
+    let acct = |name: &str, id: &str| {
+        format!(
+            "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {{name: {name}}}\nspec:\n  accountId: \"{id}\"\n  region: eu-central-1\n  assumeRole: {{roleArn: \"arn:aws:iam::{id}:role/crosslink\", externalId: test-ext}}\n---\n"
+        )
+    };
+    let b = if bad_b {
+        // No role: moto's static credentials act in 123456789012, not in the account named.
+        format!(
+            "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {{name: svc-b}}\nspec: {{accountId: \"{SVC_B}\", region: eu-central-1}}\n---\n"
+        )
+    } else {
+        acct("svc-b", SVC_B)
+    };
+    acct("shared", GW) + &acct("svc-a", SVC_A) + &b
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let moto = Moto::start();
+        let mutations = Arc::new(AtomicUsize::new(0));
+        let ops: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (m, o) = (mutations.clone(), ops.clone());
+        let cloud = AwsCloud::new(Connector::from_config(super::base_config(&moto).await)).with_call_observer(
+            Arc::new(move |r: &CallRecord| {
+                if !is_read(r.operation) {
+                    m.fetch_add(1, Ordering::SeqCst);
+                    o.lock().unwrap().push(r.operation.to_string());
+                }
+            }),
+        );
+        let d = desired(&(accounts_yaml(false)));
+        let session = |name: &str| d.account(name).unwrap().clone();
+        let s_gw = cloud.session(&session("shared")).await.unwrap();
+        let s_a = cloud.session(&session("svc-a")).await.unwrap();
+        let s_b = cloud.session(&session("svc-b")).await.unwrap();
+        let gw = seed_network(&s_gw, "gateway", "10.1.0.0/16".parse().unwrap(), 2).await.unwrap();
+        let a = seed_network(&s_a, "payments", "10.20.0.0/16".parse().unwrap(), 1).await.unwrap();
+        let b = seed_network(&s_b, "ledger", "10.30.0.0/16".parse().unwrap(), 1).await.unwrap();
+        Fixture { _moto: moto, cloud: Arc::new(cloud), mutations, ops, gw, a, b }
+    }
+
+    fn gateway_yaml(&self) -> String {
+        format!(
+            "apiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {{name: edge}}\nspec:\n  account: shared\n  vpcId: {}\n  subnetIds: [{}]\n  routeTableIds: [{}]\n  loadBalancer: {{name: edge-nlb}}\n  api: {{name: open-banking, stage: v1}}\n",
+            self.gw.vpc_id,
+            self.gw.subnet_ids.join(", "),
+            self.gw.route_table_id
+        )
+    }
+
+    fn link(&self, name: &str, svc: &str, ip: &str, port: u16, path: &str, extra: &str) -> String {
+        let (account, vpc) = if svc == "a" { ("svc-a", &self.a) } else { ("svc-b", &self.b) };
+        format!(
+            "---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {{name: {name}}}\nspec:\n  gateway: edge\n  service: {{account: {account}, vpcId: {}, routeTableIds: [{}]}}\n  targets: [{{ip: {ip}, port: 8080}}]\n  listenerPort: {port}\n  routes: [{{path: {path}}}]\n{extra}",
+            vpc.vpc_id, vpc.route_table_id
+        )
+    }
+
+    fn three_links(&self) -> String {
+        accounts_yaml(false)
+            + &self.gateway_yaml()
+            + &self.link("pay", "a", "10.20.1.10", 9001, "/payments", "")
+            + &self.link("hooks", "a", "10.20.1.11", 9002, "/webhooks/payments", "")
+            + &self.link("ledger", "b", "10.30.1.10", 9003, "/accounts", "")
+    }
+
+    fn engine(&self) -> Engine<AwsCloud> {
+        Engine::new(self.cloud.clone(), EngineOptions::default())
+    }
+
+    async fn apply(&self, d: &DesiredState) -> ApplyReport {
+        let opts = ApplyOptions {
+            timeout: Duration::from_secs(60),
+            min_wait: Duration::from_millis(100),
+            max_wait: Duration::from_secs(1),
+            max_rounds: 30,
+        };
+        self.engine().apply(d, &opts).await
+    }
+
+    async fn converge(&self, d: &DesiredState) -> ApplyReport {
+        let r = self.apply(d).await;
+        assert!(r.converged, "did not converge: failed {:?}\nremaining {:#?}", r.failed, r.remaining);
+        let (_, plan) = self.engine().plan(d).await;
+        assert!(plan.in_sync(), "re-plan not in sync: {:#?}", plan);
+        r
+    }
+
+    async fn state(&self, d: &DesiredState, name: &str) -> AccountState {
+        let account: &Account = d.account(name).unwrap();
+        let scope = crosslink_controller::scopes(d, "crosslink").remove(name).unwrap_or(ObserveScope {
+            gateway_side: true,
+            instance: "crosslink".into(),
+            ..Default::default()
+        });
+        match self.cloud.observe(account, &scope).await {
+            AccountObservation::Ok(s) => *s,
+            AccountObservation::Failed { code, message } => panic!("{code}: {message}"),
+        }
+    }
+
+    async fn clients(&self, d: &DesiredState, name: &str) -> aws_config::SdkConfig {
+        self.cloud.session(d.account(name).unwrap()).await.unwrap().config
+    }
+}
+
+fn desired(text: &str) -> DesiredState {
+    crosslink_spec::load_str(Path::new("moto.yaml"), text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn live_peerings(s: &AccountState) -> usize {
+    s.peerings.iter().filter(|p| !p.status.is_dead()).count()
+}
+
+#[tokio::test]
+async fn converges_then_applies_nothing_then_repairs_every_drift() {
+    let f = Fixture::new().await;
+    let d = desired(&f.three_links());
+    let first = f.converge(&d).await;
+    assert!(first.mutations() >= 25, "{}", first.mutations());
+    let gw = f.state(&d, "shared").await;
+    assert_eq!((gw.load_balancers.len(), gw.target_groups.len(), gw.listeners.len()), (1, 3, 3));
+    assert_eq!((gw.vpc_links.len(), gw.rest_apis.len()), (1, 1));
+    assert_eq!(live_peerings(&gw), 2, "two links share svc-a's VPC: one peering");
+    assert!(gw.peerings.iter().all(|p| p.status == PeeringStatus::Active));
+    let back = f.state(&d, "svc-a").await;
+    let rt = &back.route_tables[&f.a.route_table_id];
+    assert!(rt.routes.iter().any(|r| r.destination.to_string() == "10.1.0.0/16" && r.peering_id.is_some()), "{rt:?}");
+    let tg = gw.target_groups.iter().find(|t| t.name.starts_with("cl-pay-")).unwrap();
+    assert_eq!(tg.targets.len(), 1);
+    assert_eq!(f.ops.lock().unwrap().iter().filter(|o| *o == "CreateDeployment").count(), 1);
+
+    // A second apply of the unchanged desired state makes no mutating call at all.
+    let before = f.mutations.load(Ordering::SeqCst);
+    let second = f.converge(&d).await;
+    assert_eq!(second.mutations(), 0);
+    assert_eq!(f.mutations.load(Ordering::SeqCst), before, "mutating calls: {:?}", &f.ops.lock().unwrap()[before..]);
+
+    // Drift out of band, in three accounts.
+    let gcfg = f.clients(&d, "shared").await;
+    let ec2 = aws_sdk_ec2::Client::new(&gcfg);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&gcfg);
+    let apigw = aws_sdk_apigateway::Client::new(&gcfg);
+    ec2.delete_route()
+        .route_table_id(&f.gw.route_table_id)
+        .destination_cidr_block("10.30.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let acfg = f.clients(&d, "svc-a").await;
+    aws_sdk_ec2::Client::new(&acfg)
+        .delete_route()
+        .route_table_id(&f.a.route_table_id)
+        .destination_cidr_block("10.1.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    elb.deregister_targets()
+        .target_group_arn(&tg.arn)
+        .targets(TargetDescription::builder().id("10.20.1.10").port(8080).availability_zone("all").build())
+        .send()
+        .await
+        .unwrap();
+    let pay_listener = gw.listeners.iter().find(|x| x.port == 9001).unwrap();
+    elb.modify_listener().listener_arn(&pay_listener.arn).port(9100).send().await.unwrap();
+    let api = &gw.rest_apis[0];
+    let payments = api.resources.iter().find(|r| r.path == "/payments").unwrap();
+    apigw
+        .put_integration()
+        .rest_api_id(&api.id)
+        .resource_id(&payments.id)
+        .http_method("ANY")
+        .r#type(IntegrationType::HttpProxy)
+        .integration_http_method("ANY")
+        .uri("http://evil.example.com/")
+        .connection_type(ConnectionType::Internet)
+        .send()
+        .await
+        .unwrap();
+    let accounts_proxy = api.resources.iter().find(|r| r.path == "/accounts/{proxy+}").unwrap();
+    apigw.delete_resource().rest_api_id(&api.id).resource_id(&accounts_proxy.id).send().await.unwrap();
+
+    let (_, plan) = f.engine().plan(&d).await;
+    let text: Vec<String> =
+        plan.actions.iter().map(|a| format!("{} {} ({})", a.verb.as_str(), a.resource, a.reason)).collect();
+    let text = text.join("\n");
+    for expected in [
+        "create route 10.30.0.0/16",
+        "create route 10.1.0.0/16",
+        "register targets 10.20.1.10:8080",
+        "drift of listenerPort: live 9100, desired 9001",
+        "drift of integration uri: live http://evil.example.com/",
+        "create API resource /accounts/{proxy+}",
+        "deploy stage v1",
+    ] {
+        assert!(text.contains(expected), "expected `{expected}` in:\n{text}");
+    }
+    f.converge(&d).await;
+}
+
+#[tokio::test]
+async fn changes_and_removals_keep_shared_peerings_until_the_last_link() {
+    let f = Fixture::new().await;
+    f.converge(&desired(&f.three_links())).await;
+
+    // Target and listener port change.
+    let changed = f
+        .three_links()
+        .replace("10.20.1.10, port: 8080", "10.20.1.99, port: 8080")
+        .replace("listenerPort: 9003", "listenerPort: 9303");
+    let d = desired(&changed);
+    let r = f.converge(&d).await;
+    let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    assert!(
+        ops.contains(&"RegisterTargets") && ops.contains(&"DeregisterTargets") && ops.contains(&"ModifyListener"),
+        "{ops:?}"
+    );
+    let gw = f.state(&d, "shared").await;
+    assert!(gw.listeners.iter().any(|x| x.port == 9303));
+
+    // One of the two links sharing svc-a's VPC goes: its listener, target group and API
+    // resources go, the peering stays.
+    let two = accounts_yaml(false)
+        + &f.gateway_yaml()
+        + &f.link("pay", "a", "10.20.1.99", 9001, "/payments", "")
+        + &f.link("ledger", "b", "10.30.1.10", 9303, "/accounts", "");
+    let d = desired(&two);
+    let r = f.converge(&d).await;
+    let deleted: Vec<&str> =
+        r.executed.iter().filter(|e| e.action.verb == Verb::Delete).map(|e| e.action.resource.as_str()).collect();
+    assert!(deleted.iter().any(|x| x.starts_with("listener :9002")), "{deleted:?}");
+    assert!(deleted.iter().any(|x| x.starts_with("target group cl-hooks")), "{deleted:?}");
+    assert!(deleted.contains(&"API resource /webhooks"), "{deleted:?}");
+    assert!(!deleted.iter().any(|x| x.starts_with("peering")), "{deleted:?}");
+    let gw = f.state(&d, "shared").await;
+    assert_eq!(live_peerings(&gw), 2);
+    assert_eq!(gw.listeners.len(), 2);
+
+    // The last link into svc-a goes: the peering and the routes both ways go too.
+    let one = accounts_yaml(false) + &f.gateway_yaml() + &f.link("ledger", "b", "10.30.1.10", 9303, "/accounts", "");
+    let d = desired(&one);
+    f.converge(&d).await;
+    let gw = f.state(&d, "shared").await;
+    assert_eq!(live_peerings(&gw), 1);
+    assert!(gw.route_tables[&f.gw.route_table_id].routes.iter().all(|r| r.destination.to_string() != "10.20.0.0/16"));
+    let a = f.state(&d, "svc-a").await;
+    assert!(a.route_tables[&f.a.route_table_id].routes.iter().all(|r| r.peering_id.is_none()));
+}
+
+#[tokio::test]
+async fn retain_and_unowned_look_alikes() {
+    let f = Fixture::new().await;
+    let retained = accounts_yaml(false)
+        + &f.gateway_yaml()
+        + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "")
+        + &f.link("ledger", "b", "10.30.1.10", 9003, "/accounts", "  deletionPolicy: Retain\n");
+    let d = desired(&retained);
+    f.converge(&d).await;
+
+    // Someone's own target group and route next to crosslink's.
+    let gcfg = f.clients(&d, "shared").await;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&gcfg);
+    elb.create_target_group()
+        .name("manual-tg")
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Tcp)
+        .port(80)
+        .vpc_id(&f.gw.vpc_id)
+        .target_type(TargetTypeEnum::Ip)
+        .send()
+        .await
+        .unwrap();
+    let ec2 = aws_sdk_ec2::Client::new(&gcfg);
+    let igw = ec2.create_internet_gateway().send().await.unwrap();
+    let igw = igw.internet_gateway().unwrap().internet_gateway_id().unwrap().to_string();
+    ec2.attach_internet_gateway().internet_gateway_id(&igw).vpc_id(&f.gw.vpc_id).send().await.unwrap();
+    ec2.create_route()
+        .route_table_id(&f.gw.route_table_id)
+        .destination_cidr_block("192.168.0.0/16")
+        .gateway_id(&igw)
+        .send()
+        .await
+        .unwrap();
+
+    // ledger leaves desired state: Retain keeps its listener, target group, API resources and
+    // peering, and says so.
+    let only_pay = accounts_yaml(false) + &f.gateway_yaml() + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "");
+    let d = desired(&only_pay);
+    let r = f.converge(&d).await;
+    assert!(r.executed.iter().all(|e| e.action.verb != Verb::Delete), "{:?}", r.executed);
+    let report = &r.remaining.reports[&Subject::Link("ledger".into())];
+    assert!(report.retained.iter().any(|x| x.starts_with("listener :9003")), "{report:?}");
+    let gw = f.state(&d, "shared").await;
+    assert_eq!(gw.listeners.len(), 2);
+    assert_eq!(live_peerings(&gw), 2);
+
+    // No gateway at all: crosslink removes what it owns without Retain, and nothing else.
+    let d = desired(&accounts_yaml(false));
+    f.converge(&d).await;
+    let gw = f.state(&d, "shared").await;
+    assert!(gw.target_groups.iter().any(|t| t.name == "manual-tg"), "unowned target group kept");
+    assert!(gw.route_tables[&f.gw.route_table_id].routes.iter().any(|r| r.destination.to_string() == "192.168.0.0/16"));
+    assert!(gw.rest_apis.is_empty() && gw.vpc_links.is_empty() && gw.load_balancers.is_empty());
+    assert!(gw.target_groups.iter().any(|t| t.name.starts_with("cl-ledger-")), "retained target group kept");
+}
+
+#[tokio::test]
+async fn a_failing_account_does_not_stop_the_others_and_overlaps_are_refused() {
+    let f = Fixture::new().await;
+    // An overlapping service VPC in svc-a (no cidr in YAML: the live check must catch it).
+    let d0 = desired(&f.three_links());
+    let s_a = f.cloud.session(d0.account("svc-a").unwrap()).await.unwrap();
+    let clash = seed_network(&s_a, "clash", "10.1.128.0/17".parse().unwrap(), 1).await.unwrap();
+    let text = accounts_yaml(true)
+        + &f.gateway_yaml()
+        + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "")
+        + &f.link("ledger", "b", "10.30.1.10", 9003, "/accounts", "")
+        + &format!(
+            "---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {{name: clash}}\nspec:\n  gateway: edge\n  service: {{account: svc-a, vpcId: {}, routeTableIds: [{}]}}\n  targets: [{{ip: 10.1.200.1, port: 8080}}]\n  listenerPort: 9004\n  routes: [{{path: /clash}}]\n",
+            clash.vpc_id, clash.route_table_id
+        );
+    let d = desired(&text);
+    let r = f.apply(&d).await;
+    assert!(!r.converged);
+    let ledger = &r.remaining.reports[&Subject::Link("ledger".into())];
+    assert!(
+        ledger.problems.iter().any(|p| p.code == "AccountUnavailable" && p.message.contains("AccountMismatch")),
+        "{ledger:?}"
+    );
+    let clash_report = &r.remaining.reports[&Subject::Link("clash".into())];
+    assert!(clash_report.problems.iter().any(|p| p.code == "CidrOverlap"), "{clash_report:?}");
+    let pay = &r.remaining.reports[&Subject::Link("pay".into())];
+    assert!(pay.problems.is_empty() && pay.waiting.is_empty(), "{pay:?}");
+    assert!(r.remaining.actions.iter().all(|a| a.subject != Subject::Link("pay".into())), "pay converged");
+    let gw = f.state(&d, "shared").await;
+    assert_eq!(live_peerings(&gw), 1, "only the healthy pair is peered");
+}
