@@ -52,6 +52,18 @@ impl Connector {
         Connector { base }
     }
 
+    /// A fixed endpoint with static credentials: for local emulators (the demo, tests, benchmarks).
+    pub async fn static_credentials(endpoint: &str, region: &str, access_key: &str, secret_key: &str) -> Connector {
+        let creds = aws_credential_types::Credentials::new(access_key, secret_key, None, None, "static");
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new(region.to_string()))
+            .credentials_provider(creds)
+            .load()
+            .await;
+        Connector { base }
+    }
+
     pub fn base(&self) -> &SdkConfig {
         &self.base
     }
