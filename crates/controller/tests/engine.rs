@@ -486,3 +486,80 @@ fn plan_reasons_say_what_and_why() {
     assert_eq!(a.to_string(), "drift of listenerPort: live 9100, desired 9001");
     assert_eq!(Reason::NoLongerDesired.to_string(), "no longer desired");
 }
+
+/// A small deterministic generator (no test-only dependency needed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// A random desired state. Links with `deletionPolicy: Retain` keep their port and path after
+/// removal, so they get ones no later link reuses.
+fn random_state(rng: &mut Lcg, step: u16) -> String {
+    let mut text = accounts();
+    let n = rng.next(7);
+    let mut ports: Vec<u16> = (9001..9020).collect();
+    for i in 0..n {
+        let (account, vpc, rtb, net) =
+            if rng.next(2) == 0 { ("svc-a", A_VPC, A_RTB, 20) } else { ("svc-b", B_VPC, B_RTB, 30) };
+        let ip = format!("10.{net}.{}.{}", rng.next(4), 10 + rng.next(3));
+        let hc = if rng.next(3) == 0 { "  healthCheck: {protocol: HTTP, path: /health}\n" } else { "" };
+        let retain = rng.next(5) == 0;
+        let (port, path) = if retain {
+            (9100 + step * 10 + i as u16, format!("/kept{step}x{i}"))
+        } else {
+            let port = ports.remove(rng.next(ports.len() as u64) as usize);
+            (port, if rng.next(2) == 0 { format!("/svc{i}") } else { format!("/group{}/svc{i}", rng.next(2)) })
+        };
+        let name = if retain { format!("kept{step}x{i}") } else { format!("l{i}") };
+        let extra = format!("{hc}{}", if retain { "  deletionPolicy: Retain\n" } else { "" });
+        text += &link(&name, account, vpc, rtb, &ip, port, &path, &extra);
+    }
+    text
+}
+
+#[tokio::test]
+async fn random_transitions_converge_replan_to_nothing_and_never_duplicate() {
+    for seed in 1..=40u64 {
+        let f = world();
+        let mut rng = Lcg(seed);
+        for step in 0..5u16 {
+            let text = random_state(&mut rng, step);
+            let d = desired(&text);
+            let r = apply(&f, &d).await;
+            assert!(r.converged, "seed {seed} step {step}: {:?}\n{text}\n{:#?}", r.failed, r.remaining);
+            let (_, plan) = engine(&f).plan(&d).await;
+            assert!(plan.actions.is_empty(), "seed {seed} step {step}: re-plan {:#?}", plan.actions);
+            // No duplicates: one target group and one listener per link, one live peering per pair.
+            let gw = state(&f, GW);
+            let mut owners: Vec<String> =
+                gw.target_groups.iter().filter_map(|t| t.tags.get("crosslink.dev/owner").cloned()).collect();
+            let total = owners.len();
+            owners.sort();
+            owners.dedup();
+            assert_eq!(owners.len(), total, "seed {seed} step {step}: duplicate target groups");
+            let mut ports: Vec<u16> = gw.listeners.iter().map(|x| x.port).collect();
+            ports.sort();
+            ports.dedup();
+            assert_eq!(ports.len(), gw.listeners.len());
+            let live = live_peerings(&f);
+            let mut pairs: Vec<(String, String)> =
+                live.iter().map(|p| (p.requester_vpc.clone(), p.accepter_vpc.clone())).collect();
+            pairs.sort();
+            pairs.dedup();
+            assert_eq!(pairs.len(), live.len(), "seed {seed} step {step}: duplicate peerings");
+            // Every desired link has its listener.
+            for l in &d.links {
+                assert!(
+                    gw.listeners.iter().any(|x| x.port == l.spec.listener_port),
+                    "seed {seed} step {step}: {}",
+                    l.metadata.name
+                );
+            }
+        }
+    }
+}

@@ -368,6 +368,7 @@ impl<'a> Planner<'a> {
             lb_arn.known().is_some_and(|arn| v.target_arns.iter().any(|t| t == arn))
                 && !matches!(v.status.as_str(), "FAILED" | "DELETING")
         });
+        let mut stale_link_deletes: Vec<(&Vec<String>, usize)> = Vec::new();
         for v in &mine {
             if usable.is_some_and(|u| u.id == v.id) {
                 continue;
@@ -383,7 +384,7 @@ impl<'a> Planner<'a> {
             } else {
                 format!("VPC link {} targets {:?}, not the gateway's load balancer", v.id, v.target_arns)
             };
-            self.add(
+            let a = self.add(
                 &subject,
                 &account,
                 format!("VPC link {} ({})", v.name, v.id),
@@ -392,6 +393,30 @@ impl<'a> Planner<'a> {
                 Op::DeleteVpcLink { id: v.id.clone() },
                 vec![],
             );
+            stale_link_deletes.push((&v.target_arns, a));
+        }
+        // Load balancers of this gateway other than the one in use (renamed, or a duplicate
+        // from a create whose answer was lost): after the VPC links that target them.
+        if matches!(gw.spec.load_balancer, LoadBalancerRef::Name(_)) {
+            let stale: Vec<&LoadBalancer> = state
+                .load_balancers
+                .iter()
+                .filter(|l| self.owned_by(&l.tags, &owner) && lb_arn.known().is_some_and(|arn| arn != l.arn))
+                .collect();
+            for lb in stale {
+                self.claimed.insert(lb.arn.clone());
+                let deps =
+                    stale_link_deletes.iter().filter(|(t, _)| t.contains(&lb.arn)).map(|(_, a)| Some(*a)).collect();
+                self.add(
+                    &subject,
+                    &account,
+                    format!("load balancer {}", lb.name),
+                    Verb::Delete,
+                    Reason::Replaced { why: format!("the gateway's load balancer is {}", lb_arn) },
+                    Op::DeleteLoadBalancer { arn: lb.arn.clone() },
+                    deps,
+                );
+            }
         }
         match usable {
             Some(v) => {
@@ -660,7 +685,19 @@ impl<'a> Planner<'a> {
                 let tg_differs = tg_ref.known() != x.target_group_arn.as_deref();
                 let port_differs = x.port != want_port;
                 if port_differs && on_lb.iter().any(|o| o.port == want_port && o.arn != x.arn) {
-                    self.port_taken(&subject, want_port, &on_lb, &lb_label);
+                    if self.port_taken(&subject, name, want_port, Some(x), &on_lb, &lb_label) {
+                        listener_action = Some(self.add(
+                            &subject,
+                            account,
+                            format!("listener :{} on {lb_label}", x.port),
+                            Verb::Delete,
+                            Reason::Replaced {
+                                why: format!("frees :{} in a port swap; recreated on :{want_port}", x.port),
+                            },
+                            Op::DeleteListener { arn: x.arn.clone() },
+                            vec![],
+                        ));
+                    }
                 } else if port_differs || tg_differs {
                     let reason = if port_differs {
                         Reason::Drift {
@@ -689,7 +726,7 @@ impl<'a> Planner<'a> {
             }
             None => {
                 if on_lb.iter().any(|o| o.port == want_port) {
-                    self.port_taken(&subject, want_port, &on_lb, &lb_label);
+                    self.port_taken(&subject, name, want_port, None, &on_lb, &lb_label);
                 } else {
                     listener_action = Some(self.add(
                         &subject,
@@ -744,17 +781,66 @@ impl<'a> Planner<'a> {
         Some(entry(self.blocked(&subject)))
     }
 
-    fn port_taken(&mut self, subject: &Subject, port: u16, on_lb: &[&Listener], lb: &str) {
-        let holder = on_lb.iter().find(|o| o.port == port);
-        let who = holder
-            .and_then(|h| tags::owner(&h.tags).filter(|_| self.owned(&h.tags)).map(|o| o.to_string()))
-            .unwrap_or_else(|| "a listener not managed by crosslink".into());
-        self.problem(
-            subject,
-            "PortInUse",
-            format!("port {port} on {lb} is held by {who}"),
-            Some("choose another listenerPort, or remove the listener holding it".into()),
-        );
+    /// The port a link wants is held by another listener. Waits when the holder is moving away
+    /// or being removed; breaks a cycle of links swapping ports (returns true: delete this
+    /// link's listener, it is recreated once its port is free); otherwise a problem.
+    fn port_taken(
+        &mut self,
+        subject: &Subject,
+        me: &str,
+        port: u16,
+        mine: Option<&Listener>,
+        on_lb: &[&Listener],
+        lb: &str,
+    ) -> bool {
+        let holder_at = |p: u16| on_lb.iter().find(|o| o.port == p && mine.is_none_or(|m| m.arn != o.arn)).copied();
+        let Some(holder) = holder_at(port) else { return false };
+        let owner = Some(holder).filter(|h| self.owned(&h.tags)).and_then(|h| tags::owner(&h.tags)).map(str::to_string);
+        let moving_link = |owner: &Option<String>, at: u16| -> Option<(String, u16)> {
+            let name = owner.as_deref()?.strip_prefix("Link/")?;
+            let want = self.d.link(name)?.spec.listener_port;
+            (want != at).then(|| (name.to_string(), want))
+        };
+        if let Some((first, mut next)) = moving_link(&owner, port) {
+            // Follow the chain of moving listeners: a cycle back to this link's listener is a swap.
+            let mut names = vec![me.to_string(), first.clone()];
+            for _ in 0..on_lb.len() {
+                if mine.is_some_and(|m| m.port == next) {
+                    if names.iter().min().is_some_and(|m| m == me) {
+                        return true;
+                    }
+                    break;
+                }
+                let Some(h) = holder_at(next) else { break };
+                let o = Some(h).filter(|h| self.owned(&h.tags)).and_then(|h| tags::owner(&h.tags)).map(str::to_string);
+                match moving_link(&o, next) {
+                    Some((n, w)) => {
+                        names.push(n);
+                        next = w;
+                    }
+                    None => break,
+                }
+            }
+            self.report(subject).waiting.push(format!("port {port} on {lb} is being freed by Link/{first}"));
+            return false;
+        }
+        let (who, hint) = match owner.as_deref() {
+            Some(o) if !self.owner_desired(o) && !is_retained(&holder.tags) => {
+                self.report(subject).waiting.push(format!("port {port} on {lb} is being freed ({o} was removed)"));
+                return false;
+            }
+            Some(o) if !self.owner_desired(o) => (
+                format!("the listener of {o}, kept when it was removed (deletionPolicy Retain)"),
+                format!("choose another listenerPort, or delete listener {} by hand", holder.arn),
+            ),
+            Some(o) => (o.to_string(), "choose another listenerPort".to_string()),
+            None => (
+                "a listener not managed by crosslink".to_string(),
+                "choose another listenerPort, or remove the listener holding it".to_string(),
+            ),
+        };
+        self.problem(subject, "PortInUse", format!("port {port} on {lb} is held by {who}"), Some(hint));
+        false
     }
 
     /// Marks a link's owned resources as accounted for, so that a link in trouble loses nothing.

@@ -215,6 +215,23 @@ async fn converges_then_applies_nothing_then_repairs_every_drift() {
         .send()
         .await
         .unwrap();
+    // The hooks listener forwards to another link's target group.
+    let hooks_listener = gw.listeners.iter().find(|x| x.port == 9002).unwrap();
+    let ledger_tg = gw.target_groups.iter().find(|t| t.name.starts_with("cl-ledger-")).unwrap();
+    elb.modify_listener()
+        .listener_arn(&hooks_listener.arn)
+        .default_actions(
+            aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                .target_group_arn(&ledger_tg.arn)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The peering to svc-b is deleted.
+    let to_b = gw.peerings.iter().find(|p| p.accepter_vpc == f.b.vpc_id && !p.status.is_dead()).unwrap();
+    ec2.delete_vpc_peering_connection().vpc_peering_connection_id(&to_b.id).send().await.unwrap();
     let accounts_proxy = api.resources.iter().find(|r| r.path == "/accounts/{proxy+}").unwrap();
     apigw.delete_resource().rest_api_id(&api.id).resource_id(&accounts_proxy.id).send().await.unwrap();
 
@@ -227,6 +244,8 @@ async fn converges_then_applies_nothing_then_repairs_every_drift() {
         "create route 10.1.0.0/16",
         "register targets 10.20.1.10:8080",
         "drift of listenerPort: live 9100, desired 9001",
+        "drift of listener target group",
+        "create peering",
         "drift of integration uri: live http://evil.example.com/",
         "create API resource /accounts/{proxy+}",
         "deploy stage v1",
