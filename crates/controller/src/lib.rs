@@ -2,5 +2,7 @@
 //! a loop.
 
 pub mod engine;
+pub mod metrics;
+pub mod status;
 
 pub use engine::{ActionResult, ApplyOptions, ApplyReport, Engine, EngineOptions, Executed, scopes};

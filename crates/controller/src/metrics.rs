@@ -1,0 +1,180 @@
+//! Prometheus metrics, in a registry of their own (no globals). Names follow the ecosystem:
+//! `*_total` counters, `*_seconds` histograms, low-cardinality labels.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// `link`, `gateway`, `peering`.
+    pub kind: String,
+    /// `success`, `error`, `noop`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LinkLabels {
+    pub link: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsLabels {
+    pub service: String,
+    pub operation: String,
+    /// `ok` or the error kind (`throttled`, `retryable`, `not-found`, ...).
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsOpLabels {
+    pub service: String,
+    pub operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    pub service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RevisionLabels {
+    pub revision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+    pub commit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub phase: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    pub reconcile_duration: Histogram,
+    pub link_ready: Family<LinkLabels, Gauge>,
+    pub links_by_phase: Family<PhaseLabels, Gauge>,
+    pub drift_repairs: Family<ResourceLabels, Counter>,
+    pub aws_requests: Family<AwsLabels, Counter>,
+    pub aws_request_duration: Family<AwsOpLabels, Histogram>,
+    pub aws_throttled: Family<ServiceLabels, Counter>,
+    pub queue_depth: Gauge,
+    pub desired_info: Family<RevisionLabels, Gauge>,
+    pub desired_load_errors: Counter,
+    pub desired_valid: Gauge,
+    pub last_full_sync: Gauge<f64, AtomicU64>,
+    pub prune_blocked: Gauge,
+    pub prune_blocked_total: Counter,
+    pub build_info: Family<BuildLabels, Gauge>,
+}
+
+fn aws_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 12))
+}
+
+impl Metrics {
+    pub fn new(version: &str, commit: &str) -> Metrics {
+        let mut registry = Registry::with_prefix("crosslink");
+        let m = Metrics {
+            reconciles: Family::default(),
+            reconcile_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            link_ready: Family::default(),
+            links_by_phase: Family::default(),
+            drift_repairs: Family::default(),
+            aws_requests: Family::default(),
+            aws_request_duration: Family::new_with_constructor(aws_histogram),
+            aws_throttled: Family::default(),
+            queue_depth: Gauge::default(),
+            desired_info: Family::default(),
+            desired_load_errors: Counter::default(),
+            desired_valid: Gauge::default(),
+            last_full_sync: Gauge::default(),
+            prune_blocked: Gauge::default(),
+            prune_blocked_total: Counter::default(),
+            build_info: Family::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register("reconciles", "Reconciles of links, gateways and peerings, by result", m.reconciles.clone());
+        r.register("reconcile_duration_seconds", "Duration of a reconcile pass (observe, plan, apply)", m.reconcile_duration.clone());
+        r.register("link_ready", "1 when the link is in sync with desired state, else 0", m.link_ready.clone());
+        r.register("links", "Links by phase", m.links_by_phase.clone());
+        r.register("drift_repairs", "Out-of-band changes repaired, by resource type", m.drift_repairs.clone());
+        r.register("aws_requests", "AWS API requests, by service, operation and outcome", m.aws_requests.clone());
+        r.register("aws_request_duration_seconds", "AWS API request latency", m.aws_request_duration.clone());
+        r.register("aws_throttled", "AWS throttling responses, by service", m.aws_throttled.clone());
+        r.register("queue_depth", "Work items (links, gateways, peerings) due for reconcile", m.queue_depth.clone());
+        r.register("desired_state_info", "The desired-state revision in force (value 1)", m.desired_info.clone());
+        r.register("desired_state_load_errors", "Failed attempts to load desired state", m.desired_load_errors.clone());
+        r.register("desired_state_valid", "1 while the newest desired state is valid, 0 while it is not (the last good one stays in force)", m.desired_valid.clone());
+        r.register("last_full_sync_timestamp_seconds", "Unix time of the last full pass that ended in sync", m.last_full_sync.clone());
+        r.register("prune_blocked", "1 while the prune guard holds back deletions", m.prune_blocked.clone());
+        r.register("prune_blocked_passes", "Passes whose deletions the prune guard held back", m.prune_blocked_total.clone());
+        r.register("build_info", "Version and commit of this binary (value 1)", m.build_info.clone());
+        m.build_info.get_or_create(&BuildLabels { version: version.into(), commit: commit.into() }).set(1);
+        Metrics { registry, ..m }
+    }
+
+    pub fn record_aws(&self, service: &str, operation: &str, outcome: &str, took: Duration) {
+        let labels = AwsLabels { service: service.into(), operation: operation.into(), outcome: outcome.into() };
+        self.aws_requests.get_or_create(&labels).inc();
+        self.aws_request_duration
+            .get_or_create(&AwsOpLabels { service: service.into(), operation: operation.into() })
+            .observe(took.as_secs_f64());
+        if outcome == "throttled" {
+            self.aws_throttled.get_or_create(&ServiceLabels { service: service.into() }).inc();
+        }
+    }
+
+    pub fn set_revision(&self, revision: &str) {
+        self.desired_info.clear();
+        self.desired_info.get_or_create(&RevisionLabels { revision: revision.into() }).set(1);
+    }
+
+    /// The exposition text served on /metrics.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_the_names_dashboards_use() {
+        let m = Metrics::new("0.1.0", "abc123");
+        m.record_aws("ec2", "DescribeVpcs", "ok", Duration::from_millis(12));
+        m.record_aws("ec2", "CreateRoute", "throttled", Duration::from_millis(3));
+        m.set_revision("deadbeef");
+        let text = m.encode();
+        for name in [
+            "crosslink_aws_requests_total{service=\"ec2\",operation=\"DescribeVpcs\",outcome=\"ok\"} 1",
+            "crosslink_aws_throttled_total{service=\"ec2\"} 1",
+            "crosslink_desired_state_info{revision=\"deadbeef\"} 1",
+            "crosslink_build_info{version=\"0.1.0\",commit=\"abc123\"} 1",
+            "# TYPE crosslink_reconcile_duration_seconds histogram",
+            "# TYPE crosslink_last_full_sync_timestamp_seconds gauge",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+    }
+}
