@@ -127,6 +127,16 @@ impl FakeAws {
         }
     }
 
+    /// Listener ports in an account, for assertions.
+    pub fn observe_account_listeners(&self, account: &str) -> Vec<u16> {
+        self.lock().accounts.get(account).map(|a| a.listeners.iter().map(|x| x.port).collect()).unwrap_or_default()
+    }
+
+    /// Whether every route table of an account is empty, for assertions.
+    pub fn observe_route_tables_empty(&self, account: &str) -> bool {
+        self.lock().accounts.get(account).is_none_or(|a| a.route_tables.values().all(|t| t.routes.is_empty()))
+    }
+
     /// The mutating calls made so far: (account id, operation name).
     pub fn calls(&self) -> Vec<(String, String)> {
         self.lock().calls.clone()

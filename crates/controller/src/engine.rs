@@ -12,9 +12,10 @@ use crosslink_plan::observed::{AccountObservation, Observed};
 use crosslink_plan::{Action, Plan, Settings, Subject};
 use crosslink_spec::{Account, ApiTarget, DesiredState, LoadBalancerRef};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -93,6 +94,16 @@ impl ApplyReport {
     }
 }
 
+/// How a plan is executed.
+pub struct ExecContext<'a> {
+    /// Why an action must be held back (prune guard, backoff), if it must.
+    pub hold: &'a (dyn Fn(&Action) -> Option<String> + Sync),
+    /// Cancelled on shutdown: nothing new starts.
+    pub stop: Option<tokio_util::sync::CancellationToken>,
+    /// The desired-state revision, for the logs.
+    pub revision: Option<&'a str>,
+}
+
 pub struct Engine<C> {
     cloud: Arc<C>,
     opts: EngineOptions,
@@ -143,10 +154,18 @@ impl<C: Cloud> Engine<C> {
     /// Reads every account of the desired state, concurrently.
     pub async fn observe(&self, desired: &DesiredState) -> Observed {
         let scopes = scopes(desired, &self.opts.settings.instance);
-        let reads = desired.accounts.iter().map(|a| {
-            let scope = scopes.get(&a.metadata.name).cloned().unwrap_or_default();
-            async move { (a.metadata.name.clone(), self.cloud.observe(a, &scope).await) }
-        });
+        // Boxed: the future types would otherwise defeat the compiler's Send inference (rust#102211).
+        let reads: Vec<BoxFuture<'_, (String, AccountObservation)>> = desired
+            .accounts
+            .iter()
+            .map(|a| {
+                let scope = scopes.get(&a.metadata.name).cloned().unwrap_or_default();
+                let cloud = self.cloud.clone();
+                let name = a.metadata.name.clone();
+                let account = a.clone();
+                Box::pin(async move { (name, cloud.observe(&account, &scope).await) }) as BoxFuture<'_, _>
+            })
+            .collect();
         let results: Vec<(String, AccountObservation)> =
             futures::stream::iter(reads).buffer_unordered(self.opts.concurrency.max(1)).collect().await;
         for (name, obs) in &results {
@@ -164,8 +183,9 @@ impl<C: Cloud> Engine<C> {
     }
 
     /// Executes the ready actions of a plan in dependency order, independent ones concurrently.
-    /// Actions of `skip` subjects are not attempted.
-    pub async fn execute(&self, desired: &DesiredState, plan: &Plan, skip: &BTreeSet<Subject>) -> Vec<Executed> {
+    /// `hold` says why an action must not run now (its dependents then do not run either); once
+    /// `stop` is cancelled no new action starts (in-flight ones finish).
+    pub async fn execute(&self, desired: &DesiredState, plan: &Plan, ctx: &ExecContext<'_>) -> Vec<Executed> {
         let accounts: BTreeMap<&str, &Account> =
             desired.accounts.iter().map(|a| (a.metadata.name.as_str(), a)).collect();
         #[derive(Clone, Copy, PartialEq)]
@@ -174,11 +194,17 @@ impl<C: Cloud> Engine<C> {
             Running,
             Done,
             NotDone,
+            /// Held back by `hold`, or failed: a deployment may still follow.
+            Settled,
         }
+        // A deployment only needs to come after the API changes, not all of them to succeed:
+        // what did change goes live even while one link is failing.
+        let soft = |a: &Action| matches!(a.op, crosslink_plan::op::Op::CreateDeployment { .. });
         let n = plan.actions.len();
         let mut st = vec![St::Waiting; n];
         let mut results: Vec<Option<Executed>> = vec![None; n];
-        let mut running = FuturesUnordered::new();
+        type Running<'r> = BoxFuture<'r, (&'r Action, Result<crosslink_cloud::Outcome, CloudError>, Duration)>;
+        let mut running: FuturesUnordered<Running<'_>> = FuturesUnordered::new();
         loop {
             // Settle what cannot run, launch what can.
             let mut changed = true;
@@ -188,10 +214,20 @@ impl<C: Cloud> Engine<C> {
                     if st[a.id] != St::Waiting {
                         continue;
                     }
-                    let skip_why = if skip.contains(&a.subject) {
-                        Some(format!("{} failed earlier in this apply", a.subject))
-                    } else if a.deps.iter().any(|d| st[*d] == St::NotDone) {
+                    let skip_why = if let Some(why) = (ctx.hold)(a) {
+                        Some(why)
+                    } else if ctx.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
+                        Some("shutting down".to_string())
+                    } else if a.deps.iter().any(|d| st[*d] == St::NotDone)
+                        || (!soft(a) && a.deps.iter().any(|d| st[*d] == St::Settled))
+                    {
                         Some("a step it depends on did not succeed".to_string())
+                    } else if soft(a)
+                        && !a.deps.is_empty()
+                        && a.deps.iter().all(|d| matches!(st[*d], St::Done | St::Settled))
+                        && !a.deps.iter().any(|d| st[*d] == St::Done)
+                    {
+                        Some("none of the changes it follows was made".to_string())
                     } else if !a.op.is_ready() {
                         Some("waiting for a resource it needs".to_string())
                     } else if !accounts.contains_key(a.account.as_str()) {
@@ -200,21 +236,31 @@ impl<C: Cloud> Engine<C> {
                         None
                     };
                     if let Some(why) = skip_why {
-                        st[a.id] = St::NotDone;
+                        let held = (ctx.hold)(a).is_some();
+                        st[a.id] = if held { St::Settled } else { St::NotDone };
                         results[a.id] =
                             Some(Executed { action: a.clone(), result: ActionResult::Skipped { why }, seconds: 0.0 });
                         changed = true;
                         continue;
                     }
-                    if a.deps.iter().all(|d| st[*d] == St::Done) && running.len() < self.opts.concurrency.max(1) {
+                    let settled = |d: &usize| st[*d] == St::Done || (soft(a) && st[*d] == St::Settled);
+                    if a.deps.iter().all(settled) && running.len() < self.opts.concurrency.max(1) {
                         st[a.id] = St::Running;
                         let account = accounts[a.account.as_str()];
                         let cloud = self.cloud.clone();
-                        running.push(async move {
-                            let start = Instant::now();
-                            let r = cloud.execute(account, &a.op).await;
-                            (a, r, start.elapsed())
-                        });
+                        let span = tracing::info_span!(
+                            "reconcile",
+                            subject = %a.subject,
+                            revision = ctx.revision.unwrap_or("")
+                        );
+                        running.push(Box::pin(
+                            async move {
+                                let start = Instant::now();
+                                let r = cloud.execute(account, &a.op).await;
+                                (a, r, start.elapsed())
+                            }
+                            .instrument(span),
+                        ) as Running<'_>);
                     }
                 }
             }
@@ -247,7 +293,7 @@ impl<C: Cloud> Engine<C> {
                         "change failed: {}",
                         error.message
                     );
-                    st[a.id] = St::NotDone;
+                    st[a.id] = St::Settled;
                     ActionResult::Failed { error }
                 }
             };
@@ -277,7 +323,9 @@ impl<C: Cloud> Engine<C> {
                 break;
             }
             let skip: BTreeSet<Subject> = failed.keys().cloned().collect();
-            let executed = self.execute(desired, &plan, &skip).await;
+            let hold =
+                |a: &Action| skip.contains(&a.subject).then(|| format!("{} failed earlier in this apply", a.subject));
+            let executed = self.execute(desired, &plan, &ExecContext { hold: &hold, stop: None, revision: None }).await;
             let mut progressed = false;
             for e in &executed {
                 match &e.result {

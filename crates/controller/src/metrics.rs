@@ -112,7 +112,11 @@ impl Metrics {
         };
         let r = &mut registry;
         r.register("reconciles", "Reconciles of links, gateways and peerings, by result", m.reconciles.clone());
-        r.register("reconcile_duration_seconds", "Duration of a reconcile pass (observe, plan, apply)", m.reconcile_duration.clone());
+        r.register(
+            "reconcile_duration_seconds",
+            "Duration of a reconcile pass (observe, plan, apply)",
+            m.reconcile_duration.clone(),
+        );
         r.register("link_ready", "1 when the link is in sync with desired state, else 0", m.link_ready.clone());
         r.register("links", "Links by phase", m.links_by_phase.clone());
         r.register("drift_repairs", "Out-of-band changes repaired, by resource type", m.drift_repairs.clone());
@@ -122,10 +126,22 @@ impl Metrics {
         r.register("queue_depth", "Work items (links, gateways, peerings) due for reconcile", m.queue_depth.clone());
         r.register("desired_state_info", "The desired-state revision in force (value 1)", m.desired_info.clone());
         r.register("desired_state_load_errors", "Failed attempts to load desired state", m.desired_load_errors.clone());
-        r.register("desired_state_valid", "1 while the newest desired state is valid, 0 while it is not (the last good one stays in force)", m.desired_valid.clone());
-        r.register("last_full_sync_timestamp_seconds", "Unix time of the last full pass that ended in sync", m.last_full_sync.clone());
+        r.register(
+            "desired_state_valid",
+            "1 while the newest desired state is valid, 0 while it is not (the last good one stays in force)",
+            m.desired_valid.clone(),
+        );
+        r.register(
+            "last_full_sync_timestamp_seconds",
+            "Unix time of the last full pass that ended in sync",
+            m.last_full_sync.clone(),
+        );
         r.register("prune_blocked", "1 while the prune guard holds back deletions", m.prune_blocked.clone());
-        r.register("prune_blocked_passes", "Passes whose deletions the prune guard held back", m.prune_blocked_total.clone());
+        r.register(
+            "prune_blocked_passes",
+            "Passes whose deletions the prune guard held back",
+            m.prune_blocked_total.clone(),
+        );
         r.register("build_info", "Version and commit of this binary (value 1)", m.build_info.clone());
         m.build_info.get_or_create(&BuildLabels { version: version.into(), commit: commit.into() }).set(1);
         Metrics { registry, ..m }

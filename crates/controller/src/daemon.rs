@@ -1,0 +1,608 @@
+//! The reconciling loop of `crosslink run`: desired state from a watched directory (the last good
+//! one stays in force), a deduplicating queue of work items (links, gateways, peerings) with
+//! per-item backoff, a periodic resync with jitter, the prune guard, status and metrics.
+//!
+//! Every pass observes each account once and plans the whole desired state (reads grow with
+//! accounts, not links); it then executes the actions of the items that are due, in dependency
+//! order. An item is never reconciled twice at once: passes do not overlap.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crosslink_cloud::{Cloud, CloudError, ErrorKind};
+use crosslink_plan::op::Op;
+use crosslink_plan::{Action, Plan, Reason, Subject, Verb};
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::engine::{ActionResult, Engine, ExecContext, Executed};
+use crate::metrics::{LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels};
+use crate::source::{self, LoadFailure, Loaded};
+use crate::status::{
+    DesiredStatus, Health, LastError, ObjectStatus, Phase, PruneStatus, StatusSnapshot, rfc3339, unix_now,
+};
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub paths: Vec<PathBuf>,
+    /// Full pass every `resync` (with +-10% jitter): AWS has no watch, drift is found this way.
+    pub resync: Duration,
+    /// Desired state is also re-read on this timer, besides file-system events.
+    pub reload_interval: Duration,
+    pub debounce: Duration,
+    /// A pass that would remove more links than this is held back (prune guard).
+    pub max_prune: usize,
+    pub allow_prune: bool,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Permanent errors (access denied, invalid parameter, quota) are retried this slowly,
+    /// or at once when desired state changes.
+    pub permanent_retry: Duration,
+    /// Re-check this soon after a change was made.
+    pub followup: Duration,
+    /// How long in-flight AWS calls may take to finish on shutdown.
+    pub grace: Duration,
+    /// The loop wakes at least this often (liveness heartbeat).
+    pub heartbeat: Duration,
+    pub version: String,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            paths: Vec::new(),
+            resync: Duration::from_secs(300),
+            reload_interval: Duration::from_secs(60),
+            debounce: Duration::from_millis(500),
+            max_prune: 5,
+            allow_prune: false,
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            permanent_retry: Duration::from_secs(900),
+            followup: Duration::from_secs(1),
+            grace: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(5),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// Per-item memory across passes.
+#[derive(Clone, Debug, Default)]
+struct Item {
+    failures: u32,
+    waits: u32,
+    permanent: bool,
+    last_error: Option<LastError>,
+    last_reconcile: Option<u64>,
+    revision: Option<String>,
+    ready_before: bool,
+}
+
+pub struct Daemon<C> {
+    engine: Engine<C>,
+    opts: RunOptions,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    status: watch::Sender<StatusSnapshot>,
+    desired: Option<Loaded>,
+    desired_status: DesiredStatus,
+    queue: BTreeMap<Subject, Instant>,
+    items: BTreeMap<Subject, Item>,
+    prune: PruneStatus,
+    last_full_sync: Option<u64>,
+    reload_soon: bool,
+}
+
+fn jitter(d: Duration, fraction: f64) -> Duration {
+    let f = rand::rng().random_range((1.0 - fraction)..=(1.0 + fraction));
+    d.mul_f64(f)
+}
+
+/// The resource type of an operation, for the drift-repair metric.
+fn resource_type(op: &Op) -> &'static str {
+    match op {
+        Op::CreateVpcPeeringConnection { .. } | Op::AcceptVpcPeeringConnection { .. } | Op::CreateEc2Tags { .. } => {
+            "peering"
+        }
+        Op::CreateRoute { .. } | Op::ReplaceRoute { .. } | Op::DeleteRoute { .. } => "route",
+        Op::RegisterTargets { .. } | Op::DeregisterTargets { .. } => "targets",
+        Op::CreateTargetGroup { .. } | Op::ModifyTargetGroup { .. } | Op::DeleteTargetGroup { .. } => "target_group",
+        Op::CreateListener { .. } | Op::ModifyListener { .. } | Op::DeleteListener { .. } => "listener",
+        Op::CreateLoadBalancer { .. } | Op::DeleteLoadBalancer { .. } | Op::AddElbTags { .. } => "load_balancer",
+        Op::CreateVpcLink { .. } | Op::DeleteVpcLink { .. } => "vpc_link",
+        Op::CreateRestApi { .. } | Op::DeleteRestApi { .. } => "rest_api",
+        Op::CreateResource { .. } | Op::DeleteResource { .. } => "api_resource",
+        Op::PutProxyMethod { .. } | Op::DeleteMethod { .. } => "integration",
+        Op::DeleteVpcPeeringConnection { .. } => "peering",
+        Op::CreateDeployment { .. } => "deployment",
+    }
+}
+
+fn kind_of(s: &Subject) -> &'static str {
+    match s {
+        Subject::Link(_) => "link",
+        Subject::Gateway(_) => "gateway",
+        Subject::Peering(..) => "peering",
+    }
+}
+
+impl<C: Cloud> Daemon<C> {
+    pub fn new(
+        engine: Engine<C>,
+        opts: RunOptions,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        status: watch::Sender<StatusSnapshot>,
+    ) -> Self {
+        Daemon {
+            engine,
+            opts,
+            metrics,
+            health,
+            status,
+            desired: None,
+            desired_status: DesiredStatus::default(),
+            queue: BTreeMap::new(),
+            items: BTreeMap::new(),
+            prune: PruneStatus::default(),
+            last_full_sync: None,
+            reload_soon: false,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled; then lets in-flight calls finish within the grace period.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut watch = match source::watch(&self.opts.paths, self.opts.debounce) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!("cannot watch desired state ({e}); re-reading every {:?} instead", self.opts.reload_interval);
+                None
+            }
+        };
+        self.reload();
+        let mut next_full = Instant::now();
+        let mut next_reload = Instant::now() + self.opts.reload_interval;
+        loop {
+            self.health.beat();
+            let due = self.queue.values().min().copied();
+            let wake = [Some(next_full), Some(next_reload), due, Some(Instant::now() + self.opts.heartbeat)]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("not empty");
+            let mut reload = false;
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(()) = async { match watch.as_mut() { Some(w) => w.changes.recv().await, None => std::future::pending().await } } => reload = true,
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+            let now = Instant::now();
+            if reload || now >= next_reload {
+                next_reload = now + self.opts.reload_interval;
+                self.reload_soon = false;
+                if self.reload() {
+                    next_full = now;
+                }
+                if self.reload_soon {
+                    next_reload = now + self.opts.debounce;
+                }
+            }
+            if self.desired.is_none() {
+                self.publish();
+                continue;
+            }
+            let full = now >= next_full;
+            let due: BTreeSet<Subject> =
+                self.queue.iter().filter(|(_, t)| **t <= now).map(|(s, _)| s.clone()).collect();
+            if !full && due.is_empty() {
+                continue;
+            }
+            if full {
+                next_full = now + jitter(self.opts.resync, 0.1);
+            }
+            let stop = shutdown.child_token();
+            let grace = self.opts.grace;
+            let pass = self.pass(full, due, stop.clone());
+            tokio::pin!(pass);
+            tokio::select! {
+                _ = &mut pass => {}
+                _ = shutdown.cancelled() => {
+                    info!(?grace, "shutting down: no new changes start; waiting for calls in flight");
+                    stop.cancel();
+                    if tokio::time::timeout(grace, &mut pass).await.is_err() {
+                        warn!("calls still in flight after the grace period; stopping anyway");
+                    }
+                    break;
+                }
+            }
+        }
+        info!("stopped");
+    }
+
+    /// Re-reads desired state. Returns whether a new valid revision is now in force.
+    fn reload(&mut self) -> bool {
+        let now = unix_now();
+        match source::load(&self.opts.paths) {
+            Ok(loaded) => {
+                self.metrics.desired_valid.set(1);
+                self.desired_status.error = None;
+                self.desired_status.invalid_revision = None;
+                let changed =
+                    self.desired.as_ref().is_none_or(|d| d.revision != loaded.revision || *d.state != *loaded.state);
+                if changed {
+                    info!(revision = %loaded.revision, summary = %loaded.state.summary(), "desired state loaded");
+                    self.metrics.set_revision(&loaded.revision);
+                    self.desired_status.revision = Some(loaded.revision.clone());
+                    self.desired_status.loaded_at = Some(rfc3339(now));
+                    self.desired = Some(loaded);
+                    // A new desired state is a reason to retry everything, permanent errors too.
+                    for item in self.items.values_mut() {
+                        item.failures = 0;
+                        item.permanent = false;
+                    }
+                    self.queue.clear();
+                }
+                changed
+            }
+            Err(LoadFailure::Unstable) => {
+                info!("desired state changed while being read; reading it again shortly");
+                self.reload_soon = true;
+                false
+            }
+            Err(LoadFailure::Invalid { revision, diagnostics }) => {
+                self.metrics.desired_load_errors.inc();
+                self.metrics.desired_valid.set(0);
+                let text = diagnostics.to_string();
+                if self.desired_status.invalid_revision.as_deref() != Some(revision.as_str()) {
+                    error!(
+                        revision = %revision,
+                        in_force = self.desired_status.revision.as_deref().unwrap_or("none"),
+                        "desired state is invalid; keeping the last good one, nothing is changed because of it:\n{text}"
+                    );
+                }
+                self.desired_status.error = Some(text);
+                self.desired_status.invalid_revision = Some(revision);
+                false
+            }
+        }
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        let exp = self.opts.min_backoff.saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)));
+        jitter(exp.min(self.opts.max_backoff), 0.2)
+    }
+
+    async fn pass(&mut self, full: bool, due: BTreeSet<Subject>, stop: CancellationToken) {
+        let Some(loaded) = self.desired.clone() else { return };
+        let desired = loaded.state.clone();
+        let started = Instant::now();
+        let (_, plan) = self.engine.plan(&desired).await;
+
+        // Prune guard: too many links removed at once, or everything because the desired state
+        // became empty, waits for an operator.
+        let pruned = plan.pruned_links();
+        let emptied = desired.links.is_empty() && !pruned.is_empty();
+        let blocked = !self.opts.allow_prune && (pruned.len() > self.opts.max_prune || emptied);
+        if blocked {
+            let message = if emptied {
+                format!("desired state has no links: refusing to remove all {} links", pruned.len())
+            } else {
+                format!("{} links would be removed at once (limit {})", pruned.len(), self.opts.max_prune)
+            };
+            if !self.prune.blocked || self.prune.links != pruned {
+                warn!(links = ?pruned, "prune guard: {message}; restore the YAML or run with --allow-prune");
+            }
+            self.metrics.prune_blocked.set(1);
+            self.metrics.prune_blocked_total.inc();
+            self.prune = PruneStatus {
+                blocked: true,
+                links: pruned.clone(),
+                message: Some(format!("{message}; restore the YAML or restart with --allow-prune")),
+            };
+        } else {
+            self.metrics.prune_blocked.set(0);
+            self.prune = PruneStatus::default();
+        }
+
+        let now = Instant::now();
+        let in_backoff: BTreeSet<Subject> =
+            self.queue.iter().filter(|(s, t)| **t > now && !due.contains(*s)).map(|(s, _)| s.clone()).collect();
+        let hold = |a: &Action| -> Option<String> {
+            if blocked && a.reason == Reason::NoLongerDesired {
+                return Some("held back by the prune guard".into());
+            }
+            if in_backoff.contains(&a.subject) {
+                return Some("backing off after an error".into());
+            }
+            if !full && !due.contains(&a.subject) {
+                return Some("not due in this pass".into());
+            }
+            None
+        };
+        let ctx = ExecContext { hold: &hold, stop: Some(stop), revision: Some(&loaded.revision) };
+        let executed = self.engine.execute(&desired, &plan, &ctx).await;
+        let elapsed = started.elapsed();
+        self.metrics.reconcile_duration.observe(elapsed.as_secs_f64());
+        self.record(&plan, &executed, full, &due, blocked, &loaded.revision);
+        if plan.in_sync() {
+            let t = unix_now();
+            self.last_full_sync = Some(t);
+            self.metrics.last_full_sync.set(t as f64);
+        }
+        if full && !self.health.is_ready() {
+            info!("first full pass done: ready");
+            self.health.set_ready();
+        }
+        self.publish_with(&plan, &executed, &pruned);
+    }
+
+    /// Updates per-item memory, the queue and the metrics after a pass.
+    fn record(
+        &mut self,
+        plan: &Plan,
+        executed: &[Executed],
+        full: bool,
+        due: &BTreeSet<Subject>,
+        blocked: bool,
+        revision: &str,
+    ) {
+        let now = Instant::now();
+        let t = unix_now();
+        let mut subjects: BTreeSet<Subject> = plan.reports.keys().cloned().collect();
+        subjects.extend(plan.actions.iter().map(|a| a.subject.clone()));
+        for s in &subjects {
+            let considered = full || due.contains(s);
+            let mine: Vec<&Executed> = executed.iter().filter(|e| &e.action.subject == s).collect();
+            let done = mine.iter().filter(|e| matches!(e.result, ActionResult::Done { .. })).count();
+            let failure: Option<&CloudError> = mine.iter().find_map(|e| match &e.result {
+                ActionResult::Failed { error } => Some(error),
+                _ => None,
+            });
+            let report = plan.reports.get(s);
+            let problem = report.and_then(|r| r.problems.first());
+            let pending = plan.actions.iter().filter(|a| &a.subject == s).count();
+            let waiting = report.is_some_and(|r| !r.waiting.is_empty());
+            let held_by_guard =
+                blocked && plan.actions.iter().any(|a| &a.subject == s && a.reason == Reason::NoLongerDesired);
+            let min_backoff = self.opts.min_backoff;
+            let item = self.items.entry(s.clone()).or_default();
+            if considered {
+                item.last_reconcile = Some(t);
+                item.revision = Some(revision.to_string());
+            }
+            // Drift repairs: changes to something that was in sync before this pass.
+            for e in mine.iter().filter(|e| matches!(e.result, ActionResult::Done { .. })) {
+                let drift = matches!(e.action.reason, Reason::Drift { .. })
+                    || (item.ready_before && matches!(e.action.reason, Reason::Missing));
+                if drift {
+                    self.metrics
+                        .drift_repairs
+                        .get_or_create(&ResourceLabels { resource: resource_type(&e.action.op).into() })
+                        .inc();
+                }
+            }
+            let result;
+            let next: Option<Duration> = if let Some(err) = failure {
+                item.failures += 1;
+                item.permanent = !err.kind.is_transient();
+                item.last_error = Some(LastError { code: err.code.clone(), message: err.message.clone(), hint: None });
+                result = "error";
+                Some(if item.permanent { self.opts.permanent_retry } else { Duration::ZERO })
+            } else if let Some(p) = problem {
+                item.failures += 1;
+                item.last_error =
+                    Some(LastError { code: p.code.clone(), message: p.message.clone(), hint: p.hint.clone() });
+                result = "error";
+                Some(Duration::ZERO)
+            } else if done > 0 {
+                item.failures = 0;
+                item.waits = 0;
+                item.permanent = false;
+                item.last_error = None;
+                result = "success";
+                Some(self.opts.followup)
+            } else if held_by_guard {
+                result = "noop";
+                None
+            } else if pending > 0 || waiting {
+                item.waits += 1;
+                result = "noop";
+                let w = min_backoff.saturating_mul(2u32.saturating_pow(item.waits.min(6))).min(Duration::from_secs(60));
+                Some(w)
+            } else {
+                item.failures = 0;
+                item.waits = 0;
+                item.permanent = false;
+                item.last_error = None;
+                result = "noop";
+                None
+            };
+            item.ready_before = pending == 0 && !waiting && problem.is_none() && failure.is_none();
+            let failures = item.failures;
+            match next {
+                // Failures back off exponentially (with jitter); permanent ones slowly.
+                Some(d) if d.is_zero() => {
+                    let b = self.backoff(failures);
+                    self.queue.insert(s.clone(), now + b);
+                }
+                Some(d) => {
+                    self.queue.insert(s.clone(), now + d);
+                }
+                None => {
+                    self.queue.remove(s);
+                }
+            }
+            if considered {
+                self.metrics
+                    .reconciles
+                    .get_or_create(&ReconcileLabels { kind: kind_of(s).into(), result: result.into() })
+                    .inc();
+                let n = mine.len();
+                if n > 0 || failure.is_some() || problem.is_some() {
+                    info!(
+                        subject = %s,
+                        revision,
+                        actions = n,
+                        done,
+                        outcome = result,
+                        error = failure.map(|e| e.code.as_str()).or(problem.map(|p| p.code.as_str())).unwrap_or(""),
+                        "reconciled"
+                    );
+                }
+            }
+        }
+        // Items that left the plan entirely are done.
+        self.items.retain(|s, _| subjects.contains(s));
+        self.queue.retain(|s, _| subjects.contains(s));
+        self.metrics.queue_depth.set(self.queue.len() as i64);
+        if let Some(ErrorKind::Throttled) = executed.iter().find_map(|e| match &e.result {
+            ActionResult::Failed { error } => Some(error.kind),
+            _ => None,
+        }) {
+            warn!("AWS is throttling crosslink's calls; the client-side rate limits slow down");
+        }
+    }
+
+    fn object(&self, s: &Subject, plan: &Plan, executed: &[Executed], pruned: &[String]) -> ObjectStatus {
+        let (kind, name) = match s {
+            Subject::Link(n) => ("Link", n.clone()),
+            Subject::Gateway(n) => ("Gateway", n.clone()),
+            Subject::Peering(a, b) => ("Peering", format!("{a}/{b}")),
+        };
+        let desired = self.desired.as_ref().map(|d| d.state.clone());
+        // A link's chain includes its peering: its failures and waits are the link's too.
+        let mut related = vec![s.clone()];
+        if let (Subject::Link(l), Some(d)) = (s, &desired)
+            && let Some(link) = d.link(l)
+            && let Some(gw) = d.gateway(&link.spec.gateway)
+        {
+            related.push(Subject::Peering(gw.spec.vpc_id.clone(), link.spec.service.vpc_id.clone()));
+        }
+        let report = plan.reports.get(s).cloned().unwrap_or_default();
+        let pending = plan.actions.iter().filter(|a| related.contains(&a.subject)).count();
+        let item = related.iter().filter_map(|r| self.items.get(r)).fold(Item::default(), |mut acc, i| {
+            acc.failures = acc.failures.max(i.failures);
+            acc.permanent |= i.permanent;
+            acc.last_error = acc.last_error.or(i.last_error.clone());
+            acc.last_reconcile = acc.last_reconcile.max(i.last_reconcile);
+            acc.revision = acc.revision.or(i.revision.clone());
+            acc
+        });
+        let removed = matches!(s, Subject::Link(l) if desired.as_ref().is_some_and(|d| d.link(l).is_none()))
+            || matches!(s, Subject::Gateway(g) if desired.as_ref().is_some_and(|d| d.gateway(g).is_none()));
+        let last_failed = executed
+            .iter()
+            .any(|e| related.contains(&e.action.subject) && matches!(e.result, ActionResult::Failed { .. }));
+        let (phase, message) = if let Subject::Link(l) = s {
+            if self.prune.blocked && pruned.contains(l) {
+                (Phase::PruneBlocked, "removal held back by the prune guard".to_string())
+            } else {
+                self.phase(&report, &item, pending, removed, last_failed)
+            }
+        } else {
+            self.phase(&report, &item, pending, removed, last_failed)
+        };
+        ObjectStatus {
+            kind: kind.into(),
+            name,
+            phase,
+            message,
+            last_reconcile: item.last_reconcile.map(rfc3339),
+            last_error: item.last_error.clone(),
+            resources: report.resources.clone(),
+            pending_changes: pending,
+            revision: item.revision.clone(),
+        }
+    }
+
+    fn phase(
+        &self,
+        report: &crosslink_plan::Report,
+        item: &Item,
+        pending: usize,
+        removed: bool,
+        last_failed: bool,
+    ) -> (Phase, String) {
+        if let Some(p) = report.problems.first() {
+            return (Phase::Failed, format!("{}: {}", p.code, p.message));
+        }
+        if item.permanent {
+            let e = item.last_error.as_ref().map(|e| format!("{}: {}", e.code, e.message)).unwrap_or_default();
+            return (Phase::Failed, format!("{e} (retried slowly, or when desired state changes)"));
+        }
+        if last_failed || item.failures > 0 {
+            let e = item.last_error.as_ref().map(|e| format!("{}: {}", e.code, e.message)).unwrap_or_default();
+            return (Phase::Degraded, format!("retrying after {e}"));
+        }
+        if removed {
+            return (Phase::Progressing, format!("being removed ({pending} change(s) left)"));
+        }
+        if let Some(w) = report.waiting.first() {
+            return (Phase::Progressing, format!("waiting: {w}"));
+        }
+        if pending > 0 {
+            return (Phase::Progressing, format!("{pending} change(s) in progress"));
+        }
+        if !report.retained.is_empty() {
+            return (Phase::Ready, format!("retained: {}", report.retained.join("; ")));
+        }
+        (Phase::Ready, "in sync".into())
+    }
+
+    fn publish(&self) {
+        let plan = Plan::default();
+        self.publish_with(&plan, &[], &[]);
+    }
+
+    fn publish_with(&self, plan: &Plan, executed: &[Executed], pruned: &[String]) {
+        let desired = self.desired.as_ref().map(|d| d.state.clone());
+        let mut gateways = Vec::new();
+        let mut links = Vec::new();
+        let mut seen: BTreeSet<Subject> = BTreeSet::new();
+        if let Some(d) = &desired {
+            seen.extend(d.gateways.iter().map(|g| Subject::Gateway(g.metadata.name.clone())));
+            seen.extend(d.links.iter().map(|l| Subject::Link(l.metadata.name.clone())));
+        }
+        // Removed objects with changes left are shown until they are gone.
+        seen.extend(plan.actions.iter().map(|a| a.subject.clone()).filter(|s| !matches!(s, Subject::Peering(..))));
+        for s in &seen {
+            let o = self.object(s, plan, executed, pruned);
+            match s {
+                Subject::Gateway(_) => gateways.push(o),
+                _ => links.push(o),
+            }
+        }
+        self.metrics.link_ready.clear();
+        self.metrics.links_by_phase.clear();
+        for l in &links {
+            self.metrics
+                .link_ready
+                .get_or_create(&LinkLabels { link: l.name.clone() })
+                .set(i64::from(l.phase == Phase::Ready));
+            self.metrics.links_by_phase.get_or_create(&PhaseLabels { phase: l.phase.as_str().into() }).inc();
+        }
+        let snapshot = StatusSnapshot {
+            instance: self.engine.settings().instance.clone(),
+            version: self.opts.version.clone(),
+            ready: self.health.is_ready(),
+            desired: self.desired_status.clone(),
+            prune: self.prune.clone(),
+            last_full_sync: self.last_full_sync.map(rfc3339),
+            gateways,
+            links,
+        };
+        self.status.send_replace(snapshot);
+    }
+}
+
+/// Whether an action changes AWS (as opposed to being held or skipped); for tests and logs.
+pub fn is_change(e: &Executed) -> bool {
+    !matches!(e.result, ActionResult::Skipped { .. }) && e.action.verb != Verb::Deploy
+}

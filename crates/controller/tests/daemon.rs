@@ -1,0 +1,262 @@
+//! The reconciling loop in process, against the in-memory AWS: readiness, convergence, reacting
+//! to edits, drift repair on resync, invalid desired state, the prune guard, backoff.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crosslink_cloud::fake::{FakeAws, Fault};
+use crosslink_cloud::{CloudError, ErrorKind};
+use crosslink_controller::daemon::{Daemon, RunOptions};
+use crosslink_controller::metrics::Metrics;
+use crosslink_controller::status::{Health, Phase, StatusSnapshot};
+use crosslink_controller::{Engine, EngineOptions};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+const GW: &str = "111111111111";
+const SVC: &str = "222222222222";
+
+fn world() -> Arc<FakeAws> {
+    let f = FakeAws::new();
+    f.seed_vpc(
+        GW,
+        "eu-central-1",
+        "vpc-0000000000000000a",
+        "10.1.0.0/16",
+        &["subnet-0000000000000000a"],
+        "rtb-0000000000000000a",
+    );
+    f.seed_vpc(
+        SVC,
+        "eu-central-1",
+        "vpc-0000000000000000b",
+        "10.20.0.0/16",
+        &["subnet-0000000000000001a"],
+        "rtb-0000000000000000b",
+    );
+    Arc::new(f)
+}
+
+fn base() -> String {
+    format!(
+        "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {{name: shared}}\nspec: {{accountId: \"{GW}\", region: eu-central-1}}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {{name: svc}}\nspec: {{accountId: \"{SVC}\", region: eu-central-1}}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {{name: edge}}\nspec:\n  account: shared\n  vpcId: vpc-0000000000000000a\n  subnetIds: [subnet-0000000000000000a]\n  routeTableIds: [rtb-0000000000000000a]\n  loadBalancer: {{name: edge-nlb}}\n  api: {{name: api, stage: v1}}\n"
+    )
+}
+
+fn links(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "apiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {{name: l{i}}}\nspec:\n  gateway: edge\n  service: {{account: svc, vpcId: vpc-0000000000000000b, routeTableIds: [rtb-0000000000000000b]}}\n  targets: [{{ip: 10.20.1.{}, port: 8080}}]\n  listenerPort: {}\n  routes: [{{path: /s{i}}}]\n---\n",
+                10 + i,
+                9001 + i
+            )
+        })
+        .collect()
+}
+
+struct Running {
+    dir: PathBuf,
+    status: watch::Receiver<StatusSnapshot>,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Writes like git-sync does: atomically (a reader never sees a half-written file).
+fn put(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn write(dir: &Path, base: &str, links: &str) {
+    put(&dir.join("base.yaml"), base);
+    put(&dir.join("links.yaml"), links);
+}
+
+fn start(f: &Arc<FakeAws>, name: &str, n: usize, tweak: impl FnOnce(&mut RunOptions)) -> Running {
+    let dir = std::env::temp_dir().join(format!("crosslink-daemon-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir, &base(), &links(n));
+    let mut opts = RunOptions {
+        paths: vec![dir.clone()],
+        resync: Duration::from_millis(400),
+        reload_interval: Duration::from_millis(200),
+        debounce: Duration::from_millis(50),
+        min_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(2),
+        permanent_retry: Duration::from_secs(30),
+        followup: Duration::from_millis(20),
+        heartbeat: Duration::from_millis(100),
+        ..RunOptions::default()
+    };
+    tweak(&mut opts);
+    let metrics = Arc::new(Metrics::new("test", "test"));
+    let health = Health::new();
+    let (tx, rx) = watch::channel(StatusSnapshot::default());
+    let engine = Engine::new(f.clone(), EngineOptions::default());
+    let daemon = Daemon::new(engine, opts, metrics.clone(), health.clone(), tx);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(daemon.run(stop.clone()));
+    Running { dir, status: rx, health, metrics, stop, task }
+}
+
+impl Running {
+    async fn until(&mut self, what: &str, cond: impl Fn(&StatusSnapshot) -> bool) -> StatusSnapshot {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            {
+                let s = self.status.borrow_and_update();
+                if cond(&s) {
+                    return s.clone();
+                }
+            }
+            if tokio::time::timeout_at(deadline, self.status.changed()).await.is_err() {
+                panic!("timed out waiting for {what}: {:#?}", *self.status.borrow());
+            }
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), self.task).await.expect("stops in time").unwrap();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn all_ready(s: &StatusSnapshot, n: usize) -> bool {
+    s.ready && s.links.len() == n && s.links.iter().chain(&s.gateways).all(|o| o.phase == Phase::Ready)
+}
+
+fn deletes(f: &FakeAws) -> usize {
+    f.calls().iter().filter(|(_, op)| op.starts_with("Delete") || op.starts_with("Deregister")).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn becomes_ready_follows_edits_repairs_drift_and_survives_bad_yaml() {
+    let f = world();
+    let mut d = start(&f, "main", 3, |_| {});
+    assert!(!d.health.is_ready());
+    let s = d.until("all links ready", |s| all_ready(s, 3)).await;
+    assert!(s.desired.revision.as_deref().unwrap().starts_with("sha256:"));
+    assert!(
+        s.links[0].resources.contains_key("listener") && s.links[0].resources.contains_key("peering"),
+        "{:?}",
+        s.links[0]
+    );
+    assert!(s.last_full_sync.is_some());
+
+    // Add a link and change another's port: converges.
+    write(&d.dir, &base(), &(links(4).replace("listenerPort: 9001", "listenerPort: 9101")));
+    d.until("four links ready", |s| all_ready(s, 4)).await;
+    assert!(f.observe_account_listeners(GW).contains(&9101));
+
+    // Drift out of band: a route deleted; the next resync repairs it.
+    f.with_account(GW, |s| s.route_tables.get_mut("rtb-0000000000000000a").unwrap().routes.clear());
+    d.until("route repaired", |_| !f.observe_route_tables_empty(GW)).await;
+    let text = d.metrics.encode();
+    assert!(text.contains("crosslink_drift_repairs_total{resource=\"route\"} 1"), "{text}");
+
+    // Invalid YAML: reported, the last good revision stays, nothing is deleted.
+    let good = d.status.borrow().desired.revision.clone();
+    let before = deletes(&f);
+    put(&d.dir.join("links.yaml"), "kind: Link\nmetadata: {name: [\n");
+    let s = d.until("error reported", |s| s.desired.error.is_some()).await;
+    assert_eq!(s.desired.revision, good);
+    assert!(s.desired.error.as_ref().unwrap().contains("links.yaml"), "{:?}", s.desired.error);
+    tokio::time::sleep(Duration::from_millis(900)).await; // two resyncs
+    assert_eq!(deletes(&f), before, "nothing deleted because of a broken commit");
+    assert!(d.metrics.encode().contains("crosslink_desired_state_valid 0"));
+    assert!(d.status.borrow().links.iter().all(|l| l.phase == Phase::Ready));
+
+    // Fixed: the error clears.
+    write(&d.dir, &base(), &(links(4).replace("listenerPort: 9001", "listenerPort: 9101")));
+    d.until("error cleared", |s| s.desired.error.is_none()).await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_guard_holds_back_mass_removal_until_allowed() {
+    let f = world();
+    let mut d = start(&f, "prune", 8, |o| o.max_prune = 5);
+    d.until("ready", |s| all_ready(s, 8)).await;
+    let before = deletes(&f);
+    // Most links vanish at once.
+    write(&d.dir, &base(), &links(1));
+    let s = d.until("prune blocked", |s| s.prune.blocked).await;
+    assert_eq!(s.prune.links.len(), 7);
+    assert!(s.links.iter().filter(|l| l.phase == Phase::PruneBlocked).count() == 7, "{:#?}", s.links);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(deletes(&f), before, "nothing removed while blocked");
+    assert!(d.metrics.encode().contains("crosslink_prune_blocked 1"));
+    // An emptied desired state is refused too.
+    write(&d.dir, &base(), "");
+    d.until("blocked for emptiness", |s| s.prune.message.as_deref().is_some_and(|m| m.contains("no links"))).await;
+    // Restoring the YAML clears it.
+    write(&d.dir, &base(), &links(8));
+    d.until("guard released", |s| !s.prune.blocked && all_ready(s, 8)).await;
+    d.stop().await;
+
+    // With --allow-prune the same removal goes through.
+    let mut d = start(&f, "prune-allowed", 8, |o| {
+        o.max_prune = 5;
+        o.allow_prune = true;
+    });
+    d.until("ready", |s| all_ready(s, 8)).await;
+    write(&d.dir, &base(), &links(1));
+    d.until("pruned", |s| all_ready(s, 1)).await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_errors_back_off_without_hot_looping() {
+    let f = world();
+    for _ in 0..1000 {
+        f.push_fault(Fault {
+            op: "RegisterTargets".into(),
+            account: "*".into(),
+            error: CloudError::new(ErrorKind::Permanent, "InvalidTarget", "10.20.1.10 is not a valid target"),
+            after_effect: false,
+        });
+    }
+    let mut d = start(&f, "backoff", 2, |_| {});
+    let s = d.until("links failed", |s| s.ready && s.links.iter().all(|l| l.phase == Phase::Failed)).await;
+    let e = s.links[0].last_error.as_ref().unwrap();
+    assert_eq!(e.code, "InvalidTarget");
+    assert!(s.links[0].message.contains("retried slowly"), "{}", s.links[0].message);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let attempts = f.calls().iter().filter(|(_, op)| op == "RegisterTargets").count();
+    assert!(attempts <= 2, "{attempts} attempts in 2 s: a hot loop");
+    // The rest of each link's chain was still built, and what changed was deployed.
+    assert_eq!(f.observe_account_listeners(GW).len(), 2);
+    assert!(f.calls().iter().any(|(_, op)| op == "CreateDeployment"));
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_account_fails_its_link_only() {
+    let f = world();
+    f.seed_vpc("333333333333", "eu-central-1", "vpc-0000000000000000c", "10.30.0.0/16", &[], "rtb-0000000000000000c");
+    f.break_account(
+        "333333333333",
+        CloudError::new(ErrorKind::AccessDenied, "AccessDenied", "not authorized to perform sts:AssumeRole"),
+    );
+    let extra = "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {name: broken}\nspec: {accountId: \"333333333333\", region: eu-central-1}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {name: other}\nspec:\n  gateway: edge\n  service: {account: broken, vpcId: vpc-0000000000000000c, routeTableIds: [rtb-0000000000000000c]}\n  targets: [{ip: 10.30.1.10, port: 8080}]\n  listenerPort: 9500\n  routes: [{path: /other}]\n---\n";
+    let mut d = start(&f, "broken", 2, |_| {});
+    write(&d.dir, &base(), &(links(2) + extra));
+    let s = d
+        .until("other failed, the rest ready", |s| {
+            s.links.len() == 3
+                && s.links.iter().all(|l| (l.name == "other") == (l.phase == Phase::Failed))
+                && s.gateways.iter().all(|g| g.phase == Phase::Ready)
+        })
+        .await;
+    let other = s.links.iter().find(|l| l.name == "other").unwrap();
+    assert_eq!(other.last_error.as_ref().unwrap().code, "AccountUnavailable");
+    assert!(other.message.contains("AccessDenied"), "{}", other.message);
+    d.stop().await;
+}
