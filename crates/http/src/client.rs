@@ -1,0 +1,487 @@
+//! `crosslink status --server URL`: fetch a daemon's status report over plain HTTP/1.1 and print
+//! it as a fixed-width table.
+//!
+//! The admin port speaks plain HTTP on a private network or through a port-forward; one GET does
+//! not warrant an HTTP client stack, and a hand-written one keeps TLS out of the binary's path.
+
+use std::fmt::Write as _;
+use std::io;
+use std::time::{Duration, SystemTime};
+
+use crosslink_controller::status::{ObjectStatus, StatusSnapshot};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::when::{ago, with_age};
+
+/// A status report larger than this is not from crosslink, or not one a terminal should print.
+const MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error(
+        "{url}: https is not supported; the crosslink admin port serves plain HTTP, so use http:// \
+         (through a port-forward or tunnel if the network is not trusted)"
+    )]
+    HttpsUnsupported { url: String },
+    #[error("cannot connect to {addr}: {source}")]
+    Connect { addr: String, source: io::Error },
+    #[error("{url}: {source}")]
+    Io { url: String, source: io::Error },
+    #[error("{url}: no answer within {}", humantime::format_duration(*.timeout))]
+    Timeout { url: String, timeout: Duration },
+    #[error("{url}: the response is larger than {limit} bytes")]
+    TooLarge { url: String, limit: u64 },
+    #[error("{url}: not a valid HTTP response: {reason}")]
+    Malformed { url: String, reason: String },
+    #[error("{url}: HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
+    Status { url: String, status: u16, body: String },
+    #[error("{url}: the response is not a crosslink status report: {source}")]
+    Decode { url: String, source: serde_json::Error },
+}
+
+/// Where a base URL points: `http://host[:port][/prefix]`, or the same without the scheme.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    /// Host to connect to (an IPv6 address without its brackets).
+    host: String,
+    port: u16,
+    /// The `Host` header: the authority as written.
+    authority: String,
+    /// The request target: the prefix followed by `/status`.
+    path: String,
+}
+
+impl Target {
+    fn url(&self) -> String {
+        format!("http://{}{}", self.authority, self.path)
+    }
+}
+
+fn parse_base(base: &str) -> Result<Target, ClientError> {
+    let invalid = |reason: &str| ClientError::InvalidUrl { url: base.to_string(), reason: reason.to_string() };
+    let trimmed = base.trim();
+    let rest = match trimmed.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
+            return Err(ClientError::HttpsUnsupported { url: base.to_string() });
+        }
+        Some((scheme, _)) => return Err(invalid(&format!("unsupported scheme {scheme:?}; use http://host:port"))),
+        None => trimmed,
+    };
+    if rest.contains(['?', '#']) {
+        return Err(invalid("a query or fragment has no meaning here; give http://host:port[/prefix]"));
+    }
+    if rest.chars().any(|c| !c.is_ascii_graphic()) {
+        return Err(invalid("spaces, control and non-ASCII characters must be percent-encoded"));
+    }
+    let (authority, prefix) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if authority.is_empty() {
+        return Err(invalid("no host; give http://host:port"));
+    }
+    if authority.contains('@') {
+        return Err(invalid("credentials in the URL are not supported"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or_else(|| invalid("unclosed [ in an IPv6 address"))?;
+        match after {
+            "" => (host, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(invalid("unexpected text after the IPv6 address")),
+            },
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((_, port)) if port.contains(':') => {
+                return Err(invalid("an IPv6 address must be in brackets, e.g. http://[::1]:9090"));
+            }
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(invalid("no host; give http://host:port"));
+    }
+    let port = match port {
+        Some(p) => p.parse::<u16>().map_err(|_| invalid(&format!("port {p:?} is not a number from 0 to 65535")))?,
+        None => 80,
+    };
+    Ok(Target {
+        host: host.to_string(),
+        port,
+        authority: authority.to_string(),
+        path: format!("{}/status", prefix.trim_end_matches('/')),
+    })
+}
+
+/// GET `<base>/status` and decode it. `base` is `http://host:port` with an optional path prefix
+/// (a daemon behind a path-routing proxy); the scheme may be left out. `timeout` bounds the whole
+/// exchange: connect, send, and read.
+pub async fn fetch_status(base_url: &str, timeout: Duration) -> Result<StatusSnapshot, ClientError> {
+    let target = parse_base(base_url)?;
+    let url = target.url();
+    let raw = tokio::time::timeout(timeout, exchange(&target))
+        .await
+        .map_err(|_| ClientError::Timeout { url: url.clone(), timeout })??;
+    let (status, body) = parse_response(&raw).map_err(|reason| ClientError::Malformed { url: url.clone(), reason })?;
+    if status != 200 {
+        let text = String::from_utf8_lossy(&body);
+        return Err(ClientError::Status { url, status, body: truncate(&one_line(text.trim()), 200) });
+    }
+    serde_json::from_slice(&body).map_err(|source| ClientError::Decode { url, source })
+}
+
+/// One request on a fresh connection, read to the end (`Connection: close`).
+async fn exchange(t: &Target) -> Result<Vec<u8>, ClientError> {
+    let url = t.url();
+    let mut stream = TcpStream::connect((t.host.as_str(), t.port))
+        .await
+        .map_err(|source| ClientError::Connect { addr: t.authority.clone(), source })?;
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nUser-Agent: crosslink/{}\r\n\
+         Connection: close\r\n\r\n",
+        t.path,
+        t.authority,
+        env!("CARGO_PKG_VERSION"),
+    );
+    let io_err = |source| ClientError::Io { url: url.clone(), source };
+    stream.write_all(request.as_bytes()).await.map_err(io_err)?;
+    let mut raw = Vec::new();
+    (&mut stream).take(MAX_RESPONSE_BYTES + 1).read_to_end(&mut raw).await.map_err(io_err)?;
+    if raw.len() as u64 > MAX_RESPONSE_BYTES {
+        return Err(ClientError::TooLarge { url, limit: MAX_RESPONSE_BYTES });
+    }
+    Ok(raw)
+}
+
+/// The status code and the body (de-chunked, cut to `Content-Length`) of a whole response.
+fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    let end = find(raw, b"\r\n\r\n").ok_or("the connection closed before the end of the header")?;
+    let head = std::str::from_utf8(&raw[..end]).map_err(|_| "the header is not UTF-8")?;
+    let rest = &raw[end + 4..];
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let (version, code) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    if !version.starts_with("HTTP/1.") {
+        return Err(format!("unexpected status line {:?}", truncate(status_line, 80)));
+    }
+    let status = code.parse::<u16>().map_err(|_| format!("unexpected status line {:?}", truncate(status_line, 80)))?;
+    let mut chunked = false;
+    let mut length = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.to_ascii_lowercase().split(',').any(|c| c.trim() == "chunked");
+        } else if name.eq_ignore_ascii_case("content-length") {
+            length = Some(value.parse::<usize>().map_err(|_| format!("bad Content-Length {value:?}"))?);
+        }
+    }
+    let body = if chunked {
+        dechunk(rest)?
+    } else if let Some(n) = length {
+        rest.get(..n).ok_or_else(|| format!("the body ended after {} of {n} bytes", rest.len()))?.to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        let eol = find(rest, b"\r\n").ok_or("a chunk size line is cut off")?;
+        let line = std::str::from_utf8(&rest[..eol]).map_err(|_| "a chunk size is not text")?;
+        let size = line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size, 16).map_err(|_| format!("bad chunk size {size:?}"))?;
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            return Ok(body);
+        }
+        let chunk = rest.get(..size).ok_or("a chunk is cut off")?;
+        body.extend_from_slice(chunk);
+        rest = rest.get(size..).and_then(|r| r.strip_prefix(b"\r\n")).ok_or("a chunk does not end in CRLF")?;
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The width the MESSAGE / ERROR column is cut to.
+const MESSAGE_WIDTH: usize = 100;
+/// Names longer than this are cut, so that one long name does not push every row off screen.
+const NAME_WIDTH: usize = 40;
+
+/// The report as text for a terminal: a header block, then one row per gateway and link.
+pub fn status_table(s: &StatusSnapshot) -> String {
+    status_table_at(s, SystemTime::now())
+}
+
+fn status_table_at(s: &StatusSnapshot, now: SystemTime) -> String {
+    let mut out = String::new();
+    let field = |out: &mut String, name: &str, value: &str| {
+        let _ = writeln!(out, "{:<11}{}", format!("{name}:"), one_line(value));
+    };
+    field(&mut out, "instance", &s.instance);
+    field(&mut out, "version", &s.version);
+    field(&mut out, "ready", if s.ready { "yes" } else { "no" });
+    let revision = match (&s.desired.revision, &s.desired.loaded_at) {
+        (Some(rev), Some(at)) => format!("{rev} (loaded {})", ago(at, now).unwrap_or_else(|| at.clone())),
+        (Some(rev), None) => rev.clone(),
+        (None, _) => "none loaded".to_string(),
+    };
+    field(&mut out, "revision", &revision);
+    let synced = s.last_full_sync.as_deref().map(|at| with_age(at, now)).unwrap_or_else(|| "not yet".into());
+    field(&mut out, "last sync", &synced);
+
+    // The two alerts sit together, apart from the facts above and the table below.
+    if s.desired.error.is_some() || s.prune.blocked {
+        out.push('\n');
+    }
+    if let Some(err) = &s.desired.error {
+        let rejected =
+            s.desired.invalid_revision.as_deref().map(|r| format!("revision {r}")).unwrap_or("newest".into());
+        let in_force =
+            s.desired.revision.as_deref().map(|r| format!("still running {r}")).unwrap_or("none in force".into());
+        let _ = writeln!(out, "DESIRED STATE ERROR ({} rejected; {}):", one_line(&rejected), one_line(&in_force));
+        for line in err.lines() {
+            let _ = writeln!(out, "  {}", one_line(line));
+        }
+    }
+    if s.prune.blocked {
+        let mut line = String::from("PRUNE GUARD: deletions held back");
+        if !s.prune.links.is_empty() {
+            let _ = write!(line, " for {} link(s): {}", s.prune.links.len(), s.prune.links.join(", "));
+        }
+        if let Some(msg) = &s.prune.message {
+            let _ = write!(line, "; {msg}");
+        }
+        let _ = writeln!(out, "{}", one_line(&line));
+    }
+
+    out.push('\n');
+    let rows: Vec<[String; 6]> = s.gateways.iter().chain(&s.links).map(|o| row(o, now)).collect();
+    if rows.is_empty() {
+        out.push_str("no gateways or links in desired state\n");
+        return out;
+    }
+    let header = ["KIND", "NAME", "PHASE", "PENDING", "LAST RECONCILE", "MESSAGE / ERROR"].map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for r in std::iter::once(&header).chain(&rows) {
+        let [kind, name, phase, pending, reconciled, message] = r;
+        let line = format!(
+            "{kind:<w0$}  {name:<w1$}  {phase:<w2$}  {pending:>w3$}  {reconciled:<w4$}  {message}",
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4],
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn row(o: &ObjectStatus, now: SystemTime) -> [String; 6] {
+    let reconciled = match &o.last_reconcile {
+        Some(at) => ago(at, now).unwrap_or_else(|| at.clone()),
+        None => "never".to_string(),
+    };
+    // The error is why the message says what it says; it goes last so that the cut takes the
+    // end of the error text rather than the code.
+    let message = match &o.last_error {
+        Some(e) if o.message.is_empty() => format!("{}: {}", e.code, e.message),
+        Some(e) => format!("{} [{}: {}]", o.message, e.code, e.message),
+        None => o.message.clone(),
+    };
+    [
+        truncate(&one_line(&o.kind), NAME_WIDTH),
+        truncate(&one_line(&o.name), NAME_WIDTH),
+        o.phase.as_str().to_string(),
+        o.pending_changes.to_string(),
+        truncate(&one_line(&reconciled), NAME_WIDTH),
+        truncate(&one_line(&message), MESSAGE_WIDTH),
+    ]
+}
+
+/// Text from the daemon made safe for a terminal: control characters (newlines, escape
+/// sequences) become spaces, and runs of whitespace fold into one.
+fn one_line(s: &str) -> String {
+    let cleaned: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// At most `max` characters, the last of them `…` when something was cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut cut: String = s.chars().take(max.saturating_sub(1)).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crosslink_controller::status::{DesiredStatus, LastError, Phase, PruneStatus};
+
+    use super::*;
+
+    fn target(host: &str, port: u16, authority: &str, path: &str) -> Target {
+        Target { host: host.into(), port, authority: authority.into(), path: path.into() }
+    }
+
+    #[test]
+    fn base_urls_that_parse() {
+        let cases = [
+            ("http://127.0.0.1:9090", target("127.0.0.1", 9090, "127.0.0.1:9090", "/status")),
+            ("http://127.0.0.1:9090/", target("127.0.0.1", 9090, "127.0.0.1:9090", "/status")),
+            (
+                "HTTP://ops.example:8080/crosslink/",
+                target("ops.example", 8080, "ops.example:8080", "/crosslink/status"),
+            ),
+            ("localhost:9090", target("localhost", 9090, "localhost:9090", "/status")),
+            ("http://crosslink.internal", target("crosslink.internal", 80, "crosslink.internal", "/status")),
+            ("http://[::1]:9090/a/b", target("::1", 9090, "[::1]:9090", "/a/b/status")),
+            ("http://[::1]", target("::1", 80, "[::1]", "/status")),
+        ];
+        for (base, want) in cases {
+            assert_eq!(parse_base(base).unwrap(), want, "{base}");
+        }
+    }
+
+    #[test]
+    fn base_urls_that_do_not_parse_say_why() {
+        let cases = [
+            ("https://crosslink:9090", "https is not supported"),
+            ("ftp://crosslink", "unsupported scheme \"ftp\""),
+            ("http://", "no host"),
+            ("http://:9090", "no host"),
+            ("http://host:http", "port \"http\" is not a number"),
+            ("http://host:70000", "port \"70000\" is not a number"),
+            ("http://::1:9090", "must be in brackets"),
+            ("http://[::1", "unclosed ["),
+            ("http://user:pw@host:1", "credentials"),
+            ("http://host:1/status?x=1", "query or fragment"),
+            ("http://host:1/a b", "percent-encoded"),
+        ];
+        for (base, want) in cases {
+            let err = parse_base(base).unwrap_err().to_string();
+            assert!(err.contains(want), "{base}: {err:?} does not contain {want:?}");
+        }
+    }
+
+    #[test]
+    fn responses_by_length_by_chunks_and_to_the_end() {
+        let by_length = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+        assert_eq!(parse_response(by_length).unwrap(), (200, b"hello".to_vec()));
+        let chunked =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n";
+        assert_eq!(parse_response(chunked).unwrap(), (200, b"hello world".to_vec()));
+        let to_eof = b"HTTP/1.0 503 Service Unavailable\r\nServer: x\r\n\r\nbusy";
+        assert_eq!(parse_response(to_eof).unwrap(), (503, b"busy".to_vec()));
+    }
+
+    #[test]
+    fn broken_responses_are_reported() {
+        for (raw, want) in [
+            (&b"SSH-2.0-OpenSSH_9.6\r\n"[..], "closed before the end of the header"),
+            (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "unexpected status line"),
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort", "ended after 5 of 10 bytes"),
+            (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
+            (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel", "cut off"),
+        ] {
+            let err = parse_response(raw).unwrap_err();
+            assert!(err.contains(want), "{err:?} does not contain {want:?}");
+        }
+    }
+
+    fn object(kind: &str, name: &str, phase: Phase, message: &str) -> ObjectStatus {
+        ObjectStatus {
+            kind: kind.into(),
+            name: name.into(),
+            phase,
+            message: message.into(),
+            last_reconcile: Some("2025-06-01T09:59:50Z".into()),
+            last_error: None,
+            resources: BTreeMap::new(),
+            pending_changes: 0,
+            revision: None,
+        }
+    }
+
+    #[test]
+    fn a_table_with_a_header_block_and_one_row_per_object() {
+        let mut payments = object("Link", "payments", Phase::Degraded, "retrying in 30s");
+        payments.pending_changes = 12;
+        payments.last_error =
+            Some(LastError { code: "ThrottlingException".into(), message: "Rate exceeded".into(), hint: None });
+        let mut ledger = object("Link", "ledger", Phase::Failed, "");
+        ledger.last_error = Some(LastError {
+            code: "CidrOverlap".into(),
+            message: "10.1.0.0/16 overlaps the gateway VPC\n\x1b[31mred\x1b[0m ".repeat(10),
+            hint: None,
+        });
+        ledger.last_reconcile = None;
+        let s = StatusSnapshot {
+            instance: "crosslink-0".into(),
+            version: "0.1.0".into(),
+            ready: false,
+            desired: DesiredStatus {
+                revision: Some("3f2a9c1".into()),
+                loaded_at: Some("2025-06-01T09:00:00Z".into()),
+                error: Some("links.yaml:3:7: Link/a: spec.port: expected a number\nlinks.yaml:9:1: second".into()),
+                invalid_revision: Some("bad77".into()),
+            },
+            prune: PruneStatus { blocked: true, links: vec!["a".into(), "b".into()], message: Some("held".into()) },
+            last_full_sync: None,
+            gateways: vec![object("Gateway", "edge", Phase::Ready, "in sync")],
+            links: vec![payments, ledger],
+        };
+        let now = humantime::parse_rfc3339("2025-06-01T10:00:00Z").unwrap();
+        let table = status_table_at(&s, now);
+        let want_head = "\
+instance:  crosslink-0
+version:   0.1.0
+ready:     no
+revision:  3f2a9c1 (loaded 60m ago)
+last sync: not yet
+
+DESIRED STATE ERROR (revision bad77 rejected; still running 3f2a9c1):
+  links.yaml:3:7: Link/a: spec.port: expected a number
+  links.yaml:9:1: second
+PRUNE GUARD: deletions held back for 2 link(s): a, b; held
+
+KIND     NAME      PHASE     PENDING  LAST RECONCILE  MESSAGE / ERROR
+Gateway  edge      Ready           0  10s ago         in sync
+Link     payments  Degraded       12  10s ago         retrying in 30s [ThrottlingException: Rate exceeded]
+Link     ledger    Failed          0  never           CidrOverlap: 10.1.0.0/16 overlaps the gateway VPC [31mred [0m 10.1.0.0/16 overlaps the gateway VPC…
+";
+        assert_eq!(table, want_head, "\n{table}");
+        assert!(!table.contains('\x1b'), "escape sequences from the daemon reach the terminal");
+    }
+
+    #[test]
+    fn an_empty_report_says_so() {
+        let table = status_table_at(&StatusSnapshot::default(), SystemTime::now());
+        assert!(table.ends_with("\nno gateways or links in desired state\n"), "{table}");
+        assert!(table.contains("revision:  none loaded\n"));
+    }
+}

@@ -1,0 +1,343 @@
+//! The status report as one self-contained HTML page, for an on-call engineer on a phone: no
+//! script, no external asset, every text escaped, refreshed by the browser every 15 s.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use crosslink_controller::status::{ObjectStatus, Phase, StatusSnapshot};
+
+use crate::when::with_age;
+
+/// Seconds between the browser's reloads of the page.
+pub(crate) const REFRESH_SECS: u32 = 15;
+
+/// Text made safe for HTML element content and quoted attribute values.
+pub(crate) fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = r#"
+:root { color-scheme: light dark; --fg: #1b1f24; --bg: #fff; --muted: #656d76; --line: #d0d7de; --head: #f6f8fa; }
+@media (prefers-color-scheme: dark) { :root { --fg: #e6edf3; --bg: #0d1117; --muted: #8d96a0; --line: #30363d; --head: #161b22; } }
+* { box-sizing: border-box; }
+body { margin: 0; padding: 12px; font: 15px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
+h1 { font-size: 1.3em; margin: 0 0 8px; }
+h2 { font-size: 1.1em; margin: 20px 0 6px; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+.banner { border-radius: 6px; padding: 10px 12px; margin: 12px 0; color: #fff; }
+.banner.error { background: #b42318; }
+.banner.warn { background: #9a6700; }
+.banner pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 6px 0 0; font-size: 0.9em; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; vertical-align: top; padding: 6px 8px; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+th { background: var(--head); font-weight: 600; }
+td.num { text-align: right; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 0.85em; font-weight: 600; color: #fff; white-space: nowrap; }
+.Ready { background: #1a7f37; }
+.Progressing { background: #0969da; }
+.Degraded { background: #bf8700; }
+.Failed { background: #cf222e; }
+.PruneBlocked { background: #8250df; }
+.no { background: #cf222e; }
+.err code { font-weight: 600; }
+.hint { color: var(--muted); }
+.small { font-size: 0.8em; color: var(--muted); }
+.empty { color: var(--muted); }
+footer { margin-top: 20px; font-size: 0.8em; color: var(--muted); }
+a { color: inherit; }
+@media (max-width: 720px) {
+  table, tbody, tr, td { display: block; width: 100%; }
+  thead { display: none; }
+  tr { border: 1px solid var(--line); border-radius: 6px; margin-bottom: 10px; padding: 4px 0; }
+  td { border: 0; padding: 3px 10px; }
+  td.num { text-align: left; }
+  td::before { content: attr(data-label); display: block; font-size: 0.75em; color: var(--muted); }
+}
+"#;
+
+/// The whole page. `now` only gives the ages of the times shown.
+pub(crate) fn render(s: &StatusSnapshot, now: SystemTime) -> String {
+    let e = escape_html;
+    let mut h = String::with_capacity(8 * 1024);
+    let title = if s.instance.is_empty() { "crosslink".to_string() } else { format!("crosslink · {}", s.instance) };
+    let _ = writeln!(
+        h,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"refresh\" content=\"{REFRESH_SECS}\">\
+         <title>{}</title><style>{STYLE}</style></head><body>",
+        e(&title)
+    );
+
+    let _ = write!(h, "<header><h1>{}</h1><dl class=\"facts\">", e(&title));
+    fact(&mut h, "version", &e(&s.version));
+    let ready = if s.ready { "<span class=\"badge Ready\">yes</span>" } else { "<span class=\"badge no\">no</span>" };
+    fact(&mut h, "ready", ready);
+    let revision = match (&s.desired.revision, &s.desired.loaded_at) {
+        (Some(rev), Some(at)) => format!("{} <span class=\"small\">loaded {}</span>", e(rev), e(&with_age(at, now))),
+        (Some(rev), None) => e(rev),
+        (None, _) => "<span class=\"empty\">none loaded</span>".to_string(),
+    };
+    fact(&mut h, "desired revision", &revision);
+    let synced = match &s.last_full_sync {
+        Some(at) => e(&with_age(at, now)),
+        None => "<span class=\"empty\">not yet</span>".to_string(),
+    };
+    fact(&mut h, "last full sync", &synced);
+    fact(&mut h, "gateways", &e(&phase_counts(&s.gateways)));
+    fact(&mut h, "links", &e(&phase_counts(&s.links)));
+    h.push_str("</dl></header>\n");
+
+    if let Some(err) = &s.desired.error {
+        let rejected = match &s.desired.invalid_revision {
+            Some(rev) => format!("revision {}", e(rev)),
+            None => "the newest desired state".to_string(),
+        };
+        let in_force = match &s.desired.revision {
+            Some(rev) => format!("revision {} stays in force", e(rev)),
+            None => "no desired state is in force".to_string(),
+        };
+        let _ = writeln!(
+            h,
+            "<div class=\"banner error\" role=\"alert\"><strong>Desired state rejected:</strong> {rejected} \
+             could not be loaded; {in_force}.<pre>{}</pre></div>",
+            e(err)
+        );
+    }
+    if s.prune.blocked {
+        let _ =
+            write!(h, "<div class=\"banner warn\" role=\"alert\"><strong>Prune guard:</strong> deletions held back");
+        if !s.prune.links.is_empty() {
+            let _ = write!(h, " for {} link(s): {}", s.prune.links.len(), e(&s.prune.links.join(", ")));
+        }
+        h.push('.');
+        if let Some(msg) = &s.prune.message {
+            let _ = write!(h, " {}", e(msg));
+        }
+        h.push_str("</div>\n");
+    }
+
+    table(&mut h, "Gateways", &s.gateways, now);
+    table(&mut h, "Links", &s.links, now);
+
+    let _ = writeln!(
+        h,
+        "<footer>Refreshes every {REFRESH_SECS} s · {} · <a href=\"status\">JSON</a> · \
+         <a href=\"metrics\">metrics</a></footer>\n</body></html>",
+        e(&crosslink_controller::status::rfc3339(
+            now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        ))
+    );
+    h
+}
+
+/// `value_html` is already escaped.
+fn fact(h: &mut String, name: &str, value_html: &str) {
+    let _ = write!(h, "<dt>{name}</dt><dd>{value_html}</dd>");
+}
+
+/// `"4: 3 Ready, 1 Degraded"`, so that trouble shows without scrolling.
+pub(crate) fn phase_counts(objects: &[ObjectStatus]) -> String {
+    let mut counts: Vec<(Phase, usize)> = Vec::new();
+    for o in objects {
+        match counts.iter_mut().find(|(p, _)| *p == o.phase) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((o.phase, 1)),
+        }
+    }
+    counts.sort();
+    let parts: Vec<String> = counts.iter().map(|(p, n)| format!("{n} {}", p.as_str())).collect();
+    if parts.is_empty() { "0".to_string() } else { format!("{}: {}", objects.len(), parts.join(", ")) }
+}
+
+fn table(h: &mut String, title: &str, objects: &[ObjectStatus], now: SystemTime) {
+    let e = escape_html;
+    let _ = writeln!(h, "<h2>{title} ({})</h2>", objects.len());
+    if objects.is_empty() {
+        let _ = writeln!(h, "<p class=\"empty\">No {} in desired state.</p>", title.to_lowercase());
+        return;
+    }
+    h.push_str(
+        "<table><thead><tr><th>Name</th><th>Phase</th><th>Message</th><th>Last error</th><th>Pending</th>\
+         <th>Last reconcile</th><th>Resources</th></tr></thead><tbody>\n",
+    );
+    for o in objects {
+        let phase = o.phase.as_str();
+        let error = match &o.last_error {
+            Some(err) => {
+                let hint = match &err.hint {
+                    Some(hint) => format!("<br><span class=\"hint\">hint: {}</span>", e(hint)),
+                    None => String::new(),
+                };
+                format!("<span class=\"err\"><code>{}</code> {}</span>{hint}", e(&err.code), e(&err.message))
+            }
+            None => String::new(),
+        };
+        let reconciled = match &o.last_reconcile {
+            Some(at) => e(&with_age(at, now)),
+            None => "<span class=\"empty\">never</span>".to_string(),
+        };
+        let resources: Vec<String> = o.resources.iter().map(|(k, v)| format!("{}: {}", e(k), e(v))).collect();
+        let _ = writeln!(
+            h,
+            "<tr><td data-label=\"Name\"><strong>{}</strong></td>\
+             <td data-label=\"Phase\"><span class=\"badge {phase}\">{phase}</span></td>\
+             <td data-label=\"Message\">{}</td><td data-label=\"Last error\">{error}</td>\
+             <td data-label=\"Pending\" class=\"num\">{}</td><td data-label=\"Last reconcile\">{reconciled}</td>\
+             <td data-label=\"Resources\" class=\"small\">{}</td></tr>",
+            e(&o.name),
+            e(&o.message),
+            o.pending_changes,
+            resources.join("<br>"),
+        );
+    }
+    h.push_str("</tbody></table>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use crosslink_controller::status::{DesiredStatus, LastError, PruneStatus};
+
+    use super::*;
+
+    fn object(name: &str, phase: Phase, message: &str) -> ObjectStatus {
+        ObjectStatus {
+            kind: "Link".into(),
+            name: name.into(),
+            phase,
+            message: message.into(),
+            last_reconcile: Some("2025-06-01T10:00:00Z".into()),
+            last_error: None,
+            resources: BTreeMap::from([("peering".to_string(), "pcx-0abc".to_string())]),
+            pending_changes: 2,
+            revision: None,
+        }
+    }
+
+    fn now() -> SystemTime {
+        humantime::parse_rfc3339("2025-06-01T10:00:42Z").unwrap()
+    }
+
+    #[test]
+    fn escapes_every_html_special_character() {
+        assert_eq!(escape_html(r#"<a href="x">&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+    }
+
+    #[test]
+    fn text_from_aws_or_manifests_cannot_inject_markup() {
+        let mut link = object("<b>name</b>", Phase::Failed, "<script>alert(1)</script>");
+        link.last_error = Some(LastError {
+            code: "<img src=x onerror=alert(2)>".into(),
+            message: "</td></tr></table><script>alert(3)</script>".into(),
+            hint: Some("<iframe>".into()),
+        });
+        link.resources.insert("<k>".into(), "\"><script>".into());
+        let s = StatusSnapshot {
+            instance: "<i>prod</i>".into(),
+            version: "0.1.0".into(),
+            desired: DesiredStatus {
+                revision: Some("<rev>".into()),
+                error: Some("bad.yaml:1:1: <script>alert(4)</script>".into()),
+                invalid_revision: Some("<bad>".into()),
+                ..Default::default()
+            },
+            prune: PruneStatus { blocked: true, links: vec!["<l>".into()], message: Some("<m>".into()) },
+            links: vec![link],
+            ..Default::default()
+        };
+        let page = render(&s, now());
+        for raw in ["<script", "<img", "<iframe", "<b>", "<i>", "<rev>", "<bad>", "<l>", "<m>", "<k>"] {
+            assert!(!page.contains(raw), "{raw} not escaped in\n{page}");
+        }
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;script&gt;alert(3)"));
+    }
+
+    #[test]
+    fn a_page_an_engineer_can_read_on_a_phone() {
+        let mut degraded = object("payments", Phase::Degraded, "retrying in 30s");
+        degraded.last_error = Some(LastError {
+            code: "ThrottlingException".into(),
+            message: "Rate exceeded".into(),
+            hint: Some("lower the request rate".into()),
+        });
+        let s = StatusSnapshot {
+            instance: "crosslink-0".into(),
+            version: "0.1.0".into(),
+            ready: true,
+            desired: DesiredStatus {
+                revision: Some("3f2a9c1".into()),
+                loaded_at: Some("2025-06-01T09:58:00Z".into()),
+                ..Default::default()
+            },
+            last_full_sync: Some("2025-06-01T10:00:00Z".into()),
+            gateways: vec![ObjectStatus { kind: "Gateway".into(), ..object("edge", Phase::Ready, "in sync") }],
+            links: vec![object("orders", Phase::Ready, "in sync"), degraded],
+            ..Default::default()
+        };
+        let page = render(&s, now());
+        for want in [
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+            "<meta http-equiv=\"refresh\" content=\"15\">",
+            "<title>crosslink · crosslink-0</title>",
+            "<dt>desired revision</dt><dd>3f2a9c1 <span class=\"small\">loaded 2025-06-01T09:58:00Z (2m ago)</span>",
+            "<dt>last full sync</dt><dd>2025-06-01T10:00:00Z (42s ago)</dd>",
+            "<dt>links</dt><dd>2: 1 Ready, 1 Degraded</dd>",
+            "<h2>Gateways (1)</h2>",
+            "<h2>Links (2)</h2>",
+            "<span class=\"badge Degraded\">Degraded</span>",
+            "<code>ThrottlingException</code> Rate exceeded",
+            "hint: lower the request rate",
+            "<td data-label=\"Resources\" class=\"small\">peering: pcx-0abc</td>",
+        ] {
+            assert!(page.contains(want), "{want} missing from\n{page}");
+        }
+        // Self-contained: nothing for the browser to fetch or run.
+        for banned in ["<script", "<link", "src=", "http://", "https://"] {
+            assert!(!page.contains(banned), "{banned} in\n{page}");
+        }
+        assert!(!page.contains("class=\"banner"), "no banner expected when all is well");
+    }
+
+    #[test]
+    fn banners_for_rejected_desired_state_and_prune_guard() {
+        let s = StatusSnapshot {
+            desired: DesiredStatus {
+                revision: Some("good1".into()),
+                error: Some("links.yaml:3:7: Link/a: spec.port: expected a number".into()),
+                invalid_revision: Some("bad2".into()),
+                ..Default::default()
+            },
+            prune: PruneStatus {
+                blocked: true,
+                links: vec!["a".into(), "b".into()],
+                message: Some("3 of 4 links would be deleted; the guard allows 1".into()),
+            },
+            ..Default::default()
+        };
+        let page = render(&s, UNIX_EPOCH + Duration::from_secs(1));
+        assert!(page.contains("<div class=\"banner error\""));
+        assert!(page.contains("revision bad2 could not be loaded; revision good1 stays in force."));
+        assert!(page.contains("<pre>links.yaml:3:7: Link/a: spec.port: expected a number</pre>"));
+        assert!(page.contains(
+            "deletions held back for 2 link(s): a, b. 3 of 4 links would be deleted; the guard allows 1</div>"
+        ));
+        assert!(page.contains("No links in desired state."));
+    }
+}
