@@ -1,6 +1,6 @@
 //! `AwsCloud`, the `Cloud` of real AWS: one verified session and its clients per Account (cached,
-//! dropped on credential errors), and the per-call wrapper that times, classifies, logs and
-//! reports every AWS request.
+//! dropped on credential errors), and the per-call wrapper that waits for the client-side rate
+//! limits, then times, classifies, logs and reports every AWS request.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,6 +19,7 @@ use futures::future::BoxFuture;
 use tokio::sync::Mutex;
 
 use crate::errors::from_sdk;
+use crate::ratelimit::{Bucket, Limiter, RateLimits, bucket_for};
 use crate::session::{Connector, Session, SessionError};
 
 /// One AWS request, as reported to the call observer.
@@ -34,7 +35,10 @@ pub struct CallRecord {
     pub outcome: &'static str,
     /// The AWS error code of a failed call.
     pub code: Option<String>,
+    /// From sending the request to its answer (SDK retries included), without `waited`.
     pub duration: Duration,
+    /// Time spent in the client-side rate limiter before the request was sent.
+    pub waited: Duration,
 }
 
 /// Called after every AWS request (reads included), e.g. to count requests per account.
@@ -57,12 +61,30 @@ type Slot = Arc<Mutex<Option<Arc<Clients>>>>;
 pub struct AwsCloud {
     connector: Connector,
     observer: Option<CallObserver>,
+    limiter: Limiter,
     slots: Mutex<HashMap<String, Slot>>,
 }
 
 impl AwsCloud {
+    /// Keeps to the documented AWS rate limits (`RateLimits::aws_defaults`) unless told otherwise.
     pub fn new(connector: Connector) -> AwsCloud {
-        AwsCloud { connector, observer: None, slots: Mutex::default() }
+        AwsCloud {
+            connector,
+            observer: None,
+            limiter: Limiter::new(RateLimits::aws_defaults()),
+            slots: Mutex::default(),
+        }
+    }
+
+    /// Replaces the client-side rate limits (and their state), e.g. `RateLimits::off()` for tests
+    /// and benchmarks against an emulator.
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> AwsCloud {
+        self.limiter = Limiter::new(limits);
+        self
+    }
+
+    pub fn rate_limits(&self) -> &RateLimits {
+        self.limiter.limits()
     }
 
     /// Reports every AWS request to `observer` (invoked inline: keep it cheap).
@@ -93,8 +115,7 @@ impl AwsCloud {
         *cached = None;
         let session = self.connector.session(&account.spec).await;
         let sts = aws_sdk_sts::Client::new(&session.config);
-        let ctx = Ctx { account: &account.metadata.name, observer: self.observer.as_ref() };
-        let me = ctx.call("sts", "GetCallerIdentity", sts.get_caller_identity().send()).await?;
+        let me = self.ctx(account).call("sts", "GetCallerIdentity", sts.get_caller_identity().send()).await?;
         let actual = me.account().unwrap_or_default();
         if actual != session.account_id {
             let e = SessionError::WrongAccount { expected: session.account_id.clone(), actual: actual.to_string() };
@@ -126,7 +147,13 @@ impl AwsCloud {
     }
 
     fn ctx<'a>(&'a self, account: &'a Account) -> Ctx<'a> {
-        Ctx { account: &account.metadata.name, observer: self.observer.as_ref() }
+        Ctx {
+            account: &account.metadata.name,
+            account_id: &account.spec.account_id,
+            region: &account.spec.region,
+            observer: self.observer.as_ref(),
+            limiter: &self.limiter,
+        }
     }
 }
 
@@ -155,14 +182,34 @@ impl Cloud for AwsCloud {
     }
 }
 
-/// Where a call is made from: the account it acts in and who to report it to.
+/// Where a call is made from: the account it acts in (its budgets are keyed by account id and
+/// region), the limiter to wait for and who to report the call to.
 pub(crate) struct Ctx<'a> {
     pub(crate) account: &'a str,
+    account_id: &'a str,
+    region: &'a str,
     observer: Option<&'a CallObserver>,
+    limiter: &'a Limiter,
 }
 
 impl Ctx<'_> {
-    fn record(&self, service: &'static str, operation: &'static str, err: Option<&CloudError>, duration: Duration) {
+    async fn until_ready(&self, buckets: &[Bucket]) -> Duration {
+        self.limiter.until_ready(self.account_id, self.region, buckets).await
+    }
+
+    /// Reports the call, and tells the limiter when AWS said "slow down".
+    fn finish(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        buckets: &[Bucket],
+        err: Option<&CloudError>,
+        waited: Duration,
+        duration: Duration,
+    ) {
+        if err.is_some_and(|e| e.kind == ErrorKind::Throttled) {
+            self.limiter.throttled(self.account_id, self.region, buckets);
+        }
         if let Some(observer) = self.observer {
             observer(&CallRecord {
                 account: self.account.to_string(),
@@ -171,8 +218,29 @@ impl Ctx<'_> {
                 outcome: err.map_or("ok", |e| e.kind.as_str()),
                 code: err.map(|e| e.code.clone()),
                 duration,
+                waited,
             });
         }
+    }
+
+    /// Waits for the rate limits, then sends the request (SDK requests are lazy: nothing is sent
+    /// before the first poll). Returns the answer, the time waited and the time the request took.
+    async fn send<T, E>(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    ) -> (Result<T, CloudError>, Duration, Duration)
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let buckets = bucket_for(service, operation);
+        let waited = self.until_ready(&buckets).await;
+        let start = Instant::now();
+        let r = request.await.map_err(|e| from_sdk(&e));
+        let took = start.elapsed();
+        self.finish(service, operation, &buckets, r.as_ref().err(), waited, took);
+        (r, waited, took)
     }
 
     /// One read request. The request is moved to the heap at once: SDK futures are large, and
@@ -187,12 +255,7 @@ impl Ctx<'_> {
         T: Send + 's,
         E: ProvideErrorMetadata + std::error::Error + Send + 's + 'static,
     {
-        Box::pin(async move {
-            let start = Instant::now();
-            let r = request.await.map_err(|e| from_sdk(&e));
-            self.record(service, operation, r.as_ref().err(), start.elapsed());
-            r
-        })
+        Box::pin(async move { self.send(service, operation, request).await.0 })
     }
 
     /// One mutating request, logged with the resources it touches.
@@ -207,39 +270,153 @@ impl Ctx<'_> {
         T: Send + 's,
         E: ProvideErrorMetadata + std::error::Error + Send + 's + 'static,
     {
-        let call = self.call(service, operation, request);
         Box::pin(async move {
-            let start = Instant::now();
-            let r = call.await;
-            let ms = start.elapsed().as_millis() as u64;
+            let (r, waited, took) = self.send(service, operation, request).await;
+            let ms = took.as_millis() as u64;
+            let waited_ms = waited.as_millis() as u64;
             match &r {
-                Ok(_) => tracing::info!(account = %self.account, service, operation, subject, ms, "aws call"),
+                Ok(_) => {
+                    tracing::info!(account = %self.account, service, operation, subject, ms, waited_ms, "aws call")
+                }
                 Err(e) => tracing::info!(
-                    account = %self.account, service, operation, subject, ms, code = %e.code, kind = e.kind.as_str(),
-                    "aws call failed"
+                    account = %self.account, service, operation, subject, ms, waited_ms, code = %e.code,
+                    kind = e.kind.as_str(), "aws call failed"
                 ),
             }
             r
         })
     }
 
-    /// Every page of a paginated read; each page is one request.
+    /// Every page of a paginated read; each page is one request and waits for the rate limits
+    /// before it is sent. The SDK's paginator sends the next page's request only when the stream
+    /// is polled again, so waiting before each `next()` delays exactly that request. `next_token`
+    /// reads a page's continuation token: after the last page the stream is not polled again,
+    /// so that no token is spent on a request that is never sent.
     pub(crate) async fn pages<O, E>(
         &self,
         service: &'static str,
         operation: &'static str,
         mut stream: PaginationStream<Result<O, SdkError<E, HttpResponse>>>,
+        next_token: impl Fn(&O) -> Option<&str>,
     ) -> Result<Vec<O>, CloudError>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        let buckets = bucket_for(service, operation);
         let mut out = Vec::new();
         loop {
+            let waited = self.until_ready(&buckets).await;
             let start = Instant::now();
+            // None only when the paginator stopped on its own (a repeated token).
             let Some(page) = stream.next().await else { return Ok(out) };
             let page = page.map_err(|e| from_sdk(&e));
-            self.record(service, operation, page.as_ref().err(), start.elapsed());
-            out.push(page?);
+            self.finish(service, operation, &buckets, page.as_ref().err(), waited, start.elapsed());
+            let page = page?;
+            let more = next_token(&page).is_some_and(|t| !t.is_empty());
+            out.push(page);
+            if !more {
+                return Ok(out);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+    use aws_smithy_async::future::pagination_stream::fn_stream::FnStream;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+    use crate::ratelimit::BACKOFF_START;
+
+    type Answer<T> = Result<T, SdkError<GetCallerIdentityError, HttpResponse>>;
+
+    /// How STS (or ELBv2) says "slow down".
+    fn throttling() -> SdkError<GetCallerIdentityError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build();
+        let status = StatusCode::try_from(400u16).expect("a valid status");
+        SdkError::service_error(GetCallerIdentityError::generic(meta), HttpResponse::new(status, SdkBody::empty()))
+    }
+
+    fn ok() -> std::future::Ready<Answer<()>> {
+        std::future::ready(Ok(()))
+    }
+
+    /// An observer that keeps every call in the returned list.
+    fn recorder() -> (CallObserver, Arc<StdMutex<Vec<CallRecord>>>) {
+        let calls = Arc::new(StdMutex::new(Vec::new()));
+        let sink = calls.clone();
+        (Arc::new(move |r: &CallRecord| sink.lock().unwrap().push(r.clone())), calls)
+    }
+
+    fn ctx<'a>(limiter: &'a Limiter, observer: &'a CallObserver) -> Ctx<'a> {
+        Ctx { account: "a", account_id: "111111111111", region: "eu-west-1", observer: Some(observer), limiter }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_wait_for_their_buckets_and_report_it() {
+        let limiter = Limiter::new(RateLimits::aws_defaults());
+        let (observer, calls) = recorder();
+        let ctx = ctx(&limiter, &observer);
+        ctx.write("apigateway", "CreateDeployment", "api stage", ok()).await.unwrap();
+        ctx.write("apigateway", "CreateDeployment", "api stage", ok()).await.unwrap();
+        let err =
+            ctx.call("elbv2", "DescribeTags", std::future::ready(Answer::<()>::Err(throttling()))).await.unwrap_err();
+        assert_eq!((err.kind, err.code.as_str()), (ErrorKind::Throttled, "Throttling"));
+        ctx.call("elbv2", "DescribeTags", ok()).await.unwrap();
+
+        let calls = calls.lock().unwrap();
+        let waited: Vec<Duration> = calls.iter().map(|c| c.waited).collect();
+        assert_eq!(waited[0], Duration::ZERO);
+        assert!(waited[1] >= Duration::from_secs(5) && waited[1] < Duration::from_millis(5100), "{waited:?}");
+        assert_eq!(waited[2], Duration::ZERO);
+        assert!(waited[3] >= BACKOFF_START, "the call after a throttling answer slows down: {waited:?}");
+        assert_eq!((calls[2].outcome, calls[2].code.as_deref()), ("throttled", Some("Throttling")));
+        // Time spent in the limiter is not request time.
+        assert!(calls.iter().all(|c| c.duration < Duration::from_millis(1)), "{calls:?}");
+    }
+
+    #[derive(Debug)]
+    struct Page {
+        next: Option<String>,
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_page_waits_and_no_request_follows_the_last_page() {
+        let limiter = Limiter::new(RateLimits::off().with(Bucket::Ec2Read, 1.0, 1));
+        let (observer, calls) = recorder();
+        let ctx = ctx(&limiter, &observer);
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        // Like the SDK's paginators, but it would go on for ever if it were polled after a page
+        // without a token.
+        let stream = PaginationStream::new(FnStream::new(move |tx| {
+            Box::pin(async move {
+                loop {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    let page = Page { next: (n < 3).then(|| format!("token-{n}")) };
+                    if tx.send(Ok::<_, SdkError<GetCallerIdentityError, HttpResponse>>(page)).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        }));
+        let start = tokio::time::Instant::now();
+        let pages = ctx.pages("ec2", "DescribeVpcs", stream, |p: &Page| p.next.as_deref()).await.unwrap();
+        assert_eq!(pages.len(), 3);
+        assert_eq!(requests.load(Ordering::SeqCst), 3, "no request after the last page");
+        // Pages 2 and 3 wait 1 s each for the 1/s bucket; nothing waits for a fourth.
+        let took = start.elapsed();
+        assert!(took >= Duration::from_secs(2) && took < Duration::from_millis(2100), "{took:?}");
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.len(), 3);
+        assert_eq!(calls[0].waited, Duration::ZERO);
+        assert!(calls[1..].iter().all(|c| c.waited >= Duration::from_millis(999)), "{calls:?}");
     }
 }

@@ -1,15 +1,18 @@
 //! The AWS adapter: the only crate that links the AWS SDK. It turns accounts into authenticated
 //! clients (`session`), reads accounts into observed state (`observe`), performs operations
-//! (`execute`) and classifies AWS errors (`errors`), behind `AwsCloud`.
+//! (`execute`), classifies AWS errors (`errors`) and keeps to client-side rate limits (`ratelimit`),
+//! behind `AwsCloud`.
 
 pub mod cloud;
 pub mod errors;
 mod execute;
 mod observe;
+pub mod ratelimit;
 pub mod seed;
 pub mod session;
 
 pub use cloud::{AwsCloud, CallObserver, CallRecord};
 pub use errors::{classify, from_sdk};
+pub use ratelimit::{Bucket, Limiter, RateLimits, RateOverride, bucket_for};
 pub use seed::{SeededVpc, seed_network};
 pub use session::{Connector, Session, SessionError};
