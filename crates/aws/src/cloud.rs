@@ -276,10 +276,11 @@ impl Ctx<'_> {
             let waited_ms = waited.as_millis() as u64;
             match &r {
                 Ok(_) => {
-                    tracing::info!(account = %self.account, service, operation, subject, ms, waited_ms, "aws call")
+                    // The engine logs each change at info with its reason; this is the per-call detail.
+                    tracing::debug!(account = %self.account, service, operation, resource = subject, ms, waited_ms, "aws call")
                 }
-                Err(e) => tracing::info!(
-                    account = %self.account, service, operation, subject, ms, waited_ms, code = %e.code,
+                Err(e) => tracing::debug!(
+                    account = %self.account, service, operation, resource = subject, ms, waited_ms, code = %e.code,
                     kind = e.kind.as_str(), "aws call failed"
                 ),
             }

@@ -14,5 +14,5 @@ pub mod session;
 pub use cloud::{AwsCloud, CallObserver, CallRecord};
 pub use errors::{classify, from_sdk};
 pub use ratelimit::{Bucket, Limiter, RateLimits, RateOverride, bucket_for};
-pub use seed::{SeededVpc, seed_network};
+pub use seed::{SeededVpc, seed_network, seed_route_table};
 pub use session::{Connector, Session, SessionError};

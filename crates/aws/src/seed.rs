@@ -96,3 +96,16 @@ pub async fn seed_network(
     }
     Ok(SeededVpc { vpc_id, cidr, subnet_ids, route_table_id })
 }
+
+/// Adds another route table to a VPC (some service VPCs route from several tables).
+pub async fn seed_route_table(session: &Session, vpc_id: &str, name: &str) -> Result<String, CloudError> {
+    let ec2 = aws_sdk_ec2::Client::new(&session.config);
+    let table = ec2
+        .create_route_table()
+        .vpc_id(vpc_id)
+        .tag_specifications(name_tag(ResourceType::RouteTable, name))
+        .send()
+        .await
+        .map_err(|e| from_sdk(&e))?;
+    Ok(table.route_table().and_then(|t| t.route_table_id()).ok_or_else(|| missing("route table"))?.to_string())
+}

@@ -209,18 +209,28 @@ impl<C: Cloud> Daemon<C> {
             }
             let stop = shutdown.child_token();
             let grace = self.opts.grace;
+            let health = self.health.clone();
+            let heartbeat = self.opts.heartbeat;
             let pass = self.pass(full, due, stop.clone());
             tokio::pin!(pass);
-            tokio::select! {
-                _ = &mut pass => {}
-                _ = shutdown.cancelled() => {
-                    info!(?grace, "shutting down: no new changes start; waiting for calls in flight");
-                    stop.cancel();
-                    if tokio::time::timeout(grace, &mut pass).await.is_err() {
-                        warn!("calls still in flight after the grace period; stopping anyway");
+            // The loop is alive while a pass makes progress: keep the heartbeat going.
+            let mut beat = tokio::time::interval(heartbeat);
+            let stopped = loop {
+                tokio::select! {
+                    _ = &mut pass => break false,
+                    _ = beat.tick() => health.beat(),
+                    _ = shutdown.cancelled() => {
+                        info!(?grace, "shutting down: no new changes start; waiting for calls in flight");
+                        stop.cancel();
+                        if tokio::time::timeout(grace, &mut pass).await.is_err() {
+                            warn!("calls still in flight after the grace period; stopping anyway");
+                        }
+                        break true;
                     }
-                    break;
                 }
+            };
+            if stopped {
+                break;
             }
         }
         info!("stopped");

@@ -304,6 +304,16 @@ impl<C: Cloud> Engine<C> {
 
     /// Converges: rounds of observe -> plan -> execute until in sync, stuck, or out of time.
     pub async fn apply(&self, desired: &DesiredState, opts: &ApplyOptions) -> ApplyReport {
+        self.apply_revision(desired, opts, None).await
+    }
+
+    /// As `apply`, naming the desired-state revision in the logs.
+    pub async fn apply_revision(
+        &self,
+        desired: &DesiredState,
+        opts: &ApplyOptions,
+        revision: Option<&str>,
+    ) -> ApplyReport {
         let deadline = Instant::now() + opts.timeout;
         let mut report = ApplyReport::default();
         let mut wait = opts.min_wait;
@@ -325,7 +335,7 @@ impl<C: Cloud> Engine<C> {
             let skip: BTreeSet<Subject> = failed.keys().cloned().collect();
             let hold =
                 |a: &Action| skip.contains(&a.subject).then(|| format!("{} failed earlier in this apply", a.subject));
-            let executed = self.execute(desired, &plan, &ExecContext { hold: &hold, stop: None, revision: None }).await;
+            let executed = self.execute(desired, &plan, &ExecContext { hold: &hold, stop: None, revision }).await;
             let mut progressed = false;
             for e in &executed {
                 match &e.result {

@@ -49,6 +49,73 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make AWS match desired state (one pass, waiting for asynchronous steps): exit 0 in sync.
     Apply(ApplyArgs),
+    /// Run the reconciling daemon: watch desired state, converge, repair drift; serve /healthz,
+    /// /readyz, /metrics, /status and a status page.
+    Run(RunArgs),
+    /// Print a running daemon's status as a table: exit 0 all Ready, 2 otherwise, 1 unreachable.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Address for the HTTP endpoints.
+    #[arg(long, env = "CROSSLINK_LISTEN", default_value = "127.0.0.1:9090")]
+    pub listen: String,
+    /// Full resync interval (drift detection; AWS has no watch). Jittered by 10%.
+    #[arg(long, env = "CROSSLINK_RESYNC", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub resync: std::time::Duration,
+    /// Re-read desired state at least this often (besides file-system events).
+    #[arg(long, env = "CROSSLINK_RELOAD_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub reload_interval: std::time::Duration,
+    /// Refuse a pass that would remove more links than this (prune guard).
+    #[arg(long, env = "CROSSLINK_MAX_PRUNE", default_value_t = 5)]
+    pub max_prune: usize,
+    /// Let the prune guard pass: remove links even in large numbers or all at once.
+    #[arg(long, env = "CROSSLINK_ALLOW_PRUNE")]
+    pub allow_prune: bool,
+    /// Longest wait between retries of a failing item.
+    #[arg(long, env = "CROSSLINK_MAX_BACKOFF", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub max_backoff: std::time::Duration,
+    /// On SIGTERM, how long in-flight AWS calls may take to finish.
+    #[arg(long, env = "CROSSLINK_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: std::time::Duration,
+    /// /healthz fails when the loop has shown no life for this long.
+    #[arg(long, env = "CROSSLINK_LIVENESS_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub liveness_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RateProfile {
+    Aws,
+    Off,
+}
+
+impl EngineArgs {
+    pub fn rate_limits(&self) -> crosslink_aws::RateLimits {
+        let base = match self.rate_limits {
+            RateProfile::Aws => crosslink_aws::RateLimits::aws_defaults(),
+            RateProfile::Off => crosslink_aws::RateLimits::off(),
+        };
+        let mut limits = base.scaled(self.rate_limit_scale);
+        for o in &self.rate_limit_overrides {
+            limits = limits.apply(o);
+        }
+        limits
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The daemon's HTTP address.
+    #[arg(long, env = "CROSSLINK_SERVER", default_value = "http://127.0.0.1:9090")]
+    pub server: String,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +129,15 @@ pub struct EngineArgs {
     /// AWS calls in flight at once.
     #[arg(long, env = "CROSSLINK_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+    /// Client-side AWS rate limits: `aws` (the documented AWS limits) or `off`.
+    #[arg(long, env = "CROSSLINK_RATE_LIMITS", value_enum, default_value_t = RateProfile::Aws)]
+    pub rate_limits: RateProfile,
+    /// Scale every rate limit (0.5 = half the documented rates: leave room for other tools).
+    #[arg(long, env = "CROSSLINK_RATE_LIMIT_SCALE", default_value_t = 1.0)]
+    pub rate_limit_scale: f64,
+    /// Override one bucket, e.g. `ec2-write=2/s` or `apigateway:CreateDeployment=1/10s` (repeatable).
+    #[arg(long = "rate-limit", env = "CROSSLINK_RATE_LIMIT_OVERRIDES", value_delimiter = ',')]
+    pub rate_limit_overrides: Vec<crosslink_aws::RateOverride>,
 }
 
 #[derive(Debug, Args)]

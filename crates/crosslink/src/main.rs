@@ -1,6 +1,7 @@
 //! The `crosslink` command line: a thin layer over the spec, plan and controller crates.
 
 mod cli;
+mod daemon;
 mod reconcile;
 mod render;
 mod validate;
@@ -16,6 +17,8 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Plan(args) => runtime().block_on(reconcile::plan(&args)),
         cli::Command::Apply(args) => runtime().block_on(reconcile::apply(&args)),
+        cli::Command::Run(args) => runtime().block_on(daemon::run(&args)),
+        cli::Command::Status(args) => runtime().block_on(daemon::status(&args)),
         cli::Command::Validate(args) => validate::validate(&args),
         cli::Command::Schema => {
             print!("{}", crosslink_spec::json_schema());

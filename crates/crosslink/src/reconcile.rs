@@ -24,7 +24,7 @@ fn load(paths: &[std::path::PathBuf]) -> Result<DesiredState, ExitCode> {
 }
 
 async fn engine(args: &EngineArgs) -> Engine<AwsCloud> {
-    let cloud = AwsCloud::new(Connector::from_env().await);
+    let cloud = AwsCloud::new(Connector::from_env().await).with_rate_limits(args.rate_limits());
     let opts = EngineOptions {
         settings: Settings { instance: args.instance.clone() },
         concurrency: usize::from(args.concurrency),
@@ -59,7 +59,8 @@ pub async fn apply(args: &ApplyArgs) -> ExitCode {
     };
     let engine = engine(&args.engine).await;
     let opts = ApplyOptions { timeout: args.timeout, ..ApplyOptions::default() };
-    let report = engine.apply(&desired, &opts).await;
+    let revision = crosslink_controller::source::revision(&args.engine.paths);
+    let report = engine.apply_revision(&desired, &opts, Some(&revision)).await;
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report).expect("a report serializes")),
         Output::Text => {

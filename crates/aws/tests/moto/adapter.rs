@@ -40,6 +40,8 @@ async fn cloud(moto: &Moto) -> (AwsCloud, Calls) {
     let calls: Calls = Arc::default();
     let sink = calls.clone();
     let cloud = AwsCloud::new(Connector::from_config(super::base_config(moto).await))
+        // The limiter is tested with virtual time in its unit tests; here it would only add waits.
+        .with_rate_limits(crosslink_aws::RateLimits::off())
         .with_call_observer(Arc::new(move |r: &CallRecord| sink.lock().unwrap().push(r.clone())));
     (cloud, calls)
 }

@@ -58,14 +58,14 @@ impl Fixture {
         let mutations = Arc::new(AtomicUsize::new(0));
         let ops: Arc<Mutex<Vec<String>>> = Arc::default();
         let (m, o) = (mutations.clone(), ops.clone());
-        let cloud = AwsCloud::new(Connector::from_config(super::base_config(&moto).await)).with_call_observer(
-            Arc::new(move |r: &CallRecord| {
+        let cloud = AwsCloud::new(Connector::from_config(super::base_config(&moto).await))
+            .with_rate_limits(crosslink_aws::RateLimits::off())
+            .with_call_observer(Arc::new(move |r: &CallRecord| {
                 if !is_read(r.operation) {
                     m.fetch_add(1, Ordering::SeqCst);
                     o.lock().unwrap().push(r.operation.to_string());
                 }
-            }),
-        );
+            }));
         let d = desired(&(accounts_yaml(false)));
         let session = |name: &str| d.account(name).unwrap().clone();
         let s_gw = cloud.session(&session("shared")).await.unwrap();

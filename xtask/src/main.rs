@@ -1,0 +1,190 @@
+//! `cargo xtask demo`: starts moto on 127.0.0.1, seeds the VPCs the example desired state names
+//! (in four accounts), writes a copy of `manifests/examples` with the real ids, and runs the
+//! crosslink daemon against it. Ctrl-C stops everything it started.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use crosslink_aws::{AwsCloud, Connector, seed_network, seed_route_table};
+use crosslink_spec::DesiredState;
+use crosslink_testkit::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("demo") => demo(&args[1..]).await,
+        _ => {
+            eprintln!("usage: cargo xtask demo [--listen 127.0.0.1:9090] [--once]");
+            eprintln!("  demo    moto on loopback, seeded VPCs, and `crosslink run` on manifests/examples");
+            eprintln!("  --once  converge with `crosslink apply`, check with `crosslink plan`, then stop");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Creates every VPC and route table the desired state names; returns placeholder id -> real id.
+async fn seed(moto: &Moto, desired: &DesiredState) -> Result<BTreeMap<String, String>> {
+    let cloud = AwsCloud::new(Connector::static_credentials(&moto.endpoint, REGION, ACCESS_KEY, SECRET_KEY).await);
+    let mut ids = BTreeMap::new();
+    let mut next_net = 100u8;
+    for g in &desired.gateways {
+        let account = desired.account(&g.spec.account).context("gateway account")?;
+        let session = cloud.session(account).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let cidr = g.spec.cidr.unwrap_or_else(|| format!("10.{next_net}.0.0/16").parse().expect("cidr"));
+        next_net += 1;
+        let vpc = seed_network(&session, &g.metadata.name, cidr, g.spec.subnet_ids.len())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        ids.insert(g.spec.vpc_id.clone(), vpc.vpc_id.clone());
+        for (placeholder, real) in g.spec.subnet_ids.iter().zip(&vpc.subnet_ids) {
+            ids.insert(placeholder.clone(), real.clone());
+        }
+        for (i, rtb) in g.spec.route_table_ids.iter().enumerate() {
+            let real = if i == 0 {
+                vpc.route_table_id.clone()
+            } else {
+                seed_route_table(&session, &vpc.vpc_id, rtb).await.map_err(|e| anyhow::anyhow!("{e}"))?
+            };
+            ids.insert(rtb.clone(), real);
+        }
+    }
+    for l in &desired.links {
+        let svc = &l.spec.service;
+        if ids.contains_key(&svc.vpc_id) {
+            let missing: Vec<&String> = svc.route_table_ids.iter().filter(|r| !ids.contains_key(*r)).collect();
+            for rtb in missing {
+                let account = desired.account(&svc.account).context("service account")?;
+                let session = cloud.session(account).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let real =
+                    seed_route_table(&session, &ids[&svc.vpc_id], rtb).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                ids.insert(rtb.clone(), real);
+            }
+            continue;
+        }
+        let account = desired.account(&svc.account).context("service account")?;
+        let session = cloud.session(account).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let cidr = svc.cidr.unwrap_or_else(|| format!("10.{next_net}.0.0/16").parse().expect("cidr"));
+        next_net += 1;
+        let vpc = seed_network(&session, &l.metadata.name, cidr, 1).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        ids.insert(svc.vpc_id.clone(), vpc.vpc_id.clone());
+        for (i, rtb) in svc.route_table_ids.iter().enumerate() {
+            let real = if i == 0 {
+                vpc.route_table_id.clone()
+            } else {
+                seed_route_table(&session, &vpc.vpc_id, rtb).await.map_err(|e| anyhow::anyhow!("{e}"))?
+            };
+            ids.insert(rtb.clone(), real);
+        }
+    }
+    Ok(ids)
+}
+
+/// Copies the YAML tree, replacing placeholder ids with the seeded ones.
+fn rewrite(from: &Path, to: &Path, ids: &BTreeMap<String, String>) -> Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let path = entry?.path();
+        let target = to.join(path.file_name().expect("a name"));
+        if path.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            rewrite(&path, &target, ids)?;
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let mut text = std::fs::read_to_string(&path)?;
+            for (placeholder, real) in ids {
+                text = text.replace(placeholder, real);
+            }
+            // The schema modeline is relative to the original tree.
+            let text: String =
+                text.lines().filter(|l| !l.starts_with("# yaml-language-server")).map(|l| format!("{l}\n")).collect();
+            std::fs::write(&target, text)?;
+        }
+    }
+    Ok(())
+}
+
+fn crosslink(moto: &Moto, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO"));
+    cmd.current_dir(root()).args(["run", "--quiet", "--package", "crosslink", "--"]).args(args);
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+async fn demo(args: &[String]) -> Result<()> {
+    let listen =
+        args.windows(2).find(|w| w[0] == "--listen").map(|w| w[1].clone()).unwrap_or_else(|| "127.0.0.1:9090".into());
+    let once = args.iter().any(|a| a == "--once");
+    let examples = root().join("manifests/examples");
+    let desired = crosslink_spec::load(std::slice::from_ref(&examples)).map_err(|d| anyhow::anyhow!("{d}"))?;
+
+    eprintln!("==> starting moto_server on 127.0.0.1 (installing moto[server] with pip if missing)");
+    let moto = Moto::try_start().map_err(|e| anyhow::anyhow!(e))?;
+    eprintln!("    moto at {} (pid {})", moto.endpoint, moto.pid());
+    eprintln!("==> seeding the VPCs of {}", desired.summary());
+    let ids = seed(&moto, &desired).await?;
+    let out = root().join("target/demo/manifests");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+    rewrite(&examples, &out, &ids)?;
+    let out_s = out.to_str().context("utf-8 path")?.to_string();
+    eprintln!("    desired state with the seeded ids: {out_s}");
+
+    if once {
+        let status = crosslink(&moto, &["apply", "--timeout", "120s", &out_s]).status().await?;
+        if !status.success() {
+            bail!("crosslink apply failed ({status})");
+        }
+        let status = crosslink(&moto, &["plan", &out_s]).status().await?;
+        if !status.success() {
+            bail!("crosslink plan after apply is not in sync ({status})");
+        }
+        eprintln!("==> demo converged: apply made AWS match, plan shows nothing to do");
+        return Ok(());
+    }
+
+    eprintln!("==> running the crosslink daemon (Ctrl-C stops it and moto)");
+    let endpoint = moto.endpoint.clone();
+    let mut child = crosslink(&moto, &["run", "--listen", &listen, "--resync", "30s", &out_s]).spawn()?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!();
+    eprintln!("    status page   http://{listen}/");
+    eprintln!(
+        "    status JSON   http://{listen}/status      (or: cargo run -q -p crosslink -- status --server http://{listen})"
+    );
+    eprintln!("    metrics       http://{listen}/metrics");
+    eprintln!("    health        http://{listen}/healthz  http://{listen}/readyz");
+    eprintln!(
+        "    AWS (moto)    {endpoint}  (AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test)"
+    );
+    eprintln!("    edit          {out_s}/*.yaml and watch it converge");
+    eprintln!();
+    tokio::select! {
+        status = child.wait() => {
+            let status = status?;
+            if !status.success() {
+                bail!("crosslink run exited: {status}");
+            }
+        }
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("==> stopping crosslink (it finishes in-flight calls) and moto");
+            // The terminal sent the interrupt to crosslink as well; give it time to finish.
+            match tokio::time::timeout(Duration::from_secs(40), child.wait()).await {
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill().await;
+                }
+            }
+        }
+    }
+    drop(moto);
+    Ok(())
+}
