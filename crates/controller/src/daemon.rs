@@ -321,18 +321,21 @@ impl<C: Cloud> Daemon<C> {
             self.prune = PruneStatus::default();
         }
 
+        // Items that failed wait out their backoff; everything else may progress in any pass
+        // (the observation is shared, and changes of one item often wait on another's).
         let now = Instant::now();
-        let in_backoff: BTreeSet<Subject> =
-            self.queue.iter().filter(|(s, t)| **t > now && !due.contains(*s)).map(|(s, _)| s.clone()).collect();
+        let in_backoff: BTreeSet<Subject> = self
+            .queue
+            .iter()
+            .filter(|(s, t)| **t > now && self.items.get(*s).is_some_and(|i| i.failures > 0))
+            .map(|(s, _)| s.clone())
+            .collect();
         let hold = |a: &Action| -> Option<String> {
             if blocked && a.reason == Reason::NoLongerDesired {
                 return Some("held back by the prune guard".into());
             }
             if in_backoff.contains(&a.subject) {
                 return Some("backing off after an error".into());
-            }
-            if !full && !due.contains(&a.subject) {
-                return Some("not due in this pass".into());
             }
             None
         };

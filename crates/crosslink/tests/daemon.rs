@@ -1,0 +1,294 @@
+//! The daemon as a real process against moto: ready, converged, following edits, repairing drift
+//! within a resync, keeping the last good desired state, the prune guard, metrics, SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crosslink_aws::{AwsCloud, Connector, SeededVpc, seed_network};
+use crosslink_controller::status::{Phase, StatusSnapshot};
+use crosslink_spec::DesiredState;
+use crosslink_testkit::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
+
+const ACCOUNTS: &str = "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {name: shared}\nspec: {accountId: \"111111111111\", region: eu-central-1, assumeRole: {roleArn: \"arn:aws:iam::111111111111:role/crosslink\", externalId: d-ext}}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {name: payments}\nspec: {accountId: \"222222222222\", region: eu-central-1, assumeRole: {roleArn: \"arn:aws:iam::222222222222:role/crosslink\", externalId: d-ext}}\n";
+
+struct Env {
+    moto: Moto,
+    cloud: AwsCloud,
+    desired: DesiredState,
+    gw: SeededVpc,
+    svc: SeededVpc,
+    dir: PathBuf,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let moto = Moto::start();
+        let cloud = AwsCloud::new(Connector::static_credentials(&moto.endpoint, REGION, ACCESS_KEY, SECRET_KEY).await);
+        let desired = crosslink_spec::load_str(Path::new("a.yaml"), ACCOUNTS).unwrap();
+        let gw = cloud.session(desired.account("shared").unwrap()).await.unwrap();
+        let svc = cloud.session(desired.account("payments").unwrap()).await.unwrap();
+        let gw = seed_network(&gw, "gateway", "10.1.0.0/16".parse().unwrap(), 2).await.unwrap();
+        let svc = seed_network(&svc, "payments", "10.20.0.0/16".parse().unwrap(), 1).await.unwrap();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("daemon-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Env { moto, cloud, desired, gw, svc, dir }
+    }
+
+    fn links(&self, links: &[(&str, u16)]) -> String {
+        let mut text = format!(
+            "apiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {{name: edge}}\nspec:\n  account: shared\n  vpcId: {}\n  subnetIds: [{}]\n  routeTableIds: [{}]\n  loadBalancer: {{name: edge-nlb}}\n  api: {{name: open-banking, stage: v1}}\n",
+            self.gw.vpc_id,
+            self.gw.subnet_ids.join(", "),
+            self.gw.route_table_id
+        );
+        for (i, (name, port)) in links.iter().enumerate() {
+            text.push_str(&format!(
+                "---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {{name: {name}}}\nspec:\n  gateway: edge\n  service: {{account: payments, vpcId: {}, routeTableIds: [{}]}}\n  targets: [{{ip: 10.20.1.{}, port: 8080}}]\n  listenerPort: {port}\n  routes: [{{path: /{name}}}]\n",
+                self.svc.vpc_id,
+                self.svc.route_table_id,
+                10 + i
+            ));
+        }
+        text
+    }
+
+    /// Writes atomically, as git-sync does.
+    fn write(&self, file: &str, text: &str) {
+        let tmp = self.dir.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, self.dir.join(file)).unwrap();
+    }
+
+    fn spawn(&self, port: u16, extra: &[&str]) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
+        cmd.args([
+            "run",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--resync",
+            "2s",
+            "--reload-interval",
+            "1s",
+            "--max-prune",
+            "1",
+        ])
+        .args(["--rate-limits", "off", "--log-format", "json"])
+        .args(extra)
+        .arg(self.dir.to_str().unwrap())
+        .env_remove("CROSSLINK_DESIRED_STATE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(self.dir.join("daemon.log")).unwrap());
+        for (k, v) in self.moto.env() {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("start crosslink run")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s =
+        TcpStream::connect_timeout(&format!("127.0.0.1:{port}").parse().unwrap(), Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split(' ').nth(1)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
+}
+
+fn status(port: u16) -> Option<StatusSnapshot> {
+    let (code, body) = get(port, "/status")?;
+    (code == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+}
+
+fn wait_for(env: &Env, port: u16, what: &str, secs: u64, cond: impl Fn(&StatusSnapshot) -> bool) -> StatusSnapshot {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Some(s) = status(port) {
+            if cond(&s) {
+                return s;
+            }
+            last = Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}; last status: {last:#?}\nlog:\n{}", env.log());
+}
+
+fn all_ready(s: &StatusSnapshot, n: usize) -> bool {
+    s.ready && s.links.len() == n && s.links.iter().chain(&s.gateways).all(|o| o.phase == Phase::Ready)
+}
+
+/// Checks the text is well-formed exposition format (OpenMetrics text, as served).
+fn check_exposition(text: &str) {
+    assert!(text.trim_end().ends_with("# EOF"), "no # EOF");
+    for line in text.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# ") {
+            let kind = rest.split(' ').next().unwrap();
+            assert!(matches!(kind, "HELP" | "TYPE" | "UNIT" | "EOF"), "bad comment: {line}");
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        assert!(value.parse::<f64>().is_ok() || value == "+Inf" || value == "NaN", "bad value: {line}");
+        let name = series.split('{').next().unwrap();
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad name: {line}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')), "bad labels: {line}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_converges_follows_edits_repairs_drift_and_stops_cleanly() {
+    let env = Env::new().await;
+    env.write("accounts.yaml", ACCOUNTS);
+    env.write("links.yaml", &env.links(&[("pay", 9001), ("refunds", 9002), ("cards", 9003)]));
+    let port = free_port();
+    let mut child = env.spawn(port, &[]);
+
+    // Alive at once; ready once the first full pass is done; then everything converges.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(port, "/healthz").map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "never healthy: {}", env.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = wait_for(&env, port, "three links ready", 60, |s| all_ready(s, 3));
+    assert_eq!(get(port, "/readyz").unwrap().0, 200);
+    let good = s.desired.revision.clone().unwrap();
+    let pay = s.links.iter().find(|l| l.name == "pay").unwrap();
+    assert!(pay.resources.contains_key("listener") && pay.resources.contains_key("peering"), "{pay:?}");
+    assert!(pay.last_reconcile.is_some() && pay.revision.as_deref() == Some(good.as_str()));
+
+    // Edits: add a link, change a port, remove a link.
+    env.write("links.yaml", &env.links(&[("pay", 9101), ("refunds", 9002), ("loans", 9004)]));
+    let s = wait_for(&env, port, "edit converged", 60, |s| {
+        all_ready(s, 3)
+            && s.links.iter().any(|l| l.name == "loans")
+            && s.desired.revision.as_deref() != Some(good.as_str())
+    });
+    let gw = env.desired.account("shared").unwrap();
+    let cfg = env.cloud.session(gw).await.unwrap().config;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&cfg);
+    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    let lb = lbs.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let listeners = elb.describe_listeners().load_balancer_arn(&lb).send().await.unwrap();
+    let mut ports: Vec<i32> = listeners.listeners().iter().filter_map(|l| l.port()).collect();
+    ports.sort();
+    assert_eq!(ports, vec![9002, 9004, 9101], "cards removed, pay moved, loans added");
+    let good = s.desired.revision.clone().unwrap();
+
+    // Drift out of band: the route to the service VPC is deleted; the next resync repairs it.
+    let ec2 = aws_sdk_ec2::Client::new(&cfg);
+    ec2.delete_route()
+        .route_table_id(&env.gw.route_table_id)
+        .destination_cidr_block("10.20.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let tables = ec2.describe_route_tables().route_table_ids(&env.gw.route_table_id).send().await.unwrap();
+        let routes = tables.route_tables()[0].routes();
+        if routes.iter().any(|r| r.destination_cidr_block() == Some("10.20.0.0/16")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "route not repaired within a resync: {}", env.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (_, metrics) = get(port, "/metrics").unwrap();
+    assert!(metrics.contains("crosslink_drift_repairs_total{resource=\"route\"}"), "{metrics}");
+
+    // Invalid YAML: reported, the last good revision stays, nothing is deleted.
+    env.write("links.yaml", "apiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {name: pay}\nspec: {gateway: edge, listnerPort: 9101}\n");
+    let s = wait_for(&env, port, "invalid state reported", 20, |s| s.desired.error.is_some());
+    assert_eq!(s.desired.revision.as_deref(), Some(good.as_str()), "the last good revision stays in force");
+    assert!(s.desired.error.as_ref().unwrap().contains("unknown field `listnerPort`"), "{:?}", s.desired.error);
+    std::thread::sleep(Duration::from_secs(3)); // more than one resync
+    let listeners = elb.describe_listeners().load_balancer_arn(&lb).send().await.unwrap();
+    assert_eq!(listeners.listeners().len(), 3, "nothing deleted because of a broken commit");
+    let (_, metrics) = get(port, "/metrics").unwrap();
+    assert!(metrics.contains("crosslink_desired_state_valid 0"), "{metrics}");
+    assert!(metrics.contains(&format!("crosslink_desired_state_info{{revision=\"{good}\"}} 1")), "{metrics}");
+    assert!(!metrics.contains("crosslink_desired_state_load_errors_total 0"), "{metrics}");
+
+    // Most links vanish at once: the prune guard holds (max-prune 1, two would go).
+    env.write("links.yaml", &env.links(&[("pay", 9101)]));
+    let s = wait_for(&env, port, "prune blocked", 20, |s| s.prune.blocked);
+    assert_eq!(s.prune.links, vec!["loans".to_string(), "refunds".to_string()]);
+    assert!(s.links.iter().filter(|l| l.phase == Phase::PruneBlocked).count() == 2, "{:#?}", s.links);
+    let listeners = elb.describe_listeners().load_balancer_arn(&lb).send().await.unwrap();
+    assert_eq!(listeners.listeners().len(), 3, "nothing removed while the guard holds");
+
+    // /metrics parses and carries the names dashboards and alerts use.
+    let (code, metrics) = get(port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    check_exposition(&metrics);
+    for name in [
+        "crosslink_reconciles_total",
+        "crosslink_reconcile_duration_seconds_bucket",
+        "crosslink_link_ready{link=\"pay\"}",
+        "crosslink_aws_requests_total{service=\"ec2\",operation=\"DescribeVpcs\",outcome=\"ok\"}",
+        "crosslink_aws_request_duration_seconds_bucket",
+        "crosslink_queue_depth",
+        "crosslink_desired_state_info",
+        "crosslink_desired_state_load_errors_total",
+        "crosslink_last_full_sync_timestamp_seconds",
+        "crosslink_prune_blocked 1",
+        "crosslink_prune_blocked_passes_total",
+        "crosslink_build_info",
+    ] {
+        assert!(metrics.contains(name), "{name} missing");
+    }
+    let (code, page) = get(port, "/").unwrap();
+    assert_eq!(code, 200);
+    assert!(page.contains("PruneBlocked") && page.contains("pay"), "{page}");
+
+    // `crosslink status` reads the same.
+    let out = Command::new(env!("CARGO_BIN_EXE_crosslink"))
+        .args(["status", "--server", &format!("http://127.0.0.1:{port}")])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "not all Ready: {table}");
+    assert!(table.contains("PruneBlocked") && table.contains("loans"), "{table}");
+
+    // SIGTERM: a clean exit 0.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, Some(0), "{}", env.log());
+    let log = env.log();
+    assert!(log.contains("SIGTERM received") && log.contains("\"stopped\""), "{log}");
+    // Logs say what changed and why.
+    assert!(log.contains("\"reason\":\"no longer desired\"") || log.contains("\"reason\":\"missing\""), "{log}");
+    let _ = std::fs::remove_dir_all(&env.dir);
+}
