@@ -74,6 +74,7 @@ pub struct Metrics {
     pub aws_requests: Family<AwsLabels, Counter>,
     pub aws_request_duration: Family<AwsOpLabels, Histogram>,
     pub aws_throttled: Family<ServiceLabels, Counter>,
+    pub aws_rate_limit_wait: Family<ServiceLabels, Counter<f64, AtomicU64>>,
     pub queue_depth: Gauge,
     pub desired_info: Family<RevisionLabels, Gauge>,
     pub desired_load_errors: Counter,
@@ -100,6 +101,7 @@ impl Metrics {
             aws_requests: Family::default(),
             aws_request_duration: Family::new_with_constructor(aws_histogram),
             aws_throttled: Family::default(),
+            aws_rate_limit_wait: Family::default(),
             queue_depth: Gauge::default(),
             desired_info: Family::default(),
             desired_load_errors: Counter::default(),
@@ -123,6 +125,11 @@ impl Metrics {
         r.register("aws_requests", "AWS API requests, by service, operation and outcome", m.aws_requests.clone());
         r.register("aws_request_duration_seconds", "AWS API request latency", m.aws_request_duration.clone());
         r.register("aws_throttled", "AWS throttling responses, by service", m.aws_throttled.clone());
+        r.register(
+            "aws_rate_limit_wait_seconds",
+            "Time AWS calls waited in crosslink's client-side rate limiter, by service",
+            m.aws_rate_limit_wait.clone(),
+        );
         r.register("queue_depth", "Work items (links, gateways, peerings) due for reconcile", m.queue_depth.clone());
         r.register("desired_state_info", "The desired-state revision in force (value 1)", m.desired_info.clone());
         r.register("desired_state_load_errors", "Failed attempts to load desired state", m.desired_load_errors.clone());
@@ -145,6 +152,14 @@ impl Metrics {
         r.register("build_info", "Version and commit of this binary (value 1)", m.build_info.clone());
         m.build_info.get_or_create(&BuildLabels { version: version.into(), commit: commit.into() }).set(1);
         Metrics { registry, ..m }
+    }
+
+    pub fn record_aws_wait(&self, service: &str, waited: Duration) {
+        if !waited.is_zero() {
+            self.aws_rate_limit_wait
+                .get_or_create(&ServiceLabels { service: service.into() })
+                .inc_by(waited.as_secs_f64());
+        }
     }
 
     pub fn record_aws(&self, service: &str, operation: &str, outcome: &str, took: Duration) {

@@ -61,10 +61,12 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         }
     };
     let sink = metrics.clone();
-    let cloud =
-        AwsCloud::new(Connector::from_env().await).with_rate_limits(args.engine.rate_limits()).with_call_observer(
-            Arc::new(move |r: &CallRecord| sink.record_aws(r.service, r.operation, r.outcome, r.duration)),
-        );
+    let cloud = AwsCloud::new(Connector::from_env().await)
+        .with_rate_limits(args.engine.rate_limits())
+        .with_call_observer(Arc::new(move |r: &CallRecord| {
+            sink.record_aws(r.service, r.operation, r.outcome, r.duration);
+            sink.record_aws_wait(r.service, r.waited);
+        }));
     let engine = Engine::new(
         Arc::new(cloud),
         EngineOptions {
