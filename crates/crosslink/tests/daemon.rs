@@ -94,6 +94,18 @@ impl Env {
     }
 }
 
+/// Kills the daemon if the test fails before stopping it.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -165,7 +177,8 @@ async fn the_daemon_converges_follows_edits_repairs_drift_and_stops_cleanly() {
     env.write("accounts.yaml", ACCOUNTS);
     env.write("links.yaml", &env.links(&[("pay", 9001), ("refunds", 9002), ("cards", 9003)]));
     let port = free_port();
-    let mut child = env.spawn(port, &[]);
+    let mut daemon = Daemon(env.spawn(port, &[]));
+    let child = &mut daemon.0;
 
     // Alive at once; ready once the first full pass is done; then everything converges.
     let deadline = Instant::now() + Duration::from_secs(20);
