@@ -22,7 +22,7 @@ async fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]).await,
         _ => {
-            eprintln!("usage: cargo xtask demo [--listen 127.0.0.1:9090] [--once]");
+            eprintln!("usage: cargo xtask demo [--listen 127.0.0.1:9090] [--once] [-- <crosslink run flags>]");
             eprintln!("  demo    moto on loopback, seeded VPCs, and `crosslink run` on manifests/examples");
             eprintln!("  --once  converge with `crosslink apply`, check with `crosslink plan`, then stop");
             std::process::exit(2);
@@ -153,7 +153,12 @@ async fn demo(args: &[String]) -> Result<()> {
 
     eprintln!("==> running the crosslink daemon (Ctrl-C stops it and moto)");
     let endpoint = moto.endpoint.clone();
-    let mut child = crosslink(&moto, &["run", "--listen", &listen, "--resync", "30s", &out_s]).spawn()?;
+    // Arguments after `--` go to `crosslink run` (e.g. `cargo xtask demo -- --max-prune 2`).
+    let extra: Vec<&str> = args.iter().skip_while(|a| *a != "--").skip(1).map(String::as_str).collect();
+    let mut run_args = vec!["run", "--listen", &listen, "--resync", "30s"];
+    run_args.extend(extra);
+    run_args.push(&out_s);
+    let mut child = crosslink(&moto, &run_args).spawn()?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     eprintln!();
     eprintln!("    status page   http://{listen}/");
