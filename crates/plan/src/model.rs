@@ -76,11 +76,28 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Missing => f.write_str("missing"),
-            Reason::Drift { field, live, desired } => write!(f, "drift of {field}: live {live}, desired {desired}"),
+            Reason::Drift { field, live, desired } => {
+                let (live, desired) = abbreviate(live, desired);
+                write!(f, "drift of {field}: live {live}, desired {desired}")
+            }
             Reason::NoLongerDesired => f.write_str("no longer desired"),
             Reason::Replaced { why } => write!(f, "replaced: {why}"),
             Reason::FollowsChanges { why } => f.write_str(why),
         }
+    }
+}
+
+/// Long values that differ only at the end (URIs, ARNs) are shown from where they differ.
+fn abbreviate<'a>(a: &'a str, b: &'a str) -> (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>) {
+    let common =
+        a.char_indices().zip(b.chars()).take_while(|((_, x), y)| x == y).map(|((i, x), _)| i + x.len_utf8()).last();
+    match common {
+        // Keep a little context before the difference.
+        Some(n) if n > 32 => {
+            let cut = a[..n - 12].char_indices().last().map(|(i, _)| i).unwrap_or(0);
+            (format!("…{}", &a[cut..]).into(), format!("…{}", &b[cut..]).into())
+        }
+        _ => (a.into(), b.into()),
     }
 }
 
@@ -180,5 +197,25 @@ impl Plan {
         out.sort();
         out.dedup();
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_drifts_show_where_they_differ() {
+        let r = Reason::Drift {
+            field: "integration uri".into(),
+            live: "http://edge-nlb-1.eu-central-1.elb.amazonaws.com:9004/cards".into(),
+            desired: "http://edge-nlb-1.eu-central-1.elb.amazonaws.com:9014/cards".into(),
+        };
+        assert_eq!(
+            r.to_string(),
+            "drift of integration uri: live …zonaws.com:9004/cards, desired …zonaws.com:9014/cards"
+        );
+        let short = Reason::Drift { field: "listenerPort".into(), live: "9100".into(), desired: "9001".into() };
+        assert_eq!(short.to_string(), "drift of listenerPort: live 9100, desired 9001");
     }
 }
