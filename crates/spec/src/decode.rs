@@ -369,10 +369,7 @@ fn account_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<AccountSpec> {
     let mut f = Fields::of(cx, node, path)?;
     let account_id = f.req(cx, "accountId").and_then(|(p, n)| account_id(cx, &p, n));
     let region = f.req(cx, "region").and_then(|(p, n)| string(cx, &p, n));
-    let assume_role = match f.opt(cx, "assumeRole") {
-        Some((p, n)) => assume_role(cx, &p, n).map(Some),
-        None => Some(None),
-    };
+    let assume_role = opt_with(cx, &mut f, "assumeRole", assume_role);
     f.finish(cx);
     Some(AccountSpec { account_id: account_id?, region: region?, assume_role: assume_role? })
 }
@@ -404,11 +401,21 @@ fn assume_role(cx: &mut Cx, path: &str, node: &Node) -> Option<AssumeRole> {
     Some(AssumeRole { role_arn: role_arn?, external_id: external_id?, session_name: session_name? })
 }
 
-fn opt_string(cx: &mut Cx, f: &mut Fields, key: &'static str) -> Option<Option<String>> {
+/// An optional field read with `read`: `Some(None)` when absent, `None` when present but invalid.
+fn opt_with<T>(
+    cx: &mut Cx,
+    f: &mut Fields,
+    key: &'static str,
+    read: impl FnOnce(&mut Cx, &str, &Node) -> Option<T>,
+) -> Option<Option<T>> {
     match f.opt(cx, key) {
-        Some((p, n)) => string(cx, &p, n).map(Some),
+        Some((p, n)) => read(cx, &p, n).map(Some),
         None => Some(None),
     }
+}
+
+fn opt_string(cx: &mut Cx, f: &mut Fields, key: &'static str) -> Option<Option<String>> {
+    opt_with(cx, f, key, string)
 }
 
 fn opt_map(cx: &mut Cx, f: &mut Fields, key: &'static str) -> Option<BTreeMap<String, String>> {
@@ -429,10 +436,7 @@ fn gateway_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<GatewaySpec> {
     let mut f = Fields::of(cx, node, path)?;
     let account = f.req(cx, "account").and_then(|(p, n)| string(cx, &p, n));
     let vpc_id = f.req(cx, "vpcId").and_then(|(p, n)| string(cx, &p, n));
-    let cidr = match f.opt(cx, "cidr") {
-        Some((p, n)) => self::cidr(cx, &p, n).map(Some),
-        None => Some(None),
-    };
+    let cidr = opt_with(cx, &mut f, "cidr", self::cidr);
     let subnet_ids = f.req(cx, "subnetIds").and_then(|(p, n)| strings(cx, &p, n));
     let route_table_ids = f.req(cx, "routeTableIds").and_then(|(p, n)| strings(cx, &p, n));
     let load_balancer = f.req(cx, "loadBalancer").and_then(|(p, n)| load_balancer(cx, &p, n));
@@ -510,10 +514,7 @@ fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
     let service = f.req(cx, "service").and_then(|(p, n)| service(cx, &p, n));
     let targets = f.req(cx, "targets").and_then(|(p, n)| each(cx, &p, n, target));
     let listener_port = f.req(cx, "listenerPort").and_then(|(p, n)| int::<u16>(cx, &p, n, 1, 65535));
-    let health_check = match f.opt(cx, "healthCheck") {
-        Some((p, n)) => health_check(cx, &p, n).map(Some),
-        None => Some(None),
-    };
+    let health_check = opt_with(cx, &mut f, "healthCheck", health_check);
     let routes = f.req(cx, "routes").and_then(|(p, n)| each(cx, &p, n, route));
     let peering = match f.opt(cx, "peering") {
         Some((p, n)) => peering(cx, &p, n),
@@ -540,10 +541,7 @@ fn service(cx: &mut Cx, path: &str, node: &Node) -> Option<ServiceSide> {
     let mut f = Fields::of(cx, node, path)?;
     let account = f.req(cx, "account").and_then(|(p, n)| string(cx, &p, n));
     let vpc_id = f.req(cx, "vpcId").and_then(|(p, n)| string(cx, &p, n));
-    let cidr = match f.opt(cx, "cidr") {
-        Some((p, n)) => self::cidr(cx, &p, n).map(Some),
-        None => Some(None),
-    };
+    let cidr = opt_with(cx, &mut f, "cidr", self::cidr);
     let route_table_ids = f.req(cx, "routeTableIds").and_then(|(p, n)| strings(cx, &p, n));
     f.finish(cx);
     Some(ServiceSide { account: account?, vpc_id: vpc_id?, cidr: cidr?, route_table_ids: route_table_ids? })
