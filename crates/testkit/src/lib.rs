@@ -1,7 +1,13 @@
 //! Test harness: a real `moto_server` on 127.0.0.1, installed with pip when missing, started on a
 //! free port, awaited until it answers, and stopped (by PID) when dropped.
 //!
-//! Nothing here talks to anything but loopback.
+//! `proxy` puts an intercepting HTTP proxy in front of it that records every AWS call and injects
+//! faults. Nothing here talks to anything but loopback.
+
+pub mod operations;
+pub mod proxy;
+
+pub use proxy::{Call, FaultKind, Faults, Proxy};
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -149,16 +155,22 @@ impl Moto {
 
     /// Environment for a child process (the crosslink binary) to use this server as its AWS.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
-            ("AWS_REGION", REGION.into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-            ("AWS_CONFIG_FILE", "/dev/null".into()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
-        ]
+        aws_env(&self.endpoint)
     }
+}
+
+/// The AWS environment of a child process that talks to `endpoint` with moto's static credentials
+/// and nothing from the machine's own AWS configuration.
+pub(crate) fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+        ("AWS_REGION", REGION.into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("AWS_CONFIG_FILE", "/dev/null".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+    ]
 }
 
 impl Drop for Moto {
