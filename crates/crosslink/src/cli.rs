@@ -54,6 +54,9 @@ pub enum Command {
     Run(RunArgs),
     /// Print a running daemon's status as a table: exit 0 all Ready, 2 otherwise, 1 unreachable.
     Status(StatusArgs),
+    /// Print least-privilege IAM policies for desired state: the controller's, and per account a
+    /// trust policy (with the external id) and a permissions policy conditioned on ownership tags.
+    IamPolicy(crate::iam::IamPolicyArgs),
 }
 
 #[derive(Debug, Args)]

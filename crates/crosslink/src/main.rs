@@ -2,6 +2,7 @@
 
 mod cli;
 mod daemon;
+mod iam;
 mod reconcile;
 mod render;
 mod validate;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => runtime().block_on(daemon::run(&args)),
         cli::Command::Status(args) => runtime().block_on(daemon::status(&args)),
         cli::Command::Validate(args) => validate::validate(&args),
+        cli::Command::IamPolicy(args) => iam::iam_policy(&args),
         cli::Command::Schema => {
             print!("{}", crosslink_spec::json_schema());
             ExitCode::SUCCESS
