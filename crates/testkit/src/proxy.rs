@@ -9,7 +9,7 @@
 //! a `Content-Length`). The `Host` header is kept as the client signed it: moto routes by the
 //! SigV4 credential scope, not by host name, and does not check signatures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,8 +152,11 @@ pub struct Call {
     /// The SDK's operation name, e.g. `DescribeVpcs`, `CreateRestApi`.
     pub operation: String,
     pub region: String,
-    /// The access key that signed the request: moto's assumed-role keys tell accounts apart.
+    /// The access key that signed the request.
     pub access_key: String,
+    /// The account the access key acts in: moto's static key acts in `DEFAULT_ACCOUNT`; a key
+    /// from an AssumeRole seen by this proxy acts in the role's account. Empty when unknown.
+    pub account: String,
     pub method: String,
     /// The request path, without the query.
     pub path: String,
@@ -234,6 +237,20 @@ struct Shared {
     stop: AtomicBool,
     calls: Mutex<Vec<Call>>,
     faults: Mutex<FaultState>,
+    /// Access key -> account id, learnt from AssumeRole answers.
+    accounts: Mutex<HashMap<String, String>>,
+}
+
+fn known_accounts() -> HashMap<String, String> {
+    HashMap::from([(crate::ACCESS_KEY.to_string(), crate::DEFAULT_ACCOUNT.to_string())])
+}
+
+/// The text of the first `<tag>...</tag>` in an XML document.
+fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml[start..].find(&format!("</{tag}>"))?;
+    Some(&xml[start..start + len])
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -267,6 +284,7 @@ impl Proxy {
             stop: AtomicBool::new(false),
             calls: Mutex::default(),
             faults: Mutex::new(FaultState { faults: Faults::none(), rng: Rng(0), script: Vec::new() }),
+            accounts: Mutex::new(known_accounts()),
         });
         let s = shared.clone();
         let acceptor = std::thread::Builder::new().name("proxy-accept".into()).spawn(move || accept(listener, s))?;
@@ -645,8 +663,26 @@ impl Shared {
         )
     }
 
+    /// Remembers which account the credentials of a successful AssumeRole act in (the account
+    /// of the role ARN), so that calls signed with them are attributed to it.
+    fn learn(&self, id: &Identity, req: &Message, answer: &Message) {
+        if id.service != "sts" || id.operation != "AssumeRole" || status_of(&answer.start) != 200 {
+            return;
+        }
+        let (_, query) = req.start.split_whitespace().nth(1).unwrap_or("").split_once('?').unwrap_or(("", ""));
+        let role = operations::form_value(query, "RoleArn")
+            .or_else(|| std::str::from_utf8(&req.body).ok().and_then(|b| operations::form_value(b, "RoleArn")));
+        let account = role.as_deref().and_then(|arn| arn.split(':').nth(4)).map(str::to_string);
+        let body = String::from_utf8_lossy(&answer.body);
+        if let (Some(account), Some(key)) = (account, xml_text(&body, "AccessKeyId")) {
+            lock(&self.accounts).insert(key.trim().to_string(), account);
+        }
+    }
+
     fn record(&self, id: Identity, status: u16, fault: Option<FaultKind>, arrived: Instant) {
+        let account = lock(&self.accounts).get(&id.access_key).cloned().unwrap_or_default();
         let call = Call {
+            account,
             service: id.service,
             operation: id.operation,
             region: id.region,
@@ -737,6 +773,7 @@ fn handle(shared: &Shared, mut client: TcpStream) {
             let answer = forward(shared.upstream, &req, &id.method);
             match (answer, fault) {
                 (Ok(answer), None) => {
+                    shared.learn(&id, &req, &answer);
                     shared.record(id, status_of(&answer.start), None, arrived);
                     let head_only = req.start.starts_with("HEAD ");
                     let _ = write_message(&mut client, &answer.start, &answer.headers, &answer.body, head_only);
@@ -792,6 +829,7 @@ mod tests {
             stop: AtomicBool::new(false),
             calls: Mutex::default(),
             faults: Mutex::new(FaultState { faults: Faults::none(), rng: Rng(0), script: Vec::new() }),
+            accounts: Mutex::new(known_accounts()),
         }
     }
 

@@ -68,6 +68,7 @@ async fn forwards_and_records_every_call() {
     for c in &calls {
         assert_eq!((c.status, c.fault), (200, None), "{c:?}");
         assert_eq!((c.region.as_str(), c.access_key.as_str(), c.method.as_str()), (REGION, "test", "POST"));
+        assert_eq!(c.account, crosslink_testkit::DEFAULT_ACCOUNT);
     }
     assert_eq!(calls.iter().filter(|c| c.is_read()).count(), 2);
     assert_eq!(proxy.counts()[&("ec2".to_string(), "DescribeVpcs".to_string())], 2);
@@ -266,6 +267,14 @@ async fn adapter_call_records_agree_with_the_proxy() {
         *seen.entry((c.adapter_service().to_string(), c.operation.clone())).or_default() += 1;
     }
     assert_eq!(seen, adapter);
+    // Calls are attributed to the account their assumed-role credentials act in.
+    let calls = proxy.calls();
+    for (account, op) in
+        [(GW, "CreateListener"), (GW, "CreateVpcPeeringConnection"), (SVC, "AcceptVpcPeeringConnection")]
+    {
+        assert!(calls.iter().any(|c| c.account == account && c.operation == op), "no {op} in {account}");
+    }
+    assert!(calls.iter().filter(|c| c.operation != "AssumeRole").all(|c| c.account == GW || c.account == SVC));
     // The convergence exercised every layer of the chain.
     for op in [
         "CreateVpcPeeringConnection",
