@@ -1,13 +1,29 @@
 //! An in-memory AWS for tests: several accounts, each with VPCs, peerings, route tables, load
 //! balancers, target groups, VPC links and REST APIs, behaving like AWS where crosslink depends
-//! on it (ids, cross-account peering, in-use errors, name collisions). Faults can be scripted.
+//! on it (ids, cross-account peering, in-use errors, name collisions, idempotent NLB and target
+//! group creates). Faults can be scripted:
+//!
+//! - [`Fault`]: the next matching call fails (optionally after its change was made);
+//! - [`Rule`]: a matching call, `times` times after `skip`, gets an [`Effect`]: throttling with
+//!   each service's own code, 500 / 503, a timeout (with or without the change made), a lost
+//!   answer, latency, or any error; reads (`Observe`) can be scripted too;
+//! - [`Chaos`]: a seeded share of all calls fails at random;
+//! - read lag (eventual consistency): what is created stays invisible for a few reads;
+//! - fates: the next peering ends `failed` / `rejected` / `expired`, the next VPC link `FAILED`.
+//!
+//! Delays (timeouts, latency) need a [`Clock`] (tests pass tokio's, usually paused); without
+//! one they take no time. Every attempt is recorded ([`FakeAws::attempts`]) with its time.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::future::Future;
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crosslink_plan::observed::*;
-use crosslink_plan::op::{Op, Ref};
+use crosslink_plan::op::{Op, Ref, Service};
 use crosslink_spec::Account;
 use ipnet::Ipv4Net;
 
@@ -22,6 +38,191 @@ pub struct Fault {
     pub error: CloudError,
     /// Apply the change anyway and then fail (a create whose answer was lost).
     pub after_effect: bool,
+}
+
+/// What happens to a call a [`Rule`] or [`Chaos`] picks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Fails with this error; nothing changes.
+    Fail(CloudError),
+    /// The service's own throttling answer: EC2 `RequestLimitExceeded`, ELBv2
+    /// `ThrottlingException`, API Gateway 429 `TooManyRequestsException`.
+    Throttle,
+    /// HTTP 500 `InternalError`.
+    ServerError,
+    /// HTTP 503 `ServiceUnavailable`.
+    Unavailable,
+    /// No answer for `after`, then the client gives up (`Timeout`). With `applied`, AWS made the
+    /// change all the same.
+    Timeout { after: Duration, applied: bool },
+    /// The change is made, the answer is lost (a connection reset after the request went out).
+    LostAnswer,
+    /// Answers correctly, after this long.
+    Latency(Duration),
+}
+
+impl Effect {
+    /// A short fixed label, for counts.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Effect::Fail(_) => "fail",
+            Effect::Throttle => "throttle",
+            Effect::ServerError => "server-error",
+            Effect::Unavailable => "unavailable",
+            Effect::Timeout { applied: false, .. } => "timeout",
+            Effect::Timeout { applied: true, .. } => "timeout-after-effect",
+            Effect::LostAnswer => "lost-answer",
+            Effect::Latency(_) => "latency",
+        }
+    }
+}
+
+/// A scripted behaviour: calls matching `op` (an operation name as `Op::name` gives it,
+/// `Observe` for reading an account, or `*` for every mutating call) in `account` (an id or
+/// `*`) whose parameters (their `Debug` text) contain `matching` get `effect`: the first `skip`
+/// matches pass, the next `times` are hit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub op: String,
+    pub account: String,
+    pub matching: Option<String>,
+    pub effect: Effect,
+    pub skip: u32,
+    pub times: u32,
+}
+
+impl Rule {
+    /// Hits the next matching call once.
+    pub fn new(op: &str, effect: Effect) -> Rule {
+        Rule { op: op.into(), account: "*".into(), matching: None, effect, skip: 0, times: 1 }
+    }
+    pub fn times(mut self, n: u32) -> Rule {
+        self.times = n;
+        self
+    }
+    pub fn always(self) -> Rule {
+        self.times(u32::MAX)
+    }
+    pub fn skip(mut self, n: u32) -> Rule {
+        self.skip = n;
+        self
+    }
+    pub fn in_account(mut self, account: &str) -> Rule {
+        self.account = account.into();
+        self
+    }
+    pub fn matching(mut self, text: &str) -> Rule {
+        self.matching = Some(text.into());
+        self
+    }
+}
+
+/// Random faults: each call fails with probability `rate`, with an effect drawn from `kinds` by
+/// weight. Deterministic for a seed (given the same sequence of calls).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chaos {
+    pub rate: f64,
+    pub seed: u64,
+    pub kinds: Vec<(Effect, u32)>,
+    /// The share of reads of an account (`Observe`) that fail (0: none). A read is many calls
+    /// that the SDK retries on its own, so this is usually lower than `rate`.
+    pub observe_rate: f64,
+}
+
+/// Time for delays and for the attempt log; tests pass tokio's (paused) clock.
+pub trait Clock: Send + Sync {
+    /// Time since some fixed start.
+    fn now(&self) -> Duration;
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// One call as the fake saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// By the [`Clock`], if there is one.
+    pub at: Option<Duration>,
+    pub account: String,
+    /// `Op::name`, or `Observe`.
+    pub op: String,
+    /// `ok`, or the error code answered.
+    pub outcome: String,
+    /// The label of the injected effect, if any.
+    pub injected: Option<&'static str>,
+    /// Whether the change was made (a mutating call that succeeded, or whose answer was lost).
+    pub applied: bool,
+    /// The call's parameters (the operation's `Debug` text; empty for reads).
+    pub params: String,
+}
+
+/// The throttling answer of each service, as AWS gives it.
+pub fn throttling(service: Service) -> CloudError {
+    match service {
+        Service::Ec2 => err(ErrorKind::Throttled, "RequestLimitExceeded", "Request limit exceeded."),
+        Service::Elbv2 => err(ErrorKind::Throttled, "ThrottlingException", "Rate exceeded"),
+        Service::ApiGateway => err(ErrorKind::Throttled, "TooManyRequestsException", "HTTP 429: Too Many Requests"),
+    }
+}
+
+pub fn server_error() -> CloudError {
+    err(ErrorKind::Retryable, "InternalError", "HTTP 500: We encountered an internal error. Please try again.")
+}
+
+pub fn unavailable() -> CloudError {
+    err(ErrorKind::Retryable, "ServiceUnavailable", "HTTP 503: Service Unavailable")
+}
+
+pub fn timeout() -> CloudError {
+    err(ErrorKind::Retryable, "Timeout", "no answer in time: the request may or may not have been carried out")
+}
+
+pub fn connection_reset() -> CloudError {
+    err(ErrorKind::Retryable, "DispatchFailure", "connection reset by peer after the request was sent")
+}
+
+/// What the fake decided for one call.
+#[derive(Default)]
+struct Decision {
+    delay: Duration,
+    /// Fail with this, without (false) or after (true) making the change.
+    fail: Option<(CloudError, bool)>,
+    injected: Option<&'static str>,
+}
+
+impl Decision {
+    fn from_effect(e: &Effect, service: Option<Service>) -> Decision {
+        let fail = |error: CloudError, applied: bool| Decision {
+            fail: Some((error, applied)),
+            injected: Some(e.label()),
+            ..Decision::default()
+        };
+        match e {
+            Effect::Fail(error) => fail(error.clone(), false),
+            Effect::Throttle => fail(throttling(service.unwrap_or(Service::Ec2)), false),
+            Effect::ServerError => fail(server_error(), false),
+            Effect::Unavailable => fail(unavailable(), false),
+            Effect::Timeout { after, applied } => Decision { delay: *after, ..fail(timeout(), *applied) },
+            Effect::LostAnswer => fail(connection_reset(), true),
+            Effect::Latency(d) => Decision { delay: *d, fail: None, injected: Some(e.label()) },
+        }
+    }
+}
+
+/// xorshift64*: a tiny deterministic generator (no dependency for the fake).
+#[derive(Debug, Default)]
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        let mut x = self.0.max(1);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 #[derive(Debug, Default)]
@@ -47,12 +248,33 @@ struct World {
     /// Status given to new VPC links (AWS: PENDING for minutes; moto: AVAILABLE).
     new_vpc_link_status: String,
     calls: Vec<(String, String)>,
+    rules: Vec<Rule>,
+    chaos: Option<Chaos>,
+    rng: Rng,
+    injected: BTreeMap<&'static str, u64>,
+    attempts: Vec<Attempt>,
+    /// Reads a new resource stays invisible for.
+    read_lag: u32,
+    /// (account id, resource id) -> reads of that account it is still invisible for.
+    hidden: BTreeMap<(String, String), u32>,
+    /// Ids answered by creates while read lag was on.
+    created: std::collections::BTreeSet<String>,
+    /// The status the next created peerings end in (failed, rejected, expired).
+    peering_fates: VecDeque<PeeringStatus>,
+    /// The status (and message) the next created VPC links end in.
+    vpc_link_fates: VecDeque<(String, String)>,
 }
 
 /// The fake. Cheap to share behind an `Arc`.
-#[derive(Debug)]
 pub struct FakeAws {
     world: Mutex<World>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl fmt::Debug for FakeAws {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeAws").field("world", &self.world).field("clock", &self.clock.is_some()).finish()
+    }
 }
 
 impl Default for FakeAws {
@@ -75,7 +297,64 @@ fn known(r: &Ref) -> Result<&str, CloudError> {
 
 impl FakeAws {
     pub fn new() -> Self {
-        FakeAws { world: Mutex::new(World { new_vpc_link_status: "AVAILABLE".into(), ..World::default() }) }
+        FakeAws {
+            world: Mutex::new(World { new_vpc_link_status: "AVAILABLE".into(), ..World::default() }),
+            clock: None,
+        }
+    }
+
+    /// Uses `clock` for delays (timeouts, latency) and to time attempts.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    fn now(&self) -> Option<Duration> {
+        self.clock.as_ref().map(|c| c.now())
+    }
+
+    /// Adds a scripted behaviour; rules are tried in the order added.
+    pub fn script(&self, rule: Rule) {
+        self.lock().rules.push(rule);
+    }
+
+    /// Removes every rule (the fault clears).
+    pub fn clear_rules(&self) {
+        self.lock().rules.clear();
+    }
+
+    /// Random faults on a share of all calls, or none.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        let mut w = self.lock();
+        w.rng = Rng(chaos.as_ref().map(|c| c.seed ^ 0x9E37_79B9_7F4A_7C15).unwrap_or(1));
+        w.chaos = chaos;
+    }
+
+    /// Eventual consistency: a resource created from now on stays out of the next `reads`
+    /// reads of each account that would see it.
+    pub fn set_read_lag(&self, reads: u32) {
+        self.lock().read_lag = reads;
+    }
+
+    /// The next created peering ends in `status` (AWS: `failed` at once when it cannot be
+    /// made, `rejected` by the accepter, `expired` after a week unanswered).
+    pub fn push_peering_fate(&self, status: PeeringStatus) {
+        self.lock().peering_fates.push_back(status);
+    }
+
+    /// The next created VPC link ends in `status` (e.g. `FAILED`) with this message.
+    pub fn push_vpc_link_fate(&self, status: &str, message: &str) {
+        self.lock().vpc_link_fates.push_back((status.into(), message.into()));
+    }
+
+    /// Every call so far, reads included, failed ones included.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.lock().attempts.clone()
+    }
+
+    /// How many faults each effect injected so far (by [`Effect::label`]).
+    pub fn injected(&self) -> BTreeMap<&'static str, u64> {
+        self.lock().injected.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, World> {
@@ -178,26 +457,173 @@ impl FakeAws {
         }
     }
 
-    /// Performs an operation synchronously.
+    /// Performs an operation synchronously (scripted delays take no time here).
     pub fn apply(&self, account_id: &str, op: &Op) -> Result<Outcome, CloudError> {
+        let d = self.decide(account_id, op.name(), Some(op));
+        self.perform(account_id, op, d)
+    }
+
+    /// Reads an account as the engine does: scripted faults, chaos and read lag apply.
+    pub fn observe_as_engine(&self, account_id: &str) -> AccountObservation {
+        let d = self.decide(account_id, "Observe", None);
+        self.observe_decided(account_id, d)
+    }
+
+    /// What happens to this call: broken account, queued fault, rule, chaos (in this order).
+    fn decide(&self, account_id: &str, name: &str, op: Option<&Op>) -> Decision {
         let mut w = self.lock();
         if let Some(e) = w.broken_accounts.get(account_id) {
+            return Decision { fail: Some((e.clone(), false)), ..Decision::default() };
+        }
+        if let Some(op) = op {
+            let fault = w
+                .faults
+                .iter()
+                .position(|f| (f.op == "*" || f.op == op.name()) && (f.account == "*" || f.account == account_id))
+                .and_then(|i| w.faults.remove(i));
+            if let Some(f) = fault {
+                return Decision {
+                    fail: Some((f.error, f.after_effect)),
+                    injected: Some("fault"),
+                    ..Decision::default()
+                };
+            }
+        }
+        let service = op.map(Op::service);
+        let text = op.map(|o| format!("{o:?}")).unwrap_or_else(|| account_id.to_string());
+        let mut hit = None;
+        for r in w.rules.iter_mut() {
+            let op_matches = r.op == name || (r.op == "*" && name != "Observe");
+            let matches = op_matches
+                && (r.account == "*" || r.account == account_id)
+                && r.matching.as_deref().is_none_or(|m| text.contains(m));
+            if !matches || r.times == 0 {
+                continue;
+            }
+            if r.skip > 0 {
+                r.skip -= 1;
+                continue;
+            }
+            if r.times != u32::MAX {
+                r.times -= 1;
+            }
+            hit = Some(r.effect.clone());
+            break;
+        }
+        if hit.is_none()
+            && let Some(chaos) = w.chaos.clone()
+            && w.rng.unit() < if op.is_some() { chaos.rate } else { chaos.observe_rate }
+        {
+            let total: u64 = chaos.kinds.iter().map(|(_, n)| u64::from(*n)).sum();
+            if total > 0 {
+                let mut pick = w.rng.next_u64() % total;
+                for (e, n) in &chaos.kinds {
+                    if pick < u64::from(*n) {
+                        hit = Some(e.clone());
+                        break;
+                    }
+                    pick -= u64::from(*n);
+                }
+            }
+        }
+        let d = hit.map(|e| Decision::from_effect(&e, service)).unwrap_or_default();
+        if let Some(label) = d.injected {
+            *w.injected.entry(label).or_default() += 1;
+        }
+        d
+    }
+
+    fn record(
+        &self,
+        account_id: &str,
+        op: Option<&Op>,
+        outcome: &Result<(), &CloudError>,
+        d: &Decision,
+        applied: bool,
+    ) {
+        let at = self.now();
+        self.lock().attempts.push(Attempt {
+            at,
+            account: account_id.into(),
+            op: op.map_or("Observe", Op::name).into(),
+            params: op.map(|o| format!("{o:?}")).unwrap_or_default(),
+            outcome: match outcome {
+                Ok(()) => "ok".into(),
+                Err(e) => e.code.clone(),
+            },
+            injected: d.injected,
+            applied,
+        });
+    }
+
+    fn perform(&self, account_id: &str, op: &Op, d: Decision) -> Result<Outcome, CloudError> {
+        if let Some((e, false)) = &d.fail {
+            self.record(account_id, Some(op), &Err(e), &d, false);
             return Err(e.clone());
         }
-        let fault = w
-            .faults
-            .iter()
-            .position(|f| (f.op == "*" || f.op == op.name()) && (f.account == "*" || f.account == account_id))
-            .and_then(|i| w.faults.remove(i));
-        if let Some(f) = fault.as_ref().filter(|f| !f.after_effect) {
-            return Err(f.error.clone());
+        let r = {
+            let mut w = self.lock();
+            w.calls.push((account_id.to_string(), op.name().to_string()));
+            let r = w.apply(account_id, op);
+            // Only what is new is hidden: an idempotent create answers with what exists.
+            if let Ok(Outcome { created: Some(id) }) = &r
+                && w.read_lag > 0
+                && w.created.insert(id.clone())
+            {
+                let lag = w.read_lag;
+                w.hidden.insert((account_id.to_string(), id.clone()), lag);
+                if let Op::CreateVpcPeeringConnection { peer_owner_id, .. } = op {
+                    w.hidden.insert((peer_owner_id.clone(), id.clone()), lag);
+                }
+            }
+            r
+        };
+        let r = match (r, &d.fail) {
+            (Ok(_), Some((e, true))) => Err(e.clone()),
+            (r, _) => r,
+        };
+        self.record(account_id, Some(op), &r.as_ref().map(|_| ()), &d, true);
+        r
+    }
+
+    fn observe_decided(&self, account_id: &str, d: Decision) -> AccountObservation {
+        if let Some((e, _)) = &d.fail {
+            self.record(account_id, None, &Err(e), &d, false);
+            return AccountObservation::Failed { code: e.code.clone(), message: e.message.clone() };
         }
-        w.calls.push((account_id.to_string(), op.name().to_string()));
-        let r = w.apply(account_id, op);
-        match fault {
-            Some(f) if r.is_ok() => Err(f.error),
-            _ => r,
-        }
+        let obs = {
+            let mut w = self.lock();
+            let mut obs = match w.accounts.get(account_id) {
+                Some(a) => snapshot(account_id, a, &w.peerings),
+                None => AccountState { account_id: account_id.into(), ..Default::default() },
+            };
+            let hidden: Vec<String> =
+                w.hidden.keys().filter(|(a, _)| a == account_id).map(|(_, id)| id.clone()).collect();
+            if !hidden.is_empty() {
+                let gone = |id: &String| hidden.contains(id);
+                obs.peerings.retain(|x| !gone(&x.id));
+                obs.load_balancers.retain(|x| !gone(&x.arn));
+                obs.listeners.retain(|x| !gone(&x.arn));
+                obs.target_groups.retain(|x| !gone(&x.arn));
+                obs.vpc_links.retain(|x| !gone(&x.id));
+                obs.rest_apis.retain(|x| !gone(&x.id));
+                for api in &mut obs.rest_apis {
+                    api.resources.retain(|r| !gone(&r.id));
+                }
+                for id in hidden {
+                    let key = (account_id.to_string(), id);
+                    if let Some(n) = w.hidden.get_mut(&key) {
+                        *n -= 1;
+                        if *n == 0 {
+                            w.hidden.remove(&key);
+                        }
+                    }
+                }
+            }
+            obs
+        };
+        self.record(account_id, None, &Ok(()), &d, false);
+        AccountObservation::Ok(Box::new(obs))
     }
 }
 
@@ -247,13 +673,14 @@ impl World {
                     return Err(not_found("InvalidVpcID.NotFound", peer_vpc_id));
                 }
                 let id = self.id("pcx-");
+                let status = self.peering_fates.pop_front().unwrap_or(PeeringStatus::PendingAcceptance);
                 self.peerings.push(Peering {
                     id: id.clone(),
                     requester_vpc: vpc_id.clone(),
                     requester_account: me.into(),
                     accepter_vpc: peer_vpc_id.clone(),
                     accepter_account: peer_owner_id.clone(),
-                    status: PeeringStatus::PendingAcceptance,
+                    status,
                     tags: tags.clone(),
                 });
                 created(id)
@@ -320,7 +747,11 @@ impl World {
             Op::CreateLoadBalancer { name, subnet_ids, tags } => {
                 let n = self.short_id();
                 let a = self.acct(me);
-                if a.load_balancers.iter().any(|l| &l.name == name) {
+                // AWS: creating a load balancer again with the same settings returns it.
+                if let Some(l) = a.load_balancers.iter().find(|l| &l.name == name) {
+                    if &l.subnet_ids == subnet_ids {
+                        return created(l.arn.clone());
+                    }
                     return Err(err(ErrorKind::Permanent, "DuplicateLoadBalancerName", format!("{name} exists")));
                 }
                 let vpc = subnet_ids.first().and_then(|s| a.subnets.get(s)).cloned().ok_or_else(|| {
@@ -356,7 +787,11 @@ impl World {
             Op::CreateTargetGroup { name, vpc_id, port, health_check, tags } => {
                 let n = self.short_id();
                 let a = self.acct(me);
-                if a.target_groups.iter().any(|t| &t.name == name) {
+                // AWS: creating a target group again with the same settings returns it.
+                if let Some(t) = a.target_groups.iter().find(|t| &t.name == name) {
+                    if &t.vpc_id == vpc_id && t.port == *port && &t.health_check == health_check {
+                        return created(t.arn.clone());
+                    }
                     return Err(err(ErrorKind::Permanent, "DuplicateTargetGroupName", format!("{name} exists")));
                 }
                 let arn = format!("arn:aws:elasticloadbalancing:{}:{me}:targetgroup/{name}/{n}", a.region);
@@ -412,7 +847,11 @@ impl World {
                 let Some(l) = a.load_balancers.iter().find(|l| l.arn == lb) else {
                     return Err(not_found("LoadBalancerNotFound", &lb));
                 };
-                if a.listeners.iter().any(|x| x.load_balancer_arn == lb && x.port == *port) {
+                // AWS: creating a listener again with the same settings returns it.
+                if let Some(x) = a.listeners.iter().find(|x| x.load_balancer_arn == lb && x.port == *port) {
+                    if x.target_group_arn.as_deref() == Some(tg.as_str()) {
+                        return created(x.arn.clone());
+                    }
                     return Err(err(ErrorKind::Permanent, "DuplicateListener", format!("port {port} is in use")));
                 }
                 if !a.target_groups.iter().any(|t| t.arn == tg) {
@@ -476,13 +915,16 @@ impl World {
             Op::CreateVpcLink { name, load_balancer_arn, tags } => {
                 let lb = known(load_balancer_arn)?.to_string();
                 let id = self.short_id();
-                let status = self.new_vpc_link_status.clone();
+                let (status, status_message) = match self.vpc_link_fates.pop_front() {
+                    Some((status, message)) => (status, Some(message)),
+                    None => (self.new_vpc_link_status.clone(), None),
+                };
                 self.acct(me).vpc_links.push(VpcLink {
                     id: id.clone(),
                     name: name.clone(),
                     target_arns: vec![lb],
                     status,
-                    status_message: None,
+                    status_message,
                     tags: tags.clone(),
                 });
                 created(id)
@@ -645,11 +1087,28 @@ pub fn destinations(t: &RouteTable) -> Vec<Ipv4Net> {
 
 impl Cloud for FakeAws {
     async fn observe(&self, account: &Account, _scope: &ObserveScope) -> AccountObservation {
-        self.observe_account(&account.spec.account_id)
+        let id = &account.spec.account_id;
+        let d = self.decide(id, "Observe", None);
+        if let (Some(clock), false) = (&self.clock, d.delay.is_zero()) {
+            clock.sleep(d.delay).await;
+        }
+        self.observe_decided(id, d)
     }
 
     async fn execute(&self, account: &Account, op: &Op) -> Result<Outcome, CloudError> {
-        self.apply(&account.spec.account_id, op)
+        let id = &account.spec.account_id;
+        let d = self.decide(id, op.name(), Some(op));
+        if let (Some(clock), false) = (&self.clock, d.delay.is_zero()) {
+            // A change made before the answer is lost happens when the request arrives.
+            if matches!(d.fail, Some((_, true))) {
+                let delay = d.delay;
+                let r = self.perform(id, op, d);
+                clock.sleep(delay).await;
+                return r;
+            }
+            clock.sleep(d.delay).await;
+        }
+        self.perform(id, op, d)
     }
 }
 

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::engine::{ActionResult, Engine, ExecContext, Executed};
+use crate::engine::{ActionResult, Engine, ExecContext, Executed, MAX_RECREATES};
 use crate::metrics::{LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels};
 use crate::source::{self, LoadFailure, Loaded};
 use crate::status::{
@@ -82,6 +82,8 @@ struct Item {
     last_reconcile: Option<u64>,
     revision: Option<String>,
     ready_before: bool,
+    /// Replacements of resources that died (by resource) since the item was last in sync.
+    replacements: BTreeMap<String, u32>,
 }
 
 pub struct Daemon<C> {
@@ -343,7 +345,7 @@ impl<C: Cloud> Daemon<C> {
         let executed = self.engine.execute(&desired, &plan, &ctx).await;
         let elapsed = started.elapsed();
         self.metrics.reconcile_duration.observe(elapsed.as_secs_f64());
-        self.record(&plan, &executed, full, &due, blocked, &loaded.revision);
+        self.record(&plan, &executed, full, &due, &in_backoff, blocked, &loaded.revision);
         if plan.in_sync() {
             let t = unix_now();
             self.last_full_sync = Some(t);
@@ -363,6 +365,7 @@ impl<C: Cloud> Daemon<C> {
         executed: &[Executed],
         full: bool,
         due: &BTreeSet<Subject>,
+        in_backoff: &BTreeSet<Subject>,
         blocked: bool,
         revision: &str,
     ) {
@@ -371,13 +374,32 @@ impl<C: Cloud> Daemon<C> {
         let mut subjects: BTreeSet<Subject> = plan.reports.keys().cloned().collect();
         subjects.extend(plan.actions.iter().map(|a| a.subject.clone()));
         for s in &subjects {
+            // Held back for its backoff, nothing of it ran: its backoff stands as it was (a pass
+            // for other items must neither shorten nor stretch it).
+            if in_backoff.contains(s) {
+                continue;
+            }
             let considered = full || due.contains(s);
             let mine: Vec<&Executed> = executed.iter().filter(|e| &e.action.subject == s).collect();
             let done = mine.iter().filter(|e| matches!(e.result, ActionResult::Done { .. })).count();
-            let failure: Option<&CloudError> = mine.iter().find_map(|e| match &e.result {
-                ActionResult::Failed { error } => Some(error),
-                _ => None,
-            });
+            let item = self.items.entry(s.clone()).or_default();
+            let mut recreated: Option<CloudError> = None;
+            for e in mine.iter().filter(|e| matches!(e.result, ActionResult::Done { .. })) {
+                if e.action.verb == Verb::Create && matches!(e.action.reason, Reason::Replaced { .. }) {
+                    let n = item.replacements.entry(e.action.resource.clone()).or_default();
+                    *n += 1;
+                    if *n >= MAX_RECREATES {
+                        recreated = Some(crate::engine::recreated(&e.action, *n));
+                    }
+                }
+            }
+            let failure: Option<&CloudError> = mine
+                .iter()
+                .find_map(|e| match &e.result {
+                    ActionResult::Failed { error } => Some(error),
+                    _ => None,
+                })
+                .or(recreated.as_ref());
             let report = plan.reports.get(s);
             let problem = report.and_then(|r| r.problems.first());
             let pending = plan.actions.iter().filter(|a| &a.subject == s).count();
@@ -434,6 +456,7 @@ impl<C: Cloud> Daemon<C> {
                 item.waits = 0;
                 item.permanent = false;
                 item.last_error = None;
+                item.replacements.clear();
                 result = "noop";
                 None
             };

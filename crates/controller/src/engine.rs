@@ -9,13 +9,26 @@ use std::time::{Duration, Instant};
 
 use crosslink_cloud::{Cloud, CloudError, ErrorKind, ObserveScope};
 use crosslink_plan::observed::{AccountObservation, Observed};
-use crosslink_plan::{Action, Plan, Settings, Subject};
+use crosslink_plan::{Action, Plan, Reason, Settings, Subject, Verb};
 use crosslink_spec::{Account, ApiTarget, DesiredState, LoadBalancerRef};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use tracing::{Instrument, info, warn};
+
+/// An AWS call (rate-limit wait and SDK retries included) that has not answered in this long is
+/// abandoned and reported as a `Timeout`: one hung connection must not hold up a whole pass (the
+/// SDK sets no overall timeout of its own). Whether it took effect is found out by the next
+/// observation, as for any lost answer.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The same for reading one account (many paginated calls).
+pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A resource replaced this many times in one apply (or, in the daemon, before its subject is in
+/// sync) because the one made before died (a peering that ends `failed`, a VPC link that goes
+/// `FAILED`) is not created again at once: the subject backs off instead of churning out
+/// resources.
+pub const MAX_RECREATES: u32 = 3;
 
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -163,7 +176,16 @@ impl<C: Cloud> Engine<C> {
                 let cloud = self.cloud.clone();
                 let name = a.metadata.name.clone();
                 let account = a.clone();
-                Box::pin(async move { (name, cloud.observe(&account, &scope).await) }) as BoxFuture<'_, _>
+                Box::pin(async move {
+                    let obs = match tokio::time::timeout(OBSERVE_TIMEOUT, cloud.observe(&account, &scope)).await {
+                        Ok(obs) => obs,
+                        Err(_) => AccountObservation::Failed {
+                            code: "Timeout".into(),
+                            message: format!("reading the account took longer than {OBSERVE_TIMEOUT:?}"),
+                        },
+                    };
+                    (name, obs)
+                }) as BoxFuture<'_, _>
             })
             .collect();
         let results: Vec<(String, AccountObservation)> =
@@ -256,7 +278,16 @@ impl<C: Cloud> Engine<C> {
                         running.push(Box::pin(
                             async move {
                                 let start = Instant::now();
-                                let r = cloud.execute(account, &a.op).await;
+                                let r = match tokio::time::timeout(CALL_TIMEOUT, cloud.execute(account, &a.op)).await {
+                                    Ok(r) => r,
+                                    Err(_) => Err(CloudError::new(
+                                        ErrorKind::Retryable,
+                                        "Timeout",
+                                        format!(
+                                            "no answer within {CALL_TIMEOUT:?}; the next observation shows whether it took effect"
+                                        ),
+                                    )),
+                                };
                                 (a, r, start.elapsed())
                             }
                             .instrument(span),
@@ -314,11 +345,15 @@ impl<C: Cloud> Engine<C> {
         opts: &ApplyOptions,
         revision: Option<&str>,
     ) -> ApplyReport {
-        let deadline = Instant::now() + opts.timeout;
+        // tokio's clock: the same as the system's, except under paused time in tests.
+        let deadline = tokio::time::Instant::now() + opts.timeout;
         let mut report = ApplyReport::default();
         let mut wait = opts.min_wait;
         let mut failed: BTreeMap<Subject, CloudError> = BTreeMap::new();
-        let mut transient_failures: BTreeMap<Subject, u32> = BTreeMap::new();
+        // Per call (subject, operation, resource): many different calls of one subject failing
+        // once each (eventual consistency, sporadic throttling) is progress, not a stuck subject.
+        let mut transient_failures: BTreeMap<(Subject, &'static str, String), u32> = BTreeMap::new();
+        let mut creates: BTreeMap<(Subject, String), u32> = BTreeMap::new();
         loop {
             report.rounds += 1;
             let (_, plan) = self.plan(desired).await;
@@ -328,7 +363,7 @@ impl<C: Cloud> Engine<C> {
                 report.remaining = plan;
                 break;
             }
-            if Instant::now() >= deadline || report.rounds > opts.max_rounds {
+            if tokio::time::Instant::now() >= deadline || report.rounds > opts.max_rounds {
                 report.remaining = plan;
                 break;
             }
@@ -339,9 +374,19 @@ impl<C: Cloud> Engine<C> {
             let mut progressed = false;
             for e in &executed {
                 match &e.result {
-                    ActionResult::Done { .. } => progressed = true,
+                    ActionResult::Done { .. } => {
+                        progressed = true;
+                        if e.action.verb == Verb::Create && matches!(e.action.reason, Reason::Replaced { .. }) {
+                            let n = creates.entry((e.action.subject.clone(), e.action.resource.clone())).or_default();
+                            *n += 1;
+                            if *n >= MAX_RECREATES {
+                                failed.entry(e.action.subject.clone()).or_insert_with(|| recreated(&e.action, *n));
+                            }
+                        }
+                    }
                     ActionResult::Failed { error } => {
-                        let n = transient_failures.entry(e.action.subject.clone()).or_default();
+                        let key = (e.action.subject.clone(), e.action.op.name(), e.action.resource.clone());
+                        let n = transient_failures.entry(key).or_default();
                         *n += 1;
                         // Permanent errors, and transient ones that keep coming, stop the
                         // subject for this apply: no hot loop against AWS.
@@ -359,7 +404,7 @@ impl<C: Cloud> Engine<C> {
             if progressed {
                 wait = opts.min_wait;
             } else {
-                let left = deadline.saturating_duration_since(Instant::now());
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 if left.is_zero() {
                     continue;
                 }
@@ -370,4 +415,13 @@ impl<C: Cloud> Engine<C> {
         report.failed = failed;
         report
     }
+}
+
+/// The error a subject stops with when the same resource had to be created again and again.
+pub fn recreated(a: &Action, times: u32) -> CloudError {
+    CloudError::new(
+        ErrorKind::Conflict,
+        "Recreated",
+        format!("{} was created {times} times and is still not usable ({})", a.resource, a.reason),
+    )
 }

@@ -430,12 +430,22 @@ impl<'a> Planner<'a> {
                 }
             }
             None => {
+                let reason = match mine.iter().find(|v| v.status == "FAILED") {
+                    Some(v) => Reason::Replaced {
+                        why: format!(
+                            "VPC link {} is FAILED: {}",
+                            v.id,
+                            v.status_message.as_deref().unwrap_or("no reason given")
+                        ),
+                    },
+                    None => Reason::Missing,
+                };
                 vpc_link_action = Some(self.add(
                     &subject,
                     &account,
                     format!("VPC link {link_name}"),
                     Verb::Create,
-                    Reason::Missing,
+                    reason,
                     Op::CreateVpcLink { name: link_name, load_balancer_arn: lb_arn.clone(), tags: want_tags.clone() },
                     vec![lb_action],
                 ));
@@ -873,6 +883,13 @@ impl<'a> Planner<'a> {
             for (path, _) in &e.paths {
                 frozen.insert(path.clone());
                 frozen.insert(format!("{path}/{{proxy+}}"));
+                // Its parents too: deleting one would take the link's resources with it
+                // (DeleteResource cascades), even when a read did not show them.
+                let mut cur = parent_path(path);
+                while let Some(pp) = cur.filter(|p| *p != "/") {
+                    frozen.insert(pp.to_string());
+                    cur = parent_path(pp);
+                }
             }
         }
         for e in entries.iter().filter(|e| !e.frozen) {
@@ -1278,12 +1295,30 @@ impl<'a> Planner<'a> {
                         );
                         continue;
                     }
+                    // A request that ended dead is replaced; the reason says so (and lets the
+                    // engine notice a pair whose requests keep failing).
+                    let dead = gs
+                        .peerings
+                        .iter()
+                        .filter(|p| p.requester_vpc == gw.spec.vpc_id && p.accepter_vpc == pair.svc_vpc)
+                        .filter(|p| self.owned_by(&p.tags, &owner))
+                        .filter_map(|p| match p.status {
+                            PeeringStatus::Failed => Some((p, "failed")),
+                            PeeringStatus::Rejected => Some((p, "rejected")),
+                            PeeringStatus::Expired => Some((p, "expired")),
+                            _ => None,
+                        })
+                        .next_back();
+                    let reason = match dead {
+                        Some((p, how)) => Reason::Replaced { why: format!("peering {} {how}", p.id) },
+                        None => Reason::Missing,
+                    };
                     let created = self.add(
                         &subject,
                         &gw_account,
                         format!("peering {} -> {}", gw.spec.vpc_id, pair.svc_vpc),
                         Verb::Create,
-                        Reason::Missing,
+                        reason,
                         Op::CreateVpcPeeringConnection {
                             vpc_id: gw.spec.vpc_id.clone(),
                             peer_vpc_id: pair.svc_vpc.clone(),
