@@ -1,6 +1,11 @@
 //! `cargo xtask demo`: starts moto on 127.0.0.1, seeds the VPCs the example desired state names
 //! (in four accounts), writes a copy of `manifests/examples` with the real ids, and runs the
-//! crosslink daemon against it. Ctrl-C stops everything it started.
+//! crosslink daemon against it. Ctrl-C stops everything it started. `cargo xtask bench`: the
+//! benchmark of issue 7 (`bench.rs`).
+
+mod bench;
+mod bench_report;
+mod bench_scenario;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,10 +26,14 @@ async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]).await,
+        Some("bench") => bench::bench(&args[1..]).await,
         _ => {
             eprintln!("usage: cargo xtask demo [--listen 127.0.0.1:9090] [--once] [-- <crosslink run flags>]");
+            eprintln!("       cargo xtask bench [--links 10,100,1000] [--limits-on 100|off] [--no-build]");
             eprintln!("  demo    moto on loopback, seeded VPCs, and `crosslink run` on manifests/examples");
             eprintln!("  --once  converge with `crosslink apply`, check with `crosslink plan`, then stop");
+            eprintln!("  bench   issue 7: converge, steady state, drift repair and daemon RSS at N links (release");
+            eprintln!("          build, behind a call-counting proxy); writes target/bench/results.json");
             std::process::exit(2);
         }
     }
