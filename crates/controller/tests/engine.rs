@@ -563,3 +563,60 @@ async fn random_transitions_converge_replan_to_nothing_and_never_duplicate() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_link_moving_to_another_gateway_leaves_nothing_behind() {
+    let f = world();
+    const GW2: &str = "444444444444";
+    f.seed_vpc(
+        GW2,
+        "eu-central-1",
+        "vpc-0000000000000000e",
+        "10.5.0.0/16",
+        &["subnet-0000000000000000e"],
+        "rtb-0000000000000000e",
+    );
+    f.seed_vpc(
+        GW,
+        "eu-central-1",
+        "vpc-0000000000000000f",
+        "10.6.0.0/16",
+        &["subnet-0000000000000000f"],
+        "rtb-0000000000000000f",
+    );
+    let gateways = format!(
+        "---\napiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {{name: shared2}}\nspec: {{accountId: \"{GW2}\", region: eu-central-1}}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {{name: other}}\nspec:\n  account: shared2\n  vpcId: vpc-0000000000000000e\n  subnetIds: [subnet-0000000000000000e]\n  routeTableIds: [rtb-0000000000000000e]\n  loadBalancer: {{name: other-nlb}}\n  api: {{name: other-api, stage: v1}}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {{name: third}}\nspec:\n  account: shared\n  vpcId: vpc-0000000000000000f\n  subnetIds: [subnet-0000000000000000f]\n  routeTableIds: [rtb-0000000000000000f]\n  loadBalancer: {{name: third-nlb}}\n  api: {{name: third-api, stage: v1}}\n"
+    );
+    let base = accounts() + &gateways;
+    let two = |gw_pay: &str, gw_ledger: &str| {
+        base.clone()
+            + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "")
+                .replace("gateway: edge", &format!("gateway: {gw_pay}"))
+            + &link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", "")
+                .replace("gateway: edge", &format!("gateway: {gw_ledger}"))
+    };
+    converge(&f, &desired(&two("edge", "edge"))).await;
+    // pay moves to a gateway in another account, ledger to another gateway in the same account.
+    let r = converge(&f, &desired(&two("other", "third"))).await;
+    let deleted: Vec<String> = r
+        .executed
+        .iter()
+        .filter(|e| e.action.verb == Verb::Delete)
+        .map(|e| format!("{} ({})", e.action.resource, e.action.reason))
+        .collect();
+    assert!(deleted.iter().any(|d| d.starts_with("listener :9001") && d.contains("another account")), "{deleted:?}");
+    assert!(deleted.iter().any(|d| d.starts_with("listener :9003") && d.contains("Gateway/third")), "{deleted:?}");
+    assert!(
+        r.executed
+            .iter()
+            .all(|e| !(matches!(e.action.subject, Subject::Link(_)) && e.action.reason == Reason::NoLongerDesired)),
+        "a move is not a removal: the prune guard must not count it"
+    );
+    let gw = state(&f, GW);
+    let owners: Vec<&str> =
+        gw.target_groups.iter().filter_map(|t| t.tags.get("crosslink.dev/owner").map(String::as_str)).collect();
+    assert_eq!(owners, vec!["Link/ledger"], "pay's target group left the old account");
+    let on_edge = gw.listeners.iter().filter(|x| x.load_balancer_arn.contains("/edge-nlb/")).count();
+    assert_eq!(on_edge, 0, "no listener left on the old gateway's NLB");
+    assert_eq!(state(&f, GW2).listeners.len(), 1);
+}

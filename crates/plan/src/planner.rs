@@ -771,12 +771,32 @@ impl<'a> Planner<'a> {
                 vec![],
             ));
         }
+        // The link's listeners on another load balancer of this account: it moved gateways.
+        let elsewhere: Vec<&Listener> = state
+            .listeners
+            .iter()
+            .filter(|x| self.owned_by(&x.tags, &owner) && cx.lb_arn.known() != Some(x.load_balancer_arn.as_str()))
+            .collect();
+        let mut moved = Vec::new();
+        for x in elsewhere {
+            self.claimed.insert(x.arn.clone());
+            moved.push(Some(self.add(
+                &subject,
+                account,
+                format!("listener :{} on {}", x.port, x.load_balancer_arn.rsplit('/').nth(1).unwrap_or("another NLB")),
+                Verb::Delete,
+                Reason::Replaced { why: format!("the link is served by Gateway/{} now", cx.gw.metadata.name) },
+                Op::DeleteListener { arn: x.arn.clone() },
+                vec![],
+            )));
+        }
         let stale_tgs: Vec<&TargetGroup> =
             mine_tgs(state, self, &owner).into_iter().filter(|t| t.name != tg_name).collect();
         for tg in stale_tgs {
             self.claimed.insert(tg.arn.clone());
             // Switch the listener first: a target group in use cannot be deleted.
-            let users: Vec<Option<usize>> = vec![listener_action];
+            let mut users: Vec<Option<usize>> = vec![listener_action];
+            users.extend(moved.iter().copied());
             self.add(
                 &subject,
                 account,
@@ -1061,6 +1081,32 @@ impl<'a> Planner<'a> {
                     children,
                 );
                 deleted.insert(&r.path, a);
+                api_actions.push(a);
+            }
+        }
+
+        // Two resources for one path (an SDK retry of a create whose answer was lost, where the
+        // API does not refuse it as AWS does): the one not in use goes, if nothing hangs from it.
+        if let (true, Some(api_id)) = (cx.api_owned, cx.api_id.known()) {
+            for r in live {
+                let in_use = by_path.get(r.path.as_str()).is_some_and(|u| u.id == r.id);
+                let parent = live.iter().any(|c| c.parent_id.as_deref() == Some(r.id.as_str()));
+                if in_use || parent || !want.contains_key(&r.path) {
+                    continue;
+                }
+                let a = self.add(
+                    &subject,
+                    account,
+                    format!("API resource {} ({})", r.path, r.id),
+                    Verb::Delete,
+                    Reason::Replaced { why: format!("duplicate of {}", by_path[r.path.as_str()].id) },
+                    Op::DeleteResource {
+                        rest_api_id: api_id.to_string(),
+                        resource_id: r.id.clone(),
+                        path: r.path.clone(),
+                    },
+                    vec![],
+                );
                 api_actions.push(a);
             }
         }
@@ -1616,19 +1662,37 @@ impl<'a> Planner<'a> {
         Some(subject)
     }
 
+    /// A link's resource left behind in an account that is no longer its gateway's (the link
+    /// moved to a gateway in another account): replaced, not pruned.
+    fn moved(&mut self, t: &Tags, id: &str, account: &str) -> Option<Subject> {
+        if !self.owned(t) || self.claimed.contains(id) {
+            return None;
+        }
+        let link = tags::owner(t)?.strip_prefix("Link/")?;
+        let l = self.d.link(link)?;
+        let gw = self.d.gateway(&l.spec.gateway)?;
+        let subject = Subject::Link(link.to_string());
+        (gw.spec.account != account && !self.blocked(&subject)).then_some(subject)
+    }
+
     fn orphans_in(&mut self, account: &str, st: &'a AccountState) {
         // Listeners, then their target groups.
         let mut listener_deletes: BTreeMap<String, Vec<Option<usize>>> = BTreeMap::new();
         let mut by_tg: BTreeMap<String, Vec<Option<usize>>> = BTreeMap::new();
+        let moved_reason = || Reason::Replaced { why: "the link's gateway is in another account now".into() };
         for x in &st.listeners {
             let what = format!("listener :{}", x.port);
-            if let Some(subject) = self.orphan(&x.tags, &x.arn, &what) {
+            let found = match self.orphan(&x.tags, &x.arn, &what) {
+                Some(s) => Some((s, Reason::NoLongerDesired)),
+                None => self.moved(&x.tags, &x.arn, account).map(|s| (s, moved_reason())),
+            };
+            if let Some((subject, reason)) = found {
                 let a = self.add(
                     &subject,
                     account,
                     what,
                     Verb::Delete,
-                    Reason::NoLongerDesired,
+                    reason,
                     Op::DeleteListener { arn: x.arn.clone() },
                     vec![],
                 );
@@ -1640,14 +1704,18 @@ impl<'a> Planner<'a> {
         }
         for tg in &st.target_groups {
             let what = format!("target group {}", tg.name);
-            if let Some(subject) = self.orphan(&tg.tags, &tg.arn, &what) {
+            let found = match self.orphan(&tg.tags, &tg.arn, &what) {
+                Some(s) => Some((s, Reason::NoLongerDesired)),
+                None => self.moved(&tg.tags, &tg.arn, account).map(|s| (s, moved_reason())),
+            };
+            if let Some((subject, reason)) = found {
                 let deps = by_tg.get(&tg.arn).cloned().unwrap_or_default();
                 self.add(
                     &subject,
                     account,
                     what,
                     Verb::Delete,
-                    Reason::NoLongerDesired,
+                    reason,
                     Op::DeleteTargetGroup { arn: tg.arn.clone() },
                     deps,
                 );
