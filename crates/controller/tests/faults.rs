@@ -431,6 +431,30 @@ async fn a_link_in_trouble_keeps_the_api_path_its_routes_hang_from() {
     assert!(deletes.is_empty(), "a link in trouble lost {deletes:?}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_duplicate_api_resource_from_a_retried_create_is_removed() {
+    // moto accepts a second resource for a path (AWS answers ConflictException): an SDK retry
+    // of a CreateResource whose answer was lost leaves two. The one not in use goes.
+    let f = world();
+    let d = desired(&fleet(3));
+    converged(&engine(&f).apply(&d, &opts()).await);
+    f.with_account(GW, |s| {
+        let api = &mut s.rest_apis[0];
+        let mut dup = api.resources.iter().find(|r| r.path == "/s0/{proxy+}").unwrap().clone();
+        dup.id = "dup0000001".into();
+        dup.methods.clear();
+        api.resources.insert(0, dup);
+    });
+    let r = engine(&f).apply(&d, &opts()).await;
+    converged(&r);
+    let deleted: Vec<String> =
+        r.executed.iter().filter(|e| e.action.op.is_delete()).map(|e| e.action.resource.clone()).collect();
+    assert_eq!(deleted, vec!["API resource /s0/{proxy+} (dup0000001)".to_string()]);
+    assert_exact(&f, &d, "after removing the duplicate");
+    let api = &state(&f, GW).rest_apis[0];
+    assert_eq!(api.resources.iter().filter(|r| r.path == "/s0/{proxy+}").count(), 1);
+}
+
 // ---- the daemon: backoff, no hot loops, status --------------------------------------------------
 
 struct Running {
