@@ -84,6 +84,10 @@ struct Item {
     ready_before: bool,
     /// Replacements of resources that died (by resource) since the item was last in sync.
     replacements: BTreeMap<String, u32>,
+    /// The resource whose call failed last: the backoff holds only while a change to it is
+    /// still planned (a create that failed because its lost first attempt took effect is moot
+    /// once the resource shows up).
+    failed_resource: Option<String>,
 }
 
 pub struct Daemon<C> {
@@ -330,6 +334,10 @@ impl<C: Cloud> Daemon<C> {
             .queue
             .iter()
             .filter(|(s, t)| **t > now && self.items.get(*s).is_some_and(|i| i.failures > 0))
+            .filter(|(s, _)| {
+                let failed = self.items.get(*s).and_then(|i| i.failed_resource.as_ref());
+                failed.is_none_or(|r| plan.actions.iter().any(|a| &a.subject == *s && &a.resource == r))
+            })
             .map(|(s, _)| s.clone())
             .collect();
         let hold = |a: &Action| -> Option<String> {
@@ -393,9 +401,10 @@ impl<C: Cloud> Daemon<C> {
                     }
                 }
             }
-            let failure: Option<&CloudError> = mine
-                .iter()
-                .find_map(|e| match &e.result {
+            let failed_call = mine.iter().find(|e| matches!(e.result, ActionResult::Failed { .. }));
+            item.failed_resource = failed_call.filter(|_| recreated.is_none()).map(|e| e.action.resource.clone());
+            let failure: Option<&CloudError> = failed_call
+                .and_then(|e| match &e.result {
                     ActionResult::Failed { error } => Some(error),
                     _ => None,
                 })

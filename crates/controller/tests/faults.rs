@@ -566,6 +566,31 @@ async fn a_throttled_link_backs_off_exponentially_and_the_others_converge() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_create_that_failed_permanently_but_took_effect_does_not_wait_for_the_slow_retry() {
+    // Seen on the wire: the first CreateTargetGroup took effect but its answer was lost; the
+    // SDK's retry got DuplicateTargetGroupName (moto is not idempotent here), a permanent error.
+    // The next read shows the group: the link goes on at once instead of in 15 minutes.
+    let f = world();
+    f.push_fault(crosslink_cloud::fake::Fault {
+        op: "CreateTargetGroup".into(),
+        account: "*".into(),
+        error: crosslink_cloud::CloudError::new(
+            crosslink_cloud::ErrorKind::Permanent,
+            "DuplicateTargetGroupName",
+            "A target group with the specified name already exists.",
+        ),
+        after_effect: true,
+    });
+    let text = fleet(3);
+    let mut d = start(&f, "moot", &text);
+    let start = Instant::now();
+    d.until("all ready", Duration::from_secs(120), |s| all_ready(s, 3)).await;
+    eprintln!("faults: a moot permanent failure: all ready after {:.0} s", start.elapsed().as_secs_f64());
+    assert_exact(&f, &desired(&text), "after a moot permanent failure");
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_peering_that_always_fails_is_not_requested_in_a_hot_loop() {
     let f = world();
     for _ in 0..10_000 {
