@@ -9,6 +9,7 @@
 //! (`wait4` rusage, `/proc/<pid>/status`). Prints a table and writes `target/bench/results.json`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -43,8 +44,12 @@ impl Options {
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--links" => {
-                    let v = it.next().context("--links needs a list, e.g. 10,100,1000")?;
-                    o.links = v.split(',').map(|n| n.trim().parse()).collect::<Result<_, _>>()?;
+                    let v = it.next().context("--links needs a list, e.g. 10,100,1000, or `none`")?;
+                    o.links = if v == "none" {
+                        Vec::new()
+                    } else {
+                        v.split(',').map(|n| n.trim().parse()).collect::<Result<_, _>>()?
+                    };
                 }
                 "--limits-on" => {
                     let v = it.next().context("--limits-on needs N, or `off`")?;
@@ -104,6 +109,7 @@ pub struct Phase {
     pub wall_s: f64,
     pub user_s: f64,
     pub sys_s: f64,
+    /// VmHWM, sampled every 10 ms.
     pub max_rss_kib: u64,
     pub calls: CallStats,
     /// From `apply`'s summary.
@@ -130,6 +136,9 @@ pub struct Daemon {
     /// VmHWM and VmRSS after the first full pass over the converged scenario.
     pub vm_hwm_kib: u64,
     pub vm_rss_kib: u64,
+    /// VmRSS split: anonymous memory (heap, stacks) and file pages (mostly the binary's code).
+    pub rss_anon_kib: u64,
+    pub rss_file_kib: u64,
     pub calls: CallStats,
     /// `crosslink_aws_requests_total` by `service:Operation` (adapter service names).
     pub metrics: BTreeMap<String, u64>,
@@ -138,7 +147,7 @@ pub struct Daemon {
     pub proxy: BTreeMap<String, u64>,
     pub counts_agree: bool,
     pub exit_code: i32,
-    /// Whole run, SIGTERM included.
+    /// VmHWM over the whole run (sampled), SIGTERM included.
     pub max_rss_kib: u64,
 }
 
@@ -237,8 +246,9 @@ struct Finished {
     max_rss_kib: u64,
 }
 
-/// Waits for `pid` and returns its rusage (CPU time, peak RSS) from `wait4`: exact, and only
-/// this child's.
+/// Waits for `pid` and returns its CPU time from `wait4`'s rusage: exact, and only this child's.
+/// Its `ru_maxrss` is not used: exec records the hiwater RSS of the address space it replaces,
+/// which for a child spawned by this (much larger) process is this process's, not crosslink's.
 fn wait_rusage(pid: i32, started: Instant) -> std::io::Result<Finished> {
     let mut status = 0;
     // SAFETY: rusage is plain data; all-zero is a valid value that wait4 overwrites.
@@ -256,14 +266,7 @@ fn wait_rusage(pid: i32, started: Instant) -> std::io::Result<Finished> {
     }
     let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     let exit_code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -libc::WTERMSIG(status) };
-    Ok(Finished {
-        exit_code,
-        wall: started.elapsed(),
-        user: tv(ru.ru_utime),
-        sys: tv(ru.ru_stime),
-        // Linux reports ru_maxrss in KiB.
-        max_rss_kib: ru.ru_maxrss as u64,
-    })
+    Ok(Finished { exit_code, wall: started.elapsed(), user: tv(ru.ru_utime), sys: tv(ru.ru_stime), max_rss_kib: 0 })
 }
 
 /// A crosslink child process, killed if the benchmark fails before it is waited for.
@@ -271,13 +274,33 @@ struct Child {
     pid: i32,
     started: Instant,
     stdout: Option<std::thread::JoinHandle<String>>,
+    /// The child's VmHWM (its own address space's peak RSS), sampled every `SAMPLE` until it
+    /// exits; the last growth before exit may be missed by one interval.
+    hwm: Option<std::thread::JoinHandle<u64>>,
     waited: bool,
 }
+
+const SAMPLE: Duration = Duration::from_millis(10);
+
+/// `CROSSLINK_BENCH_WRAP="perf record -g -o /tmp/{phase}.perf --"` runs every crosslink command
+/// under that wrapper (`{phase}`: converge, steady, drift, daemon), to profile it; the measured
+/// CPU and memory are then the wrapper's plus crosslink's, so such runs are for diagnosis only.
+const WRAP: &str = "CROSSLINK_BENCH_WRAP";
 
 impl Child {
     fn spawn(bin: &Path, args: &[&str], proxy: &Proxy, log: &Path) -> Result<Child> {
         let log_file = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        let mut cmd = Command::new(bin);
+        let phase = log.file_stem().and_then(|s| s.to_str()).unwrap_or("crosslink");
+        let wrap: Vec<String> =
+            std::env::var(WRAP).unwrap_or_default().split_whitespace().map(|w| w.replace("{phase}", phase)).collect();
+        let mut cmd = match wrap.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.args(args).envs(proxy.env()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log_file);
         let started = Instant::now();
         let mut child = cmd.spawn().with_context(|| format!("cannot run {}", bin.display()))?;
@@ -288,13 +311,24 @@ impl Child {
             let _ = out.read_to_string(&mut s);
             s
         });
+        let pid = child.id() as i32;
+        let hwm = std::thread::spawn(move || {
+            let mut peak = 0;
+            // VmHWM disappears once the process has released its memory (exit).
+            while let Some(kib) = proc_status(pid, "VmHWM:") {
+                peak = peak.max(kib);
+                std::thread::sleep(SAMPLE);
+            }
+            peak
+        });
         // std's Child neither waits nor kills on drop: wait4 below reaps it.
-        Ok(Child { pid: child.id() as i32, started, stdout: Some(stdout), waited: false })
+        Ok(Child { pid, started, stdout: Some(stdout), hwm: Some(hwm), waited: false })
     }
 
     fn wait(&mut self) -> Result<(Finished, String)> {
-        let f = wait_rusage(self.pid, self.started)?;
+        let mut f = wait_rusage(self.pid, self.started)?;
         self.waited = true;
+        f.max_rss_kib = self.hwm.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
         let out = self.stdout.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
         Ok((f, out))
     }
@@ -316,14 +350,17 @@ impl Drop for Child {
     }
 }
 
-/// `/proc/<pid>/status` values in KiB (`VmHWM`, `VmRSS`).
-fn proc_status_kib(pid: i32, key: &str) -> u64 {
+/// A `/proc/<pid>/status` value in KiB (`VmHWM`, `VmRSS`), if the process still has memory.
+fn proc_status(pid: i32, key: &str) -> Option<u64> {
     read_proc(&format!("/proc/{pid}/status"))
         .lines()
         .find(|l| l.starts_with(key))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+}
+
+fn proc_status_kib(pid: i32, key: &str) -> u64 {
+    proc_status(pid, key).unwrap_or(0)
 }
 
 /// utime + stime of a running process, from `/proc/<pid>/stat`.
@@ -351,6 +388,7 @@ async fn run_phase(name: &str, bin: &Path, args: &[&str], proxy: &Proxy, dir: &P
     let (f, stdout) = tokio::task::spawn_blocking(move || child.wait()).await??;
     let calls = proxy.take_calls();
     std::fs::write(dir.join(format!("{name}.out")), &stdout)?;
+    write_calls(&dir.join(format!("{name}.calls.tsv")), &calls)?;
     let (converged, rounds, actions) = summary(&stdout);
     let (deployments_per_api, deployments_per_api_per_round) = deployments(&calls);
     let phase = Phase {
@@ -368,6 +406,28 @@ async fn run_phase(name: &str, bin: &Path, args: &[&str], proxy: &Proxy, dir: &P
         deployments_per_api_per_round,
     };
     Ok((phase, calls))
+}
+
+/// Every call of a phase, one line each, for a closer look (timelines, per-account counts).
+fn write_calls(path: &Path, calls: &[Call]) -> Result<()> {
+    let mut out = String::from("at_ms\tms\taccount\tservice\toperation\tstatus\tpath\n");
+    let mut sorted: Vec<&Call> = calls.iter().collect();
+    sorted.sort_by_key(|c| c.at_micros);
+    for c in sorted {
+        let _ = writeln!(
+            out,
+            "{:.1}\t{:.1}\t{}\t{}\t{}\t{}\t{}",
+            c.at_micros as f64 / 1000.0,
+            c.micros as f64 / 1000.0,
+            c.account,
+            c.service,
+            c.operation,
+            c.status,
+            c.path
+        );
+    }
+    std::fs::write(path, out)?;
+    Ok(())
 }
 
 /// `apply`'s last line, "In sync in 3 rounds: 120 changes made, 0 failed": (converged, rounds,
@@ -618,6 +678,8 @@ async fn daemon(bin: &Path, dir: &Path, proxy: &Proxy) -> Result<Daemon> {
         cpu_at_ready_s: proc_cpu(pid),
         vm_hwm_kib: proc_status_kib(pid, "VmHWM:"),
         vm_rss_kib: proc_status_kib(pid, "VmRSS:"),
+        rss_anon_kib: proc_status_kib(pid, "RssAnon:"),
+        rss_file_kib: proc_status_kib(pid, "RssFile:"),
         ..Daemon::default()
     };
     // The pass is over once ready; scrape until two scrapes a moment apart agree, so that no

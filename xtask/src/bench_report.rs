@@ -221,19 +221,21 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "\n## Daemon (`crosslink run` on the converged scenario, until `/readyz`)\n");
     let _ = writeln!(
         out,
-        "| N | ready s | CPU s | VmHWM MiB | VmRSS MiB | AWS calls | reads | writes | /metrics = proxy | steady read bound |"
+        "| N | ready s | CPU s | VmHWM MiB | VmRSS MiB (anon + file) | AWS calls | reads | writes | /metrics = proxy | steady read bound |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     for s in &r.scales {
         let d = &s.daemon;
         let _ = writeln!(
             out,
-            "| {} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {} | {} | {} | {} |",
+            "| {} | {:.2} | {:.2} | {:.1} | {:.1} ({:.1} + {:.1}) | {} | {} | {} | {} | {} |",
             s.scenario.links,
             d.ready_s,
             d.cpu_at_ready_s,
             d.vm_hwm_kib as f64 / MIB,
             d.vm_rss_kib as f64 / MIB,
+            d.rss_anon_kib as f64 / MIB,
+            d.rss_file_kib as f64 / MIB,
             d.calls.total,
             d.calls.reads,
             d.calls.writes,
