@@ -303,7 +303,9 @@ impl<C: Cloud> Daemon<C> {
 
         // Prune guard: too many links removed at once, or everything because the desired state
         // became empty, waits for an operator.
-        let pruned = plan.pruned_links();
+        // Links that leave desired state; a link still desired that drops a target or a method
+        // is not being removed.
+        let pruned: Vec<String> = plan.pruned_links().into_iter().filter(|l| desired.link(l).is_none()).collect();
         let emptied = desired.links.is_empty() && !pruned.is_empty();
         let blocked = !self.opts.allow_prune && (pruned.len() > self.opts.max_prune || emptied);
         if blocked {
@@ -341,7 +343,8 @@ impl<C: Cloud> Daemon<C> {
             .map(|(s, _)| s.clone())
             .collect();
         let hold = |a: &Action| -> Option<String> {
-            if blocked && a.reason == Reason::NoLongerDesired {
+            let desired_link = matches!(&a.subject, Subject::Link(l) if desired.link(l).is_some());
+            if blocked && a.reason == Reason::NoLongerDesired && !desired_link {
                 return Some("held back by the prune guard".into());
             }
             if in_backoff.contains(&a.subject) {
@@ -413,8 +416,11 @@ impl<C: Cloud> Daemon<C> {
             let problem = report.and_then(|r| r.problems.first());
             let pending = plan.actions.iter().filter(|a| &a.subject == s).count();
             let waiting = report.is_some_and(|r| !r.waiting.is_empty());
-            let held_by_guard =
-                blocked && plan.actions.iter().any(|a| &a.subject == s && a.reason == Reason::NoLongerDesired);
+            let desired_link =
+                matches!(s, Subject::Link(l) if self.desired.as_ref().is_some_and(|d| d.state.link(l).is_some()));
+            let held_by_guard = blocked
+                && !desired_link
+                && plan.actions.iter().any(|a| &a.subject == s && a.reason == Reason::NoLongerDesired);
             let min_backoff = self.opts.min_backoff;
             let item = self.items.entry(s.clone()).or_default();
             if considered {

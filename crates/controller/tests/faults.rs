@@ -591,6 +591,27 @@ async fn a_create_that_failed_permanently_but_took_effect_does_not_wait_for_the_
 }
 
 #[tokio::test(start_paused = true)]
+async fn changing_the_targets_of_many_links_is_not_a_mass_removal() {
+    // Eight links move to new target IPs at once (the old ones are deregistered: "no longer
+    // desired"). No link leaves desired state, so the prune guard (max 5) must not hold it.
+    let f = world();
+    let text = fleet(8);
+    let mut d = start(&f, "retarget", &text);
+    let before = d.until("ready", Duration::from_secs(120), |s| all_ready(s, 8)).await.desired.revision;
+    let moved = text.replace(".1.1", ".2.1");
+    std::fs::write(d.dir.join("state.yaml"), &moved).unwrap();
+    let s = d
+        .until("ready on the new targets, or blocked", Duration::from_secs(300), |s| {
+            s.desired.revision != before && (s.prune.blocked || all_ready(s, 8))
+        })
+        .await;
+    assert!(!s.prune.blocked, "the prune guard held back a target change: {:?}", s.prune);
+    let (problems, _) = inventory(&f, &desired(&moved));
+    assert!(problems.is_empty(), "{problems:?}");
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_peering_that_always_fails_is_not_requested_in_a_hot_loop() {
     let f = world();
     for _ in 0..10_000 {
