@@ -138,7 +138,9 @@ where
 /// answer when there is one (`AccessDenied`, `ValidationError`, ...), else the provider's failure.
 fn credentials_failure(e: &(dyn Error + 'static)) -> Option<CloudError> {
     let mut creds = None;
-    let mut cur = Some(e);
+    // Start below `e`: `e` itself is what `from_sdk` is classifying (starting at it recursed
+    // forever when STS was unreachable).
+    let mut cur = e.source();
     while let Some(err) = cur {
         if let Some(sts) = err.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
             return Some(from_sdk(sts));

@@ -304,7 +304,16 @@ pub(crate) fn document(cx: &mut Cx, node: &Node) -> Option<Document> {
             }
             k
         }
-        None => return None,
+        None => {
+            // Reported here, not by `finish`: a document without a kind must never be ignored.
+            cx.error(
+                node.loc,
+                "kind",
+                "missing required field `kind`",
+                Some(format!("add `kind:` with one of {}", KINDS.join(", "))),
+            );
+            return None;
+        }
     };
     // Name the object early so every later error says which one it is.
     let name = match &node.value {

@@ -240,6 +240,12 @@ fn walk(
 fn read(path: &Path) -> Result<String, Box<Diagnostic>> {
     let meta = fs::metadata(path)
         .map_err(|e| Box::new(Diagnostic::new(path, Loc::UNKNOWN, "", format!("cannot read: {e}"))))?;
+    if !meta.is_file() {
+        return Err(Box::new(
+            Diagnostic::new(path, Loc::UNKNOWN, "", "not a regular file")
+                .hint("desired state is read from regular *.yaml / *.yml files only"),
+        ));
+    }
     if meta.len() > MAX_FILE_BYTES {
         return Err(Box::new(
             Diagnostic::new(
@@ -251,11 +257,22 @@ fn read(path: &Path) -> Result<String, Box<Diagnostic>> {
             .hint("desired state is small: split the file, or check that it is the right one"),
         ));
     }
-    let bytes = fs::read(path).map_err(|e| {
-        Box::new(
-            Diagnostic::new(path, Loc::UNKNOWN, "", format!("cannot read: {e}")).hint("check the file's permissions"),
-        )
-    })?;
+    // Bounded even if the file grows while it is read.
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_FILE_BYTES + 1), &mut bytes))
+        .map_err(|e| {
+            Box::new(
+                Diagnostic::new(path, Loc::UNKNOWN, "", format!("cannot read: {e}"))
+                    .hint("check the file's permissions"),
+            )
+        })?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Box::new(
+            Diagnostic::new(path, Loc::UNKNOWN, "", format!("file grew past {MAX_FILE_BYTES} bytes while being read"))
+                .hint("desired state is small: check that it is the right file"),
+        ));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
