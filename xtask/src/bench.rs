@@ -35,11 +35,14 @@ pub struct Options {
     /// N of the converge with the AWS rate limits on; None to skip it.
     pub limits_on: Option<usize>,
     pub build: bool,
+    /// Where results.json and results.md go.
+    pub out: PathBuf,
 }
 
 impl Options {
     pub fn parse(args: &[String]) -> Result<Options> {
-        let mut o = Options { links: vec![10, 100, 1000], limits_on: Some(100), build: true };
+        let mut o =
+            Options { links: vec![10, 100, 1000], limits_on: Some(100), build: true, out: root().join("target/bench") };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
@@ -56,6 +59,7 @@ impl Options {
                     o.limits_on = if v == "off" { None } else { Some(v.parse()?) };
                 }
                 "--no-build" => o.build = false,
+                "--out" => o.out = root().join(it.next().context("--out needs a directory")?),
                 other => bail!("unknown bench argument `{other}`"),
             }
         }
@@ -285,14 +289,23 @@ const SAMPLE: Duration = Duration::from_millis(10);
 /// `CROSSLINK_BENCH_WRAP="perf record -g -o /tmp/{phase}.perf --"` runs every crosslink command
 /// under that wrapper (`{phase}`: converge, steady, drift, daemon), to profile it; the measured
 /// CPU and memory are then the wrapper's plus crosslink's, so such runs are for diagnosis only.
+/// `CROSSLINK_BENCH_WRAP_ONLY=steady,daemon` wraps only those phases.
 const WRAP: &str = "CROSSLINK_BENCH_WRAP";
+const WRAP_ONLY: &str = "CROSSLINK_BENCH_WRAP_ONLY";
 
 impl Child {
     fn spawn(bin: &Path, args: &[&str], proxy: &Proxy, log: &Path) -> Result<Child> {
         let log_file = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let phase = log.file_stem().and_then(|s| s.to_str()).unwrap_or("crosslink");
-        let wrap: Vec<String> =
-            std::env::var(WRAP).unwrap_or_default().split_whitespace().map(|w| w.replace("{phase}", phase)).collect();
+        let only = std::env::var(WRAP_ONLY).unwrap_or_default();
+        let wrapped = only.is_empty() || only.split(',').any(|p| p.trim() == phase);
+        let wrap: Vec<String> = std::env::var(WRAP)
+            .ok()
+            .filter(|_| wrapped)
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|w| w.replace("{phase}", phase))
+            .collect();
         let mut cmd = match wrap.split_first() {
             Some((program, rest)) => {
                 let mut c = Command::new(program);
@@ -706,6 +719,28 @@ async fn daemon(bin: &Path, dir: &Path, proxy: &Proxy) -> Result<Daemon> {
     Ok(d)
 }
 
+/// Makes the desired-state directory a git repository of its own, as a deployment's desired
+/// state is. Otherwise its revision would be the HEAD of the enclosing project repository, and
+/// every commit made there during a run (other people's work) would look like a new desired
+/// state to the daemon and start another full pass.
+fn commit_desired(dir: &Path) -> Result<()> {
+    let git = |args: &[&str]| -> Result<()> {
+        let out = Command::new("git")
+            .args(["-c", "user.name=crosslink bench", "-c", "user.email=bench@localhost", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .context("cannot run git")?;
+        if !out.status.success() {
+            bail!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    };
+    git(&["init", "-q"])?;
+    git(&["add", "-A"])?;
+    git(&["commit", "-q", "-m", "benchmark scenario"])
+}
+
 /// Fresh moto and proxy, the scenario seeded and written out as YAML.
 async fn prepare(n: usize, label: &str) -> Result<(Moto, Proxy, Scenario, Seeded, DesiredState, PathBuf, f64)> {
     let scenario = Scenario::for_links(n);
@@ -723,6 +758,7 @@ async fn prepare(n: usize, label: &str) -> Result<(Moto, Proxy, Scenario, Seeded
     for (file, text) in scenario.yaml(&seeded) {
         std::fs::write(desired_dir.join(file), text)?;
     }
+    commit_desired(&desired_dir)?;
     let desired = crosslink_spec::load(std::slice::from_ref(&desired_dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((moto, proxy, scenario, seeded, desired, dir, seed_s))
 }
@@ -862,8 +898,8 @@ pub async fn bench(args: &[String]) -> Result<()> {
     machine.load_after = read_proc("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" ");
     report.machine = machine;
     report.targets = bench_report::targets(&report);
-    let out = root().join("target/bench");
-    std::fs::create_dir_all(&out)?;
+    let out = &opts.out;
+    std::fs::create_dir_all(out)?;
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&report)?)?;
     let text = bench_report::render(&report);
     std::fs::write(out.join("results.md"), &text)?;

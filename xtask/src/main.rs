@@ -29,7 +29,9 @@ async fn main() -> Result<()> {
         Some("bench") => bench::bench(&args[1..]).await,
         _ => {
             eprintln!("usage: cargo xtask demo [--listen 127.0.0.1:9090] [--once] [-- <crosslink run flags>]");
-            eprintln!("       cargo xtask bench [--links 10,100,1000] [--limits-on 100|off] [--no-build]");
+            eprintln!(
+                "       cargo xtask bench [--links 10,100,1000|none] [--limits-on 100|off] [--no-build] [--out target/bench]"
+            );
             eprintln!("  demo    moto on loopback, seeded VPCs, and `crosslink run` on manifests/examples");
             eprintln!("  --once  converge with `crosslink apply`, check with `crosslink plan`, then stop");
             eprintln!("  bench   issue 7: converge, steady state, drift repair and daemon RSS at N links (release");
