@@ -198,7 +198,8 @@ pub struct Machine {
     pub load_after: String,
     pub commit: String,
     pub command: String,
-    pub started: String,
+    /// The committer date of HEAD.
+    pub commit_date: String,
 }
 
 fn read_proc(path: &str) -> String {
@@ -237,7 +238,7 @@ fn machine(command: &str) -> Machine {
         load_after: String::new(),
         commit: format!("{}{dirty}", git(&["rev-parse", "--short", "HEAD"])),
         command: command.to_string(),
-        started: git(&["log", "-1", "--format=%cI"]),
+        commit_date: git(&["log", "-1", "--format=%cI"]),
     }
 }
 
