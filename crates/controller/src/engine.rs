@@ -98,6 +98,7 @@ pub struct ApplyReport {
     /// The plan after the last observation: empty when converged.
     pub remaining: Plan,
     /// Subjects whose changes failed permanently (not retried in this apply).
+    #[serde(serialize_with = "crosslink_plan::model::by_subject")]
     pub failed: BTreeMap<Subject, CloudError>,
 }
 

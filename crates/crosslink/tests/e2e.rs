@@ -93,6 +93,13 @@ async fn plan_apply_plan_and_invalid_input_changes_nothing() {
     );
     assert!(out.contains("reason=missing"), "{out}");
 
+    // The machine-readable report of a converged apply.
+    let json = run(&moto, &["apply", "-o", "json", "--timeout", "60s", d]);
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("apply -o json is JSON");
+    assert_eq!(v["converged"], true);
+    assert!(v["remaining"]["reports"]["Link/payments"].is_object(), "{v}");
+
     let again = run(&moto, &["plan", d]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
 

@@ -144,9 +144,21 @@ pub struct Report {
     pub resources: BTreeMap<String, String>,
 }
 
+/// Serializes a map keyed by subject with the subject's display form (`Link/payments`) as the
+/// key: JSON object keys must be strings.
+pub fn by_subject<S: serde::Serializer, V: Serialize>(map: &BTreeMap<Subject, V>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(map.len()))?;
+    for (k, v) in map {
+        m.serialize_entry(&k.to_string(), v)?;
+    }
+    m.end()
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Plan {
     pub actions: Vec<Action>,
+    #[serde(serialize_with = "by_subject")]
     pub reports: BTreeMap<Subject, Report>,
 }
 
