@@ -229,6 +229,7 @@ impl Ctx<'_> {
         &self,
         service: &'static str,
         operation: &'static str,
+        write: bool,
         request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     ) -> (Result<T, CloudError>, Duration, Duration)
     where
@@ -236,6 +237,11 @@ impl Ctx<'_> {
     {
         let buckets = bucket_for(service, operation);
         let waited = self.until_ready(&buckets).await;
+        // Sharded: the lease may have been lost while waiting for a token. Checked here, after
+        // the wait and right before the request exists on the wire.
+        if write && let Err(e) = crosslink_cloud::fence::check() {
+            return (Err(e), waited, Duration::ZERO);
+        }
         let start = Instant::now();
         let r = request.await.map_err(|e| from_sdk(&e));
         let took = start.elapsed();
@@ -255,7 +261,7 @@ impl Ctx<'_> {
         T: Send + 's,
         E: ProvideErrorMetadata + std::error::Error + Send + 's + 'static,
     {
-        Box::pin(async move { self.send(service, operation, request).await.0 })
+        Box::pin(async move { self.send(service, operation, false, request).await.0 })
     }
 
     /// One mutating request, logged with the resources it touches.
@@ -271,7 +277,7 @@ impl Ctx<'_> {
         E: ProvideErrorMetadata + std::error::Error + Send + 's + 'static,
     {
         Box::pin(async move {
-            let (r, waited, took) = self.send(service, operation, request).await;
+            let (r, waited, took) = self.send(service, operation, true, request).await;
             let ms = took.as_millis() as u64;
             let waited_ms = waited.as_millis() as u64;
             match &r {

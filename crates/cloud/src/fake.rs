@@ -1096,6 +1096,7 @@ impl Cloud for FakeAws {
     }
 
     async fn execute(&self, account: &Account, op: &Op) -> Result<Outcome, CloudError> {
+        crate::fence::check()?;
         let id = &account.spec.account_id;
         let d = self.decide(id, op.name(), Some(op));
         if let (Some(clock), false) = (&self.clock, d.delay.is_zero()) {

@@ -2,6 +2,7 @@
 //! implements it with the SDK; tests can implement it in memory.
 
 pub mod fake;
+pub mod fence;
 
 use std::future::Future;
 

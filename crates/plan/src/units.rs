@@ -1,0 +1,267 @@
+//! Units of ownership for running several replicas: a gateway and all its links are one unit
+//! (a lease in the coordination engine says which replica may change it). Gateways that share
+//! AWS objects (a gateway VPC, whose peerings they share; a load balancer; a REST API) form one
+//! unit, named after the first of them in alphabetical order, so that one object is never
+//! changed by two replicas.
+//!
+//! Resources whose owner left desired state are attributed by where they live: a listener of a
+//! removed link belongs to the unit of the load balancer (gateway VPC) it sits on, a removed
+//! route or API resource to the unit of its peering or REST API. What belongs to no unit any
+//! more (a removed gateway's load balancer, VPC link and API in a VPC no gateway uses) is the
+//! `_orphans` unit's: it is leased like any other, so exactly one replica cleans it up.
+//!
+//! Pure functions of desired and observed state, like the planner.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crosslink_spec::{ApiTarget, DesiredState, LoadBalancerRef};
+
+use crate::model::{Action, Plan, Subject};
+use crate::observed::{AccountObservation, AccountState, Observed};
+use crate::op::{Op, Ref};
+
+/// The unit of everything no desired gateway accounts for. Not a valid gateway name (names are
+/// DNS labels), so it never collides with one.
+pub const ORPHANS: &str = "_orphans";
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Units {
+    /// Unit name -> its gateways (sorted). Always contains [`ORPHANS`] (with no gateways).
+    pub units: BTreeMap<String, Vec<String>>,
+    gateway_unit: BTreeMap<String, String>,
+    /// Gateway VPC id -> unit.
+    by_vpc: BTreeMap<String, String>,
+    /// (account, `id:<rest api id>` or `name:<rest api name>`) -> unit.
+    by_api: BTreeMap<(String, String), String>,
+}
+
+fn find(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+fn api_key(t: &ApiTarget) -> String {
+    match t {
+        ApiTarget::Id(id) => format!("id:{id}"),
+        ApiTarget::Name(n) => format!("name:{n}"),
+    }
+}
+
+impl Units {
+    pub fn of(desired: &DesiredState) -> Units {
+        let gws = &desired.gateways;
+        let mut parent: Vec<usize> = (0..gws.len()).collect();
+        // Gateways sharing a VPC, load balancer or REST API are merged.
+        let mut first: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, g) in gws.iter().enumerate() {
+            let lb = match &g.spec.load_balancer {
+                LoadBalancerRef::Name(n) => format!("lb-name:{}:{n}", g.spec.account),
+                LoadBalancerRef::Arn(a) => format!("lb-arn:{a}"),
+            };
+            let keys = [
+                format!("vpc:{}", g.spec.vpc_id),
+                lb,
+                format!("api:{}:{}", g.spec.account, api_key(&g.spec.api.target)),
+            ];
+            for k in keys {
+                match first.get(&k) {
+                    Some(&j) => {
+                        let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                        parent[a.max(b)] = a.min(b);
+                    }
+                    None => {
+                        first.insert(k, i);
+                    }
+                }
+            }
+        }
+        let mut groups: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for (i, g) in gws.iter().enumerate() {
+            let root = find(&mut parent, i);
+            groups.entry(root).or_default().push(g.metadata.name.clone());
+        }
+        let mut u = Units::default();
+        u.units.insert(ORPHANS.to_string(), Vec::new());
+        for mut names in groups.into_values() {
+            names.sort();
+            let unit = names[0].clone();
+            for n in &names {
+                u.gateway_unit.insert(n.clone(), unit.clone());
+            }
+            u.units.insert(unit, names);
+        }
+        for g in gws {
+            let unit = u.gateway_unit[&g.metadata.name].clone();
+            u.by_vpc.insert(g.spec.vpc_id.clone(), unit.clone());
+            u.by_api.insert((g.spec.account.clone(), api_key(&g.spec.api.target)), unit);
+        }
+        u
+    }
+
+    pub fn names(&self) -> BTreeSet<String> {
+        self.units.keys().cloned().collect()
+    }
+
+    pub fn of_gateway(&self, gateway: &str) -> Option<&str> {
+        self.gateway_unit.get(gateway).map(String::as_str)
+    }
+
+    /// The accounts a replica holding `owned` must observe: those of its gateways and of their
+    /// links' services; all of them for the orphans unit (removed things can be anywhere).
+    pub fn accounts(&self, desired: &DesiredState, owned: &BTreeSet<String>) -> BTreeSet<String> {
+        if owned.contains(ORPHANS) {
+            return desired.accounts.iter().map(|a| a.metadata.name.clone()).collect();
+        }
+        let mut out = BTreeSet::new();
+        for g in &desired.gateways {
+            if self.of_gateway(&g.metadata.name).is_some_and(|u| owned.contains(u)) {
+                out.insert(g.spec.account.clone());
+                out.extend(desired.links_of(&g.metadata.name).map(|l| l.spec.service.account.clone()));
+            }
+        }
+        out
+    }
+
+    /// The unit a subject's status belongs to (for subjects still in desired state).
+    pub fn of_subject(&self, desired: &DesiredState, s: &Subject) -> Option<&str> {
+        match s {
+            Subject::Gateway(g) => self.of_gateway(g),
+            Subject::Link(l) => desired.link(l).and_then(|l| self.of_gateway(&l.spec.gateway)),
+            Subject::Peering(vpc, _) => self.by_vpc.get(vpc).map(String::as_str),
+        }
+    }
+
+    /// The unit an action belongs to: its subject's, or for a removed owner, the unit of the
+    /// object the call changes (see the module documentation).
+    ///
+    /// The object comes first: a link that moved to another gateway has its old listener
+    /// removed by the unit of the load balancer it is on, not by the link's new unit.
+    pub fn of_action(&self, desired: &DesiredState, observed: &Observed, a: &Action) -> String {
+        let state = match observed.accounts.get(&a.account) {
+            Some(AccountObservation::Ok(s)) => Some(s.as_ref()),
+            _ => None,
+        };
+        state
+            .and_then(|st| self.anchored(&a.account, st, observed, &a.op))
+            .or_else(|| self.of_subject(desired, &a.subject).map(str::to_string))
+            .unwrap_or_else(|| ORPHANS.to_string())
+    }
+
+    fn vpc_unit(&self, vpc: &str) -> Option<String> {
+        self.by_vpc.get(vpc).cloned()
+    }
+
+    fn elb_unit(&self, st: &AccountState, arn: &str) -> Option<String> {
+        if let Some(lb) = st.load_balancer(arn) {
+            return self.vpc_unit(&lb.vpc_id);
+        }
+        if let Some(tg) = st.target_groups.iter().find(|t| t.arn == arn) {
+            return self.vpc_unit(&tg.vpc_id);
+        }
+        let l = st.listeners.iter().find(|l| l.arn == arn)?;
+        st.load_balancer(&l.load_balancer_arn).and_then(|lb| self.vpc_unit(&lb.vpc_id))
+    }
+
+    fn api_unit(&self, account: &str, st: &AccountState, id: &str) -> Option<String> {
+        if let Some(u) = self.by_api.get(&(account.to_string(), format!("id:{id}"))) {
+            return Some(u.clone());
+        }
+        let api = st.rest_apis.iter().find(|a| a.id == id)?;
+        self.by_api.get(&(account.to_string(), format!("name:{}", api.name))).cloned()
+    }
+
+    fn anchored(&self, account: &str, st: &AccountState, observed: &Observed, op: &Op) -> Option<String> {
+        let known = |r: &Ref| r.known().map(str::to_string);
+        match op {
+            Op::CreateTargetGroup { vpc_id, .. } => self.vpc_unit(vpc_id),
+            Op::DeleteTargetGroup { arn }
+            | Op::ModifyTargetGroup { arn, .. }
+            | Op::DeleteListener { arn }
+            | Op::ModifyListener { arn, .. }
+            | Op::DeleteLoadBalancer { arn }
+            | Op::AddElbTags { arn, .. }
+            | Op::DeregisterTargets { target_group_arn: arn, .. } => self.elb_unit(st, arn),
+            Op::RegisterTargets { target_group_arn: r, .. }
+            | Op::CreateListener { load_balancer_arn: r, .. }
+            | Op::CreateVpcLink { load_balancer_arn: r, .. } => known(r).and_then(|arn| self.elb_unit(st, &arn)),
+            Op::DeleteVpcLink { id } => {
+                let link = st.vpc_links.iter().find(|v| &v.id == id)?;
+                link.target_arns.iter().find_map(|arn| self.elb_unit(st, arn))
+            }
+            Op::DeleteRestApi { id } => self.api_unit(account, st, id),
+            Op::DeleteResource { rest_api_id, .. } | Op::DeleteMethod { rest_api_id, .. } => {
+                self.api_unit(account, st, rest_api_id)
+            }
+            Op::CreateResource { rest_api_id: r, .. }
+            | Op::PutProxyMethod { rest_api_id: r, .. }
+            | Op::CreateDeployment { rest_api_id: r, .. } => known(r).and_then(|id| self.api_unit(account, st, &id)),
+            Op::CreateEc2Tags { resource_id, .. } | Op::DeleteVpcPeeringConnection { peering_id: resource_id } => {
+                observed.accounts.values().find_map(|o| match o {
+                    AccountObservation::Ok(s) => s.peering(resource_id).and_then(|p| self.vpc_unit(&p.requester_vpc)),
+                    _ => None,
+                })
+            }
+            Op::CreateVpcPeeringConnection { vpc_id, .. } => self.vpc_unit(vpc_id),
+            Op::DeleteRoute { route_table_id, destination } => {
+                let rt = st.route_tables.get(route_table_id)?;
+                let route = rt.routes.iter().find(|r| r.destination == *destination)?;
+                let pcx = route.peering_id.as_ref()?;
+                observed.accounts.values().find_map(|o| match o {
+                    AccountObservation::Ok(s) => s.peering(pcx).and_then(|p| self.vpc_unit(&p.requester_vpc)),
+                    _ => None,
+                })
+            }
+            Op::AcceptVpcPeeringConnection { .. }
+            | Op::CreateRoute { .. }
+            | Op::ReplaceRoute { .. }
+            | Op::CreateLoadBalancer { .. }
+            | Op::CreateRestApi { .. } => None,
+        }
+    }
+}
+
+/// The part of a plan that `owned` units may carry out: their actions, except those that
+/// depend on an action of another unit (they wait for it to happen there), and their reports.
+/// `unit_of[i]` is the unit of `plan.actions[i]`. Ids and dependencies are renumbered.
+pub fn scoped(
+    plan: &Plan,
+    unit_of: &[String],
+    owned: &BTreeSet<String>,
+    report_unit: impl Fn(&Subject) -> String,
+) -> Plan {
+    let n = plan.actions.len();
+    let mut keep: Vec<bool> = (0..n).map(|i| owned.contains(&unit_of[i])).collect();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for a in &plan.actions {
+            if keep[a.id] && a.deps.iter().any(|d| !keep[*d]) {
+                keep[a.id] = false;
+                changed = true;
+            }
+        }
+    }
+    let mut new_id = vec![usize::MAX; n];
+    let mut actions = Vec::new();
+    for a in &plan.actions {
+        if keep[a.id] {
+            new_id[a.id] = actions.len();
+            let mut b = a.clone();
+            b.id = actions.len();
+            actions.push(b);
+        }
+    }
+    for b in &mut actions {
+        b.deps = b.deps.iter().map(|d| new_id[*d]).collect();
+    }
+    let reports = plan
+        .reports
+        .iter()
+        .filter(|(s, _)| owned.contains(&report_unit(s)))
+        .map(|(s, r)| (s.clone(), r.clone()))
+        .collect();
+    Plan { actions, reports }
+}
