@@ -337,12 +337,13 @@ pub struct Coordinator<B> {
     /// When each unit was first seen free (a unit preferred elsewhere is taken only after its
     /// preferred replica had a chance to).
     free_since: BTreeMap<String, Instant>,
+    rounds: u64,
 }
 
 impl<B: Backend> Coordinator<B> {
     /// `ownership` must come from [`Ownership::sharded`] with the same replica id.
     pub fn new(backend: B, ownership: Ownership, replica: &str, timing: Timing) -> Self {
-        Coordinator { backend, ownership, replica: replica.to_string(), timing, free_since: BTreeMap::new() }
+        Coordinator { backend, ownership, replica: replica.to_string(), timing, free_since: BTreeMap::new(), rounds: 0 }
     }
 
     /// Runs until `shutdown`; then releases every lease (after in-flight calls return, up to
@@ -406,6 +407,16 @@ impl<B: Backend> Coordinator<B> {
             }
             Err(e) => return self.set_error(&e),
         };
+        self.rounds += 1;
+        if self.rounds == 1 {
+            // Registered: take nothing before the other replicas starting now are seen, or the
+            // first one up would take every unit only to hand most of them over.
+            if let Some(mut g) = self.ownership.lock() {
+                g.members = members;
+                g.last_contact = Some(unix_now());
+            }
+            return;
+        }
         let holders = match self.backend.holders().await {
             Ok(h) => h,
             Err(e) => return self.set_error(&e),
@@ -458,8 +469,8 @@ impl<B: Backend> Coordinator<B> {
                 }
                 None => {
                     let since = *self.free_since.entry(unit.clone()).or_insert(now);
-                    let take = pref == Some(me)
-                        || (now.duration_since(since) >= self.timing.retry_period * 2 && mine < cap);
+                    let take =
+                        pref == Some(me) || (now.duration_since(since) >= self.timing.retry_period * 2 && mine < cap);
                     if !take {
                         continue;
                     }

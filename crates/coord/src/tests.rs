@@ -160,10 +160,7 @@ async fn a_replica_cut_off_from_the_engine_stops_mutating_before_anyone_takes_ov
             taken_at = Some(Instant::now());
         }
         // The fence of a and the ownership of b never overlap.
-        assert!(
-            !(a.ownership.check(&unit).is_ok() && owned(&b).contains(&unit)),
-            "both replicas may change {unit}"
-        );
+        assert!(!(a.ownership.check(&unit).is_ok() && owned(&b).contains(&unit)), "both replicas may change {unit}");
     }
     let stopped = stopped_at.expect("a stopped").duration_since(cut);
     let taken = taken_at.expect("b took over").duration_since(cut);

@@ -4,9 +4,11 @@
 //! `proxy` puts an intercepting HTTP proxy in front of it that records every AWS call and injects
 //! faults. Nothing here talks to anything but loopback.
 
+pub mod etcd;
 pub mod operations;
 pub mod proxy;
 
+pub use etcd::EtcdCluster;
 pub use proxy::{Call, FaultKind, Faults, Proxy};
 
 use std::io::{Read, Write};
@@ -72,7 +74,7 @@ fn find_or_install() -> Result<Vec<String>, String> {
     Ok(vec![python(), "-m".into(), "moto.server".into()])
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub fn free_port() -> std::io::Result<u16> {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(l.local_addr()?.port())
 }
@@ -145,18 +147,23 @@ impl Moto {
 
     /// A plain HTTP/1.0 request to the server; returns the whole response.
     pub fn request(&self, method: &str, path: &str) -> std::io::Result<String> {
-        let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        write!(s, "{method} {path} HTTP/1.0\r\nHost: {}\r\nContent-Length: 0\r\n\r\n", self.addr)?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        Ok(out)
+        http_request(self.addr, method, path)
     }
 
     /// Environment for a child process (the crosslink binary) to use this server as its AWS.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         aws_env(&self.endpoint)
     }
+}
+
+/// A plain HTTP/1.0 request with an empty body; returns the whole response.
+pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
 }
 
 /// The AWS environment of a child process that talks to `endpoint` with moto's static credentials
