@@ -926,6 +926,8 @@ mod tests {
             fault: None,
             micros: 1,
             at_micros: at,
+            unix_micros: at,
+            body: String::new(),
         }
     }
 

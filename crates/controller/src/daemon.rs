@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crosslink_cloud::{Cloud, CloudError, ErrorKind};
+use crosslink_coord::Ownership;
 use crosslink_plan::op::Op;
+use crosslink_plan::units::{self, ORPHANS, Units};
 use crosslink_plan::{Action, Plan, Reason, Subject, Verb};
 use rand::Rng;
 use tokio::sync::watch;
@@ -20,7 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::engine::{ActionResult, Engine, ExecContext, Executed, MAX_RECREATES};
+use crate::engine::{ActionResult, Engine, ExecContext, Executed, MAX_RECREATES, ShardCx};
 use crate::metrics::{LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels};
 use crate::source::{self, LoadFailure, Loaded};
 use crate::status::{
@@ -103,6 +105,10 @@ pub struct Daemon<C> {
     prune: PruneStatus,
     last_full_sync: Option<u64>,
     reload_soon: bool,
+    /// Which units (gateways with their links) this replica may change; all when alone.
+    ownership: Ownership,
+    units: Units,
+    leases_lost_seen: u64,
 }
 
 fn jitter(d: Duration, fraction: f64) -> Duration {
@@ -159,6 +165,38 @@ impl<C: Cloud> Daemon<C> {
             prune: PruneStatus::default(),
             last_full_sync: None,
             reload_soon: false,
+            ownership: Ownership::solo(),
+            units: Units::default(),
+            leases_lost_seen: 0,
+        }
+    }
+
+    /// Runs as one of several replicas: only the units `ownership` holds are reconciled.
+    pub fn with_ownership(mut self, ownership: Ownership) -> Self {
+        self.ownership = ownership;
+        self
+    }
+
+    /// Shard metrics and the shards part of /status, between passes too (leases move any time).
+    fn publish_shards(&mut self) {
+        let units = self.units.units.len() as i64;
+        self.metrics.shard_units.set(units);
+        match self.ownership.status() {
+            None => {
+                self.metrics.shard_units_owned.set(units);
+                self.metrics.shard_members.set(1);
+                self.metrics.coordination_healthy.set(1);
+            }
+            Some(st) => {
+                self.metrics.shard_units_owned.set(st.units.iter().filter(|u| u.mine).count() as i64);
+                self.metrics.shard_members.set(st.members.len() as i64);
+                self.metrics.coordination_healthy.set(i64::from(st.last_error.is_none() && st.last_contact.is_some()));
+                if st.leases_lost > self.leases_lost_seen {
+                    self.metrics.shard_leases_lost.inc_by(st.leases_lost - self.leases_lost_seen);
+                    self.leases_lost_seen = st.leases_lost;
+                }
+                self.status.send_modify(|s| s.shards = Some(st));
+            }
         }
     }
 
@@ -174,8 +212,10 @@ impl<C: Cloud> Daemon<C> {
         self.reload();
         let mut next_full = Instant::now();
         let mut next_reload = Instant::now() + self.opts.reload_interval;
+        let mut owners = self.ownership.subscribe();
         loop {
             self.health.beat();
+            self.publish_shards();
             let due = self.queue.values().min().copied();
             let wake = [Some(next_full), Some(next_reload), due, Some(Instant::now() + self.opts.heartbeat)]
                 .into_iter()
@@ -187,6 +227,11 @@ impl<C: Cloud> Daemon<C> {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(()) = async { match watch.as_mut() { Some(w) => w.changes.recv().await, None => std::future::pending().await } } => reload = true,
+                // Units gained or lost: a full pass for what this replica owns now.
+                Ok(()) = owners.changed() => {
+                    info!(owned = ?self.ownership.owned().unwrap_or_default(), "units owned changed");
+                    next_full = Instant::now();
+                }
                 _ = tokio::time::sleep_until(wake) => {}
             }
             let now = Instant::now();
@@ -257,6 +302,8 @@ impl<C: Cloud> Daemon<C> {
                     self.metrics.set_revision(&loaded.revision);
                     self.desired_status.revision = Some(loaded.revision.clone());
                     self.desired_status.loaded_at = Some(rfc3339(now));
+                    self.units = Units::of(&loaded.state);
+                    self.ownership.set_units(self.units.units.clone());
                     self.desired = Some(loaded);
                     // A new desired state is a reason to retry everything, permanent errors too.
                     for item in self.items.values_mut() {
@@ -299,7 +346,24 @@ impl<C: Cloud> Daemon<C> {
         let Some(loaded) = self.desired.clone() else { return };
         let desired = loaded.state.clone();
         let started = Instant::now();
-        let (_, plan) = self.engine.plan(&desired).await;
+        // Sharded: observe what the owned units need, plan everything (orphans are only known
+        // against the whole desired state), keep the owned units' part of the plan.
+        let owned = self.ownership.owned();
+        let (plan, unit_of) = match &owned {
+            None => (self.engine.plan(&desired).await.1, None),
+            Some(owned) if owned.is_empty() => (Plan::default(), Some(Vec::new())),
+            Some(owned) => {
+                let accounts = self.units.accounts(&desired, owned);
+                let observed = self.engine.observe_only(&desired, Some(&accounts)).await;
+                let all = crosslink_plan::plan(&desired, &observed, self.engine.settings());
+                let unit_of: Vec<String> =
+                    all.actions.iter().map(|a| self.units.of_action(&desired, &observed, a)).collect();
+                let report_unit = |s: &Subject| self.units.of_subject(&desired, s).unwrap_or(ORPHANS).to_string();
+                let mine = units::scoped(&all, &unit_of, owned, report_unit);
+                let unit_of = mine.actions.iter().map(|a| self.units.of_action(&desired, &observed, a)).collect();
+                (mine, Some(unit_of))
+            }
+        };
 
         // Prune guard: too many links removed at once, or everything because the desired state
         // became empty, waits for an operator.
@@ -352,7 +416,8 @@ impl<C: Cloud> Daemon<C> {
             }
             None
         };
-        let ctx = ExecContext { hold: &hold, stop: Some(stop), revision: Some(&loaded.revision) };
+        let shards = unit_of.as_deref().map(|unit_of| ShardCx { ownership: &self.ownership, unit_of });
+        let ctx = ExecContext { shards, hold: &hold, stop: Some(stop), revision: Some(&loaded.revision) };
         let executed = self.engine.execute(&desired, &plan, &ctx).await;
         let elapsed = started.elapsed();
         self.metrics.reconcile_duration.observe(elapsed.as_secs_f64());
@@ -618,8 +683,12 @@ impl<C: Cloud> Daemon<C> {
         let mut links = Vec::new();
         let mut seen: BTreeSet<Subject> = BTreeSet::new();
         if let Some(d) = &desired {
-            seen.extend(d.gateways.iter().map(|g| Subject::Gateway(g.metadata.name.clone())));
-            seen.extend(d.links.iter().map(|l| Subject::Link(l.metadata.name.clone())));
+            // Sharded: only the objects of the units held here; the holder reports the others.
+            let owned = self.ownership.owned();
+            let mine =
+                |s: &Subject| owned.as_ref().is_none_or(|o| o.contains(self.units.of_subject(d, s).unwrap_or(ORPHANS)));
+            seen.extend(d.gateways.iter().map(|g| Subject::Gateway(g.metadata.name.clone())).filter(|s| mine(s)));
+            seen.extend(d.links.iter().map(|l| Subject::Link(l.metadata.name.clone())).filter(|s| mine(s)));
         }
         // Removed objects with changes left are shown until they are gone.
         seen.extend(plan.actions.iter().map(|a| a.subject.clone()).filter(|s| !matches!(s, Subject::Peering(..))));
@@ -648,6 +717,7 @@ impl<C: Cloud> Daemon<C> {
             last_full_sync: self.last_full_sync.map(rfc3339),
             gateways,
             links,
+            shards: self.ownership.status(),
         };
         self.status.send_replace(snapshot);
     }

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crosslink_cloud::fence::{self, Fence};
 use crosslink_cloud::{Cloud, CloudError, ErrorKind, ObserveScope};
+use crosslink_coord::Ownership;
 use crosslink_plan::observed::{AccountObservation, Observed};
 use crosslink_plan::{Action, Plan, Reason, Settings, Subject, Verb};
 use crosslink_spec::{Account, ApiTarget, DesiredState, LoadBalancerRef};
@@ -108,8 +110,17 @@ impl ApplyReport {
     }
 }
 
+/// Sharded execution: the unit of each action (by action id) and the leases that fence them.
+pub struct ShardCx<'a> {
+    pub ownership: &'a Ownership,
+    pub unit_of: &'a [String],
+}
+
 /// How a plan is executed.
 pub struct ExecContext<'a> {
+    /// When several replicas share the work: every mutating call of an action is made only while
+    /// this replica holds the lease of the action's unit.
+    pub shards: Option<ShardCx<'a>>,
     /// Why an action must be held back (prune guard, backoff), if it must.
     pub hold: &'a (dyn Fn(&Action) -> Option<String> + Sync),
     /// Cancelled on shutdown: nothing new starts.
@@ -167,11 +178,17 @@ impl<C: Cloud> Engine<C> {
 
     /// Reads every account of the desired state, concurrently.
     pub async fn observe(&self, desired: &DesiredState) -> Observed {
+        self.observe_only(desired, None).await
+    }
+
+    /// Reads the accounts named in `only` (all when `None`), concurrently.
+    pub async fn observe_only(&self, desired: &DesiredState, only: Option<&BTreeSet<String>>) -> Observed {
         let scopes = scopes(desired, &self.opts.settings.instance);
         // Boxed: the future types would otherwise defeat the compiler's Send inference (rust#102211).
         let reads: Vec<BoxFuture<'_, (String, AccountObservation)>> = desired
             .accounts
             .iter()
+            .filter(|a| only.is_none_or(|o| o.contains(&a.metadata.name)))
             .map(|a| {
                 let scope = scopes.get(&a.metadata.name).cloned().unwrap_or_default();
                 let cloud = self.cloud.clone();
@@ -237,7 +254,14 @@ impl<C: Cloud> Engine<C> {
                     if st[a.id] != St::Waiting {
                         continue;
                     }
+                    let unit = ctx.shards.as_ref().and_then(|sh| sh.unit_of.get(a.id));
+                    let fenced = match (&ctx.shards, unit) {
+                        (Some(sh), Some(u)) => sh.ownership.check(u).err(),
+                        _ => None,
+                    };
                     let skip_why = if let Some(why) = (ctx.hold)(a) {
+                        Some(why)
+                    } else if let Some(why) = fenced {
                         Some(why)
                     } else if ctx.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
                         Some("shutting down".to_string())
@@ -271,6 +295,16 @@ impl<C: Cloud> Engine<C> {
                         st[a.id] = St::Running;
                         let account = accounts[a.account.as_str()];
                         let cloud = self.cloud.clone();
+                        // The fence: checked again inside the adapter right before each request.
+                        let fence = match (&ctx.shards, unit) {
+                            (Some(sh), Some(u)) => {
+                                let own = sh.ownership.clone();
+                                let u = u.clone();
+                                let in_flight = own.enter(&u);
+                                Some((Fence::new(move || own.check(&u)), in_flight))
+                            }
+                            _ => None,
+                        };
                         let span = tracing::info_span!(
                             "reconcile",
                             subject = %a.subject,
@@ -279,7 +313,9 @@ impl<C: Cloud> Engine<C> {
                         running.push(Box::pin(
                             async move {
                                 let start = Instant::now();
-                                let r = match tokio::time::timeout(CALL_TIMEOUT, cloud.execute(account, &a.op)).await {
+                                let (fence, in_flight) = fence.unzip();
+                                let call = fence::scope(fence, cloud.execute(account, &a.op));
+                                let r = match tokio::time::timeout(CALL_TIMEOUT, call).await {
                                     Ok(r) => r,
                                     Err(_) => Err(CloudError::new(
                                         ErrorKind::Retryable,
@@ -289,6 +325,7 @@ impl<C: Cloud> Engine<C> {
                                         ),
                                     )),
                                 };
+                                drop(in_flight);
                                 (a, r, start.elapsed())
                             }
                             .instrument(span),
@@ -371,7 +408,8 @@ impl<C: Cloud> Engine<C> {
             let skip: BTreeSet<Subject> = failed.keys().cloned().collect();
             let hold =
                 |a: &Action| skip.contains(&a.subject).then(|| format!("{} failed earlier in this apply", a.subject));
-            let executed = self.execute(desired, &plan, &ExecContext { hold: &hold, stop: None, revision }).await;
+            let executed =
+                self.execute(desired, &plan, &ExecContext { shards: None, hold: &hold, stop: None, revision }).await;
             let mut progressed = false;
             for e in &executed {
                 match &e.result {

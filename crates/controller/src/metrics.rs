@@ -83,6 +83,11 @@ pub struct Metrics {
     pub prune_blocked: Gauge,
     pub prune_blocked_total: Counter,
     pub build_info: Family<BuildLabels, Gauge>,
+    pub shard_units: Gauge,
+    pub shard_units_owned: Gauge,
+    pub shard_members: Gauge,
+    pub shard_leases_lost: Counter,
+    pub coordination_healthy: Gauge,
 }
 
 fn aws_histogram() -> Histogram {
@@ -110,6 +115,11 @@ impl Metrics {
             prune_blocked: Gauge::default(),
             prune_blocked_total: Counter::default(),
             build_info: Family::default(),
+            shard_units: Gauge::default(),
+            shard_units_owned: Gauge::default(),
+            shard_members: Gauge::default(),
+            shard_leases_lost: Counter::default(),
+            coordination_healthy: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -150,6 +160,33 @@ impl Metrics {
             m.prune_blocked_total.clone(),
         );
         r.register("build_info", "Version and commit of this binary (value 1)", m.build_info.clone());
+        r.register(
+            "shard_units",
+            "Units (a gateway with its links) in the desired state in force",
+            m.shard_units.clone(),
+        );
+        r.register(
+            "shard_units_owned",
+            "Units whose lease this replica holds (all of them when it runs alone)",
+            m.shard_units_owned.clone(),
+        );
+        r.register(
+            "shard_members",
+            "Live replicas seen in the coordination engine (1 when alone)",
+            m.shard_members.clone(),
+        );
+        r.register(
+            "shard_leases_lost",
+            "Unit leases lost without handing them over (not renewed in time, or taken by another replica)",
+            m.shard_leases_lost.clone(),
+        );
+        r.register(
+            "coordination_healthy",
+            "1 while the last exchange with the coordination engine succeeded (always 1 when running alone)",
+            m.coordination_healthy.clone(),
+        );
+        m.coordination_healthy.set(1);
+        m.shard_members.set(1);
         m.build_info.get_or_create(&BuildLabels { version: version.into(), commit: commit.into() }).set(1);
         Metrics { registry, ..m }
     }

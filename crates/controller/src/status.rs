@@ -108,6 +108,10 @@ pub struct StatusSnapshot {
     pub last_full_sync: Option<String>,
     pub gateways: Vec<ObjectStatus>,
     pub links: Vec<ObjectStatus>,
+    /// With several replicas: who owns which unit. Gateways and links above are only those of
+    /// the units this replica holds; ask the holder for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<crosslink_coord::ShardStatus>,
 }
 
 /// Liveness and readiness, kept apart: liveness is a heartbeat of the loop; readiness is a latch

@@ -167,6 +167,9 @@ pub struct ShardStatus {
     pub last_contact: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Leases lost without handing them over (not renewed in time, or taken by another replica).
+    #[serde(default)]
+    pub leases_lost: u64,
 }
 
 #[derive(Debug)]
@@ -185,6 +188,7 @@ struct Inner {
     members: Vec<String>,
     last_contact: Option<u64>,
     last_error: Option<String>,
+    leases_lost: u64,
 }
 
 /// Which units this replica may work on. Cheap to clone; shared by the coordinator (which
@@ -232,6 +236,7 @@ impl Ownership {
             members: Vec::new(),
             last_contact: None,
             last_error: None,
+            leases_lost: 0,
         };
         Ownership { inner: Some(Arc::new(Mutex::new(inner))), changed: Arc::new(watch::channel(0).0) }
     }
@@ -320,6 +325,7 @@ impl Ownership {
             units,
             last_contact: g.last_contact,
             last_error: g.last_error.clone(),
+            leases_lost: g.leases_lost,
         })
     }
 }
@@ -384,6 +390,7 @@ impl<B: Backend> Coordinator<B> {
                 }
                 keep
             });
+            g.leases_lost += lost.len() as u64;
         }
         for u in &lost {
             warn!(unit = %u, "lease not renewed within the renew deadline: stopped changing this unit");
@@ -433,6 +440,7 @@ impl<B: Backend> Coordinator<B> {
         let mut to_release: Vec<String> = Vec::new();
         let mut error: Option<CoordError> = None;
         let mut mine = holders.values().filter(|h| *h == me).count();
+        let mut lost = 0u64;
         self.free_since.retain(|u, _| wanted.contains_key(u) && !holders.contains_key(u));
         for unit in wanted.keys() {
             let pref = preferred(unit, &members);
@@ -451,7 +459,8 @@ impl<B: Backend> Coordinator<B> {
                         }
                         Ok(None) => {
                             holders_now.remove(unit);
-                            warn!(unit = %unit, "lease lost to another replica")
+                            lost += 1;
+                            warn!(unit = %unit, "lease lost to another replica: stopped changing this unit")
                         }
                         Err(e) => {
                             // Keep the old deadline: it runs out on its own.
@@ -464,6 +473,7 @@ impl<B: Backend> Coordinator<B> {
                 }
                 Some(_) => {
                     if held_before.contains_key(unit) {
+                        lost += 1;
                         warn!(unit = %unit, holder = holders.get(unit).map(String::as_str).unwrap_or(""), "lease now held by another replica: stopped changing this unit");
                     }
                 }
@@ -529,6 +539,7 @@ impl<B: Backend> Coordinator<B> {
             g.members = members;
             g.last_contact = Some(unix_now());
             g.last_error = error.as_ref().map(|e| e.to_string());
+            g.leases_lost += lost;
         }
         if let Some(e) = &error {
             warn!(error = %e, "coordination: {e}");

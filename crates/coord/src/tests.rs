@@ -56,11 +56,9 @@ fn assert_disjoint(rs: &[&Replica]) {
 #[test]
 fn timing_rules() {
     assert!(Timing::default().check().is_ok());
-    let mut t = Timing::default();
-    t.renew_deadline = t.lease_duration;
+    let t = Timing { renew_deadline: Duration::from_secs(15), ..Timing::default() };
     assert!(t.check().unwrap_err().contains("margin"));
-    let mut t = Timing::default();
-    t.retry_period = Duration::from_secs(6);
+    let t = Timing { retry_period: Duration::from_secs(6), ..Timing::default() };
     assert!(t.check().unwrap_err().contains("two chances"));
 }
 

@@ -51,7 +51,7 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Run the reconciling daemon: watch desired state, converge, repair drift; serve /healthz,
     /// /readyz, /metrics, /status and a status page.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print a running daemon's status as a table: exit 0 all Ready, 2 otherwise, 1 unreachable.
     Status(StatusArgs),
     /// Print least-privilege IAM policies for desired state: the controller's, and per account a
@@ -87,6 +87,51 @@ pub struct RunArgs {
     /// /healthz fails when the loop has shown no life for this long.
     #[arg(long, env = "CROSSLINK_LIVENESS_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
     pub liveness_timeout: std::time::Duration,
+    #[command(flatten)]
+    pub coord: CoordArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Coordination {
+    /// `kubernetes` inside a Kubernetes pod (KUBERNETES_SERVICE_HOST is set), else `none`.
+    Auto,
+    /// This process is the only replica and reconciles everything.
+    None,
+    /// coordination.k8s.io/v1 Lease objects, one per unit and one per replica.
+    Kubernetes,
+    /// etcd v3 leases: one per replica, unit keys attached to it.
+    Etcd,
+}
+
+/// Several replicas: each unit (a gateway with its links) is reconciled by the one replica
+/// holding its lease. See docs/ha.md.
+#[derive(Debug, Args)]
+pub struct CoordArgs {
+    /// How replicas share the work.
+    #[arg(long, env = "CROSSLINK_COORDINATION", value_enum, default_value_t = Coordination::Auto)]
+    pub coordination: Coordination,
+    /// This replica's name, unique among the replicas (in Kubernetes: the pod name). Default:
+    /// the host name and a random suffix.
+    #[arg(long, env = "CROSSLINK_REPLICA_ID")]
+    pub replica_id: Option<String>,
+    /// Namespace of the Lease objects. Default: the pod's own namespace.
+    #[arg(long, env = "CROSSLINK_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// etcd client URLs (http://host:2379), comma-separated.
+    #[arg(long, env = "CROSSLINK_ETCD_ENDPOINTS", value_delimiter = ',')]
+    pub etcd_endpoints: Vec<String>,
+    /// Key prefix in etcd. Default: /crosslink/<instance>.
+    #[arg(long, env = "CROSSLINK_ETCD_PREFIX")]
+    pub etcd_prefix: Option<String>,
+    /// How long a unit's lease lasts without renewal before another replica may take it.
+    #[arg(long, env = "CROSSLINK_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_duration: std::time::Duration,
+    /// A replica stops changing a unit this long after its last successful renewal.
+    #[arg(long, env = "CROSSLINK_RENEW_DEADLINE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub renew_deadline: std::time::Duration,
+    /// How often leases are renewed and free units looked for.
+    #[arg(long, env = "CROSSLINK_RETRY_PERIOD", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub retry_period: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

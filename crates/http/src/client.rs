@@ -441,6 +441,7 @@ mod tests {
         });
         ledger.last_reconcile = None;
         let s = StatusSnapshot {
+            shards: None,
             instance: "crosslink-0".into(),
             version: "0.1.0".into(),
             ready: false,

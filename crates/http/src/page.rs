@@ -249,6 +249,7 @@ mod tests {
         });
         link.resources.insert("<k>".into(), "\"><script>".into());
         let s = StatusSnapshot {
+            shards: None,
             instance: "<i>prod</i>".into(),
             version: "0.1.0".into(),
             desired: DesiredStatus {
@@ -278,6 +279,7 @@ mod tests {
             hint: Some("lower the request rate".into()),
         });
         let s = StatusSnapshot {
+            shards: None,
             instance: "crosslink-0".into(),
             version: "0.1.0".into(),
             ready: true,
@@ -318,6 +320,7 @@ mod tests {
     #[test]
     fn banners_for_rejected_desired_state_and_prune_guard() {
         let s = StatusSnapshot {
+            shards: None,
             desired: DesiredStatus {
                 revision: Some("good1".into()),
                 error: Some("links.yaml:3:7: Link/a: spec.port: expected a number".into()),

@@ -17,6 +17,7 @@ use tower::ServiceExt;
 
 fn snapshot() -> StatusSnapshot {
     StatusSnapshot {
+        shards: None,
         instance: "crosslink-0".into(),
         version: "0.1.0".into(),
         ready: true,

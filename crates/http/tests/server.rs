@@ -19,6 +19,7 @@ const PROMPTLY: Duration = Duration::from_secs(5);
 
 fn snapshot() -> StatusSnapshot {
     StatusSnapshot {
+        shards: None,
         instance: "crosslink-0".into(),
         version: "0.1.0".into(),
         ready: true,

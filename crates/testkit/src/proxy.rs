@@ -168,6 +168,11 @@ pub struct Call {
     pub micros: u64,
     /// When the request arrived, since the proxy started.
     pub at_micros: u64,
+    /// When the request arrived, in microseconds since the Unix epoch (to line up the calls of
+    /// several proxies).
+    pub unix_micros: u64,
+    /// The request body (form or JSON), cut at 16 KiB.
+    pub body: String,
 }
 
 impl Call {
@@ -583,6 +588,7 @@ struct Identity {
     path: String,
     signed: bool,
     query_protocol: bool,
+    body: String,
 }
 
 fn identify(req: &Message) -> Identity {
@@ -607,6 +613,7 @@ fn identify(req: &Message) -> Identity {
         operation,
         method,
         path: path.to_string(),
+        body: String::from_utf8_lossy(&req.body[..req.body.len().min(16 * 1024)]).into_owned(),
     }
 }
 
@@ -693,6 +700,11 @@ impl Shared {
             fault,
             micros: arrived.elapsed().as_micros() as u64,
             at_micros: arrived.duration_since(self.started).as_micros() as u64,
+            unix_micros: (std::time::SystemTime::now() - arrived.elapsed())
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as u64)
+                .unwrap_or(0),
+            body: id.body,
         };
         lock(&self.calls).push(call);
     }
@@ -819,6 +831,7 @@ mod tests {
             path: "/".into(),
             signed: true,
             query_protocol: true,
+            body: String::new(),
         }
     }
 
