@@ -1,8 +1,9 @@
 //! The deployment artifacts under deploy/ and the `iam-policy` command, checked as an operator
 //! would rely on them: the Dockerfile's stages and wiring, the Kubernetes manifests against the
-//! Kubernetes schemas (rendered with kustomize), the alert rules with promtool, the metric names in
-//! rules and dashboard against what the daemon really exports, the systemd unit with
-//! systemd-analyze.
+//! Kubernetes schemas (rendered with kustomize), the shape that running several replicas needs
+//! (leases, RBAC, disruption budget, replica identity), the alert rules with promtool, the metric
+//! names in rules and dashboard against what the daemon really exports, the systemd unit with
+//! systemd-analyze and its etcd coordination settings.
 //!
 //! Tools are installed the way the moto harness installs moto: Python packages with pip, promtool
 //! and systemd-analyze from Debian's packages (needs root and the Debian mirrors, as CI has). A
@@ -240,6 +241,277 @@ fn kubernetes_manifests_render_validate_and_fit_together() {
     }
 }
 
+/// The kustomize targets: the base and every overlay.
+fn kustomize_targets() -> Vec<PathBuf> {
+    let root = repo().join("deploy/kubernetes");
+    let mut overlays: Vec<PathBuf> = std::fs::read_dir(root.join("overlays"))
+        .expect("deploy/kubernetes/overlays")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    overlays.sort();
+    std::iter::once(root.join("base")).chain(overlays).collect()
+}
+
+/// The objects a kustomization renders to, as JSON: `kubectl kustomize` when kubectl is on PATH,
+/// else the fixture's fallback renderer (check_kubernetes.py checks that the two agree).
+fn rendered(dir: &Path) -> Vec<Value> {
+    need(python_packages());
+    const SCRIPT: &str = r#"
+import json, shutil, subprocess, sys, yaml
+sys.path.insert(0, sys.argv[1])
+if shutil.which("kubectl"):
+    r = subprocess.run(["kubectl", "kustomize", sys.argv[2]], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("kubectl kustomize failed: " + r.stderr)
+    docs = [d for d in yaml.safe_load_all(r.stdout) if d is not None]
+else:
+    import check_kubernetes
+    docs = check_kubernetes.render(sys.argv[2])
+print(json.dumps(docs))
+"#;
+    let fixtures = repo().join("crates/crosslink/tests/fixtures");
+    let o = run(Command::new(python()).arg("-c").arg(SCRIPT).arg(&fixtures).arg(dir));
+    assert!(o.status.success(), "rendering {}:\n{}", dir.display(), text(&o));
+    serde_json::from_slice(&o.stdout).expect("rendered objects as JSON")
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+/// A label selector with matchLabels only, all of which the pod carries.
+fn selects(selector: &Value, pod_labels: &Value) -> bool {
+    selector.as_object().is_some_and(|s| s.keys().all(|k| k == "matchLabels"))
+        && selector["matchLabels"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| pod_labels[k] == *v))
+}
+
+const TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+const LEASE_VERBS: [&str; 5] = ["create", "delete", "get", "list", "update"];
+
+/// What running several replicas needs, in one rendered target; every problem, not the first.
+fn ha_problems(docs: &[Value]) -> Vec<String> {
+    let mut p = Vec::new();
+    let deployments = of_kind(docs, "Deployment");
+    let [dep] = deployments.as_slice() else {
+        return vec![format!("expected one Deployment, found {}", deployments.len())];
+    };
+    let namespace = &dep["metadata"]["namespace"];
+    let spec = &dep["spec"];
+    let pod = &spec["template"]["spec"];
+    let pod_labels = &spec["template"]["metadata"]["labels"];
+
+    // Three replicas, rolled one at a time.
+    if spec["replicas"] != 3 {
+        p.push(format!("Deployment replicas must be 3, got {}", spec["replicas"]));
+    }
+    let strategy = &spec["strategy"];
+    let rolling = &strategy["rollingUpdate"];
+    if strategy["type"] != "RollingUpdate"
+        || rolling["maxUnavailable"] != 1
+        || !matches!(rolling["maxSurge"].as_u64(), Some(0 | 1))
+    {
+        p.push(format!("the strategy must be RollingUpdate with maxUnavailable 1 and maxSurge 0 or 1, got {strategy}"));
+    }
+
+    // Spread over nodes where possible (preferred: a small cluster still runs every replica).
+    let anti = &pod["affinity"]["podAntiAffinity"];
+    let spread = anti["preferredDuringSchedulingIgnoredDuringExecution"].as_array().is_some_and(|terms| {
+        terms.iter().any(|t| {
+            let term = &t["podAffinityTerm"];
+            term["topologyKey"] == "kubernetes.io/hostname" && selects(&term["labelSelector"], pod_labels)
+        })
+    });
+    if !spread {
+        p.push(format!("pod anti-affinity must prefer one replica per kubernetes.io/hostname, got {anti}"));
+    }
+    if !anti["requiredDuringSchedulingIgnoredDuringExecution"].is_null() {
+        p.push("required anti-affinity leaves replicas pending on clusters with fewer nodes; prefer it".into());
+    }
+
+    // The replica's identity and lease namespace from the downward API, coordination through
+    // Kubernetes.
+    let containers = pod["containers"].as_array().cloned().unwrap_or_default();
+    let Some(cl) = containers.iter().find(|c| c["name"] == "crosslink") else {
+        p.push("no crosslink container".into());
+        return p;
+    };
+    let env = cl["env"].as_array().cloned().unwrap_or_default();
+    for (var, field) in [("CROSSLINK_REPLICA_ID", "metadata.name"), ("CROSSLINK_LEASE_NAMESPACE", "metadata.namespace")]
+    {
+        let from = env.iter().find(|e| e["name"] == var).map(|e| &e["valueFrom"]["fieldRef"]["fieldPath"]);
+        if from.is_none_or(|f| *f != field) {
+            p.push(format!("{var} must come from the downward API ({field}), got {from:?}"));
+        }
+    }
+    let mut coordination = None;
+    for src in cl["envFrom"].as_array().cloned().unwrap_or_default() {
+        let name = &src["configMapRef"]["name"];
+        for cm in of_kind(docs, "ConfigMap").into_iter().filter(|c| c["metadata"]["name"] == *name) {
+            if let Some(v) = cm["data"]["CROSSLINK_COORDINATION"].as_str() {
+                coordination = Some(v.to_string());
+            }
+        }
+    }
+    if let Some(e) = env.iter().find(|e| e["name"] == "CROSSLINK_COORDINATION") {
+        coordination = e["value"].as_str().map(str::to_string);
+    }
+    if coordination.as_deref() != Some("kubernetes") {
+        p.push(format!("CROSSLINK_COORDINATION must be kubernetes, got {coordination:?}"));
+    }
+
+    // A token for the Kubernetes API in the crosslink container, and only there.
+    let volumes = pod["volumes"].as_array().cloned().unwrap_or_default();
+    let token_volume = cl["volumeMounts"].as_array().and_then(|mounts| {
+        mounts.iter().find(|m| m["mountPath"] == TOKEN_PATH && m["readOnly"] == true).map(|m| m["name"].clone())
+    });
+    match token_volume {
+        Some(name) => {
+            let projected = volumes.iter().find(|v| v["name"] == name).map(|v| &v["projected"]["sources"]);
+            let has =
+                |key: &str| projected.and_then(Value::as_array).is_some_and(|s| s.iter().any(|x| !x[key].is_null()));
+            if !(has("serviceAccountToken") && has("configMap") && has("downwardAPI")) {
+                p.push(format!("volume {name} must project the token, the cluster CA and the namespace"));
+            }
+            let others = containers.iter().chain(pod["initContainers"].as_array().into_iter().flatten());
+            for c in others.filter(|c| c["name"] != "crosslink") {
+                let mounts = c["volumeMounts"].as_array().cloned().unwrap_or_default();
+                if mounts.iter().any(|m| m["name"] == name) {
+                    p.push(format!("container {} must not get crosslink's Kubernetes API token", c["name"]));
+                }
+            }
+        }
+        None if pod["automountServiceAccountToken"] == false => {
+            p.push(format!("the crosslink container needs a service account token at {TOKEN_PATH} (read-only)"));
+        }
+        None => {}
+    }
+
+    // The service account may get, list, create, update and delete Leases in its namespace, and
+    // nothing else.
+    let account = &pod["serviceAccountName"];
+    let bindings: Vec<&Value> = of_kind(docs, "RoleBinding")
+        .into_iter()
+        .filter(|b| {
+            b["subjects"].as_array().is_some_and(|subjects| {
+                subjects.iter().any(|s| {
+                    s["kind"] == "ServiceAccount"
+                        && s["name"] == *account
+                        && (s["namespace"].is_null() || s["namespace"] == *namespace)
+                })
+            })
+        })
+        .collect();
+    let mut verbs = BTreeSet::new();
+    for b in &bindings {
+        if b["metadata"]["namespace"] != *namespace {
+            p.push(format!("RoleBinding {} is not in the Deployment's namespace", b["metadata"]["name"]));
+        }
+        let role_ref = &b["roleRef"];
+        if role_ref["kind"] != "Role" || role_ref["apiGroup"] != "rbac.authorization.k8s.io" {
+            p.push(format!("RoleBinding {} must bind a Role (namespaced), got {role_ref}", b["metadata"]["name"]));
+            continue;
+        }
+        let roles: Vec<&Value> =
+            of_kind(docs, "Role").into_iter().filter(|r| r["metadata"]["name"] == role_ref["name"]).collect();
+        let [role] = roles.as_slice() else {
+            p.push(format!(
+                "RoleBinding {} binds Role {}, which is not rendered",
+                b["metadata"]["name"], role_ref["name"]
+            ));
+            continue;
+        };
+        if role["metadata"]["namespace"] != *namespace {
+            p.push(format!("Role {} is not in the Deployment's namespace", role["metadata"]["name"]));
+        }
+        for rule in role["rules"].as_array().cloned().unwrap_or_default() {
+            let strings = |k: &str| -> Vec<String> {
+                rule[k].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
+            };
+            if strings("apiGroups") != ["coordination.k8s.io"]
+                || strings("resources") != ["leases"]
+                || !rule["resourceNames"].is_null()
+                || !rule["nonResourceURLs"].is_null()
+            {
+                p.push(format!(
+                    "Role {}: every rule must be about coordination.k8s.io leases only, got {rule}",
+                    role["metadata"]["name"]
+                ));
+                continue;
+            }
+            verbs.extend(strings("verbs"));
+        }
+    }
+    if bindings.is_empty() {
+        p.push(format!("no RoleBinding for ServiceAccount {account}"));
+    }
+    let want: BTreeSet<String> = LEASE_VERBS.iter().map(|v| v.to_string()).collect();
+    if verbs != want {
+        p.push(format!("the verbs on leases must be exactly {want:?}, got {verbs:?}"));
+    }
+
+    // Evictions (node drains) take one replica at a time.
+    let budgets = of_kind(docs, "PodDisruptionBudget");
+    let [pdb] = budgets.as_slice() else {
+        p.push(format!("expected one PodDisruptionBudget, found {}", budgets.len()));
+        return p;
+    };
+    if pdb["apiVersion"] != "policy/v1"
+        || pdb["spec"]["maxUnavailable"] != 1
+        || !pdb["spec"]["minAvailable"].is_null()
+        || !selects(&pdb["spec"]["selector"], pod_labels)
+        || pdb["metadata"]["namespace"] != *namespace
+    {
+        p.push(format!("the PodDisruptionBudget must be policy/v1 with maxUnavailable 1, select the pods and share their namespace, got {pdb}"));
+    }
+    p
+}
+
+#[test]
+fn kubernetes_manifests_run_three_replicas_with_leases() {
+    let mut problems = Vec::new();
+    for target in kustomize_targets() {
+        let where_ = target.strip_prefix(repo()).unwrap_or(&target).display().to_string();
+        problems.extend(ha_problems(&rendered(&target)).into_iter().map(|p| format!("{where_}: {p}")));
+    }
+    assert!(problems.is_empty(), "deploy/kubernetes:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn ha_checks_catch_a_single_replica_without_leases() {
+    // The checks themselves: a copy of the base as it was before replicas (one pod, Recreate, no
+    // Role, no budget, no identity) fails on each count.
+    let mut docs = rendered(&repo().join("deploy/kubernetes/base"));
+    docs.retain(|d| !matches!(d["kind"].as_str(), Some("Role" | "RoleBinding" | "PodDisruptionBudget")));
+    for d in docs.iter_mut().filter(|d| d["kind"] == "Deployment") {
+        d["spec"]["replicas"] = 1.into();
+        d["spec"]["strategy"] = serde_json::json!({"type": "Recreate"});
+        let pod = &mut d["spec"]["template"]["spec"];
+        pod["affinity"] = Value::Null;
+        for c in pod["containers"].as_array_mut().unwrap() {
+            c["env"] = Value::Null;
+            if let Some(m) = c["volumeMounts"].as_array_mut() {
+                m.retain(|m| m["mountPath"] != TOKEN_PATH);
+            }
+        }
+    }
+    let problems = ha_problems(&docs).join("\n");
+    for expected in [
+        "replicas must be 3",
+        "RollingUpdate",
+        "anti-affinity",
+        "CROSSLINK_REPLICA_ID",
+        "CROSSLINK_LEASE_NAMESPACE",
+        "service account token",
+        "no RoleBinding",
+        "PodDisruptionBudget",
+    ] {
+        assert!(problems.contains(expected), "no problem about {expected:?} in:\n{problems}");
+    }
+}
+
 #[test]
 fn alert_rules_pass_promtool_check_and_unit_tests() {
     need(debian_tool("promtool", "prometheus"));
@@ -251,6 +523,15 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
     std::fs::copy(repo().join("deploy/prometheus/crosslink-rules.test.yaml"), &tests).expect("copy the rule tests");
     let o = run(Command::new("promtool").args(["test", "rules"]).arg(&tests).current_dir(&dir));
     assert!(o.status.success(), "promtool test rules:\n{}", text(&o));
+
+    // The alerts that watch coordination between replicas.
+    let exprs = std::fs::read_to_string(dir.join("crosslink-rules.yaml")).unwrap();
+    for (alert, metric) in [
+        ("CrosslinkCoordinationDown", "crosslink_coordination_healthy"),
+        ("CrosslinkUnitsUnowned", "crosslink_shard_units_owned"),
+    ] {
+        assert!(exprs.contains(&format!("alert: {alert}")) && exprs.contains(metric), "{alert} on {metric} is missing");
+    }
 
     // Every alert is unit-tested at least once.
     let alerts: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("rules.json")).unwrap()).unwrap();
@@ -327,6 +608,11 @@ fn rules_and_dashboard_use_only_metrics_the_daemon_exports() {
         "crosslink_link_ready",
         "crosslink_aws_rate_limit_wait_seconds_total",
         "crosslink_queue_depth",
+        "crosslink_shard_units",
+        "crosslink_shard_units_owned",
+        "crosslink_shard_members",
+        "crosslink_shard_leases_lost_total",
+        "crosslink_coordination_healthy",
     ] {
         assert!(shown(family), "{family} is in no rule or panel");
     }
@@ -588,6 +874,46 @@ fn systemd_unit_verifies_and_is_hardened() {
         "TimeoutStopSec must exceed CROSSLINK_SHUTDOWN_GRACE ({grace}s)"
     );
 
+    // Several VMs coordinate through etcd with a second, optional environment file, read after
+    // the first so that it can override it.
+    assert_eq!(
+        v.get("EnvironmentFile").cloned().unwrap_or_default(),
+        ["/etc/crosslink/crosslink.env", "-/etc/crosslink/coordination.env"],
+        "crosslink.env, then the optional coordination.env"
+    );
+    let coordination = read("deploy/systemd/coordination.env");
+    let mut set = BTreeMap::new();
+    let mut documented = BTreeMap::new();
+    for line in coordination.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        // Commented-out settings document real variables too.
+        let (setting, target) = match line.strip_prefix('#') {
+            Some(rest) if rest.starts_with("CROSSLINK_") => (rest, &mut documented),
+            Some(_) => continue,
+            None => (line, &mut set),
+        };
+        let (k, val) = setting.split_once('=').unwrap_or_else(|| panic!("not KEY=value: {line}"));
+        assert!(!k.starts_with("CROSSLINK_") || vars.contains(k), "coordination.env: {k} is not a crosslink variable");
+        target.insert(k.to_string(), val.to_string());
+    }
+    assert_eq!(set.get("CROSSLINK_COORDINATION").map(String::as_str), Some("etcd"), "{set:?}");
+    assert!(set.get("CROSSLINK_REPLICA_ID").is_some_and(|id| !id.is_empty()), "a replica id per VM: {set:?}");
+    let endpoints = set.get("CROSSLINK_ETCD_ENDPOINTS").expect("CROSSLINK_ETCD_ENDPOINTS");
+    let endpoints: Vec<&str> = endpoints.split(',').collect();
+    assert!(endpoints.len() >= 3, "every member of an etcd cluster of three or more: {endpoints:?}");
+    for e in &endpoints {
+        let port = e.strip_prefix("http://").and_then(|hp| hp.rsplit_once(':')).map(|(_, port)| port.parse::<u16>());
+        assert!(matches!(port, Some(Ok(_))), "an etcd endpoint is http://host:port, got {e}");
+    }
+    // The timing shown is valid: two renewals fit in the renew deadline, which is shorter than
+    // the lease duration.
+    let timing = |k: &str, default: u64| set.get(k).or(documented.get(k)).map(|d| duration_secs(d)).unwrap_or(default);
+    let (lease, renew, retry) = (
+        timing("CROSSLINK_LEASE_DURATION", 15),
+        timing("CROSSLINK_RENEW_DEADLINE", 10),
+        timing("CROSSLINK_RETRY_PERIOD", 2),
+    );
+    assert!(2 * retry <= renew && renew < lease, "lease {lease}s, renew deadline {renew}s, retry period {retry}s");
+
     // systemd's own checks, on a copy whose ExecStart is the binary just built (verify wants it
     // to exist); everything else is the unit as shipped.
     let dir = tempdir("systemd");
@@ -599,6 +925,26 @@ fn systemd_unit_verifies_and_is_hardened() {
     // Exposure 2.0 or lower ("OK" on systemd's scale) once the hardening options apply.
     let o = run(Command::new("systemd-analyze").args(["security", "--offline=true", "--threshold=20"]).arg(&copy));
     assert!(o.status.success(), "systemd-analyze security rates the unit above 2.0:\n{}", text(&o));
+}
+
+// ---- documentation ------------------------------------------------------------------------------
+
+#[test]
+fn ha_design_is_linked_and_names_real_variables() {
+    let ha = read("docs/ha.md");
+    assert!(read("README.md").contains("docs/ha.md"), "README.md must link docs/ha.md");
+    assert!(read("docs/architecture.md").contains("ha.md"), "docs/architecture.md must link ha.md");
+    // Every CROSSLINK_* variable the operations docs name is one `crosslink run` reads.
+    let vars = crosslink_variables();
+    let mut unknown = BTreeSet::new();
+    for (doc, body) in [("docs/ha.md", &ha), ("docs/runbook.md", &read("docs/runbook.md"))] {
+        for word in body.split(|c: char| !(c.is_ascii_uppercase() || c == '_')) {
+            if word.starts_with("CROSSLINK_") && word.len() > "CROSSLINK_".len() && !vars.contains(word) {
+                unknown.insert(format!("{doc}: {word}"));
+            }
+        }
+    }
+    assert!(unknown.is_empty(), "not crosslink variables: {unknown:?}");
 }
 
 // ---- crosslink iam-policy -----------------------------------------------------------------------
