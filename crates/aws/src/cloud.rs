@@ -19,6 +19,12 @@ use futures::future::BoxFuture;
 use tokio::sync::Mutex;
 
 use crate::errors::from_sdk;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
 use crate::ratelimit::{Bucket, Limiter, RateLimits, bucket_for};
 use crate::session::{Connector, Session, SessionError};
 
@@ -123,9 +129,15 @@ impl AwsCloud {
         }
         let clients = Arc::new(Clients {
             spec: account.spec.clone(),
-            ec2: aws_sdk_ec2::Client::new(&session.config),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&session.config),
-            apigateway: aws_sdk_apigateway::Client::new(&session.config),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&session.config).interceptor(FenceCheck).build(),
+            ),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(&session.config).interceptor(FenceCheck).build(),
+            ),
+            apigateway: aws_sdk_apigateway::Client::from_conf(
+                aws_sdk_apigateway::config::Builder::from(&session.config).interceptor(FenceCheck).build(),
+            ),
             session,
         });
         *cached = Some(clients.clone());
@@ -179,6 +191,26 @@ impl Cloud for AwsCloud {
             self.forget_if_denied(account, &clients, e).await;
         }
         r
+    }
+}
+
+/// Checks the fence (see `crosslink_cloud::fence`) before every attempt the SDK makes, its own
+/// retries included: a retry of a mutating call after the lease is gone is not sent.
+#[derive(Debug)]
+struct FenceCheck;
+
+impl Intercept for FenceCheck {
+    fn name(&self) -> &'static str {
+        "CrosslinkFenceCheck"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        crosslink_cloud::fence::check().map_err(BoxError::from)
     }
 }
 
@@ -243,7 +275,15 @@ impl Ctx<'_> {
             return (Err(e), waited, Duration::ZERO);
         }
         let start = Instant::now();
-        let r = request.await.map_err(|e| from_sdk(&e));
+        let mut r = request.await.map_err(|e| from_sdk(&e));
+        // A failure because the lease went away during the SDK's retries is that, whatever
+        // the SDK calls it.
+        if write
+            && r.is_err()
+            && let Err(e) = crosslink_cloud::fence::check()
+        {
+            r = Err(e);
+        }
         let took = start.elapsed();
         self.finish(service, operation, &buckets, r.as_ref().err(), waited, took);
         (r, waited, took)

@@ -109,6 +109,8 @@ pub struct Daemon<C> {
     ownership: Ownership,
     units: Units,
     leases_lost_seen: u64,
+    /// Units held elsewhere that this desired state does not have (orphan clean-up waits).
+    orphans_waiting: Vec<String>,
 }
 
 fn jitter(d: Duration, fraction: f64) -> Duration {
@@ -168,6 +170,7 @@ impl<C: Cloud> Daemon<C> {
             ownership: Ownership::solo(),
             units: Units::default(),
             leases_lost_seen: 0,
+            orphans_waiting: Vec::new(),
         }
     }
 
@@ -348,7 +351,25 @@ impl<C: Cloud> Daemon<C> {
         let started = Instant::now();
         // Sharded: observe what the owned units need, plan everything (orphans are only known
         // against the whole desired state), keep the owned units' part of the plan.
-        let owned = self.ownership.owned();
+        let mut owned = self.ownership.owned();
+        // Replicas on different revisions for a while (each pod syncs git on its own): a unit
+        // that one side no longer has (or does not have yet) is still held by the other, and
+        // what this side would clean up as orphaned is that unit's. Orphan clean-up waits.
+        if let Some(o) = owned.as_mut()
+            && o.contains(ORPHANS)
+        {
+            let foreign = self.ownership.foreign();
+            if !foreign.is_empty() {
+                if self.orphans_waiting != foreign {
+                    warn!(
+                        units = ?foreign,
+                        "clean-up of removed gateways waits: these units are still held by replicas running another desired-state revision"
+                    );
+                }
+                o.remove(ORPHANS);
+            }
+            self.orphans_waiting = foreign;
+        }
         let (plan, unit_of) = match &owned {
             None => (self.engine.plan(&desired).await.1, None),
             Some(owned) if owned.is_empty() => (Plan::default(), Some(Vec::new())),

@@ -293,6 +293,14 @@ impl Ownership {
         InFlight { owner: self.clone(), unit: unit.to_string() }
     }
 
+    /// Units whose lease someone holds although they are not in this replica's desired state:
+    /// another replica runs with another revision (git-sync has not caught up yet, on one side
+    /// or the other). Clean-up of what no unit accounts for must wait until this is empty.
+    pub fn foreign(&self) -> Vec<String> {
+        let Some(g) = self.lock() else { return Vec::new() };
+        g.holders.keys().filter(|u| !g.wanted.contains_key(*u)).cloned().collect()
+    }
+
     /// Changes whenever the set of owned units changes.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()

@@ -265,3 +265,173 @@ pub fn scoped(
         .collect();
     Plan { actions, reports }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::model::{Reason, Report, Verb};
+    use crate::observed::{Listener, LoadBalancer, Tags};
+
+    const YAML: &str = r#"
+apiVersion: crosslink.dev/v1alpha1
+kind: Account
+metadata: {name: shared}
+spec: {accountId: "111111111111", region: eu-central-1, assumeRole: {roleArn: "arn:aws:iam::111111111111:role/x", externalId: ext}}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Account
+metadata: {name: svc}
+spec: {accountId: "222222222222", region: eu-central-1, assumeRole: {roleArn: "arn:aws:iam::222222222222:role/x", externalId: ext}}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Account
+metadata: {name: other}
+spec: {accountId: "333333333333", region: eu-central-1, assumeRole: {roleArn: "arn:aws:iam::333333333333:role/x", externalId: ext}}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Gateway
+metadata: {name: beta}
+spec: {account: shared, vpcId: vpc-0000000000000000a, subnetIds: [subnet-00000001], routeTableIds: [rtb-00000001], loadBalancer: {name: beta-nlb}, api: {name: beta-api, stage: v1}}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Gateway
+metadata: {name: alpha}
+spec: {account: shared, vpcId: vpc-0000000000000000a, subnetIds: [subnet-00000001], routeTableIds: [rtb-00000001], loadBalancer: {name: alpha-nlb}, api: {name: alpha-api, stage: v1}}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Gateway
+metadata: {name: gamma}
+spec: {account: shared, vpcId: vpc-0000000000000000c, subnetIds: [subnet-00000003], routeTableIds: [rtb-00000003], loadBalancer: {name: gamma-nlb}, api: {name: gamma-api, stage: v1}}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Link
+metadata: {name: pay}
+spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, routeTableIds: [rtb-00000009]}, targets: [{ip: 10.9.1.1, port: 80}], listenerPort: 9001, routes: [{path: /pay}]}
+"#;
+
+    fn desired() -> DesiredState {
+        crosslink_spec::load_str(Path::new("u.yaml"), YAML).unwrap()
+    }
+
+    fn action(id: usize, subject: Subject, op: Op, deps: Vec<usize>) -> Action {
+        Action {
+            id,
+            subject,
+            account: "shared".into(),
+            resource: format!("r{id}"),
+            verb: Verb::Delete,
+            reason: Reason::NoLongerDesired,
+            op,
+            deps,
+        }
+    }
+
+    /// gamma's NLB with a listener of a removed link, and a removed gateway's NLB in a VPC no
+    /// gateway uses.
+    fn observed() -> Observed {
+        let lb = |arn: &str, name: &str, vpc: &str| LoadBalancer {
+            arn: arn.into(),
+            name: name.into(),
+            dns_name: String::new(),
+            vpc_id: vpc.into(),
+            kind: "network".into(),
+            internal: true,
+            state: "active".into(),
+            subnet_ids: vec![],
+            tags: Tags::new(),
+        };
+        let st = AccountState {
+            load_balancers: vec![
+                lb("arn:lb/gamma", "gamma-nlb", "vpc-0000000000000000c"),
+                lb("arn:lb/old", "old-nlb", "vpc-00000000000000077"),
+            ],
+            listeners: vec![Listener {
+                arn: "arn:listener/gamma/1".into(),
+                load_balancer_arn: "arn:lb/gamma".into(),
+                port: 9002,
+                protocol: "TCP".into(),
+                target_group_arn: None,
+                tags: Tags::new(),
+            }],
+            ..Default::default()
+        };
+        Observed { accounts: BTreeMap::from([("shared".into(), AccountObservation::Ok(Box::new(st)))]) }
+    }
+
+    #[test]
+    fn gateways_sharing_a_vpc_are_one_unit_named_after_the_first() {
+        let d = desired();
+        let u = Units::of(&d);
+        assert_eq!(
+            u.units,
+            BTreeMap::from([
+                (ORPHANS.to_string(), vec![]),
+                ("alpha".to_string(), vec!["alpha".to_string(), "beta".to_string()]),
+                ("gamma".to_string(), vec!["gamma".to_string()]),
+            ])
+        );
+        assert_eq!(u.of_gateway("beta"), Some("alpha"));
+        assert_eq!(u.of_subject(&d, &Subject::Link("pay".into())), Some("gamma"));
+        assert_eq!(u.of_subject(&d, &Subject::Peering("vpc-0000000000000000c".into(), "x".into())), Some("gamma"));
+        assert_eq!(u.of_subject(&d, &Subject::Link("gone".into())), None);
+    }
+
+    #[test]
+    fn a_replica_observes_only_the_accounts_of_its_units() {
+        let d = desired();
+        let u = Units::of(&d);
+        let only = |units: &[&str]| u.accounts(&d, &units.iter().map(|s| s.to_string()).collect());
+        assert_eq!(only(&["alpha"]), BTreeSet::from(["shared".to_string()]));
+        assert_eq!(only(&["gamma"]), BTreeSet::from(["shared".to_string(), "svc".to_string()]));
+        assert_eq!(only(&[ORPHANS]).len(), 3, "the orphans unit looks everywhere");
+        assert!(only(&[]).is_empty());
+    }
+
+    #[test]
+    fn removed_things_belong_to_the_unit_of_the_object_they_sit_on() {
+        let d = desired();
+        let o = observed();
+        let u = Units::of(&d);
+        // A removed link's listener on gamma's NLB: gamma's, not the orphans'.
+        let a =
+            action(0, Subject::Link("gone".into()), Op::DeleteListener { arn: "arn:listener/gamma/1".into() }, vec![]);
+        assert_eq!(u.of_action(&d, &o, &a), "gamma");
+        // A removed gateway's NLB in a VPC no gateway uses: the orphans'.
+        let b = action(1, Subject::Gateway("old".into()), Op::DeleteLoadBalancer { arn: "arn:lb/old".into() }, vec![]);
+        assert_eq!(u.of_action(&d, &o, &b), ORPHANS);
+        // A desired link's target group: its gateway's unit, from the VPC it is created in.
+        let c = action(2, Subject::Link("pay".into()), Op::DeleteTargetGroup { arn: "arn:tg/unknown".into() }, vec![]);
+        assert_eq!(u.of_action(&d, &o, &c), "gamma");
+    }
+
+    #[test]
+    fn a_replica_keeps_its_units_actions_except_those_waiting_on_another_unit() {
+        let a = action(0, Subject::Gateway("gamma".into()), Op::DeleteVpcLink { id: "v".into() }, vec![]);
+        let b = action(1, Subject::Gateway("alpha".into()), Op::DeleteVpcLink { id: "w".into() }, vec![]);
+        let c = action(2, Subject::Gateway("gamma".into()), Op::DeleteRestApi { id: "x".into() }, vec![0]);
+        let d = action(3, Subject::Gateway("gamma".into()), Op::DeleteRestApi { id: "y".into() }, vec![1]);
+        let e = action(4, Subject::Gateway("gamma".into()), Op::DeleteRestApi { id: "z".into() }, vec![3]);
+        let plan = Plan {
+            actions: vec![a, b, c, d, e],
+            reports: BTreeMap::from([
+                (Subject::Gateway("gamma".into()), Report::default()),
+                (Subject::Gateway("alpha".into()), Report::default()),
+            ]),
+        };
+        let unit_of: Vec<String> =
+            ["gamma", "alpha", "gamma", "gamma", "gamma"].iter().map(|s| s.to_string()).collect();
+        let owned = BTreeSet::from(["gamma".to_string()]);
+        let mine = scoped(&plan, &unit_of, &owned, |s| match s {
+            Subject::Gateway(g) if g == "beta" || g == "alpha" => "alpha".into(),
+            _ => "gamma".into(),
+        });
+        // d waits for alpha's action, e for d: only a and c stay, renumbered.
+        let kept: Vec<(&str, Vec<usize>)> =
+            mine.actions.iter().map(|a| (a.resource.as_str(), a.deps.clone())).collect();
+        assert_eq!(kept, vec![("r0", vec![]), ("r2", vec![0])]);
+        assert_eq!(mine.actions.iter().map(|a| a.id).collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(mine.reports.keys().collect::<Vec<_>>(), vec![&Subject::Gateway("gamma".into())]);
+    }
+}

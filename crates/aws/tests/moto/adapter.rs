@@ -650,3 +650,46 @@ async fn identity_failures_are_reported_per_account() {
     assert_eq!(sts.len(), 4, "{sts:?}");
     assert_eq!(sts.iter().filter(|o| **o == "ok").count(), 3);
 }
+
+/// Sharded runs fence every mutating call: no request once the lease is gone, whether that is
+/// found before the first attempt (after the rate-limit wait) or before an attempt of the SDK.
+#[tokio::test]
+async fn a_mutating_call_is_not_sent_once_the_lease_is_lost() {
+    use crosslink_cloud::fence::{self, Fence, LEASE_LOST};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let moto = Moto::start();
+    let (cloud, _) = cloud(&moto).await;
+    let gw = account("gw", "111111111111", true);
+    let create = |name: &str| Op::CreateRestApi { name: name.into(), tags: owned("Gateway/g") };
+    let names = |st: &AccountState| st.rest_apis.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
+    let mut scope = gateway_scope();
+    scope.rest_api_names = vec!["held".into(), "lost".into(), "lost-late".into()];
+
+    // Held: sent.
+    let held = Fence::new(|| Ok(()));
+    let r = fence::scope(Some(held), cloud.execute(&gw, &create("held"))).await;
+    assert!(r.is_ok(), "{r:?}");
+
+    // Lost before the call: not sent.
+    let lost = Fence::new(|| Err("lease of unit g expired".into()));
+    let e = fence::scope(Some(lost), cloud.execute(&gw, &create("lost"))).await.unwrap_err();
+    assert_eq!((e.code.as_str(), e.kind), (LEASE_LOST, ErrorKind::Conflict), "{e}");
+
+    // Lost between the adapter's check and the SDK's attempt: the interceptor stops it.
+    let checks = Arc::new(AtomicUsize::new(0));
+    let n = checks.clone();
+    let late =
+        Fence::new(
+            move || {
+                if n.fetch_add(1, Ordering::SeqCst) == 0 { Ok(()) } else { Err("lease of unit g expired".into()) }
+            },
+        );
+    let e = fence::scope(Some(late), cloud.execute(&gw, &create("lost-late"))).await.unwrap_err();
+    assert_eq!(e.code, LEASE_LOST, "{e}");
+    assert!(checks.load(Ordering::SeqCst) >= 2, "the SDK attempt checked the fence too");
+
+    // Reads are never fenced, and only the held call reached AWS.
+    let st = observe(&cloud, &gw, &scope).await;
+    assert_eq!(names(&st), vec!["held".to_string()]);
+}
