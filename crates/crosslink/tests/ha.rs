@@ -134,6 +134,23 @@ impl Env {
         Replica { name: replica.to_string(), port, child: cmd.spawn().expect("start crosslink run"), log }
     }
 
+    /// A replica that coordinates with nobody (the negative control).
+    fn spawn_uncoordinated(&self, replica: &str, port: u16, proxy: &Proxy) -> Replica {
+        let log = self.dir.join(format!("{replica}.log"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
+        cmd.args(["run", "--listen", &format!("127.0.0.1:{port}"), "--resync", "3s", "--reload-interval", "1s"])
+            .args(["--max-backoff", "2s", "--rate-limits", "off", "--log-format", "json", "--coordination", "none"])
+            .arg(self.dir.join("desired"))
+            .env_remove("CROSSLINK_DESIRED_STATE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap());
+        for (k, v) in proxy.env() {
+            cmd.env(k, v);
+        }
+        Replica { name: replica.to_string(), port, child: cmd.spawn().expect("start crosslink run"), log }
+    }
+
     fn plan_exit(&self) -> (Option<i32>, String) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
         cmd.args(["plan", "--rate-limits", "off"]).arg(self.dir.join("desired")).env("NO_COLOR", "1");
@@ -308,6 +325,11 @@ impl Attribution {
                 keys.insert(id.to_string(), g);
             }
         }
+        for v in apigw.get_vpc_links().send().await.unwrap().items() {
+            if let (Some(id), Some(g)) = (v.id(), v.name().and_then(|n| keys.get(n)).cloned()) {
+                keys.insert(id.to_string(), g);
+            }
+        }
         let ec2 = aws_sdk_ec2::Client::new(&shared);
         let mut peerings = BTreeMap::new();
         for p in ec2.describe_vpc_peering_connections().send().await.unwrap().vpc_peering_connections() {
@@ -339,7 +361,9 @@ impl Attribution {
         let b = c.body.as_str();
         match (c.service.as_str(), c.operation.as_str()) {
             ("ec2", "CreateVpcPeeringConnection") => k(form(b, "VpcId")),
-            ("ec2", "AcceptVpcPeeringConnection") => pcx(form(b, "VpcPeeringConnectionId")),
+            ("ec2", "AcceptVpcPeeringConnection" | "DeleteVpcPeeringConnection") => {
+                pcx(form(b, "VpcPeeringConnectionId"))
+            }
             ("ec2", "CreateTags") => pcx(form(b, "ResourceId.1")),
             ("ec2", "CreateRoute" | "ReplaceRoute" | "DeleteRoute") => {
                 k(form(b, "RouteTableId")).or_else(|| k(form(b, "DestinationCidrBlock")))
@@ -358,6 +382,9 @@ impl Attribution {
                 let v: serde_json::Value = serde_json::from_str(b).ok()?;
                 k(v.get("name").and_then(|n| n.as_str()).map(str::to_string))
             }
+            ("apigateway", _) if c.path.starts_with("/vpclinks/") => {
+                k(c.path.strip_prefix("/vpclinks/").map(str::to_string))
+            }
             ("apigateway", _) => {
                 // /restapis/{id}/..., or /tags/{url-encoded ARN of .../restapis/{id}/...}.
                 let path = percent_decode(&c.path);
@@ -367,6 +394,66 @@ impl Attribution {
             _ => None,
         }
     }
+}
+
+/// Checks, per gateway, that the mutating calls of different replicas never overlap in time and
+/// that once another replica has taken a gateway over, the previous one never changes it again.
+/// Every mutating call must be attributable. Returns a summary, or the first violation.
+fn exclusive(attribution: &Attribution, names: &[&str], proxies: &[Proxy], strict: bool) -> Result<String, String> {
+    let mut by_unit: BTreeMap<String, Vec<(u64, u64, String, String)>> = BTreeMap::new();
+    let mut unknown = Vec::new();
+    let mut total = 0;
+    for (name, proxy) in names.iter().zip(proxies) {
+        for c in mutating(proxy.calls()) {
+            total += 1;
+            match attribution.unit(&c) {
+                Some(u) => by_unit.entry(u).or_default().push((
+                    c.unix_micros,
+                    c.unix_micros + c.micros,
+                    name.to_string(),
+                    c.operation.clone(),
+                )),
+                None => unknown.push(format!("{name}: {} {} {}", c.operation, c.path, c.body)),
+            }
+        }
+    }
+    if strict && !unknown.is_empty() {
+        return Err(format!("mutating calls not attributed to a gateway: {unknown:#?}"));
+    }
+    let mut lines = Vec::new();
+    let mut switches = 0;
+    for (unit, calls) in by_unit.iter_mut() {
+        calls.sort();
+        // Sweep in order of start: the latest end seen so far per replica.
+        let mut ends: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
+        let mut owners: Vec<&str> = Vec::new();
+        for (start, end, replica, op) in calls.iter() {
+            for (other, (other_end, other_op)) in &ends {
+                if *other != replica.as_str() && *other_end > *start {
+                    return Err(format!(
+                        "{unit}: {other}'s {other_op} (until {other_end}) overlaps {replica}'s {op} (from {start})"
+                    ));
+                }
+            }
+            let e = ends.entry(replica.as_str()).or_insert((0, op.as_str()));
+            if *end > e.0 {
+                *e = (*end, op.as_str());
+            }
+            if owners.last() != Some(&replica.as_str()) {
+                if owners.contains(&replica.as_str()) {
+                    return Err(format!("{unit}: changes by {owners:?}, then by {replica} again ({op})"));
+                }
+                owners.push(replica.as_str());
+            }
+        }
+        switches += owners.len() - 1;
+        lines.push(format!("{unit}: {} mutating calls by {owners:?}", calls.len()));
+    }
+    if total < 20 {
+        return Err(format!("only {total} mutating calls seen"));
+    }
+    lines.push(format!("{total} mutating calls, {switches} owner changes, none overlapping"));
+    Ok(lines.join("\n"))
 }
 
 /// The calls that change something in AWS.
@@ -425,6 +512,9 @@ async fn three_replicas_share_a_fleet_through_etcd_fail_over_and_never_change_a_
     assert!(takeover <= LEASE + RETRY * 2, "takeover took {takeover:?}");
     wait_converged(&survivors, LINKS, Duration::from_secs(120));
 
+    // Ids the calls are attributed with, read while every gateway still exists.
+    let attribution = Attribution::new(&env).await;
+
     // 3. An etcd member stops; desired state changes: a new link on gw0, gw3's link moves port.
     etcd.kill(0);
     let mut text = env.fleet(LINKS + 1);
@@ -435,57 +525,41 @@ async fn three_replicas_share_a_fleet_through_etcd_fail_over_and_never_change_a_
     let (code, out) = env.plan_exit();
     assert_eq!(code, Some(0), "plan against moto after the change:\n{out}");
 
+    // 4. gw5 leaves desired state with its links: the holder of the orphans unit removes its
+    // NLB, VPC link and REST API; gw5's own lease is released by whoever held it.
+    let gone: Vec<String> = (0..LINKS + 1).filter(|i| i % GATEWAYS == 5).map(|i| format!("l{i}")).collect();
+    let kept = env.fleet(LINKS + 1).replace("listenerPort: 9004\n", "listenerPort: 9104\n");
+    let kept: Vec<&str> = kept
+        .split("---\n")
+        .filter(|doc| !doc.contains("name: gw5}") && !gone.iter().any(|l| doc.contains(&format!("name: {l}}}"))))
+        .collect();
+    env.write(&kept.join("---\n"));
+    let remaining = LINKS + 1 - gone.len();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (links, owners) = fleet_view(&survivors);
+        let ready = links.len() == remaining && links.values().all(|p| *p == Phase::Ready);
+        if ready && !owners.contains_key("gw5") && env.plan_exit().0 == Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "gw5 not removed: links {links:?}, owners {owners:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("gw5 and its {} links removed", gone.len());
+
     for r in replicas.iter_mut() {
         if r.child.try_wait().ok().flatten().is_none() {
             assert_eq!(r.terminate(), Some(0), "{} exit code", r.name);
         }
     }
 
-    // 4. From the intercepted calls: every mutating call attributed to a gateway, and per
+    // 5. From the intercepted calls: every mutating call attributed to a gateway, and per
     // gateway, the replicas' calls never overlap and ownership never comes back.
-    let attribution = Attribution::new(&env).await;
-    let mut by_unit: BTreeMap<String, Vec<(u64, u64, &str, String)>> = BTreeMap::new();
-    let mut unknown = Vec::new();
-    let mut total = 0;
-    for (name, proxy) in names.iter().zip(&proxies) {
-        for c in mutating(proxy.calls()) {
-            total += 1;
-            match attribution.unit(&c) {
-                Some(u) => by_unit.entry(u).or_default().push((
-                    c.unix_micros,
-                    c.unix_micros + c.micros,
-                    name,
-                    c.operation.clone(),
-                )),
-                None => unknown.push(format!("{name}: {} {} {}", c.operation, c.path, c.body)),
-            }
-        }
-    }
-    assert!(unknown.is_empty(), "mutating calls not attributed to a gateway: {unknown:#?}");
-    assert!(total > 100, "only {total} mutating calls seen");
-    let mut switches = 0;
-    for (unit, calls) in by_unit.iter_mut() {
-        calls.sort();
-        let mut seen_owners: Vec<&str> = Vec::new();
-        for w in calls.windows(2) {
-            let (a, b) = (&w[0], &w[1]);
-            if a.2 != b.2 {
-                assert!(a.1 <= b.0, "{unit}: {} ({}) until {} overlaps {} ({}) from {}", a.2, a.3, a.1, b.2, b.3, b.0);
-            }
-        }
-        for c in calls.iter() {
-            if seen_owners.last() != Some(&c.2) {
-                assert!(!seen_owners.contains(&c.2), "{unit}: ownership went back to {} ({seen_owners:?})", c.2);
-                seen_owners.push(c.2);
-            }
-        }
-        switches += seen_owners.len() - 1;
-        eprintln!("{unit}: {} mutating calls by {seen_owners:?}", calls.len());
-    }
-    eprintln!("{total} mutating calls, {switches} owner changes, none overlapping");
-    assert!(by_unit.len() >= GATEWAYS, "{by_unit:?}");
+    let summary = exclusive(&attribution, &names, &proxies, true).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{summary}");
 
-    // 5. No duplicates in AWS: one NLB, VPC link and REST API per gateway, one target group per link.
+    // 6. No duplicates and no leftovers in AWS: one NLB, VPC link and REST API per gateway,
+    // one target group per link.
     let shared = env.cloud.session(env.accounts.account("shared").unwrap()).await.unwrap().config;
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&shared);
     let apigw = aws_sdk_apigateway::Client::new(&shared);
@@ -493,7 +567,29 @@ async fn three_replicas_share_a_fleet_through_etcd_fail_over_and_never_change_a_
     let tgs = elb.describe_target_groups().send().await.unwrap().target_groups().len();
     let apis = apigw.get_rest_apis().send().await.unwrap().items().len();
     let vpc_links = apigw.get_vpc_links().send().await.unwrap().items().len();
-    assert_eq!((lbs, apis, vpc_links, tgs), (GATEWAYS, GATEWAYS, GATEWAYS, LINKS + 1));
-    let names: BTreeSet<String> = by_unit.keys().cloned().collect();
-    assert!(names.contains("gw0"));
+    assert_eq!((lbs, apis, vpc_links, tgs), (GATEWAYS - 1, GATEWAYS - 1, GATEWAYS - 1, remaining));
+}
+
+/// The check above can fail: two replicas run without coordination on the same fleet both
+/// change the same gateways, and it says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exclusivity_check_catches_two_uncoordinated_replicas() {
+    let env = Env::new().await;
+    env.write(&env.fleet(12));
+    let attribution_names = ["u0", "u1"];
+    let proxies: Vec<Proxy> = attribution_names.iter().map(|_| Proxy::start(env.moto.addr)).collect();
+    let mut replicas: Vec<Replica> =
+        attribution_names.iter().zip(&proxies).map(|(n, p)| env.spawn_uncoordinated(n, free_port(), p)).collect();
+    // They fight (each deletes the other's duplicates as its own leftovers): no need to wait
+    // for an end.
+    std::thread::sleep(Duration::from_secs(20));
+    for r in replicas.iter_mut() {
+        r.kill9();
+    }
+    let attribution = Attribution::new(&env).await;
+    // Lenient: the duplicates they made and deleted again cannot be attributed afterwards.
+    let verdict = exclusive(&attribution, &attribution_names, &proxies, false);
+    eprintln!("{verdict:?}");
+    let err = verdict.expect_err("two uncoordinated replicas must be caught changing the same gateway");
+    assert!(err.contains("overlaps") || err.contains("again"), "{err}");
 }
