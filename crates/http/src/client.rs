@@ -267,6 +267,23 @@ fn status_table_at(s: &StatusSnapshot, now: SystemTime) -> String {
         let _ = writeln!(out, "{}", one_line(&line));
     }
 
+    if let Some(sh) = &s.shards {
+        let mine: Vec<&str> = sh.units.iter().filter(|u| u.mine).map(|u| u.unit.as_str()).collect();
+        field(&mut out, "replica", &format!("{} of {} ({})", sh.replica, sh.members.join(", "), sh.backend));
+        field(&mut out, "units", &format!("{} of {} held here: {}", mine.len(), sh.units.len(), mine.join(", ")));
+        let elsewhere: Vec<String> = sh
+            .units
+            .iter()
+            .filter(|u| !u.mine)
+            .map(|u| format!("{} -> {}", u.unit, u.holder.as_deref().unwrap_or("NO OWNER")))
+            .collect();
+        if !elsewhere.is_empty() {
+            field(&mut out, "elsewhere", &elsewhere.join(", "));
+        }
+        if let Some(err) = &sh.last_error {
+            field(&mut out, "coord err", err);
+        }
+    }
     out.push('\n');
     let rows: Vec<[String; 6]> = s.gateways.iter().chain(&s.links).map(|o| row(o, now)).collect();
     if rows.is_empty() {
@@ -477,6 +494,47 @@ Link     ledger    Failed          0  never           CidrOverlap: 10.1.0.0/16 o
 ";
         assert_eq!(table, want_head, "\n{table}");
         assert!(!table.contains('\x1b'), "escape sequences from the daemon reach the terminal");
+    }
+
+    #[test]
+    fn a_replica_says_which_units_it_holds_and_who_holds_the_others() {
+        use crosslink_coord::{ShardStatus, UnitStatus};
+        let unit = |u: &str, holder: Option<&str>, mine: bool| UnitStatus {
+            unit: u.into(),
+            gateways: vec![u.into()],
+            holder: holder.map(str::to_string),
+            preferred: holder.map(str::to_string),
+            mine,
+            valid_for_ms: mine.then_some(9000),
+        };
+        let s = StatusSnapshot {
+            shards: Some(ShardStatus {
+                replica: "crosslink-1".into(),
+                backend: "etcd http://10.0.0.1:2379 /crosslink/prod".into(),
+                members: vec!["crosslink-0".into(), "crosslink-1".into()],
+                units: vec![
+                    unit("edge", Some("crosslink-1"), true),
+                    unit("partner", Some("crosslink-0"), false),
+                    unit("_orphans", None, false),
+                ],
+                last_error: Some("coordination engine unavailable: no etcd member answered".into()),
+                ..ShardStatus::default()
+            }),
+            ..StatusSnapshot::default()
+        };
+        let table = status_table_at(&s, SystemTime::now());
+        for line in [
+            "replica:   crosslink-1 of crosslink-0, crosslink-1 (etcd http://10.0.0.1:2379 /crosslink/prod)\n",
+            "units:     1 of 3 held here: edge\n",
+            "elsewhere: partner -> crosslink-0, _orphans -> NO OWNER\n",
+            "coord err: coordination engine unavailable: no etcd member answered\n",
+        ] {
+            assert!(table.contains(line), "{line:?} missing from\n{table}");
+        }
+        let html = crate::page::render(&s, SystemTime::now());
+        assert!(html.contains("<h2>Replicas (2)</h2>"), "{html}");
+        assert!(html.contains("<strong>crosslink-1</strong> (this replica)"));
+        assert!(html.contains("<span class=\"err\">none</span>"), "a unit without owner stands out");
     }
 
     #[test]

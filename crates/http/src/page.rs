@@ -130,6 +130,9 @@ pub(crate) fn render(s: &StatusSnapshot, now: SystemTime) -> String {
         h.push_str("</div>\n");
     }
 
+    if let Some(sh) = &s.shards {
+        shards(&mut h, sh);
+    }
     table(&mut h, "Gateways", &s.gateways, now);
     table(&mut h, "Links", &s.links, now);
 
@@ -142,6 +145,49 @@ pub(crate) fn render(s: &StatusSnapshot, now: SystemTime) -> String {
         ))
     );
     h
+}
+
+/// Who owns which unit: this replica's units first. Gateways and links below are only this
+/// replica's.
+fn shards(h: &mut String, sh: &crosslink_coord::ShardStatus) {
+    let e = escape_html;
+    let mine = sh.units.iter().filter(|u| u.mine).count();
+    let _ = writeln!(
+        h,
+        "<h2>Replicas ({})</h2><p>This is <strong>{}</strong>; it holds {mine} of {} units ({}).          Gateways and links of other units are reported by their holder.</p>",
+        sh.members.len(),
+        e(&sh.replica),
+        sh.units.len(),
+        e(&sh.backend)
+    );
+    if let Some(err) = &sh.last_error {
+        let _ = writeln!(
+            h,
+            "<div class=\"banner error\" role=\"alert\"><strong>Coordination:</strong> {}; units are              kept only until their renew deadline.</div>",
+            e(err)
+        );
+    }
+    h.push_str(
+        "<table><thead><tr><th>Unit</th><th>Gateways</th><th>Holder</th><th>Preferred</th></tr></thead><tbody>\n",
+    );
+    let mut units: Vec<&crosslink_coord::UnitStatus> = sh.units.iter().collect();
+    units.sort_by_key(|u| (!u.mine, u.unit.clone()));
+    for u in units {
+        let holder = match (&u.holder, u.mine) {
+            (Some(hd), true) => format!("<strong>{}</strong> (this replica)", e(hd)),
+            (Some(hd), false) => e(hd),
+            (None, _) => "<span class=\"err\">none</span>".to_string(),
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td data-label=\"Unit\">{}</td><td data-label=\"Gateways\">{}</td><td data-label=\"Holder\">{holder}</td>\
+             <td data-label=\"Preferred\">{}</td></tr>",
+            e(&u.unit),
+            e(&u.gateways.join(", ")),
+            e(u.preferred.as_deref().unwrap_or(""))
+        );
+    }
+    h.push_str("</tbody></table>\n");
 }
 
 /// `value_html` is already escaped.
