@@ -306,7 +306,7 @@ impl<C: Cloud> Daemon<C> {
                     self.desired_status.revision = Some(loaded.revision.clone());
                     self.desired_status.loaded_at = Some(rfc3339(now));
                     self.units = Units::of(&loaded.state);
-                    self.ownership.set_units(self.units.units.clone());
+                    self.ownership.set_units(self.units.units.clone(), &loaded.revision);
                     self.desired = Some(loaded);
                     // A new desired state is a reason to retry everything, permanent errors too.
                     for item in self.items.values_mut() {
@@ -358,17 +358,20 @@ impl<C: Cloud> Daemon<C> {
         if let Some(o) = owned.as_mut()
             && o.contains(ORPHANS)
         {
-            let foreign = self.ownership.foreign();
-            if !foreign.is_empty() {
-                if self.orphans_waiting != foreign {
+            let mut waiting = self.ownership.skew();
+            waiting.extend(self.ownership.foreign().into_iter().map(|u| format!("unit {u}")));
+            if !waiting.is_empty() {
+                if self.orphans_waiting != waiting {
                     warn!(
-                        units = ?foreign,
-                        "clean-up of removed gateways waits: these units are still held by replicas running another desired-state revision"
+                        waiting_for = ?waiting,
+                        "clean-up of removed gateways waits until every replica runs this desired-state revision"
                     );
                 }
                 o.remove(ORPHANS);
+            } else if !self.orphans_waiting.is_empty() {
+                info!("every replica runs this desired-state revision: clean-up of removed gateways resumes");
             }
-            self.orphans_waiting = foreign;
+            self.orphans_waiting = waiting;
         }
         let (plan, unit_of) = match &owned {
             None => (self.engine.plan(&desired).await.1, None),

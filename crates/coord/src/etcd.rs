@@ -33,7 +33,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::{Backend, CoordError, Timing};
+use crate::{Backend, CoordError, Member, Timing};
 
 /// gRPC status NOT_FOUND: etcd's answer for a lease that no longer exists.
 const GRPC_NOT_FOUND: i64 = 5;
@@ -232,7 +232,7 @@ impl Backend for EtcdBackend {
         format!("etcd {} {}", self.endpoints.join(","), self.prefix)
     }
 
-    async fn heartbeat(&self) -> Result<Vec<String>, CoordError> {
+    async fn heartbeat(&self, revision: &str) -> Result<Vec<Member>, CoordError> {
         {
             let mut guard = self.lease.lock().await;
             let alive = match guard.as_mut() {
@@ -253,7 +253,8 @@ impl Backend for EtcdBackend {
                 *guard = Some(self.grant().await?);
             }
             let id = guard.as_ref().map(|l| l.id.clone()).expect("granted");
-            let put = json!({ "key": b64(&self.member_key()), "value": b64(&self.replica), "lease": id });
+            let value = json!({ "replica": self.replica, "revision": revision }).to_string();
+            let put = json!({ "key": b64(&self.member_key()), "value": b64(&value), "lease": id });
             match self.rpc("registering membership", "/v3/kv/put", put).await {
                 Ok(_) => {}
                 Err(e) => {
@@ -266,7 +267,16 @@ impl Backend for EtcdBackend {
             }
         }
         let members = self.range("listing members", &format!("{}/members/", self.prefix)).await?;
-        Ok(members.into_iter().map(|(_, v, _)| v).collect())
+        Ok(members
+            .into_iter()
+            .map(|(_, v, _)| match serde_json::from_str::<Value>(&v) {
+                Ok(j) => Member {
+                    replica: j.get("replica").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    revision: j.get("revision").and_then(Value::as_str).unwrap_or_default().to_string(),
+                },
+                Err(_) => Member { replica: v, revision: String::new() },
+            })
+            .collect())
     }
 
     async fn holders(&self) -> Result<BTreeMap<String, String>, CoordError> {

@@ -64,7 +64,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::{Backend, CoordError, Timing};
+use crate::{Backend, CoordError, Member, Timing};
 
 /// The namespace of the pod, mounted into every container that has a service account token.
 pub const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -74,6 +74,14 @@ const MANAGED_BY: &str = "crosslink";
 const INSTANCE_LABEL: &str = "crosslink.dev/instance";
 const KIND_LABEL: &str = "crosslink.dev/lease";
 const UNIT_ANNOTATION: &str = "crosslink.dev/unit";
+/// On member Leases: the desired-state revision the replica runs.
+const REVISION_ANNOTATION: &str = "crosslink.dev/revision";
+
+/// The member Lease with this replica's revision.
+fn with_revision(mut lease: Lease, revision: &str) -> Lease {
+    lease.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(REVISION_ANNOTATION.into(), revision.into());
+    lease
+}
 
 /// What a Lease is for; the value of the `crosslink.dev/lease` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -441,7 +449,7 @@ impl KubeBackend {
     }
 
     /// Creates or renews this replica's member Lease.
-    async fn renew_member(&self) -> Result<(), CoordError> {
+    async fn renew_member(&self, revision: &str) -> Result<(), CoordError> {
         let name = self.member_name.clone();
         let what = format!("Lease {name}");
         let mut current = self.state().member.clone();
@@ -450,7 +458,10 @@ impl KubeBackend {
                 Some(l) => l,
                 None => match self.get(Kind::Member, &name).await? {
                     Some(l) => l,
-                    None => match self.create(Kind::Member, &self.new_lease(&name, Kind::Member, None)).await {
+                    None => match self
+                        .create(Kind::Member, &with_revision(self.new_lease(&name, Kind::Member, None), revision))
+                        .await
+                    {
                         Ok(l) => {
                             self.state().member = Some(l);
                             return Ok(());
@@ -469,6 +480,7 @@ impl KubeBackend {
             }
             spec.renew_time = Some(now);
             spec.lease_duration_seconds = Some(self.duration_seconds);
+            let lease = with_revision(lease, revision);
             match self.replace(Kind::Member, &lease).await {
                 Ok(l) => {
                     self.state().member = Some(l);
@@ -493,16 +505,23 @@ impl Backend for KubeBackend {
         format!("kubernetes Lease objects in namespace {}", self.namespace)
     }
 
-    async fn heartbeat(&self) -> Result<Vec<String>, CoordError> {
-        self.renew_member().await?;
-        let mut live = vec![self.replica.clone()];
-        for (_, holder) in self.list(Kind::Member).await? {
+    async fn heartbeat(&self, revision: &str) -> Result<Vec<Member>, CoordError> {
+        self.renew_member(revision).await?;
+        let mut live = vec![Member { replica: self.replica.clone(), revision: revision.to_string() }];
+        for (lease, holder) in self.list(Kind::Member).await? {
             if let Holder::Live(h) = holder {
-                live.push(h);
+                let revision = lease
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(REVISION_ANNOTATION))
+                    .cloned()
+                    .unwrap_or_default();
+                live.push(Member { replica: h, revision });
             }
         }
         live.sort();
-        live.dedup();
+        live.dedup_by(|a, b| a.replica == b.replica);
         Ok(live)
     }
 

@@ -98,14 +98,21 @@ pub enum CoordError {
     Engine(String),
 }
 
+/// A live replica and the desired-state revision it runs with ("" before it has loaded one).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Member {
+    pub replica: String,
+    pub revision: String,
+}
+
 /// A coordination engine as the coordinator uses it. Every method is one or a few round trips;
 /// the coordinator calls them every retry period.
 pub trait Backend: Send + Sync + 'static {
     /// For logs and status: `etcd http://127.0.0.1:2379 /crosslink/prod`.
     fn describe(&self) -> String;
-    /// Keeps this replica's membership alive (registering it the first time) and returns the
-    /// live replicas, this one included.
-    fn heartbeat(&self) -> impl Future<Output = Result<Vec<String>, CoordError>> + Send;
+    /// Keeps this replica's membership alive (registering it the first time, with the revision
+    /// it runs) and returns the live replicas, this one included.
+    fn heartbeat(&self, revision: &str) -> impl Future<Output = Result<Vec<Member>, CoordError>> + Send;
     /// Who holds each unit's lease now; expired and released leases are absent.
     fn holders(&self) -> impl Future<Output = Result<BTreeMap<String, String>, CoordError>> + Send;
     /// Takes the unit's lease if it is free, or renews it if this replica holds it.
@@ -161,6 +168,9 @@ pub struct ShardStatus {
     pub lease_duration_seconds: f64,
     pub renew_deadline_seconds: f64,
     pub members: Vec<String>,
+    /// The desired-state revision each live replica runs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub revisions: BTreeMap<String, String>,
     pub units: Vec<UnitStatus>,
     /// Unix time of the last successful exchange with the engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,7 +195,9 @@ struct Inner {
     draining: BTreeSet<String>,
     in_flight: BTreeMap<String, usize>,
     holders: BTreeMap<String, String>,
-    members: Vec<String>,
+    members: Vec<Member>,
+    /// The desired-state revision this replica runs.
+    revision: String,
     last_contact: Option<u64>,
     last_error: Option<String>,
     leases_lost: u64,
@@ -234,6 +246,7 @@ impl Ownership {
             in_flight: BTreeMap::new(),
             holders: BTreeMap::new(),
             members: Vec::new(),
+            revision: String::new(),
             last_contact: None,
             last_error: None,
             leases_lost: 0,
@@ -249,11 +262,19 @@ impl Ownership {
         self.inner.as_ref().map(|i| i.lock().expect("ownership lock"))
     }
 
-    /// The units of the desired state in force (unit -> gateways).
-    pub fn set_units(&self, units: BTreeMap<String, Vec<String>>) {
+    /// The units of the desired state in force (unit -> gateways), and its revision.
+    pub fn set_units(&self, units: BTreeMap<String, Vec<String>>, revision: &str) {
         if let Some(mut g) = self.lock() {
             g.wanted = units;
+            g.revision = revision.to_string();
         }
+    }
+
+    /// Live replicas that run another desired-state revision than this one (`replica@revision`):
+    /// what one side would clean up as orphaned may be the other side's.
+    pub fn skew(&self) -> Vec<String> {
+        let Some(g) = self.lock() else { return Vec::new() };
+        g.members.iter().filter(|m| m.revision != g.revision).map(|m| format!("{}@{}", m.replica, m.revision)).collect()
     }
 
     /// The units this replica may work on now; `None` when it runs alone (all of them).
@@ -318,7 +339,7 @@ impl Ownership {
                     unit: u.clone(),
                     gateways: gws.clone(),
                     holder: g.holders.get(u).cloned(),
-                    preferred: preferred(u, &g.members).map(str::to_string),
+                    preferred: preferred(u, &names(&g.members)).map(str::to_string),
                     mine: until.is_some(),
                     valid_for_ms: until.map(|t| t.duration_since(now).as_millis() as u64),
                 }
@@ -329,7 +350,8 @@ impl Ownership {
             backend: g.backend.clone(),
             lease_duration_seconds: g.timing.lease_duration.as_secs_f64(),
             renew_deadline_seconds: g.timing.renew_deadline.as_secs_f64(),
-            members: g.members.clone(),
+            members: names(&g.members),
+            revisions: g.members.iter().map(|m| (m.replica.clone(), m.revision.clone())).collect(),
             units,
             last_contact: g.last_contact,
             last_error: g.last_error.clone(),
@@ -338,8 +360,19 @@ impl Ownership {
     }
 }
 
+fn names(members: &[Member]) -> Vec<String> {
+    members.iter().map(|m| m.replica.clone()).collect()
+}
+
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Whether `replica` runs `revision`. A unit is handed over only to a replica on the same
+/// revision: one on another revision may not have the unit at all (it would be released, found
+/// free and taken back, again and again) until it catches up.
+fn same_revision(live: &[Member], replica: &str, revision: &str) -> bool {
+    live.iter().any(|m| m.replica == replica && m.revision == revision)
 }
 
 /// Keeps the leases of this replica's units.
@@ -414,20 +447,22 @@ impl<B: Backend> Coordinator<B> {
 
     /// One round: heartbeat, read holders, renew, hand over, take.
     pub async fn round(&mut self) {
-        let members = match self.backend.heartbeat().await {
+        let revision = self.ownership.lock().map(|g| g.revision.clone()).unwrap_or_default();
+        let live = match self.backend.heartbeat(&revision).await {
             Ok(mut m) => {
                 m.sort();
-                m.dedup();
+                m.dedup_by(|a, b| a.replica == b.replica);
                 m
             }
             Err(e) => return self.set_error(&e),
         };
+        let members = names(&live);
         self.rounds += 1;
         if self.rounds == 1 {
             // Registered: take nothing before the other replicas starting now are seen, or the
             // first one up would take every unit only to hand most of them over.
             if let Some(mut g) = self.ownership.lock() {
-                g.members = members;
+                g.members = live;
                 g.last_contact = Some(unix_now());
             }
             return;
@@ -457,8 +492,8 @@ impl<B: Backend> Coordinator<B> {
                     if draining.contains(unit) {
                         to_release.push(unit.clone());
                         // Still renewed while calls drain: nobody else may start yet.
-                    } else if pref.is_some_and(|p| p != me) {
-                        info!(unit = %unit, to = pref.unwrap_or(""), "handing unit over to its preferred replica");
+                    } else if let Some(p) = pref.filter(|p| *p != me && same_revision(&live, p, &revision)) {
+                        info!(unit = %unit, to = p, "handing unit over to its preferred replica");
                         to_release.push(unit.clone());
                     }
                     match self.backend.acquire(unit).await {
@@ -544,7 +579,7 @@ impl<B: Backend> Coordinator<B> {
             }
             g.held = held;
             g.holders = holders_now;
-            g.members = members;
+            g.members = live;
             g.last_contact = Some(unix_now());
             g.last_error = error.as_ref().map(|e| e.to_string());
             g.leases_lost += lost;
@@ -576,7 +611,8 @@ impl<B: Backend> Coordinator<B> {
             if !busy || Instant::now() >= deadline {
                 break;
             }
-            let _ = self.backend.heartbeat().await;
+            let revision = self.ownership.lock().map(|g| g.revision.clone()).unwrap_or_default();
+            let _ = self.backend.heartbeat(&revision).await;
             for u in &units {
                 let _ = self.backend.acquire(u).await;
             }

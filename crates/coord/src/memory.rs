@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::{Backend, CoordError};
+use crate::{Backend, CoordError, Member};
 
 #[derive(Debug, Default)]
 struct State {
-    /// Replica -> when its lease expires.
-    members: BTreeMap<String, Instant>,
+    /// Replica -> when its lease expires, and its revision.
+    members: BTreeMap<String, (Instant, String)>,
     /// Unit -> holder.
     units: BTreeMap<String, String>,
     unreachable: BTreeSet<String>,
@@ -23,7 +23,7 @@ struct State {
 
 impl State {
     fn expire(&mut self, now: Instant) {
-        let dead: Vec<String> = self.members.iter().filter(|(_, t)| **t <= now).map(|(m, _)| m.clone()).collect();
+        let dead: Vec<String> = self.members.iter().filter(|(_, (t, _))| *t <= now).map(|(m, _)| m.clone()).collect();
         for m in dead {
             self.members.remove(&m);
             self.units.retain(|_, h| *h != m);
@@ -91,11 +91,11 @@ impl Backend for MemoryBackend {
         "memory".into()
     }
 
-    async fn heartbeat(&self) -> Result<Vec<String>, CoordError> {
+    async fn heartbeat(&self, revision: &str) -> Result<Vec<Member>, CoordError> {
         let ttl = self.ttl;
         self.with(|s, now| {
-            s.members.insert(self.replica.clone(), now + ttl);
-            s.members.keys().cloned().collect()
+            s.members.insert(self.replica.clone(), (now + ttl, revision.to_string()));
+            s.members.iter().map(|(m, (_, r))| Member { replica: m.clone(), revision: r.clone() }).collect()
         })
     }
 
@@ -113,14 +113,14 @@ impl Backend for MemoryBackend {
             match s.units.get(unit) {
                 Some(h) if *h == self.replica => {
                     // The proof is the member's last heartbeat: the lease runs ttl from it.
-                    let expires = s.members[&self.replica];
+                    let expires = s.members[&self.replica].0;
                     Some(sent.min(expires - self.ttl))
                 }
                 Some(_) => None,
                 None => {
                     s.units.insert(unit.to_string(), self.replica.clone());
                     s.grants.push((unit.to_string(), self.replica.clone(), now));
-                    Some(sent.min(s.members[&self.replica] - self.ttl))
+                    Some(sent.min(s.members[&self.replica].0 - self.ttl))
                 }
             }
         })

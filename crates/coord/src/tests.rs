@@ -30,7 +30,7 @@ struct Replica {
 fn start(engine: &MemoryEngine, name: &str, units: &BTreeMap<String, Vec<String>>) -> Replica {
     let t = timing();
     let ownership = Ownership::sharded(name, "memory", t);
-    ownership.set_units(units.clone());
+    ownership.set_units(units.clone(), "rev1");
     let c = Coordinator::new(engine.backend(name, t.lease_duration), ownership.clone(), name, t);
     let stop = CancellationToken::new();
     let task = tokio::spawn(c.run(stop.clone(), Duration::from_secs(5)));
@@ -249,9 +249,36 @@ async fn units_that_leave_desired_state_are_released_and_solo_owns_everything() 
     assert!(st.units.iter().all(|u| u.mine && u.holder.as_deref() == Some("a")));
     let mut fewer = us.clone();
     fewer.remove("gw00");
-    a.ownership.set_units(fewer);
+    a.ownership.set_units(fewer, "rev1");
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(owned(&a).len(), 2);
     assert!(!engine.holders().contains_key("gw00"));
     a.stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn units_move_only_between_replicas_on_the_same_revision() {
+    let engine = MemoryEngine::new();
+    let us = units(12);
+    let b = start(&engine, "b", &us);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(owned(&b).len(), 12);
+    // a joins with a newer revision: nothing moves to it yet, and both see the skew.
+    let a = start(&engine, "a", &us);
+    a.ownership.set_units(us.clone(), "rev2");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(owned(&a).is_empty(), "units moved to a replica on another revision: {:?}", owned(&a));
+    assert_eq!(owned(&b).len(), 12);
+    assert_eq!(b.ownership.skew(), vec!["a@rev2".to_string()]);
+    assert_eq!(a.ownership.skew(), vec!["b@rev1".to_string()]);
+    // b catches up: a gets its share, and the skew is gone.
+    b.ownership.set_units(us.clone(), "rev2");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(!owned(&a).is_empty());
+    assert_eq!(owned(&a).len() + owned(&b).len(), 12);
+    assert!(a.ownership.skew().is_empty() && b.ownership.skew().is_empty());
+    let st = a.ownership.status().unwrap();
+    assert_eq!(st.revisions.get("b").map(String::as_str), Some("rev2"));
+    a.stop.cancel();
+    b.stop.cancel();
 }
