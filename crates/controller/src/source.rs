@@ -105,16 +105,24 @@ fn is_sha(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Over file names relative to the given paths (not absolute ones): replicas that mount the
+/// same content at different places agree on the revision.
 fn content_hash(paths: &[PathBuf]) -> String {
-    let mut files = Vec::new();
-    for p in paths {
-        collect(p, &mut files, 0);
+    let mut files: Vec<(usize, PathBuf, PathBuf)> = Vec::new();
+    for (i, p) in paths.iter().enumerate() {
+        let mut found = Vec::new();
+        collect(p, &mut found, 0);
+        for f in found {
+            let rel = f.strip_prefix(p).map(Path::to_path_buf).unwrap_or_else(|_| f.clone());
+            files.push((i, rel, f));
+        }
     }
     files.sort();
     files.dedup();
     let mut h = Sha256::new();
-    for f in &files {
-        h.update(f.to_string_lossy().as_bytes());
+    for (i, rel, f) in &files {
+        h.update(i.to_le_bytes());
+        h.update(rel.to_string_lossy().as_bytes());
         h.update([0]);
         h.update(std::fs::read(f).unwrap_or_default());
         h.update([0]);
@@ -180,6 +188,12 @@ mod tests {
         assert!(h1.starts_with("sha256:"), "{h1}");
         std::fs::write(dir.join("state/a.yaml"), "x: 2\n").unwrap();
         assert_ne!(revision(&paths), h1, "content changes change the hash");
+        // The same content elsewhere (another replica's mount) has the same revision.
+        std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+        std::fs::write(dir.join("elsewhere/a.yaml"), "x: 2\n").unwrap();
+        assert_eq!(revision(&[dir.join("elsewhere")]), revision(&paths));
+        std::fs::rename(dir.join("elsewhere/a.yaml"), dir.join("elsewhere/b.yaml")).unwrap();
+        assert_ne!(revision(&[dir.join("elsewhere")]), revision(&paths), "file names count");
 
         // A checkout: HEAD -> refs/heads/main, and a packed ref.
         let sha = "0123456789abcdef0123456789abcdef01234567";

@@ -8,7 +8,7 @@
 //! lease duration plus a retry period); kill an etcd member and change desired state (the
 //! survivors still converge); the final inventory has no duplicate.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -108,12 +108,22 @@ impl Env {
     }
 
     fn write(&self, text: &str) {
-        let tmp = self.dir.join(".fleet.yaml.tmp");
+        self.write_at("desired", text);
+    }
+
+    /// Desired state in `dir/<sub>/fleet.yaml`, replaced atomically.
+    fn write_at(&self, sub: &str, text: &str) {
+        std::fs::create_dir_all(self.dir.join(sub)).unwrap();
+        let tmp = self.dir.join(format!(".{sub}.tmp"));
         std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(&tmp, self.dir.join("desired/fleet.yaml")).unwrap();
+        std::fs::rename(&tmp, self.dir.join(sub).join("fleet.yaml")).unwrap();
     }
 
     fn spawn(&self, replica: &str, port: u16, proxy: &Proxy, etcd: &[String]) -> Replica {
+        self.spawn_at(replica, port, proxy, etcd, "desired")
+    }
+
+    fn spawn_at(&self, replica: &str, port: u16, proxy: &Proxy, etcd: &[String], sub: &str) -> Replica {
         let log = self.dir.join(format!("{replica}.log"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
         cmd.args(["run", "--listen", &format!("127.0.0.1:{port}"), "--resync", "3s", "--reload-interval", "1s"])
@@ -122,7 +132,7 @@ impl Env {
             .args(["--lease-duration", &format!("{}s", LEASE.as_secs())])
             .args(["--renew-deadline", &format!("{}s", RENEW.as_secs())])
             .args(["--retry-period", &format!("{}s", RETRY.as_secs())])
-            .arg(self.dir.join("desired"))
+            .arg(self.dir.join(sub))
             .env_remove("CROSSLINK_DESIRED_STATE")
             .env_remove("KUBERNETES_SERVICE_HOST")
             .stdin(Stdio::null())
@@ -152,8 +162,12 @@ impl Env {
     }
 
     fn plan_exit(&self) -> (Option<i32>, String) {
+        self.plan_exit_at("desired")
+    }
+
+    fn plan_exit_at(&self, sub: &str) -> (Option<i32>, String) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
-        cmd.args(["plan", "--rate-limits", "off"]).arg(self.dir.join("desired")).env("NO_COLOR", "1");
+        cmd.args(["plan", "--rate-limits", "off"]).arg(self.dir.join(sub)).env("NO_COLOR", "1");
         cmd.env_remove("CROSSLINK_DESIRED_STATE");
         for (k, v) in self.moto.env() {
             cmd.env(k, v);
@@ -169,6 +183,15 @@ impl Drop for Env {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The fleet without gateway `g` and its links.
+fn without_gateway(fleet: &str, g: usize) -> String {
+    let docs: Vec<&str> = fleet
+        .split("---\n")
+        .filter(|doc| !doc.contains(&format!("name: gw{g}}}")) && !doc.contains(&format!("gateway: gw{g}\n")))
+        .collect();
+    docs.join("---\n")
 }
 
 struct Replica {
@@ -529,11 +552,7 @@ async fn three_replicas_share_a_fleet_through_etcd_fail_over_and_never_change_a_
     // NLB, VPC link and REST API; gw5's own lease is released by whoever held it.
     let gone: Vec<String> = (0..LINKS + 1).filter(|i| i % GATEWAYS == 5).map(|i| format!("l{i}")).collect();
     let kept = env.fleet(LINKS + 1).replace("listenerPort: 9004\n", "listenerPort: 9104\n");
-    let kept: Vec<&str> = kept
-        .split("---\n")
-        .filter(|doc| !doc.contains("name: gw5}") && !gone.iter().any(|l| doc.contains(&format!("name: {l}}}"))))
-        .collect();
-    env.write(&kept.join("---\n"));
+    env.write(&without_gateway(&kept, 5));
     let remaining = LINKS + 1 - gone.len();
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
@@ -592,4 +611,75 @@ async fn the_exclusivity_check_catches_two_uncoordinated_replicas() {
     eprintln!("{verdict:?}");
     let err = verdict.expect_err("two uncoordinated replicas must be caught changing the same gateway");
     assert!(err.contains("overlaps") || err.contains("again"), "{err}");
+}
+
+/// Each replica syncs desired state on its own (git-sync per pod): for a while two replicas run
+/// different revisions. A gateway removed in the newer one is not cleaned up while a replica on
+/// the older one still has it; once both run the same revision, it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_up_waits_while_replicas_run_different_revisions() {
+    let env = Env::new().await;
+    let etcd = EtcdCluster::start(1);
+    let endpoints = etcd.endpoints();
+    let full = env.fleet(12);
+    let newer = without_gateway(&full, 5);
+    env.write_at("desired-new", &full);
+    env.write_at("desired-old", &full);
+    // Names with which, among the two, gw5 is placed on the old one and the orphans unit on
+    // the new one (rendezvous hashing is deterministic).
+    let (old, new) = (0..100)
+        .flat_map(|i| (0..100).map(move |j| (format!("old{i}"), format!("new{j}"))))
+        .find(|(o, n)| {
+            let members = vec![o.clone(), n.clone()];
+            crosslink_coord::preferred("gw5", &members) == Some(o.as_str())
+                && crosslink_coord::preferred("_orphans", &members) == Some(n.as_str())
+        })
+        .expect("names for the placement");
+    let proxies = [Proxy::start(env.moto.addr), Proxy::start(env.moto.addr)];
+    let mut r_new = env.spawn_at(&new, free_port(), &proxies[0], &endpoints, "desired-new");
+    let mut r_old = env.spawn_at(&old, free_port(), &proxies[1], &endpoints, "desired-old");
+    wait_converged(&[&r_new, &r_old], 12, Duration::from_secs(240));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, owners) = fleet_view(&[&r_new, &r_old]);
+        if owners.get("gw5") == Some(&old) && owners.get("_orphans") == Some(&new) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "placement not reached: {owners:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The new replica's checkout moves on: gw5 is gone there, not yet on the old one.
+    proxies[0].reset();
+    env.write_at("desired-new", &newer);
+    std::thread::sleep(Duration::from_secs(12));
+    let deletes: Vec<String> = mutating(proxies[0].calls())
+        .into_iter()
+        .filter(|c| c.operation.starts_with("Delete") || c.operation.starts_with("Deregister"))
+        .map(|c| c.operation)
+        .collect();
+    assert!(deletes.is_empty(), "the new replica cleaned up while the old one still has gw5: {deletes:?}");
+    let st = r_new.status().expect("status");
+    let sh = st.shards.expect("shards");
+    assert_ne!(sh.revisions.get(&old), sh.revisions.get(&new), "{sh:?}");
+    let log = std::fs::read_to_string(&r_new.log).unwrap();
+    assert!(log.contains("clean-up of removed gateways waits"), "{}", r_new.log_tail(20));
+
+    // The old one catches up: the clean-up happens.
+    env.write_at("desired-old", &newer);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let shared = env.cloud.session(env.accounts.account("shared").unwrap()).await.unwrap().config;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&shared);
+    loop {
+        let lbs = elb.describe_load_balancers().send().await.unwrap();
+        let names: Vec<&str> = lbs.load_balancers().iter().filter_map(|l| l.load_balancer_name()).collect();
+        if !names.contains(&"gw5-nlb") && env.plan_exit_at("desired-new").0 == Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "gw5 not cleaned up after both caught up: {names:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for r in [&mut r_new, &mut r_old] {
+        assert_eq!(r.terminate(), Some(0), "{} exit code", r.name);
+    }
 }
