@@ -123,35 +123,24 @@ impl Env {
         self.spawn_at(replica, port, proxy, etcd, "desired")
     }
 
+    /// `crosslink run` on `dir/<sub>`, coordinating through `etcd` (none when empty), talking to
+    /// AWS through `proxy`.
     fn spawn_at(&self, replica: &str, port: u16, proxy: &Proxy, etcd: &[String], sub: &str) -> Replica {
         let log = self.dir.join(format!("{replica}.log"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
         cmd.args(["run", "--listen", &format!("127.0.0.1:{port}"), "--resync", "3s", "--reload-interval", "1s"])
-            .args(["--max-backoff", "2s", "--rate-limits", "off", "--log-format", "json"])
-            .args(["--coordination", "etcd", "--etcd-endpoints", &etcd.join(","), "--replica-id", replica])
-            .args(["--lease-duration", &format!("{}s", LEASE.as_secs())])
-            .args(["--renew-deadline", &format!("{}s", RENEW.as_secs())])
-            .args(["--retry-period", &format!("{}s", RETRY.as_secs())])
-            .arg(self.dir.join(sub))
+            .args(["--max-backoff", "2s", "--rate-limits", "off", "--log-format", "json"]);
+        if etcd.is_empty() {
+            cmd.args(["--coordination", "none"]);
+        } else {
+            cmd.args(["--coordination", "etcd", "--etcd-endpoints", &etcd.join(","), "--replica-id", replica])
+                .args(["--lease-duration", &format!("{}s", LEASE.as_secs())])
+                .args(["--renew-deadline", &format!("{}s", RENEW.as_secs())])
+                .args(["--retry-period", &format!("{}s", RETRY.as_secs())]);
+        }
+        cmd.arg(self.dir.join(sub))
             .env_remove("CROSSLINK_DESIRED_STATE")
             .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap());
-        for (k, v) in proxy.env() {
-            cmd.env(k, v);
-        }
-        Replica { name: replica.to_string(), port, child: cmd.spawn().expect("start crosslink run"), log }
-    }
-
-    /// A replica that coordinates with nobody (the negative control).
-    fn spawn_uncoordinated(&self, replica: &str, port: u16, proxy: &Proxy) -> Replica {
-        let log = self.dir.join(format!("{replica}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
-        cmd.args(["run", "--listen", &format!("127.0.0.1:{port}"), "--resync", "3s", "--reload-interval", "1s"])
-            .args(["--max-backoff", "2s", "--rate-limits", "off", "--log-format", "json", "--coordination", "none"])
-            .arg(self.dir.join("desired"))
-            .env_remove("CROSSLINK_DESIRED_STATE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap());
@@ -598,7 +587,7 @@ async fn the_exclusivity_check_catches_two_uncoordinated_replicas() {
     let attribution_names = ["u0", "u1"];
     let proxies: Vec<Proxy> = attribution_names.iter().map(|_| Proxy::start(env.moto.addr)).collect();
     let mut replicas: Vec<Replica> =
-        attribution_names.iter().zip(&proxies).map(|(n, p)| env.spawn_uncoordinated(n, free_port(), p)).collect();
+        attribution_names.iter().zip(&proxies).map(|(n, p)| env.spawn(n, free_port(), p, &[])).collect();
     // They fight (each deletes the other's duplicates as its own leftovers): no need to wait
     // for an end.
     std::thread::sleep(Duration::from_secs(20));
