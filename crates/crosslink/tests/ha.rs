@@ -20,6 +20,10 @@ use crosslink_controller::status::{Phase, StatusSnapshot};
 use crosslink_spec::DesiredState;
 use crosslink_testkit::{ACCESS_KEY, Call, EtcdCluster, Moto, Proxy, REGION, SECRET_KEY};
 
+/// One test at a time: each runs several replicas, moto and etcd on two cores, and measures
+/// takeover times.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const GATEWAYS: usize = 6;
 const LINKS: usize = 30;
 const LEASE: Duration = Duration::from_secs(4);
@@ -59,7 +63,7 @@ struct Env {
 }
 
 impl Env {
-    async fn new() -> Env {
+    async fn new(name: &str) -> Env {
         let moto = Moto::start();
         let cloud = AwsCloud::new(Connector::static_credentials(&moto.endpoint, REGION, ACCESS_KEY, SECRET_KEY).await);
         let accounts = crosslink_spec::load_str(Path::new("a.yaml"), &accounts_yaml()).unwrap();
@@ -73,7 +77,7 @@ impl Env {
             let session = cloud.session(accounts.account(&format!("svc{s}")).unwrap()).await.unwrap();
             svcs.push(seed_network(&session, &format!("svc{s}"), svc_cidr(s).parse().unwrap(), 1).await.unwrap());
         }
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ha-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ha-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("desired")).unwrap();
         Env { moto, cloud, accounts, gws, svcs, dir }
@@ -480,7 +484,8 @@ fn mutating(calls: Vec<Call>) -> Vec<Call> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_a_fleet_through_etcd_fail_over_and_never_change_a_gateway_together() {
-    let env = Env::new().await;
+    let _heavy = HEAVY.lock().await;
+    let env = Env::new("fleet").await;
     let mut etcd = EtcdCluster::start(3);
     let endpoints = etcd.endpoints();
     env.write(&env.fleet(LINKS));
@@ -582,7 +587,8 @@ async fn three_replicas_share_a_fleet_through_etcd_fail_over_and_never_change_a_
 /// change the same gateways, and it says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exclusivity_check_catches_two_uncoordinated_replicas() {
-    let env = Env::new().await;
+    let _heavy = HEAVY.lock().await;
+    let env = Env::new("uncoordinated").await;
     env.write(&env.fleet(12));
     let attribution_names = ["u0", "u1"];
     let proxies: Vec<Proxy> = attribution_names.iter().map(|_| Proxy::start(env.moto.addr)).collect();
@@ -607,7 +613,8 @@ async fn the_exclusivity_check_catches_two_uncoordinated_replicas() {
 /// the older one still has it; once both run the same revision, it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_up_waits_while_replicas_run_different_revisions() {
-    let env = Env::new().await;
+    let _heavy = HEAVY.lock().await;
+    let env = Env::new("revisions").await;
     let etcd = EtcdCluster::start(1);
     let endpoints = etcd.endpoints();
     let full = env.fleet(12);
