@@ -665,6 +665,8 @@ async fn daemon(bin: &Path, dir: &Path, proxy: &Proxy) -> Result<Daemon> {
         "1h",
         "--reload-interval",
         "1h",
+        "--coordination",
+        "none",
         desired.to_str().context("utf-8 path")?,
     ];
     let mut child = Child::spawn(bin, &args, proxy, &dir.join("daemon.log"))?;

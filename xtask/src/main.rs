@@ -167,6 +167,10 @@ async fn demo(args: &[String]) -> Result<()> {
     // Arguments after `--` go to `crosslink run` (e.g. `cargo xtask demo -- --max-prune 2`).
     let extra: Vec<&str> = args.iter().skip_while(|a| *a != "--").skip(1).map(String::as_str).collect();
     let mut run_args = vec!["run", "--listen", &listen, "--resync", "30s"];
+    // One replica, whatever the environment (inside a pod, `auto` would pick Kubernetes Leases).
+    if !extra.iter().any(|a| a.starts_with("--coordination")) {
+        run_args.extend(["--coordination", "none"]);
+    }
     run_args.extend(extra);
     run_args.push(&out_s);
     let mut child = crosslink(&moto, &run_args).spawn()?;

@@ -80,6 +80,8 @@ impl Env {
         .args(extra)
         .arg(self.dir.to_str().unwrap())
         .env_remove("CROSSLINK_DESIRED_STATE")
+        // One replica, even if these tests run inside a Kubernetes pod.
+        .env("CROSSLINK_COORDINATION", "none")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(self.dir.join("daemon.log")).unwrap());

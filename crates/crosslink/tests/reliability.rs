@@ -143,6 +143,8 @@ impl Env {
             .args(["--max-backoff", "2s", "--rate-limits", "off", "--log-format", "json"])
             .arg(self.dir.to_str().unwrap())
             .env_remove("CROSSLINK_DESIRED_STATE")
+            // One replica, even if these tests run inside a Kubernetes pod.
+            .env("CROSSLINK_COORDINATION", "none")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("daemon.log")).unwrap());
@@ -598,6 +600,7 @@ fn slow_and_idle_clients_do_not_stop_healthz() {
     let closed = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
     cmd.args(["run", "--listen", &format!("127.0.0.1:{port}"), dir.to_str().unwrap()])
+        .env("CROSSLINK_COORDINATION", "none")
         .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -660,6 +663,7 @@ fn an_unreachable_sts_does_not_crash_the_daemon() {
     let closed = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
     cmd.args(["run", "--listen", &format!("127.0.0.1:{port}"), dir.to_str().unwrap()])
+        .env("CROSSLINK_COORDINATION", "none")
         .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
