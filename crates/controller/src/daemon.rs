@@ -395,10 +395,32 @@ impl<C: Cloud> Daemon<C> {
         // is not being removed.
         let pruned: Vec<String> = plan.pruned_links().into_iter().filter(|l| desired.link(l).is_none()).collect();
         let emptied = desired.links.is_empty() && !pruned.is_empty();
-        let blocked = !self.opts.allow_prune && (pruned.len() > self.opts.max_prune || emptied);
+        // Sharded: the limit is on all replicas together. Each publishes how many links it would
+        // remove; removals wait until every replica has counted this revision, and are held back
+        // when the sum is over the limit, though each replica's share may be under it.
+        let mut total = pruned.len();
+        let mut count_pending: Option<String> = None;
+        if owned.is_some() {
+            self.ownership.set_pruning(&loaded.revision, pruned.len() as u64);
+            match self.ownership.pruning_total(pruned.len() as u64) {
+                Ok(t) => total = t as usize,
+                Err(why) if !pruned.is_empty() && !self.opts.allow_prune => count_pending = Some(why),
+                Err(_) => {}
+            }
+        }
+        if let Some(why) = &count_pending {
+            info!(links = ?pruned, "removals wait: {why}");
+        }
+        let blocked = !self.opts.allow_prune && (total > self.opts.max_prune || emptied);
         if blocked {
             let message = if emptied {
                 format!("desired state has no links: refusing to remove all {} links", pruned.len())
+            } else if total > pruned.len() {
+                format!(
+                    "{total} links would be removed at once by all replicas together, {} of them by this one (limit {})",
+                    pruned.len(),
+                    self.opts.max_prune
+                )
             } else {
                 format!("{} links would be removed at once (limit {})", pruned.len(), self.opts.max_prune)
             };
@@ -434,6 +456,9 @@ impl<C: Cloud> Daemon<C> {
             let desired_link = matches!(&a.subject, Subject::Link(l) if desired.link(l).is_some());
             if blocked && a.reason == Reason::NoLongerDesired && !desired_link {
                 return Some("held back by the prune guard".into());
+            }
+            if let Some(why) = count_pending.as_ref().filter(|_| a.reason == Reason::NoLongerDesired && !desired_link) {
+                return Some(format!("prune guard: {why}"));
             }
             if in_backoff.contains(&a.subject) {
                 return Some("backing off after an error".into());

@@ -232,7 +232,7 @@ impl Backend for EtcdBackend {
         format!("etcd {} {}", self.endpoints.join(","), self.prefix)
     }
 
-    async fn heartbeat(&self, revision: &str) -> Result<Vec<Member>, CoordError> {
+    async fn heartbeat(&self, revision: &str, pruning: Option<u64>) -> Result<Vec<Member>, CoordError> {
         {
             let mut guard = self.lease.lock().await;
             let alive = match guard.as_mut() {
@@ -253,7 +253,7 @@ impl Backend for EtcdBackend {
                 *guard = Some(self.grant().await?);
             }
             let id = guard.as_ref().map(|l| l.id.clone()).expect("granted");
-            let value = json!({ "replica": self.replica, "revision": revision }).to_string();
+            let value = json!({ "replica": self.replica, "revision": revision, "pruning": pruning }).to_string();
             let put = json!({ "key": b64(&self.member_key()), "value": b64(&value), "lease": id });
             match self.rpc("registering membership", "/v3/kv/put", put).await {
                 Ok(_) => {}
@@ -273,8 +273,9 @@ impl Backend for EtcdBackend {
                 Ok(j) => Member {
                     replica: j.get("replica").and_then(Value::as_str).unwrap_or_default().to_string(),
                     revision: j.get("revision").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    pruning: j.get("pruning").and_then(Value::as_u64),
                 },
-                Err(_) => Member { replica: v, revision: String::new() },
+                Err(_) => Member { replica: v, revision: String::new(), pruning: None },
             })
             .collect())
     }

@@ -77,9 +77,17 @@ const UNIT_ANNOTATION: &str = "crosslink.dev/unit";
 /// On member Leases: the desired-state revision the replica runs.
 const REVISION_ANNOTATION: &str = "crosslink.dev/revision";
 
-/// The member Lease with this replica's revision.
-fn with_revision(mut lease: Lease, revision: &str) -> Lease {
-    lease.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(REVISION_ANNOTATION.into(), revision.into());
+/// On member Leases: how many links the replica's plan for that revision would remove.
+const PRUNING_ANNOTATION: &str = "crosslink.dev/pruning";
+
+/// The member Lease with this replica's revision and pruning count.
+fn with_revision(mut lease: Lease, revision: &str, pruning: Option<u64>) -> Lease {
+    let a = lease.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    a.insert(REVISION_ANNOTATION.into(), revision.into());
+    match pruning {
+        Some(n) => a.insert(PRUNING_ANNOTATION.into(), n.to_string()),
+        None => a.remove(PRUNING_ANNOTATION),
+    };
     lease
 }
 
@@ -449,7 +457,7 @@ impl KubeBackend {
     }
 
     /// Creates or renews this replica's member Lease.
-    async fn renew_member(&self, revision: &str) -> Result<(), CoordError> {
+    async fn renew_member(&self, revision: &str, pruning: Option<u64>) -> Result<(), CoordError> {
         let name = self.member_name.clone();
         let what = format!("Lease {name}");
         let mut current = self.state().member.clone();
@@ -459,7 +467,10 @@ impl KubeBackend {
                 None => match self.get(Kind::Member, &name).await? {
                     Some(l) => l,
                     None => match self
-                        .create(Kind::Member, &with_revision(self.new_lease(&name, Kind::Member, None), revision))
+                        .create(
+                            Kind::Member,
+                            &with_revision(self.new_lease(&name, Kind::Member, None), revision, pruning),
+                        )
                         .await
                     {
                         Ok(l) => {
@@ -480,7 +491,7 @@ impl KubeBackend {
             }
             spec.renew_time = Some(now);
             spec.lease_duration_seconds = Some(self.duration_seconds);
-            let lease = with_revision(lease, revision);
+            let lease = with_revision(lease, revision, pruning);
             match self.replace(Kind::Member, &lease).await {
                 Ok(l) => {
                     self.state().member = Some(l);
@@ -505,19 +516,15 @@ impl Backend for KubeBackend {
         format!("kubernetes Lease objects in namespace {}", self.namespace)
     }
 
-    async fn heartbeat(&self, revision: &str) -> Result<Vec<Member>, CoordError> {
-        self.renew_member(revision).await?;
-        let mut live = vec![Member { replica: self.replica.clone(), revision: revision.to_string() }];
+    async fn heartbeat(&self, revision: &str, pruning: Option<u64>) -> Result<Vec<Member>, CoordError> {
+        self.renew_member(revision, pruning).await?;
+        let mut live = vec![Member { replica: self.replica.clone(), revision: revision.to_string(), pruning }];
         for (lease, holder) in self.list(Kind::Member).await? {
             if let Holder::Live(h) = holder {
-                let revision = lease
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(REVISION_ANNOTATION))
-                    .cloned()
-                    .unwrap_or_default();
-                live.push(Member { replica: h, revision });
+                let annotation = |k: &str| lease.metadata.annotations.as_ref().and_then(|a| a.get(k)).cloned();
+                let revision = annotation(REVISION_ANNOTATION).unwrap_or_default();
+                let pruning = annotation(PRUNING_ANNOTATION).and_then(|n| n.parse().ok());
+                live.push(Member { replica: h, revision, pruning });
             }
         }
         live.sort();

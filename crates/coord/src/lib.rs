@@ -103,6 +103,9 @@ pub enum CoordError {
 pub struct Member {
     pub replica: String,
     pub revision: String,
+    /// How many links its last plan for that revision would remove (the prune guard counts
+    /// them across replicas); `None` before it has planned that revision.
+    pub pruning: Option<u64>,
 }
 
 /// A coordination engine as the coordinator uses it. Every method is one or a few round trips;
@@ -112,7 +115,11 @@ pub trait Backend: Send + Sync + 'static {
     fn describe(&self) -> String;
     /// Keeps this replica's membership alive (registering it the first time, with the revision
     /// it runs) and returns the live replicas, this one included.
-    fn heartbeat(&self, revision: &str) -> impl Future<Output = Result<Vec<Member>, CoordError>> + Send;
+    fn heartbeat(
+        &self,
+        revision: &str,
+        pruning: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<Member>, CoordError>> + Send;
     /// Who holds each unit's lease now; expired and released leases are absent.
     fn holders(&self) -> impl Future<Output = Result<BTreeMap<String, String>, CoordError>> + Send;
     /// Takes the unit's lease if it is free, or renews it if this replica holds it.
@@ -198,6 +205,8 @@ struct Inner {
     members: Vec<Member>,
     /// The desired-state revision this replica runs.
     revision: String,
+    /// Links this replica's last plan for `revision` would remove.
+    pruning: Option<u64>,
     last_contact: Option<u64>,
     last_error: Option<String>,
     leases_lost: u64,
@@ -247,6 +256,7 @@ impl Ownership {
             holders: BTreeMap::new(),
             members: Vec::new(),
             revision: String::new(),
+            pruning: None,
             last_contact: None,
             last_error: None,
             leases_lost: 0,
@@ -266,7 +276,41 @@ impl Ownership {
     pub fn set_units(&self, units: BTreeMap<String, Vec<String>>, revision: &str) {
         if let Some(mut g) = self.lock() {
             g.wanted = units;
+            if g.revision != revision {
+                g.pruning = None;
+            }
             g.revision = revision.to_string();
+        }
+    }
+
+    /// The links this replica's plan for `revision` would remove, published with its
+    /// membership at the next heartbeat.
+    pub fn set_pruning(&self, revision: &str, links: u64) {
+        if let Some(mut g) = self.lock()
+            && g.revision == revision
+        {
+            g.pruning = Some(links);
+        }
+    }
+
+    /// The links all replicas together would remove, for the prune guard: this replica's `own`
+    /// count plus what every other live replica published for the same revision. `Err` names
+    /// the replicas whose count is not known yet (another revision, or not planned yet): until
+    /// they are, removals wait.
+    pub fn pruning_total(&self, own: u64) -> Result<u64, String> {
+        let Some(g) = self.lock() else { return Ok(own) };
+        let mut total = own;
+        let mut unknown = Vec::new();
+        for m in g.members.iter().filter(|m| m.replica != g.replica) {
+            match m.pruning {
+                Some(n) if m.revision == g.revision => total += n,
+                _ => unknown.push(m.replica.clone()),
+            }
+        }
+        if unknown.is_empty() {
+            Ok(total)
+        } else {
+            Err(format!("waiting for {} to count the links they would remove", unknown.join(", ")))
         }
     }
 
@@ -447,8 +491,8 @@ impl<B: Backend> Coordinator<B> {
 
     /// One round: heartbeat, read holders, renew, hand over, take.
     pub async fn round(&mut self) {
-        let revision = self.ownership.lock().map(|g| g.revision.clone()).unwrap_or_default();
-        let live = match self.backend.heartbeat(&revision).await {
+        let (revision, pruning) = self.ownership.lock().map(|g| (g.revision.clone(), g.pruning)).unwrap_or_default();
+        let live = match self.backend.heartbeat(&revision, pruning).await {
             Ok(mut m) => {
                 m.sort();
                 m.dedup_by(|a, b| a.replica == b.replica);
@@ -611,8 +655,9 @@ impl<B: Backend> Coordinator<B> {
             if !busy || Instant::now() >= deadline {
                 break;
             }
-            let revision = self.ownership.lock().map(|g| g.revision.clone()).unwrap_or_default();
-            let _ = self.backend.heartbeat(&revision).await;
+            let (revision, pruning) =
+                self.ownership.lock().map(|g| (g.revision.clone(), g.pruning)).unwrap_or_default();
+            let _ = self.backend.heartbeat(&revision, pruning).await;
             for u in &units {
                 let _ = self.backend.acquire(u).await;
             }

@@ -12,8 +12,8 @@ use crate::{Backend, CoordError, Member};
 
 #[derive(Debug, Default)]
 struct State {
-    /// Replica -> when its lease expires, and its revision.
-    members: BTreeMap<String, (Instant, String)>,
+    /// Replica -> when its lease expires, its revision and its pruning count.
+    members: BTreeMap<String, (Instant, String, Option<u64>)>,
     /// Unit -> holder.
     units: BTreeMap<String, String>,
     unreachable: BTreeSet<String>,
@@ -23,7 +23,7 @@ struct State {
 
 impl State {
     fn expire(&mut self, now: Instant) {
-        let dead: Vec<String> = self.members.iter().filter(|(_, (t, _))| *t <= now).map(|(m, _)| m.clone()).collect();
+        let dead: Vec<String> = self.members.iter().filter(|(_, (t, ..))| *t <= now).map(|(m, _)| m.clone()).collect();
         for m in dead {
             self.members.remove(&m);
             self.units.retain(|_, h| *h != m);
@@ -91,11 +91,14 @@ impl Backend for MemoryBackend {
         "memory".into()
     }
 
-    async fn heartbeat(&self, revision: &str) -> Result<Vec<Member>, CoordError> {
+    async fn heartbeat(&self, revision: &str, pruning: Option<u64>) -> Result<Vec<Member>, CoordError> {
         let ttl = self.ttl;
         self.with(|s, now| {
-            s.members.insert(self.replica.clone(), (now + ttl, revision.to_string()));
-            s.members.iter().map(|(m, (_, r))| Member { replica: m.clone(), revision: r.clone() }).collect()
+            s.members.insert(self.replica.clone(), (now + ttl, revision.to_string(), pruning));
+            s.members
+                .iter()
+                .map(|(m, (_, r, p))| Member { replica: m.clone(), revision: r.clone(), pruning: *p })
+                .collect()
         })
     }
 

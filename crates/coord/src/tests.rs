@@ -282,3 +282,28 @@ async fn units_move_only_between_replicas_on_the_same_revision() {
     a.stop.cancel();
     b.stop.cancel();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_prune_guard_counts_removals_across_replicas() {
+    let engine = MemoryEngine::new();
+    let us = units(4);
+    let a = start(&engine, "a", &us);
+    let b = start(&engine, "b", &us);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    // b has not planned this revision yet: a's removals wait.
+    let e = a.ownership.pruning_total(3).unwrap_err();
+    assert!(e.contains('b'), "{e}");
+    b.ownership.set_pruning("rev1", 4);
+    // Published with b's next heartbeat, seen at a's round after that.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(a.ownership.pruning_total(3), Ok(7));
+    // A count for another revision does not count.
+    b.ownership.set_units(us.clone(), "rev2");
+    b.ownership.set_pruning("rev1", 0);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(a.ownership.pruning_total(3).is_err(), "{:?} {:?}", a.ownership.pruning_total(3), a.ownership.status());
+    // Alone, a replica's own count is the total.
+    assert_eq!(Ownership::solo().pruning_total(3), Ok(3));
+    a.stop.cancel();
+    b.stop.cancel();
+}

@@ -29,9 +29,9 @@ async fn leases_are_exclusive_renewable_and_expire_with_their_holder() {
     let b = backend(&eps, "/t1", "b");
     // Without membership nothing can be held.
     assert_eq!(a.acquire("gw1").await.unwrap(), None);
-    let members = a.heartbeat("rev1").await.unwrap();
-    assert_eq!(members, vec![Member { replica: "a".into(), revision: "rev1".into() }]);
-    let members = b.heartbeat("rev2").await.unwrap();
+    let members = a.heartbeat("rev1", None).await.unwrap();
+    assert_eq!(members, vec![Member { replica: "a".into(), revision: "rev1".into(), pruning: None }]);
+    let members = b.heartbeat("rev2", None).await.unwrap();
     assert_eq!(
         members.into_iter().map(|m| (m.replica, m.revision)).collect::<BTreeSet<_>>(),
         BTreeSet::from([("a".into(), "rev1".into()), ("b".into(), "rev2".into())]),
@@ -54,7 +54,7 @@ async fn leases_are_exclusive_renewable_and_expire_with_their_holder() {
     let stopped = tokio::time::Instant::now();
     let mut taken = None;
     while stopped.elapsed() < Duration::from_secs(10) {
-        b.heartbeat("rev1").await.unwrap();
+        b.heartbeat("rev1", None).await.unwrap();
         if b.acquire("gw2").await.unwrap().is_some() {
             taken = Some(stopped.elapsed());
             break;
@@ -63,12 +63,12 @@ async fn leases_are_exclusive_renewable_and_expire_with_their_holder() {
     }
     let taken = taken.expect("b took gw2 after a's lease expired");
     assert!(taken >= Duration::from_secs(2), "taken after {taken:?}: before a's TTL could run out");
-    let members = b.heartbeat("rev1").await.unwrap();
+    let members = b.heartbeat("rev1", None).await.unwrap();
     assert_eq!(members.len(), 1, "a's membership expired with its lease: {members:?}");
     assert_eq!(members[0].replica, "b");
 
     // a comes back: its old lease is gone, it registers anew and holds nothing.
-    a.heartbeat("rev1").await.unwrap();
+    a.heartbeat("rev1", None).await.unwrap();
     assert_eq!(a.acquire("gw2").await.unwrap(), None);
     // Resigning revokes b's lease: its units are free at once.
     b.resign().await.unwrap();
@@ -81,7 +81,7 @@ async fn an_unreachable_etcd_is_an_error_not_a_hang() {
     let port = crosslink_testkit::free_port().unwrap();
     let b = backend(&[format!("http://127.0.0.1:{port}")], "/t2", "a");
     let started = std::time::Instant::now();
-    let e = b.heartbeat("rev1").await.unwrap_err();
+    let e = b.heartbeat("rev1", None).await.unwrap_err();
     assert!(matches!(e, CoordError::Unavailable(_)), "{e}");
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(EtcdBackend::new(&["https://x:2379".into()], "/p", "a", fast()).is_err());

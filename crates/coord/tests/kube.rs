@@ -473,9 +473,9 @@ async fn a_lost_write_race_is_not_an_error() {
 async fn membership_follows_heartbeats_and_resignations() {
     let api = FakeApi::start().await;
     let (r1, r2, r3) = (api.backend("r1"), api.backend("r2"), api.backend("r3"));
-    assert_eq!(names(r1.heartbeat("rev1").await.unwrap()), ["r1"]);
-    assert_eq!(names(r2.heartbeat("rev2").await.unwrap()), ["r1", "r2"]);
-    let seen = r1.heartbeat("rev1").await.unwrap();
+    assert_eq!(names(r1.heartbeat("rev1", None).await.unwrap()), ["r1"]);
+    assert_eq!(names(r2.heartbeat("rev2", None).await.unwrap()), ["r1", "r2"]);
+    let seen = r1.heartbeat("rev1", None).await.unwrap();
     assert_eq!(
         seen.iter().map(|m| (m.replica.as_str(), m.revision.as_str())).collect::<Vec<_>>(),
         [("r1", "rev1"), ("r2", "rev2")],
@@ -488,7 +488,7 @@ async fn membership_follows_heartbeats_and_resignations() {
 
     // Later heartbeats renew from the version last written: no GET.
     api.take_requests();
-    names(r1.heartbeat("rev1").await.unwrap());
+    names(r1.heartbeat("rev1", None).await.unwrap());
     let requests = api.take_requests();
     assert_eq!(
         summary(&requests),
@@ -501,7 +501,7 @@ async fn membership_follows_heartbeats_and_resignations() {
 
     // Someone else wrote r1's member Lease: read it again and renew once more.
     api.script(Some(Method::PUT), 1, Fault::Status(409, "Conflict", "the object has been modified"));
-    assert_eq!(names(r1.heartbeat("rev1").await.unwrap()), ["r1", "r2"]);
+    assert_eq!(names(r1.heartbeat("rev1", None).await.unwrap()), ["r1", "r2"]);
 
     // r2 resigns: its member Lease is deleted and it is gone at once.
     r2.acquire("edge").await.unwrap().expect("free");
@@ -511,14 +511,14 @@ async fn membership_follows_heartbeats_and_resignations() {
     assert!(requests.contains(&format!("DELETE {NS}/leases/crosslink-prod-member-r2 200")), "{requests:?}");
     assert!(api.lease("crosslink-prod-member-r2").is_none());
     assert_eq!(holder(&api.lease(&r2.unit_lease_name("edge")).unwrap()), None, "resigning releases units");
-    assert_eq!(names(r1.heartbeat("rev1").await.unwrap()), ["r1"]);
+    assert_eq!(names(r1.heartbeat("rev1", None).await.unwrap()), ["r1"]);
 
     // r3 heartbeats once and stops: it counts until it has been silent for 2 s on r1's clock.
-    names(r3.heartbeat("rev1").await.unwrap());
+    names(r3.heartbeat("rev1", None).await.unwrap());
     let last_heartbeat = Instant::now();
     let deadline = last_heartbeat + Duration::from_secs(5);
     loop {
-        let members = names(r1.heartbeat("rev1").await.unwrap());
+        let members = names(r1.heartbeat("rev1", None).await.unwrap());
         if members == ["r1"] {
             break;
         }
@@ -538,7 +538,7 @@ async fn api_errors_are_classified_and_calls_time_out() {
     let r1 = api.backend("r1");
 
     api.script(None, 1, Fault::Status(500, "InternalError", "etcdserver: request timed out"));
-    match r1.heartbeat("rev1").await {
+    match r1.heartbeat("rev1", None).await {
         Err(CoordError::Unavailable(m)) => assert!(m.contains("500") && m.contains("etcdserver"), "{m}"),
         other => panic!("expected Unavailable, got {other:?}"),
     }
@@ -590,7 +590,7 @@ async fn api_errors_are_classified_and_calls_time_out() {
     let mut config = kube::Config::new(format!("http://{closed}").parse().unwrap());
     config.default_namespace = NS.to_string();
     let gone = KubeBackend::new(kube::Client::try_from(config).unwrap(), NS, "prod", "r1", timing());
-    match gone.heartbeat("rev1").await {
+    match gone.heartbeat("rev1", None).await {
         Err(CoordError::Unavailable(m)) => assert!(m.contains("cannot reach the Kubernetes API"), "{m}"),
         other => panic!("expected Unavailable, got {other:?}"),
     }

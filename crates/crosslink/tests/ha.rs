@@ -679,3 +679,70 @@ async fn clean_up_waits_while_replicas_run_different_revisions() {
         assert_eq!(r.terminate(), Some(0), "{} exit code", r.name);
     }
 }
+
+/// The prune guard holds for all replicas together: 8 links removed at once over six gateways
+/// split between two replicas (4 each) is over the limit of 5, though each share is under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prune_guard_counts_the_links_all_replicas_would_remove() {
+    let _heavy = HEAVY.lock().await;
+    let env = Env::new("prune").await;
+    let etcd = EtcdCluster::start(1);
+    let endpoints = etcd.endpoints();
+    env.write(&env.fleet(12));
+    // Two names that split the six gateways three and three, gw0 and gw1 apart.
+    let (x, y) = (0..100)
+        .flat_map(|i| (0..100).map(move |j| (format!("x{i}"), format!("y{j}"))))
+        .find(|(x, y)| {
+            let members = vec![x.clone(), y.clone()];
+            let on_x = (0..GATEWAYS)
+                .filter(|g| crosslink_coord::preferred(&format!("gw{g}"), &members) == Some(x.as_str()))
+                .collect::<Vec<_>>();
+            on_x.len() == 3 && on_x.contains(&0) != on_x.contains(&1)
+        })
+        .expect("names for the placement");
+    let proxies = [Proxy::start(env.moto.addr), Proxy::start(env.moto.addr)];
+    let mut rx = env.spawn(&x, free_port(), &proxies[0], &endpoints);
+    let mut ry = env.spawn(&y, free_port(), &proxies[1], &endpoints);
+    wait_converged(&[&rx, &ry], 12, Duration::from_secs(240));
+
+    // l0..l7 leave: 4 of them on each replica's gateways.
+    proxies[0].reset();
+    proxies[1].reset();
+    let fleet = env.fleet(12);
+    let kept: Vec<&str> =
+        fleet.split("---\n").filter(|doc| !(0..8).any(|i| doc.contains(&format!("name: l{i}}}")))).collect();
+    env.write(&kept.join("---\n"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let blocked = loop {
+        let blocked: Vec<StatusSnapshot> =
+            [&rx, &ry].iter().filter_map(|r| r.status()).filter(|s| s.prune.blocked).collect();
+        if blocked.len() == 2 {
+            break blocked;
+        }
+        assert!(Instant::now() < deadline, "the prune guard did not hold on both replicas");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    for s in &blocked {
+        assert_eq!(s.prune.links.len(), 4, "{:?}", s.prune);
+        let msg = s.prune.message.as_deref().unwrap_or("");
+        assert!(msg.contains("8 links would be removed at once by all replicas together"), "{msg}");
+    }
+    std::thread::sleep(Duration::from_secs(8));
+    let deletes: Vec<String> = proxies
+        .iter()
+        .flat_map(|p| mutating(p.calls()))
+        .filter(|c| c.operation.starts_with("Delete") || c.operation.starts_with("Deregister"))
+        .map(|c| c.operation)
+        .collect();
+    assert!(deletes.is_empty(), "removed despite the prune guard: {deletes:?}");
+
+    // Restoring the YAML releases the guard, with nothing removed.
+    env.write(&fleet);
+    wait_converged(&[&rx, &ry], 12, Duration::from_secs(60));
+    for r in [&rx, &ry] {
+        assert!(!r.status().unwrap().prune.blocked);
+    }
+    for r in [&mut rx, &mut ry] {
+        assert_eq!(r.terminate(), Some(0), "{} exit code", r.name);
+    }
+}
