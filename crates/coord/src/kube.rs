@@ -59,10 +59,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::{Backend, CoordError, Member, Timing};
 
@@ -74,6 +74,9 @@ const MANAGED_BY: &str = "crosslink";
 const INSTANCE_LABEL: &str = "crosslink.dev/instance";
 const KIND_LABEL: &str = "crosslink.dev/lease";
 const UNIT_ANNOTATION: &str = "crosslink.dev/unit";
+/// A member Lease unrenewed for this many lease durations is deleted by the other replicas.
+const MEMBER_GC_FACTOR: u32 = 4;
+
 /// On member Leases: the desired-state revision the replica runs.
 const REVISION_ANNOTATION: &str = "crosslink.dev/revision";
 
@@ -511,6 +514,31 @@ impl KubeBackend {
     }
 }
 
+impl KubeBackend {
+    /// Deletes the member Lease of a replica that has not renewed it for `MEMBER_GC_FACTOR`
+    /// lease durations (pod names change with every restart: they would pile up). Only that
+    /// version is deleted: if the replica renewed it meanwhile, the delete fails and it lives.
+    async fn collect_dead_member(&self, replica: &str, lease: &Lease) {
+        let Some(name) = lease.metadata.name.clone() else { return };
+        let since = self.state().seen.get(&name).map(|s| s.since);
+        let dead_for = since.map(|t| t.elapsed()).unwrap_or_default();
+        if dead_for < self.timing.lease_duration * MEMBER_GC_FACTOR {
+            return;
+        }
+        let params = DeleteParams {
+            preconditions: Some(Preconditions { resource_version: lease.metadata.resource_version.clone(), uid: None }),
+            ..DeleteParams::default()
+        };
+        match self.call(self.api.delete(&name, &params)).await {
+            Ok(_) => {
+                self.state().seen.remove(&name);
+                info!(replica, lease = %name, ?dead_for, "deleted the member Lease of a replica gone for good");
+            }
+            Err(e) => debug!(lease = %name, error = ?e, "member Lease not collected"),
+        }
+    }
+}
+
 impl Backend for KubeBackend {
     fn describe(&self) -> String {
         format!("kubernetes Lease objects in namespace {}", self.namespace)
@@ -520,6 +548,9 @@ impl Backend for KubeBackend {
         self.renew_member(revision, pruning).await?;
         let mut live = vec![Member { replica: self.replica.clone(), revision: revision.to_string(), pruning }];
         for (lease, holder) in self.list(Kind::Member).await? {
+            if let Holder::Expired(h) = &holder {
+                self.collect_dead_member(h, &lease).await;
+            }
             if let Holder::Live(h) = holder {
                 let annotation = |k: &str| lease.metadata.annotations.as_ref().and_then(|a| a.get(k)).cloned();
                 let revision = annotation(REVISION_ANNOTATION).unwrap_or_default();

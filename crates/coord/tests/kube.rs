@@ -528,8 +528,19 @@ async fn membership_follows_heartbeats_and_resignations() {
     }
     let gone_after = last_heartbeat.elapsed();
     assert!(gone_after >= Duration::from_secs(2) && gone_after < Duration::from_millis(3500), "{gone_after:?}");
-    // Its Lease is still there (it may come back), just not counted.
+    // Its Lease is still there (it may come back), just not counted...
     assert!(api.lease("crosslink-prod-member-r3").is_some());
+    // ...until it has been silent for four lease durations: then it is deleted.
+    let deadline = last_heartbeat + Duration::from_secs(12);
+    while api.lease("crosslink-prod-member-r3").is_some() {
+        assert!(Instant::now() < deadline, "a dead replica's member Lease is never collected");
+        names(r1.heartbeat("rev1", None).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let collected_after = last_heartbeat.elapsed();
+    assert!(collected_after >= Duration::from_secs(8), "collected after {collected_after:?}");
+    // A live replica's Lease is never collected.
+    assert!(api.lease("crosslink-prod-member-r1").is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
