@@ -28,12 +28,15 @@ async fn main() -> Result<()> {
         Some("demo") => demo(&args[1..]).await,
         Some("bench") => bench::bench(&args[1..]).await,
         _ => {
-            eprintln!("usage: cargo xtask demo [--listen 127.0.0.1:9090] [--once] [-- <crosslink run flags>]");
+            eprintln!(
+                "usage: cargo xtask demo [--listen 127.0.0.1:9090] [--once] [--replicas N] [-- <crosslink run flags>]"
+            );
             eprintln!(
                 "       cargo xtask bench [--links 10,100,1000|none] [--limits-on 100|off] [--no-build] [--out target/bench]"
             );
             eprintln!("  demo    moto on loopback, seeded VPCs, and `crosslink run` on manifests/examples");
             eprintln!("  --once  converge with `crosslink apply`, check with `crosslink plan`, then stop");
+            eprintln!("  --replicas N  N daemons sharing the work through a local etcd (ports from --listen up)");
             eprintln!("  bench   issue 7: converge, steady state, drift repair and daemon RSS at N links (release");
             eprintln!("          build, behind a call-counting proxy); writes target/bench/results.json");
             std::process::exit(2);
@@ -162,49 +165,99 @@ async fn demo(args: &[String]) -> Result<()> {
         return Ok(());
     }
 
-    eprintln!("==> running the crosslink daemon (Ctrl-C stops it and moto)");
+    let replicas: usize = match args.windows(2).find(|w| w[0] == "--replicas") {
+        Some(w) => w[1].parse().context("--replicas takes a number")?,
+        None => 1,
+    };
+    let (host, base_port) = listen.rsplit_once(':').context("--listen host:port")?;
+    let base_port: u16 = base_port.parse().context("--listen host:port")?;
+    // Several replicas coordinate through an etcd of the demo's own, on loopback.
+    let etcd = if replicas > 1 {
+        eprintln!(
+            "==> starting etcd on 127.0.0.1 for {replicas} replicas (installing etcd-server with apt-get if missing)"
+        );
+        Some(crosslink_testkit::EtcdCluster::try_start(1).map_err(|e| anyhow::anyhow!(e))?)
+    } else {
+        None
+    };
+    eprintln!("==> running {replicas} crosslink daemon(s) (Ctrl-C stops them and moto)");
     let endpoint = moto.endpoint.clone();
     // Arguments after `--` go to `crosslink run` (e.g. `cargo xtask demo -- --max-prune 2`).
     let extra: Vec<&str> = args.iter().skip_while(|a| *a != "--").skip(1).map(String::as_str).collect();
-    let mut run_args = vec!["run", "--listen", &listen, "--resync", "30s"];
-    // One replica, whatever the environment (inside a pod, `auto` would pick Kubernetes Leases).
-    if !extra.iter().any(|a| a.starts_with("--coordination")) {
-        run_args.extend(["--coordination", "none"]);
+    let mut children = Vec::new();
+    let mut listens = Vec::new();
+    for i in 0..replicas {
+        let listen_i = format!("{host}:{}", base_port + i as u16);
+        let replica = format!("demo-{i}");
+        let mut run_args: Vec<String> = ["run", "--listen", &listen_i, "--resync", "30s"].map(String::from).to_vec();
+        if !extra.iter().any(|a| a.starts_with("--coordination")) {
+            match &etcd {
+                // One replica, whatever the environment (inside a pod, `auto` would pick Leases).
+                None => run_args.extend(["--coordination".into(), "none".into()]),
+                Some(etcd) => run_args.extend([
+                    "--coordination".into(),
+                    "etcd".into(),
+                    "--etcd-endpoints".into(),
+                    etcd.endpoints().join(","),
+                    "--replica-id".into(),
+                    replica,
+                ]),
+            }
+        }
+        run_args.extend(extra.iter().map(|a| a.to_string()));
+        run_args.push(out_s.clone());
+        let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
+        children.push(crosslink(&moto, &run_args).spawn()?);
+        listens.push(listen_i);
     }
-    run_args.extend(extra);
-    run_args.push(&out_s);
-    let mut child = crosslink(&moto, &run_args).spawn()?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     eprintln!();
-    eprintln!("    status page   http://{listen}/");
-    eprintln!(
-        "    status JSON   http://{listen}/status      (or: cargo run -q -p crosslink -- status --server http://{listen})"
-    );
-    eprintln!("    metrics       http://{listen}/metrics");
-    eprintln!("    health        http://{listen}/healthz  http://{listen}/readyz");
+    for listen in &listens {
+        eprintln!("    status page   http://{listen}/");
+        eprintln!(
+            "    status JSON   http://{listen}/status      (or: cargo run -q -p crosslink -- status --server http://{listen})"
+        );
+        eprintln!("    metrics       http://{listen}/metrics");
+        eprintln!("    health        http://{listen}/healthz  http://{listen}/readyz");
+    }
     eprintln!(
         "    AWS (moto)    {endpoint}  (AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test)"
     );
+    if let Some(etcd) = &etcd {
+        eprintln!("    etcd          {}  (leases under /crosslink/crosslink/)", etcd.endpoints().join(","));
+        eprintln!("    fail-over     kill one daemon (kill -9 <pid>): another takes its units over within seconds");
+    }
     eprintln!("    edit          {out_s}/*.yaml and watch it converge");
     eprintln!();
-    tokio::select! {
-        status = child.wait() => {
-            let status = status?;
-            if !status.success() {
-                bail!("crosslink run exited: {status}");
-            }
-        }
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("==> stopping crosslink (it finishes in-flight calls) and moto");
-            // The terminal sent the interrupt to crosslink as well; give it time to finish.
-            match tokio::time::timeout(Duration::from_secs(40), child.wait()).await {
-                Ok(_) => {}
-                Err(_) => {
-                    let _ = child.kill().await;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let mut alive = 0;
+                for c in children.iter_mut() {
+                    match c.try_wait()? {
+                        None => alive += 1,
+                        Some(status) if replicas == 1 && !status.success() => bail!("crosslink run exited: {status}"),
+                        Some(_) => {}
+                    }
                 }
+                if alive == 0 {
+                    bail!("every crosslink daemon exited");
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("==> stopping crosslink (it finishes in-flight calls) and moto");
+                // The terminal sent the interrupt to the daemons as well; give them time to finish.
+                for c in children.iter_mut() {
+                    if tokio::time::timeout(Duration::from_secs(40), c.wait()).await.is_err() {
+                        let _ = c.kill().await;
+                    }
+                }
+                break;
             }
         }
     }
+    drop(etcd);
     drop(moto);
     Ok(())
 }

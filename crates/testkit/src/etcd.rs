@@ -2,6 +2,7 @@
 //! `etcd-server` package (installed with apt-get when missing and running as root), each member
 //! on free ports with its own data directory, stopped (SIGKILL) when dropped.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -125,6 +126,9 @@ impl EtcdCluster {
             // Quick elections on loopback.
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .env_remove("ETCD_UNSUPPORTED_ARCH")
+            // Its own process group: a Ctrl-C in the demo's terminal must not stop etcd before
+            // the daemons have released their leases (it is killed when dropped).
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
