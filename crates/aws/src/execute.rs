@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_apigateway::types::{ConnectionType, EndpointConfiguration, EndpointType, IntegrationType};
-use aws_sdk_ec2::types::{ResourceType, TagSpecification};
+use aws_sdk_ec2::types::{PeeringConnectionOptionsRequest, ResourceType, TagSpecification};
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, IpAddressType, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
     TargetDescription, TargetTypeEnum,
@@ -94,6 +94,17 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
             let id = known(peering_id, "the peering connection")?;
             let req = c.ec2.accept_vpc_peering_connection().vpc_peering_connection_id(id);
             ctx.write("ec2", "AcceptVpcPeeringConnection", id, req.send()).await?;
+            done()
+        }
+        SetPeeringDnsResolution { peering_id, allow } => {
+            let options =
+                PeeringConnectionOptionsRequest::builder().allow_dns_resolution_from_remote_vpc(*allow).build();
+            let req = c
+                .ec2
+                .modify_vpc_peering_connection_options()
+                .vpc_peering_connection_id(peering_id)
+                .accepter_peering_connection_options(options);
+            ctx.write("ec2", "ModifyVpcPeeringConnectionOptions", peering_id, req.send()).await?;
             done()
         }
         DeleteVpcPeeringConnection { peering_id } => {

@@ -98,6 +98,10 @@ async fn peerings(ctx: &Ctx<'_>, c: &Clients) -> Result<Vec<Peering>, CloudError
                 .and_then(|s| s.code())
                 .map_or(PeeringStatus::Other, |s| PeeringStatus::parse(s.as_str())),
             tags: ec2_tags(p.tags()),
+            accepter_dns_resolution: accepter
+                .and_then(|i| i.peering_options())
+                .and_then(|o| o.allow_dns_resolution_from_remote_vpc())
+                .unwrap_or(false),
         });
     }
     Ok(out)

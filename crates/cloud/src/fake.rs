@@ -682,6 +682,7 @@ impl World {
                     accepter_account: peer_owner_id.clone(),
                     status,
                     tags: tags.clone(),
+                    accepter_dns_resolution: false,
                 });
                 created(id)
             }
@@ -699,6 +700,29 @@ impl World {
                     return Err(err(ErrorKind::Conflict, "InvalidStateTransition", format!("{id} is {:?}", p.status)));
                 }
                 p.status = PeeringStatus::Active;
+                done
+            }
+            Op::SetPeeringDnsResolution { peering_id, allow } => {
+                let p = self
+                    .peerings
+                    .iter_mut()
+                    .find(|p| &p.id == peering_id && !p.status.is_dead())
+                    .ok_or_else(|| not_found("InvalidVpcPeeringConnectionID.NotFound", peering_id))?;
+                if p.accepter_account != me {
+                    return Err(err(
+                        ErrorKind::Permanent,
+                        "OperationNotPermitted",
+                        "the accepter's options are the accepter's",
+                    ));
+                }
+                if p.status != PeeringStatus::Active {
+                    return Err(err(
+                        ErrorKind::Conflict,
+                        "InvalidStateTransition",
+                        format!("{peering_id} is {:?}", p.status),
+                    ));
+                }
+                p.accepter_dns_resolution = *allow;
                 done
             }
             Op::DeleteVpcPeeringConnection { peering_id } => {

@@ -133,7 +133,7 @@ fn resource_type(op: &Op) -> &'static str {
         Op::CreateRestApi { .. } | Op::DeleteRestApi { .. } => "rest_api",
         Op::CreateResource { .. } | Op::DeleteResource { .. } => "api_resource",
         Op::PutProxyMethod { .. } | Op::DeleteMethod { .. } => "integration",
-        Op::DeleteVpcPeeringConnection { .. } => "peering",
+        Op::DeleteVpcPeeringConnection { .. } | Op::SetPeeringDnsResolution { .. } => "peering",
         Op::CreateDeployment { .. } => "deployment",
     }
 }

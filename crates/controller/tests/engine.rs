@@ -620,3 +620,35 @@ async fn a_link_moving_to_another_gateway_leaves_nothing_behind() {
     assert_eq!(on_edge, 0, "no listener left on the old gateway's NLB");
     assert_eq!(state(&f, GW2).listeners.len(), 1);
 }
+
+#[tokio::test]
+async fn peering_dns_resolution_is_set_by_the_accepter_and_kept() {
+    let f = world();
+    let dns = "  peering: {allowDnsResolution: true}\n";
+    let text = accounts()
+        + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", dns)
+        + &link("hooks", "svc-a", A_VPC, A_RTB, "10.20.1.11", 9002, "/webhooks/payments", dns)
+        + &link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", "");
+    let d = desired(&text);
+    let r = converge(&f, &d).await;
+    let set: Vec<_> = r.executed.iter().filter(|e| matches!(e.action.op, Op::SetPeeringDnsResolution { .. })).collect();
+    assert_eq!(set.len(), 1, "only svc-a's peering asks for it");
+    assert_eq!(set[0].action.account, "svc-a", "the accepter's side is set in the accepter's account");
+    let by_vpc = |vpc: &str| live_peerings(&f).into_iter().find(|p| p.accepter_vpc == vpc).unwrap();
+    assert!(by_vpc(A_VPC).accepter_dns_resolution);
+    assert!(!by_vpc(B_VPC).accepter_dns_resolution);
+
+    // Turned off out of band: drift, repaired with the reason.
+    let id = by_vpc(A_VPC).id;
+    f.with_account(SVC_A, |st| st.peerings.iter_mut().find(|p| p.id == id).unwrap().accepter_dns_resolution = false);
+    let (_, plan) = engine(&f).plan(&d).await;
+    let a = plan.actions.iter().find(|a| matches!(a.op, Op::SetPeeringDnsResolution { .. })).expect("a repair");
+    assert_eq!(a.verb, Verb::Update);
+    assert_eq!(a.reason.to_string(), "drift of peering.allowDnsResolution: live false, desired true");
+    converge(&f, &d).await;
+    assert!(by_vpc(A_VPC).accepter_dns_resolution);
+
+    // Dropped from the YAML: turned off again.
+    converge(&f, &desired(&three_links())).await;
+    assert!(!by_vpc(A_VPC).accepter_dns_resolution);
+}

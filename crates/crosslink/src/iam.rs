@@ -432,6 +432,7 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
             .filter_map(|l| state.gateway(&l.spec.gateway))
             .filter_map(|g| vpc_arn(state, &g.spec.account, &g.spec.vpc_id))
             .collect();
+        let (svc_vpcs_for_options, requesters_for_options) = (svc_vpcs.clone(), requesters.clone());
         p.allow(
             "Ec2AcceptPeeringIntoServiceVpc",
             &["ec2:AcceptVpcPeeringConnection"],
@@ -448,6 +449,16 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
                 ("ArnEquals", "ec2:RequesterVpc".into(), list(requesters)),
             ]),
             "the accepter cannot see the requester's tags, so no managed-by condition: only peerings between these gateway and service VPCs",
+        );
+        p.allow(
+            "Ec2SetDnsResolutionOfPeeringsFromGatewayVpcs",
+            &["ec2:ModifyVpcPeeringConnectionOptions"],
+            vec![place.ec2("vpc-peering-connection/*")],
+            cond(&[
+                ("ArnEquals", "ec2:AccepterVpc".into(), list(svc_vpcs_for_options)),
+                ("ArnEquals", "ec2:RequesterVpc".into(), list(requesters_for_options)),
+            ]),
+            "peering.allowDnsResolution (and resetting it when changed out of band): the accepter's side of peerings between these gateway and service VPCs",
         );
     }
 
@@ -929,6 +940,11 @@ mod tests {
                     req("ec2:AcceptVpcPeeringConnection", pcx_svc, peering_ends.clone()),
                 ],
             ),
+            ("ec2", "ModifyVpcPeeringConnectionOptions") => (
+                Service,
+                // Like acceptance: the accepter does not see the requester's tags.
+                vec![req("ec2:ModifyVpcPeeringConnectionOptions", pcx_svc.clone(), peering_ends.clone())],
+            ),
             ("ec2", "DeleteVpcPeeringConnection") => {
                 (Gateway, vec![req("ec2:DeleteVpcPeeringConnection", pcx_gw, merged(f.owned(), peering_ends))])
             }
@@ -1095,9 +1111,17 @@ mod tests {
             };
             for r in &requests {
                 // Everything a service account does, a gateway account does too (its own routes,
-                // its own network reads); Accept is the one service-only call.
+                // its own network reads); Accept and the accepter's peering options are the
+                // service-only calls.
                 let targets: Vec<(&str, &Value)> = match side {
-                    Side::Service if r.action == "ec2:AcceptVpcPeeringConnection" => vec![("cards", service)],
+                    Side::Service
+                        if matches!(
+                            r.action.as_str(),
+                            "ec2:AcceptVpcPeeringConnection" | "ec2:ModifyVpcPeeringConnectionOptions"
+                        ) =>
+                    {
+                        vec![("cards", service)]
+                    }
                     Side::Service if r.resource.contains(&f.gw_rtb) => vec![("shared-services", gateway)],
                     Side::Service if r.resource.contains(&f.svc_rtb) => vec![("cards", service)],
                     Side::Service => vec![("cards", service), ("shared-services", gateway)],

@@ -95,6 +95,10 @@ pub struct Peering {
     pub accepter_account: String,
     pub status: PeeringStatus,
     pub tags: Tags,
+    /// The accepter side's `AllowDnsResolutionFromRemoteVpc`: the requester (gateway) VPC
+    /// resolves the accepter (service) VPC's public DNS names to private IPs.
+    #[serde(default)]
+    pub accepter_dns_resolution: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

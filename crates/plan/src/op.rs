@@ -62,6 +62,12 @@ pub enum Op {
     DeleteVpcPeeringConnection {
         peering_id: String,
     },
+    /// Sets the accepter side's `AllowDnsResolutionFromRemoteVpc` (made in the accepter's
+    /// account, on an active peering).
+    SetPeeringDnsResolution {
+        peering_id: String,
+        allow: bool,
+    },
     CreateRoute {
         route_table_id: String,
         destination: Ipv4Net,
@@ -192,6 +198,7 @@ impl Op {
             CreateVpcPeeringConnection { .. }
             | AcceptVpcPeeringConnection { .. }
             | DeleteVpcPeeringConnection { .. }
+            | SetPeeringDnsResolution { .. }
             | CreateRoute { .. }
             | ReplaceRoute { .. }
             | DeleteRoute { .. }
@@ -226,6 +233,7 @@ impl Op {
             CreateVpcPeeringConnection { .. } => "CreateVpcPeeringConnection",
             AcceptVpcPeeringConnection { .. } => "AcceptVpcPeeringConnection",
             DeleteVpcPeeringConnection { .. } => "DeleteVpcPeeringConnection",
+            SetPeeringDnsResolution { .. } => "ModifyVpcPeeringConnectionOptions",
             CreateRoute { .. } => "CreateRoute",
             ReplaceRoute { .. } => "ReplaceRoute",
             DeleteRoute { .. } => "DeleteRoute",

@@ -1306,7 +1306,27 @@ impl<'a> Planner<'a> {
                 Some(p) => {
                     self.report(&subject).resources.insert("peering".into(), p.id.clone());
                     match p.status {
-                        PeeringStatus::Active => (Ref::Known(p.id.clone()), None),
+                        PeeringStatus::Active => {
+                            // Links of one pair agree on it (validation); the accepter (service
+                            // account) sets it, on an active peering.
+                            let dns = pair.links.iter().any(|l| l.spec.peering.allow_dns_resolution);
+                            if p.accepter_dns_resolution != dns {
+                                self.add(
+                                    &subject,
+                                    &pair.svc_account,
+                                    format!("DNS resolution of peering {}", p.id),
+                                    Verb::Update,
+                                    Reason::Drift {
+                                        field: "peering.allowDnsResolution".into(),
+                                        live: p.accepter_dns_resolution.to_string(),
+                                        desired: dns.to_string(),
+                                    },
+                                    Op::SetPeeringDnsResolution { peering_id: p.id.clone(), allow: dns },
+                                    vec![],
+                                );
+                            }
+                            (Ref::Known(p.id.clone()), None)
+                        }
                         PeeringStatus::PendingAcceptance => {
                             let a = self.add(
                                 &subject,

@@ -205,6 +205,10 @@ impl Units {
                 })
             }
             Op::CreateVpcPeeringConnection { vpc_id, .. } => self.vpc_unit(vpc_id),
+            Op::SetPeeringDnsResolution { peering_id, .. } => observed.accounts.values().find_map(|o| match o {
+                AccountObservation::Ok(s) => s.peering(peering_id).and_then(|p| self.vpc_unit(&p.requester_vpc)),
+                _ => None,
+            }),
             Op::DeleteRoute { route_table_id, destination } => {
                 let rt = st.route_tables.get(route_table_id)?;
                 let route = rt.routes.iter().find(|r| r.destination == *destination)?;

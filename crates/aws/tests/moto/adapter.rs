@@ -150,6 +150,16 @@ async fn peering_between_two_accounts_and_routes() {
     for account in [&gw, &svc] {
         let st = observe(&cloud, account, &network_scope()).await;
         assert_eq!(st.peering(&pcx).unwrap().status, PeeringStatus::Active, "{}", account.metadata.name);
+        assert!(!st.peering(&pcx).unwrap().accepter_dns_resolution, "off until asked for");
+    }
+
+    // peering.allowDnsResolution: the accepter sets its side; both sides see it.
+    for allow in [true, false] {
+        exec(&cloud, &svc, Op::SetPeeringDnsResolution { peering_id: pcx.clone(), allow }).await;
+        for account in [&gw, &svc] {
+            let st = observe(&cloud, account, &network_scope()).await;
+            assert_eq!(st.peering(&pcx).unwrap().accepter_dns_resolution, allow, "{}", account.metadata.name);
+        }
     }
 
     exec(&cloud, &gw, Op::CreateEc2Tags { resource_id: pcx.clone(), tags: tags(&[("extra", "1")]) }).await;
