@@ -49,6 +49,20 @@ fn finish(state: DesiredState, diags: Vec<Diagnostic>) -> Result<DesiredState, D
     Err(diags)
 }
 
+/// A parser error, worded for the person who wrote the file: the parser's advice to its own
+/// API users ("set DuplicateKeyPolicy in Options") is not theirs to follow.
+fn yaml_error(file: &Path, loc: Loc, message: &str) -> Diagnostic {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest).trim();
+        return Diagnostic::new(file, loc, "", format!("invalid YAML: the key `{key}` appears twice in one mapping"))
+            .hint(format!(
+                "keep one `{key}`: YAML would otherwise silently use only one of them; nothing in this file was read"
+            ));
+    }
+    Diagnostic::new(file, loc, "", format!("invalid YAML: {message}"))
+        .hint("fix the YAML syntax; nothing in this file was read")
+}
+
 fn from_sources<'a>(sources: impl Iterator<Item = (&'a Path, &'a str)>, diags: &mut Vec<Diagnostic>) -> DesiredState {
     let mut state = DesiredState::default();
     for (file, text) in sources {
@@ -56,10 +70,7 @@ fn from_sources<'a>(sources: impl Iterator<Item = (&'a Path, &'a str)>, diags: &
         let docs = match node::parse_documents(text) {
             Ok(d) => d,
             Err(e) => {
-                diags.push(
-                    Diagnostic::new(file, e.loc, "", format!("invalid YAML: {}", e.message))
-                        .hint("fix the YAML syntax; nothing in this file was read"),
-                );
+                diags.push(yaml_error(file, e.loc, &e.message));
                 continue;
             }
         };

@@ -54,6 +54,66 @@ pub(crate) fn validate(state: &DesiredState, diags: &mut Vec<Diagnostic>) {
     }
     per_gateway(&mut v, state);
     per_vpc_pair(&mut v, state);
+    one_owner_each(&mut v, state);
+}
+
+/// One Account per AWS account and region, and no two Gateways claiming the same load balancer
+/// or REST API: each would plan against the other's objects (and two Accounts for one account
+/// would observe, and clean up, the same resources twice).
+fn one_owner_each(v: &mut V, state: &DesiredState) {
+    let mut accounts: HashMap<(&str, &str), &Account> = HashMap::new();
+    for a in &state.accounts {
+        let key = (a.spec.account_id.as_str(), a.spec.region.as_str());
+        match accounts.get(&key) {
+            Some(first) => v.at(
+                "Account",
+                &a.metadata,
+                "spec.accountId",
+                p(
+                    format!(
+                        "Account/{} already stands for account {} in {}",
+                        first.metadata.name, a.spec.account_id, a.spec.region
+                    ),
+                    format!(
+                        "use one Account per AWS account and region: refer to `{}` instead of `{}`",
+                        first.metadata.name, a.metadata.name
+                    ),
+                ),
+            ),
+            None => {
+                accounts.insert(key, a);
+            }
+        }
+    }
+    let mut claimed: HashMap<String, &Gateway> = HashMap::new();
+    for g in &state.gateways {
+        let lb = match &g.spec.load_balancer {
+            LoadBalancerRef::Name(n) => {
+                ("spec.loadBalancer.name", format!("load balancer `{n}`"), format!("lb:{}:{n}", g.spec.account))
+            }
+            LoadBalancerRef::Arn(a) => ("spec.loadBalancer.arn", format!("load balancer {a}"), format!("lb-arn:{a}")),
+        };
+        let api = match &g.spec.api.target {
+            ApiTarget::Name(n) => ("spec.api.name", format!("REST API `{n}`"), format!("api:{}:{n}", g.spec.account)),
+            ApiTarget::Id(i) => ("spec.api.id", format!("REST API {i}"), format!("api-id:{}:{i}", g.spec.account)),
+        };
+        for (field, what, key) in [lb, api] {
+            match claimed.get(&key) {
+                Some(first) => v.at(
+                    "Gateway",
+                    &g.metadata,
+                    field,
+                    p(
+                        format!("the {what} is already Gateway/{}'s", first.metadata.name),
+                        "a Gateway owns its load balancer and REST API: give this one its own, or put the links on the other Gateway",
+                    ),
+                ),
+                None => {
+                    claimed.insert(key, g);
+                }
+            }
+        }
+    }
 }
 
 fn names<'a>(v: &mut V, kind: &str, metas: impl Iterator<Item = &'a Metadata>) {
@@ -103,7 +163,22 @@ fn reference(
     false
 }
 
+/// AWS allows 50 tags on a resource; crosslink adds its own three (managed-by, owner,
+/// deletion-policy).
+pub const MAX_USER_TAGS: usize = 47;
+
 fn tags(v: &mut V, kind: &str, meta: &Metadata, tags: &BTreeMap<String, String>) {
+    if tags.len() > MAX_USER_TAGS {
+        v.at(
+            kind,
+            meta,
+            "spec.tags",
+            p(
+                format!("{} tags: AWS allows 50 on a resource and crosslink adds 3 of its own", tags.len()),
+                format!("keep at most {MAX_USER_TAGS} tags here"),
+            ),
+        );
+    }
     for (k, val) in tags {
         let field = format!("spec.tags.{k}");
         v.check(kind, meta, &field, rules::tag_key(k));
