@@ -212,14 +212,36 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// The most YAML nodes (mappings, sequences, scalars, alias expansions included) one file may
+/// hold: about 3,000 links. serde-saphyr's default (250,000) lets a 1 KiB alias bomb reach about
+/// 72 MiB of memory; this keeps any file under 64 MiB (docs/reliability.md).
+pub const MAX_NODES: usize = 100_000;
+
 /// Parses every document of a YAML stream. Empty documents (a lone `---`) are dropped.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
-    match serde_saphyr::from_multiple::<Option<Node>>(text) {
+    // Both are non-exhaustive: set the one field on the defaults.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = MAX_NODES;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    match serde_saphyr::from_multiple_with_options::<Option<Node>>(text, options) {
         Ok(docs) => Ok(docs.into_iter().flatten().filter(|n| n.value != Value::Null).collect()),
         Err(e) => {
             let loc = e.location().map(|l| Loc::from_saphyr(&l)).unwrap_or_default();
-            let message = e.without_snippet().to_string();
-            Err(SyntaxError { loc, message: first_line(&message) })
+            let message = first_line(&e.without_snippet().to_string());
+            let message = if message.contains("budget breached: Nodes") {
+                format!(
+                    "more than {MAX_NODES} YAML nodes in one file (aliases expanded): an alias bomb, or desired state too large for one file"
+                )
+            } else if message.contains("budget breached: Documents") {
+                format!(
+                    "more than {} YAML documents in one file: split it into several files",
+                    serde_saphyr::Budget::default().max_documents
+                )
+            } else {
+                message
+            };
+            Err(SyntaxError { loc, message })
         }
     }
 }
