@@ -41,11 +41,26 @@ pub struct Session {
     pub config: SdkConfig,
 }
 
+/// The SDK sets no overall timeout of its own: a connection that never answers would hold a
+/// call until the engine's outer bound (`CALL_TIMEOUT`, which also counts rate-limit waits).
+/// These bound the AWS part: connecting, each attempt, and the call with its retries.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
 impl Connector {
     /// The standard AWS configuration of the environment: `AWS_ENDPOINT_URL`, profiles,
     /// IRSA / web identity, instance metadata.
     pub async fn from_env() -> Connector {
-        Connector { base: aws_config::defaults(BehaviorVersion::latest()).load().await }
+        Connector { base: aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts()).load().await }
     }
 
     pub fn from_config(base: SdkConfig) -> Connector {
@@ -56,6 +71,7 @@ impl Connector {
     pub async fn static_credentials(endpoint: &str, region: &str, access_key: &str, secret_key: &str) -> Connector {
         let creds = aws_credential_types::Credentials::new(access_key, secret_key, None, None, "static");
         let base = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts())
             .endpoint_url(endpoint)
             .region(Region::new(region.to_string()))
             .credentials_provider(creds)
@@ -129,4 +145,22 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call that hangs at AWS is bounded by the SDK, not only by the engine's outer bound:
+    /// the timeouts reach the per-account sessions (which are built from the base config).
+    #[tokio::test]
+    async fn sessions_carry_the_sdk_timeouts() {
+        let c = Connector::static_credentials("http://127.0.0.1:9", "eu-central-1", "k", "s").await;
+        let spec = AccountSpec { account_id: "123456789012".into(), region: "eu-west-1".into(), assume_role: None };
+        let s = c.session(&spec).await;
+        let t = s.config.timeout_config().expect("timeouts");
+        assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(t.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(t.operation_timeout(), Some(OPERATION_TIMEOUT));
+    }
 }
