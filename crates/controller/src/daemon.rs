@@ -20,7 +20,7 @@ use rand::Rng;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::engine::{ActionResult, Engine, ExecContext, Executed, MAX_RECREATES, ShardCx};
 use crate::metrics::{LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels};
@@ -111,6 +111,8 @@ pub struct Daemon<C> {
     leases_lost_seen: u64,
     /// Units held elsewhere that this desired state does not have (orphan clean-up waits).
     orphans_waiting: Vec<String>,
+    /// The links the last pass would remove (published for the prune guard across replicas).
+    last_pruning: u64,
 }
 
 fn jitter(d: Duration, fraction: f64) -> Duration {
@@ -171,6 +173,7 @@ impl<C: Cloud> Daemon<C> {
             units: Units::default(),
             leases_lost_seen: 0,
             orphans_waiting: Vec::new(),
+            last_pruning: 0,
         }
     }
 
@@ -298,6 +301,24 @@ impl<C: Cloud> Daemon<C> {
                 self.metrics.desired_valid.set(1);
                 self.desired_status.error = None;
                 self.desired_status.invalid_revision = None;
+                // A new commit that leaves the desired-state files as they were (desired state in
+                // a larger repository, a commit elsewhere) is recorded, but not a reason for a
+                // pass: the same state was just reconciled.
+                if let Some(d) = self.desired.as_mut()
+                    && d.revision != loaded.revision
+                    && *d.state == *loaded.state
+                {
+                    debug!(revision = %loaded.revision, "new revision, desired state unchanged: no pass needed");
+                    self.metrics.set_revision(&loaded.revision);
+                    self.desired_status.revision = Some(loaded.revision.clone());
+                    self.ownership.set_units(self.units.units.clone(), &loaded.revision);
+                    // The links this replica would remove are those of the same state.
+                    self.ownership.set_pruning(&loaded.revision, self.last_pruning);
+                    d.revision = loaded.revision;
+                    let desired = self.desired_status.clone();
+                    self.status.send_modify(|s| s.desired = desired);
+                    return false;
+                }
                 let changed =
                     self.desired.as_ref().is_none_or(|d| d.revision != loaded.revision || *d.state != *loaded.state);
                 if changed {
@@ -402,6 +423,7 @@ impl<C: Cloud> Daemon<C> {
         let mut count_pending: Option<String> = None;
         if owned.is_some() {
             self.ownership.set_pruning(&loaded.revision, pruned.len() as u64);
+            self.last_pruning = pruned.len() as u64;
             match self.ownership.pruning_total(pruned.len() as u64) {
                 Ok(t) => total = t as usize,
                 Err(why) if !pruned.is_empty() && !self.opts.allow_prune => count_pending = Some(why),

@@ -260,3 +260,49 @@ async fn a_broken_account_fails_its_link_only() {
     assert!(other.message.contains("AccessDenied"), "{}", other.message);
     d.stop().await;
 }
+
+/// A new commit that leaves the desired-state files as they were (desired state inside a larger
+/// repository) is recorded as the revision in force, without a pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_changes_no_desired_state_costs_no_pass() {
+    let f = world();
+    let mut d = start(&f, "commit", 2, |o| o.resync = Duration::from_secs(3600));
+    // The directory is a checkout: its revision is the commit in .git/HEAD.
+    let dir = d.dir.clone();
+    let head = |sha: &str| {
+        std::fs::create_dir_all(dir.join(".git")).unwrap();
+        put(&dir.join(".git/HEAD"), &format!("{sha}\n"));
+    };
+    head("1111111111111111111111111111111111111111");
+    d.until("the commit in force", |s| {
+        all_ready(s, 2) && s.desired.revision.as_deref() == Some("1111111111111111111111111111111111111111")
+    })
+    .await;
+    // Let the follow-ups of convergence settle, then count passes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let passes = |d: &Running| {
+        let text = d.metrics.encode();
+        text.lines()
+            .find_map(|l| l.strip_prefix("crosslink_reconcile_duration_seconds_count "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = passes(&d);
+
+    // Another commit, same files: recorded, no pass.
+    head("2222222222222222222222222222222222222222");
+    d.until("the new commit in force", |s| {
+        s.desired.revision.as_deref() == Some("2222222222222222222222222222222222222222")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(passes(&d), before, "a pass ran for a commit that changed no desired state");
+    assert!(d.metrics.encode().contains("revision=\"2222222222222222222222222222222222222222\""));
+
+    // A commit that does change it: a pass.
+    head("3333333333333333333333333333333333333333");
+    write(&d.dir, &base(), &links(3));
+    d.until("three links ready", |s| all_ready(s, 3)).await;
+    assert!(passes(&d) > before);
+    d.stop().await;
+}
