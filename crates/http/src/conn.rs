@@ -47,11 +47,61 @@ pub(crate) struct BoundedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
     limits: ConnLimits,
+    open: Registry,
 }
 
 impl BoundedListener {
     pub(crate) fn new(inner: TcpListener, limits: ConnLimits) -> BoundedListener {
-        BoundedListener { inner, slots: Arc::new(Semaphore::new(limits.max_connections)), limits }
+        BoundedListener {
+            inner,
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            limits,
+            open: Registry::default(),
+        }
+    }
+}
+
+/// What the listener knows of each open connection: since when it is idle (no request under
+/// way), and a way to close it to make room.
+#[derive(Debug, Default)]
+struct ConnState {
+    idle_since: std::sync::Mutex<Option<Instant>>,
+    evicted: std::sync::atomic::AtomicBool,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Registry(Arc<std::sync::Mutex<Vec<std::sync::Weak<ConnState>>>>);
+
+impl Registry {
+    fn add(&self) -> Arc<ConnState> {
+        let st =
+            Arc::new(ConnState { idle_since: std::sync::Mutex::new(Some(Instant::now())), ..ConnState::default() });
+        let mut all = self.0.lock().expect("registry");
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&st));
+        st
+    }
+
+    /// Closes the connection idle the longest, if any is idle: a flood of idle connections
+    /// must not keep a liveness probe out. Returns whether one was closed.
+    fn evict_oldest_idle(&self) -> bool {
+        let all = self.0.lock().expect("registry");
+        let oldest = all
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .filter(|c| !c.evicted.load(std::sync::atomic::Ordering::Relaxed))
+            .filter_map(|c| {
+                let since = (*c.idle_since.lock().expect("idle"))?;
+                Some((since, c))
+            })
+            .min_by_key(|(since, _)| *since);
+        let Some((_, c)) = oldest else { return false };
+        c.evicted.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(w) = c.waker.lock().expect("waker").take() {
+            w.wake();
+        }
+        true
     }
 }
 
@@ -60,11 +110,20 @@ impl axum::serve::Listener for BoundedListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (BoundedIo, SocketAddr) {
-        // Take the slot before accepting, so that past the cap connections queue in the kernel
-        // rather than in memory here.
-        let slot = self.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        // Past the cap, the connection idle the longest is closed to make room; when none is
+        // idle (every one has a request under way) the new one waits for a slot, and the ones
+        // after it wait in the kernel's accept queue.
         let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        (BoundedIo::new(io, slot, self.limits), addr)
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if self.open.evict_oldest_idle() {
+                    tracing::debug!("connection cap reached: closed the connection idle the longest");
+                }
+                self.slots.clone().acquire_owned().await.expect("the semaphore is never closed")
+            }
+        };
+        (BoundedIo::new(io, slot, self.limits, self.open.add()), addr)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -81,16 +140,23 @@ pub(crate) struct BoundedIo {
     limits: ConnLimits,
     in_request: bool,
     deadline: Pin<Box<Sleep>>,
+    state: Arc<ConnState>,
 }
 
 impl BoundedIo {
-    fn new(io: TcpStream, slot: OwnedSemaphorePermit, limits: ConnLimits) -> BoundedIo {
+    fn new(io: TcpStream, slot: OwnedSemaphorePermit, limits: ConnLimits, state: Arc<ConnState>) -> BoundedIo {
         let deadline = Box::pin(tokio::time::sleep(limits.idle_timeout));
-        BoundedIo { io, _slot: slot, limits, in_request: false, deadline }
+        BoundedIo { io, _slot: slot, limits, in_request: false, deadline, state }
     }
 
-    /// Called when the stream would wait: registers for the deadline and fails if it has passed.
+    /// Called when the stream would wait: registers for the deadline and fails if it has passed
+    /// (or if the listener closed this idle connection to make room).
     fn expired(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if !self.in_request && self.state.evicted.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::debug!(peer = ?self.io.peer_addr().ok(), "closing http connection: idle, and its slot is needed");
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "closed to make room for a new connection"));
+        }
+        *self.state.waker.lock().expect("waker") = Some(cx.waker().clone());
         if self.deadline.as_mut().poll(cx).is_pending() {
             return Ok(());
         }
@@ -102,6 +168,7 @@ impl BoundedIo {
     fn read_some(&mut self) {
         if !self.in_request {
             self.in_request = true;
+            *self.state.idle_since.lock().expect("idle") = None;
             self.deadline.as_mut().reset(Instant::now() + self.limits.request_deadline);
         }
     }
@@ -109,6 +176,7 @@ impl BoundedIo {
     fn wrote_some(&mut self) {
         if self.in_request {
             self.in_request = false;
+            *self.state.idle_since.lock().expect("idle") = Some(Instant::now());
             self.deadline.as_mut().reset(Instant::now() + self.limits.idle_timeout);
         }
     }

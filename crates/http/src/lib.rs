@@ -9,8 +9,9 @@
 //! - per connection ([`serve`], [`ConnLimits`]): at most `max_connections` open; a connection
 //!   idle for `idle_timeout` (including a response its client stops reading), or with a request
 //!   begun but not answered within `request_deadline` (a header sent a byte at a time), is
-//!   closed. `axum::serve` has no header read timeout of its own (hyper's needs a timer that
-//!   axum does not set), hence these.
+//!   closed. Past the cap, the connection idle the longest is closed to make room, so idle
+//!   sockets cannot keep a liveness probe out. `axum::serve` has no header read timeout of its
+//!   own (hyper's needs a timer that axum does not set), hence these.
 //! - on shutdown: no new connections; idle ones close at once, busy ones within their deadline.
 
 pub mod client;

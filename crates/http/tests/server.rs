@@ -206,8 +206,11 @@ async fn connections_past_the_cap_wait_for_a_free_slot() {
     let limits = ConnLimits { max_connections: 1, ..ConnLimits::default() };
     let server = Server::start(limits).await;
 
-    // The accept queue is first come, first served: the holder takes the one slot.
-    let holder = TcpStream::connect(server.addr).await.unwrap();
+    // The accept queue is first come, first served: the holder takes the one slot, with a
+    // request under way (so it is not idle, and not closed to make room).
+    let mut holder = TcpStream::connect(server.addr).await.unwrap();
+    holder.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let mut waiting = TcpStream::connect(server.addr).await.unwrap();
     waiting.write_all(get("/healthz").as_bytes()).await.unwrap();
     let mut buf = Vec::new();
@@ -299,4 +302,28 @@ async fn crosslink_status_errors_say_what_went_wrong() {
 
     let err = fetch_status("https://crosslink.internal:9090", PROMPTLY).await.unwrap_err();
     assert!(matches!(err, ClientError::HttpsUnsupported { .. }), "{err:?}");
+}
+
+/// A flood of idle connections does not keep a probe out: past the cap, the connection idle
+/// the longest is closed to make room.
+#[tokio::test]
+async fn idle_connections_make_room_for_a_new_one() {
+    let limits = ConnLimits { max_connections: 4, ..ConnLimits::default() };
+    let server = Server::start(limits).await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    let mut probe = TcpStream::connect(server.addr).await.unwrap();
+    probe.write_all(get("/healthz").as_bytes()).await.unwrap();
+    let answer = closed_within(&mut probe, PROMPTLY).await;
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(started.elapsed() < Duration::from_secs(2), "the probe waited {:?}", started.elapsed());
+    // The oldest idle one was closed: it reads end of stream.
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(PROMPTLY, idle[0].read(&mut buf)).await.expect("closed").unwrap_or(0);
+    assert_eq!(n, 0, "the oldest idle connection is closed");
+    server.shut_down().await;
 }
