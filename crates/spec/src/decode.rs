@@ -164,6 +164,17 @@ where
             );
             None
         }
+        // Integers beyond 64 bits reach us as floats from the parser: say what was written.
+        Value::Float(x) if x.fract() == 0.0 && x.abs() >= 9.0e18 => {
+            // The parser's float of it is not what was written: name no value.
+            cx.error(
+                node.loc,
+                path,
+                "the number is far out of range (over 64 bits)".to_string(),
+                Some(format!("use a whole number from {lo} to {hi}")),
+            );
+            None
+        }
         other => {
             cx.error(
                 node.loc,
