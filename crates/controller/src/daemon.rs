@@ -293,6 +293,19 @@ impl<C: Cloud> Daemon<C> {
         info!("stopped");
     }
 
+    /// The revision in force, wherever it shows: metrics, status, and the replica's membership.
+    fn adopt_revision(
+        metrics: &Metrics,
+        status: &mut DesiredStatus,
+        ownership: &Ownership,
+        units: &Units,
+        revision: &str,
+    ) {
+        metrics.set_revision(revision);
+        status.revision = Some(revision.to_string());
+        ownership.set_units(units.units.clone(), revision);
+    }
+
     /// Re-reads desired state. Returns whether a new valid revision is now in force.
     fn reload(&mut self) -> bool {
         let now = unix_now();
@@ -309,9 +322,13 @@ impl<C: Cloud> Daemon<C> {
                     && *d.state == *loaded.state
                 {
                     debug!(revision = %loaded.revision, "new revision, desired state unchanged: no pass needed");
-                    self.metrics.set_revision(&loaded.revision);
-                    self.desired_status.revision = Some(loaded.revision.clone());
-                    self.ownership.set_units(self.units.units.clone(), &loaded.revision);
+                    Self::adopt_revision(
+                        &self.metrics,
+                        &mut self.desired_status,
+                        &self.ownership,
+                        &self.units,
+                        &loaded.revision,
+                    );
                     // The links this replica would remove are those of the same state.
                     self.ownership.set_pruning(&loaded.revision, self.last_pruning);
                     d.revision = loaded.revision;
@@ -323,11 +340,15 @@ impl<C: Cloud> Daemon<C> {
                     self.desired.as_ref().is_none_or(|d| d.revision != loaded.revision || *d.state != *loaded.state);
                 if changed {
                     info!(revision = %loaded.revision, summary = %loaded.state.summary(), "desired state loaded");
-                    self.metrics.set_revision(&loaded.revision);
-                    self.desired_status.revision = Some(loaded.revision.clone());
                     self.desired_status.loaded_at = Some(rfc3339(now));
                     self.units = Units::of(&loaded.state);
-                    self.ownership.set_units(self.units.units.clone(), &loaded.revision);
+                    Self::adopt_revision(
+                        &self.metrics,
+                        &mut self.desired_status,
+                        &self.ownership,
+                        &self.units,
+                        &loaded.revision,
+                    );
                     self.desired = Some(loaded);
                     // A new desired state is a reason to retry everything, permanent errors too.
                     for item in self.items.values_mut() {
@@ -404,8 +425,7 @@ impl<C: Cloud> Daemon<C> {
                 let unit_of: Vec<String> =
                     all.actions.iter().map(|a| self.units.of_action(&desired, &observed, a)).collect();
                 let report_unit = |s: &Subject| self.units.of_subject(&desired, s).unwrap_or(ORPHANS).to_string();
-                let mine = units::scoped(&all, &unit_of, owned, report_unit);
-                let unit_of = mine.actions.iter().map(|a| self.units.of_action(&desired, &observed, a)).collect();
+                let (mine, unit_of) = units::scoped(&all, &unit_of, owned, report_unit);
                 (mine, Some(unit_of))
             }
         };

@@ -366,6 +366,11 @@ impl Ownership {
         g.holders.keys().filter(|u| !g.wanted.contains_key(*u)).cloned().collect()
     }
 
+    /// What this replica publishes with its membership: its revision and pruning count.
+    fn published(&self) -> (String, Option<u64>) {
+        self.lock().map(|g| (g.revision.clone(), g.pruning)).unwrap_or_default()
+    }
+
     /// Changes whenever the set of owned units changes.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
@@ -491,7 +496,7 @@ impl<B: Backend> Coordinator<B> {
 
     /// One round: heartbeat, read holders, renew, hand over, take.
     pub async fn round(&mut self) {
-        let (revision, pruning) = self.ownership.lock().map(|g| (g.revision.clone(), g.pruning)).unwrap_or_default();
+        let (revision, pruning) = self.ownership.published();
         let live = match self.backend.heartbeat(&revision, pruning).await {
             Ok(mut m) => {
                 m.sort();
@@ -655,8 +660,7 @@ impl<B: Backend> Coordinator<B> {
             if !busy || Instant::now() >= deadline {
                 break;
             }
-            let (revision, pruning) =
-                self.ownership.lock().map(|g| (g.revision.clone(), g.pruning)).unwrap_or_default();
+            let (revision, pruning) = self.ownership.published();
             let _ = self.backend.heartbeat(&revision, pruning).await;
             for u in &units {
                 let _ = self.backend.acquire(u).await;

@@ -472,6 +472,16 @@ fn exclusive(attribution: &Attribution, names: &[&str], proxies: &[Proxy], stric
     Ok(lines.join("\n"))
 }
 
+/// The deletions among the mutating calls the proxies saw.
+fn deletes(proxies: &[Proxy]) -> Vec<String> {
+    proxies
+        .iter()
+        .flat_map(|p| mutating(p.calls()))
+        .filter(|c| c.operation.starts_with("Delete") || c.operation.starts_with("Deregister"))
+        .map(|c| c.operation)
+        .collect()
+}
+
 /// The calls that change something in AWS.
 fn mutating(calls: Vec<Call>) -> Vec<Call> {
     calls
@@ -649,11 +659,7 @@ async fn clean_up_waits_while_replicas_run_different_revisions() {
     proxies[0].reset();
     env.write_at("desired-new", &newer);
     std::thread::sleep(Duration::from_secs(12));
-    let deletes: Vec<String> = mutating(proxies[0].calls())
-        .into_iter()
-        .filter(|c| c.operation.starts_with("Delete") || c.operation.starts_with("Deregister"))
-        .map(|c| c.operation)
-        .collect();
+    let deletes = deletes(&proxies[..1]);
     assert!(deletes.is_empty(), "the new replica cleaned up while the old one still has gw5: {deletes:?}");
     let st = r_new.status().expect("status");
     let sh = st.shards.expect("shards");
@@ -728,12 +734,7 @@ async fn the_prune_guard_counts_the_links_all_replicas_would_remove() {
         assert!(msg.contains("8 links would be removed at once by all replicas together"), "{msg}");
     }
     std::thread::sleep(Duration::from_secs(8));
-    let deletes: Vec<String> = proxies
-        .iter()
-        .flat_map(|p| mutating(p.calls()))
-        .filter(|c| c.operation.starts_with("Delete") || c.operation.starts_with("Deregister"))
-        .map(|c| c.operation)
-        .collect();
+    let deletes = deletes(&proxies);
     assert!(deletes.is_empty(), "removed despite the prune guard: {deletes:?}");
 
     // Restoring the YAML releases the guard, with nothing removed.

@@ -154,6 +154,14 @@ impl Units {
         self.by_vpc.get(vpc).cloned()
     }
 
+    /// The unit of a peering's gateway (requester) VPC, wherever the peering was observed.
+    fn peering_unit(&self, observed: &Observed, id: &str) -> Option<String> {
+        observed.accounts.values().find_map(|o| match o {
+            AccountObservation::Ok(s) => s.peering(id).and_then(|p| self.vpc_unit(&p.requester_vpc)),
+            _ => None,
+        })
+    }
+
     fn elb_unit(&self, st: &AccountState, arn: &str) -> Option<String> {
         if let Some(lb) = st.load_balancer(arn) {
             return self.vpc_unit(&lb.vpc_id);
@@ -198,25 +206,14 @@ impl Units {
             Op::CreateResource { rest_api_id: r, .. }
             | Op::PutProxyMethod { rest_api_id: r, .. }
             | Op::CreateDeployment { rest_api_id: r, .. } => known(r).and_then(|id| self.api_unit(account, st, &id)),
-            Op::CreateEc2Tags { resource_id, .. } | Op::DeleteVpcPeeringConnection { peering_id: resource_id } => {
-                observed.accounts.values().find_map(|o| match o {
-                    AccountObservation::Ok(s) => s.peering(resource_id).and_then(|p| self.vpc_unit(&p.requester_vpc)),
-                    _ => None,
-                })
-            }
+            Op::CreateEc2Tags { resource_id: id, .. }
+            | Op::DeleteVpcPeeringConnection { peering_id: id }
+            | Op::SetPeeringDnsResolution { peering_id: id, .. } => self.peering_unit(observed, id),
             Op::CreateVpcPeeringConnection { vpc_id, .. } => self.vpc_unit(vpc_id),
-            Op::SetPeeringDnsResolution { peering_id, .. } => observed.accounts.values().find_map(|o| match o {
-                AccountObservation::Ok(s) => s.peering(peering_id).and_then(|p| self.vpc_unit(&p.requester_vpc)),
-                _ => None,
-            }),
             Op::DeleteRoute { route_table_id, destination } => {
                 let rt = st.route_tables.get(route_table_id)?;
                 let route = rt.routes.iter().find(|r| r.destination == *destination)?;
-                let pcx = route.peering_id.as_ref()?;
-                observed.accounts.values().find_map(|o| match o {
-                    AccountObservation::Ok(s) => s.peering(pcx).and_then(|p| self.vpc_unit(&p.requester_vpc)),
-                    _ => None,
-                })
+                self.peering_unit(observed, route.peering_id.as_ref()?)
             }
             Op::AcceptVpcPeeringConnection { .. }
             | Op::CreateRoute { .. }
@@ -229,13 +226,14 @@ impl Units {
 
 /// The part of a plan that `owned` units may carry out: their actions, except those that
 /// depend on an action of another unit (they wait for it to happen there), and their reports.
-/// `unit_of[i]` is the unit of `plan.actions[i]`. Ids and dependencies are renumbered.
+/// `unit_of[i]` is the unit of `plan.actions[i]`. Ids and dependencies are renumbered; the
+/// units of the kept actions come back with them, in the same order.
 pub fn scoped(
     plan: &Plan,
     unit_of: &[String],
     owned: &BTreeSet<String>,
     report_unit: impl Fn(&Subject) -> String,
-) -> Plan {
+) -> (Plan, Vec<String>) {
     let n = plan.actions.len();
     let mut keep: Vec<bool> = (0..n).map(|i| owned.contains(&unit_of[i])).collect();
     let mut changed = true;
@@ -250,12 +248,14 @@ pub fn scoped(
     }
     let mut new_id = vec![usize::MAX; n];
     let mut actions = Vec::new();
+    let mut units = Vec::new();
     for a in &plan.actions {
         if keep[a.id] {
             new_id[a.id] = actions.len();
             let mut b = a.clone();
             b.id = actions.len();
             actions.push(b);
+            units.push(unit_of[a.id].clone());
         }
     }
     for b in &mut actions {
@@ -267,7 +267,7 @@ pub fn scoped(
         .filter(|(s, _)| owned.contains(&report_unit(s)))
         .map(|(s, r)| (s.clone(), r.clone()))
         .collect();
-    Plan { actions, reports }
+    (Plan { actions, reports }, units)
 }
 
 #[cfg(test)]
@@ -427,7 +427,7 @@ spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, rou
         let unit_of: Vec<String> =
             ["gamma", "alpha", "gamma", "gamma", "gamma"].iter().map(|s| s.to_string()).collect();
         let owned = BTreeSet::from(["gamma".to_string()]);
-        let mine = scoped(&plan, &unit_of, &owned, |s| match s {
+        let (mine, units) = scoped(&plan, &unit_of, &owned, |s| match s {
             Subject::Gateway(g) if g == "beta" || g == "alpha" => "alpha".into(),
             _ => "gamma".into(),
         });
@@ -436,6 +436,7 @@ spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, rou
             mine.actions.iter().map(|a| (a.resource.as_str(), a.deps.clone())).collect();
         assert_eq!(kept, vec![("r0", vec![]), ("r2", vec![0])]);
         assert_eq!(mine.actions.iter().map(|a| a.id).collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(units, vec!["gamma".to_string(), "gamma".to_string()]);
         assert_eq!(mine.reports.keys().collect::<Vec<_>>(), vec![&Subject::Gateway("gamma".into())]);
     }
 }
