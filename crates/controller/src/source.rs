@@ -1,6 +1,7 @@
 //! Where desired state comes from: a directory (usually a git checkout kept fresh by a sync
 //! sidecar), its revision (the git HEAD commit, else a content hash), and a debounced watch.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,71 +44,141 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
     }
 }
 
-/// The git HEAD commit of the checkout holding the first path, or else `sha256:<hash>` of the
-/// YAML files' names and contents.
-pub fn revision(paths: &[PathBuf]) -> String {
-    if let Some(commit) = paths.first().and_then(|p| git_head(p)) {
-        return commit;
-    }
-    content_hash(paths)
+/// What a revision says about where the content in force came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevisionKind {
+    /// Every desired-state file is tracked and unmodified at the checkout's HEAD commit.
+    Commit,
+    /// A checkout whose desired-state files differ from HEAD (modified, untracked, ignored or
+    /// deleted): `<head>+dirty.<content hash>`.
+    Dirty,
+    /// Not in a repository: `sha256:<content hash>`.
+    Content,
 }
 
-/// Reads HEAD without running git: `.git` may be a directory, or a file pointing to one
-/// (worktrees, as git-sync makes them). Looks upwards from `path`.
-fn git_head(path: &Path) -> Option<String> {
-    let start = std::fs::canonicalize(path).ok()?;
-    let mut dir = if start.is_dir() { start } else { start.parent()?.to_path_buf() };
-    let gitdir = loop {
-        let dot = dir.join(".git");
-        if dot.is_dir() {
-            break dot;
-        }
-        if dot.is_file() {
-            let text = std::fs::read_to_string(&dot).ok()?;
-            let target = text.trim().strip_prefix("gitdir:")?.trim().to_string();
-            break dir.join(target);
-        }
-        dir = dir.parent()?.to_path_buf();
+/// The revision of the content in force:
+/// - the HEAD commit, when every desired-state file is tracked and unmodified at HEAD (a
+///   git-sync checkout);
+/// - `<head>+dirty.<hash>` inside a checkout whose desired-state files are not exactly HEAD's
+///   (an edit, a rendered or ignored folder, a deleted file): it changes with the content;
+/// - `sha256:<hash>` outside a repository.
+///
+/// The hash is over file names relative to the given paths and their contents, so replicas
+/// that mount the same content at different places agree. No `git` process is run: HEAD, its
+/// tree and the blob ids are read in-process, and each file's blob id is computed from the bytes.
+pub fn revision(paths: &[PathBuf]) -> String {
+    revision_of(paths).0
+}
+
+pub fn revision_of(paths: &[PathBuf]) -> (String, RevisionKind) {
+    let files = files(paths);
+    let hash = content_hash(&files);
+    match paths.first().and_then(|p| git_state(p, paths, &files)) {
+        Some((head, true)) => (head, RevisionKind::Commit),
+        Some((head, false)) => (format!("{}+dirty.{hash}", short(&head)), RevisionKind::Dirty),
+        None => (format!("sha256:{hash}"), RevisionKind::Content),
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// The checkout holding `first`, if any: its HEAD commit, and whether every desired-state file
+/// (and nothing else with a YAML name under the paths) is exactly what HEAD's tree holds.
+fn git_state(first: &Path, paths: &[PathBuf], files: &[File]) -> Option<(String, bool)> {
+    let start = std::fs::canonicalize(first).ok()?;
+    let dir = if start.is_dir() { start } else { start.parent()?.to_path_buf() };
+    let repo = gix::discover(&dir).ok()?;
+    let workdir = std::fs::canonicalize(repo.workdir()?).ok()?;
+    // A repository without commits: nothing is tracked at HEAD.
+    let Ok(commit) = repo.head_commit() else {
+        return Some(("0000000".to_string(), false));
     };
-    let head = std::fs::read_to_string(gitdir.join("HEAD")).ok()?;
-    let head = head.trim();
-    let Some(reference) = head.strip_prefix("ref:") else {
-        return is_sha(head).then(|| head.to_string());
-    };
-    let reference = reference.trim();
-    // Refs of a worktree live in the common git directory.
-    let common = std::fs::read_to_string(gitdir.join("commondir"))
-        .ok()
-        .map(|c| gitdir.join(c.trim()))
-        .unwrap_or_else(|| gitdir.clone());
-    for base in [&gitdir, &common] {
-        if let Ok(s) = std::fs::read_to_string(base.join(reference)) {
-            let s = s.trim();
-            if is_sha(s) {
-                return Some(s.to_string());
+    let head = commit.id().to_string();
+    let clean = (|| {
+        let tree = commit.tree().ok()?;
+        let kind = repo.object_hash();
+        // Every file read is HEAD's blob at its path.
+        let mut seen = BTreeSet::new();
+        for f in files {
+            let rel = std::fs::canonicalize(&f.path).ok()?.strip_prefix(&workdir).ok()?.to_path_buf();
+            let entry = tree.lookup_entry_by_path(&rel).ok()??;
+            if !entry.mode().is_blob() {
+                return Some(false);
             }
+            let id = gix::objs::compute_hash(kind, gix::objs::Kind::Blob, &f.content).ok()?;
+            if entry.object_id() != id {
+                return Some(false);
+            }
+            seen.insert(rel);
         }
-        if let Ok(packed) = std::fs::read_to_string(base.join("packed-refs")) {
-            for line in packed.lines() {
-                if let Some((sha, name)) = line.split_once(' ')
-                    && name == reference
-                    && is_sha(sha)
-                {
-                    return Some(sha.to_string());
+        // And HEAD has no desired-state file that is not on disk (deleted, not committed).
+        for p in paths {
+            let rel = std::fs::canonicalize(p).ok()?.strip_prefix(&workdir).ok()?.to_path_buf();
+            let mut tracked = Vec::new();
+            if rel.as_os_str().is_empty() {
+                tracked_yaml(&repo, tree.clone(), PathBuf::new(), &mut tracked, 0)?;
+            } else {
+                match tree.lookup_entry_by_path(&rel).ok()? {
+                    Some(e) if e.mode().is_tree() => {
+                        let sub = repo.find_tree(e.object_id()).ok()?;
+                        tracked_yaml(&repo, sub, rel.clone(), &mut tracked, 0)?;
+                    }
+                    Some(_) if is_yaml(&rel) => tracked.push(rel.clone()),
+                    _ => {}
                 }
             }
+            if tracked.iter().any(|t| !seen.contains(t)) {
+                return Some(false);
+            }
+        }
+        Some(true)
+    })()
+    .unwrap_or(false);
+    Some((head, clean))
+}
+
+/// The YAML files HEAD's tree holds under `tree` (hidden names skipped, as the loader does).
+fn tracked_yaml(repo: &gix::Repository, tree: gix::Tree<'_>, at: PathBuf, out: &mut Vec<PathBuf>, depth: usize) -> Option<()> {
+    if depth > crosslink_spec::MAX_DEPTH {
+        return Some(());
+    }
+    let mut subtrees = Vec::new();
+    for e in tree.iter() {
+        let e = e.ok()?;
+        let name = e.filename().to_string();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = at.join(&name);
+        if e.mode().is_tree() {
+            subtrees.push((path, e.oid().to_owned()));
+        } else if is_yaml(&path) {
+            out.push(path);
         }
     }
-    None
+    for (path, id) in subtrees {
+        let sub = repo.find_tree(id).ok()?;
+        tracked_yaml(repo, sub, path, out, depth + 1)?;
+    }
+    Some(())
 }
 
-fn is_sha(s: &str) -> bool {
-    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+fn is_yaml(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
 }
 
-/// Over file names relative to the given paths (not absolute ones): replicas that mount the
-/// same content at different places agree on the revision.
-fn content_hash(paths: &[PathBuf]) -> String {
+/// A desired-state file as read for the revision.
+struct File {
+    /// Which of the given paths it is under, and its name relative to that path.
+    index: usize,
+    rel: PathBuf,
+    path: PathBuf,
+    content: Vec<u8>,
+}
+
+fn files(paths: &[PathBuf]) -> Vec<File> {
     let mut files: Vec<(usize, PathBuf, PathBuf)> = Vec::new();
     for (i, p) in paths.iter().enumerate() {
         let mut found = Vec::new();
@@ -119,16 +190,27 @@ fn content_hash(paths: &[PathBuf]) -> String {
     }
     files.sort();
     files.dedup();
+    files
+        .into_iter()
+        .map(|(index, rel, path)| {
+            let content = std::fs::read(&path).unwrap_or_default();
+            File { index, rel, path, content }
+        })
+        .collect()
+}
+
+/// Over file names relative to the given paths (not absolute ones): replicas that mount the
+/// same content at different places agree on the revision.
+fn content_hash(files: &[File]) -> String {
     let mut h = Sha256::new();
-    for (i, rel, f) in &files {
-        h.update(i.to_le_bytes());
-        h.update(rel.to_string_lossy().as_bytes());
+    for f in files {
+        h.update(f.index.to_le_bytes());
+        h.update(f.rel.to_string_lossy().as_bytes());
         h.update([0]);
-        h.update(std::fs::read(f).unwrap_or_default());
+        h.update(&f.content);
         h.update([0]);
     }
-    let hex: String = h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 fn collect(p: &Path, out: &mut Vec<PathBuf>, depth: usize) {
@@ -143,7 +225,7 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, depth: usize) {
                 collect(&path, out, depth + 1);
             }
         }
-    } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+    } else if is_yaml(p) {
         out.push(p.to_path_buf());
     }
 }
@@ -171,45 +253,4 @@ pub fn watch(paths: &[PathBuf], debounce: Duration) -> Result<Watch, String> {
             .map_err(|e| format!("cannot watch {}: {e}", target.display()))?;
     }
     Ok(Watch { _debouncer: debouncer, changes: rx })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn revision_is_the_git_head_or_a_content_hash() {
-        let dir = std::env::temp_dir().join(format!("crosslink-rev-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("state")).unwrap();
-        std::fs::write(dir.join("state/a.yaml"), "x: 1\n").unwrap();
-        let paths = vec![dir.join("state")];
-        let h1 = revision(&paths);
-        assert!(h1.starts_with("sha256:"), "{h1}");
-        std::fs::write(dir.join("state/a.yaml"), "x: 2\n").unwrap();
-        assert_ne!(revision(&paths), h1, "content changes change the hash");
-        // The same content elsewhere (another replica's mount) has the same revision.
-        std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
-        std::fs::write(dir.join("elsewhere/a.yaml"), "x: 2\n").unwrap();
-        assert_eq!(revision(&[dir.join("elsewhere")]), revision(&paths));
-        std::fs::rename(dir.join("elsewhere/a.yaml"), dir.join("elsewhere/b.yaml")).unwrap();
-        assert_ne!(revision(&[dir.join("elsewhere")]), revision(&paths), "file names count");
-
-        // A checkout: HEAD -> refs/heads/main, and a packed ref.
-        let sha = "0123456789abcdef0123456789abcdef01234567";
-        std::fs::create_dir_all(dir.join(".git/refs/heads")).unwrap();
-        std::fs::write(dir.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
-        std::fs::write(dir.join(".git/refs/heads/main"), format!("{sha}\n")).unwrap();
-        assert_eq!(revision(&paths), sha);
-        std::fs::remove_file(dir.join(".git/refs/heads/main")).unwrap();
-        std::fs::write(dir.join(".git/packed-refs"), format!("# pack-refs\n{sha} refs/heads/main\n")).unwrap();
-        assert_eq!(revision(&paths), sha);
-        // A detached worktree as git-sync makes it: `.git` is a file.
-        std::fs::remove_dir_all(dir.join(".git")).unwrap();
-        std::fs::create_dir_all(dir.join("gitdir")).unwrap();
-        std::fs::write(dir.join("gitdir/HEAD"), format!("{sha}\n")).unwrap();
-        std::fs::write(dir.join(".git"), format!("gitdir: {}\n", dir.join("gitdir").display())).unwrap();
-        assert_eq!(revision(&paths), sha);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }
