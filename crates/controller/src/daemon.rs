@@ -306,8 +306,16 @@ impl<C: Cloud> Daemon<C> {
         ownership.set_units(units.units.clone(), revision);
     }
 
-    /// Re-reads desired state. Returns whether a new valid revision is now in force.
+    /// Re-reads desired state. Returns whether a new valid revision is now in force. What it
+    /// found shows in /status at once (an invalid commit must not wait for the next pass).
     fn reload(&mut self) -> bool {
+        let changed = self.load();
+        let desired = self.desired_status.clone();
+        self.status.send_modify(|s| s.desired = desired);
+        changed
+    }
+
+    fn load(&mut self) -> bool {
         let now = unix_now();
         match source::load(&self.opts.paths) {
             Ok(loaded) => {
@@ -332,8 +340,6 @@ impl<C: Cloud> Daemon<C> {
                     // The links this replica would remove are those of the same state.
                     self.ownership.set_pruning(&loaded.revision, self.last_pruning);
                     d.revision = loaded.revision;
-                    let desired = self.desired_status.clone();
-                    self.status.send_modify(|s| s.desired = desired);
                     return false;
                 }
                 let changed =

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crosslink_spec::{DesiredState, Diagnostics};
-use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::notify::{Event, EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -238,14 +238,18 @@ pub struct Watch {
 
 pub fn watch(paths: &[PathBuf], debounce: Duration) -> Result<Watch, String> {
     let (tx, rx) = mpsc::channel(1);
+    let wanted: Vec<PathBuf> = paths.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())).collect();
+    let filter = wanted.clone();
     let mut debouncer = new_debouncer(debounce, None, move |r: DebounceEventResult| {
-        if r.is_ok() {
+        // Only changes to desired state count: inotify also reports every open and read, the
+        // daemon's own reloads included, and the parent's other files (logs written beside it).
+        if r.is_ok_and(|events| events.iter().any(|e| touches_desired_state(&e.event, &filter))) {
             // A full channel already carries a pending reload.
             let _ = tx.try_send(());
         }
     })
     .map_err(|e| e.to_string())?;
-    for p in paths {
+    for p in &wanted {
         // Watch the parent too: git-sync replaces a symlink, which a watch on the link misses.
         let target = p.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(p);
         debouncer
@@ -253,4 +257,23 @@ pub fn watch(paths: &[PathBuf], debounce: Duration) -> Result<Watch, String> {
             .map_err(|e| format!("cannot watch {}: {e}", target.display()))?;
     }
     Ok(Watch { _debouncer: debouncer, changes: rx })
+}
+
+/// Whether a file-system event can change what the loader reads: not an access (open, read,
+/// close without writing), and on a path that is one of `paths`, above one (a symlink swapped),
+/// or a YAML file or a folder below one (hidden names skipped, as the loader skips them).
+pub fn touches_desired_state(event: &Event, paths: &[PathBuf]) -> bool {
+    if matches!(event.kind, EventKind::Access(_)) {
+        return false;
+    }
+    event.paths.iter().any(|changed| {
+        paths.iter().any(|p| {
+            if changed == p || p.starts_with(changed) {
+                return true;
+            }
+            let Ok(rel) = changed.strip_prefix(p) else { return false };
+            let hidden = rel.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+            !hidden && (is_yaml(changed) || changed.extension().is_none())
+        })
+    })
 }

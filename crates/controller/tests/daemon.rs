@@ -267,17 +267,28 @@ async fn a_broken_account_fails_its_link_only() {
 async fn a_commit_that_changes_no_desired_state_costs_no_pass() {
     let f = world();
     let mut d = start(&f, "commit", 2, |o| o.resync = Duration::from_secs(3600));
-    // The directory is a checkout: its revision is the commit in .git/HEAD.
+    // The directory is a checkout whose desired-state files are committed: its revision is
+    // the HEAD commit.
     let dir = d.dir.clone();
-    let head = |sha: &str| {
-        std::fs::create_dir_all(dir.join(".git")).unwrap();
-        put(&dir.join(".git/HEAD"), &format!("{sha}\n"));
+    let git = |args: &[&str]| -> String {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    head("1111111111111111111111111111111111111111");
-    d.until("the commit in force", |s| {
-        all_ready(s, 2) && s.desired.revision.as_deref() == Some("1111111111111111111111111111111111111111")
-    })
-    .await;
+    let commit = |file: &str, text: &str| -> String {
+        std::fs::write(dir.join(file), text).unwrap();
+        git(&["add", "-A"]);
+        git(&["commit", "-q", "-m", file]);
+        git(&["rev-parse", "HEAD"])
+    };
+    git(&["init", "-q"]);
+    let first = commit("README", "the desired state\n");
+    d.until("the commit in force", |s| all_ready(s, 2) && s.desired.revision.as_deref() == Some(first.as_str())).await;
     // Let the follow-ups of convergence settle, then count passes.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let passes = |d: &Running| {
@@ -289,20 +300,48 @@ async fn a_commit_that_changes_no_desired_state_costs_no_pass() {
     };
     let before = passes(&d);
 
-    // Another commit, same files: recorded, no pass.
-    head("2222222222222222222222222222222222222222");
-    d.until("the new commit in force", |s| {
-        s.desired.revision.as_deref() == Some("2222222222222222222222222222222222222222")
-    })
-    .await;
+    // Another commit, same desired-state files: recorded, no pass.
+    let second = commit("README", "the desired state, documented\n");
+    d.until("the new commit in force", |s| s.desired.revision.as_deref() == Some(second.as_str())).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(passes(&d), before, "a pass ran for a commit that changed no desired state");
-    assert!(d.metrics.encode().contains("revision=\"2222222222222222222222222222222222222222\""));
+    assert!(d.metrics.encode().contains(&format!("revision=\"{second}\"")));
 
     // A commit that does change it: a pass.
-    head("3333333333333333333333333333333333333333");
     write(&d.dir, &base(), &links(3));
+    commit("README", "three links\n");
     d.until("three links ready", |s| all_ready(s, 3)).await;
     assert!(passes(&d) > before);
     d.stop().await;
+}
+
+/// An idle daemon reads its desired state on edits and once per reload interval, no more: its
+/// own reads (inotify reports every open) are not edits. An invalid edit shows in /status at
+/// once, not at the next pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_daemon_reloads_only_on_edits_and_reports_invalid_state_at_once() {
+    let f = world();
+    let mut r = start(&f, "idle", 1, |o| {
+        o.reload_interval = Duration::from_secs(3600);
+        o.resync = Duration::from_secs(3600);
+    });
+    r.until("ready", |s| s.ready && s.links.iter().all(|l| l.phase == Phase::Ready)).await;
+    // Each load of an invalid state is counted: the counter shows how often the files are read.
+    put(&r.dir.join("links.yaml"), "apiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: [\n");
+    let s = r.until("the invalid state in /status", |s| s.desired.error.is_some()).await;
+    assert!(s.desired.error.as_deref().unwrap_or("").contains("links.yaml"), "{:?}", s.desired);
+    let first = r.metrics.desired_load_errors.get();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle = r.metrics.desired_load_errors.get() - first;
+    assert_eq!(idle, 0, "the idle daemon re-read its desired state {idle} times in 3 s");
+    // Another edit is still picked up, once.
+    put(&r.dir.join("links.yaml"), "apiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {\n");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while r.metrics.desired_load_errors.get() == first {
+        assert!(tokio::time::Instant::now() < deadline, "the edit was not picked up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(r.metrics.desired_load_errors.get(), first + 1, "one edit, one reload");
+    r.stop().await;
 }

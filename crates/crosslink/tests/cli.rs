@@ -270,9 +270,7 @@ fn every_invalid_case_fails_fast_in_bounded_memory() {
 #[test]
 fn generated_hostile_inputs_fail_fast_in_bounded_memory() {
     use std::fmt::Write as _;
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hostile-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    std::fs::create_dir_all(&base).unwrap();
+    let base = crosslink_testkit::scratch_dir("hostile");
     let valid = std::fs::read_to_string(root().join("manifests/examples/accounts.yaml")).unwrap();
     let mut cases: Vec<(&str, PathBuf, &str)> = Vec::new();
     let file = |name: &str, bytes: &[u8]| -> PathBuf {

@@ -32,9 +32,7 @@ impl Env {
         let svc = cloud.session(desired.account("payments").unwrap()).await.unwrap();
         let gw = seed_network(&gw, "gateway", "10.1.0.0/16".parse().unwrap(), 2).await.unwrap();
         let svc = seed_network(&svc, "payments", "10.20.0.0/16".parse().unwrap(), 1).await.unwrap();
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("daemon-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crosslink_testkit::scratch_dir("daemon");
         Env { moto, cloud, desired, gw, svc, dir }
     }
 

@@ -66,7 +66,7 @@ fn write_state(dir: &Path, s: &Seeded, extra_link: bool) {
 async fn plan_apply_plan_and_invalid_input_changes_nothing() {
     let moto = Moto::start();
     let seeded = seed(&moto).await;
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{}", std::process::id()));
+    let dir = crosslink_testkit::scratch_dir("e2e");
     write_state(&dir, &seeded, true);
     let d = dir.to_str().unwrap();
 

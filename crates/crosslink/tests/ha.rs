@@ -77,8 +77,7 @@ impl Env {
             let session = cloud.session(accounts.account(&format!("svc{s}")).unwrap()).await.unwrap();
             svcs.push(seed_network(&session, &format!("svc{s}"), svc_cidr(s).parse().unwrap(), 1).await.unwrap());
         }
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ha-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crosslink_testkit::scratch_dir(&format!("ha-{name}"));
         std::fs::create_dir_all(dir.join("desired")).unwrap();
         Env { moto, cloud, accounts, gws, svcs, dir }
     }
@@ -109,6 +108,25 @@ impl Env {
             );
         }
         text
+    }
+
+    /// Makes the test's directory a git repository that ignores the desired-state folders, as a
+    /// monorepo's rendered output or the build's own target dir is: the revision must follow the
+    /// files there, not the repository's HEAD.
+    fn ignored_in_a_repository(&self) {
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"])
+                .args(args)
+                .current_dir(&self.dir)
+                .output()
+                .expect("git runs");
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        std::fs::write(self.dir.join(".gitignore"), "desired*/\n*.log\n").unwrap();
+        git(&["init", "-q"]);
+        git(&["add", ".gitignore"]);
+        git(&["commit", "-q", "-m", "ignore the rendered desired state"]);
     }
 
     fn write(&self, text: &str) {
@@ -687,11 +705,14 @@ async fn clean_up_waits_while_replicas_run_different_revisions() {
 }
 
 /// The prune guard holds for all replicas together: 8 links removed at once over six gateways
-/// split between two replicas (4 each) is over the limit of 5, though each share is under it.
+/// split between two replicas (4 each) is over the limit of 5, though each share is under it;
+/// with the desired state in a folder that an enclosing git repository ignores.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_prune_guard_counts_the_links_all_replicas_would_remove() {
     let _heavy = HEAVY.lock().await;
     let env = Env::new("prune").await;
+    // Wherever the folder sits: here in a folder that the enclosing repository ignores.
+    env.ignored_in_a_repository();
     let etcd = EtcdCluster::start(1);
     let endpoints = etcd.endpoints();
     env.write(&env.fleet(12));

@@ -73,9 +73,7 @@ impl Env {
             seeded.push(seed_network(&s, name, cidr.parse().unwrap(), subnets).await.unwrap());
         }
         let gw = seeded.remove(0);
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("reliability-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crosslink_testkit::scratch_dir(&format!("reliability-{name}"));
         Env { moto, cloud, accounts, gw, svcs: seeded, dir }
     }
 
@@ -587,9 +585,7 @@ async fn invalid_desired_state_makes_no_aws_call_and_changes_nothing() {
 /// refused. Needs no AWS: the daemon's loop runs whatever AWS answers.
 #[test]
 fn slow_and_idle_clients_do_not_stop_healthz() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("reliability-http-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crosslink_testkit::scratch_dir("reliability-http");
     // Without assumeRole (an unreachable STS crashes the daemon: see the test below).
     let plain: String = ACCOUNTS
         .iter()
@@ -655,9 +651,7 @@ fn slow_and_idle_clients_do_not_stop_healthz() {
 /// process dies of a stack overflow. Fix: start `credentials_failure`'s walk at `e.source()`.
 #[test]
 fn an_unreachable_sts_does_not_crash_the_daemon() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("reliability-sts-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crosslink_testkit::scratch_dir("reliability-sts");
     std::fs::write(dir.join("accounts.yaml"), accounts_yaml()).unwrap();
     let port = free_port();
     let closed = free_port();

@@ -35,6 +35,16 @@ pub struct Moto {
 
 static INSTALL: Mutex<Option<Result<Vec<String>, String>>> = Mutex::new(None);
 
+/// A fresh, empty directory for a test's files, under the system's temp dir: outside this
+/// project's work tree (and any other repository), wherever the build's target directory is, so
+/// that what a test sees does not depend on where the build put it. Emptied first if it exists.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("crosslink-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}
+
 /// The command that runs moto's server, installing `moto[server]` with pip first if needed.
 pub fn moto_command() -> Result<Vec<String>, String> {
     let mut guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
