@@ -121,7 +121,11 @@ impl AwsCloud {
         *cached = None;
         let session = self.connector.session(&account.spec).await;
         let sts = aws_sdk_sts::Client::new(&session.config);
-        let me = self.ctx(account).call("sts", "GetCallerIdentity", sts.get_caller_identity().send()).await?;
+        let me = self
+            .ctx(account)
+            .call("sts", "GetCallerIdentity", sts.get_caller_identity().send())
+            .await
+            .map_err(|e| unreachable_endpoint(e, &session.config))?;
         let actual = me.account().unwrap_or_default();
         if actual != session.account_id {
             let e = SessionError::WrongAccount { expected: session.account_id.clone(), actual: actual.to_string() };
@@ -169,17 +173,29 @@ impl AwsCloud {
     }
 }
 
+/// A call that never reached AWS names the endpoint it tried: the first thing to check when the
+/// network, a proxy or `AWS_ENDPOINT_URL` is wrong.
+fn unreachable_endpoint(mut e: CloudError, config: &aws_config::SdkConfig) -> CloudError {
+    if matches!(e.code.as_str(), "DispatchFailure" | "Timeout" | "CredentialsTimeout") {
+        let region = config.region().map(|r| r.as_ref().to_string()).unwrap_or_default();
+        let endpoint =
+            config.endpoint_url().map(str::to_string).unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+        e.message = format!("cannot reach the AWS endpoint {endpoint}: {}", e.message);
+    }
+    e
+}
+
 impl Cloud for AwsCloud {
     async fn observe(&self, account: &Account, scope: &ObserveScope) -> AccountObservation {
         let clients = match Box::pin(self.clients(account)).await {
             Ok(c) => c,
-            Err(e) => return AccountObservation::Failed { code: e.code, message: e.message },
+            Err(e) => return e.into(),
         };
         match Box::pin(crate::observe::observe(&self.ctx(account), &clients, scope)).await {
             Ok(state) => AccountObservation::Ok(Box::new(state)),
             Err(e) => {
                 self.forget_if_denied(account, &clients, &e).await;
-                AccountObservation::Failed { code: e.code, message: e.message }
+                e.into()
             }
         }
     }

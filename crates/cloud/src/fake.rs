@@ -447,7 +447,7 @@ impl FakeAws {
     pub fn observe_account(&self, account_id: &str) -> AccountObservation {
         let w = self.lock();
         if let Some(e) = w.broken_accounts.get(account_id) {
-            return AccountObservation::Failed { code: e.code.clone(), message: e.message.clone() };
+            return e.clone().into();
         }
         match w.accounts.get(account_id) {
             Some(a) => AccountObservation::Ok(Box::new(snapshot(account_id, a, &w.peerings))),
@@ -589,7 +589,7 @@ impl FakeAws {
     fn observe_decided(&self, account_id: &str, d: Decision) -> AccountObservation {
         if let Some((e, _)) = &d.fail {
             self.record(account_id, None, &Err(e), &d, false);
-            return AccountObservation::Failed { code: e.code.clone(), message: e.message.clone() };
+            return e.clone().into();
         }
         let obs = {
             let mut w = self.lock();

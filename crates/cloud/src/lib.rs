@@ -60,6 +60,15 @@ impl CloudError {
     }
 }
 
+/// An account that could not be read: worth reading again soon when AWS throttled, failed on
+/// its side or did not answer.
+impl From<CloudError> for AccountObservation {
+    fn from(e: CloudError) -> Self {
+        let retryable = matches!(e.kind, ErrorKind::Throttled | ErrorKind::Retryable);
+        AccountObservation::Failed { code: e.code, message: e.message, retryable }
+    }
+}
+
 /// What the engine asks to be read in one account.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObserveScope {

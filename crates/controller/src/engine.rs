@@ -198,6 +198,7 @@ impl<C: Cloud> Engine<C> {
                     let obs = match tokio::time::timeout(OBSERVE_TIMEOUT, cloud.observe(&account, &scope)).await {
                         Ok(obs) => obs,
                         Err(_) => AccountObservation::Failed {
+                            retryable: true,
                             code: "Timeout".into(),
                             message: format!("reading the account took longer than {OBSERVE_TIMEOUT:?}"),
                         },
@@ -209,7 +210,7 @@ impl<C: Cloud> Engine<C> {
         let results: Vec<(String, AccountObservation)> =
             futures::stream::iter(reads).buffer_unordered(self.opts.concurrency.max(1)).collect().await;
         for (name, obs) in &results {
-            if let AccountObservation::Failed { code, message } = obs {
+            if let AccountObservation::Failed { code, message, .. } = obs {
                 warn!(account = %name, code = %code, "cannot observe account: {message}");
             }
         }
@@ -394,9 +395,13 @@ impl<C: Cloud> Engine<C> {
         let mut creates: BTreeMap<(Subject, String), u32> = BTreeMap::new();
         loop {
             report.rounds += 1;
-            let (_, plan) = self.plan(desired).await;
+            let (observed, plan) = self.plan(desired).await;
             let runnable = plan.actions.iter().any(|a| !failed.contains_key(&a.subject));
-            if plan.in_sync() || (!runnable && plan.reports.values().all(|r| r.waiting.is_empty())) {
+            // An account that could not be read for a passing reason (throttled, a 5xx, a
+            // timeout) is read again, with backoff, until the timeout: as a failed call is.
+            let unread =
+                observed.accounts.values().any(|o| matches!(o, AccountObservation::Failed { retryable: true, .. }));
+            if plan.in_sync() || (!runnable && !unread && plan.reports.values().all(|r| r.waiting.is_empty())) {
                 report.converged = plan.in_sync() && failed.is_empty();
                 report.remaining = plan;
                 break;

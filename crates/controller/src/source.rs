@@ -140,7 +140,13 @@ fn git_state(first: &Path, paths: &[PathBuf], files: &[File]) -> Option<(String,
 }
 
 /// The YAML files HEAD's tree holds under `tree` (hidden names skipped, as the loader does).
-fn tracked_yaml(repo: &gix::Repository, tree: gix::Tree<'_>, at: PathBuf, out: &mut Vec<PathBuf>, depth: usize) -> Option<()> {
+fn tracked_yaml(
+    repo: &gix::Repository,
+    tree: gix::Tree<'_>,
+    at: PathBuf,
+    out: &mut Vec<PathBuf>,
+    depth: usize,
+) -> Option<()> {
     if depth > crosslink_spec::MAX_DEPTH {
         return Some(());
     }

@@ -398,6 +398,42 @@ async fn one_account_with_bad_credentials_does_not_stop_the_others() {
     converge(&f, &d).await;
 }
 
+/// An account that cannot be read for a passing reason (throttled AssumeRole, a 5xx, a
+/// timeout) is read again with backoff until the timeout, as a failed call is; a permanent
+/// reason (access denied) stops it at once.
+#[tokio::test(start_paused = true)]
+async fn an_account_that_cannot_be_read_for_a_passing_reason_is_read_again() {
+    use crosslink_cloud::fake::{Effect, Rule};
+    for (effect, what) in
+        [(Effect::Throttle, "throttled"), (Effect::ServerError, "a 5xx"), (Effect::Unavailable, "unavailable")]
+    {
+        let f = world();
+        // Every account's first three reads fail: an apply that gave up after one round would
+        // converge nothing.
+        for account in [GW, SVC_A, SVC_B] {
+            f.script(Rule::new("Observe", effect.clone()).in_account(account).times(3));
+        }
+        let d = desired(&three_links());
+        let r = apply(&f, &d).await;
+        assert!(r.converged, "{what}: not converged after {} rounds: {:#?}", r.rounds, r.remaining.reports);
+        assert!(r.rounds > 3, "{what}: {} rounds", r.rounds);
+    }
+    // Access denied is not retried: one round, the account's subjects fail, the others converge.
+    let f = world();
+    f.script(
+        Rule::new("Observe", Effect::Fail(CloudError::new(ErrorKind::AccessDenied, "AccessDenied", "no")))
+            .in_account(SVC_B)
+            .always(),
+    );
+    let d = desired(&three_links());
+    let started = tokio::time::Instant::now();
+    let r = apply(&f, &d).await;
+    assert!(!r.converged);
+    assert!(started.elapsed() < Duration::from_secs(60), "a permanent error was waited on: {:?}", started.elapsed());
+    let ledger = &r.remaining.reports[&Subject::Link("ledger".into())];
+    assert!(ledger.problems.iter().any(|p| p.code == "AccountUnavailable"), "{ledger:?}");
+}
+
 #[tokio::test]
 async fn overlapping_live_cidrs_are_refused() {
     let f = world();

@@ -222,7 +222,10 @@ pub struct ValidateArgs {
 pub fn init_logging(g: &Global) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(&g.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only on a terminal, and never with NO_COLOR (anstream decides as it does for the
+    // plans and tables printed on stdout): logs written to a file or a pipe stay plain text.
+    let colour = anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     match g.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

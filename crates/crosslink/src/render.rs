@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crosslink_controller::{ActionResult, ApplyReport};
-use crosslink_plan::{Action, Plan, Report, Subject, Verb};
+use crosslink_plan::{Action, Plan, Problem, Report, Subject, Verb};
 use crosslink_spec::DesiredState;
 use owo_colors::OwoColorize;
 use serde::Serialize;
@@ -77,11 +77,36 @@ fn is_quiet(r: Option<&Report>) -> bool {
 pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
     let mut out = String::new();
     let mut in_sync_links = 0;
+    // A problem that blocks several subjects (an account that cannot be read) is said once,
+    // with what it blocks, rather than once per subject.
+    let mut shared: Vec<(&Problem, Vec<Subject>)> = Vec::new();
+    for s in subjects(plan) {
+        for p in plan.reports.get(&s).map(|r| r.problems.as_slice()).unwrap_or_default() {
+            match shared.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, subjects)) => subjects.push(s.clone()),
+                None => shared.push((p, vec![s.clone()])),
+            }
+        }
+    }
+    shared.retain(|(_, subjects)| subjects.len() > 1);
+    for (p, subjects) in &shared {
+        let _ = writeln!(out, "{} {}: {}", "!".red().bold(), p.code.red(), p.message);
+        if let Some(h) = &p.hint {
+            let _ = writeln!(out, "    {} {h}", "hint:".cyan());
+        }
+        let names: Vec<String> = subjects.iter().map(ToString::to_string).collect();
+        let _ = writeln!(out, "    {} {}", "blocks:".cyan(), names.join(", "));
+        out.push('\n');
+    }
+    let is_shared = |p: &Problem| shared.iter().any(|(q, _)| *q == p);
     for s in subjects(plan) {
         let actions: Vec<&Action> = plan.actions.iter().filter(|a| a.subject == s).collect();
         let report = plan.reports.get(&s);
-        if actions.is_empty() && is_quiet(report) {
-            if matches!(s, Subject::Link(_)) {
+        let own_problems = report.is_some_and(|r| r.problems.iter().any(|p| !is_shared(p)));
+        let only_shared = report
+            .is_some_and(|r| r.waiting.is_empty() && r.retained.is_empty() && r.warnings.is_empty() && !own_problems);
+        if actions.is_empty() && (is_quiet(report) || only_shared) {
+            if is_quiet(report) && matches!(s, Subject::Link(_)) {
                 in_sync_links += 1;
             }
             continue;
@@ -93,7 +118,7 @@ pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
             let _ = writeln!(out, "  {} {what:<width$}  {}", coloured_symbol(a.verb), a.reason.to_string().dimmed());
         }
         if let Some(r) = report {
-            for p in &r.problems {
+            for p in r.problems.iter().filter(|p| !is_shared(p)) {
                 let _ = writeln!(out, "  {} {}: {}", "!".red().bold(), p.code.red(), p.message);
                 if let Some(h) = &p.hint {
                     let _ = writeln!(out, "      {} {h}", "hint:".cyan());
@@ -112,7 +137,8 @@ pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
         out.push('\n');
     }
     let c = plan.counts();
-    let problems: usize = plan.reports.values().map(|r| r.problems.len()).sum();
+    let problems: usize =
+        plan.reports.values().flat_map(|r| &r.problems).filter(|p| !is_shared(p)).count() + shared.len();
     let _ = write!(
         out,
         "Plan: {} to create, {} to change, {} to delete; {} link{} in sync",

@@ -380,3 +380,52 @@ fn generated_hostile_inputs_fail_fast_in_bounded_memory() {
     let _ = std::fs::remove_dir_all(&base);
     eprintln!("cli: {} generated hostile inputs:\n  {}", cases.len(), rows.join("\n  "));
 }
+
+/// With the AWS endpoint unreachable, `plan` says so once per account, with what it blocks and
+/// a hint about the endpoint (not the trust policy); output to a pipe carries no colour codes.
+#[test]
+fn an_unreachable_endpoint_is_reported_once_per_account_in_plain_text() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let run = |force_colour: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
+        cmd.args(["plan", "manifests/examples", "--rate-limits", "off"])
+            .current_dir(root())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CROSSLINK_DESIRED_STATE")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "eu-central-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if force_colour {
+            cmd.env("CLICOLOR_FORCE", "1");
+        }
+        cmd.output().expect("run crosslink")
+    };
+    let out = run(false);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let unavailable: Vec<&str> = stdout.lines().filter(|l| l.contains("AccountUnavailable")).collect();
+    assert_eq!(unavailable.len(), 4, "once per account:\n{stdout}");
+    for account in ["shared-services", "payments", "cards", "ledger"] {
+        assert_eq!(
+            unavailable.iter().filter(|l| l.contains(&format!("account {account} is unavailable"))).count(),
+            1,
+            "{account}:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains(&format!("cannot reach the AWS endpoint http://127.0.0.1:{port}")), "{stdout}");
+    assert!(stdout.contains("could not be reached: check AWS_ENDPOINT_URL"), "{stdout}");
+    assert!(!stdout.contains("trust policy"), "a connection refused is not a trust-policy problem:\n{stdout}");
+    assert!(stdout.contains("blocks: Gateway/edge, Link/accounts"), "{stdout}");
+    assert!(stdout.contains("4 problems block changes"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'), "colour codes in piped output:\n{stderr}");
+    assert!(stderr.contains("WARN"), "the log says it too: {stderr}");
+    // On request (as on a terminal) there is colour: the check above can see it.
+    let coloured = run(true);
+    assert!(String::from_utf8_lossy(&coloured.stderr).contains('\u{1b}'));
+}

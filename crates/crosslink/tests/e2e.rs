@@ -1,7 +1,7 @@
 //! The binary end to end against moto: `plan` exit codes, `apply`, and that invalid input
 //! changes nothing. Slow (moto), so in its own test binary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use crosslink_aws::{AwsCloud, Connector, SeededVpc, seed_network};

@@ -23,6 +23,10 @@ pub enum AccountObservation {
     Failed {
         code: String,
         message: String,
+        /// Throttling, a 5xx, a timeout, an endpoint not answering: likely to pass, so worth
+        /// reading again soon. Access denied or a wrong account is not.
+        #[serde(default)]
+        retryable: bool,
     },
 }
 

@@ -231,10 +231,10 @@ impl<'a> Planner<'a> {
     fn state(&self, account: &str) -> Result<&'a AccountState, Problem> {
         match self.o.accounts.get(account) {
             Some(AccountObservation::Ok(s)) => Ok(s),
-            Some(AccountObservation::Failed { code, message }) => Err(Problem {
+            Some(AccountObservation::Failed { code, message, .. }) => Err(Problem {
                 code: "AccountUnavailable".into(),
                 message: format!("account {account} is unavailable: {code}: {message}"),
-                hint: Some("check the Account's assumeRole, the role's trust policy and external id".into()),
+                hint: Some(unavailable_hint(code).into()),
             }),
             None => Err(Problem {
                 code: "AccountUnavailable".into(),
@@ -1845,6 +1845,24 @@ impl<'a> Planner<'a> {
 
 fn mine_tgs<'s>(state: &'s AccountState, p: &Planner, owner: &str) -> Vec<&'s TargetGroup> {
     state.target_groups.iter().filter(|t| p.owned_by(&t.tags, owner)).collect()
+}
+
+/// What to check when an account cannot be read, by what went wrong: a connection that fails is
+/// not a trust-policy problem.
+fn unavailable_hint(code: &str) -> &'static str {
+    match code {
+        "DispatchFailure" | "Timeout" | "CredentialsTimeout" | "ResponseError" => {
+            "the AWS endpoint could not be reached: check AWS_ENDPOINT_URL (or the profile's endpoint), DNS, proxies (HTTPS_PROXY) and the network path to it"
+        }
+        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "TooManyRequestsException" => {
+            "AWS is throttling: this passes; lower --concurrency or the rate limits if it persists"
+        }
+        c if c.starts_with("Internal") || c.contains("Unavailable") => "AWS failed on its side: this usually passes",
+        "AccountMismatch" => {
+            "the credentials act in another account: check the Account's accountId and assumeRole roleArn"
+        }
+        _ => "check the Account's assumeRole, the role's trust policy and external id",
+    }
 }
 
 fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {

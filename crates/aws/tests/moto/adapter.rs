@@ -73,7 +73,7 @@ fn gateway_scope() -> ObserveScope {
 async fn observe(cloud: &AwsCloud, account: &Account, scope: &ObserveScope) -> AccountState {
     match cloud.observe(account, scope).await {
         AccountObservation::Ok(state) => *state,
-        AccountObservation::Failed { code, message } => {
+        AccountObservation::Failed { code, message, .. } => {
             panic!("observe {} failed: {code}: {message}", account.metadata.name)
         }
     }
@@ -630,7 +630,7 @@ async fn identity_failures_are_reported_per_account() {
     // The ambient credentials act in 123456789012, not in the account the spec names.
     let wrong = account("service", SERVICE, false);
     match cloud.observe(&wrong, &gateway_scope()).await {
-        AccountObservation::Failed { code, message } => {
+        AccountObservation::Failed { code, message, .. } => {
             assert_eq!(code, "AccountMismatch");
             assert!(message.contains("123456789012") && message.contains(SERVICE), "{message}");
         }
@@ -644,7 +644,7 @@ async fn identity_failures_are_reported_per_account() {
     let mut bad = account("bad", GATEWAY, true);
     bad.spec.assume_role.as_mut().unwrap().session_name = Some("s".repeat(80));
     match cloud.observe(&bad, &network_scope()).await {
-        AccountObservation::Failed { code, message } => {
+        AccountObservation::Failed { code, message, .. } => {
             assert_eq!(code, "ValidationError", "{message}");
             assert!(message.contains("roleSessionName"), "{message}");
         }

@@ -133,7 +133,7 @@ impl Fixture {
         });
         match self.cloud.observe(account, &scope).await {
             AccountObservation::Ok(s) => *s,
-            AccountObservation::Failed { code, message } => panic!("{code}: {message}"),
+            AccountObservation::Failed { code, message, .. } => panic!("{code}: {message}"),
         }
     }
 
