@@ -90,6 +90,50 @@ struct Item {
     /// still planned (a create that failed because its lost first attempt took effect is moot
     /// once the resource shows up).
     failed_resource: Option<String>,
+    /// The subject's desired inputs (see `inputs`) when it was last in sync: a difference found
+    /// while they are unchanged is drift; once they changed, it is an intended change.
+    synced_inputs: Option<u64>,
+}
+
+/// What a subject's resources are planned from: its own document and the ones it shares
+/// resources with (a link's gateway; a gateway's links; a peering's gateway and links). Hashed,
+/// to tell drift (AWS changed, inputs unchanged) from change (inputs moved).
+fn inputs(d: &crosslink_spec::DesiredState, s: &Subject) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut parts: Vec<serde_json::Value> = Vec::new();
+    fn json(v: &impl serde::Serialize) -> serde_json::Value {
+        serde_json::to_value(v).unwrap_or_default()
+    }
+    match s {
+        Subject::Link(l) => {
+            if let Some(link) = d.link(l) {
+                parts.push(json(&link.spec));
+                if let Some(gw) = d.gateway(&link.spec.gateway) {
+                    parts.push(json(&gw.spec));
+                }
+            }
+        }
+        Subject::Gateway(g) => {
+            if let Some(gw) = d.gateway(g) {
+                parts.push(json(&gw.spec));
+                parts.extend(d.links.iter().filter(|l| l.spec.gateway == *g).map(|l| json(&l.spec)));
+            }
+        }
+        Subject::Peering(gvpc, svpc) => {
+            for gw in d.gateways.iter().filter(|g| g.spec.vpc_id == *gvpc) {
+                parts.push(json(&gw.spec));
+                parts.extend(
+                    d.links
+                        .iter()
+                        .filter(|l| l.spec.gateway == gw.metadata.name && l.spec.service.vpc_id == *svpc)
+                        .map(|l| json(&l.spec)),
+                );
+            }
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::Value::Array(parts).to_string().hash(&mut h);
+    h.finish()
 }
 
 pub struct Daemon<C> {
@@ -113,7 +157,13 @@ pub struct Daemon<C> {
     orphans_waiting: Vec<String>,
     /// The links the last pass would remove (published for the prune guard across replicas).
     last_pruning: u64,
+    /// The first desired state this process loaded: what a subject not yet seen in sync here is
+    /// assumed to have been applied with (a restart over a converged fleet).
+    first_state: Option<Arc<crosslink_spec::DesiredState>>,
 }
+
+/// Why an action was not started: the daemon is stopping (see `engine::execute`).
+const SHUTTING_DOWN: &str = crate::engine::SHUTTING_DOWN;
 
 fn jitter(d: Duration, fraction: f64) -> Duration {
     let f = rand::rng().random_range((1.0 - fraction)..=(1.0 + fraction));
@@ -174,6 +224,7 @@ impl<C: Cloud> Daemon<C> {
             leases_lost_seen: 0,
             orphans_waiting: Vec::new(),
             last_pruning: 0,
+            first_state: None,
         }
     }
 
@@ -355,6 +406,7 @@ impl<C: Cloud> Daemon<C> {
                         &self.units,
                         &loaded.revision,
                     );
+                    self.first_state.get_or_insert_with(|| loaded.state.clone());
                     self.desired = Some(loaded);
                     // A new desired state is a reason to retry everything, permanent errors too.
                     for item in self.items.values_mut() {
@@ -435,6 +487,8 @@ impl<C: Cloud> Daemon<C> {
                 (mine, Some(unit_of))
             }
         };
+
+        let plan = self.attribute_changes(plan, &desired);
 
         // Prune guard: too many links removed at once, or everything because the desired state
         // became empty, waits for an operator.
@@ -531,6 +585,28 @@ impl<C: Cloud> Daemon<C> {
         self.publish_with(&plan, &executed, &pruned);
     }
 
+    /// Drift is what AWS changed behind crosslink's back: a difference found while the subject's
+    /// desired inputs are what they were when it was last in sync. A difference after the
+    /// desired state moved is an intended change, and its reason, log line and metric say so.
+    fn attribute_changes(&self, mut plan: Plan, desired: &crosslink_spec::DesiredState) -> Plan {
+        for a in &mut plan.actions {
+            if matches!(a.reason, Reason::Drift { .. }) && !self.unchanged_since_sync(&a.subject, desired) {
+                a.reason = std::mem::replace(&mut a.reason, Reason::Missing).as_change();
+            }
+        }
+        plan
+    }
+
+    /// Whether the subject's desired inputs are those it was last in sync with (in this process,
+    /// else those of the first desired state it loaded).
+    fn unchanged_since_sync(&self, s: &Subject, desired: &crosslink_spec::DesiredState) -> bool {
+        let now = inputs(desired, s);
+        match self.items.get(s).and_then(|i| i.synced_inputs) {
+            Some(synced) => synced == now,
+            None => self.first_state.as_ref().is_some_and(|f| inputs(f, s) == now),
+        }
+    }
+
     /// Updates per-item memory, the queue and the metrics after a pass.
     fn record(
         &mut self,
@@ -583,21 +659,26 @@ impl<C: Cloud> Daemon<C> {
             let held_by_guard = blocked
                 && !desired_link
                 && plan.actions.iter().any(|a| &a.subject == s && a.reason == Reason::NoLongerDesired);
+            let interrupted =
+                mine.iter().any(|e| matches!(&e.result, ActionResult::Skipped { why } if why == SHUTTING_DOWN));
             let min_backoff = self.opts.min_backoff;
+            let now_inputs = self.desired.as_ref().map(|d| inputs(&d.state, s)).unwrap_or_default();
             let item = self.items.entry(s.clone()).or_default();
             if considered {
                 item.last_reconcile = Some(t);
                 item.revision = Some(revision.to_string());
             }
-            // Drift repairs: changes to something that was in sync before this pass.
+            // Drift repairs: changes to something that was in sync before this pass, with the
+            // desired state as it was then. Everything else done is an intended change.
+            let unchanged = item.synced_inputs == Some(now_inputs);
             for e in mine.iter().filter(|e| matches!(e.result, ActionResult::Done { .. })) {
                 let drift = matches!(e.action.reason, Reason::Drift { .. })
-                    || (item.ready_before && matches!(e.action.reason, Reason::Missing));
+                    || (item.ready_before && unchanged && matches!(e.action.reason, Reason::Missing));
+                let labels = ResourceLabels { resource: resource_type(&e.action.op).into() };
                 if drift {
-                    self.metrics
-                        .drift_repairs
-                        .get_or_create(&ResourceLabels { resource: resource_type(&e.action.op).into() })
-                        .inc();
+                    self.metrics.drift_repairs.get_or_create(&labels).inc();
+                } else if e.action.verb != Verb::Deploy {
+                    self.metrics.changes_applied.get_or_create(&labels).inc();
                 }
             }
             let result;
@@ -613,6 +694,10 @@ impl<C: Cloud> Daemon<C> {
                     Some(LastError { code: p.code.clone(), message: p.message.clone(), hint: p.hint.clone() });
                 result = "error";
                 Some(Duration::ZERO)
+            } else if interrupted {
+                // Shutting down: what was not started is left for the next run.
+                result = "interrupted";
+                None
             } else if done > 0 {
                 item.failures = 0;
                 item.waits = 0;
@@ -638,6 +723,9 @@ impl<C: Cloud> Daemon<C> {
                 None
             };
             item.ready_before = pending == 0 && !waiting && problem.is_none() && failure.is_none();
+            if item.ready_before {
+                item.synced_inputs = Some(now_inputs);
+            }
             let failures = item.failures;
             match next {
                 // Failures back off exponentially (with jitter); permanent ones slowly.
@@ -658,16 +746,22 @@ impl<C: Cloud> Daemon<C> {
                     .get_or_create(&ReconcileLabels { kind: kind_of(s).into(), result: result.into() })
                     .inc();
                 let n = mine.len();
-                if n > 0 || failure.is_some() || problem.is_some() {
-                    info!(
-                        subject = %s,
-                        revision,
-                        actions = n,
-                        done,
-                        outcome = result,
-                        error = failure.map(|e| e.code.as_str()).or(problem.map(|p| p.code.as_str())).unwrap_or(""),
-                        "reconciled"
-                    );
+                let error = failure.map(|e| e.code.as_str()).or(problem.map(|p| p.code.as_str())).unwrap_or("");
+                // A failure is a warning, with what failed and why: the runbook's first step is
+                // to look for WARN and ERROR lines.
+                if failure.is_some() || problem.is_some() {
+                    let why = failure
+                        .map(|e| e.message.clone())
+                        .or(problem.map(|p| match &p.hint {
+                            Some(h) => format!("{} (hint: {h})", p.message),
+                            None => p.message.clone(),
+                        }))
+                        .unwrap_or_default();
+                    warn!(subject = %s, revision, actions = n, done, outcome = result, error, "reconcile failed: {why}");
+                } else if interrupted {
+                    warn!(subject = %s, revision, actions = n, done, outcome = result, "interrupted by shutdown; the next run picks it up");
+                } else if n > 0 {
+                    info!(subject = %s, revision, actions = n, done, outcome = result, error, "reconciled");
                 }
             }
         }

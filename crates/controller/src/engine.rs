@@ -26,6 +26,8 @@ use tracing::{Instrument, info, warn};
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// The same for reading one account (many paginated calls).
 pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Why an action was not started once shutdown began.
+pub const SHUTTING_DOWN: &str = "shutting down";
 /// A resource replaced this many times in one apply (or, in the daemon, before its subject is in
 /// sync) because the one made before died (a peering that ends `failed`, a VPC link that goes
 /// `FAILED`) is not created again at once: the subject backs off instead of churning out
@@ -265,7 +267,7 @@ impl<C: Cloud> Engine<C> {
                     } else if let Some(why) = fenced {
                         Some(why)
                     } else if ctx.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
-                        Some("shutting down".to_string())
+                        Some(SHUTTING_DOWN.to_string())
                     } else if a.deps.iter().any(|d| st[*d] == St::NotDone)
                         || (!soft(a) && a.deps.iter().any(|d| st[*d] == St::Settled))
                     {

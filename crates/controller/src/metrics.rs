@@ -71,6 +71,7 @@ pub struct Metrics {
     pub link_ready: Family<LinkLabels, Gauge>,
     pub links_by_phase: Family<PhaseLabels, Gauge>,
     pub drift_repairs: Family<ResourceLabels, Counter>,
+    pub changes_applied: Family<ResourceLabels, Counter>,
     pub aws_requests: Family<AwsLabels, Counter>,
     pub aws_request_duration: Family<AwsOpLabels, Histogram>,
     pub aws_throttled: Family<ServiceLabels, Counter>,
@@ -103,6 +104,7 @@ impl Metrics {
             link_ready: Family::default(),
             links_by_phase: Family::default(),
             drift_repairs: Family::default(),
+            changes_applied: Family::default(),
             aws_requests: Family::default(),
             aws_request_duration: Family::new_with_constructor(aws_histogram),
             aws_throttled: Family::default(),
@@ -132,6 +134,11 @@ impl Metrics {
         r.register("link_ready", "1 when the link is in sync with desired state, else 0", m.link_ready.clone());
         r.register("links", "Links by phase", m.links_by_phase.clone());
         r.register("drift_repairs", "Out-of-band changes repaired, by resource type", m.drift_repairs.clone());
+        r.register(
+            "changes_applied",
+            "Changes made because the desired state asked for them (not drift), by resource type",
+            m.changes_applied.clone(),
+        );
         r.register("aws_requests", "AWS API requests, by service, operation and outcome", m.aws_requests.clone());
         r.register("aws_request_duration_seconds", "AWS API request latency", m.aws_request_duration.clone());
         r.register("aws_throttled", "AWS throttling responses, by service", m.aws_throttled.clone());

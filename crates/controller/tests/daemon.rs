@@ -78,6 +78,46 @@ fn write(dir: &Path, base: &str, links: &str) {
 }
 
 fn start(f: &Arc<FakeAws>, name: &str, n: usize, tweak: impl FnOnce(&mut RunOptions)) -> Running {
+    start_logged(f, name, n, tweak, None, EngineOptions::default())
+}
+
+/// The daemon's log lines (text format, no colour), as `crosslink run` writes them.
+#[derive(Clone, Default)]
+struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Log {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+    fn dispatch(&self) -> tracing::Dispatch {
+        let log = self.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || log.clone())
+            .finish();
+        tracing::Dispatch::new(sub)
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn start_logged(
+    f: &Arc<FakeAws>,
+    name: &str,
+    n: usize,
+    tweak: impl FnOnce(&mut RunOptions),
+    log: Option<&Log>,
+    engine: EngineOptions,
+) -> Running {
     let dir = std::env::temp_dir().join(format!("crosslink-daemon-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -98,10 +138,17 @@ fn start(f: &Arc<FakeAws>, name: &str, n: usize, tweak: impl FnOnce(&mut RunOpti
     let metrics = Arc::new(Metrics::new("test", "test"));
     let health = Health::new();
     let (tx, rx) = watch::channel(StatusSnapshot::default());
-    let engine = Engine::new(f.clone(), EngineOptions::default());
+    let engine = Engine::new(f.clone(), engine);
     let daemon = Daemon::new(engine, opts, metrics.clone(), health.clone(), tx);
     let stop = CancellationToken::new();
-    let task = tokio::spawn(daemon.run(stop.clone()));
+    let task = match log {
+        // The daemon's own task logs to it (the engine runs its calls inside that task).
+        Some(log) => {
+            use tracing::instrument::WithSubscriber;
+            tokio::spawn(daemon.run(stop.clone()).with_subscriber(log.dispatch()))
+        }
+        None => tokio::spawn(daemon.run(stop.clone())),
+    };
     Running { dir, status: rx, health, metrics, stop, task }
 }
 
@@ -344,4 +391,118 @@ async fn an_idle_daemon_reloads_only_on_edits_and_reports_invalid_state_at_once(
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(r.metrics.desired_load_errors.get(), first + 1, "one edit, one reload");
     r.stop().await;
+}
+
+fn counter(text: &str, name: &str, resource: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}{{resource=\"{resource}\"}} ")))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A field changed in the YAML is an intended change, in the reason, the log and the metrics;
+/// the same field changed in AWS behind crosslink's back is drift. A merge must not fire a drift
+/// alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intended_changes_are_told_apart_from_drift() {
+    let f = world();
+    let log = Log::default();
+    let mut d =
+        start_logged(&f, "change", 2, |o| o.resync = Duration::from_millis(300), Some(&log), EngineOptions::default());
+    d.until("ready", |s| all_ready(s, 2)).await;
+
+    // The desired state moves: l0's health check interval.
+    let edited = links(2).replacen(
+        "  listenerPort: 9001\n",
+        "  listenerPort: 9001\n  healthCheck: {protocol: TCP, intervalSeconds: 10}\n",
+        1,
+    );
+    let applied_before = counter(&d.metrics.encode(), "crosslink_changes_applied_total", "target_group");
+    write(&d.dir, &base(), &edited);
+    let interval = |f: &FakeAws| {
+        f.with_account(GW, |s| {
+            s.target_groups.iter().map(|t| t.health_check.interval_seconds).min().unwrap_or_default()
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while interval(&f) != 10 {
+        assert!(tokio::time::Instant::now() < deadline, "the edit was not applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.until("ready again", |s| all_ready(s, 2)).await;
+    let text = d.metrics.encode();
+    assert_eq!(counter(&text, "crosslink_drift_repairs_total", "target_group"), 0, "an edit counted as drift:\n{text}");
+    assert!(!text.contains("crosslink_drift_repairs_total{"), "no drift at all after an edit:\n{text}");
+    assert_eq!(counter(&text, "crosslink_changes_applied_total", "target_group"), applied_before + 1, "{text}");
+    let lines = log.text();
+    assert!(lines.contains("desired state changed healthCheck.intervalSeconds: live 30, desired 10"), "{lines}");
+    assert!(!lines.contains("drift of"), "{lines}");
+
+    // AWS changes behind crosslink's back: drift, repaired at the next resync.
+    f.with_account(GW, |s| {
+        for t in &mut s.target_groups {
+            if t.health_check.interval_seconds == 10 {
+                t.health_check.interval_seconds = 20;
+            }
+        }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while interval(&f) != 10 {
+        assert!(tokio::time::Instant::now() < deadline, "the drift was not repaired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = d.metrics.encode();
+    assert_eq!(counter(&text, "crosslink_drift_repairs_total", "target_group"), 1, "{text}");
+    assert_eq!(counter(&text, "crosslink_changes_applied_total", "target_group"), applied_before + 1, "{text}");
+    assert!(log.text().contains("drift of healthCheck.intervalSeconds: live 20, desired 10"), "{}", log.text());
+    d.stop().await;
+}
+
+/// Failures are logged as warnings with what failed and why (the runbook's first step greps for
+/// WARN and ERROR); items interrupted by shutdown are said to be, not logged as no-ops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_warnings_and_shutdown_interruptions_say_so() {
+    use crosslink_cloud::fake::{Effect, Rule};
+    let f = world();
+    let log = Log::default();
+    // A link whose route table does not exist: a NotFound problem, every pass.
+    let broken = links(1).replace("routeTableIds: [rtb-0000000000000000b]", "routeTableIds: [rtb-0000000000000dead]");
+    let mut d = start_logged(&f, "warn", 0, |_| {}, Some(&log), EngineOptions::default());
+    write(&d.dir, &base(), &broken);
+    d.until("the link failed", |s| s.links.iter().any(|l| l.phase == Phase::Failed)).await;
+    let lines = log.text();
+    let warned =
+        lines.lines().find(|l| l.contains(" WARN ") && l.contains("reconcile failed") && l.contains("NotFound"));
+    assert!(warned.is_some_and(|l| l.contains("rtb-0000000000000dead")), "no WARN line names the failure:\n{lines}");
+    assert!(!lines.lines().any(|l| l.contains(" INFO ") && l.contains("outcome=\"error\"")), "{lines}");
+    d.stop().await;
+
+    // Shutdown while a pass has calls in flight: what did not start is "interrupted".
+    /// Real time, and a signal when a call starts its delay (it is then in flight).
+    struct InFlight(std::time::Instant, Arc<tokio::sync::Notify>);
+    impl crosslink_cloud::fake::Clock for InFlight {
+        fn now(&self) -> Duration {
+            self.0.elapsed()
+        }
+        fn sleep(&self, d: Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+            self.1.notify_one();
+            Box::pin(tokio::time::sleep(d))
+        }
+    }
+    let started = Arc::new(tokio::sync::Notify::new());
+    let f = {
+        let f = Arc::try_unwrap(world()).ok().expect("not shared yet");
+        Arc::new(f.with_clock(Arc::new(InFlight(std::time::Instant::now(), started.clone()))))
+    };
+    f.script(Rule::new("*", Effect::Latency(Duration::from_secs(2))));
+    let log = Log::default();
+    // One call at a time: when the first is in flight, the other ready ones wait for a slot.
+    let one = EngineOptions { concurrency: 1, ..EngineOptions::default() };
+    let d = start_logged(&f, "interrupted", 3, |o| o.grace = Duration::from_secs(10), Some(&log), one);
+    tokio::time::timeout(Duration::from_secs(10), started.notified()).await.expect("a call in flight");
+    d.stop().await;
+    let lines = log.text();
+    assert!(lines.lines().any(|l| l.contains(" WARN ") && l.contains("outcome=\"interrupted\"")), "{lines}");
+    assert!(!lines.lines().any(|l| l.contains("outcome=\"noop\"")), "{lines}");
 }

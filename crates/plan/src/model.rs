@@ -62,14 +62,28 @@ impl Verb {
 pub enum Reason {
     /// Desired, not there.
     Missing,
-    /// There, but a field differs.
+    /// There, but a field differs: AWS was changed behind crosslink's back (or, where nothing
+    /// remembers what was applied, as in `crosslink plan`, the desired state may have moved).
     Drift { field: String, live: String, desired: String },
+    /// There, and a field differs because the desired state moved since the subject was last in
+    /// sync: an intended change, not drift. The daemon tells the two apart.
+    Changed { field: String, live: String, desired: String },
     /// Its owner left desired state.
     NoLongerDesired,
     /// Replaced by another resource (immutable setting changed, duplicate after a crash, moved).
     Replaced { why: String },
     /// A step that follows other changes (acceptance, deployment).
     FollowsChanges { why: String },
+}
+
+impl Reason {
+    /// The same difference, attributed to a change of desired state rather than to drift.
+    pub fn as_change(self) -> Reason {
+        match self {
+            Reason::Drift { field, live, desired } => Reason::Changed { field, live, desired },
+            other => other,
+        }
+    }
 }
 
 impl fmt::Display for Reason {
@@ -79,6 +93,10 @@ impl fmt::Display for Reason {
             Reason::Drift { field, live, desired } => {
                 let (live, desired) = abbreviate(live, desired);
                 write!(f, "drift of {field}: live {live}, desired {desired}")
+            }
+            Reason::Changed { field, live, desired } => {
+                let (live, desired) = abbreviate(live, desired);
+                write!(f, "desired state changed {field}: live {live}, desired {desired}")
             }
             Reason::NoLongerDesired => f.write_str("no longer desired"),
             Reason::Replaced { why } => write!(f, "replaced: {why}"),
