@@ -826,6 +826,7 @@ impl<C: Cloud> Daemon<C> {
             resources: report.resources.clone(),
             pending_changes: pending,
             revision: item.revision.clone(),
+            retained: report.retained.clone(),
         }
     }
 
@@ -847,6 +848,9 @@ impl<C: Cloud> Daemon<C> {
         if last_failed || item.failures > 0 {
             let e = item.last_error.as_ref().map(|e| format!("{}: {}", e.code, e.message)).unwrap_or_default();
             return (Phase::Degraded, format!("retrying after {e}"));
+        }
+        if removed && pending == 0 && !report.retained.is_empty() {
+            return (Phase::Ready, format!("removed from desired state; kept: {}", report.retained.join("; ")));
         }
         if removed {
             return (Phase::Progressing, format!("being removed ({pending} change(s) left)"));
@@ -881,8 +885,15 @@ impl<C: Cloud> Daemon<C> {
             seen.extend(d.gateways.iter().map(|g| Subject::Gateway(g.metadata.name.clone())).filter(|s| mine(s)));
             seen.extend(d.links.iter().map(|l| Subject::Link(l.metadata.name.clone())).filter(|s| mine(s)));
         }
-        // Removed objects with changes left are shown until they are gone.
+        // Removed objects with changes left are shown until they are gone, and those whose
+        // resources were kept (Retain) for as long as they are there.
         seen.extend(plan.actions.iter().map(|a| a.subject.clone()).filter(|s| !matches!(s, Subject::Peering(..))));
+        seen.extend(
+            plan.reports
+                .iter()
+                .filter(|(s, r)| !r.retained.is_empty() && !matches!(s, Subject::Peering(..)))
+                .map(|(s, _)| s.clone()),
+        );
         for s in &seen {
             let o = self.object(s, plan, executed, pruned);
             match s {

@@ -67,6 +67,10 @@ pub struct ObjectStatus {
     /// The desired-state revision last applied to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// Resources kept because of `deletionPolicy: Retain` after the object left desired state
+    /// (crosslink no longer changes them; its tags say so).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retained: Vec<String>,
 }
 
 /// The desired state the daemon runs with, and the last attempt to load it.

@@ -506,3 +506,25 @@ async fn failures_are_warnings_and_shutdown_interruptions_say_so() {
     assert!(lines.lines().any(|l| l.contains(" WARN ") && l.contains("outcome=\"interrupted\"")), "{lines}");
     assert!(!lines.lines().any(|l| l.contains("outcome=\"noop\"")), "{lines}");
 }
+
+/// A link removed with `deletionPolicy: Retain` stays listed in /status with what was kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_resources_are_listed_as_kept_in_status() {
+    let f = world();
+    let mut d = start(&f, "retain", 0, |_| {});
+    let two = links(2).replacen("  routes: [{path: /s1}]\n", "  routes: [{path: /s1}]\n  deletionPolicy: Retain\n", 1);
+    assert!(two.contains("deletionPolicy: Retain"));
+    write(&d.dir, &base(), &two);
+    d.until("two links ready", |s| all_ready(s, 2)).await;
+    write(&d.dir, &base(), &links(1));
+    let s = d
+        .until("l1 kept", |s| {
+            s.links.iter().any(|l| l.name == "l1" && !l.retained.is_empty() && l.pending_changes == 0)
+        })
+        .await;
+    let l1 = s.links.iter().find(|l| l.name == "l1").unwrap();
+    assert!(l1.retained.iter().any(|r| r.starts_with("listener :9002")), "{l1:?}");
+    assert!(l1.retained.iter().all(|r| r.ends_with("(deletionPolicy Retain)")), "{l1:?}");
+    assert_eq!(l1.phase, Phase::Ready, "{l1:?}");
+    d.stop().await;
+}

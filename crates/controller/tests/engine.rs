@@ -688,3 +688,45 @@ async fn peering_dns_resolution_is_set_by_the_accepter_and_kept() {
     converge(&f, &desired(&three_links())).await;
     assert!(!by_vpc(A_VPC).accepter_dns_resolution);
 }
+
+/// `plan -o json` is for machines: every key is camelCase, and an id not known yet is an object
+/// saying what creates it, never a label where an ARN or id belongs.
+#[tokio::test]
+async fn plan_json_is_camel_case_and_never_puts_labels_in_id_fields() {
+    fn walk(v: &serde_json::Value, path: &str, bad: &mut Vec<String>, pending: &mut usize) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    // Tag maps and reports are keyed by tag names and subjects: data.
+                    let data = path.ends_with(".tags") || path == ".reports";
+                    if !data && (k.contains('_') || k.starts_with(char::is_uppercase)) {
+                        bad.push(format!("{path}.{k}: not camelCase"));
+                    }
+                    let idish = k.ends_with("Arn") || k.ends_with("Id") || k == "arn";
+                    if idish && let serde_json::Value::String(s) = x {
+                        if s.contains(' ') || s.starts_with('(') {
+                            bad.push(format!("{path}.{k}: a label in an id field: {s}"));
+                        }
+                    }
+                    if k == "knownAfterApply" {
+                        *pending += 1;
+                    }
+                    walk(x, &format!("{path}.{k}"), bad, pending);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                a.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{path}[{i}]"), bad, pending))
+            }
+            _ => {}
+        }
+    }
+    let f = world();
+    let d = desired(&three_links());
+    let (_, plan) = engine(&f).plan(&d).await;
+    assert!(!plan.actions.is_empty());
+    let json = serde_json::to_value(&plan).unwrap();
+    let (mut bad, mut pending) = (Vec::new(), 0);
+    walk(&json, "", &mut bad, &mut pending);
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert!(pending > 0, "a fresh plan has ids known only after apply");
+}

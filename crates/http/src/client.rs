@@ -441,6 +441,7 @@ mod tests {
             resources: BTreeMap::new(),
             pending_changes: 0,
             revision: None,
+            retained: vec![],
         }
     }
 

@@ -236,7 +236,8 @@ fn table(h: &mut String, title: &str, objects: &[ObjectStatus], now: SystemTime)
             Some(at) => e(&with_age(at, now)),
             None => "<span class=\"empty\">never</span>".to_string(),
         };
-        let resources: Vec<String> = o.resources.iter().map(|(k, v)| format!("{}: {}", e(k), e(v))).collect();
+        let mut resources: Vec<String> = o.resources.iter().map(|(k, v)| format!("{}: {}", e(k), e(v))).collect();
+        resources.extend(o.retained.iter().map(|r| format!("kept: {}", e(r))));
         let _ = writeln!(
             h,
             "<tr><td data-label=\"Name\"><strong>{}</strong></td>\
@@ -273,6 +274,7 @@ mod tests {
             resources: BTreeMap::from([("peering".to_string(), "pcx-0abc".to_string())]),
             pending_changes: 2,
             revision: None,
+            retained: vec![],
         }
     }
 

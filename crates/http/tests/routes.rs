@@ -39,6 +39,7 @@ fn snapshot() -> StatusSnapshot {
             resources: BTreeMap::from([("vpcLink".into(), "vl-123".into())]),
             pending_changes: 0,
             revision: Some("3f2a9c1".into()),
+            retained: vec![],
         }],
         links: vec![ObjectStatus {
             kind: "Link".into(),
@@ -54,6 +55,7 @@ fn snapshot() -> StatusSnapshot {
             resources: BTreeMap::new(),
             pending_changes: 3,
             revision: None,
+            retained: vec![],
         }],
     }
 }

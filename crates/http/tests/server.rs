@@ -33,6 +33,7 @@ fn snapshot() -> StatusSnapshot {
             resources: [("peering".to_string(), "pcx-0123".to_string())].into(),
             pending_changes: 4,
             revision: None,
+            retained: vec![],
         }],
         ..Default::default()
     }

@@ -11,12 +11,27 @@ use serde::Serialize;
 
 use crate::observed::{HealthCheckSettings, Tags};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ref {
     Known(String),
     /// Known after the named resource is created.
     Pending(String),
+}
+
+/// A known id is the id; one not known yet is `{"knownAfterApply": "<what creates it>"}`, so that
+/// a machine reading a plan never mistakes a label for an ARN.
+impl Serialize for Ref {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Ref::Known(id) => s.serialize_str(id),
+            Ref::Pending(what) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("knownAfterApply", what)?;
+                m.end()
+            }
+        }
+    }
 }
 
 impl Ref {
@@ -47,7 +62,7 @@ pub enum Service {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "op", rename_all = "PascalCase")]
+#[serde(tag = "op", rename_all = "PascalCase", rename_all_fields = "camelCase")]
 pub enum Op {
     CreateVpcPeeringConnection {
         vpc_id: String,
