@@ -56,6 +56,15 @@ pub enum Command {
     Status(StatusArgs),
     /// Print least-privilege IAM policies for desired state: the controller's, and per account a
     /// trust policy (with the external id) and a permissions policy conditioned on ownership tags.
+    ///
+    /// Removing follows ownership: deletes AWS can condition on the crosslink.dev/managed-by tag
+    /// (peerings, listeners, target groups, load balancers, VPC links, REST APIs) are granted by
+    /// that tag alone, so the policy of the new desired state can still remove what left it.
+    /// Routes cannot be: IAM authorizes them on the route table, which is not crosslink's, so they
+    /// are allowed in the route tables desired state names. For a change that adds or removes
+    /// links, accounts or route tables: 1. apply `iam-policy --previous <old> <new>` (the union
+    /// of both states' policies); 2. merge the change and let the daemon converge; 3. apply
+    /// `iam-policy <new>`. See docs/security.md.
     IamPolicy(crate::iam::IamPolicyArgs),
 }
 

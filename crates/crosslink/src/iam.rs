@@ -9,6 +9,12 @@
 //! stages and referenced load balancers and APIs named in desired state) and its `Sid` says so;
 //! `notes` in the output explains each statement in words, keyed by `Sid` (IAM itself allows
 //! no comments and only alphanumeric Sids).
+//!
+//! Creating follows desired state; removing follows ownership: a delete AWS can condition on the
+//! managed-by tag is granted by the tag alone, in every account the engine looks for crosslink's
+//! resources, so the policy of a new desired state still removes what left it. Routes are the
+//! exception (they authorize on the route table, which is the VPC owner's): `--previous` prints
+//! the union of the old and the new state's policies, to apply before such a change.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -47,6 +53,11 @@ pub struct IamPolicyArgs {
     /// placeholder that IAM rejects.
     #[arg(long, env = "CROSSLINK_CONTROLLER_PRINCIPAL")]
     pub controller_principal: Option<String>,
+    /// The desired state before a change (e.g. a checkout of the commit in force): print the
+    /// union of its policies and those of PATHS, to apply before the change is merged. Once the
+    /// daemon has converged on the new state, apply `iam-policy PATHS` alone.
+    #[arg(long, env = "CROSSLINK_IAM_PREVIOUS", value_delimiter = ',', value_name = "PATH")]
+    pub previous: Vec<std::path::PathBuf>,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = PolicyFormat::Json)]
     pub output: PolicyFormat,
@@ -69,10 +80,122 @@ pub fn iam_policy(args: &IamPolicyArgs) -> ExitCode {
         }
     };
     let PolicyFormat::Json = args.output;
-    let doc = generate(&state, &args.instance, args.controller_principal.as_deref());
+    let principal = args.controller_principal.as_deref();
+    let mut doc = generate(&state, &args.instance, principal);
+    if !args.previous.is_empty() {
+        let previous = match crosslink_spec::load(&args.previous) {
+            Ok(s) => s,
+            Err(diags) => {
+                eprintln!("error: the previous desired state (--previous) is invalid:");
+                crate::validate::print_diagnostics(&diags);
+                return ExitCode::FAILURE;
+            }
+        };
+        doc = union(&generate(&previous, &args.instance, principal), &doc);
+    }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("a JSON value serializes"));
     ExitCode::SUCCESS
+}
+
+/// The policies of two desired states in one: everything either allows, and nothing else (each
+/// statement is kept as it is; a previous statement that differs from the new one of the same
+/// Sid is kept beside it as `<Sid>Previous`). Applied before a change, it lets the daemon finish
+/// the change under either state: remove routes from route tables that leave desired state, and
+/// create them in tables that join it. IAM cannot condition routes on crosslink's tags (they
+/// authorize on the route table, which is the VPC owner's), so this is the only safe order.
+pub fn union(previous: &Value, next: &Value) -> Value {
+    let mut out = next.clone();
+    let (policy, notes) = union_policy(
+        &previous["controllerPolicy"],
+        &previous["controllerNotes"],
+        &next["controllerPolicy"],
+        &next["controllerNotes"],
+    );
+    out["controllerPolicy"] = policy;
+    out["controllerNotes"] = notes;
+    let empty = serde_json::Map::new();
+    let mut accounts = next["accounts"].as_object().cloned().unwrap_or_default();
+    for (name, prev) in previous["accounts"].as_object().unwrap_or(&empty) {
+        let same_identity = |a: &Value| ["accountId", "region", "roleArn"].iter().all(|k| a[*k] == prev[*k]);
+        match accounts.get_mut(name) {
+            Some(cur) if same_identity(cur) => {
+                let (policy, mut notes) =
+                    union_policy(&prev["permissionsPolicy"], &prev["notes"], &cur["permissionsPolicy"], &cur["notes"]);
+                if let Some(n) = notes.as_object_mut() {
+                    n.remove("size");
+                    if let Some(size) = size_note(&policy) {
+                        n.insert("size".into(), Value::String(size));
+                    }
+                }
+                let (trust, _) = union_policy(&prev["trustPolicy"], &json!({}), &cur["trustPolicy"], &json!({}));
+                let sides: BTreeSet<String> = [&prev["sides"], &cur["sides"]]
+                    .into_iter()
+                    .filter_map(Value::as_array)
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                cur["sides"] = json!(sides);
+                cur["permissionsPolicy"] = policy;
+                cur["notes"] = notes;
+                cur["trustPolicy"] = trust;
+            }
+            // The Account is gone, or now stands for another account or role: keep what the
+            // previous state needed there, under its own key.
+            found => {
+                let key = if found.is_some() { format!("{name} (previous)") } else { name.clone() };
+                let mut prev = prev.clone();
+                prev["notes"]["previous"] =
+                    json!("only the previous desired state needs this: remove it once the change has converged");
+                accounts.insert(key, prev);
+            }
+        }
+    }
+    out["accounts"] = Value::Object(accounts);
+    out["transition"] = json!(
+        "the union of the previous and the new desired state's policies: apply it before the change, and `crosslink iam-policy <new>` once the daemon has converged on the new state (docs/security.md)"
+    );
+    out
+}
+
+/// One policy document holding every statement of two, with the notes of both (see `union`).
+fn union_policy(prev: &Value, prev_notes: &Value, next: &Value, next_notes: &Value) -> (Value, Value) {
+    if prev.is_null() {
+        return (next.clone(), next_notes.clone());
+    }
+    if next.is_null() {
+        return (prev.clone(), prev_notes.clone());
+    }
+    let mut statements: Vec<Value> = next["Statement"].as_array().cloned().unwrap_or_default();
+    let mut notes = next_notes.as_object().cloned().unwrap_or_default();
+    for st in prev["Statement"].as_array().into_iter().flatten() {
+        if statements.contains(st) {
+            continue;
+        }
+        let sid = st["Sid"].as_str().unwrap_or_default().to_string();
+        let taken = |sid: &str| statements.iter().any(|s| s["Sid"] == sid);
+        let mut new_sid = sid.clone();
+        let mut n = 1;
+        while taken(&new_sid) {
+            new_sid = if n == 1 { format!("{sid}Previous") } else { format!("{sid}Previous{n}") };
+            n += 1;
+        }
+        let mut st = st.clone();
+        st["Sid"] = json!(new_sid);
+        if let Some(why) = prev_notes.get(&sid).and_then(Value::as_str) {
+            notes.insert(new_sid.clone(), json!(format!("for the previous desired state: {why}")));
+        }
+        statements.push(st);
+    }
+    for (k, v) in prev_notes.as_object().into_iter().flatten() {
+        // Notes that are not about a statement (size, principal, ...): the new state's win.
+        if !notes.contains_key(k) && !prev["Statement"].as_array().into_iter().flatten().any(|s| s["Sid"] == **k) {
+            notes.insert(k.clone(), v.clone());
+        }
+    }
+    let mut doc = next.clone();
+    doc["Statement"] = json!(statements);
+    (doc, Value::Object(notes))
 }
 
 /// The partition of a region: ARNs and principals differ in China and GovCloud.
@@ -192,6 +315,7 @@ impl AccountWork<'_> {
 
 /// The documents for every Account, and the controller's policy.
 pub fn generate(state: &DesiredState, instance: &str, principal: Option<&str>) -> Value {
+    let scopes = crosslink_controller::scopes(state, instance);
     let mut accounts = serde_json::Map::new();
     let mut role_arns = BTreeSet::new();
     let mut direct = Vec::new();
@@ -206,18 +330,11 @@ pub fn generate(state: &DesiredState, instance: &str, principal: Option<&str>) -
             region: &account.spec.region,
             account_id: &account.spec.account_id,
         };
-        let mut policy = permissions(state, &work, &place, instance);
-        let size = serde_json::to_string(&policy.document()).map(|s| s.len()).unwrap_or_default();
-        if size > MANAGED_POLICY_LIMIT {
-            let limit = if size > INLINE_ROLE_POLICY_LIMIT {
-                "the inline role policy limit too"
-            } else {
-                "not the inline role policy limit (10,240)"
-            };
-            policy.notes.insert(
-                "size".into(),
-                format!("{size} characters: over the managed policy limit (6,144), {limit}; attach it inline or split it by Sid"),
-            );
+        // What the engine reads here decides what is cleaned up here (crates/controller scopes).
+        let gateway_side = scopes.get(name).is_some_and(|s| s.gateway_side);
+        let mut policy = permissions(state, &work, &place, instance, gateway_side);
+        if let Some(note) = size_note(&policy.document()) {
+            policy.notes.insert("size".into(), note);
         }
         let (role_arn, trust) = match &account.spec.assume_role {
             Some(role) => {
@@ -284,6 +401,22 @@ pub fn generate(state: &DesiredState, instance: &str, principal: Option<&str>) -
     })
 }
 
+/// Past the managed policy limit: say so, and where it still fits.
+fn size_note(policy: &Value) -> Option<String> {
+    let size = serde_json::to_string(policy).map(|s| s.len()).unwrap_or_default();
+    if size <= MANAGED_POLICY_LIMIT {
+        return None;
+    }
+    let limit = if size > INLINE_ROLE_POLICY_LIMIT {
+        "the inline role policy limit too"
+    } else {
+        "not the inline role policy limit (10,240)"
+    };
+    Some(format!(
+        "{size} characters: over the managed policy limit (6,144), {limit}; attach it inline or split it by Sid"
+    ))
+}
+
 fn trust_policy(
     place: &Place<'_>,
     principal: Option<&str>,
@@ -318,10 +451,20 @@ fn trust_policy(
     json!({"Version": "2012-10-17", "Statement": [statement]})
 }
 
-fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, instance: &str) -> Policy {
+/// One account's permissions. Creating and changing follow desired state (its ids where no tag
+/// can be required); removing follows ownership: every delete that AWS can condition on the
+/// managed-by tag is granted wherever the engine looks for crosslink's resources
+/// (`gateway_side`: it reads load balancers, VPC links and REST APIs there), so that whatever
+/// left desired state can still be removed under the new policy. Routes cannot be: see
+/// `union` and docs/security.md.
+fn permissions(
+    state: &DesiredState,
+    work: &AccountWork<'_>,
+    place: &Place<'_>,
+    instance: &str,
+    gateway_side: bool,
+) -> Policy {
     let mut p = Policy::new();
-    let managed_res = format!("aws:ResourceTag/{MANAGED_BY}");
-    let managed_req = format!("aws:RequestTag/{MANAGED_BY}");
     // Tag keys crosslink writes: its own (crosslink.dev/*), Name on peerings, and the user tags
     // of the gateways and links whose resources live here. A key added in YAML needs the policy
     // regenerated before crosslink can write it.
@@ -332,30 +475,14 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
             tag_keys.extend(l.spec.tags.keys().cloned());
         }
     }
-    let tag_keys = list(tag_keys);
-    let owned = || cond(&[("StringEquals", managed_res.clone(), json!(instance))]);
-    let owned_tagging = || {
-        cond(&[
-            ("StringEquals", managed_res.clone(), json!(instance)),
-            ("ForAllValues:StringLike", "aws:TagKeys".into(), tag_keys.clone()),
-        ])
-    };
-    let tagged_request = |extra: &[(&str, String, Value)]| {
-        let mut c = vec![
-            ("StringEquals", managed_req.clone(), json!(instance)),
-            ("ForAllValues:StringLike", "aws:TagKeys".into(), tag_keys.clone()),
-        ];
-        c.extend(extra.iter().cloned());
-        cond(&c)
-    };
-    let in_region = || cond(&[("StringEquals", "aws:RequestedRegion".into(), json!(place.region))]);
+    let c = Conds { instance, region: place.region, tag_keys: list(tag_keys) };
 
     // ---- EC2: every account is observed (VPCs, peerings, route tables) -------------------------
     p.allow(
         "Ec2ReadNetworkNoResourceLevel",
         &["ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections", "ec2:DescribeRouteTables"],
         vec!["*".into()],
-        in_region(),
+        c.in_region(),
         "EC2 Describe* actions support no resource-level permissions: Resource must be *; limited to the Account's region",
     );
 
@@ -374,7 +501,7 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
             &["ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute"],
             rtbs.into_iter().collect(),
             json!({}),
-            "route tables belong to the VPC owners, so no crosslink tag can be required: scoped to the route tables in desired state. When a link is removed, apply the regenerated policy only after the daemon has deleted its routes",
+            "route tables belong to the VPC owners, so no crosslink tag can be required (Create/Replace/DeleteRoute authorize on the route table): scoped to the route tables in desired state. A change that adds or removes a link or a route table needs `iam-policy --previous <old> <new>` applied first, and this policy only once the change has converged",
         );
     }
 
@@ -400,7 +527,7 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
                 "Ec2CreateTaggedPeeringToServiceVpcs",
                 &["ec2:CreateVpcPeeringConnection"],
                 vec![place.ec2("vpc-peering-connection/*")],
-                tagged_request(&[("ArnEquals", "ec2:AccepterVpc".into(), list(accepters))]),
+                c.tagged_request(&[("ArnEquals", "ec2:AccepterVpc".into(), list(accepters))]),
                 "new peerings only to the service VPCs of this account's links, and only carrying the managed-by tag",
             );
         }
@@ -408,17 +535,24 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
             "Ec2TagPeeringsOnCreate",
             &["ec2:CreateTags"],
             vec![place.ec2("vpc-peering-connection/*")],
-            tagged_request(&[("StringEquals", "ec2:CreateAction".into(), json!("CreateVpcPeeringConnection"))]),
+            c.tagged_request(&[("StringEquals", "ec2:CreateAction".into(), json!("CreateVpcPeeringConnection"))]),
             "tags in CreateVpcPeeringConnection's TagSpecifications are authorized as ec2:CreateTags with ec2:CreateAction",
         );
         p.allow(
-            "Ec2RetagAndDeleteOwnedPeerings",
-            &["ec2:CreateTags", "ec2:DeleteVpcPeeringConnection"],
+            "Ec2RetagOwnedPeerings",
+            &["ec2:CreateTags"],
             vec![place.ec2("vpc-peering-connection/*")],
-            owned_tagging(),
-            "only peerings that carry the managed-by tag (tag repairs and removal happen on the requester side)",
+            c.owned_tagging(),
+            "tag repairs, only on peerings that carry the managed-by tag (the requester's side)",
         );
     }
+    p.allow(
+        "Ec2DeleteOwnedPeerings",
+        &["ec2:DeleteVpcPeeringConnection"],
+        vec![place.ec2("vpc-peering-connection/*")],
+        c.owned(),
+        "removal follows ownership, not desired state: any peering that carries the managed-by tag here (AWS shows it only to the requester), so that one left by a link or gateway removed from desired state can still be deleted",
+    );
 
     // Service side: accept the gateway's request into the service VPC. The accepter sees none of
     // the requester's tags (AWS keeps tags per account), so the tag cannot be required here: the
@@ -462,14 +596,59 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
         );
     }
 
-    if work.gateways.is_empty() {
-        return p;
+    if gateway_side {
+        cleanup(&mut p, place, &c);
     }
+    if !work.gateways.is_empty() {
+        gateway(&mut p, work, place, &c);
+    }
+    p
+}
 
-    // ---- Elastic Load Balancing v2 (gateway accounts) -------------------------------------------
-    let lbs = place.elb("loadbalancer/net/*");
-    let tgs = place.elb("targetgroup/*");
-    let listeners = place.elb("listener/net/*");
+/// The conditions statements share: ownership of the resource, tags of the request, region.
+struct Conds<'a> {
+    instance: &'a str,
+    region: &'a str,
+    /// `aws:TagKeys` crosslink may write here.
+    tag_keys: Value,
+}
+
+impl Conds<'_> {
+    fn managed_res() -> String {
+        format!("aws:ResourceTag/{MANAGED_BY}")
+    }
+    fn managed_req() -> String {
+        format!("aws:RequestTag/{MANAGED_BY}")
+    }
+    /// The resource carries crosslink's managed-by tag.
+    fn owned(&self) -> Value {
+        cond(&[("StringEquals", Self::managed_res(), json!(self.instance))])
+    }
+    /// Owned, and only crosslink's tag keys are written.
+    fn owned_tagging(&self) -> Value {
+        cond(&[
+            ("StringEquals", Self::managed_res(), json!(self.instance)),
+            ("ForAllValues:StringLike", "aws:TagKeys".into(), self.tag_keys.clone()),
+        ])
+    }
+    /// The request tags what it creates with the managed-by tag, and only crosslink's keys.
+    fn tagged_request(&self, extra: &[(&str, String, Value)]) -> Value {
+        let mut c = vec![
+            ("StringEquals", Self::managed_req(), json!(self.instance)),
+            ("ForAllValues:StringLike", "aws:TagKeys".into(), self.tag_keys.clone()),
+        ];
+        c.extend(extra.iter().cloned());
+        cond(&c)
+    }
+    fn in_region(&self) -> Value {
+        cond(&[("StringEquals", "aws:RequestedRegion".into(), json!(self.region))])
+    }
+}
+
+/// Reading and removing crosslink's own load balancers, listeners, target groups, VPC links and
+/// REST APIs: granted by ownership tag alone, wherever the engine looks for them, whether or not
+/// desired state still puts a gateway here.
+fn cleanup(p: &mut Policy, place: &Place<'_>, c: &Conds<'_>) {
     p.allow(
         "ElbReadNoResourceLevel",
         &[
@@ -480,9 +659,70 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
             "elasticloadbalancing:DescribeTags",
         ],
         vec!["*".into()],
-        in_region(),
+        c.in_region(),
         "ELBv2 Describe* actions support no resource-level permissions (DescribeLoadBalancers also serves API Gateway's VPC link checks)",
     );
+    p.allow(
+        "ElbDeleteOwnedResources",
+        &[
+            "elasticloadbalancing:DeleteListener",
+            "elasticloadbalancing:DeleteLoadBalancer",
+            "elasticloadbalancing:DeleteTargetGroup",
+            "elasticloadbalancing:DeregisterTargets",
+        ],
+        vec![place.elb("loadbalancer/net/*"), place.elb("targetgroup/*"), place.elb("listener/net/*")],
+        c.owned(),
+        "removal follows ownership, not desired state: any load balancer, listener or target group carrying the managed-by tag (also those of links and gateways removed from desired state)",
+    );
+    p.allow(
+        "ApiGatewayRead",
+        &["apigateway:GET"],
+        vec![
+            place.apigw("/restapis"),
+            place.apigw("/restapis/*"),
+            place.apigw("/vpclinks"),
+            place.apigw("/vpclinks/*"),
+        ],
+        json!({}),
+        "GetRestApis, GetResources (methods embedded), GetStages, GetVpcLinks",
+    );
+    p.allow(
+        "ApiGatewayDeleteOwnedVpcLinks",
+        &["apigateway:DELETE"],
+        vec![place.apigw("/vpclinks/*")],
+        c.owned(),
+        "DeleteVpcLink, only VPC links carrying the managed-by tag",
+    );
+    p.allow(
+        "ApiGatewayDeleteInOwnedRestApis",
+        &["apigateway:DELETE"],
+        vec![place.apigw("/restapis/*")],
+        c.owned(),
+        "DeleteRestApi, DeleteResource, DeleteMethod in REST APIs carrying the managed-by tag (resources and methods inherit the API's tags for authorization)",
+    );
+    p.allow(
+        "VpcLinkDeleteEndpointServiceNoTagCondition",
+        &["ec2:DeleteVpcEndpointServiceConfigurations"],
+        vec![place.ec2("vpc-endpoint-service/*")],
+        json!({}),
+        "API Gateway deletes a REST VPC link's endpoint service with the caller's permissions; the service carries no crosslink tag, so no tag condition is possible",
+    );
+    p.allow(
+        "VpcLinkEndpointServiceReadNoResourceLevel",
+        &["ec2:DescribeVpcEndpointServiceConfigurations"],
+        vec!["*".into()],
+        c.in_region(),
+        "needed by API Gateway to create and delete VPC links; Describe* has no resource-level permissions",
+    );
+}
+
+/// Creating and changing what a Gateway needs in its account: scoped by desired state (names,
+/// ids, stages) and by tags.
+fn gateway(p: &mut Policy, work: &AccountWork<'_>, place: &Place<'_>, c: &Conds<'_>) {
+    // ---- Elastic Load Balancing v2 (gateway accounts) -------------------------------------------
+    let lbs = place.elb("loadbalancer/net/*");
+    let tgs = place.elb("targetgroup/*");
+    let listeners = place.elb("listener/net/*");
     let named_lbs: BTreeSet<String> = work
         .gateways
         .iter()
@@ -496,7 +736,7 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
             "ElbCreateTaggedInternalLoadBalancer",
             &["elasticloadbalancing:CreateLoadBalancer"],
             named_lbs.into_iter().collect(),
-            tagged_request(&[("StringEquals", "elasticloadbalancing:Scheme".into(), json!("internal"))]),
+            c.tagged_request(&[("StringEquals", "elasticloadbalancing:Scheme".into(), json!("internal"))]),
             "only the NLB names in desired state, internal, carrying the managed-by tag",
         );
     }
@@ -504,7 +744,7 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
         "ElbCreateTaggedTargetGroups",
         &["elasticloadbalancing:CreateTargetGroup"],
         vec![tgs.clone()],
-        tagged_request(&[]),
+        c.tagged_request(&[]),
         "target groups are named by crosslink per link; the managed-by request tag is required",
     );
     p.allow(
@@ -512,9 +752,9 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
         &["elasticloadbalancing:CreateListener"],
         vec![lbs.clone()],
         cond(&[
-            ("StringEquals", managed_res.clone(), json!(instance)),
-            ("StringEquals", managed_req.clone(), json!(instance)),
-            ("ForAllValues:StringLike", "aws:TagKeys".into(), tag_keys.clone()),
+            ("StringEquals", Conds::managed_res(), json!(c.instance)),
+            ("StringEquals", Conds::managed_req(), json!(c.instance)),
+            ("ForAllValues:StringLike", "aws:TagKeys".into(), c.tag_keys.clone()),
         ]),
         "CreateListener is authorized on the load balancer: it must be crosslink's, and the listener carries the managed-by tag",
     );
@@ -531,7 +771,7 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
             "ElbCreateTaggedListenersOnReferencedLoadBalancersNoResourceTag",
             &["elasticloadbalancing:CreateListener"],
             referenced_lbs.into_iter().collect(),
-            tagged_request(&[]),
+            c.tagged_request(&[]),
             "an NLB referenced by ARN is not crosslink's and carries no managed-by tag: scoped to exactly those ARNs; the listener itself must carry the tag",
         );
     }
@@ -539,7 +779,7 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
         "ElbTagOnCreate",
         &["elasticloadbalancing:AddTags"],
         vec![lbs.clone(), tgs.clone(), listeners.clone()],
-        tagged_request(&[(
+        c.tagged_request(&[(
             "StringEquals",
             "elasticloadbalancing:CreateAction".into(),
             json!(["CreateListener", "CreateLoadBalancer", "CreateTargetGroup"]),
@@ -550,63 +790,29 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
         "ElbChangeOwnedResources",
         &[
             "elasticloadbalancing:AddTags",
-            "elasticloadbalancing:DeleteListener",
-            "elasticloadbalancing:DeleteLoadBalancer",
-            "elasticloadbalancing:DeleteTargetGroup",
-            "elasticloadbalancing:DeregisterTargets",
             "elasticloadbalancing:ModifyListener",
             "elasticloadbalancing:ModifyTargetGroup",
             "elasticloadbalancing:RegisterTargets",
         ],
         vec![lbs, tgs, listeners],
-        owned_tagging(),
+        c.owned_tagging(),
         "every change to an existing load balancer, listener or target group requires the managed-by tag on it",
     );
 
     // ---- API Gateway (gateway accounts). IAM actions are HTTP verbs on resource paths. -----------
     p.allow(
-        "ApiGatewayRead",
-        &["apigateway:GET"],
-        vec![
-            place.apigw("/restapis"),
-            place.apigw("/restapis/*"),
-            place.apigw("/vpclinks"),
-            place.apigw("/vpclinks/*"),
-        ],
-        json!({}),
-        "GetRestApis, GetResources (methods embedded), GetStages, GetVpcLinks",
-    );
-    p.allow(
         "ApiGatewayCreateTaggedVpcLinks",
         &["apigateway:POST"],
         vec![place.apigw("/vpclinks")],
-        tagged_request(&[]),
+        c.tagged_request(&[]),
         "CreateVpcLink, carrying the managed-by tag",
     );
     p.allow(
-        "ApiGatewayDeleteOwnedVpcLinks",
-        &["apigateway:DELETE"],
-        vec![place.apigw("/vpclinks/*")],
-        owned(),
-        "DeleteVpcLink, only VPC links carrying the managed-by tag",
-    );
-    p.allow(
-        "VpcLinkEndpointServiceNoTagCondition",
-        &[
-            "ec2:CreateVpcEndpointServiceConfiguration",
-            "ec2:DeleteVpcEndpointServiceConfigurations",
-            "ec2:ModifyVpcEndpointServicePermissions",
-        ],
+        "VpcLinkCreateEndpointServiceNoTagCondition",
+        &["ec2:CreateVpcEndpointServiceConfiguration", "ec2:ModifyVpcEndpointServicePermissions"],
         vec![place.ec2("vpc-endpoint-service/*")],
         json!({}),
-        "API Gateway creates and deletes a REST VPC link's endpoint service with the caller's permissions, without crosslink's tags: no tag condition is possible",
-    );
-    p.allow(
-        "VpcLinkEndpointServiceReadNoResourceLevel",
-        &["ec2:DescribeVpcEndpointServiceConfigurations"],
-        vec!["*".into()],
-        in_region(),
-        "needed by API Gateway to create and delete VPC links; Describe* has no resource-level permissions",
+        "API Gateway creates a REST VPC link's endpoint service with the caller's permissions, without crosslink's tags: no tag condition is possible",
     );
 
     let stages: Vec<String> = work.gateways.iter().map(|g| g.spec.api.stage.clone()).collect();
@@ -616,28 +822,21 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
             "ApiGatewayCreateTaggedRestApis",
             &["apigateway:POST"],
             vec![place.apigw("/restapis")],
-            tagged_request(&[]),
+            c.tagged_request(&[]),
             "CreateRestApi, carrying the managed-by tag",
         );
         p.allow(
             "ApiGatewayEditOwnedRestApis",
             &["apigateway:POST", "apigateway:PUT"],
             vec![place.apigw("/restapis/*/resources/*")],
-            owned(),
+            c.owned(),
             "CreateResource, PutMethod, PutIntegration in REST APIs carrying the managed-by tag (resources, methods and integrations inherit the API's tags for authorization)",
-        );
-        p.allow(
-            "ApiGatewayDeleteInOwnedRestApis",
-            &["apigateway:DELETE"],
-            vec![place.apigw("/restapis/*")],
-            owned(),
-            "DeleteRestApi, DeleteResource, DeleteMethod in REST APIs carrying the managed-by tag",
         );
         p.allow(
             "ApiGatewayDeployOwnedRestApisToListedStages",
             &["apigateway:POST"],
             vec![place.apigw("/restapis/*/deployments")],
-            cond(&[("StringEquals", managed_res.clone(), json!(instance)), stage_cond.clone()]),
+            cond(&[("StringEquals", Conds::managed_res(), json!(c.instance)), stage_cond.clone()]),
             "CreateDeployment in REST APIs carrying the managed-by tag, only to the stages in desired state",
         );
     }
@@ -669,10 +868,9 @@ fn permissions(state: &DesiredState, work: &AccountWork<'_>, place: &Place<'_>, 
         "ApiGatewayTagStagesNoResourceTag",
         &["apigateway:PUT"],
         vec![place.apigw("/tags/*")],
-        tagged_request(&[]),
+        c.tagged_request(&[]),
         "TagResource on the stage (deployed-hash): the /tags resource type supports no aws:ResourceTag, so the request must carry the managed-by tag and only crosslink's keys",
     );
-    p
 }
 
 #[cfg(test)]
@@ -1276,6 +1474,228 @@ mod tests {
             let size = serde_json::to_string(policy).unwrap().len();
             assert!(size <= INLINE_ROLE_POLICY_LIMIT, "{name}: {size} characters");
         }
+    }
+
+    // ---- changes of desired state: what the new policy must still allow ------------------------
+
+    /// The examples without Link/cards (the only link of Account/cards) or, with `gateway`,
+    /// without Gateway/edge and every link: the Accounts stay.
+    fn removed(gateway: bool) -> DesiredState {
+        let mut state = examples();
+        state.links.retain(|l| !gateway && l.metadata.name != "cards");
+        if gateway {
+            state.gateways.clear();
+        }
+        state
+    }
+
+    /// The calls that clean up after what `removed(gateway)` took out, as AWS authorizes them,
+    /// with the Account each is made in: what the planner's orphans pass deletes, and the reads
+    /// the engine makes to find it (in every account it observes under the new state).
+    fn removal_calls(f: &Fixture, new: &DesiredState, gateway: bool) -> Vec<(&'static str, Request)> {
+        let (gw, svc) = ("shared-services", "cards");
+        let none = BTreeMap::new;
+        let ends = ctx(&[
+            ("ec2:AccepterVpc", &f.svc_ec2(&format!("vpc/{}", f.svc_vpc))),
+            ("ec2:RequesterVpc", &f.gw_ec2(&format!("vpc/{}", f.gw_vpc))),
+        ]);
+        let api = "/restapis/a1b2c3d4e5";
+        let mut calls = vec![
+            (
+                gw,
+                req(
+                    "ec2:DeleteVpcPeeringConnection",
+                    f.gw_ec2("vpc-peering-connection/pcx-0123456789abcdef0"),
+                    merged(f.owned(), ends),
+                ),
+            ),
+            (gw, req("ec2:DeleteRoute", f.gw_ec2(&format!("route-table/{}", f.gw_rtb)), none())),
+            (svc, req("ec2:DeleteRoute", f.svc_ec2(&format!("route-table/{}", f.svc_rtb)), none())),
+            (
+                gw,
+                req(
+                    "elasticloadbalancing:DeleteListener",
+                    f.elb(&format!("listener/net/{}/50dc6c495c0c9188/f2f7dc8efc522ab2", f.lb_name)),
+                    f.owned(),
+                ),
+            ),
+            (
+                gw,
+                req(
+                    "elasticloadbalancing:DeleteTargetGroup",
+                    f.elb("targetgroup/cl-cards-3f9a1c/73e2d6bc24d8a067"),
+                    f.owned(),
+                ),
+            ),
+            (gw, req("apigateway:DELETE", f.apigw(&format!("{api}/resources/r1s2t3")), f.owned())),
+        ];
+        if gateway {
+            calls.extend([
+                (gw, req("apigateway:DELETE", f.apigw(api), f.owned())),
+                (gw, req("apigateway:DELETE", f.apigw("/vpclinks/x1y2z3"), f.owned())),
+                (
+                    gw,
+                    req(
+                        "ec2:DeleteVpcEndpointServiceConfigurations",
+                        f.gw_ec2("vpc-endpoint-service/vpce-svc-0a1b2c3d"),
+                        none(),
+                    ),
+                ),
+                (
+                    gw,
+                    req(
+                        "elasticloadbalancing:DeleteLoadBalancer",
+                        f.elb(&format!("loadbalancer/net/{}/50dc6c495c0c9188", f.lb_name)),
+                        f.owned(),
+                    ),
+                ),
+            ]);
+        }
+        let scopes = crosslink_controller::scopes(new, DEFAULT_INSTANCE);
+        for (account, region) in [(gw, &f.gw_region), (svc, &f.svc_region)] {
+            let region = ctx(&[("aws:RequestedRegion", region)]);
+            for op in ["DescribeVpcs", "DescribeVpcPeeringConnections", "DescribeRouteTables"] {
+                calls.push((account, req(&format!("ec2:{op}"), "*".into(), region.clone())));
+            }
+            if scopes[account].gateway_side {
+                for op in ["DescribeLoadBalancers", "DescribeListeners", "DescribeTargetGroups", "DescribeTags"] {
+                    calls.push((account, req(&format!("elasticloadbalancing:{op}"), "*".into(), region.clone())));
+                }
+                for path in ["/restapis", "/vpclinks"] {
+                    let apigw = format!("arn:aws:apigateway:{}::{path}", f.gw_region);
+                    calls.push((account, req("apigateway:GET", apigw, none())));
+                }
+            }
+        }
+        calls
+    }
+
+    /// Removing a link, or a whole gateway, from desired state: applied first, the policy of the
+    /// new state must still let the daemon find and delete what crosslink owns. Only routes are
+    /// beyond it (IAM authorizes them on the route table, which is not crosslink's).
+    #[test]
+    fn the_new_policy_still_removes_what_left_desired_state_wherever_ownership_tags_allow() {
+        let f = fixture(&examples());
+        let mut failures = Vec::new();
+        for gateway in [false, true] {
+            let new = removed(gateway);
+            let doc = generate(&new, DEFAULT_INSTANCE, None);
+            for (account, r) in removal_calls(&f, &new, gateway) {
+                if r.action == "ec2:DeleteRoute" {
+                    continue;
+                }
+                if !allows(account_policy(&doc, account), &r) {
+                    failures
+                        .push(format!("without the {}: {account}: {r:?}", if gateway { "gateway" } else { "link" }));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "denied under the new policy:\n{}", failures.join("\n"));
+    }
+
+    /// Routes can only follow the route tables desired state names, so a change that removes or
+    /// adds them is covered by applying the union of both states' policies first: with it, the
+    /// daemon removes the routes of what left and creates those of what joined, and nothing
+    /// else is allowed that neither state allows.
+    #[test]
+    fn the_union_with_the_previous_state_covers_routes_that_leave_or_join() {
+        let full = examples();
+        let f = fixture(&full);
+        let old = generate(&full, DEFAULT_INSTANCE, None);
+        let (gw, svc) = ("shared-services", "cards");
+        for gateway in [false, true] {
+            let new_state = removed(gateway);
+            let new = generate(&new_state, DEFAULT_INSTANCE, None);
+            let both = union(&old, &new);
+            let routes: Vec<(&str, Request)> = removal_calls(&f, &new_state, gateway)
+                .into_iter()
+                .filter(|(_, r)| r.action == "ec2:DeleteRoute")
+                .collect();
+            assert_eq!(routes.len(), 2);
+            for (account, r) in &routes {
+                let left = r.resource.contains(&f.svc_rtb) || gateway;
+                assert_eq!(
+                    allows(account_policy(&new, account), r),
+                    !left,
+                    "the new policy alone allows routes only in the route tables it names: {account}: {r:?}"
+                );
+                assert!(allows(account_policy(&both, account), r), "the union must allow {account}: {r:?}");
+            }
+            for (account, r) in removal_calls(&f, &new_state, gateway) {
+                assert!(allows(account_policy(&both, account), &r), "the union must allow {account}: {r:?}");
+            }
+        }
+
+        // Adding Link/cards back: its route table and peering need the union applied first.
+        let before = generate(&removed(false), DEFAULT_INSTANCE, None);
+        let both = union(&before, &old);
+        let peering_ends = ctx(&[
+            ("ec2:AccepterVpc", &f.svc_ec2(&format!("vpc/{}", f.svc_vpc))),
+            ("ec2:RequesterVpc", &f.gw_ec2(&format!("vpc/{}", f.gw_vpc))),
+        ]);
+        let adding = [
+            (svc, req("ec2:CreateRoute", f.svc_ec2(&format!("route-table/{}", f.svc_rtb)), BTreeMap::new())),
+            (svc, req("ec2:AcceptVpcPeeringConnection", f.svc_ec2(&format!("vpc/{}", f.svc_vpc)), BTreeMap::new())),
+            (
+                gw,
+                req(
+                    "ec2:CreateVpcPeeringConnection",
+                    f.gw_ec2("vpc-peering-connection/*"),
+                    merged(peering_ends, f.request_tags()),
+                ),
+            ),
+        ];
+        for (account, r) in &adding {
+            assert!(!allows(account_policy(&before, account), r), "the previous policy should not allow {r:?}");
+            assert!(allows(account_policy(&both, account), r), "the union must allow {account}: {r:?}");
+        }
+
+        // Nothing beyond the two: each request is allowed by the union exactly when by either.
+        let new = generate(&removed(true), DEFAULT_INSTANCE, None);
+        let both = union(&old, &new);
+        let foreign = ctx(&[(&format!("aws:ResourceTag/{MANAGED_BY}"), "someone-else")]);
+        let mut probes: Vec<(&str, Request)> = removal_calls(&f, &removed(true), true);
+        probes.extend(adding.iter().cloned());
+        probes.extend([
+            (svc, req("ec2:DeleteRoute", f.svc_ec2("route-table/rtb-unlisted"), BTreeMap::new())),
+            (gw, req("ec2:CreateRoute", f.gw_ec2("route-table/rtb-unlisted"), BTreeMap::new())),
+            (gw, req("elasticloadbalancing:DeleteLoadBalancer", f.elb("loadbalancer/net/x/1"), foreign.clone())),
+            (gw, req("ec2:DeleteVpcPeeringConnection", f.gw_ec2("vpc-peering-connection/pcx-1"), foreign)),
+        ]);
+        for (account, r) in &probes {
+            let either = allows(account_policy(&old, account), r) || allows(account_policy(&new, account), r);
+            assert_eq!(allows(account_policy(&both, account), r), either, "{account}: {r:?}");
+        }
+        for role in [&old, &new] {
+            for (name, a) in role["accounts"].as_object().unwrap() {
+                let trust = &a["trustPolicy"]["Statement"][0];
+                let union_trust = both["accounts"][name]["trustPolicy"]["Statement"].as_array().unwrap();
+                assert!(union_trust.contains(trust), "{name}: the union keeps every trust statement");
+            }
+        }
+        assert_eq!(both["controllerPolicy"], old["controllerPolicy"], "the same roles: the same controller policy");
+    }
+
+    #[test]
+    fn a_union_keeps_sids_unique_and_says_which_statements_are_the_previous_state_s() {
+        let full = examples();
+        let mut moved = full.clone();
+        moved.links.iter_mut().find(|l| l.metadata.name == "cards").unwrap().spec.service.route_table_ids =
+            vec!["rtb-0c0c0c0c0c0c0c0c0".into()];
+        let both = union(&generate(&full, DEFAULT_INSTANCE, None), &generate(&moved, DEFAULT_INSTANCE, None));
+        let cards = &both["accounts"]["cards"];
+        let sids: Vec<&str> = cards["permissionsPolicy"]["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap())
+            .collect();
+        let unique: BTreeSet<&str> = sids.iter().copied().collect();
+        assert_eq!(unique.len(), sids.len(), "{sids:?}");
+        let previous = "Ec2RoutesInListedRouteTablesNoTagConditionPrevious";
+        assert!(sids.contains(&previous), "{sids:?}");
+        assert!(cards["notes"][previous].as_str().unwrap().starts_with("for the previous desired state"));
+        assert!(both["transition"].is_string());
     }
 
     #[test]

@@ -25,7 +25,8 @@ fn examples_are_valid() {
     assert_eq!(stdout.trim(), "valid: 4 accounts, 1 gateway, 4 links (5 routes, 8 targets) from 5 files");
 }
 
-/// Every file in manifests/invalid/ fails with exactly the message in its `.expected` file.
+/// Every file in manifests/invalid/, and every directory there (a desired state of several
+/// files), fails with exactly the message in its `.expected` file.
 /// `UPDATE_GOLDEN=1 cargo test -p crosslink --test cli` rewrites them (review the diff).
 #[test]
 fn invalid_manifests_fail_with_their_golden_message() {
@@ -33,7 +34,7 @@ fn invalid_manifests_fail_with_their_golden_message() {
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| p.is_dir() || p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     cases.sort();
     assert!(cases.len() >= 25, "only {} invalid cases", cases.len());

@@ -971,6 +971,52 @@ fn iam_policy_prints_the_reviewed_documents_for_the_examples() {
     assert!(o.stdout.is_empty() && text(&o).contains("listener-port-taken.yaml"), "{}", text(&o));
 }
 
+/// Removing a link drops its route table from the new state's policy (IAM authorizes routes on
+/// the route table, which carries no crosslink tag), so `--previous` prints the union to apply
+/// first: with it, the daemon may still delete the routes of Link/cards.
+#[test]
+fn iam_policy_with_the_previous_state_still_allows_removing_the_routes_of_a_removed_link() {
+    let without_cards = [
+        "manifests/examples/accounts.yaml",
+        "manifests/examples/gateway.yaml",
+        "manifests/examples/links/payments.yaml",
+        "manifests/examples/links/ledger.yaml",
+    ];
+    let route_table = "arn:aws:ec2:eu-central-1:444444444444:route-table/rtb-04b5c6d7e8f901201";
+    let deletes_routes_there = |doc: &Value| {
+        doc["accounts"]["cards"]["permissionsPolicy"]["Statement"].as_array().unwrap().iter().any(|s| {
+            let listed = |v: &Value, want: &str| match v {
+                Value::String(x) => x == want,
+                Value::Array(xs) => xs.iter().any(|x| x == want),
+                _ => false,
+            };
+            listed(&s["Action"], "ec2:DeleteRoute")
+                && listed(&s["Resource"], route_table)
+                && s.get("Condition").is_none()
+        })
+    };
+    let o =
+        run(Command::new(env!("CARGO_BIN_EXE_crosslink")).arg("iam-policy").args(without_cards).current_dir(repo()));
+    assert!(o.status.success(), "{}", text(&o));
+    let new: Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    assert!(!deletes_routes_there(&new), "the new state alone names no route table of Account/cards");
+
+    let o = run(Command::new(env!("CARGO_BIN_EXE_crosslink"))
+        .args(["iam-policy", "--previous", "manifests/examples"])
+        .args(without_cards)
+        .current_dir(repo()));
+    assert!(o.status.success(), "{}", text(&o));
+    let both: Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    assert!(deletes_routes_there(&both), "the union allows removing the routes of Link/cards:\n{both:#}");
+    assert!(both["transition"].as_str().is_some_and(|t| t.contains("before the change")), "{both:#}");
+
+    let o = run(Command::new(env!("CARGO_BIN_EXE_crosslink"))
+        .args(["iam-policy", "--previous", "manifests/invalid/listener-port-taken.yaml", "manifests/examples"])
+        .current_dir(repo()));
+    assert_eq!(o.status.code(), Some(1), "an invalid previous state prints errors, no policy:\n{}", text(&o));
+    assert!(o.stdout.is_empty() && text(&o).contains("listener-port-taken.yaml"), "{}", text(&o));
+}
+
 #[test]
 fn metric_selector_extraction_sees_what_promql_selects() {
     let got = selected_metrics(

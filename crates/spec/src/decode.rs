@@ -10,12 +10,14 @@ use ipnet::Ipv4Net;
 
 use crate::diag::Diagnostic;
 use crate::model::*;
-use crate::node::{Key, Loc, Node, Value};
+use crate::node::{self, Key, Loc, Node, Value};
 use crate::suggest::did_you_mean;
 
 /// Decoding context for one document.
 pub(crate) struct Cx<'a> {
     pub file: &'a Path,
+    /// The file's text, to quote a value as the user wrote it.
+    pub text: &'a str,
     pub object: Option<String>,
     pub diags: &'a mut Vec<Diagnostic>,
     pub fields: BTreeMap<String, Loc>,
@@ -23,8 +25,8 @@ pub(crate) struct Cx<'a> {
 }
 
 impl<'a> Cx<'a> {
-    pub fn new(file: &'a Path, diags: &'a mut Vec<Diagnostic>) -> Self {
-        Cx { file, object: None, diags, fields: BTreeMap::new(), failed: false }
+    pub fn new(file: &'a Path, text: &'a str, diags: &'a mut Vec<Diagnostic>) -> Self {
+        Cx { file, text, object: None, diags, fields: BTreeMap::new(), failed: false }
     }
 
     pub fn error(&mut self, loc: Loc, field: &str, message: impl Into<String>, hint: Option<String>) {
@@ -298,6 +300,22 @@ fn cidr(cx: &mut Cx, path: &str, node: &Node) -> Option<Ipv4Net> {
     Some(net)
 }
 
+/// The kind and name a document says it has, where it says so legibly (a kind crosslink knows,
+/// a scalar name), even if the rest of it is broken.
+pub(crate) fn identity(node: &Node) -> (Option<&'static str>, Option<String>) {
+    let Value::Map(entries) = &node.value else { return (None, None) };
+    let field = |key: &str| entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v);
+    let kind = field("kind").and_then(|k| match &k.value {
+        Value::Str(s) => KINDS.iter().copied().find(|known| known == s),
+        _ => None,
+    });
+    let name = field("metadata").and_then(|m| match &m.value {
+        Value::Map(me) => me.iter().find(|(k, _)| k.name == "name").and_then(|(_, n)| n.scalar_text()),
+        _ => None,
+    });
+    (kind, name)
+}
+
 /// Reads `apiVersion`, `kind`, `metadata` and `spec` of one document.
 pub(crate) fn document(cx: &mut Cx, node: &Node) -> Option<Document> {
     let mut top = Fields::of(cx, node, "")?;
@@ -327,13 +345,7 @@ pub(crate) fn document(cx: &mut Cx, node: &Node) -> Option<Document> {
         }
     };
     // Name the object early so every later error says which one it is.
-    let name = match &node.value {
-        Value::Map(e) => e.iter().find(|(k, _)| k.name == "metadata").and_then(|(_, m)| match &m.value {
-            Value::Map(me) => me.iter().find(|(k, _)| k.name == "name").and_then(|(_, n)| n.scalar_text()),
-            _ => None,
-        }),
-        _ => None,
-    };
+    let (_, name) = identity(node);
     cx.object = Some(format!("{kind}/{}", name.as_deref().unwrap_or("?")));
 
     let api_version = match top.req(cx, "apiVersion") {
@@ -400,12 +412,26 @@ fn account_id(cx: &mut Cx, path: &str, node: &Node) -> Option<String> {
         // leading zeros (or was never an id), so ask for quotes.
         Value::Int(i) if (100_000_000_000..=999_999_999_999).contains(i) => Some(i.to_string()),
         Value::Int(_) | Value::Float(_) => {
-            cx.error(
-                node.loc,
-                path,
-                "an unquoted account id is read as a number and loses its leading zeros",
-                Some("quote the 12 digits: accountId: \"012345678901\"".into()),
-            );
+            // The parser's number is not what was written: quote the user's own digits.
+            let written = node::plain_scalar_at(cx.text, node.loc).filter(|t| t.bytes().all(|b| b.is_ascii_digit()));
+            let (message, hint) = match written {
+                Some(d) if d.len() == 12 => (
+                    "an unquoted account id is read as a number and loses its leading zeros".to_string(),
+                    format!("quote the 12 digits: accountId: \"{d}\""),
+                ),
+                Some(d) => (
+                    format!(
+                        "`{d}` is not an AWS account id: it has {} digits, and unquoted it is read as a number",
+                        d.len()
+                    ),
+                    format!("an account id is exactly 12 digits, quoted (you wrote {}): accountId: \"{d}\"", d.len()),
+                ),
+                None => (
+                    "an unquoted account id is read as a number and loses its leading zeros".to_string(),
+                    "quote the 12 digits, e.g. accountId: \"012345678901\"".to_string(),
+                ),
+            };
+            cx.error(node.loc, path, message, Some(hint));
             None
         }
         _ => string(cx, path, node),

@@ -51,7 +51,7 @@ fn finish(state: DesiredState, diags: Vec<Diagnostic>) -> Result<DesiredState, D
 
 /// A parser error, worded for the person who wrote the file: the parser's advice to its own
 /// API users ("set DuplicateKeyPolicy in Options") is not theirs to follow.
-fn yaml_error(file: &Path, loc: Loc, message: &str) -> Diagnostic {
+fn yaml_error(file: &Path, loc: Loc, message: &str, hint: Option<&str>) -> Diagnostic {
     if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
         let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest).trim();
         return Diagnostic::new(file, loc, "", format!("invalid YAML: the key `{key}` appears twice in one mapping"))
@@ -60,37 +60,43 @@ fn yaml_error(file: &Path, loc: Loc, message: &str) -> Diagnostic {
             ));
     }
     Diagnostic::new(file, loc, "", format!("invalid YAML: {message}"))
-        .hint("fix the YAML syntax; nothing in this file was read")
+        .hint(hint.unwrap_or("fix the YAML syntax; nothing in this file was read"))
 }
 
 fn from_sources<'a>(sources: impl Iterator<Item = (&'a Path, &'a str)>, diags: &mut Vec<Diagnostic>) -> DesiredState {
     let mut state = DesiredState::default();
+    // Files that could not be read at all may hold documents of any kind and name.
+    let mut undecoded = validate::Undecoded::default();
+    if !diags.is_empty() {
+        undecoded.unknown();
+    }
     for (file, text) in sources {
         state.files.push(file.to_path_buf());
         let docs = match node::parse_documents(text) {
             Ok(d) => d,
             Err(e) => {
-                diags.push(yaml_error(file, e.loc, &e.message));
+                diags.push(yaml_error(file, e.loc, &e.message, e.hint.as_deref()));
+                undecoded.unknown();
                 continue;
             }
         };
         for doc in &docs {
             if secrets(file, doc, diags) {
+                undecoded.document(doc);
                 continue;
             }
-            let mut cx = Cx::new(file, diags);
+            let mut cx = Cx::new(file, text, diags);
             match decode::document(&mut cx, doc) {
                 Some(Document::Account(a)) => state.accounts.push(a),
                 Some(Document::Gateway(g)) => state.gateways.push(g),
                 Some(Document::Link(l)) => state.links.push(l),
-                None => {}
+                None => undecoded.document(doc),
             }
         }
     }
-    // Cross-document checks would only repeat the consequences of broken documents.
-    if diags.is_empty() {
-        validate::validate(&state, diags);
-    }
+    // Every document that decoded is checked against the others; only what depends on a
+    // document that did not decode is left out (it would report a consequence, not a mistake).
+    validate::validate(&state, &undecoded, diags);
     state
 }
 

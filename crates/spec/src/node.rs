@@ -205,11 +205,13 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
 }
 
-/// A YAML syntax error, with the position serde-saphyr reported.
+/// A YAML syntax error, where the user's mistake most likely is (see [`unclosed_flow`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntaxError {
     pub loc: Loc,
     pub message: String,
+    /// What to write instead, when the mistake is known.
+    pub hint: Option<String>,
 }
 
 /// The most YAML nodes (mappings, sequences, scalars, alias expansions included) one file may
@@ -241,9 +243,149 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
             } else {
                 message
             };
-            Err(SyntaxError { loc, message })
+            // The parser notices a missing `]` or `}` only where the next line no longer fits in
+            // the collection: point at the bracket that was left open instead.
+            if let Some((open, at)) = unclosed_flow(text, loc)
+                && at.line < loc.line
+            {
+                let (what, close) = if open == '[' { ("list", ']') } else { ("mapping", '}') };
+                return Err(SyntaxError {
+                    loc: at,
+                    message: format!(
+                        "this `{open}` opens a {what} that is never closed (the parser stopped at {loc}: {message})"
+                    ),
+                    hint: Some(format!(
+                        "close the {what} with `{close}` on line {}, where it began (or continue it with `,`); nothing in this file was read",
+                        at.line
+                    )),
+                });
+            }
+            Err(SyntaxError { loc, message, hint: None })
         }
     }
+}
+
+/// The innermost flow collection (`[` or `{`) that is open at `at` and never closed after it
+/// (within its document): where a missing bracket belongs. Reads just enough YAML to skip
+/// quoted scalars, comments and block scalars; `None` when every collection open at `at` is
+/// closed later (the mistake is then at `at` itself, e.g. a missing `,`).
+pub(crate) fn unclosed_flow(text: &str, at: Loc) -> Option<(char, Loc)> {
+    let mut stack: Vec<(char, Loc)> = Vec::new();
+    // The stack when `at` is reached, and the fewest of those entries that stay open after it.
+    let mut at_error: Option<Vec<(char, Loc)>> = None;
+    let mut still_open = usize::MAX;
+    let mut quote: Option<char> = None;
+    // Lines of a block scalar (`|`, `>`) are skipped while indented deeper than this.
+    let mut block_scalar: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let indent = line.chars().take_while(|c| *c == ' ').count();
+        if let Some(parent) = block_scalar {
+            if line.trim().is_empty() || indent > parent {
+                continue;
+            }
+            block_scalar = None;
+        }
+        if quote.is_none() && (line.starts_with("---") || line.starts_with("...")) {
+            let rest = &line[3..];
+            if rest.is_empty() || rest.starts_with([' ', '\t']) {
+                if at_error.is_some() {
+                    break; // A collection cannot continue into the next document.
+                }
+                stack.clear();
+            }
+        }
+        let mut token_start = true;
+        let mut prev_space = true;
+        let mut chars = line.chars().enumerate().peekable();
+        while let Some((c0, c)) = chars.next() {
+            let here = Loc { line: line_no, col: u32::try_from(c0 + 1).unwrap_or(u32::MAX) };
+            if at_error.is_none() && here >= at {
+                at_error = Some(stack.clone());
+                still_open = stack.len();
+            }
+            let next = chars.peek().map(|(_, n)| *n);
+            let space_after = next.is_none_or(|n| n == ' ' || n == '\t');
+            match quote {
+                Some('"') => {
+                    if c == '\\' {
+                        chars.next();
+                    } else if c == '"' {
+                        quote = None;
+                    }
+                    prev_space = false;
+                    continue;
+                }
+                Some(_) => {
+                    if c == '\'' {
+                        if next == Some('\'') {
+                            chars.next();
+                        } else {
+                            quote = None;
+                        }
+                    }
+                    prev_space = false;
+                    continue;
+                }
+                None => {}
+            }
+            let in_flow = !stack.is_empty();
+            match c {
+                ' ' | '\t' => {
+                    prev_space = true;
+                    continue;
+                }
+                '#' if prev_space => break,
+                '[' | '{' if in_flow || token_start => {
+                    stack.push((c, here));
+                    token_start = true;
+                }
+                ']' | '}' if in_flow => {
+                    stack.pop();
+                    if at_error.is_some() {
+                        still_open = still_open.min(stack.len());
+                    }
+                    token_start = false;
+                }
+                ',' if in_flow => token_start = true,
+                '"' | '\'' if token_start => quote = Some(c),
+                ':' | '-' | '?' if space_after && (token_start || c == ':') => token_start = true,
+                '|' | '>' if token_start && !in_flow => {
+                    block_scalar = Some(indent);
+                    break;
+                }
+                '&' | '!' | '*' if token_start => {
+                    // An anchor, tag or alias: the node (if any) starts after it.
+                    while chars.peek().is_some_and(|(_, n)| *n != ' ' && *n != '\t') {
+                        chars.next();
+                    }
+                }
+                _ => token_start = false,
+            }
+            prev_space = false;
+        }
+        if at_error.is_none() && line_no >= at.line {
+            // `at` is past the end of its line.
+            at_error = Some(stack.clone());
+            still_open = stack.len();
+        }
+    }
+    // `at` past the end of the text: what is open at the end.
+    let open = at_error.unwrap_or_else(|| {
+        still_open = stack.len();
+        stack
+    });
+    open.get(still_open.min(open.len()).checked_sub(1)?).copied()
+}
+
+/// The text of the plain scalar that starts at `loc`, as the user wrote it (e.g. the digits of
+/// a number whose leading zeros the parser dropped).
+pub fn plain_scalar_at(text: &str, loc: Loc) -> Option<&str> {
+    let line = text.lines().nth(usize::try_from(loc.line).ok()?.checked_sub(1)?)?;
+    let start = line.char_indices().nth(usize::try_from(loc.col).ok()?.checked_sub(1)?)?.0;
+    let rest = &line[start..];
+    let end = rest.find([' ', '\t', ',', ']', '}', '#']).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|s| !s.is_empty())
 }
 
 fn first_line(s: &str) -> String {
@@ -277,6 +419,43 @@ mod tests {
         let docs = parse_documents("id: \"012345678901\"\nn: 012\n").unwrap();
         let Value::Map(e) = &docs[0].value else { panic!() };
         assert_eq!(e[0].1.value, Value::Str("012345678901".into()));
+    }
+
+    fn at(line: u32, col: u32) -> Loc {
+        Loc { line, col }
+    }
+
+    #[test]
+    fn a_bracket_left_open_is_reported_where_it_was_opened() {
+        // Where each is reported, and whether that is the open bracket (rather than where the
+        // parser stopped).
+        let cases: &[(&str, Loc, bool)] = &[
+            ("spec:\n  subnetIds: [subnet-1\n  routeTableIds: [rtb-1]\n", at(2, 14), true),
+            ("kind: Gateway\nmetadata: {name: edge\nspec: {}\n", at(2, 11), true),
+            ("m: [a,\n   b\nn: 1\n", at(1, 4), true),
+            // Brackets in quotes, comments, plain scalars and block scalars do not count.
+            ("a: \"[x\"\nb: 'it''s [' # [\nc: x[y\nd: |\n  [z\ne: [q\nf: 1\n", at(6, 4), true),
+            // Closed later: the mistake is where the parser stopped (a missing `,`).
+            ("m: [{a: 1}\n   {b: 2}]\n", at(2, 4), false),
+            // The parser's own bracket check already points at the bracket.
+            ("m: [{a: 1}, {b: [2\n   ]\nn: 1\n", at(1, 13), false),
+            ("a: [x\n---\nb: 1\n", at(1, 4), false),
+        ];
+        for (text, want, rewritten) in cases {
+            let err = parse_documents(text).expect_err(text);
+            assert_eq!(err.loc, *want, "{text:?}: {err:?}");
+            assert_eq!(err.message.contains("never closed"), *rewritten, "{text:?}: {err:?}");
+            assert_eq!(err.hint.is_some(), *rewritten, "{text:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn plain_scalars_are_read_as_written() {
+        let text = "a: 012345678901\nb: {accountId: 0123, c: 1}\nc: 1e3 # x\n";
+        assert_eq!(plain_scalar_at(text, at(1, 4)), Some("012345678901"));
+        assert_eq!(plain_scalar_at(text, at(2, 16)), Some("0123"));
+        assert_eq!(plain_scalar_at(text, at(3, 4)), Some("1e3"));
+        assert_eq!(plain_scalar_at(text, at(9, 1)), None);
     }
 
     #[test]

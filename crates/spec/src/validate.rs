@@ -14,8 +14,33 @@ pub const MAX_LINKS_PER_GATEWAY: usize = 50;
 /// Targets per NLB (AWS quota).
 pub const MAX_TARGETS_PER_GATEWAY: usize = 3000;
 
+/// The documents that did not decode, by what they legibly say they are: a reference to one of
+/// them is not reported as dangling (it may well be right once the document is fixed).
+#[derive(Debug, Default)]
+pub(crate) struct Undecoded {
+    /// Kind and name of each; `None` where the document does not say (or a file could not be
+    /// read or parsed at all, so that it may hold anything).
+    docs: Vec<(Option<&'static str>, Option<String>)>,
+}
+
+impl Undecoded {
+    pub fn document(&mut self, doc: &crate::node::Node) {
+        self.docs.push(crate::decode::identity(doc));
+    }
+
+    /// Something of unknown kind and name (an unreadable or unparsable file).
+    pub fn unknown(&mut self) {
+        self.docs.push((None, None));
+    }
+
+    fn might_define(&self, kind: &str, name: &str) -> bool {
+        self.docs.iter().any(|(k, n)| k.is_none_or(|k| k == kind) && n.as_deref().is_none_or(|n| n == name))
+    }
+}
+
 struct V<'a> {
     diags: &'a mut Vec<Diagnostic>,
+    undecoded: &'a Undecoded,
 }
 
 impl V<'_> {
@@ -36,8 +61,8 @@ fn p(msg: impl Into<String>, hint: impl Into<String>) -> Problem {
     (msg.into(), hint.into())
 }
 
-pub(crate) fn validate(state: &DesiredState, diags: &mut Vec<Diagnostic>) {
-    let mut v = V { diags };
+pub(crate) fn validate(state: &DesiredState, undecoded: &Undecoded, diags: &mut Vec<Diagnostic>) {
+    let mut v = V { diags, undecoded };
     names(&mut v, "Account", state.accounts.iter().map(|a| &a.metadata));
     names(&mut v, "Gateway", state.gateways.iter().map(|g| &g.metadata));
     names(&mut v, "Link", state.links.iter().map(|l| &l.metadata));
@@ -151,6 +176,9 @@ fn reference(
 ) -> bool {
     if known.contains(&name) {
         return true;
+    }
+    if v.undecoded.might_define(target_kind, name) {
+        return false;
     }
     let hint = match did_you_mean(name, known) {
         Some(s) => format!("did you mean `{s}`?"),
