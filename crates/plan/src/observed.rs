@@ -5,18 +5,20 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub type Tags = BTreeMap<String, String>;
 
-/// Everything observed in one pass, by Account name.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// Everything observed in one pass, by Account name. It round-trips through JSON (camelCase,
+/// unknown fields refused), so that a pass can be kept as data: the planner's golden tests read it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Observed {
     pub accounts: BTreeMap<String, AccountObservation>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "result", rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "camelCase", deny_unknown_fields)]
 pub enum AccountObservation {
     Ok(Box<AccountState>),
     /// Credentials, identity check or a read failed: nothing is planned in this account.
@@ -32,8 +34,8 @@ pub enum AccountObservation {
 
 /// What one account holds in its region. Network-side reads (VPCs, peerings, route tables)
 /// happen in every account; load balancers and API Gateway only where a Gateway lives.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccountState {
     pub account_id: String,
     pub region: String,
@@ -47,15 +49,15 @@ pub struct AccountState {
     pub rest_apis: Vec<RestApi>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Vpc {
     pub id: String,
     /// Associated IPv4 CIDR blocks, primary first.
     pub cidrs: Vec<Ipv4Net>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PeeringStatus {
     PendingAcceptance,
@@ -89,8 +91,8 @@ impl PeeringStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Peering {
     pub id: String,
     pub requester_vpc: String,
@@ -105,16 +107,16 @@ pub struct Peering {
     pub accepter_dns_resolution: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RouteTable {
     pub id: String,
     pub vpc_id: String,
     pub routes: Vec<Route>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Route {
     pub destination: Ipv4Net,
     /// The peering connection the route targets, if it targets one.
@@ -124,8 +126,8 @@ pub struct Route {
     pub blackhole: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoadBalancer {
     pub arn: String,
     pub name: String,
@@ -140,8 +142,8 @@ pub struct LoadBalancer {
     pub tags: Tags,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Listener {
     pub arn: String,
     pub load_balancer_arn: String,
@@ -152,8 +154,8 @@ pub struct Listener {
     pub tags: Tags,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HealthCheckSettings {
     pub protocol: String,
     pub path: Option<String>,
@@ -164,8 +166,8 @@ pub struct HealthCheckSettings {
     pub unhealthy_threshold: u8,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TargetGroup {
     pub arn: String,
     pub name: String,
@@ -179,8 +181,8 @@ pub struct TargetGroup {
     pub targets: Vec<RegisteredTarget>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisteredTarget {
     pub ip: Ipv4Addr,
     pub port: u16,
@@ -189,8 +191,8 @@ pub struct RegisteredTarget {
     pub health: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VpcLink {
     pub id: String,
     pub name: String,
@@ -201,8 +203,8 @@ pub struct VpcLink {
     pub tags: Tags,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RestApi {
     pub id: String,
     pub name: String,
@@ -212,8 +214,8 @@ pub struct RestApi {
     pub stages: Vec<Stage>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiResource {
     pub id: String,
     pub parent_id: Option<String>,
@@ -221,15 +223,15 @@ pub struct ApiResource {
     pub methods: BTreeMap<String, ApiMethod>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiMethod {
     pub authorization_type: String,
     pub integration: Option<Integration>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Integration {
     /// `HTTP_PROXY`, `HTTP`, `AWS_PROXY`, ...
     pub kind: String,
@@ -240,8 +242,8 @@ pub struct Integration {
     pub connection_id: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Stage {
     pub name: String,
     pub deployment_id: Option<String>,
@@ -254,5 +256,221 @@ impl AccountState {
     }
     pub fn load_balancer(&self, arn: &str) -> Option<&LoadBalancer> {
         self.load_balancers.iter().find(|l| l.arn == arn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// Every type and both shapes of each optional field.
+    fn observed() -> Observed {
+        let net = |s: &str| -> Ipv4Net { s.parse().unwrap() };
+        let hc = HealthCheckSettings {
+            protocol: "HTTP".into(),
+            path: Some("/health".into()),
+            port: "traffic-port".into(),
+            interval_seconds: 30,
+            healthy_threshold: 3,
+            unhealthy_threshold: 2,
+        };
+        let st = AccountState {
+            account_id: "111111111111".into(),
+            region: "eu-central-1".into(),
+            vpcs: BTreeMap::from([(
+                "vpc-a".to_string(),
+                Vpc { id: "vpc-a".into(), cidrs: vec![net("10.1.0.0/16"), net("100.64.0.0/16")] },
+            )]),
+            peerings: vec![Peering {
+                id: "pcx-1".into(),
+                requester_vpc: "vpc-a".into(),
+                requester_account: "111111111111".into(),
+                accepter_vpc: "vpc-b".into(),
+                accepter_account: "222222222222".into(),
+                status: PeeringStatus::PendingAcceptance,
+                tags: tags(&[("crosslink.dev/managed-by", "crosslink")]),
+                accepter_dns_resolution: true,
+            }],
+            route_tables: BTreeMap::from([(
+                "rtb-a".to_string(),
+                RouteTable {
+                    id: "rtb-a".into(),
+                    vpc_id: "vpc-a".into(),
+                    routes: vec![
+                        Route {
+                            destination: net("10.20.0.0/16"),
+                            peering_id: Some("pcx-1".into()),
+                            other_target: None,
+                            blackhole: true,
+                        },
+                        Route {
+                            destination: net("0.0.0.0/0"),
+                            peering_id: None,
+                            other_target: Some("igw-1".into()),
+                            blackhole: false,
+                        },
+                    ],
+                },
+            )]),
+            load_balancers: vec![LoadBalancer {
+                arn: "arn:lb".into(),
+                name: "edge-nlb".into(),
+                dns_name: "edge-nlb.example".into(),
+                vpc_id: "vpc-a".into(),
+                kind: "network".into(),
+                internal: true,
+                state: "active".into(),
+                subnet_ids: vec!["subnet-1".into()],
+                tags: Tags::new(),
+            }],
+            listeners: vec![
+                Listener {
+                    arn: "arn:l1".into(),
+                    load_balancer_arn: "arn:lb".into(),
+                    port: 9001,
+                    protocol: "TCP".into(),
+                    target_group_arn: Some("arn:tg".into()),
+                    tags: Tags::new(),
+                },
+                Listener {
+                    arn: "arn:l2".into(),
+                    load_balancer_arn: "arn:lb".into(),
+                    port: 9002,
+                    protocol: "TCP".into(),
+                    target_group_arn: None,
+                    tags: Tags::new(),
+                },
+            ],
+            target_groups: vec![TargetGroup {
+                arn: "arn:tg".into(),
+                name: "cl-pay-123456".into(),
+                vpc_id: "vpc-a".into(),
+                protocol: "TCP".into(),
+                port: 8080,
+                target_type: "ip".into(),
+                health_check: hc.clone(),
+                tags: Tags::new(),
+                targets: vec![
+                    RegisteredTarget {
+                        ip: "10.20.1.10".parse().unwrap(),
+                        port: 8080,
+                        availability_zone: Some("all".into()),
+                        health: "healthy".into(),
+                    },
+                    RegisteredTarget {
+                        ip: "10.20.1.11".parse().unwrap(),
+                        port: 8080,
+                        availability_zone: None,
+                        health: "draining".into(),
+                    },
+                ],
+            }],
+            vpc_links: vec![VpcLink {
+                id: "vl-1".into(),
+                name: "crosslink-edge".into(),
+                target_arns: vec!["arn:lb".into()],
+                status: "FAILED".into(),
+                status_message: Some("NLB not found".into()),
+                tags: Tags::new(),
+            }],
+            rest_apis: vec![RestApi {
+                id: "api-1".into(),
+                name: "open-banking".into(),
+                tags: Tags::new(),
+                resources: vec![
+                    ApiResource { id: "r-root".into(), parent_id: None, path: "/".into(), methods: BTreeMap::new() },
+                    ApiResource {
+                        id: "r-pay".into(),
+                        parent_id: Some("r-root".into()),
+                        path: "/payments".into(),
+                        methods: BTreeMap::from([
+                            (
+                                "ANY".to_string(),
+                                ApiMethod {
+                                    authorization_type: "NONE".into(),
+                                    integration: Some(Integration {
+                                        kind: "HTTP_PROXY".into(),
+                                        http_method: Some("ANY".into()),
+                                        uri: Some("http://edge-nlb.example:9001/payments".into()),
+                                        connection_type: Some("VPC_LINK".into()),
+                                        connection_id: None,
+                                    }),
+                                },
+                            ),
+                            ("GET".to_string(), ApiMethod { authorization_type: "NONE".into(), integration: None }),
+                        ]),
+                    },
+                ],
+                stages: vec![
+                    Stage { name: "v1".into(), deployment_id: Some("d-1".into()), tags: tags(&[("k", "v")]) },
+                    Stage { name: "v2".into(), deployment_id: None, tags: Tags::new() },
+                ],
+            }],
+        };
+        Observed {
+            accounts: BTreeMap::from([
+                ("shared".to_string(), AccountObservation::Ok(Box::new(st))),
+                (
+                    "svc-a".to_string(),
+                    AccountObservation::Failed { code: "AccessDenied".into(), message: "no".into(), retryable: false },
+                ),
+            ]),
+        }
+    }
+
+    #[test]
+    fn observed_round_trips_through_json() {
+        let o = observed();
+        let json = serde_json::to_string_pretty(&o).unwrap();
+        let back: Observed = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}\n{json}"));
+        assert_eq!(back, o);
+        // Every status keeps its name.
+        for s in [
+            PeeringStatus::PendingAcceptance,
+            PeeringStatus::Provisioning,
+            PeeringStatus::Active,
+            PeeringStatus::Rejected,
+            PeeringStatus::Expired,
+            PeeringStatus::Failed,
+            PeeringStatus::Deleting,
+            PeeringStatus::Deleted,
+            PeeringStatus::Other,
+        ] {
+            let text = serde_json::to_string(&s).unwrap();
+            assert_eq!(serde_json::from_str::<PeeringStatus>(&text).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn observed_json_is_camel_case_and_refuses_unknown_fields() {
+        let v = serde_json::to_value(observed()).unwrap();
+        let shared = &v["accounts"]["shared"];
+        assert_eq!(shared["result"], "ok");
+        assert_eq!(shared["accountId"], "111111111111");
+        assert_eq!(shared["peerings"][0]["status"], "pending-acceptance");
+        assert_eq!(shared["peerings"][0]["accepterDnsResolution"], true);
+        assert_eq!(shared["targetGroups"][0]["healthCheck"]["intervalSeconds"], 30);
+        assert_eq!(shared["routeTables"]["rtb-a"]["routes"][0]["destination"], "10.20.0.0/16");
+        assert_eq!(v["accounts"]["svc-a"]["result"], "failed");
+
+        // A typo in a hand-written observation is an error, not a silently missing field.
+        let mut typo = v.clone();
+        typo["accounts"]["shared"]["targetGroups"][0]["helthCheck"] = serde_json::json!({});
+        let e = serde_json::from_value::<Observed>(typo).unwrap_err().to_string();
+        assert!(e.contains("helthCheck"), "{e}");
+        let mut typo = v;
+        typo["accounts"]["shared"]["regin"] = "x".into();
+        assert!(serde_json::from_value::<Observed>(typo).is_err());
+        // Optional flags may be left out.
+        let failed: AccountObservation =
+            serde_json::from_str(r#"{"result": "failed", "code": "Throttling", "message": "slow down"}"#).unwrap();
+        assert_eq!(
+            failed,
+            AccountObservation::Failed { code: "Throttling".into(), message: "slow down".into(), retryable: false }
+        );
     }
 }
