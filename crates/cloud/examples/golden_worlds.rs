@@ -1,0 +1,584 @@
+//! Writes the inputs of the planner's golden tests (`crates/plan/tests/golden/<case>/`): each
+//! case's `desired.yaml`, and as `observed.json` what the in-memory AWS holds after converging
+//! the state the case starts from and changing it as the case says (drift, a foreign resource,
+//! a failed account). The golden test itself reads these files as data, with no fake and no
+//! tokio; `UPDATE_GOLDEN=1 cargo test -p crosslink-plan --test golden` then writes `plan.txt`.
+//!
+//! ```sh
+//! cargo run -p crosslink-cloud --example golden_worlds            # every case
+//! cargo run -p crosslink-cloud --example golden_worlds -- in-sync # some
+//! ```
+//!
+//! Review the diff: an input is right when it is what AWS would hold in that situation.
+
+use std::path::{Path, PathBuf};
+
+use crosslink_cloud::fake::FakeAws;
+use crosslink_cloud::{CloudError, ErrorKind};
+use crosslink_plan::observed::{AccountObservation, ApiMethod, ApiResource, Integration, Observed, PeeringStatus};
+use crosslink_plan::op::{Op, Ref};
+use crosslink_plan::{Settings, tags};
+use crosslink_spec::DesiredState;
+
+const GW: &str = "111111111111";
+const SVC_A: &str = "222222222222";
+const SVC_B: &str = "333333333333";
+const GW_VPC: &str = "vpc-0000000000000000a";
+const A_VPC: &str = "vpc-0000000000000000b";
+const B_VPC: &str = "vpc-0000000000000000c";
+const GW_RTB: &str = "rtb-0000000000000000a";
+const A_RTB: &str = "rtb-0000000000000000b";
+const A_RTB2: &str = "rtb-0000000000000001b";
+const B_RTB: &str = "rtb-0000000000000000c";
+
+/// The accounts (each case declares the ones it uses).
+fn accounts(with_b: bool) -> String {
+    let one = |name: &str, id: &str| {
+        format!(
+            "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {{name: {name}}}\nspec: {{accountId: \"{id}\", region: eu-central-1}}\n"
+        )
+    };
+    let mut s = one("shared", GW) + "---\n" + &one("svc-a", SVC_A);
+    if with_b {
+        s += &("---\n".to_string() + &one("svc-b", SVC_B));
+    }
+    s
+}
+
+/// Gateway `edge`; `extra` is appended to its spec (indented lines).
+fn gateway(api: &str, extra: &str) -> String {
+    format!(
+        "---
+apiVersion: crosslink.dev/v1alpha1
+kind: Gateway
+metadata: {{name: edge}}
+spec:
+  account: shared
+  vpcId: {GW_VPC}
+  subnetIds: [subnet-0000000000000000a, subnet-0000000000000000b]
+  routeTableIds: [{GW_RTB}]
+  loadBalancer: {{name: edge-nlb}}
+  api: {api}
+{extra}"
+    )
+}
+
+fn edge(extra: &str) -> String {
+    gateway("{name: open-banking, stage: v1}", extra)
+}
+
+/// Link `pay` in svc-a on :9001 serving /payments; each argument replaces one part of its spec.
+struct Pay<'a> {
+    route_tables: &'a str,
+    targets: &'a str,
+    port: u16,
+    routes: &'a str,
+    extra: &'a str,
+}
+
+impl Default for Pay<'_> {
+    fn default() -> Self {
+        Pay {
+            route_tables: A_RTB,
+            targets: "[{ip: 10.20.1.10, port: 8080}]",
+            port: 9001,
+            routes: "[{path: /payments}]",
+            extra: "",
+        }
+    }
+}
+
+impl Pay<'_> {
+    fn yaml(&self) -> String {
+        let Pay { route_tables, targets, port, routes, extra } = self;
+        format!(
+            "---
+apiVersion: crosslink.dev/v1alpha1
+kind: Link
+metadata: {{name: pay}}
+spec:
+  gateway: edge
+  service: {{account: svc-a, vpcId: {A_VPC}, routeTableIds: [{route_tables}]}}
+  targets: {targets}
+  listenerPort: {port}
+  routes: {routes}
+{extra}"
+        )
+    }
+}
+
+fn pay() -> String {
+    Pay::default().yaml()
+}
+
+/// Link `ledger` in svc-b on :9003 serving /accounts.
+fn ledger() -> String {
+    format!(
+        "---
+apiVersion: crosslink.dev/v1alpha1
+kind: Link
+metadata: {{name: ledger}}
+spec:
+  gateway: edge
+  service: {{account: svc-b, vpcId: {B_VPC}, routeTableIds: [{B_RTB}]}}
+  targets: [{{ip: 10.30.1.10, port: 8080}}]
+  listenerPort: 9003
+  routes: [{{path: /accounts}}]
+"
+    )
+}
+
+fn base() -> String {
+    accounts(false) + &edge("") + &pay()
+}
+
+fn desired(text: &str) -> DesiredState {
+    crosslink_spec::load_str(Path::new("desired.yaml"), text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// The VPCs and route tables that exist before crosslink does anything.
+fn world() -> FakeAws {
+    let f = FakeAws::new();
+    f.seed_vpc(
+        GW,
+        "eu-central-1",
+        GW_VPC,
+        "10.1.0.0/16",
+        &["subnet-0000000000000000a", "subnet-0000000000000000b"],
+        GW_RTB,
+    );
+    f.seed_vpc(SVC_A, "eu-central-1", A_VPC, "10.20.0.0/16", &["subnet-0000000000000001a"], A_RTB);
+    f.add_route_table(SVC_A, A_VPC, A_RTB2);
+    f.seed_vpc(SVC_B, "eu-central-1", B_VPC, "10.30.0.0/16", &["subnet-0000000000000002a"], B_RTB);
+    f
+}
+
+/// Every account of the desired state, read as the engine reads it.
+fn observe(f: &FakeAws, d: &DesiredState) -> Observed {
+    Observed {
+        accounts: d.accounts.iter().map(|a| (a.metadata.name.clone(), f.observe_account(&a.spec.account_id))).collect(),
+    }
+}
+
+/// Rounds of plan and apply (the actions whose inputs are known and whose dependencies
+/// succeeded, in plan order) until nothing is left to do or nothing more can be done. Actions
+/// `hold` picks are never made.
+fn converge_holding(f: &FakeAws, text: &str, hold: impl Fn(&Op) -> bool) {
+    let d = desired(text);
+    for _ in 0..20 {
+        let plan = crosslink_plan::plan(&d, &observe(f, &d), &Settings::default());
+        let mut done = vec![false; plan.actions.len()];
+        for a in &plan.actions {
+            if hold(&a.op) || !a.op.is_ready() || !a.deps.iter().all(|d| done[*d]) {
+                continue;
+            }
+            let id = &d.account(&a.account).expect("a declared account").spec.account_id;
+            done[a.id] = f.apply(id, &a.op).is_ok();
+        }
+        if !done.contains(&true) {
+            return;
+        }
+    }
+    panic!("did not settle in 20 rounds:\n{text}");
+}
+
+fn converge(f: &FakeAws, text: &str) {
+    converge_holding(f, text, |_| false);
+    let d = desired(text);
+    let plan = crosslink_plan::plan(&d, &observe(f, &d), &Settings::default());
+    assert!(plan.actions.is_empty(), "not converged: {:#?}", plan.actions);
+}
+
+fn api_of(f: &FakeAws) -> String {
+    f.with_account(GW, |s| s.rest_apis[0].id.clone())
+}
+
+struct Case {
+    name: &'static str,
+    /// Builds the world and returns the desired state of the case.
+    build: fn(&FakeAws) -> String,
+}
+
+const CASES: &[Case] = &[
+    Case { name: "everything-from-empty", build: |_| base() },
+    Case {
+        name: "everything-in-sync",
+        build: |f| {
+            converge(f, &base());
+            base()
+        },
+    },
+    Case {
+        name: "peering-pending-acceptance",
+        build: |f| {
+            // The first pass made everything but the acceptance (the service account's call failed).
+            let text = accounts(false)
+                + &edge("")
+                + &Pay { extra: "  peering: {allowDnsResolution: true}\n", ..Pay::default() }.yaml();
+            converge_holding(f, &text, |op| matches!(op, Op::AcceptVpcPeeringConnection { .. }));
+            text
+        },
+    },
+    Case {
+        name: "peering-dns-resolution",
+        build: |f| {
+            converge(f, &base());
+            accounts(false)
+                + &edge("")
+                + &Pay { extra: "  peering: {allowDnsResolution: true}\n", ..Pay::default() }.yaml()
+        },
+    },
+    Case {
+        name: "peering-rejected-is-requested-again",
+        build: |f| {
+            converge(f, &base());
+            f.with_account(GW, |s| s.peerings[0].status = PeeringStatus::Rejected);
+            // Routes to a peering that is gone are blackholes.
+            for (account, rtb) in [(GW, GW_RTB), (SVC_A, A_RTB)] {
+                f.with_account(account, |s| s.route_tables.get_mut(rtb).unwrap().routes[0].blackhole = true);
+            }
+            base()
+        },
+    },
+    Case {
+        name: "peering-unowned-for-the-pair",
+        build: |f| {
+            // Someone peered the two VPCs by hand (no crosslink tags).
+            let id = f
+                .apply(
+                    GW,
+                    &Op::CreateVpcPeeringConnection {
+                        vpc_id: GW_VPC.into(),
+                        peer_vpc_id: A_VPC.into(),
+                        peer_owner_id: SVC_A.into(),
+                        peer_region: "eu-central-1".into(),
+                        tags: [("Name".to_string(), "manual".to_string())].into(),
+                    },
+                )
+                .unwrap()
+                .created
+                .unwrap();
+            f.apply(SVC_A, &Op::AcceptVpcPeeringConnection { peering_id: Ref::Known(id) }).unwrap();
+            base()
+        },
+    },
+    Case {
+        name: "route-missing-and-blackholed",
+        build: |f| {
+            converge(f, &base());
+            f.with_account(GW, |s| s.route_tables.get_mut(GW_RTB).unwrap().routes.clear());
+            f.with_account(SVC_A, |s| s.route_tables.get_mut(A_RTB).unwrap().routes[0].blackhole = true);
+            base()
+        },
+    },
+    Case {
+        name: "route-unowned-conflict",
+        build: |f| {
+            converge(f, &base());
+            // Someone pointed the service side's route to the gateway VPC at a transit gateway.
+            f.with_account(SVC_A, |s| {
+                let r = &mut s.route_tables.get_mut(A_RTB).unwrap().routes[0];
+                r.peering_id = None;
+                r.other_target = Some("tgw-0000000000000000a".into());
+            });
+            base()
+        },
+    },
+    Case {
+        name: "route-table-left-desired-state",
+        build: |f| {
+            converge(
+                f,
+                &(accounts(false)
+                    + &edge("")
+                    + &Pay { route_tables: &format!("{A_RTB}, {A_RTB2}"), ..Pay::default() }.yaml()),
+            );
+            base()
+        },
+    },
+    Case {
+        name: "load-balancer-tags",
+        build: |f| {
+            converge(f, &base());
+            f.with_account(GW, |s| s.load_balancers[0].tags.remove(tags::DELETION_POLICY));
+            accounts(false) + &edge("  tags: {cost-center: platform-1234}\n") + &pay()
+        },
+    },
+    Case {
+        name: "load-balancer-name-taken",
+        build: |f| {
+            f.apply(
+                GW,
+                &Op::CreateLoadBalancer {
+                    name: "edge-nlb".into(),
+                    subnet_ids: vec!["subnet-0000000000000000a".into()],
+                    tags: Default::default(),
+                },
+            )
+            .unwrap();
+            base()
+        },
+    },
+    Case {
+        name: "target-group-health-check-drift",
+        build: |f| {
+            let text = accounts(false)
+                + &edge("")
+                + &Pay { extra: "  healthCheck: {protocol: HTTP, path: /health}\n", ..Pay::default() }.yaml();
+            converge(f, &text);
+            f.with_account(GW, |s| s.target_groups[0].health_check.interval_seconds = 10);
+            text
+        },
+    },
+    Case {
+        name: "targets-register-and-deregister",
+        build: |f| {
+            converge(
+                f,
+                &(accounts(false)
+                    + &edge("")
+                    + &Pay {
+                        targets: "[{ip: 10.20.1.10, port: 8080}, {ip: 10.20.1.11, port: 8080}]",
+                        ..Pay::default()
+                    }
+                    .yaml()),
+            );
+            // A target on its way out is not counted.
+            f.with_account(GW, |s| {
+                let mut t = s.target_groups[0].targets[0].clone();
+                t.ip = "10.20.1.13".parse().unwrap();
+                t.health = "draining".into();
+                s.target_groups[0].targets.push(t);
+            });
+            accounts(false)
+                + &edge("")
+                + &Pay { targets: "[{ip: 10.20.1.11, port: 8080}, {ip: 10.20.1.12, port: 8080}]", ..Pay::default() }
+                    .yaml()
+        },
+    },
+    Case {
+        name: "listener-port-change",
+        build: |f| {
+            converge(f, &base());
+            accounts(false) + &edge("") + &Pay { port: 9011, ..Pay::default() }.yaml()
+        },
+    },
+    Case {
+        name: "vpc-link-pending",
+        build: |f| {
+            // AWS takes minutes to make a VPC link AVAILABLE: the first pass stops there.
+            f.set_new_vpc_link_status("PENDING");
+            converge_holding(f, &base(), |_| false);
+            base()
+        },
+    },
+    Case {
+        name: "vpc-link-failed",
+        build: |f| {
+            converge(f, &base());
+            f.with_account(GW, |s| {
+                s.vpc_links[0].status = "FAILED".into();
+                s.vpc_links[0].status_message = Some("NLB is not active".into());
+            });
+            base()
+        },
+    },
+    Case {
+        name: "rest-api-unowned-by-id",
+        build: |f| {
+            // The gateway adds to a REST API someone else made, next to their own resources.
+            let id = f
+                .apply(GW, &Op::CreateRestApi { name: "partner-api".into(), tags: Default::default() })
+                .unwrap()
+                .created
+                .unwrap();
+            f.with_account(GW, |s| {
+                let api = &mut s.rest_apis[0];
+                let root = api.resources[0].id.clone();
+                api.resources.push(ApiResource {
+                    id: "legacy0001".into(),
+                    parent_id: Some(root),
+                    path: "/legacy".into(),
+                    methods: [(
+                        "GET".to_string(),
+                        ApiMethod {
+                            authorization_type: "NONE".into(),
+                            integration: Some(Integration {
+                                kind: "HTTP_PROXY".into(),
+                                http_method: Some("GET".into()),
+                                uri: Some("https://legacy.example.com/".into()),
+                                connection_type: Some("INTERNET".into()),
+                                connection_id: None,
+                            }),
+                        },
+                    )]
+                    .into(),
+                });
+            });
+            let api = format!("{{id: \"{id}\", stage: v1}}");
+            converge(f, &(accounts(false) + &gateway(&api, "") + &pay()));
+            accounts(false)
+                + &gateway(&api, "")
+                + &Pay { routes: "[{path: /payments}, {path: /refunds}]", ..Pay::default() }.yaml()
+        },
+    },
+    Case {
+        name: "api-resource-proxy-missing",
+        build: |f| {
+            converge(f, &base());
+            f.with_account(GW, |s| s.rest_apis[0].resources.retain(|r| r.path != "/payments/{proxy+}"));
+            base()
+        },
+    },
+    Case {
+        name: "api-resource-route-removed",
+        build: |f| {
+            converge(
+                f,
+                &(accounts(false)
+                    + &edge("")
+                    + &Pay { routes: "[{path: /payments}, {path: /refunds/v2}]", ..Pay::default() }.yaml()),
+            );
+            base()
+        },
+    },
+    Case {
+        name: "method-integration-drift",
+        build: |f| {
+            converge(f, &base());
+            let api = api_of(f);
+            f.with_account(GW, |s| {
+                let a = s.rest_apis.iter_mut().find(|a| a.id == api).unwrap();
+                for r in &mut a.resources {
+                    let Some(m) = r.methods.get_mut("ANY") else { continue };
+                    if r.path == "/payments" {
+                        // Pointed at another port by hand.
+                        let i = m.integration.as_mut().unwrap();
+                        i.uri = Some(i.uri.as_ref().unwrap().replace(":9001/", ":9009/"));
+                    } else {
+                        m.integration = None;
+                    }
+                }
+            });
+            base()
+        },
+    },
+    Case {
+        name: "method-list-changed",
+        build: |f| {
+            converge(f, &base());
+            accounts(false)
+                + &edge("")
+                + &Pay { routes: "[{path: /payments, methods: [GET, POST]}]", ..Pay::default() }.yaml()
+        },
+    },
+    Case {
+        name: "stage-deployment-drift",
+        build: |f| {
+            converge(f, &base());
+            f.with_account(GW, |s| {
+                s.rest_apis[0].stages[0].tags.insert(tags::DEPLOYED_HASH.into(), "0123456789abcdef".into());
+            });
+            base()
+        },
+    },
+    Case {
+        name: "link-removed",
+        build: |f| {
+            converge(f, &(accounts(true) + &edge("") + &pay() + &ledger()));
+            accounts(true) + &edge("") + &pay()
+        },
+    },
+    Case {
+        name: "gateway-removed-unowned-look-alikes-stay",
+        build: |f| {
+            converge(f, &base());
+            // Someone's own NLB, listener, target group, route and REST API next to crosslink's.
+            let lb = f
+                .apply(
+                    GW,
+                    &Op::CreateLoadBalancer {
+                        name: "manual-nlb".into(),
+                        subnet_ids: vec!["subnet-0000000000000000a".into()],
+                        tags: Default::default(),
+                    },
+                )
+                .unwrap()
+                .created
+                .unwrap();
+            let tg = f
+                .apply(
+                    GW,
+                    &Op::CreateTargetGroup {
+                        name: "manual".into(),
+                        vpc_id: GW_VPC.into(),
+                        port: 8080,
+                        health_check: f.with_account(GW, |s| s.target_groups[0].health_check.clone()),
+                        tags: Default::default(),
+                    },
+                )
+                .unwrap()
+                .created
+                .unwrap();
+            f.apply(
+                GW,
+                &Op::CreateListener {
+                    load_balancer_arn: Ref::Known(lb),
+                    port: 7000,
+                    target_group_arn: Ref::Known(tg),
+                    tags: Default::default(),
+                },
+            )
+            .unwrap();
+            f.apply(GW, &Op::CreateRestApi { name: "partner-api".into(), tags: Default::default() }).unwrap();
+            f.with_account(GW, |s| {
+                s.route_tables.get_mut(GW_RTB).unwrap().routes.push(crosslink_plan::observed::Route {
+                    destination: "192.168.0.0/16".parse().unwrap(),
+                    peering_id: None,
+                    other_target: Some("tgw-0000000000000000a".into()),
+                    blackhole: false,
+                });
+            });
+            accounts(false)
+        },
+    },
+    Case {
+        name: "retain-link-removed",
+        build: |f| {
+            converge(
+                f,
+                &(accounts(false) + &edge("") + &Pay { extra: "  deletionPolicy: Retain\n", ..Pay::default() }.yaml()),
+            );
+            accounts(false) + &edge("")
+        },
+    },
+    Case {
+        name: "account-unavailable",
+        build: |f| {
+            converge(f, &base());
+            f.break_account(
+                SVC_A,
+                CloudError::new(ErrorKind::AccessDenied, "AccessDenied", "not authorized to perform sts:AssumeRole"),
+            );
+            // What changed in desired state waits until the account can be read.
+            accounts(false) + &edge("") + &Pay { port: 9011, ..Pay::default() }.yaml()
+        },
+    },
+];
+
+fn main() {
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plan/tests/golden");
+    for case in CASES.iter().filter(|c| only.is_empty() || only.iter().any(|o| o == c.name)) {
+        let f = world();
+        let text = (case.build)(&f);
+        let d = desired(&text);
+        let observed = observe(&f, &d);
+        let failed = observed.accounts.values().any(|o| matches!(o, AccountObservation::Failed { .. }));
+        let dir = root.join(case.name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("desired.yaml"), &text).unwrap();
+        std::fs::write(dir.join("observed.json"), serde_json::to_string_pretty(&observed).unwrap() + "\n").unwrap();
+        println!("{}{}", case.name, if failed { " (an account failed)" } else { "" });
+    }
+}

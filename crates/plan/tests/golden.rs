@@ -1,0 +1,327 @@
+//! The planner on its own: for each folder under `tests/golden/`, desired state
+//! (`desired.yaml`, or the YAML files of a `desired/` folder) and observed AWS state
+//! (`observed.json`) in, the plan as text out, compared with `plan.txt`. No AWS, no async.
+//!
+//! `UPDATE_GOLDEN=1 cargo test -p crosslink-plan --test golden` rewrites every `plan.txt`:
+//! review each diff by hand, as what the planner should do in that situation.
+//! `cargo run -p crosslink-cloud --example golden_worlds` writes the inputs of the cases it
+//! knows (the in-memory AWS after converging, then changed as the case says); a case may also
+//! be written by hand.
+//!
+//! The text pins each action (subject, account, verb, resource, reason, the operation with every
+//! parameter, dependencies) and each subject's report. Actions are listed by subject and
+//! resource, not in the order the planner emits them, and dependencies name the listed number:
+//! the planner may be restructured (one module per resource kind) and emit in another order
+//! without changing a golden file, as long as it plans the same actions with the same
+//! dependencies.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use crosslink_plan::observed::{HealthCheckSettings, Observed, Tags};
+use crosslink_plan::op::{Op, Ref};
+use crosslink_plan::{Action, Plan, Reason, Settings, Subject};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn cases() -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .expect("tests/golden")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    cases
+}
+
+fn load(case: &Path) -> (crosslink_spec::DesiredState, Observed) {
+    let folder = case.join("desired");
+    let desired_path = if folder.is_dir() { folder } else { case.join("desired.yaml") };
+    let desired = crosslink_spec::load(std::slice::from_ref(&desired_path))
+        .unwrap_or_else(|e| panic!("{}: {e}", desired_path.display()));
+    let json_path = case.join("observed.json");
+    let json = std::fs::read_to_string(&json_path).unwrap_or_else(|e| panic!("{}: {e}", json_path.display()));
+    let observed: Observed = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}", json_path.display()));
+    (desired, observed)
+}
+
+#[test]
+fn plans_match_their_golden_text() {
+    let cases = cases();
+    assert!(cases.len() >= 20, "only {} golden cases", cases.len());
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().to_string();
+        let (desired, observed) = load(case);
+        let plan = crosslink_plan::plan(&desired, &observed, &Settings::default());
+        let text = render(&plan);
+        // Planning is a function: the same inputs give the same plan.
+        let again = crosslink_plan::plan(&desired, &observed, &Settings::default());
+        assert_eq!(again, plan, "{name}: planning twice gave two plans");
+        let golden = case.join("plan.txt");
+        if update {
+            std::fs::write(&golden, &text).unwrap();
+        }
+        match std::fs::read_to_string(&golden) {
+            Ok(want) if want == text => {}
+            Ok(want) => failures.push(format!("{name}:\n{}", diff(&want, &text))),
+            Err(_) => failures.push(format!("{name}: no plan.txt (UPDATE_GOLDEN=1 writes it)\n{text}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} plans differ from their golden text (review, then rerun with UPDATE_GOLDEN=1):\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// The observed states the cases read survive a JSON round trip.
+#[test]
+fn golden_observations_round_trip_through_json() {
+    for case in cases() {
+        let (_, observed) = load(&case);
+        let json = serde_json::to_string(&observed).unwrap();
+        let back: Observed = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, observed, "{}", case.display());
+    }
+}
+
+/// Lines that differ, with their line numbers (`-` golden, `+` now).
+fn diff(want: &str, got: &str) -> String {
+    let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
+    let mut out = String::new();
+    for i in 0..w.len().max(g.len()) {
+        let (a, b) = (w.get(i), g.get(i));
+        if a != b {
+            if let Some(a) = a {
+                let _ = writeln!(out, "  {:>4} - {a}", i + 1);
+            }
+            if let Some(b) = b {
+                let _ = writeln!(out, "  {:>4} + {b}", i + 1);
+            }
+        }
+    }
+    out
+}
+
+// ---- the plan as text -------------------------------------------------------------------------
+
+fn subject_rank(s: &Subject) -> u8 {
+    match s {
+        Subject::Gateway(_) => 0,
+        Subject::Link(_) => 1,
+        Subject::Peering(..) => 2,
+    }
+}
+
+/// An action as it is listed: what (verb, resource, reason), and the call (account, operation).
+fn action_lines(a: &Action) -> (String, String) {
+    let Action { id: _, subject: _, account, resource, verb, reason, op, deps: _ } = a;
+    (format!("{} {resource}: {}", verb.as_str(), reason_text(reason)), format!("in {account}: {}", op_text(op)))
+}
+
+/// Where an action is listed: by subject, then resource (a parent path before its children),
+/// then everything else it says.
+fn sort_key(a: &Action) -> (u8, Subject, String, String, (String, String), usize) {
+    (subject_rank(&a.subject), a.subject.clone(), a.resource.clone(), a.verb.as_str().into(), action_lines(a), a.id)
+}
+
+fn render(plan: &Plan) -> String {
+    let mut order: Vec<&Action> = plan.actions.iter().collect();
+    order.sort_by_cached_key(|a| sort_key(a));
+    let number: BTreeMap<usize, usize> = order.iter().enumerate().map(|(n, a)| (a.id, n + 1)).collect();
+
+    let mut subjects: Vec<&Subject> = plan.reports.keys().chain(plan.actions.iter().map(|a| &a.subject)).collect();
+    subjects.sort_by_key(|s| (subject_rank(s), (*s).clone()));
+    subjects.dedup();
+
+    let mut out = String::new();
+    for s in subjects {
+        let report = plan.reports.get(s);
+        let _ = writeln!(out, "{s}{}", if report.is_none() { " [no report]" } else { "" });
+        let actions: Vec<&&Action> = order.iter().filter(|a| &a.subject == s).collect();
+        for a in &actions {
+            let (what, call) = action_lines(a);
+            let _ = writeln!(out, "  [{}] {what}", number[&a.id]);
+            let _ = writeln!(out, "      {call}");
+            if !a.deps.is_empty() {
+                let mut after: Vec<usize> = a.deps.iter().map(|d| number[d]).collect();
+                after.sort_unstable();
+                let after: Vec<String> = after.iter().map(|n| format!("[{n}]")).collect();
+                let _ = writeln!(out, "      after {}", after.join(" "));
+            }
+        }
+        if let Some(r) = report {
+            let crosslink_plan::Report { problems, waiting, retained, warnings, resources } = r;
+            for p in problems {
+                let _ = writeln!(out, "  problem {}: {}", p.code, p.message);
+                if let Some(h) = &p.hint {
+                    let _ = writeln!(out, "    hint: {h}");
+                }
+            }
+            for w in waiting {
+                let _ = writeln!(out, "  waiting: {w}");
+            }
+            for k in retained {
+                let _ = writeln!(out, "  kept: {k}");
+            }
+            for w in warnings {
+                let _ = writeln!(out, "  warning: {w}");
+            }
+            for (k, v) in resources {
+                let _ = writeln!(out, "  resource {k}: {v}");
+            }
+        }
+        if actions.is_empty() && report.is_none_or(|r| r.problems.is_empty() && r.waiting.is_empty()) {
+            let _ = writeln!(out, "  nothing to do");
+        }
+        out.push('\n');
+    }
+    let c = plan.counts();
+    let _ = writeln!(
+        out,
+        "{} actions: {} to create, {} to change, {} to delete; in sync: {}; problems: {}",
+        plan.actions.len(),
+        c.create,
+        c.update,
+        c.delete,
+        yes_no(plan.in_sync()),
+        yes_no(plan.has_problems())
+    );
+    let pruned = plan.pruned_links();
+    if !pruned.is_empty() {
+        let _ = writeln!(out, "pruned links: {}", pruned.join(", "));
+    }
+    out
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// The reason in full (the CLI shortens long values; a golden file must not).
+fn reason_text(r: &Reason) -> String {
+    match r {
+        Reason::Missing => "missing".into(),
+        Reason::Drift { field, live, desired } => format!("drift of {field}: live {live}, desired {desired}"),
+        Reason::Changed { field, live, desired } => format!("changed {field}: live {live}, desired {desired}"),
+        Reason::NoLongerDesired => "no longer desired".into(),
+        Reason::Replaced { why } => format!("replaced: {why}"),
+        Reason::FollowsChanges { why } => format!("follows changes: {why}"),
+    }
+}
+
+fn r(x: &Ref) -> String {
+    match x {
+        Ref::Known(id) => id.clone(),
+        Ref::Pending(what) => format!("<id of {what}>"),
+    }
+}
+
+fn tags(t: &Tags) -> String {
+    let kv: Vec<String> = t.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{{{}}}", kv.join(", "))
+}
+
+fn list<T: ToString>(xs: &[T]) -> String {
+    let s: Vec<String> = xs.iter().map(ToString::to_string).collect();
+    format!("[{}]", s.join(", "))
+}
+
+fn targets(t: &[(std::net::Ipv4Addr, u16)]) -> String {
+    list(&t.iter().map(|(ip, port)| format!("{ip}:{port}")).collect::<Vec<_>>())
+}
+
+fn health(h: &HealthCheckSettings) -> String {
+    let HealthCheckSettings { protocol, path, port, interval_seconds, healthy_threshold, unhealthy_threshold } = h;
+    format!(
+        "{{protocol={protocol}, path={}, port={port}, intervalSeconds={interval_seconds}, healthyThreshold={healthy_threshold}, unhealthyThreshold={unhealthy_threshold}}}",
+        path.as_deref().unwrap_or("-")
+    )
+}
+
+/// The operation with every parameter. Destructured in full: a new parameter that is not shown
+/// here does not compile.
+fn op_text(op: &Op) -> String {
+    let name = op.name();
+    let args = match op {
+        Op::CreateVpcPeeringConnection { vpc_id, peer_vpc_id, peer_owner_id, peer_region, tags: t } => format!(
+            "vpcId={vpc_id} peerVpcId={peer_vpc_id} peerOwnerId={peer_owner_id} peerRegion={peer_region} tags={}",
+            tags(t)
+        ),
+        Op::AcceptVpcPeeringConnection { peering_id } => format!("peeringId={}", r(peering_id)),
+        Op::DeleteVpcPeeringConnection { peering_id } => format!("peeringId={peering_id}"),
+        Op::SetPeeringDnsResolution { peering_id, allow } => {
+            format!("peeringId={peering_id} allowDnsResolutionFromRemoteVpc={allow}")
+        }
+        Op::CreateRoute { route_table_id, destination, peering_id } => {
+            format!("routeTableId={route_table_id} destination={destination} peeringId={}", r(peering_id))
+        }
+        Op::ReplaceRoute { route_table_id, destination, peering_id } => {
+            format!("routeTableId={route_table_id} destination={destination} peeringId={}", r(peering_id))
+        }
+        Op::DeleteRoute { route_table_id, destination } => {
+            format!("routeTableId={route_table_id} destination={destination}")
+        }
+        Op::CreateLoadBalancer { name, subnet_ids, tags: t } => {
+            format!("name={name} subnetIds={} tags={}", list(subnet_ids), tags(t))
+        }
+        Op::DeleteLoadBalancer { arn } => format!("arn={arn}"),
+        Op::CreateTargetGroup { name, vpc_id, port, health_check, tags: t } => {
+            format!("name={name} vpcId={vpc_id} port={port} healthCheck={} tags={}", health(health_check), tags(t))
+        }
+        Op::ModifyTargetGroup { arn, health_check } => format!("arn={arn} healthCheck={}", health(health_check)),
+        Op::DeleteTargetGroup { arn } => format!("arn={arn}"),
+        Op::RegisterTargets { target_group_arn, targets: t } => {
+            format!("targetGroupArn={} targets={}", r(target_group_arn), targets(t))
+        }
+        Op::DeregisterTargets { target_group_arn, targets: t } => {
+            format!("targetGroupArn={target_group_arn} targets={}", targets(t))
+        }
+        Op::CreateListener { load_balancer_arn, port, target_group_arn, tags: t } => format!(
+            "loadBalancerArn={} port={port} targetGroupArn={} tags={}",
+            r(load_balancer_arn),
+            r(target_group_arn),
+            tags(t)
+        ),
+        Op::ModifyListener { arn, port, target_group_arn } => {
+            format!("arn={arn} port={port} targetGroupArn={}", r(target_group_arn))
+        }
+        Op::DeleteListener { arn } => format!("arn={arn}"),
+        Op::AddElbTags { arn, tags: t } => format!("arn={arn} tags={}", tags(t)),
+        Op::CreateEc2Tags { resource_id, tags: t } => format!("resourceId={resource_id} tags={}", tags(t)),
+        Op::CreateVpcLink { name, load_balancer_arn, tags: t } => {
+            format!("name={name} loadBalancerArn={} tags={}", r(load_balancer_arn), tags(t))
+        }
+        Op::DeleteVpcLink { id } => format!("id={id}"),
+        Op::CreateRestApi { name, tags: t } => format!("name={name} tags={}", tags(t)),
+        Op::DeleteRestApi { id } => format!("id={id}"),
+        Op::CreateResource { rest_api_id, parent_id, path_part, path } => {
+            format!("restApiId={} parentId={} pathPart={path_part} path={path}", r(rest_api_id), r(parent_id))
+        }
+        Op::DeleteResource { rest_api_id, resource_id, path } => {
+            format!("restApiId={rest_api_id} resourceId={resource_id} path={path}")
+        }
+        Op::PutProxyMethod { rest_api_id, resource_id, path, http_method, greedy, uri, vpc_link_id } => format!(
+            "restApiId={} resourceId={} path={path} httpMethod={http_method} greedy={greedy} uri={uri} vpcLinkId={}",
+            r(rest_api_id),
+            r(resource_id),
+            r(vpc_link_id)
+        ),
+        Op::DeleteMethod { rest_api_id, resource_id, path, http_method } => {
+            format!("restApiId={rest_api_id} resourceId={resource_id} path={path} httpMethod={http_method}")
+        }
+        Op::CreateDeployment { rest_api_id, stage, description, stage_tags } => format!(
+            "restApiId={} stage={stage} description={description:?} stageTags={}",
+            r(rest_api_id),
+            tags(stage_tags)
+        ),
+    };
+    format!("{name} {args}")
+}
