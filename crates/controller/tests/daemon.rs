@@ -492,7 +492,7 @@ async fn failures_are_warnings_and_shutdown_interruptions_say_so() {
     }
     let started = Arc::new(tokio::sync::Notify::new());
     let f = {
-        let f = Arc::try_unwrap(world()).ok().expect("not shared yet");
+        let Ok(f) = Arc::try_unwrap(world()) else { panic!("not shared yet") };
         Arc::new(f.with_clock(Arc::new(InFlight(std::time::Instant::now(), started.clone()))))
     };
     f.script(Rule::new("*", Effect::Latency(Duration::from_secs(2))));

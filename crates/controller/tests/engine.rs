@@ -703,10 +703,11 @@ async fn plan_json_is_camel_case_and_never_puts_labels_in_id_fields() {
                         bad.push(format!("{path}.{k}: not camelCase"));
                     }
                     let idish = k.ends_with("Arn") || k.ends_with("Id") || k == "arn";
-                    if idish && let serde_json::Value::String(s) = x {
-                        if s.contains(' ') || s.starts_with('(') {
-                            bad.push(format!("{path}.{k}: a label in an id field: {s}"));
-                        }
+                    if idish
+                        && let serde_json::Value::String(s) = x
+                        && (s.contains(' ') || s.starts_with('('))
+                    {
+                        bad.push(format!("{path}.{k}: a label in an id field: {s}"));
                     }
                     if k == "knownAfterApply" {
                         *pending += 1;

@@ -52,7 +52,7 @@ fn a_clean_checkout_is_its_head_commit() {
     let (d, head) = repo("clean");
     assert_eq!(revision_of(&[d.join("state")]), (head.clone(), RevisionKind::Commit));
     // The repository root as the path, and a single file, too.
-    assert_eq!(revision_of(&[d.clone()]).0, head);
+    assert_eq!(revision_of(std::slice::from_ref(&d)).0, head);
     assert_eq!(revision_of(&[d.join("state/a.yaml")]).0, head);
     // A file elsewhere in the repository changing does not touch the desired state's revision.
     write(&d.join("README"), "edited\n");
