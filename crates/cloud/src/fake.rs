@@ -26,6 +26,8 @@ use crosslink_plan::observed::*;
 use crosslink_plan::op::{Op, Ref, Service};
 use crosslink_spec::Account;
 use ipnet::Ipv4Net;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use crate::{Cloud, CloudError, ErrorKind, ObserveScope, Outcome};
 
@@ -207,21 +209,13 @@ impl Decision {
     }
 }
 
-/// xorshift64*: a tiny deterministic generator (no dependency for the fake).
-#[derive(Debug, Default)]
-struct Rng(u64);
+/// The chaos draws, from the seed alone: a seed replays the same faults.
+#[derive(Debug)]
+struct Draws(StdRng);
 
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0.max(1);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+impl Default for Draws {
+    fn default() -> Self {
+        Draws(StdRng::seed_from_u64(0))
     }
 }
 
@@ -250,7 +244,7 @@ struct World {
     calls: Vec<(String, String)>,
     rules: Vec<Rule>,
     chaos: Option<Chaos>,
-    rng: Rng,
+    rng: Draws,
     injected: BTreeMap<&'static str, u64>,
     attempts: Vec<Attempt>,
     /// Reads a new resource stays invisible for.
@@ -326,7 +320,7 @@ impl FakeAws {
     /// Random faults on a share of all calls, or none.
     pub fn set_chaos(&self, chaos: Option<Chaos>) {
         let mut w = self.lock();
-        w.rng = Rng(chaos.as_ref().map(|c| c.seed ^ 0x9E37_79B9_7F4A_7C15).unwrap_or(1));
+        w.rng = Draws(StdRng::seed_from_u64(chaos.as_ref().map_or(0, |c| c.seed)));
         w.chaos = chaos;
     }
 
@@ -512,11 +506,11 @@ impl FakeAws {
         }
         if hit.is_none()
             && let Some(chaos) = w.chaos.clone()
-            && w.rng.unit() < if op.is_some() { chaos.rate } else { chaos.observe_rate }
+            && w.rng.0.random::<f64>() < if op.is_some() { chaos.rate } else { chaos.observe_rate }
         {
             let total: u64 = chaos.kinds.iter().map(|(_, n)| u64::from(*n)).sum();
             if total > 0 {
-                let mut pick = w.rng.next_u64() % total;
+                let mut pick = w.rng.0.random_range(0..total);
                 for (e, n) in &chaos.kinds {
                     if pick < u64::from(*n) {
                         hit = Some(e.clone());

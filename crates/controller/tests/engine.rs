@@ -12,6 +12,8 @@ use crosslink_plan::observed::{AccountObservation, PeeringStatus, Route};
 use crosslink_plan::op::Op;
 use crosslink_plan::{Reason, Subject, Verb};
 use crosslink_spec::DesiredState;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 const GW: &str = "111111111111";
 const SVC_A: &str = "222222222222";
@@ -523,33 +525,30 @@ fn plan_reasons_say_what_and_why() {
     assert_eq!(Reason::NoLongerDesired.to_string(), "no longer desired");
 }
 
-/// A small deterministic generator (no test-only dependency needed).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
-
 /// A random desired state. Links with `deletionPolicy: Retain` keep their port and path after
 /// removal, so they get ones no later link reuses.
-fn random_state(rng: &mut Lcg, step: u16) -> String {
+fn random_state(rng: &mut StdRng, step: u16) -> String {
     let mut text = accounts();
-    let n = rng.next(7);
+    let n = rng.random_range(0..7u64);
     let mut ports: Vec<u16> = (9001..9020).collect();
     for i in 0..n {
         let (account, vpc, rtb, net) =
-            if rng.next(2) == 0 { ("svc-a", A_VPC, A_RTB, 20) } else { ("svc-b", B_VPC, B_RTB, 30) };
-        let ip = format!("10.{net}.{}.{}", rng.next(4), 10 + rng.next(3));
-        let hc = if rng.next(3) == 0 { "  healthCheck: {protocol: HTTP, path: /health}\n" } else { "" };
-        let retain = rng.next(5) == 0;
+            if rng.random_bool(0.5) { ("svc-a", A_VPC, A_RTB, 20) } else { ("svc-b", B_VPC, B_RTB, 30) };
+        let ip = format!("10.{net}.{}.{}", rng.random_range(0..4), rng.random_range(10..13));
+        let hc = if rng.random_ratio(1, 3) { "  healthCheck: {protocol: HTTP, path: /health}\n" } else { "" };
+        let retain = rng.random_ratio(1, 5);
         let (port, path) = if retain {
             (9100 + step * 10 + i as u16, format!("/kept{step}x{i}"))
         } else {
-            let port = ports.remove(rng.next(ports.len() as u64) as usize);
-            (port, if rng.next(2) == 0 { format!("/svc{i}") } else { format!("/group{}/svc{i}", rng.next(2)) })
+            let port = ports.remove(rng.random_range(0..ports.len()));
+            (
+                port,
+                if rng.random_bool(0.5) {
+                    format!("/svc{i}")
+                } else {
+                    format!("/group{}/svc{i}", rng.random_range(0..2))
+                },
+            )
         };
         let name = if retain { format!("kept{step}x{i}") } else { format!("l{i}") };
         let extra = format!("{hc}{}", if retain { "  deletionPolicy: Retain\n" } else { "" });
@@ -562,7 +561,7 @@ fn random_state(rng: &mut Lcg, step: u16) -> String {
 async fn random_transitions_converge_replan_to_nothing_and_never_duplicate() {
     for seed in 1..=40u64 {
         let f = world();
-        let mut rng = Lcg(seed);
+        let mut rng = StdRng::seed_from_u64(seed);
         for step in 0..5u16 {
             let text = random_state(&mut rng, step);
             let d = desired(&text);

@@ -18,6 +18,8 @@ use crosslink_aws::{AwsCloud, Connector, SeededVpc, seed_network};
 use crosslink_controller::status::{Phase, StatusSnapshot};
 use crosslink_spec::DesiredState;
 use crosslink_testkit::{ACCESS_KEY, Faults, Moto, Proxy, REGION, SECRET_KEY};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// The heavy tests run one at a time: they share two cores with everything else.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -39,16 +41,6 @@ fn accounts_yaml() -> String {
             )
         })
         .collect()
-}
-
-/// A tiny deterministic generator for kill delays.
-struct Lcg(u64);
-
-impl Lcg {
-    fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 struct Env {
@@ -480,7 +472,8 @@ async fn killing_the_daemon_twenty_times_during_convergence_leaves_no_duplicates
     env.write("fleet.yaml", &env.fleet(30));
     let d = crosslink_spec::load(std::slice::from_ref(&env.dir)).unwrap();
     let port = free_port();
-    let mut rng = Lcg(20);
+    // Seeded: the same kill delays on every run.
+    let mut rng = StdRng::seed_from_u64(20);
     let start = Instant::now();
     let mut during = 0;
     let mut delays = Vec::new();
@@ -491,7 +484,7 @@ async fn killing_the_daemon_twenty_times_during_convergence_leaves_no_duplicates
             env.write("fleet.yaml", &env.variant(30, k % 2 == 1));
         }
         let mut daemon = env.spawn(port, &proxy.env());
-        let delay = Duration::from_secs_f64(0.2 + 2.8 * rng.unit());
+        let delay = Duration::from_secs_f64(rng.random_range(0.2..3.0));
         std::thread::sleep(delay);
         if !status(port).is_some_and(|s| all_ready(&s, 30)) {
             during += 1;

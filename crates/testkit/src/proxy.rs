@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
 use crate::operations;
 
 /// How long a client may take to send its request, and moto to answer one.
@@ -212,27 +215,10 @@ struct Scripted {
     times: u32,
 }
 
-/// SplitMix64: small, seedable, and good enough to draw faults.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 struct FaultState {
     faults: Faults,
-    rng: Rng,
+    /// Seeded from `Faults::seed`: a seed replays the same faults.
+    rng: StdRng,
     script: Vec<Scripted>,
 }
 
@@ -288,7 +274,11 @@ impl Proxy {
             started: Instant::now(),
             stop: AtomicBool::new(false),
             calls: Mutex::default(),
-            faults: Mutex::new(FaultState { faults: Faults::none(), rng: Rng(0), script: Vec::new() }),
+            faults: Mutex::new(FaultState {
+                faults: Faults::none(),
+                rng: StdRng::seed_from_u64(0),
+                script: Vec::new(),
+            }),
             accounts: Mutex::new(known_accounts()),
         });
         let s = shared.clone();
@@ -319,7 +309,7 @@ impl Proxy {
     /// Replaces the random faults (and reseeds). Scripted faults stay.
     pub fn set_faults(&self, faults: Faults) {
         let mut st = lock(&self.shared.faults);
-        st.rng = Rng(faults.seed);
+        st.rng = StdRng::seed_from_u64(faults.seed);
         st.faults = faults;
     }
 
@@ -639,15 +629,15 @@ impl Shared {
         }
         let (rate, (lo, hi)) = (f.rate, f.latency);
         let kinds = if f.kinds.is_empty() { vec![(FaultKind::Throttle, 1)] } else { f.kinds.clone() };
-        let latency = if hi > lo { lo + (hi - lo).mul_f64(st.rng.unit()) } else { lo };
-        if rate <= 0.0 || st.rng.unit() >= rate {
+        let latency = if hi > lo { lo + (hi - lo).mul_f64(st.rng.random::<f64>()) } else { lo };
+        if rate <= 0.0 || st.rng.random::<f64>() >= rate {
             return (None, latency);
         }
         let total: u64 = kinds.iter().map(|(_, w)| u64::from(*w)).sum();
         if total == 0 {
             return (None, latency);
         }
-        let mut pick = st.rng.next_u64() % total;
+        let mut pick = st.rng.random_range(0..total);
         for (kind, w) in &kinds {
             if pick < u64::from(*w) {
                 return (Some(*kind), latency);
@@ -659,7 +649,7 @@ impl Shared {
 
     fn request_id(&self) -> String {
         let mut st = lock(&self.faults);
-        let (a, b) = (st.rng.next_u64(), st.rng.next_u64());
+        let (a, b): (u64, u64) = (st.rng.random(), st.rng.random());
         format!(
             "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
             a >> 32,
@@ -841,14 +831,18 @@ mod tests {
             started: Instant::now(),
             stop: AtomicBool::new(false),
             calls: Mutex::default(),
-            faults: Mutex::new(FaultState { faults: Faults::none(), rng: Rng(0), script: Vec::new() }),
+            faults: Mutex::new(FaultState {
+                faults: Faults::none(),
+                rng: StdRng::seed_from_u64(0),
+                script: Vec::new(),
+            }),
             accounts: Mutex::new(known_accounts()),
         }
     }
 
     fn set(s: &Shared, f: Faults) {
         let mut st = lock(&s.faults);
-        st.rng = Rng(f.seed);
+        st.rng = StdRng::seed_from_u64(f.seed);
         st.faults = f;
     }
 
