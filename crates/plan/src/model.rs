@@ -183,8 +183,11 @@ impl Plan {
         let mut c = Counts::default();
         for a in &self.actions {
             match a.verb {
-                Verb::Create => c.create += 1,
+                // What completes a creation counts as part of it: accepting a requested peering
+                // (its second half), and any step on a resource the plan creates first.
+                Verb::Create | Verb::Accept => c.create += 1,
                 Verb::Delete | Verb::Deregister => c.delete += 1,
+                _ if a.op.on_new_resource() => c.create += 1,
                 _ => c.update += 1,
             }
         }

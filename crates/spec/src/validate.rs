@@ -720,6 +720,9 @@ spec: {accountId: "222222222222", region: eu-central-1}
         );
         let e = errors(&text);
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].contains("Link/b: spec.gateway: Gateway/other's VPC 10.1.0.0/16 overlaps Gateway/edge's"), "{e:?}");
+        assert!(
+            e[0].contains("Link/b: spec.gateway: Gateway/other's VPC 10.1.0.0/16 overlaps Gateway/edge's"),
+            "{e:?}"
+        );
     }
 }
