@@ -766,10 +766,13 @@ async fn a_route_held_by_another_links_peering_is_contested_not_replaced() {
     assert!(twin.problems.iter().any(|p| p.code == "PeerCidrOverlap"), "{twin:?}");
 }
 
-/// A cloud that records every change of a route's target: (route table, destination, before, after).
+/// A change of a route's target: (route table, destination, before, after).
+type RouteChange = (String, String, Option<String>, Option<String>);
+
+/// A cloud that records every change of a route's target.
 struct RouteLog {
     inner: Arc<FakeAws>,
-    log: std::sync::Mutex<Vec<(String, String, Option<String>, Option<String>)>>,
+    log: std::sync::Mutex<Vec<RouteChange>>,
 }
 
 impl RouteLog {

@@ -2148,9 +2148,11 @@ impl<'a> Planner<'a> {
                 })
                 .collect();
             for (acct, rtb, dest) in routes {
-                // A desired peering takes this route over: not deleted, and the peering goes after.
-                if let Some(a) = self.taken_over.get(&(rtb.clone(), dest)) {
-                    deps.push(Some(*a));
+                // A desired peering takes this route over (unless it is blocked: then nothing of
+                // it is done): not deleted, and the peering goes after.
+                let taker = self.taken_over.get(&(rtb.clone(), dest)).copied();
+                if let Some(a) = taker.filter(|a| !self.blocked(&self.plan.actions[*a].subject)) {
+                    deps.push(Some(a));
                     continue;
                 }
                 deps.push(Some(self.add(
