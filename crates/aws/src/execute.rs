@@ -97,6 +97,7 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
             done()
         }
         SetPeeringDnsResolution { peering_id, allow } => {
+            let peering_id = known(peering_id, "the peering connection")?;
             let options =
                 PeeringConnectionOptionsRequest::builder().allow_dns_resolution_from_remote_vpc(*allow).build();
             let req = c

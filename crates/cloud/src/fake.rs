@@ -697,11 +697,12 @@ impl World {
                 done
             }
             Op::SetPeeringDnsResolution { peering_id, allow } => {
+                let peering_id = known(peering_id)?.to_string();
                 let p = self
                     .peerings
                     .iter_mut()
-                    .find(|p| &p.id == peering_id && !p.status.is_dead())
-                    .ok_or_else(|| not_found("InvalidVpcPeeringConnectionID.NotFound", peering_id))?;
+                    .find(|p| p.id == peering_id && !p.status.is_dead())
+                    .ok_or_else(|| not_found("InvalidVpcPeeringConnectionID.NotFound", &peering_id))?;
                 if p.accepter_account != me {
                     return Err(err(
                         ErrorKind::Permanent,

@@ -1,13 +1,14 @@
 //! The engine and planner against the in-memory AWS: convergence, idempotence, drift repair,
 //! removal, Retain, ownership, failing accounts, and crash safety. No network.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crosslink_cloud::fake::{FakeAws, Fault};
 use crosslink_cloud::{CloudError, ErrorKind};
-use crosslink_controller::{ApplyOptions, ApplyReport, Engine, EngineOptions};
+use crosslink_controller::{ActionResult, ApplyOptions, ApplyReport, Engine, EngineOptions};
 use crosslink_plan::observed::{AccountObservation, PeeringStatus, Route};
 use crosslink_plan::op::Op;
 use crosslink_plan::{Reason, Subject, Verb};
@@ -243,8 +244,12 @@ async fn target_and_listener_port_changes() {
         .replace("listenerPort: 9003", "listenerPort: 9303");
     let r = converge(&f, &desired(&changed)).await;
     let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    // A new listener on the new port, the old one removed (make before break).
     assert!(
-        ops.contains(&"RegisterTargets") && ops.contains(&"DeregisterTargets") && ops.contains(&"ModifyListener"),
+        ops.contains(&"RegisterTargets")
+            && ops.contains(&"DeregisterTargets")
+            && ops.contains(&"CreateListener")
+            && ops.contains(&"DeleteListener"),
         "{ops:?}"
     );
     let gw = state(&f, GW);
@@ -729,4 +734,468 @@ async fn plan_json_is_camel_case_and_never_puts_labels_in_id_fields() {
     walk(&json, "", &mut bad, &mut pending);
     assert!(bad.is_empty(), "{bad:#?}");
     assert!(pending > 0, "a fresh plan has ids known only after apply");
+}
+
+// ---- issue 19 -------------------------------------------------------------------------------
+
+const SVC_C: &str = "555555555555";
+/// A second service VPC with svc-a's CIDR (10.20.0.0/16), in its own account.
+const C_VPC: &str = "vpc-0000000000000001c";
+const C_RTB: &str = "rtb-0000000000000001c";
+/// A VPC in svc-b's account that overlaps svc-a's without being equal (10.20.0.0/17).
+const D_VPC: &str = "vpc-0000000000000001d";
+const D_RTB: &str = "rtb-0000000000000001d";
+
+/// `world()` plus the VPCs whose CIDRs overlap svc-a's.
+fn world_with_twins() -> Arc<FakeAws> {
+    let f = world();
+    f.seed_vpc(SVC_C, "eu-central-1", C_VPC, "10.20.0.0/16", &["subnet-0000000000000003a"], C_RTB);
+    f.seed_vpc(SVC_B, "eu-central-1", D_VPC, "10.20.0.0/17", &["subnet-0000000000000004a"], D_RTB);
+    f
+}
+
+fn accounts_with_c() -> String {
+    accounts()
+        + &format!(
+            r#"---
+apiVersion: crosslink.dev/v1alpha1
+kind: Account
+metadata: {{name: svc-c}}
+spec: {{accountId: "{SVC_C}", region: eu-central-1, assumeRole: {{roleArn: "arn:aws:iam::{SVC_C}:role/crosslink", externalId: x1}}}}
+"#
+        )
+}
+
+fn peering_to(f: &FakeAws, vpc: &str) -> Option<crosslink_plan::observed::Peering> {
+    live_peerings(f).into_iter().find(|p| p.accepter_vpc == vpc)
+}
+
+fn gw_route(f: &FakeAws, dest: &str) -> Option<String> {
+    state(f, GW).route_tables[GW_RTB]
+        .routes
+        .iter()
+        .find(|r| r.destination.to_string() == dest)
+        .and_then(|r| r.peering_id.clone())
+}
+
+#[tokio::test]
+async fn two_service_vpcs_with_one_cidr_on_one_gateway_are_refused_and_never_flap() {
+    let f = world_with_twins();
+    let text = accounts_with_c()
+        + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "")
+        + &link("twin", "svc-c", C_VPC, C_RTB, "10.20.1.10", 9002, "/twin", "")
+        + &link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", "");
+    let d = desired(&text);
+    let (_, plan) = engine(&f).plan(&d).await;
+    // The later link's peering is refused, with the reason and a way out.
+    let later = Subject::Peering(GW_VPC.into(), C_VPC.into());
+    let r = &plan.reports[&later];
+    let p = r.problems.iter().find(|p| p.code == "PeerCidrOverlap").unwrap_or_else(|| panic!("{r:?}"));
+    assert!(p.message.contains("10.20.0.0/16") && p.message.contains(A_VPC) && p.message.contains(GW_RTB), "{p:?}");
+    let hint = p.hint.as_deref().unwrap_or_default();
+    assert!(hint.contains("another gateway") && hint.contains("PrivateLink"), "{hint}");
+    assert!(plan.report(&Subject::Peering(GW_VPC.into(), A_VPC.into())).is_none_or(|r| r.problems.is_empty()));
+    assert!(plan.reports[&Subject::Link("twin".into())].problems.iter().any(|p| p.code == "PeerCidrOverlap"));
+    // Nothing is done for the refused link and its peering; the others go ahead.
+    let twin = Subject::Link("twin".into());
+    assert!(plan.actions.iter().all(|a| a.subject != later && a.subject != twin), "{:#?}", plan.actions);
+    assert!(plan.actions.iter().any(|a| a.subject == Subject::Link("pay".into())));
+
+    let r = apply(&f, &d).await;
+    assert!(!r.converged);
+    let failed: Vec<_> = r.executed.iter().filter(|e| matches!(e.result, ActionResult::Failed { .. })).collect();
+    assert!(failed.is_empty(), "no call fails (RouteAlreadyExists): {failed:#?}");
+    let pay_pcx = peering_to(&f, A_VPC).expect("pay's peering").id;
+    assert_eq!(gw_route(&f, "10.20.0.0/16"), Some(pay_pcx.clone()));
+    assert!(peering_to(&f, C_VPC).is_none(), "no peering for the refused link");
+    // Run again and again: nothing changes, no route is swapped.
+    let before = f.calls().len();
+    for _ in 0..3 {
+        assert_eq!(apply(&f, &d).await.mutations(), 0);
+    }
+    assert_eq!(f.calls().len(), before);
+    assert!(f.calls().iter().all(|(_, op)| op != "ReplaceRoute"), "{:?}", f.calls());
+    assert_eq!(gw_route(&f, "10.20.0.0/16"), Some(pay_pcx));
+}
+
+/// When the overlap cannot be seen (the first link's service account cannot be read), the route
+/// the first link's peering holds is contested, not taken over.
+#[tokio::test]
+async fn a_route_held_by_another_links_peering_is_contested_not_replaced() {
+    let f = world_with_twins();
+    let pay = accounts_with_c() + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "");
+    converge(&f, &desired(&pay)).await;
+    let pay_pcx = peering_to(&f, A_VPC).unwrap().id;
+    f.break_account(SVC_A, CloudError::new(ErrorKind::AccessDenied, "AccessDenied", "no"));
+    let both = pay.clone() + &link("twin", "svc-c", C_VPC, C_RTB, "10.20.1.10", 9002, "/twin", "");
+    let d = desired(&both);
+    let r = apply(&f, &d).await;
+    assert!(!r.converged);
+    assert!(r.executed.iter().all(|e| !matches!(e.action.op, Op::ReplaceRoute { .. })), "{:#?}", r.executed);
+    assert_eq!(gw_route(&f, "10.20.0.0/16"), Some(pay_pcx.clone()));
+    let twin = &r.remaining.reports[&Subject::Peering(GW_VPC.into(), C_VPC.into())];
+    assert!(!twin.problems.is_empty(), "{twin:?}");
+    // Healed: pay is first in desired order and keeps the route; twin stays refused.
+    f.heal_account(SVC_A);
+    let r = apply(&f, &d).await;
+    assert!(r.executed.iter().all(|e| !matches!(e.action.op, Op::ReplaceRoute { .. })), "{:#?}", r.executed);
+    assert_eq!(gw_route(&f, "10.20.0.0/16"), Some(pay_pcx));
+    let twin = &r.remaining.reports[&Subject::Peering(GW_VPC.into(), C_VPC.into())];
+    assert!(twin.problems.iter().any(|p| p.code == "PeerCidrOverlap"), "{twin:?}");
+}
+
+/// A change of a route's target: (route table, destination, before, after).
+type RouteChange = (String, String, Option<String>, Option<String>);
+
+/// A cloud that records every change of a route's target.
+struct RouteLog {
+    inner: Arc<FakeAws>,
+    log: std::sync::Mutex<Vec<RouteChange>>,
+}
+
+impl RouteLog {
+    fn target(&self, account: &str, rtb: &str, dest: &str) -> Option<String> {
+        let st = state(&self.inner, account);
+        let r = st.route_tables.get(rtb)?.routes.iter().find(|r| r.destination.to_string() == dest)?.clone();
+        Some(r.peering_id.or(r.other_target).unwrap_or_default())
+    }
+}
+
+impl crosslink_cloud::Cloud for RouteLog {
+    async fn observe(
+        &self,
+        account: &crosslink_spec::Account,
+        scope: &crosslink_cloud::ObserveScope,
+    ) -> AccountObservation {
+        self.inner.observe(account, scope).await
+    }
+
+    async fn execute(
+        &self,
+        account: &crosslink_spec::Account,
+        op: &Op,
+    ) -> Result<crosslink_cloud::Outcome, CloudError> {
+        let key = match op {
+            Op::CreateRoute { route_table_id, destination, .. }
+            | Op::ReplaceRoute { route_table_id, destination, .. }
+            | Op::DeleteRoute { route_table_id, destination } => {
+                Some((route_table_id.clone(), destination.to_string()))
+            }
+            _ => None,
+        };
+        let id = &account.spec.account_id;
+        let before = key.as_ref().map(|(t, d)| self.target(id, t, d));
+        let r = self.inner.execute(account, op).await;
+        if let (Some((t, d)), Some(before)) = (key, before) {
+            let after = self.target(id, &t, &d);
+            if before != after {
+                self.log.lock().unwrap().push((t, d, before, after));
+            }
+        }
+        r
+    }
+}
+
+/// Random desired states over service VPCs that overlap (svc-a's 10.20.0.0/16 twice, and
+/// 10.20.0.0/17), in random order, some links retained.
+fn random_overlapping_state(rng: &mut Lcg, step: u16) -> String {
+    let mut text = accounts_with_c();
+    let n = 1 + rng.next(5);
+    let mut ports: Vec<u16> = (9001..9020).collect();
+    for i in 0..n {
+        let (account, vpc, rtb, ip) = match rng.next(4) {
+            0 => ("svc-a", A_VPC, A_RTB, "10.20.1.10"),
+            1 => ("svc-c", C_VPC, C_RTB, "10.20.1.11"),
+            2 => ("svc-b", D_VPC, D_RTB, "10.20.1.12"),
+            _ => ("svc-b", B_VPC, B_RTB, "10.30.1.10"),
+        };
+        let retain = rng.next(4) == 0;
+        let (name, port, path) = if retain {
+            (format!("kept{step}x{i}"), 9100 + step * 10 + i as u16, format!("/kept{step}x{i}"))
+        } else {
+            (format!("l{i}"), ports.remove(rng.next(ports.len() as u64) as usize), format!("/svc{i}"))
+        };
+        let extra = if retain { "  deletionPolicy: Retain\n" } else { "" };
+        text += &link(&name, account, vpc, rtb, ip, port, &path, extra);
+    }
+    text
+}
+
+/// The property: no plan, applied, ever leads to a plan that undoes it. A route's target never
+/// swings back (a ReplaceRoute A -> B followed later by B -> A), never returns to a target it
+/// left while desired state stays the same, and a second apply of the same state changes no
+/// route; no CreateRoute runs into an existing route.
+#[tokio::test]
+async fn random_transitions_with_overlapping_service_cidrs_never_flap_routes() {
+    for seed in 1..=30u64 {
+        let fake = world_with_twins();
+        let cloud = Arc::new(RouteLog { inner: fake.clone(), log: Default::default() });
+        let eng = Engine::new(cloud.clone(), EngineOptions::default());
+        let mut rng = Lcg(seed);
+        let mut replaced: Vec<(String, String, String, String)> = Vec::new();
+        for step in 0..6u16 {
+            let text = random_overlapping_state(&mut rng, step);
+            let d = desired(&text);
+            cloud.log.lock().unwrap().clear();
+            let r = eng.apply(&d, &fast()).await;
+            for e in &r.executed {
+                if let ActionResult::Failed { error } = &e.result {
+                    assert_ne!(
+                        error.code, "RouteAlreadyExists",
+                        "seed {seed} step {step}: {}\n{text}",
+                        e.action.resource
+                    );
+                }
+            }
+            let changes = cloud.log.lock().unwrap().clone();
+            // Within one desired state, a route never returns to a target it left.
+            let mut seen: BTreeMap<(String, String), Vec<Option<String>>> = BTreeMap::new();
+            for (t, dst, before, after) in &changes {
+                let h = seen.entry((t.clone(), dst.clone())).or_insert_with(|| vec![before.clone()]);
+                assert!(
+                    after.is_none() || !h.contains(after),
+                    "seed {seed} step {step}: route {dst} in {t} went back to {after:?} after {h:?}\n{text}"
+                );
+                h.push(after.clone());
+            }
+            // Across all states, no replacement is ever undone.
+            for (t, dst, before, after) in changes {
+                if let (Some(b), Some(a)) = (before, after) {
+                    assert!(
+                        !replaced.contains(&(t.clone(), dst.clone(), a.clone(), b.clone())),
+                        "seed {seed} step {step}: route {dst} in {t} swung back from {b} to {a}\n{text}"
+                    );
+                    replaced.push((t, dst, b, a));
+                }
+            }
+            // Stable: applying the same state again changes no route.
+            cloud.log.lock().unwrap().clear();
+            let again = eng.apply(&d, &fast()).await;
+            let changes = cloud.log.lock().unwrap().clone();
+            assert!(changes.is_empty(), "seed {seed} step {step}: second apply changed routes {changes:?}\n{text}");
+            if r.converged {
+                assert_eq!(again.mutations(), 0, "seed {seed} step {step}: {:#?}", again.executed);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_peering_kept_by_retain_is_never_deleted_after_its_pair_is_linked_again() {
+    let f = world();
+    let base = accounts() + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "");
+    let kept = base.clone()
+        + &link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", "  deletionPolicy: Retain\n");
+    converge(&f, &desired(&kept)).await;
+    let pcx = peering_to(&f, B_VPC).expect("ledger's peering").id;
+    // Removed: everything of ledger stays.
+    converge(&f, &desired(&base)).await;
+    assert_eq!(peering_to(&f, B_VPC).map(|p| p.id), Some(pcx.clone()));
+    // Another link into the same VPC, with the default policy: the retained peering is adopted and
+    // stays Retain, and the plan says why.
+    let again = base.clone() + &link("audit", "svc-b", B_VPC, B_RTB, "10.30.1.20", 9004, "/audit", "");
+    let d = desired(&again);
+    let (_, plan) = engine(&f).plan(&d).await;
+    assert!(plan.actions.iter().all(|a| !matches!(a.op, Op::CreateEc2Tags { .. })), "{:#?}", plan.actions);
+    let report = &plan.reports[&Subject::Peering(GW_VPC.into(), B_VPC.into())];
+    assert!(
+        report.retained.iter().any(|k| k.contains(&pcx) && k.contains("Link/ledger")),
+        "the plan says the peering stays retained: {report:?}"
+    );
+    converge(&f, &d).await;
+    let p = peering_to(&f, B_VPC).unwrap();
+    assert_eq!(p.id, pcx, "adopted, not replaced");
+    assert_eq!(p.tags.get("crosslink.dev/deletion-policy").map(String::as_str), Some("Retain"));
+    // That link goes too: its own resources go, the peering ledger still uses stays.
+    let r = converge(&f, &desired(&base)).await;
+    let deleted: Vec<&str> =
+        r.executed.iter().filter(|e| e.action.verb == Verb::Delete).map(|e| e.action.resource.as_str()).collect();
+    assert!(deleted.iter().any(|x| x.starts_with("listener :9004")), "{deleted:?}");
+    assert!(!deleted.iter().any(|x| x.starts_with("peering") || x.starts_with("route")), "{deleted:?}");
+    assert_eq!(peering_to(&f, B_VPC).map(|p| p.id), Some(pcx.clone()));
+    assert_eq!(gw_route(&f, "10.30.0.0/16"), Some(pcx));
+    assert!(state(&f, GW).listeners.iter().any(|x| x.port == 9003), "ledger's listener is still there");
+}
+
+/// Watches the gateway after every call: the ports the deployed stage sends traffic to (the
+/// integrations as they were at the last deployment) must each have a listener.
+struct DeployWatch {
+    inner: Arc<FakeAws>,
+    deployed: std::sync::Mutex<BTreeSet<u16>>,
+    calls: std::sync::Mutex<Vec<String>>,
+    violations: std::sync::Mutex<Vec<String>>,
+}
+
+fn integration_ports(f: &FakeAws) -> BTreeSet<u16> {
+    let gw = state(f, GW);
+    gw.rest_apis
+        .iter()
+        .flat_map(|a| a.resources.iter())
+        .flat_map(|r| r.methods.values())
+        .filter_map(|m| m.integration.as_ref()?.uri.clone())
+        .filter_map(|u| u.split(':').nth(2)?.split('/').next()?.parse().ok())
+        .collect()
+}
+
+impl crosslink_cloud::Cloud for DeployWatch {
+    async fn observe(
+        &self,
+        account: &crosslink_spec::Account,
+        scope: &crosslink_cloud::ObserveScope,
+    ) -> AccountObservation {
+        self.inner.observe(account, scope).await
+    }
+
+    async fn execute(
+        &self,
+        account: &crosslink_spec::Account,
+        op: &Op,
+    ) -> Result<crosslink_cloud::Outcome, CloudError> {
+        let r = self.inner.execute(account, op).await;
+        let what = match op {
+            Op::CreateListener { port, .. } | Op::ModifyListener { port, .. } => format!("{} :{port}", op.name()),
+            Op::DeleteListener { arn } => {
+                format!("DeleteListener {arn}")
+            }
+            Op::PutProxyMethod { uri, .. } => format!("PutProxyMethod {uri}"),
+            _ => op.name().to_string(),
+        };
+        self.calls.lock().unwrap().push(what.clone());
+        if r.is_ok() && matches!(op, Op::CreateDeployment { .. }) {
+            *self.deployed.lock().unwrap() = integration_ports(&self.inner);
+        }
+        let listening: BTreeSet<u16> = self.inner.observe_account_listeners(GW).into_iter().collect();
+        let deployed = self.deployed.lock().unwrap().clone();
+        if !deployed.is_subset(&listening) {
+            self.violations
+                .lock()
+                .unwrap()
+                .push(format!("after {what}: deployed {deployed:?}, listening {listening:?}"));
+        }
+        r
+    }
+}
+
+#[tokio::test]
+async fn a_listener_port_change_is_made_before_the_old_port_is_broken() {
+    let f = world();
+    converge(&f, &desired(&three_links())).await;
+    let old = state(&f, GW).listeners.iter().find(|x| x.port == 9003).unwrap().arn.clone();
+    let watch = Arc::new(DeployWatch {
+        inner: f.clone(),
+        deployed: std::sync::Mutex::new(integration_ports(&f)),
+        calls: Default::default(),
+        violations: Default::default(),
+    });
+    assert!(watch.deployed.lock().unwrap().contains(&9003));
+    let eng = Engine::new(watch.clone(), EngineOptions::default());
+    let d = desired(&three_links().replace("listenerPort: 9003", "listenerPort: 9303"));
+
+    // The plan says it: a new listener first, the integrations, the deployment, then the old one.
+    let (_, plan) = eng.plan(&d).await;
+    let ledger: Vec<String> = plan
+        .actions
+        .iter()
+        .filter(|a| a.subject == Subject::Link("ledger".into()))
+        .map(|a| format!("{} {} ({})", a.verb.as_str(), a.resource, a.reason))
+        .collect();
+    let text = ledger.join("\n");
+    assert!(
+        text.contains("create listener :9303 on edge-nlb (drift of listenerPort: live 9003, desired 9303)"),
+        "{text}"
+    );
+    let del = plan.actions.iter().find(|a| matches!(&a.op, Op::DeleteListener { arn } if *arn == old)).expect(&text);
+    assert!(del.reason.to_string().contains("after"), "the reason says when the old one goes: {}", del.reason);
+    let deploy = plan.actions.iter().find(|a| a.verb == Verb::Deploy).expect("a deployment");
+    assert!(del.deps.contains(&deploy.id), "{del:?}");
+    let create = plan.actions.iter().find(|a| matches!(a.op, Op::CreateListener { port: 9303, .. })).unwrap();
+    for put in plan.actions.iter().filter(|a| matches!(&a.op, Op::PutProxyMethod { uri, .. } if uri.contains(":9303/")))
+    {
+        assert!(put.deps.contains(&create.id), "{put:?}");
+    }
+    assert!(plan.actions.iter().all(|a| !matches!(a.op, Op::ModifyListener { .. })));
+
+    let r = eng.apply(&d, &fast()).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    let calls = watch.calls.lock().unwrap().clone();
+    let at = |p: &dyn Fn(&String) -> bool| calls.iter().position(p).unwrap_or_else(|| panic!("{calls:#?}"));
+    let created = at(&|c| c == "CreateListener :9303");
+    let put = at(&|c| c.starts_with("PutProxyMethod") && c.contains(":9303/"));
+    let deployed = at(&|c| c == "CreateDeployment");
+    let deleted = at(&|c| *c == format!("DeleteListener {old}"));
+    assert!(created < put && put < deployed && deployed < deleted, "{calls:#?}");
+    let violations = watch.violations.lock().unwrap().clone();
+    assert!(violations.is_empty(), "traffic was cut: {violations:#?}\n{calls:#?}");
+    assert_eq!(state(&f, GW).listeners.iter().filter(|x| x.port == 9303 || x.port == 9003).count(), 1);
+    let (_, plan) = eng.plan(&d).await;
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+}
+
+#[tokio::test]
+async fn the_first_plan_shows_every_change_and_counts_a_fresh_setup_as_creation() {
+    let f = world();
+    let dns = "  peering: {allowDnsResolution: true}\n";
+    let text = accounts()
+        + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", dns)
+        + &link("hooks", "svc-a", A_VPC, A_RTB, "10.20.1.11", 9002, "/webhooks/payments", dns)
+        + &link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", "");
+    let d = desired(&text);
+    let (_, plan) = engine(&f).plan(&d).await;
+    // The DNS option is in the first plan: after the acceptance, on the peering made before it.
+    let set = plan.actions.iter().find(|a| matches!(a.op, Op::SetPeeringDnsResolution { .. })).expect("planned");
+    assert!(matches!(
+        &set.op,
+        Op::SetPeeringDnsResolution { peering_id: crosslink_plan::op::Ref::Pending(_), allow: true }
+    ));
+    assert!(!matches!(set.reason, Reason::Drift { .. }), "{}", set.reason);
+    assert_eq!(set.reason.to_string(), "set after acceptance");
+    let accept =
+        plan.actions.iter().find(|a| a.verb == Verb::Accept && a.subject == set.subject).expect("the acceptance");
+    assert!(set.deps.contains(&accept.id), "{set:?}");
+    // A fresh setup is creation only.
+    let c = plan.counts();
+    assert_eq!((c.create, c.update, c.delete), (plan.actions.len(), 0, 0), "{:#?}", plan.actions);
+
+    // What is shown is what is made, and none of it is drift.
+    let r = converge(&f, &d).await;
+    assert_eq!(r.mutations(), plan.actions.len(), "{:#?}", r.executed);
+    let drift: Vec<_> = r.executed.iter().filter(|e| matches!(e.action.reason, Reason::Drift { .. })).collect();
+    assert!(drift.is_empty(), "{drift:#?}");
+    assert!(peering_to(&f, A_VPC).unwrap().accepter_dns_resolution);
+
+    // Real updates stay updates: a changed health check, a target added to a live group.
+    let changed = text
+        .replace("10.30.1.10, port: 8080}]", "10.30.1.10, port: 8080}, {ip: 10.30.1.11, port: 8080}]")
+        .replace("listenerPort: 9001\n", "listenerPort: 9001\n  healthCheck: {protocol: HTTP, path: /health}\n");
+    let (_, plan) = engine(&f).plan(&desired(&changed)).await;
+    let c = plan.counts();
+    assert_eq!(c.update, 2, "{:#?}", plan.actions);
+}
+
+#[tokio::test]
+async fn a_blocked_link_gets_no_actions_and_its_problem_is_counted_once() {
+    let f = world();
+    // ledger lists a route table its account does not have: its peering is blocked, and so is
+    // the link (its chain cannot work); the others go ahead.
+    let text = accounts()
+        + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "")
+        + &link("ledger", "svc-b", B_VPC, "rtb-0000000000000009c", "10.30.1.10", 9003, "/accounts", "");
+    let d = desired(&text);
+    let (_, plan) = engine(&f).plan(&d).await;
+    let pair = Subject::Peering(GW_VPC.into(), B_VPC.into());
+    let ledger = Subject::Link("ledger".into());
+    assert!(plan.reports[&pair].problems.iter().any(|p| p.code == "NotFound"), "{:?}", plan.reports[&pair]);
+    assert!(!plan.reports[&ledger].problems.is_empty());
+    let blocked: Vec<_> = plan.actions.iter().filter(|a| a.subject == pair || a.subject == ledger).collect();
+    assert!(blocked.is_empty(), "{blocked:#?}");
+    assert!(plan.actions.iter().any(|a| a.subject == Subject::Link("pay".into())));
+    // The API is deployed without ledger's routes (nothing points at a listener that is not made).
+    assert!(plan.actions.iter().all(|a| !a.resource.contains("/accounts")), "{:#?}", plan.actions);
+    for a in &plan.actions {
+        assert!(a.deps.iter().all(|d| *d < plan.actions.len() && plan.actions[*d].id == *d), "{a:?}");
+    }
+    let r = apply(&f, &d).await;
+    assert!(r.executed.iter().all(|e| e.action.subject != ledger && e.action.subject != pair));
+    assert!(peering_to(&f, B_VPC).is_none());
+    assert!(state(&f, GW).listeners.iter().all(|x| x.port != 9003));
 }

@@ -137,8 +137,7 @@ pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
         out.push('\n');
     }
     let c = plan.counts();
-    let problems: usize =
-        plan.reports.values().flat_map(|r| &r.problems).filter(|p| !is_shared(p)).count() + shared.len();
+    let (problems, blocked) = blocking(plan);
     let _ = write!(
         out,
         "Plan: {} to create, {} to change, {} to delete; {} link{} in sync",
@@ -149,13 +148,37 @@ pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
         if in_sync_links == 1 { "" } else { "s" }
     );
     if problems > 0 {
-        let _ = write!(out, "; {problems} problem{} block changes", if problems == 1 { "" } else { "s" });
+        let names: Vec<String> = blocked.iter().map(ToString::to_string).collect();
+        let _ = write!(
+            out,
+            "; {problems} problem{} block{} changes to {}",
+            if problems == 1 { "" } else { "s" },
+            if problems == 1 { "s" } else { "" },
+            names.join(", ")
+        );
     }
     out.push('\n');
     if plan.actions.iter().any(|a| !a.op.is_ready()) {
         let _ = writeln!(out, "{}", "Some ids are known only after earlier steps: apply runs them in order.".dimmed());
     }
     out
+}
+
+/// How many distinct problems there are, and the subjects they block (in plan order). A link
+/// carries its peering's problems as its own (its chain cannot work): one problem, counted once.
+fn blocking(plan: &Plan) -> (usize, Vec<Subject>) {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut blocked = Vec::new();
+    for s in subjects(plan) {
+        let Some(r) = plan.reports.get(&s).filter(|r| !r.problems.is_empty()) else { continue };
+        for p in &r.problems {
+            if !seen.contains(&(p.code.as_str(), p.message.as_str())) {
+                seen.push((&p.code, &p.message));
+            }
+        }
+        blocked.push(s);
+    }
+    (seen.len(), blocked)
 }
 
 #[derive(Serialize)]
@@ -221,4 +244,64 @@ pub fn apply_summary(report: &ApplyReport, desired: &DesiredState) -> String {
         if done == 1 { "" } else { "s" },
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crosslink_plan::{Problem, Report};
+
+    use super::*;
+
+    const STATE: &str = r#"
+apiVersion: crosslink.dev/v1alpha1
+kind: Account
+metadata: {name: shared}
+spec: {accountId: "111111111111", region: eu-central-1}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  account: shared
+  vpcId: vpc-0a0a0a0a0a0a0a0a0
+  subnetIds: [subnet-0a0a0a0a0a0a0a0a0]
+  routeTableIds: [rtb-0a0a0a0a0a0a0a0a0]
+  loadBalancer: {name: edge-nlb}
+  api: {name: edge-api, stage: v1}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Link
+metadata: {name: ledger}
+spec:
+  gateway: edge
+  service: {account: shared, vpcId: vpc-0b0b0b0b0b0b0b0b0, routeTableIds: [rtb-0b0b0b0b0b0b0b0b0]}
+  targets: [{ip: 10.30.1.10, port: 8080}]
+  listenerPort: 9003
+  routes: [{path: /accounts}]
+"#;
+
+    #[test]
+    fn a_peering_problem_is_counted_once_and_names_what_it_blocks() {
+        let desired = crosslink_spec::load_str(Path::new("t.yaml"), STATE).unwrap();
+        let problem = Problem {
+            code: "NotFound".into(),
+            message: "route table rtb-0b0b0b0b0b0b0b0b0 not found in account shared".into(),
+            hint: None,
+        };
+        let blocked = Report { problems: vec![problem], ..Report::default() };
+        let mut plan = Plan::default();
+        let pair = Subject::Peering("vpc-0a0a0a0a0a0a0a0a0".into(), "vpc-0b0b0b0b0b0b0b0b0".into());
+        plan.reports.insert(pair, blocked.clone());
+        // The planner copies a peering's problems into its links' reports.
+        plan.reports.insert(Subject::Link("ledger".into()), blocked);
+        plan.reports.insert(Subject::Gateway("edge".into()), Report::default());
+        let text = plan_text(&plan, &desired);
+        let last = text.lines().find(|l| l.starts_with("Plan:")).unwrap();
+        assert_eq!(
+            last,
+            "Plan: 0 to create, 0 to change, 0 to delete; 0 links in sync; 1 problem blocks changes to Link/ledger, Peering vpc-0a0a0a0a0a0a0a0a0 <-> vpc-0b0b0b0b0b0b0b0b0"
+        );
+    }
 }

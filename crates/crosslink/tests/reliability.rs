@@ -464,6 +464,39 @@ async fn a_30_link_fleet_converges_while_a_fifth_of_all_calls_fail_on_the_wire()
     );
 }
 
+/// `crosslink apply` through a fifth of all calls failing, STS included: an account that cannot
+/// be read because AssumeRole or a read was throttled, failed or timed out is read again with
+/// backoff until `--timeout`, as a failed call is (it used to exit 1 after one round).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_converges_while_a_fifth_of_all_calls_fail_sts_included() {
+    let _heavy = HEAVY.lock().await;
+    let env = Env::new("apply-wire").await;
+    let proxy = Proxy::start(env.moto.addr);
+    let seed = 11;
+    proxy.set_faults(Faults::mixed(0.2, seed));
+    env.write("fleet.yaml", &env.fleet(10));
+    let d = crosslink_spec::load(std::slice::from_ref(&env.dir)).unwrap();
+    let dir = env.dir.to_str().unwrap().to_string();
+    let start = Instant::now();
+    let out = env.run(&["apply", "--rate-limits", "off", "--timeout", "200s", &dir], &proxy.env());
+    let took = start.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    proxy.clear_faults();
+    let calls = proxy.calls();
+    let sts_faults = calls.iter().filter(|c| c.fault.is_some() && c.service == "sts").count();
+    let faults = calls.iter().filter(|c| c.fault.is_some()).count();
+    let (problems, compared) = env.inventory(&d).await;
+    assert!(problems.is_empty(), "inventory differs from desired state:\n{}", problems.join("\n"));
+    assert_in_sync(&env);
+    eprintln!(
+        "reliability: apply through wire faults (seed {seed}, rate 0.2, STS included): exit 0 in {:.1} s; {} calls, {faults} faults ({sts_faults} on STS); {compared} resources compared; {}",
+        took.as_secs_f64(),
+        calls.len(),
+        stdout.lines().last().unwrap_or("")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_daemon_twenty_times_during_convergence_leaves_no_duplicates() {
     let _heavy = HEAVY.lock().await;

@@ -201,8 +201,11 @@ impl Plan {
         let mut c = Counts::default();
         for a in &self.actions {
             match a.verb {
-                Verb::Create => c.create += 1,
+                // What completes a creation counts as part of it: accepting a requested peering
+                // (its second half), and any step on a resource the plan creates first.
+                Verb::Create | Verb::Accept => c.create += 1,
                 Verb::Delete | Verb::Deregister => c.delete += 1,
+                _ if a.op.on_new_resource() => c.create += 1,
                 _ => c.update += 1,
             }
         }
@@ -233,6 +236,60 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op::Ref;
+
+    fn action(verb: Verb, op: Op) -> Action {
+        Action {
+            id: 0,
+            subject: Subject::Link("l".into()),
+            account: "a".into(),
+            resource: "r".into(),
+            verb,
+            reason: Reason::Missing,
+            op,
+            deps: vec![],
+        }
+    }
+
+    #[test]
+    fn steps_that_complete_a_creation_count_as_creation() {
+        let pending = || Ref::Pending("target group cl-l-123456".into());
+        let known = || Ref::Known("arn:tg".into());
+        let count = |actions: Vec<Action>| {
+            let c = Plan { actions, ..Plan::default() }.counts();
+            (c.create, c.update, c.delete)
+        };
+        let register = |r: Ref| Op::RegisterTargets { target_group_arn: r, targets: vec![] };
+        let accept = |r: Ref| Op::AcceptVpcPeeringConnection { peering_id: r };
+        let dns = |r: Ref| Op::SetPeeringDnsResolution { peering_id: r, allow: true };
+        let deploy = |r: Ref| Op::CreateDeployment {
+            rest_api_id: r,
+            stage: "v1".into(),
+            description: String::new(),
+            stage_tags: BTreeMap::new(),
+        };
+        // Into what the plan creates: creation.
+        assert_eq!(
+            count(vec![
+                action(Verb::Register, register(pending())),
+                action(Verb::Accept, accept(pending())),
+                action(Verb::Update, dns(pending())),
+                action(Verb::Deploy, deploy(pending())),
+            ]),
+            (4, 0, 0)
+        );
+        // Into what exists: updates, except an acceptance (always the second half of a creation).
+        assert_eq!(
+            count(vec![
+                action(Verb::Register, register(known())),
+                action(Verb::Accept, accept(known())),
+                action(Verb::Update, dns(known())),
+                action(Verb::Deploy, deploy(known())),
+                action(Verb::Deregister, Op::DeregisterTargets { target_group_arn: "arn:tg".into(), targets: vec![] }),
+            ]),
+            (1, 3, 1)
+        );
+    }
 
     #[test]
     fn long_drifts_show_where_they_differ() {

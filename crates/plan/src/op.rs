@@ -78,9 +78,9 @@ pub enum Op {
         peering_id: String,
     },
     /// Sets the accepter side's `AllowDnsResolutionFromRemoteVpc` (made in the accepter's
-    /// account, on an active peering).
+    /// account, on an active peering: after the acceptance when the peering is new).
     SetPeeringDnsResolution {
-        peering_id: String,
+        peering_id: Ref,
         allow: bool,
     },
     CreateRoute {
@@ -280,7 +280,7 @@ impl Op {
     pub fn is_ready(&self) -> bool {
         use Op::*;
         let refs: Vec<&Ref> = match self {
-            AcceptVpcPeeringConnection { peering_id } => vec![peering_id],
+            AcceptVpcPeeringConnection { peering_id } | SetPeeringDnsResolution { peering_id, .. } => vec![peering_id],
             CreateRoute { peering_id, .. } | ReplaceRoute { peering_id, .. } => vec![peering_id],
             RegisterTargets { target_group_arn, .. } => vec![target_group_arn],
             CreateListener { load_balancer_arn, target_group_arn, .. } => vec![load_balancer_arn, target_group_arn],
@@ -292,6 +292,20 @@ impl Op {
             _ => vec![],
         };
         refs.iter().all(|r| r.known().is_some())
+    }
+
+    /// Whether the resource the call acts on is one the plan creates before it (its id is
+    /// pending): targets into a new group, the options of a new peering, a new API's first
+    /// deployment. Such a step is part of the creation.
+    pub fn on_new_resource(&self) -> bool {
+        use Op::*;
+        let target = match self {
+            AcceptVpcPeeringConnection { peering_id } | SetPeeringDnsResolution { peering_id, .. } => peering_id,
+            RegisterTargets { target_group_arn, .. } => target_group_arn,
+            CreateDeployment { rest_api_id, .. } => rest_api_id,
+            _ => return false,
+        };
+        target.known().is_none()
     }
 
     pub fn is_delete(&self) -> bool {

@@ -27,9 +27,77 @@ impl Default for Settings {
     }
 }
 
-/// Plans the changes that make `observed` match `desired`.
+/// Plans the changes that make `observed` match `desired`. A subject with a problem gets no
+/// actions; a link is blocked by its peering's problems too.
 pub fn plan(desired: &DesiredState, observed: &Observed, settings: &Settings) -> Plan {
-    let mut p = Planner { d: desired, o: observed, s: settings, plan: Plan::default(), claimed: HashSet::new() };
+    // Some problems of a link are found after it was planned (its peering's, a port held by a
+    // blocked link): plan again with the blocked links frozen, so that the API neither points at
+    // them nor prunes them, until no more links turn out blocked. Freezing only adds problems,
+    // so this ends, usually after one more round.
+    let mut frozen = BTreeSet::new();
+    loop {
+        let mut plan = plan_with(desired, observed, settings, &frozen);
+        let blocked: BTreeSet<String> = desired
+            .links
+            .iter()
+            .map(|l| l.metadata.name.clone())
+            .filter(|n| plan.reports.get(&Subject::Link(n.clone())).is_some_and(|r| !r.problems.is_empty()))
+            .collect();
+        if blocked.is_subset(&frozen) {
+            drop_blocked(&mut plan);
+            return plan;
+        }
+        frozen.extend(blocked);
+    }
+}
+
+/// Removes the actions of subjects with problems ("nothing is done for the subject until they
+/// are resolved"), and what depends on them; a deployment only follows changes and stays with
+/// the others. Ids and dependencies are renumbered.
+fn drop_blocked(plan: &mut Plan) {
+    let blocked: BTreeSet<&Subject> =
+        plan.reports.iter().filter(|(_, r)| !r.problems.is_empty()).map(|(s, _)| s).collect();
+    let n = plan.actions.len();
+    let mut drop: Vec<bool> = plan.actions.iter().map(|a| blocked.contains(&a.subject)).collect();
+    let mut changed = drop.iter().any(|d| *d);
+    while changed {
+        changed = false;
+        for a in &plan.actions {
+            let follows = matches!(a.op, Op::CreateDeployment { .. });
+            if !drop[a.id] && !follows && a.deps.iter().any(|d| drop[*d]) {
+                drop[a.id] = true;
+                changed = true;
+            }
+        }
+    }
+    if !drop.iter().any(|d| *d) {
+        return;
+    }
+    let mut new_id = vec![usize::MAX; n];
+    let mut kept = Vec::new();
+    for a in std::mem::take(&mut plan.actions) {
+        if !drop[a.id] {
+            new_id[a.id] = kept.len();
+            kept.push(a);
+        }
+    }
+    for (i, a) in kept.iter_mut().enumerate() {
+        a.id = i;
+        a.deps = a.deps.iter().filter(|d| !drop[**d]).map(|d| new_id[*d]).collect();
+    }
+    plan.actions = kept;
+}
+
+fn plan_with(desired: &DesiredState, observed: &Observed, settings: &Settings, frozen: &BTreeSet<String>) -> Plan {
+    let mut p = Planner {
+        d: desired,
+        o: observed,
+        s: settings,
+        frozen,
+        plan: Plan::default(),
+        claimed: HashSet::new(),
+        taken_over: BTreeMap::new(),
+    };
     for g in &desired.gateways {
         p.plan.reports.entry(Subject::Gateway(g.metadata.name.clone())).or_default();
     }
@@ -49,7 +117,12 @@ pub fn plan(desired: &DesiredState, observed: &Observed, settings: &Settings) ->
                 entries.push(e);
             }
         }
-        p.api(cx, &entries);
+        // Listeners a link leaves go once the API no longer points at them: after the deployment.
+        if let Some(deploy) = p.api(cx, &entries) {
+            for a in entries.iter().flat_map(|e| &e.after_deploy) {
+                p.plan.actions[*a].deps.push(deploy);
+            }
+        }
     }
     p.peerings();
     p.orphans();
@@ -77,9 +150,14 @@ struct Planner<'a> {
     d: &'a DesiredState,
     o: &'a Observed,
     s: &'a Settings,
+    /// Links blocked by problems found after they were planned: their API entries are frozen.
+    frozen: &'a BTreeSet<String>,
     plan: Plan,
     /// Owned resources (ids / ARNs) that desired state accounts for.
     claimed: HashSet<String>,
+    /// Routes (table, destination) that a desired peering takes over from a crosslink peering
+    /// being removed, with the action: the removal leaves them alone and waits for it.
+    taken_over: BTreeMap<(String, Ipv4Net), usize>,
 }
 
 /// What the links of a gateway need from it.
@@ -105,6 +183,10 @@ struct ApiEntry {
     paths: Vec<(String, Vec<String>)>,
     /// The link is blocked: its API resources are kept as they are, neither changed nor pruned.
     frozen: bool,
+    /// A listener made for the link in this plan (a port move): its integrations wait for it.
+    listener: Option<usize>,
+    /// Listeners the link leaves (a port move): removed after the deployment.
+    after_deploy: Vec<usize>,
 }
 
 fn short_hash(parts: &[&str]) -> String {
@@ -564,6 +646,7 @@ impl<'a> Planner<'a> {
         let owner = tags::link_owner(name);
         let state = cx.state;
         let account = cx.account.as_str();
+        let frozen_here = self.frozen.contains(name);
         let entry = |frozen: bool| ApiEntry {
             link: name.clone(),
             port: l.spec.listener_port,
@@ -573,7 +656,9 @@ impl<'a> Planner<'a> {
                 .iter()
                 .map(|r| (r.path.clone(), r.methods.iter().map(|m| m.as_str().to_string()).collect()))
                 .collect(),
-            frozen,
+            frozen: frozen || frozen_here,
+            listener: None,
+            after_deploy: Vec::new(),
         };
         if let Err(p) = self.state(&l.spec.service.account) {
             self.report(&subject).problems.push(p);
@@ -687,16 +772,21 @@ impl<'a> Planner<'a> {
         };
         let want_port = l.spec.listener_port;
         let chosen = mine.iter().find(|x| x.port == want_port).or(mine.first()).copied();
-        let mut listener_action = None;
+        // Every change to the link's listeners: a replaced target group goes after them.
+        let mut listener_actions: Vec<Option<usize>> = Vec::new();
+        let mut made = None;
+        let mut after_deploy = Vec::new();
         match chosen {
             Some(x) => {
                 self.claimed.insert(x.arn.clone());
                 self.report(&subject).resources.insert("listener".into(), x.arn.clone());
                 let tg_differs = tg_ref.known() != x.target_group_arn.as_deref();
                 let port_differs = x.port != want_port;
+                let mut leaving = false;
                 if port_differs && on_lb.iter().any(|o| o.port == want_port && o.arn != x.arn) {
                     if self.port_taken(&subject, name, want_port, Some(x), &on_lb, &lb_label) {
-                        listener_action = Some(self.add(
+                        leaving = true;
+                        listener_actions.push(Some(self.add(
                             &subject,
                             account,
                             format!("listener :{} on {lb_label}", x.port),
@@ -706,23 +796,53 @@ impl<'a> Planner<'a> {
                             },
                             Op::DeleteListener { arn: x.arn.clone() },
                             vec![],
-                        ));
+                        )));
                     }
-                } else if port_differs || tg_differs {
-                    let reason = if port_differs {
+                } else if port_differs {
+                    // Make before break: the API points at the old port until it is deployed
+                    // with the new one, so a new listener comes first and the old one goes last.
+                    leaving = true;
+                    let new = self.add(
+                        &subject,
+                        account,
+                        format!("listener :{want_port} on {lb_label}"),
+                        Verb::Create,
                         Reason::Drift {
                             field: "listenerPort".into(),
                             live: x.port.to_string(),
                             desired: want_port.to_string(),
-                        }
-                    } else {
-                        Reason::Drift {
-                            field: "listener target group".into(),
-                            live: x.target_group_arn.clone().unwrap_or("(none)".into()),
-                            desired: tg_ref.to_string(),
-                        }
+                        },
+                        Op::CreateListener {
+                            load_balancer_arn: cx.lb_arn.clone(),
+                            port: want_port,
+                            target_group_arn: tg_ref.clone(),
+                            tags: want_tags.clone(),
+                        },
+                        vec![cx.lb_action, tg_action],
+                    );
+                    let old = self.add(
+                        &subject,
+                        account,
+                        format!("listener :{} on {lb_label}", x.port),
+                        Verb::Delete,
+                        Reason::Replaced {
+                            why: format!(
+                                "moved to :{want_port}; removed after the API is deployed there (make before break)"
+                            ),
+                        },
+                        Op::DeleteListener { arn: x.arn.clone() },
+                        vec![Some(new)],
+                    );
+                    made = Some(new);
+                    after_deploy.push(old);
+                    listener_actions.extend([Some(new), Some(old)]);
+                } else if tg_differs {
+                    let reason = Reason::Drift {
+                        field: "listener target group".into(),
+                        live: x.target_group_arn.clone().unwrap_or("(none)".into()),
+                        desired: tg_ref.to_string(),
                     };
-                    listener_action = Some(self.add(
+                    listener_actions.push(Some(self.add(
                         &subject,
                         account,
                         format!("listener :{} on {lb_label}", x.port),
@@ -730,15 +850,25 @@ impl<'a> Planner<'a> {
                         reason,
                         Op::ModifyListener { arn: x.arn.clone(), port: want_port, target_group_arn: tg_ref.clone() },
                         vec![tg_action],
-                    ));
+                    )));
                 }
-                self.tag_drift(&subject, account, &format!("listener :{}", x.port), &x.arn, &x.tags, &want_tags, None);
+                if !leaving {
+                    self.tag_drift(
+                        &subject,
+                        account,
+                        &format!("listener :{}", x.port),
+                        &x.arn,
+                        &x.tags,
+                        &want_tags,
+                        None,
+                    );
+                }
             }
             None => {
                 if on_lb.iter().any(|o| o.port == want_port) {
                     self.port_taken(&subject, name, want_port, None, &on_lb, &lb_label);
                 } else {
-                    listener_action = Some(self.add(
+                    listener_actions.push(Some(self.add(
                         &subject,
                         account,
                         format!("listener :{want_port} on {lb_label}"),
@@ -751,17 +881,18 @@ impl<'a> Planner<'a> {
                             tags: want_tags.clone(),
                         },
                         vec![cx.lb_action, tg_action],
-                    ));
+                    )));
                 }
             }
         }
         // Other listeners and target groups of this link: replaced ones, duplicates, a move.
+        // The API may still point at them until it is deployed again.
         for x in &mine {
             if chosen.is_some_and(|c| c.arn == x.arn) {
                 continue;
             }
             self.claimed.insert(x.arn.clone());
-            listener_action = Some(self.add(
+            let a = self.add(
                 &subject,
                 account,
                 format!("listener :{} on {lb_label}", x.port),
@@ -769,7 +900,9 @@ impl<'a> Planner<'a> {
                 Reason::Replaced { why: format!("the link listens on :{want_port}") },
                 Op::DeleteListener { arn: x.arn.clone() },
                 vec![],
-            ));
+            );
+            after_deploy.push(a);
+            listener_actions.push(Some(a));
         }
         // The link's listeners on another load balancer of this account: it moved gateways.
         let elsewhere: Vec<&Listener> = state
@@ -795,7 +928,7 @@ impl<'a> Planner<'a> {
         for tg in stale_tgs {
             self.claimed.insert(tg.arn.clone());
             // Switch the listener first: a target group in use cannot be deleted.
-            let mut users: Vec<Option<usize>> = vec![listener_action];
+            let mut users: Vec<Option<usize>> = listener_actions.clone();
             users.extend(moved.iter().copied());
             self.add(
                 &subject,
@@ -808,7 +941,10 @@ impl<'a> Planner<'a> {
             );
         }
 
-        Some(entry(self.blocked(&subject)))
+        let mut e = entry(self.blocked(&subject));
+        e.listener = made;
+        e.after_deploy = after_deploy;
+        Some(e)
     }
 
     /// The port a link wants is held by another listener. Waits when the holder is moving away
@@ -831,10 +967,16 @@ impl<'a> Planner<'a> {
             let want = self.d.link(name)?.spec.listener_port;
             (want != at).then(|| (name.to_string(), want))
         };
+        // A blocked link does not move: waiting for it would never end.
+        let stuck = |n: &str| self.frozen.contains(n) || self.blocked(&Subject::Link(n.to_string()));
         if let Some((first, mut next)) = moving_link(&owner, port) {
             // Follow the chain of moving listeners: a cycle back to this link's listener is a swap.
             let mut names = vec![me.to_string(), first.clone()];
+            let mut blocked_by = stuck(&first).then(|| first.clone());
             for _ in 0..on_lb.len() {
+                if blocked_by.is_some() {
+                    break;
+                }
                 if mine.is_some_and(|m| m.port == next) {
                     if names.iter().min().is_some_and(|m| m == me) {
                         return true;
@@ -845,11 +987,21 @@ impl<'a> Planner<'a> {
                 let o = Some(h).filter(|h| self.owned(&h.tags)).and_then(|h| tags::owner(&h.tags)).map(str::to_string);
                 match moving_link(&o, next) {
                     Some((n, w)) => {
+                        blocked_by = stuck(&n).then(|| n.clone());
                         names.push(n);
                         next = w;
                     }
                     None => break,
                 }
+            }
+            if let Some(b) = blocked_by {
+                self.problem(
+                    subject,
+                    "PortInUse",
+                    format!("port {port} on {lb} is held by Link/{first}, which cannot move while Link/{b} is blocked"),
+                    Some(format!("resolve Link/{b}'s problems, or choose another listenerPort")),
+                );
+                return false;
             }
             self.report(subject).waiting.push(format!("port {port} on {lb} is being freed by Link/{first}"));
             return false;
@@ -887,7 +1039,8 @@ impl<'a> Planner<'a> {
 
     // ---- REST API resources, methods, deployment --------------------------------------------
 
-    fn api(&mut self, cx: &GatewayCx<'a>, entries: &[ApiEntry]) {
+    /// Plans the API of a gateway; returns its deployment, if one is planned.
+    fn api(&mut self, cx: &GatewayCx<'a>, entries: &[ApiEntry]) -> Option<usize> {
         let gw = cx.gw;
         let subject = Subject::Gateway(gw.metadata.name.clone());
         let account = cx.account.as_str();
@@ -946,6 +1099,8 @@ impl<'a> Planner<'a> {
             .map(|x| x.port)
             .collect();
 
+        let new_listener: BTreeMap<&str, usize> =
+            entries.iter().filter_map(|e| Some((e.link.as_str(), e.listener?))).collect();
         let mut api_actions: Vec<usize> = cx.api_action.into_iter().collect();
         let root = by_path.get("/").map(|r| Ref::Known(r.id.clone())).unwrap_or_else(|| Ref::Pending("/".into()));
         let mut ids: BTreeMap<String, (Ref, Option<usize>)> = BTreeMap::new();
@@ -1001,7 +1156,7 @@ impl<'a> Planner<'a> {
                         uri: uri.clone(),
                         vpc_link_id: cx.vpc_link.clone(),
                     },
-                    vec![res_action, cx.vpc_link_action, cx.lb_action],
+                    vec![res_action, cx.vpc_link_action, cx.lb_action, new_listener.get(link.as_str()).copied()],
                 );
                 api_actions.push(a);
             }
@@ -1125,12 +1280,12 @@ impl<'a> Planner<'a> {
             h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
         };
         if want.values().all(Vec::is_empty) {
-            return; // A REST API without methods cannot be deployed.
+            return None; // A REST API without methods cannot be deployed.
         }
         let stage = cx.api.and_then(|a| a.stages.iter().find(|s| s.name == gw.spec.api.stage));
         let deployed = stage.and_then(|s| s.tags.get(DEPLOYED_HASH)).map(String::as_str);
         if api_actions.is_empty() && deployed == Some(hash.as_str()) {
-            return;
+            return None;
         }
         let reason = if !api_actions.is_empty() {
             Reason::FollowsChanges { why: "the API changed".into() }
@@ -1147,7 +1302,7 @@ impl<'a> Planner<'a> {
         stage_tags.insert(MANAGED_BY.to_string(), self.s.instance.clone());
         stage_tags.insert(DEPLOYED_HASH.to_string(), hash);
         let deps: Vec<Option<usize>> = api_actions.iter().copied().map(Some).collect();
-        self.add(
+        Some(self.add(
             &subject,
             account,
             format!("stage {}", gw.spec.api.stage),
@@ -1160,7 +1315,7 @@ impl<'a> Planner<'a> {
                 stage_tags,
             },
             deps,
-        );
+        ))
     }
 
     fn integration_drift(&self, m: &ApiMethod, uri: &str, method: &str, vpc_link: &Ref) -> Option<Reason> {
@@ -1231,7 +1386,20 @@ impl<'a> Planner<'a> {
                 }),
             }
         }
-        for pair in &pairs {
+        // What each pair routes, (route table, destination), where both sides are observed.
+        let wants: Vec<Option<Vec<(String, Ipv4Net)>>> = pairs
+            .iter()
+            .map(|pair| {
+                let gs = self.state(&pair.gw.spec.account).ok()?;
+                let ss = self.state(&pair.svc_account).ok()?;
+                let (gvpc, svpc) = (gs.vpcs.get(&pair.gw.spec.vpc_id)?, ss.vpcs.get(&pair.svc_vpc)?);
+                let there =
+                    pair.gw.spec.route_table_ids.iter().flat_map(|t| svpc.cidrs.iter().map(|c| (t.clone(), *c)));
+                let back = pair.svc_rtbs.iter().flat_map(|t| gvpc.cidrs.iter().map(|c| (t.clone(), *c)));
+                Some(there.chain(back).collect())
+            })
+            .collect();
+        for (i, pair) in pairs.iter().enumerate() {
             let gw = pair.gw;
             let subject = Subject::Peering(gw.spec.vpc_id.clone(), pair.svc_vpc.clone());
             let owner = tags::peering_owner(&gw.spec.vpc_id, &pair.svc_vpc);
@@ -1268,6 +1436,31 @@ impl<'a> Planner<'a> {
                 self.claim_peerings(&owner);
                 continue;
             }
+            // A route table holds one route per destination: a pair whose routes overlap those of
+            // a pair before it in desired order (two service VPCs with one range behind one
+            // gateway) cannot be routed; it waits, and the earlier one keeps its routes.
+            let clash = wants[i].iter().flatten().find_map(|(t, c)| {
+                pairs[..i].iter().zip(&wants[..i]).find_map(|(other, w)| {
+                    let (_, theirs) = w.iter().flatten().find(|(ot, oc)| ot == t && overlaps(*c, *oc))?;
+                    Some((t, *c, other, *theirs))
+                })
+            });
+            if let Some((rtb, mine, other, theirs)) = clash {
+                let other_vpc =
+                    if other.gw.spec.vpc_id == gw.spec.vpc_id { &other.svc_vpc } else { &other.gw.spec.vpc_id };
+                let vpc = if other.gw.spec.vpc_id == gw.spec.vpc_id { &pair.svc_vpc } else { &gw.spec.vpc_id };
+                self.problem(
+                    &subject,
+                    "PeerCidrOverlap",
+                    format!(
+                        "refusing to route: {vpc} ({mine}) overlaps {other_vpc} ({theirs}) of Link/{}, and {rtb} would route to both",
+                        other.links[0].metadata.name
+                    ),
+                    Some("a route table holds one route per destination, so overlapping VPCs cannot share a gateway's route tables over peering: link one of them through another gateway or route table (the PrivateLink transport, once it exists, needs no routes)".into()),
+                );
+                self.claim_peerings(&owner);
+                continue;
+            }
             for (vpc, declared, live) in [
                 (&gw.spec.vpc_id, gw.spec.cidr, &gvpc.cidrs),
                 (&pair.svc_vpc, pair.links[0].spec.service.cidr, &svpc.cidrs),
@@ -1282,11 +1475,14 @@ impl<'a> Planner<'a> {
                 }
             }
 
-            // The peering itself, found by tag in the gateway account.
+            // The peering itself, found by tag in the gateway account. It stays Retain while a
+            // link removed with deletionPolicy Retain still sends traffic through it.
+            let retained_users = self.retained_users(gs, &gw.spec.vpc_id, &svpc.cidrs);
+            let retain = pair.retain || !retained_users.is_empty();
             let mut want_tags = BTreeMap::new();
             want_tags.insert(MANAGED_BY.to_string(), self.s.instance.clone());
             want_tags.insert(OWNER.to_string(), owner.clone());
-            want_tags.insert(DELETION_POLICY.to_string(), if pair.retain { "Retain" } else { "Delete" }.to_string());
+            want_tags.insert(DELETION_POLICY.to_string(), if retain { "Retain" } else { "Delete" }.to_string());
             want_tags.insert("Name".to_string(), format!("crosslink {}: {}", gw.metadata.name, pair.svc_vpc));
             let live: Vec<&Peering> = gs
                 .peerings
@@ -1302,14 +1498,29 @@ impl<'a> Planner<'a> {
             for p in &mine {
                 self.claimed.insert(p.id.clone());
             }
+            if !pair.retain && !retained_users.is_empty() {
+                let what = chosen.map(|p| format!("peering {}", p.id)).unwrap_or_else(|| "the peering".into());
+                self.report(&subject).retained.push(format!(
+                    "{what} stays deletionPolicy Retain: {} (removed with deletionPolicy Retain) still uses it",
+                    retained_users.join(", ")
+                ));
+            }
+            // Links of one pair agree on it (validation); the accepter (service account) sets
+            // it, on an active peering: right after the acceptance when there is one.
+            let dns = pair.links.iter().any(|l| l.spec.peering.allow_dns_resolution);
+            let dns_after = |accept: usize, id: Ref, label: &str| {
+                (
+                    format!("DNS resolution of peering {label}"),
+                    Op::SetPeeringDnsResolution { peering_id: id, allow: dns },
+                    vec![Some(accept)],
+                )
+            };
+            let mut set_dns = None;
             let (pcx, pcx_action) = match chosen {
                 Some(p) => {
                     self.report(&subject).resources.insert("peering".into(), p.id.clone());
                     match p.status {
                         PeeringStatus::Active => {
-                            // Links of one pair agree on it (validation); the accepter (service
-                            // account) sets it, on an active peering.
-                            let dns = pair.links.iter().any(|l| l.spec.peering.allow_dns_resolution);
                             if p.accepter_dns_resolution != dns {
                                 self.add(
                                     &subject,
@@ -1321,7 +1532,7 @@ impl<'a> Planner<'a> {
                                         live: p.accepter_dns_resolution.to_string(),
                                         desired: dns.to_string(),
                                     },
-                                    Op::SetPeeringDnsResolution { peering_id: p.id.clone(), allow: dns },
+                                    Op::SetPeeringDnsResolution { peering_id: Ref::Known(p.id.clone()), allow: dns },
                                     vec![],
                                 );
                             }
@@ -1337,6 +1548,9 @@ impl<'a> Planner<'a> {
                                 Op::AcceptVpcPeeringConnection { peering_id: Ref::Known(p.id.clone()) },
                                 vec![],
                             );
+                            if p.accepter_dns_resolution != dns {
+                                set_dns = Some(dns_after(a, Ref::Known(p.id.clone()), &p.id));
+                            }
                             (Ref::Known(p.id.clone()), Some(a))
                         }
                         other => {
@@ -1404,9 +1618,28 @@ impl<'a> Planner<'a> {
                         Op::AcceptVpcPeeringConnection { peering_id: pending.clone() },
                         vec![Some(created)],
                     );
+                    // A new peering does not resolve DNS until told to.
+                    if dns {
+                        set_dns = Some(dns_after(
+                            accept,
+                            pending.clone(),
+                            &format!("{} -> {}", gw.spec.vpc_id, pair.svc_vpc),
+                        ));
+                    }
                     (pending, Some(accept))
                 }
             };
+            if let Some((resource, op, deps)) = set_dns {
+                self.add(
+                    &subject,
+                    &pair.svc_account,
+                    resource,
+                    Verb::Update,
+                    Reason::FollowsChanges { why: "set after acceptance".into() },
+                    op,
+                    deps,
+                );
+            }
             if let Some(p) = chosen {
                 let diff: Tags = want_tags
                     .iter()
@@ -1470,6 +1703,19 @@ impl<'a> Planner<'a> {
                     };
                     for dest in dests {
                         let live = table.routes.iter().find(|r| r.destination == *dest);
+                        // Held for another desired pair (or a retained one): never swung over,
+                        // or the two would take it from each other on every pass.
+                        let held =
+                            live.and_then(|r| r.peering_id.as_deref()).and_then(|id| self.held_for_other(id, &owner));
+                        if let Some((holder, hint)) = held {
+                            self.problem(
+                                &subject,
+                                "RouteContested",
+                                format!("route {dest} in {rtb} is held by {holder}"),
+                                Some(hint),
+                            );
+                            continue;
+                        }
                         let op_reason = match live {
                             None => Some((
                                 Verb::Create,
@@ -1520,7 +1766,8 @@ impl<'a> Planner<'a> {
                             }
                         };
                         if let Some((verb, reason, op)) = op_reason {
-                            self.add(
+                            let replace = matches!(op, Op::ReplaceRoute { .. });
+                            let a = self.add(
                                 &subject,
                                 account,
                                 format!("route {dest} in {rtb}"),
@@ -1529,6 +1776,9 @@ impl<'a> Planner<'a> {
                                 op,
                                 vec![pcx_action],
                             );
+                            if replace {
+                                self.taken_over.insert((rtb.clone(), *dest), a);
+                            }
                         }
                     }
                 }
@@ -1559,6 +1809,70 @@ impl<'a> Planner<'a> {
             &pairs.iter().map(|p| (p.gw.spec.vpc_id.clone(), p.svc_vpc.clone())).collect(),
             &wanted_routes,
         );
+    }
+
+    /// Whether a route's peering holds it for another pair that is desired, or kept by Retain
+    /// for a removed one: (who holds it, what to do).
+    fn held_for_other(&self, peering_id: &str, mine: &str) -> Option<(String, String)> {
+        let p = self
+            .o
+            .accounts
+            .values()
+            .filter_map(|a| match a {
+                AccountObservation::Ok(s) => s.peerings.iter().find(|p| p.id == peering_id),
+                _ => None,
+            })
+            .next()?;
+        if !self.owned(&p.tags) {
+            return None;
+        }
+        let owner = tags::owner(&p.tags)?;
+        if owner == mine {
+            return None;
+        }
+        let (gvpc, svpc) = owner.strip_prefix("Peering/").and_then(|x| x.split_once('/'))?;
+        if self.owner_desired(owner) {
+            let links: Vec<String> = self
+                .d
+                .links
+                .iter()
+                .filter(|l| {
+                    l.spec.service.vpc_id == svpc
+                        && self.d.gateway(&l.spec.gateway).is_some_and(|g| g.spec.vpc_id == gvpc)
+                })
+                .map(|l| format!("Link/{}", l.metadata.name))
+                .collect();
+            return Some((
+                format!("{peering_id}, the peering {gvpc} <-> {svpc} of {}, which routes it too", links.join(", ")),
+                "a route table holds one route per destination: remove one of the two links, or link one of them through another gateway or route table (the PrivateLink transport, once it exists, needs no routes)".into(),
+            ));
+        }
+        if is_retained(&p.tags) && !p.status.is_dead() {
+            return Some((
+                format!("{peering_id} ({gvpc} <-> {svpc}), kept for links removed with deletionPolicy Retain"),
+                format!(
+                    "once nothing needs {peering_id} any more, delete it (or this route) by hand; or link this VPC through another gateway or route table"
+                ),
+            ));
+        }
+        None
+    }
+
+    /// Links removed with deletionPolicy Retain whose kept target groups (in the gateway VPC)
+    /// still send traffic into `cidrs`, through the peering to them.
+    fn retained_users(&self, gs: &AccountState, gw_vpc: &str, cidrs: &[Ipv4Net]) -> Vec<String> {
+        let mut users: Vec<String> = gs
+            .target_groups
+            .iter()
+            .filter(|t| t.vpc_id == gw_vpc && self.owned(&t.tags) && is_retained(&t.tags))
+            .filter(|t| t.targets.iter().any(|x| cidrs.iter().any(|c| c.contains(&x.ip))))
+            .filter_map(|t| tags::owner(&t.tags))
+            .filter(|o| o.starts_with("Link/") && !self.owner_desired(o))
+            .map(str::to_string)
+            .collect();
+        users.sort();
+        users.dedup();
+        users
     }
 
     fn claim_peerings(&mut self, owner: &str) {
@@ -1801,6 +2115,20 @@ impl<'a> Planner<'a> {
             }
             let what = format!("peering {}", p.id);
             let Some(subject) = self.orphan(&p.tags, &p.id, &what) else { continue };
+            // Tagged Delete, but a retained link still sends traffic through it: kept all the same.
+            let accepter_cidrs = self.o.accounts.values().find_map(|a| match a {
+                AccountObservation::Ok(s) if s.account_id == p.accepter_account => {
+                    s.vpcs.get(&p.accepter_vpc).map(|v| v.cidrs.clone())
+                }
+                _ => None,
+            });
+            let users = accepter_cidrs.map(|c| self.retained_users(st, &p.requester_vpc, &c)).unwrap_or_default();
+            if !users.is_empty() {
+                self.report(&subject)
+                    .retained
+                    .push(format!("{what} ({} removed with deletionPolicy Retain still uses it)", users.join(", ")));
+                continue;
+            }
             let mut deps = Vec::new();
             let routes: Vec<(String, String, Ipv4Net)> = self
                 .o
@@ -1820,6 +2148,13 @@ impl<'a> Planner<'a> {
                 })
                 .collect();
             for (acct, rtb, dest) in routes {
+                // A desired peering takes this route over (unless it is blocked: then nothing of
+                // it is done): not deleted, and the peering goes after.
+                let taker = self.taken_over.get(&(rtb.clone(), dest)).copied();
+                if let Some(a) = taker.filter(|a| !self.blocked(&self.plan.actions[*a].subject)) {
+                    deps.push(Some(a));
+                    continue;
+                }
                 deps.push(Some(self.add(
                     &subject,
                     &acct,

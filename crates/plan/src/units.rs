@@ -206,9 +206,12 @@ impl Units {
             Op::CreateResource { rest_api_id: r, .. }
             | Op::PutProxyMethod { rest_api_id: r, .. }
             | Op::CreateDeployment { rest_api_id: r, .. } => known(r).and_then(|id| self.api_unit(account, st, &id)),
-            Op::CreateEc2Tags { resource_id: id, .. }
-            | Op::DeleteVpcPeeringConnection { peering_id: id }
-            | Op::SetPeeringDnsResolution { peering_id: id, .. } => self.peering_unit(observed, id),
+            Op::CreateEc2Tags { resource_id: id, .. } | Op::DeleteVpcPeeringConnection { peering_id: id } => {
+                self.peering_unit(observed, id)
+            }
+            Op::SetPeeringDnsResolution { peering_id: r, .. } => {
+                known(r).and_then(|id| self.peering_unit(observed, &id))
+            }
             Op::CreateVpcPeeringConnection { vpc_id, .. } => self.vpc_unit(vpc_id),
             Op::DeleteRoute { route_table_id, destination } => {
                 let rt = st.route_tables.get(route_table_id)?;

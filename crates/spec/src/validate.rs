@@ -79,7 +79,68 @@ pub(crate) fn validate(state: &DesiredState, undecoded: &Undecoded, diags: &mut 
     }
     per_gateway(&mut v, state);
     per_vpc_pair(&mut v, state);
+    shared_route_tables(&mut v, state);
     one_owner_each(&mut v, state);
+}
+
+/// A route table holds one route per destination: two peerings cannot both be routed to
+/// overlapping CIDRs from one table (AWS refuses the second route, and replacing it would take
+/// the first one's traffic). Links are peered in desired order, so the later link is the error.
+/// Only CIDRs given in the YAML are checked here; the planner checks the live ones.
+fn shared_route_tables(v: &mut V, state: &DesiredState) {
+    for (i, later) in state.links.iter().enumerate() {
+        let Some(lg) = state.gateway(&later.spec.gateway) else { continue };
+        for earlier in &state.links[..i] {
+            let Some(eg) = state.gateway(&earlier.spec.gateway) else { continue };
+            let (ls, es) = (&later.spec.service, &earlier.spec.service);
+            // The gateway's tables route to the service VPCs.
+            let gateway_side = (ls.vpc_id != es.vpc_id)
+                .then(|| shared(&lg.spec.route_table_ids, &eg.spec.route_table_ids).zip(ls.cidr.zip(es.cidr)))
+                .flatten()
+                .filter(|(_, (a, b))| overlaps(*a, *b));
+            if let Some((rtb, (mine, theirs))) = gateway_side {
+                v.at(
+                    "Link",
+                    &later.metadata,
+                    "spec.service.cidr",
+                    p(
+                        format!(
+                            "{mine} overlaps the service VPC of Link/{} ({}, {theirs}), and Gateway/{} routes to both from {rtb}",
+                            earlier.metadata.name, es.vpc_id, lg.metadata.name
+                        ),
+                        ROUTE_TABLE_HINT,
+                    ),
+                );
+                break;
+            }
+            // The service's tables route back to the gateway VPCs.
+            let service_side = (lg.spec.vpc_id != eg.spec.vpc_id)
+                .then(|| shared(&ls.route_table_ids, &es.route_table_ids).zip(lg.spec.cidr.zip(eg.spec.cidr)))
+                .flatten()
+                .filter(|(_, (a, b))| overlaps(*a, *b));
+            if let Some((rtb, (mine, theirs))) = service_side {
+                v.at(
+                    "Link",
+                    &later.metadata,
+                    "spec.gateway",
+                    p(
+                        format!(
+                            "Gateway/{}'s VPC {mine} overlaps Gateway/{}'s ({theirs}, Link/{}), and {rtb} would route back to both",
+                            lg.metadata.name, eg.metadata.name, earlier.metadata.name
+                        ),
+                        ROUTE_TABLE_HINT,
+                    ),
+                );
+                break;
+            }
+        }
+    }
+}
+
+const ROUTE_TABLE_HINT: &str = "a route table holds one route per destination, so overlapping VPCs cannot share route tables over peering: use a VPC with a distinct range, or another gateway with its own route tables (the PrivateLink transport, once it exists, needs no routes)";
+
+fn shared<'a>(a: &'a [String], b: &[String]) -> Option<&'a str> {
+    a.iter().find(|x| b.contains(x)).map(String::as_str)
 }
 
 /// One Account per AWS account and region, and no two Gateways claiming the same load balancer
@@ -585,5 +646,111 @@ fn per_vpc_pair(v: &mut V, state: &DesiredState) {
                 pairs.insert((&gw.spec.vpc_id, &s.vpc_id), l);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    const ACCOUNTS: &str = r#"
+apiVersion: crosslink.dev/v1alpha1
+kind: Account
+metadata: {name: shared}
+spec: {accountId: "111111111111", region: eu-central-1}
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Account
+metadata: {name: svc}
+spec: {accountId: "222222222222", region: eu-central-1}
+"#;
+
+    fn gateway(name: &str, vpc: &str, cidr: &str, rtb: &str) -> String {
+        format!(
+            "---\napiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {{name: {name}}}\nspec:\n  account: shared\n  vpcId: {vpc}\n  cidr: {cidr}\n  subnetIds: [subnet-0a1b2c3d4e5f60001]\n  routeTableIds: [{rtb}]\n  loadBalancer: {{name: {name}-nlb}}\n  api: {{name: {name}-api, stage: v1}}\n"
+        )
+    }
+
+    fn link(name: &str, gw: &str, vpc: &str, cidr: &str, rtb: &str, port: u16) -> String {
+        let [a, b, ..] = cidr.parse::<ipnet::Ipv4Net>().expect("cidr").network().octets();
+        format!(
+            "---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {{name: {name}}}\nspec:\n  gateway: {gw}\n  service: {{account: svc, vpcId: {vpc}, cidr: {cidr}, routeTableIds: [{rtb}]}}\n  targets: [{{ip: {a}.{b}.1.15, port: 8080}}]\n  listenerPort: {port}\n  routes: [{{path: /{name}}}]\n"
+        )
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match crate::load_str(Path::new("t.yaml"), text) {
+            Ok(_) => vec![],
+            Err(d) => d.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    const GW_A: &str = "vpc-0a0a0a0a0a0a0a0a0";
+    const GW_B: &str = "vpc-0b0b0b0b0b0b0b0b0";
+    const SVC_1: &str = "vpc-01010101010101010";
+    const SVC_2: &str = "vpc-02020202020202020";
+    const RTB_G: &str = "rtb-0a0a0a0a0a0a0a0a0";
+    const RTB_H: &str = "rtb-0b0b0b0b0b0b0b0b0";
+    const RTB_1: &str = "rtb-01010101010101010";
+    const RTB_2: &str = "rtb-02020202020202020";
+
+    #[test]
+    fn overlapping_service_vpcs_cannot_share_a_gateway_route_table() {
+        let gw = gateway("edge", GW_A, "10.1.0.0/16", RTB_G);
+        // Nested ranges overlap too; the later link is the one reported.
+        let text = format!(
+            "{ACCOUNTS}{gw}{}{}",
+            link("a", "edge", SVC_1, "10.20.0.0/16", RTB_1, 9001),
+            link("b", "edge", SVC_2, "10.20.0.0/17", RTB_2, 9002)
+        );
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("Link/b: spec.service.cidr: 10.20.0.0/17 overlaps the service VPC of Link/a"), "{e:?}");
+        // Links into one VPC share its peering: no conflict. Distinct ranges: none either.
+        let same = format!(
+            "{ACCOUNTS}{gw}{}{}",
+            link("a", "edge", SVC_1, "10.20.0.0/16", RTB_1, 9001),
+            link("b", "edge", SVC_1, "10.20.0.0/16", RTB_1, 9002)
+        );
+        assert!(errors(&same).is_empty(), "{:?}", errors(&same));
+        let distinct = format!(
+            "{ACCOUNTS}{gw}{}{}",
+            link("a", "edge", SVC_1, "10.20.0.0/16", RTB_1, 9001),
+            link("b", "edge", SVC_2, "10.30.0.0/16", RTB_2, 9002)
+        );
+        assert!(errors(&distinct).is_empty(), "{:?}", errors(&distinct));
+    }
+
+    #[test]
+    fn gateways_with_their_own_route_tables_may_reach_overlapping_vpcs() {
+        let text = format!(
+            "{ACCOUNTS}{}{}{}{}",
+            gateway("edge", GW_A, "10.1.0.0/16", RTB_G),
+            gateway("other", GW_B, "10.2.0.0/16", RTB_H),
+            link("a", "edge", SVC_1, "10.20.0.0/16", RTB_1, 9001),
+            link("b", "other", SVC_2, "10.20.0.0/16", RTB_2, 9001)
+        );
+        assert!(errors(&text).is_empty(), "{:?}", errors(&text));
+        // Sharing a table again: refused.
+        let shared = text.replace(&format!("routeTableIds: [{RTB_H}]"), &format!("routeTableIds: [{RTB_G}]"));
+        let e = errors(&shared);
+        assert!(e.len() == 1 && e[0].contains("Gateway/other routes to both from"), "{e:?}");
+    }
+
+    #[test]
+    fn overlapping_gateway_vpcs_cannot_share_a_service_route_table() {
+        let text = format!(
+            "{ACCOUNTS}{}{}{}{}",
+            gateway("edge", GW_A, "10.1.0.0/16", RTB_G),
+            gateway("other", GW_B, "10.1.0.0/16", RTB_H),
+            link("a", "edge", SVC_1, "10.20.0.0/16", RTB_1, 9001),
+            link("b", "other", SVC_1, "10.20.0.0/16", RTB_1, 9001)
+        );
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("Link/b: spec.gateway: Gateway/other's VPC 10.1.0.0/16 overlaps Gateway/edge's"),
+            "{e:?}"
+        );
     }
 }

@@ -155,7 +155,7 @@ async fn peering_between_two_accounts_and_routes() {
 
     // peering.allowDnsResolution: the accepter sets its side; both sides see it.
     for allow in [true, false] {
-        exec(&cloud, &svc, Op::SetPeeringDnsResolution { peering_id: pcx.clone(), allow }).await;
+        exec(&cloud, &svc, Op::SetPeeringDnsResolution { peering_id: Ref::Known(pcx.clone()), allow }).await;
         for account in [&gw, &svc] {
             let st = observe(&cloud, account, &network_scope()).await;
             assert_eq!(st.peering(&pcx).unwrap().accepter_dns_resolution, allow, "{}", account.metadata.name);

@@ -268,12 +268,17 @@ async fn changes_and_removals_keep_shared_peerings_until_the_last_link() {
     let d = desired(&changed);
     let r = f.converge(&d).await;
     let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    // A new listener on the new port, the old one removed (make before break).
     assert!(
-        ops.contains(&"RegisterTargets") && ops.contains(&"DeregisterTargets") && ops.contains(&"ModifyListener"),
+        ops.contains(&"RegisterTargets")
+            && ops.contains(&"DeregisterTargets")
+            && ops.contains(&"CreateListener")
+            && ops.contains(&"DeleteListener"),
         "{ops:?}"
     );
     let gw = f.state(&d, "shared").await;
     assert!(gw.listeners.iter().any(|x| x.port == 9303));
+    assert!(gw.listeners.iter().all(|x| x.port != 9003), "the old listener is gone");
 
     // One of the two links sharing svc-a's VPC goes: its listener, target group and API
     // resources go, the peering stays.
