@@ -113,6 +113,10 @@ fn pay() -> String {
 
 /// Link `ledger` in svc-b on :9003 serving /accounts.
 fn ledger() -> String {
+    ledger_in(B_VPC, B_RTB, "10.30.1.10")
+}
+
+fn ledger_in(vpc: &str, rtb: &str, ip: &str) -> String {
     format!(
         "---
 apiVersion: crosslink.dev/v1alpha1
@@ -120,10 +124,27 @@ kind: Link
 metadata: {{name: ledger}}
 spec:
   gateway: edge
-  service: {{account: svc-b, vpcId: {B_VPC}, routeTableIds: [{B_RTB}]}}
-  targets: [{{ip: 10.30.1.10, port: 8080}}]
+  service: {{account: svc-b, vpcId: {vpc}, routeTableIds: [{rtb}]}}
+  targets: [{{ip: {ip}, port: 8080}}]
   listenerPort: 9003
   routes: [{{path: /accounts}}]
+"
+    )
+}
+
+/// Link `hooks` in svc-a (the VPC of `pay`: one peering for both) on :9002 serving /webhooks.
+fn hooks() -> String {
+    format!(
+        "---
+apiVersion: crosslink.dev/v1alpha1
+kind: Link
+metadata: {{name: hooks}}
+spec:
+  gateway: edge
+  service: {{account: svc-a, vpcId: {A_VPC}, routeTableIds: [{A_RTB}]}}
+  targets: [{{ip: 10.20.1.11, port: 8080}}]
+  listenerPort: 9002
+  routes: [{{path: /webhooks}}]
 "
     )
 }
@@ -260,6 +281,19 @@ const CASES: &[Case] = &[
                 .unwrap();
             f.apply(SVC_A, &Op::AcceptVpcPeeringConnection { peering_id: Ref::Known(id) }).unwrap();
             base()
+        },
+    },
+    Case {
+        name: "peering-service-vpcs-overlap",
+        build: |f| {
+            // A second service VPC with a range inside the first one's, behind the same gateway
+            // route table: the later pair in desired order cannot be routed.
+            f.seed_vpc(SVC_B, "eu-central-1", "vpc-0000000000000000d", "10.20.128.0/17", &[], "rtb-0000000000000000d");
+            converge(f, &base());
+            accounts(true)
+                + &edge("")
+                + &pay()
+                + &ledger_in("vpc-0000000000000000d", "rtb-0000000000000000d", "10.20.130.10")
         },
     },
     Case {
@@ -550,6 +584,25 @@ const CASES: &[Case] = &[
                 &(accounts(false) + &edge("") + &Pay { extra: "  deletionPolicy: Retain\n", ..Pay::default() }.yaml()),
             );
             accounts(false) + &edge("")
+        },
+    },
+    Case {
+        name: "retain-link-removed-peering-shared",
+        build: |f| {
+            // pay (Retain) and hooks share the peering; pay leaves desired state.
+            let retained = Pay { extra: "  deletionPolicy: Retain\n", ..Pay::default() }.yaml();
+            converge(f, &(accounts(false) + &edge("") + &retained + &hooks()));
+            accounts(false) + &edge("") + &hooks()
+        },
+    },
+    Case {
+        name: "retain-link-re-added",
+        build: |f| {
+            // pay (Retain) was removed and kept; it comes back with the default policy.
+            let retained = Pay { extra: "  deletionPolicy: Retain\n", ..Pay::default() }.yaml();
+            converge(f, &(accounts(false) + &edge("") + &retained));
+            converge(f, &(accounts(false) + &edge("")));
+            base()
         },
     },
     Case {

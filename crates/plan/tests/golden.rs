@@ -92,19 +92,26 @@ fn golden_observations_round_trip_through_json() {
     }
 }
 
-/// Lines that differ, with their line numbers (`-` golden, `+` now).
+/// A line diff (longest common subsequence): `-` golden, `+` now, with line numbers.
 fn diff(want: &str, got: &str) -> String {
     let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
-    let mut out = String::new();
-    for i in 0..w.len().max(g.len()) {
-        let (a, b) = (w.get(i), g.get(i));
-        if a != b {
-            if let Some(a) = a {
-                let _ = writeln!(out, "  {:>4} - {a}", i + 1);
-            }
-            if let Some(b) = b {
-                let _ = writeln!(out, "  {:>4} + {b}", i + 1);
-            }
+    // lcs[i][j]: the longest common subsequence of w[i..] and g[j..].
+    let mut lcs = vec![vec![0usize; g.len() + 1]; w.len() + 1];
+    for i in (0..w.len()).rev() {
+        for j in (0..g.len()).rev() {
+            lcs[i][j] = if w[i] == g[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < w.len() || j < g.len() {
+        if i < w.len() && j < g.len() && w[i] == g[j] {
+            (i, j) = (i + 1, j + 1);
+        } else if j == g.len() || (i < w.len() && lcs[i + 1][j] >= lcs[i][j + 1]) {
+            let _ = writeln!(out, "  {:>4} - {}", i + 1, w[i]);
+            i += 1;
+        } else {
+            let _ = writeln!(out, "  {:>4} + {}", j + 1, g[j]);
+            j += 1;
         }
     }
     out
@@ -258,7 +265,7 @@ fn op_text(op: &Op) -> String {
         Op::AcceptVpcPeeringConnection { peering_id } => format!("peeringId={}", r(peering_id)),
         Op::DeleteVpcPeeringConnection { peering_id } => format!("peeringId={peering_id}"),
         Op::SetPeeringDnsResolution { peering_id, allow } => {
-            format!("peeringId={peering_id} allowDnsResolutionFromRemoteVpc={allow}")
+            format!("peeringId={} allowDnsResolutionFromRemoteVpc={allow}", r(peering_id))
         }
         Op::CreateRoute { route_table_id, destination, peering_id } => {
             format!("routeTableId={route_table_id} destination={destination} peeringId={}", r(peering_id))
