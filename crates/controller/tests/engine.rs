@@ -898,22 +898,22 @@ impl crosslink_cloud::Cloud for RouteLog {
 
 /// Random desired states over service VPCs that overlap (svc-a's 10.20.0.0/16 twice, and
 /// 10.20.0.0/17), in random order, some links retained.
-fn random_overlapping_state(rng: &mut Lcg, step: u16) -> String {
+fn random_overlapping_state(rng: &mut StdRng, step: u16) -> String {
     let mut text = accounts_with_c();
-    let n = 1 + rng.next(5);
+    let n = rng.random_range(1..6u64);
     let mut ports: Vec<u16> = (9001..9020).collect();
     for i in 0..n {
-        let (account, vpc, rtb, ip) = match rng.next(4) {
+        let (account, vpc, rtb, ip) = match rng.random_range(0..4) {
             0 => ("svc-a", A_VPC, A_RTB, "10.20.1.10"),
             1 => ("svc-c", C_VPC, C_RTB, "10.20.1.11"),
             2 => ("svc-b", D_VPC, D_RTB, "10.20.1.12"),
             _ => ("svc-b", B_VPC, B_RTB, "10.30.1.10"),
         };
-        let retain = rng.next(4) == 0;
+        let retain = rng.random_ratio(1, 4);
         let (name, port, path) = if retain {
             (format!("kept{step}x{i}"), 9100 + step * 10 + i as u16, format!("/kept{step}x{i}"))
         } else {
-            (format!("l{i}"), ports.remove(rng.next(ports.len() as u64) as usize), format!("/svc{i}"))
+            (format!("l{i}"), ports.remove(rng.random_range(0..ports.len())), format!("/svc{i}"))
         };
         let extra = if retain { "  deletionPolicy: Retain\n" } else { "" };
         text += &link(&name, account, vpc, rtb, ip, port, &path, extra);
@@ -931,7 +931,7 @@ async fn random_transitions_with_overlapping_service_cidrs_never_flap_routes() {
         let fake = world_with_twins();
         let cloud = Arc::new(RouteLog { inner: fake.clone(), log: Default::default() });
         let eng = Engine::new(cloud.clone(), EngineOptions::default());
-        let mut rng = Lcg(seed);
+        let mut rng = StdRng::seed_from_u64(seed);
         let mut replaced: Vec<(String, String, String, String)> = Vec::new();
         for step in 0..6u16 {
             let text = random_overlapping_state(&mut rng, step);
