@@ -391,6 +391,10 @@ impl<C: Cloud> Engine<C> {
         let mut report = ApplyReport::default();
         let mut wait = opts.min_wait;
         let mut failed: BTreeMap<Subject, CloudError> = BTreeMap::new();
+        // The resource whose call stopped a subject: the stop holds only while a change to it is
+        // still planned. A create that failed because its lost first attempt took effect (an SDK
+        // retry answered "already exists") is moot once the resource shows up, as in the daemon.
+        let mut failed_on: BTreeMap<Subject, String> = BTreeMap::new();
         // Per call (subject, operation, resource): many different calls of one subject failing
         // once each (eventual consistency, sporadic throttling) is progress, not a stuck subject.
         let mut transient_failures: BTreeMap<(Subject, &'static str, String), u32> = BTreeMap::new();
@@ -398,6 +402,10 @@ impl<C: Cloud> Engine<C> {
         loop {
             report.rounds += 1;
             let (observed, plan) = self.plan(desired).await;
+            failed.retain(|s, _| {
+                failed_on.get(s).is_none_or(|r| plan.actions.iter().any(|a| &a.subject == s && &a.resource == r))
+            });
+            failed_on.retain(|s, _| failed.contains_key(s));
             let runnable = plan.actions.iter().any(|a| !failed.contains_key(&a.subject));
             // An account that could not be read for a passing reason (throttled, a 5xx, a
             // timeout) is read again, with backoff, until the timeout: as a failed call is.
@@ -437,7 +445,10 @@ impl<C: Cloud> Engine<C> {
                         // Permanent errors, and transient ones that keep coming, stop the
                         // subject for this apply: no hot loop against AWS.
                         if !error.kind.is_transient() || *n >= 5 {
-                            failed.entry(e.action.subject.clone()).or_insert_with(|| error.clone());
+                            if !failed.contains_key(&e.action.subject) {
+                                failed.insert(e.action.subject.clone(), error.clone());
+                                failed_on.insert(e.action.subject.clone(), e.action.resource.clone());
+                            }
                         }
                         if error.kind == ErrorKind::Throttled {
                             wait = (wait * 2).min(opts.max_wait);

@@ -441,6 +441,31 @@ async fn an_account_that_cannot_be_read_for_a_passing_reason_is_read_again() {
     assert!(ledger.problems.iter().any(|p| p.code == "AccountUnavailable"), "{ledger:?}");
 }
 
+/// Seen on the wire: a CreateTargetGroup took effect but its answer was lost; the SDK's retry got
+/// DuplicateTargetGroupName (moto is not idempotent here), a permanent error. The next read shows
+/// the group: `apply` goes on with the link instead of giving it up for the rest of the run.
+#[tokio::test]
+async fn apply_goes_on_when_a_permanent_failure_of_a_create_is_moot() {
+    let f = world();
+    f.push_fault(Fault {
+        op: "CreateTargetGroup".into(),
+        account: "*".into(),
+        error: CloudError::new(
+            ErrorKind::Permanent,
+            "DuplicateTargetGroupName",
+            "A target group with the specified name already exists.",
+        ),
+        after_effect: true,
+    });
+    let d = desired(&three_links());
+    let r = converge(&f, &d).await;
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert!(
+        r.executed.iter().any(|e| matches!(&e.result, crosslink_controller::ActionResult::Failed { error } if error.code == "DuplicateTargetGroupName")),
+        "the fault was not hit"
+    );
+}
+
 #[tokio::test]
 async fn overlapping_live_cidrs_are_refused() {
     let f = world();

@@ -18,6 +18,29 @@ pub enum Subject {
     Peering(String, String),
 }
 
+impl Subject {
+    /// The value of the owner tag (`crosslink.dev/owner`) on what crosslink creates for it:
+    /// `Link/<name>`, `Gateway/<name>` or `Peering/<gateway vpc>/<service vpc>`.
+    pub fn owner_tag(&self) -> String {
+        match self {
+            Subject::Link(n) => format!("Link/{n}"),
+            Subject::Gateway(n) => format!("Gateway/{n}"),
+            Subject::Peering(a, b) => format!("Peering/{a}/{b}"),
+        }
+    }
+
+    /// The subject an owner tag names; the one place owner tags are parsed.
+    pub fn from_owner_tag(owner: &str) -> Option<Subject> {
+        let (kind, rest) = owner.split_once('/')?;
+        match kind {
+            "Link" => Some(Subject::Link(rest.to_string())),
+            "Gateway" => Some(Subject::Gateway(rest.to_string())),
+            "Peering" => rest.split_once('/').map(|(a, b)| Subject::Peering(a.to_string(), b.to_string())),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -289,6 +312,21 @@ mod tests {
             ]),
             (1, 3, 1)
         );
+    }
+
+    #[test]
+    fn owner_tags_round_trip_through_subjects() {
+        for s in [
+            Subject::Link("payments".into()),
+            Subject::Gateway("edge".into()),
+            Subject::Peering("vpc-0a".into(), "vpc-0b".into()),
+        ] {
+            assert_eq!(Subject::from_owner_tag(&s.owner_tag()), Some(s));
+        }
+        assert_eq!(Subject::from_owner_tag("Link/a/b"), Some(Subject::Link("a/b".into())));
+        for bad in ["", "Link", "Peering/vpc-0a", "Team/x"] {
+            assert_eq!(Subject::from_owner_tag(bad), None, "{bad}");
+        }
     }
 
     #[test]

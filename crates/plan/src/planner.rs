@@ -963,9 +963,9 @@ impl<'a> Planner<'a> {
         let Some(holder) = holder_at(port) else { return false };
         let owner = Some(holder).filter(|h| self.owned(&h.tags)).and_then(|h| tags::owner(&h.tags)).map(str::to_string);
         let moving_link = |owner: &Option<String>, at: u16| -> Option<(String, u16)> {
-            let name = owner.as_deref()?.strip_prefix("Link/")?;
-            let want = self.d.link(name)?.spec.listener_port;
-            (want != at).then(|| (name.to_string(), want))
+            let Some(Subject::Link(name)) = Subject::from_owner_tag(owner.as_deref()?) else { return None };
+            let want = self.d.link(&name)?.spec.listener_port;
+            (want != at).then_some((name, want))
         };
         // A blocked link does not move: waiting for it would never end.
         let stuck = |n: &str| self.frozen.contains(n) || self.blocked(&Subject::Link(n.to_string()));
@@ -1092,10 +1092,9 @@ impl<'a> Planner<'a> {
             .iter()
             .filter(|x| cx.lb_arn.known() == Some(x.load_balancer_arn.as_str()))
             .filter(|x| self.owned(&x.tags) && is_retained(&x.tags))
-            .filter(|x| match tags::owner(&x.tags).and_then(|o| o.strip_prefix("Link/")) {
-                Some(link) => self.d.link(link).is_none(),
-                None => false,
-            })
+            .filter(
+                |x| matches!(tags::owner_subject(&x.tags), Some(Subject::Link(link)) if self.d.link(&link).is_none()),
+            )
             .map(|x| x.port)
             .collect();
 
@@ -1830,7 +1829,7 @@ impl<'a> Planner<'a> {
         if owner == mine {
             return None;
         }
-        let (gvpc, svpc) = owner.strip_prefix("Peering/").and_then(|x| x.split_once('/'))?;
+        let Some(Subject::Peering(gvpc, svpc)) = Subject::from_owner_tag(owner) else { return None };
         if self.owner_desired(owner) {
             let links: Vec<String> = self
                 .d
@@ -1951,31 +1950,23 @@ impl<'a> Planner<'a> {
 
     /// Whether the owner named by a tag is still in desired state.
     fn owner_desired(&self, owner: &str) -> bool {
-        if let Some(l) = owner.strip_prefix("Link/") {
-            return self.d.link(l).is_some();
-        }
-        if let Some(g) = owner.strip_prefix("Gateway/") {
-            return self.d.gateway(g).is_some();
-        }
-        if let Some(pair) = owner.strip_prefix("Peering/") {
-            let Some((a, b)) = pair.split_once('/') else { return false };
-            return self.d.links.iter().any(|l| {
+        match Subject::from_owner_tag(owner) {
+            Some(Subject::Link(l)) => self.d.link(&l).is_some(),
+            Some(Subject::Gateway(g)) => self.d.gateway(&g).is_some(),
+            Some(Subject::Peering(a, b)) => self.d.links.iter().any(|l| {
                 l.spec.service.vpc_id == b && self.d.gateway(&l.spec.gateway).is_some_and(|g| g.spec.vpc_id == a)
-            });
+            }),
+            None => false,
         }
-        false
     }
 
     fn orphan_subject(owner: &str) -> Subject {
-        if let Some(l) = owner.strip_prefix("Link/") {
-            return Subject::Link(l.to_string());
-        }
-        if let Some(g) = owner.strip_prefix("Gateway/") {
-            return Subject::Gateway(g.to_string());
-        }
-        let pair = owner.strip_prefix("Peering/").unwrap_or(owner);
-        let (a, b) = pair.split_once('/').unwrap_or((pair, ""));
-        Subject::Peering(a.to_string(), b.to_string())
+        Subject::from_owner_tag(owner).unwrap_or_else(|| {
+            // Not a tag crosslink writes: report it under a peering-like subject named after it.
+            let pair = owner.strip_prefix("Peering/").unwrap_or(owner);
+            let (a, b) = pair.split_once('/').unwrap_or((pair, ""));
+            Subject::Peering(a.to_string(), b.to_string())
+        })
     }
 
     /// An owned, unclaimed resource whose owner left desired state: delete it or, if its tags say
@@ -2002,10 +1993,10 @@ impl<'a> Planner<'a> {
         if !self.owned(t) || self.claimed.contains(id) {
             return None;
         }
-        let link = tags::owner(t)?.strip_prefix("Link/")?;
-        let l = self.d.link(link)?;
+        let Some(Subject::Link(link)) = tags::owner_subject(t) else { return None };
+        let l = self.d.link(&link)?;
         let gw = self.d.gateway(&l.spec.gateway)?;
-        let subject = Subject::Link(link.to_string());
+        let subject = Subject::Link(link);
         (gw.spec.account != account && !self.blocked(&subject)).then_some(subject)
     }
 

@@ -1,6 +1,7 @@
 //! The tags that mark what crosslink owns. Nothing without `managed-by = <instance>` is ever
 //! modified or deleted.
 
+use crate::Subject;
 use crate::observed::Tags;
 
 pub const MANAGED_BY: &str = "crosslink.dev/managed-by";
@@ -21,14 +22,19 @@ pub fn owner(tags: &Tags) -> Option<&str> {
     tags.get(OWNER).map(String::as_str)
 }
 
+/// The subject the owner tag names, if it names one.
+pub fn owner_subject(tags: &Tags) -> Option<Subject> {
+    owner(tags).and_then(Subject::from_owner_tag)
+}
+
 pub fn link_owner(link: &str) -> String {
-    format!("Link/{link}")
+    Subject::Link(link.to_string()).owner_tag()
 }
 
 pub fn gateway_owner(gateway: &str) -> String {
-    format!("Gateway/{gateway}")
+    Subject::Gateway(gateway.to_string()).owner_tag()
 }
 
 pub fn peering_owner(gateway_vpc: &str, service_vpc: &str) -> String {
-    format!("Peering/{gateway_vpc}/{service_vpc}")
+    Subject::Peering(gateway_vpc.to_string(), service_vpc.to_string()).owner_tag()
 }
