@@ -444,11 +444,9 @@ impl<C: Cloud> Engine<C> {
                         *n += 1;
                         // Permanent errors, and transient ones that keep coming, stop the
                         // subject for this apply: no hot loop against AWS.
-                        if !error.kind.is_transient() || *n >= 5 {
-                            if !failed.contains_key(&e.action.subject) {
-                                failed.insert(e.action.subject.clone(), error.clone());
-                                failed_on.insert(e.action.subject.clone(), e.action.resource.clone());
-                            }
+                        if (!error.kind.is_transient() || *n >= 5) && !failed.contains_key(&e.action.subject) {
+                            failed.insert(e.action.subject.clone(), error.clone());
+                            failed_on.insert(e.action.subject.clone(), e.action.resource.clone());
                         }
                         if error.kind == ErrorKind::Throttled {
                             wait = (wait * 2).min(opts.max_wait);
