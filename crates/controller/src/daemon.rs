@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crosslink_cloud::{Cloud, CloudError, ErrorKind};
 use crosslink_coord::Ownership;
-use crosslink_plan::op::Op;
+use crosslink_plan::op::{Op, ResourceKey};
 use crosslink_plan::units::{self, ORPHANS, Units};
 use crosslink_plan::{Action, Plan, Reason, Subject, Verb};
 use rand::Rng;
@@ -85,11 +85,11 @@ struct Item {
     revision: Option<String>,
     ready_before: bool,
     /// Replacements of resources that died (by resource) since the item was last in sync.
-    replacements: BTreeMap<String, u32>,
+    replacements: BTreeMap<ResourceKey, u32>,
     /// The resource whose call failed last: the backoff holds only while a change to it is
     /// still planned (a create that failed because its lost first attempt took effect is moot
     /// once the resource shows up).
-    failed_resource: Option<String>,
+    failed_resource: Option<ResourceKey>,
     /// The subject's desired inputs (see `inputs`) when it was last in sync: a difference found
     /// while they are unchanged is drift; once they changed, it is an intended change.
     synced_inputs: Option<u64>,
@@ -550,7 +550,7 @@ impl<C: Cloud> Daemon<C> {
             .filter(|(s, t)| **t > now && self.items.get(*s).is_some_and(|i| i.failures > 0))
             .filter(|(s, _)| {
                 let failed = self.items.get(*s).and_then(|i| i.failed_resource.as_ref());
-                failed.is_none_or(|r| plan.actions.iter().any(|a| &a.subject == *s && &a.resource == r))
+                failed.is_none_or(|r| plan.actions.iter().any(|a| &a.subject == *s && a.op.target() == *r))
             })
             .map(|(s, _)| s.clone())
             .collect();
@@ -635,7 +635,7 @@ impl<C: Cloud> Daemon<C> {
             let mut recreated: Option<CloudError> = None;
             for e in mine.iter().filter(|e| matches!(e.result, ActionResult::Done { .. })) {
                 if e.action.verb == Verb::Create && matches!(e.action.reason, Reason::Replaced { .. }) {
-                    let n = item.replacements.entry(e.action.resource.clone()).or_default();
+                    let n = item.replacements.entry(e.action.op.target()).or_default();
                     *n += 1;
                     if *n >= MAX_RECREATES {
                         recreated = Some(crate::engine::recreated(&e.action, *n));
@@ -643,7 +643,7 @@ impl<C: Cloud> Daemon<C> {
                 }
             }
             let failed_call = mine.iter().find(|e| matches!(e.result, ActionResult::Failed { .. }));
-            item.failed_resource = failed_call.filter(|_| recreated.is_none()).map(|e| e.action.resource.clone());
+            item.failed_resource = failed_call.filter(|_| recreated.is_none()).map(|e| e.action.op.target());
             let failure: Option<&CloudError> = failed_call
                 .and_then(|e| match &e.result {
                     ActionResult::Failed { error } => Some(error),

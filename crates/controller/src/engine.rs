@@ -11,6 +11,7 @@ use crosslink_cloud::fence::{self, Fence};
 use crosslink_cloud::{Cloud, CloudError, ErrorKind, ObserveScope};
 use crosslink_coord::Ownership;
 use crosslink_plan::observed::{AccountObservation, Observed};
+use crosslink_plan::op::ResourceKey;
 use crosslink_plan::{Action, Plan, Reason, Settings, Subject, Verb};
 use crosslink_spec::{Account, ApiTarget, DesiredState, LoadBalancerRef};
 use futures::StreamExt;
@@ -394,16 +395,16 @@ impl<C: Cloud> Engine<C> {
         // The resource whose call stopped a subject: the stop holds only while a change to it is
         // still planned. A create that failed because its lost first attempt took effect (an SDK
         // retry answered "already exists") is moot once the resource shows up, as in the daemon.
-        let mut failed_on: BTreeMap<Subject, String> = BTreeMap::new();
+        let mut failed_on: BTreeMap<Subject, ResourceKey> = BTreeMap::new();
         // Per call (subject, operation, resource): many different calls of one subject failing
         // once each (eventual consistency, sporadic throttling) is progress, not a stuck subject.
-        let mut transient_failures: BTreeMap<(Subject, &'static str, String), u32> = BTreeMap::new();
-        let mut creates: BTreeMap<(Subject, String), u32> = BTreeMap::new();
+        let mut transient_failures: BTreeMap<(Subject, &'static str, ResourceKey), u32> = BTreeMap::new();
+        let mut creates: BTreeMap<(Subject, ResourceKey), u32> = BTreeMap::new();
         loop {
             report.rounds += 1;
             let (observed, plan) = self.plan(desired).await;
             failed.retain(|s, _| {
-                failed_on.get(s).is_none_or(|r| plan.actions.iter().any(|a| &a.subject == s && &a.resource == r))
+                failed_on.get(s).is_none_or(|r| plan.actions.iter().any(|a| &a.subject == s && a.op.target() == *r))
             });
             failed_on.retain(|s, _| failed.contains_key(s));
             let runnable = plan.actions.iter().any(|a| !failed.contains_key(&a.subject));
@@ -431,7 +432,7 @@ impl<C: Cloud> Engine<C> {
                     ActionResult::Done { .. } => {
                         progressed = true;
                         if e.action.verb == Verb::Create && matches!(e.action.reason, Reason::Replaced { .. }) {
-                            let n = creates.entry((e.action.subject.clone(), e.action.resource.clone())).or_default();
+                            let n = creates.entry((e.action.subject.clone(), e.action.op.target())).or_default();
                             *n += 1;
                             if *n >= MAX_RECREATES {
                                 failed.entry(e.action.subject.clone()).or_insert_with(|| recreated(&e.action, *n));
@@ -439,14 +440,14 @@ impl<C: Cloud> Engine<C> {
                         }
                     }
                     ActionResult::Failed { error } => {
-                        let key = (e.action.subject.clone(), e.action.op.name(), e.action.resource.clone());
+                        let key = (e.action.subject.clone(), e.action.op.name(), e.action.op.target());
                         let n = transient_failures.entry(key).or_default();
                         *n += 1;
                         // Permanent errors, and transient ones that keep coming, stop the
                         // subject for this apply: no hot loop against AWS.
                         if (!error.kind.is_transient() || *n >= 5) && !failed.contains_key(&e.action.subject) {
                             failed.insert(e.action.subject.clone(), error.clone());
-                            failed_on.insert(e.action.subject.clone(), e.action.resource.clone());
+                            failed_on.insert(e.action.subject.clone(), e.action.op.target());
                         }
                         if error.kind == ErrorKind::Throttled {
                             wait = (wait * 2).min(opts.max_wait);

@@ -206,6 +206,31 @@ pub enum Op {
     },
 }
 
+/// What an operation acts on, as a typed identity: what per-resource memory (backoff, recreate
+/// counts) is keyed by. `Action::resource` is the same thing written for people.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ResourceKey {
+    pub kind: ResourceKind,
+    /// The id or ARN when known, else what names it before it exists (a name, a VPC pair, a path).
+    pub id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ResourceKind {
+    Peering,
+    Route,
+    LoadBalancer,
+    TargetGroup,
+    Targets,
+    Listener,
+    VpcLink,
+    RestApi,
+    ApiResource,
+    Method,
+    Stage,
+}
+
 impl Op {
     pub fn service(&self) -> Service {
         use Op::*;
@@ -277,6 +302,47 @@ impl Op {
     }
 
     /// Whether every id the call needs is known (nothing pending).
+    /// The resource this operation acts on.
+    pub fn target(&self) -> ResourceKey {
+        use Op::*;
+        use ResourceKind as K;
+        let (kind, id) = match self {
+            CreateVpcPeeringConnection { vpc_id, peer_vpc_id, .. } => (K::Peering, format!("{vpc_id}/{peer_vpc_id}")),
+            AcceptVpcPeeringConnection { peering_id } | SetPeeringDnsResolution { peering_id, .. } => {
+                (K::Peering, peering_id.to_string())
+            }
+            DeleteVpcPeeringConnection { peering_id } => (K::Peering, peering_id.clone()),
+            CreateEc2Tags { resource_id, .. } => (K::Peering, resource_id.clone()),
+            CreateRoute { route_table_id, destination, .. }
+            | ReplaceRoute { route_table_id, destination, .. }
+            | DeleteRoute { route_table_id, destination } => (K::Route, format!("{route_table_id}/{destination}")),
+            CreateLoadBalancer { name, .. } => (K::LoadBalancer, name.clone()),
+            DeleteLoadBalancer { arn } => (K::LoadBalancer, arn.clone()),
+            CreateTargetGroup { name, .. } => (K::TargetGroup, name.clone()),
+            ModifyTargetGroup { arn, .. } | DeleteTargetGroup { arn } => (K::TargetGroup, arn.clone()),
+            RegisterTargets { target_group_arn, .. } => (K::Targets, target_group_arn.to_string()),
+            DeregisterTargets { target_group_arn, .. } => (K::Targets, target_group_arn.clone()),
+            CreateListener { load_balancer_arn, port, .. } => (K::Listener, format!("{load_balancer_arn}:{port}")),
+            ModifyListener { arn, .. } | DeleteListener { arn } => (K::Listener, arn.clone()),
+            // Tags of a load balancer, target group or listener: the ARN says which.
+            AddElbTags { arn, .. } => (K::LoadBalancer, arn.clone()),
+            CreateVpcLink { name, .. } => (K::VpcLink, name.clone()),
+            DeleteVpcLink { id } => (K::VpcLink, id.clone()),
+            CreateRestApi { name, .. } => (K::RestApi, name.clone()),
+            DeleteRestApi { id } => (K::RestApi, id.clone()),
+            CreateResource { rest_api_id, path, .. } => (K::ApiResource, format!("{rest_api_id}{path}")),
+            DeleteResource { rest_api_id, path, .. } => (K::ApiResource, format!("{rest_api_id}{path}")),
+            PutProxyMethod { rest_api_id, path, http_method, .. } => {
+                (K::Method, format!("{rest_api_id}{path} {http_method}"))
+            }
+            DeleteMethod { rest_api_id, path, http_method, .. } => {
+                (K::Method, format!("{rest_api_id}{path} {http_method}"))
+            }
+            CreateDeployment { rest_api_id, stage, .. } => (K::Stage, format!("{rest_api_id}/{stage}")),
+        };
+        ResourceKey { kind, id }
+    }
+
     pub fn is_ready(&self) -> bool {
         use Op::*;
         let refs: Vec<&Ref> = match self {
