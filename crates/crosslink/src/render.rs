@@ -5,25 +5,16 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crosslink_controller::{ActionResult, ApplyReport};
-use crosslink_plan::{Action, Plan, Problem, Report, Subject, Verb};
+use crosslink_plan::{Action, Change, Plan, Problem, Report, Subject};
 use crosslink_spec::DesiredState;
 use owo_colors::OwoColorize;
 use serde::Serialize;
 
-fn symbol(v: Verb) -> &'static str {
-    match v {
-        Verb::Create => "+",
-        Verb::Delete | Verb::Deregister => "-",
-        _ => "~",
-    }
-}
-
-fn coloured_symbol(v: Verb) -> String {
-    let s = symbol(v);
-    match s {
-        "+" => s.green().bold().to_string(),
-        "-" => s.red().bold().to_string(),
-        _ => s.yellow().bold().to_string(),
+fn coloured_symbol(a: &Action) -> String {
+    match a.change() {
+        Change::Create => "+".green().bold().to_string(),
+        Change::Delete => "-".red().bold().to_string(),
+        Change::Update => "~".yellow().bold().to_string(),
     }
 }
 
@@ -115,7 +106,7 @@ pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
         let width = actions.iter().map(|a| a.verb.as_str().len() + 1 + a.resource.len()).max().unwrap_or(0).min(64);
         for a in &actions {
             let what = format!("{} {}", a.verb.as_str(), a.resource);
-            let _ = writeln!(out, "  {} {what:<width$}  {}", coloured_symbol(a.verb), a.reason.to_string().dimmed());
+            let _ = writeln!(out, "  {} {what:<width$}  {}", coloured_symbol(a), a.reason.to_string().dimmed());
         }
         if let Some(r) = report {
             for p in r.problems.iter().filter(|p| !is_shared(p)) {
@@ -303,5 +294,46 @@ spec:
             last,
             "Plan: 0 to create, 0 to change, 0 to delete; 0 links in sync; 1 problem blocks changes to Link/ledger, Peering vpc-0a0a0a0a0a0a0a0a0 <-> vpc-0b0b0b0b0b0b0b0b0"
         );
+    }
+
+    /// The symbol says what the count says: accepting a requested peering and registering targets
+    /// into a new group are part of creating them (`+`), not changes (`~`).
+    #[test]
+    fn steps_of_a_creation_are_shown_as_creation() {
+        use crosslink_plan::op::{Op, Ref};
+        use crosslink_plan::{Action, Reason, Verb};
+        let desired = crosslink_spec::load_str(Path::new("t.yaml"), STATE).unwrap();
+        let pair = Subject::Peering("vpc-0a0a0a0a0a0a0a0a0".into(), "vpc-0b0b0b0b0b0b0b0b0".into());
+        let action = |id, verb, resource: &str, op| Action {
+            id,
+            subject: pair.clone(),
+            account: "shared".into(),
+            resource: resource.into(),
+            verb,
+            reason: Reason::FollowsChanges { why: "accepted by the service account".into() },
+            op,
+            deps: vec![],
+        };
+        let plan = Plan {
+            actions: vec![
+                action(
+                    0,
+                    Verb::Accept,
+                    "peering new",
+                    Op::AcceptVpcPeeringConnection { peering_id: Ref::Pending("peering".into()) },
+                ),
+                action(
+                    1,
+                    Verb::Update,
+                    "DNS of pcx-1",
+                    Op::SetPeeringDnsResolution { peering_id: Ref::Known("pcx-1".into()), allow: true },
+                ),
+            ],
+            ..Plan::default()
+        };
+        let text = anstream::adapter::strip_str(&plan_text(&plan, &desired)).to_string();
+        assert!(text.contains("  + accept peering new"), "{text}");
+        assert!(text.contains("  ~ update DNS of pcx-1"), "{text}");
+        assert!(text.contains("Plan: 1 to create, 1 to change, 0 to delete"), "{text}");
     }
 }

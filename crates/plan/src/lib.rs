@@ -8,5 +8,5 @@ mod planner;
 pub mod tags;
 pub mod units;
 
-pub use model::{Action, Counts, Plan, Problem, Reason, Report, Subject, Verb};
+pub use model::{Action, Change, Counts, Plan, Problem, Reason, Report, Subject, Verb};
 pub use planner::{Settings, health_check, integration_uri, plan, target_group_name, vpc_link_name};

@@ -159,6 +159,27 @@ pub struct Action {
     pub deps: Vec<usize>,
 }
 
+/// What an action amounts to for a reader of the plan (its symbol and its count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub fn change(&self) -> Change {
+        match self.verb {
+            // What completes a creation counts as part of it: accepting a requested peering
+            // (its second half), and any step on a resource the plan creates first.
+            Verb::Create | Verb::Accept => Change::Create,
+            Verb::Delete | Verb::Deregister => Change::Delete,
+            _ if self.op.on_new_resource() => Change::Create,
+            _ => Change::Update,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
@@ -223,13 +244,10 @@ impl Plan {
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for a in &self.actions {
-            match a.verb {
-                // What completes a creation counts as part of it: accepting a requested peering
-                // (its second half), and any step on a resource the plan creates first.
-                Verb::Create | Verb::Accept => c.create += 1,
-                Verb::Delete | Verb::Deregister => c.delete += 1,
-                _ if a.op.on_new_resource() => c.create += 1,
-                _ => c.update += 1,
+            match a.change() {
+                Change::Create => c.create += 1,
+                Change::Update => c.update += 1,
+                Change::Delete => c.delete += 1,
             }
         }
         c
