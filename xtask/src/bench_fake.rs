@@ -37,14 +37,17 @@ pub struct FakeRun {
     pub converge_calls: usize,
     pub converged: bool,
     /// One pass with nothing to do: observe every account + plan + execute of the empty plan.
-    pub steady_wall_s: f64,
-    pub steady_cpu_s: f64,
+    pub steady_wall_s: Option<f64>,
+    pub steady_cpu_s: Option<f64>,
     pub steady_observe_s: f64,
-    pub steady_plan_s: f64,
+    pub steady_plan_s: Option<f64>,
     pub steady_actions: usize,
     /// `crosslink_plan::plan` alone on the converged observation: each run's thread CPU time.
     pub planner_s: Vec<f64>,
     pub peak_rss_mib: f64,
+    /// Measured by the planner-only mode (per-gateway validation, converged without the engine).
+    #[serde(default)]
+    pub planner_only: bool,
 }
 
 impl FakeRun {
@@ -88,7 +91,10 @@ fn vm_hwm_mib() -> f64 {
 }
 
 /// The scenario's desired state with ids of our own, and the fake seeded with its VPCs.
-fn scenario(n: usize) -> Result<(Scenario, DesiredState, FakeAws)> {
+/// `per_gateway`: each gateway's file is loaded and validated on its own, with the accounts it
+/// names, and the results are merged (the planner-only mode: validating the whole state is
+/// quadratic in links, see docs/benchmarks.md).
+fn scenario(n: usize, per_gateway: bool) -> Result<(Scenario, DesiredState, FakeAws)> {
     let s = Scenario::for_links(n);
     let fake = FakeAws::new();
     let region = crosslink_testkit::REGION;
@@ -110,6 +116,9 @@ fn scenario(n: usize) -> Result<(Scenario, DesiredState, FakeAws)> {
     }
     // As a deployment holds it: one file per gateway and its links, the accounts in files of at
     // most 1,000 documents (the loader's limit is 1,024 a file), read from a directory.
+    if per_gateway {
+        return Ok((s.clone(), load_per_gateway(&s, &seeded)?, fake));
+    }
     let dir = std::env::temp_dir().join(format!("crosslink-bench-fake-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -128,10 +137,122 @@ fn scenario(n: usize) -> Result<(Scenario, DesiredState, FakeAws)> {
     Ok((s, desired?, fake))
 }
 
+fn load_per_gateway(s: &Scenario, seeded: &Seeded) -> Result<DesiredState> {
+    let files = s.yaml(seeded);
+    let account_docs: std::collections::BTreeMap<String, String> = files[0]
+        .1
+        .split("---\n")
+        .map(|d| {
+            let name = d.split("metadata: {name: ").nth(1).and_then(|r| r.split('}').next()).unwrap_or("");
+            (name.to_string(), d.to_string())
+        })
+        .collect();
+    let mut services_of = vec![std::collections::BTreeSet::new(); s.gateways];
+    for l in s.links() {
+        services_of[l.gateway].insert(l.service);
+    }
+    let mut merged = DesiredState::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for (g, (file, text)) in files.iter().skip(1).enumerate() {
+        let names = std::iter::once(Scenario::gateway_account_name(s.gateway_account_of(g)))
+            .chain(services_of[g].iter().map(|v| Scenario::service_account_name(*v)));
+        let mut docs: Vec<&str> = names.map(|n| account_docs[&n].as_str()).collect();
+        docs.push(text);
+        let part = crosslink_spec::load_str(std::path::Path::new(file), &docs.join("---\n"))
+            .map_err(|d| anyhow::anyhow!("{d}"))?;
+        for a in part.accounts {
+            if seen.insert(a.metadata.name.clone()) {
+                merged.accounts.push(a);
+            }
+        }
+        merged.gateways.extend(part.gateways);
+        merged.links.extend(part.links);
+        merged.files.extend(part.files);
+    }
+    Ok(merged)
+}
+
+/// Converges the fake without the engine: rounds of observe, plan, and every action whose
+/// inputs are known and whose dependencies succeeded, in plan order (linear per round).
+fn converge_directly(desired: &DesiredState, fake: &FakeAws) -> Result<(usize, usize)> {
+    let ids: std::collections::BTreeMap<&str, &str> =
+        desired.accounts.iter().map(|a| (a.metadata.name.as_str(), a.spec.account_id.as_str())).collect();
+    let mut calls = 0;
+    for round in 1..=30 {
+        let observed = observe_directly(desired, fake);
+        let plan = crosslink_plan::plan(desired, &observed, &Settings::default());
+        if plan.in_sync() {
+            return Ok((round, calls));
+        }
+        let mut done = vec![false; plan.actions.len()];
+        for a in &plan.actions {
+            if a.op.is_ready() && a.deps.iter().all(|d| done[*d]) {
+                calls += 1;
+                done[a.id] = fake.apply(ids[a.account.as_str()], &a.op).is_ok();
+            }
+        }
+    }
+    bail!("not converged in 30 rounds")
+}
+
+fn observe_directly(desired: &DesiredState, fake: &FakeAws) -> crosslink_plan::observed::Observed {
+    crosslink_plan::observed::Observed {
+        accounts: desired
+            .accounts
+            .iter()
+            .map(|a| (a.metadata.name.clone(), fake.observe_account(&a.spec.account_id)))
+            .collect(),
+    }
+}
+
+/// The planner-only mode: per-gateway validation, converged without the engine, then the
+/// planner alone on the converged observation. Only the load, planner and RSS figures are set.
+pub fn planner_only(n: usize) -> Result<FakeRun> {
+    let t = Instant::now();
+    let (s, desired, fake) = scenario(n, true)?;
+    let load_s = t.elapsed().as_secs_f64();
+    let (w0, c0) = (Instant::now(), cpu_now());
+    let (rounds, calls) = converge_directly(&desired, &fake)?;
+    let (converge_wall_s, converge_cpu_s) = (w0.elapsed().as_secs_f64(), cpu_now() - c0);
+    let t = Instant::now();
+    let observed = observe_directly(&desired, &fake);
+    let steady_observe_s = t.elapsed().as_secs_f64();
+    let planner_s: Vec<f64> = (0..PLANNER_RUNS)
+        .map(|_| {
+            let c = thread_cpu_now();
+            let p = crosslink_plan::plan(&desired, &observed, &Settings::default());
+            let took = thread_cpu_now() - c;
+            assert!(p.in_sync());
+            took
+        })
+        .collect();
+    Ok(FakeRun {
+        links: n,
+        gateways: s.gateways,
+        gateway_accounts: s.gateway_accounts,
+        service_accounts: s.service_accounts,
+        peerings: s.pairs().len(),
+        load_s,
+        converge_wall_s,
+        converge_cpu_s,
+        converge_rounds: rounds,
+        converge_calls: calls,
+        converged: true,
+        steady_wall_s: None,
+        steady_cpu_s: None,
+        steady_observe_s,
+        steady_plan_s: None,
+        steady_actions: 0,
+        planner_s,
+        peak_rss_mib: vm_hwm_mib(),
+        planner_only: true,
+    })
+}
+
 /// Measures one N in this process (the child's work; also what the test runs).
 pub async fn run_in_process(n: usize, budget: Duration) -> Result<FakeRun> {
     let t = Instant::now();
-    let (s, desired, fake) = scenario(n)?;
+    let (s, desired, fake) = scenario(n, false)?;
     let load_s = t.elapsed().as_secs_f64();
     let peerings = s.pairs().len();
     let engine = Engine::new(Arc::new(fake), EngineOptions::default());
@@ -183,13 +304,14 @@ pub async fn run_in_process(n: usize, budget: Duration) -> Result<FakeRun> {
         converge_rounds: report.rounds,
         converge_calls: report.mutations(),
         converged: report.converged,
-        steady_wall_s,
-        steady_cpu_s,
+        steady_wall_s: Some(steady_wall_s),
+        steady_cpu_s: Some(steady_cpu_s),
         steady_observe_s,
-        steady_plan_s,
+        steady_plan_s: Some(steady_plan_s),
         steady_actions: plan.actions.len(),
         planner_s,
         peak_rss_mib: vm_hwm_mib(),
+        planner_only: false,
     })
 }
 
@@ -197,16 +319,21 @@ pub async fn run_in_process(n: usize, budget: Duration) -> Result<FakeRun> {
 pub async fn child(args: &[String]) -> Result<()> {
     let n: usize = args.first().context("bench-fake-run N BUDGET_S")?.parse()?;
     let budget: u64 = args.get(1).context("bench-fake-run N BUDGET_S")?.parse()?;
-    let run = run_in_process(n, Duration::from_secs(budget)).await?;
+    let run = if args.iter().any(|a| a == "--planner-only") {
+        planner_only(n)?
+    } else {
+        run_in_process(n, Duration::from_secs(budget)).await?
+    };
     println!("{}", serde_json::to_string(&run)?);
     Ok(())
 }
 
 /// Runs one N in a child process, killed after `budget`.
-fn run_child(n: usize, budget: Duration) -> Result<Outcome> {
+fn run_child(n: usize, budget: Duration, planner_only: bool) -> Result<Outcome> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .args(["bench-fake-run", &n.to_string(), &budget.as_secs().to_string()])
+        .args(planner_only.then_some("--planner-only"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -249,6 +376,10 @@ fn run_child(n: usize, budget: Duration) -> Result<Outcome> {
     }
 }
 
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.3}"))
+}
+
 /// The figures as lines: a table, per-link ratios to the smallest N, and a verdict per metric.
 pub fn render(outcomes: &[Outcome], budget: Duration) -> Vec<String> {
     let mut lines = vec![
@@ -266,7 +397,7 @@ pub fn render(outcomes: &[Outcome], budget: Duration) -> Vec<String> {
         match o {
             Outcome::Done(r) => {
                 lines.push(format!(
-                    "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} |",
+                    "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {:.3} | {} | {:.3} | {:.1} |",
                     r.links,
                     r.gateways,
                     r.gateway_accounts,
@@ -277,10 +408,10 @@ pub fn render(outcomes: &[Outcome], budget: Duration) -> Vec<String> {
                     r.converge_cpu_s,
                     r.converge_rounds,
                     r.converge_calls,
-                    r.steady_wall_s,
-                    r.steady_cpu_s,
+                    opt(r.steady_wall_s),
+                    opt(r.steady_cpu_s),
                     r.steady_observe_s,
-                    r.steady_plan_s,
+                    opt(r.steady_plan_s),
                     r.planner_median_s(),
                     r.peak_rss_mib
                 ));
@@ -294,7 +425,7 @@ pub fn render(outcomes: &[Outcome], budget: Duration) -> Vec<String> {
     let metrics: [Metric; 6] = [
         ("load (parse + validate)", |r| r.load_s),
         ("converge CPU", |r| r.converge_cpu_s),
-        ("steady pass CPU", |r| r.steady_cpu_s),
+        ("steady pass CPU", |r| r.steady_cpu_s.unwrap_or(f64::NAN)),
         ("planner per pass", |r| r.planner_median_s()),
         ("peak RSS", |r| r.peak_rss_mib),
         ("converge wall", |r| r.converge_wall_s),
@@ -309,6 +440,8 @@ pub fn render(outcomes: &[Outcome], budget: Duration) -> Vec<String> {
         let growth = per_link(last) / per_link(base);
         let verdict = if done.len() < 2 {
             "one N only".to_string()
+        } else if growth.is_nan() {
+            "not measured".to_string()
         } else if growth < 2.0 {
             format!("linear ({growth:.2}x per link from {} to {})", base.links, last.links)
         } else {
@@ -324,7 +457,8 @@ pub fn render(outcomes: &[Outcome], budget: Duration) -> Vec<String> {
     lines
 }
 
-/// `cargo xtask bench --fake [--fake-links 1000,10000,100000] [--fake-budget 600]`.
+/// `cargo xtask bench --fake [--fake-links 1000,10000,100000] [--fake-budget 600] [--no-planner-only]`.
+/// An N whose full run does not finish in the budget is run again in the planner-only mode.
 pub fn bench(args: &[String]) -> Result<()> {
     let flag = |name: &str| args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone());
     let links: Vec<usize> = flag("--fake-links")
@@ -333,17 +467,41 @@ pub fn bench(args: &[String]) -> Result<()> {
         .map(|s| s.trim().parse().context("--fake-links takes numbers, e.g. 1000,10000"))
         .collect::<Result<_>>()?;
     let budget = Duration::from_secs(flag("--fake-budget").map(|s| s.parse()).transpose()?.unwrap_or(600));
+    let no_planner_only = args.iter().any(|a| a == "--no-planner-only");
     let mut outcomes = Vec::new();
-    for n in links {
+    let mut planner = Vec::new();
+    for &n in &links {
         eprintln!("==> bench --fake: {n} links (in a child process, at most {} s)", budget.as_secs());
-        let o = run_child(n, budget)?;
+        let o = run_child(n, budget, false)?;
         if let Outcome::NotFinished { why, .. } = &o {
             eprintln!("    {n} links: {why}");
+            if !no_planner_only {
+                eprintln!("==> bench --fake: {n} links, planner only (at most {} s)", budget.as_secs());
+                let p = run_child(n, budget, true)?;
+                if let Outcome::NotFinished { why, .. } = &p {
+                    eprintln!("    {n} links, planner only: {why}");
+                }
+                planner.push(p);
+            }
         }
         outcomes.push(o);
     }
     for line in render(&outcomes, budget) {
         println!("{line}");
+    }
+    if !planner.is_empty() {
+        println!();
+        println!(
+            "planner only, where the full run did not finish: each gateway's file validated on its own and merged, converged by applying the plans to the fake directly (not through Engine::execute); the planner timed as above. Steady-pass columns are not measured (-); its steady observe is a direct read of the fake."
+        );
+        // The same mode at the smallest N, as the base of the ratios.
+        let first = links[0];
+        eprintln!("==> bench --fake: {first} links, planner only (the base of the ratios)");
+        let mut with_base = vec![run_child(first, budget, true)?];
+        with_base.extend(planner);
+        for line in render(&with_base, budget) {
+            println!("{line}");
+        }
     }
     Ok(())
 }
@@ -360,6 +518,8 @@ mod tests {
         assert_eq!((a.steady_actions, b.steady_actions), (0, 0));
         assert!(a.converge_calls > 20 * 3, "{} calls", a.converge_calls);
         assert_eq!(a.planner_s.len(), PLANNER_RUNS);
+        let direct = planner_only(60).expect("60 links, planner only");
+        assert!(direct.planner_only && direct.converge_rounds > 1 && direct.converge_calls > 60 * 3, "{direct:?}");
         let lines = render(
             &[Outcome::Done(a), Outcome::Done(b), Outcome::NotFinished { links: 80, why: "did not finish in 1 s".into() }],
             Duration::from_secs(1),
