@@ -111,7 +111,14 @@ fn scenario(n: usize, per_gateway: bool) -> Result<(Scenario, DesiredState, Fake
     for v in 0..s.service_accounts {
         let vpc = format!("vpc-2{v:016x}");
         let rtb = format!("rtb-2{v:016x}");
-        fake.seed_vpc(&Scenario::service_account_id(v), region, &vpc, &Scenario::service_cidr(v).to_string(), &[], &rtb);
+        fake.seed_vpc(
+            &Scenario::service_account_id(v),
+            region,
+            &vpc,
+            &Scenario::service_cidr(v).to_string(),
+            &[],
+            &rtb,
+        );
         seeded.services.push((vpc, rtb));
     }
     // As a deployment holds it: one file per gateway and its links, the accounts in files of at
@@ -276,7 +283,8 @@ pub async fn run_in_process(n: usize, budget: Duration) -> Result<FakeRun> {
     let plan = crosslink_plan::plan(&desired, &observed, &Settings::default());
     let steady_plan_s = t.elapsed().as_secs_f64();
     let hold = |_: &crosslink_plan::Action| None;
-    let executed = engine.execute(&desired, &plan, &ExecContext { shards: None, hold: &hold, stop: None, revision: None }).await;
+    let executed =
+        engine.execute(&desired, &plan, &ExecContext { shards: None, hold: &hold, stop: None, revision: None }).await;
     let (steady_wall_s, steady_cpu_s) = (w0.elapsed().as_secs_f64(), cpu_now() - c0);
     if !plan.in_sync() || !executed.is_empty() {
         bail!("{n} links: the steady pass planned {} actions", plan.actions.len());
@@ -365,10 +373,9 @@ fn run_child(n: usize, budget: Duration, planner_only: bool) -> Result<Outcome> 
     let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
     match status {
         None => Ok(Outcome::NotFinished { links: n, why: format!("did not finish in {} s", budget.as_secs()) }),
-        Some(s) if !s.success() => Ok(Outcome::NotFinished {
-            links: n,
-            why: format!("failed ({s}): {}", err.lines().next().unwrap_or("")),
-        }),
+        Some(s) if !s.success() => {
+            Ok(Outcome::NotFinished { links: n, why: format!("failed ({s}): {}", err.lines().next().unwrap_or("")) })
+        }
         Some(_) => {
             let line = out.lines().last().context("the child printed nothing")?;
             Ok(Outcome::Done(serde_json::from_str(line).context("the child's result")?))
@@ -521,7 +528,11 @@ mod tests {
         let direct = planner_only(60).expect("60 links, planner only");
         assert!(direct.planner_only && direct.converge_rounds > 1 && direct.converge_calls > 60 * 3, "{direct:?}");
         let lines = render(
-            &[Outcome::Done(a), Outcome::Done(b), Outcome::NotFinished { links: 80, why: "did not finish in 1 s".into() }],
+            &[
+                Outcome::Done(a),
+                Outcome::Done(b),
+                Outcome::NotFinished { links: 80, why: "did not finish in 1 s".into() },
+            ],
             Duration::from_secs(1),
         );
         let text = lines.join("\n");

@@ -9,7 +9,9 @@ fn bench_fake_prints_its_table_and_verdicts() {
         .expect("xtask runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for expected in ["| 20 | 1 | 1 | 2 |", "| 40 |", "planner per pass: N = 20: 1.00x, N = 40: ", "steady pass CPU", "peak RSS"] {
+    for expected in
+        ["| 20 | 1 | 1 | 2 |", "| 40 |", "planner per pass: N = 20: 1.00x, N = 40: ", "steady pass CPU", "peak RSS"]
+    {
         assert!(stdout.contains(expected), "{expected:?} missing from:\n{stdout}");
     }
 }
