@@ -312,6 +312,26 @@ mod tests {
     }
 
     #[test]
+    fn one_hundred_thousand_links_get_disjoint_vpcs_and_targets_inside_them() {
+        let s = Scenario::for_links(100_000);
+        assert_eq!((s.gateways, s.gateway_accounts, s.service_accounts), (2000, 500, 5000));
+        let mut nets: Vec<Ipv4Net> = (0..s.gateways)
+            .map(Scenario::gateway_cidr)
+            .chain((0..s.service_accounts).map(Scenario::service_cidr))
+            .collect();
+        nets.sort();
+        for w in nets.windows(2) {
+            assert!(!w[0].contains(&w[1].network()), "{} overlaps {}", w[0], w[1]);
+        }
+        let links = s.links();
+        assert_eq!(links.len(), 100_000);
+        for l in links.iter().step_by(97) {
+            let cidr = Scenario::service_cidr(l.service);
+            assert!(l.targets.iter().all(|t| cidr.contains(&t.parse::<std::net::Ipv4Addr>().unwrap())), "{l:?}");
+        }
+    }
+
+    #[test]
     fn the_yaml_is_valid_desired_state() {
         let s = Scenario::for_links(100);
         let seeded = Seeded {
