@@ -81,33 +81,63 @@ impl Scenario {
         format!("gw{g:02}")
     }
 
+    /// A /16 in 10.0.0.0/8 for the first 150 gateways (every scenario up to 7,500 links, so
+    /// the moto bench is unchanged), then /24s in 172.16.0.0/12 (`bench --fake` at 100,000 links
+    /// has 2,000 gateways).
     pub fn gateway_cidr(g: usize) -> Ipv4Net {
-        format!("10.{}.0.0/16", 101 + g).parse().expect("a CIDR")
+        if g < 150 {
+            format!("10.{}.0.0/16", 101 + g).parse().expect("a CIDR")
+        } else {
+            let k = g - 150;
+            assert!(k < 4096, "gateway {g}: out of 172.16.0.0/12");
+            format!("172.{}.{}.0/24", 16 + k / 256, k % 256).parse().expect("a CIDR")
+        }
     }
 
+    /// A /16 in 10.0.0.0/8 for the first 100 service accounts, then /24s in 100.64.0.0/10 (5,000
+    /// service accounts at 100,000 links, 20 links and 40 targets each).
     pub fn service_cidr(s: usize) -> Ipv4Net {
-        format!("10.{}.0.0/16", 1 + s).parse().expect("a CIDR")
+        if s < 100 {
+            format!("10.{}.0.0/16", 1 + s).parse().expect("a CIDR")
+        } else {
+            let k = s - 100;
+            assert!(k < 16384, "service account {s}: out of 100.64.0.0/10");
+            format!("100.{}.{}.0/24", 64 + k / 256, k % 256).parse().expect("a CIDR")
+        }
     }
 
-    /// Service accounts homed in gateway account `a`.
-    fn homed(&self, a: usize) -> Vec<usize> {
-        (0..self.service_accounts).filter(|s| s % self.gateway_accounts == a).collect()
+    /// Service accounts homed in each gateway account.
+    fn homed(&self) -> Vec<Vec<usize>> {
+        let mut homed = vec![Vec::new(); self.gateway_accounts];
+        for s in 0..self.service_accounts {
+            homed[s % self.gateway_accounts].push(s);
+        }
+        homed
     }
 
     pub fn links(&self) -> Vec<LinkSpec> {
         let mut per_service = vec![0usize; self.service_accounts];
+        let homed = self.homed();
         (0..self.links)
             .map(|i| {
                 let gateway = i % self.gateways;
                 let k = i / self.gateways;
-                let homed = self.homed(self.gateway_account_of(gateway));
+                let homed = &homed[self.gateway_account_of(gateway)];
                 let service = homed[k % homed.len()];
                 let j = per_service[service];
                 per_service[service] += 1;
                 let name = format!("l{i:04}");
-                let net = Self::service_cidr(service).network().octets();
+                let cidr = Self::service_cidr(service);
+                let net = cidr.network().octets();
                 let targets = (0..TARGETS_PER_LINK)
-                    .map(|t| format!("{}.{}.{}.{}", net[0], net[1], 10 + j / 100, 10 + (j % 100) * 2 + t))
+                    .map(|t| {
+                        if cidr.prefix_len() == 16 {
+                            format!("{}.{}.{}.{}", net[0], net[1], 10 + j / 100, 10 + (j % 100) * 2 + t)
+                        } else {
+                            assert!(j < 100, "{j} links in a /24 service VPC");
+                            format!("{}.{}.{}.{}", net[0], net[1], net[2], 10 + j * 2 + t)
+                        }
+                    })
                     .collect();
                 let mut routes = vec![(format!("/{}/{name}", Self::service_account_name(service)), "[ANY]")];
                 if i % SECOND_ROUTE_EVERY == 0 {
@@ -148,8 +178,11 @@ impl Scenario {
     pub fn yaml(&self, seeded: &Seeded) -> Vec<(String, String)> {
         let accounts = self.accounts_yaml();
         let mut files = vec![("accounts.yaml".to_string(), accounts)];
-        let links = self.links();
-        for g in 0..self.gateways {
+        let mut by_gateway: Vec<Vec<LinkSpec>> = vec![Vec::new(); self.gateways];
+        for l in self.links() {
+            by_gateway[l.gateway].push(l);
+        }
+        for (g, links) in by_gateway.iter().enumerate() {
             let (vpc, subnets, rtb) = &seeded.gateways[g];
             let name = Self::gateway_name(g);
             let mut text = format!(
@@ -157,7 +190,7 @@ impl Scenario {
                 Self::gateway_account_name(self.gateway_account_of(g)),
                 subnets.join(", ")
             );
-            for l in links.iter().filter(|l| l.gateway == g) {
+            for l in links {
                 let (svc_vpc, svc_rtb) = &seeded.services[l.service];
                 let targets: Vec<String> = l.targets.iter().map(|ip| format!("{{ip: {ip}, port: 8080}}")).collect();
                 let routes: Vec<String> =
@@ -276,6 +309,26 @@ mod tests {
         let b = s.read_bound();
         assert_eq!(b.target_groups, 1000);
         assert_eq!(b.per_account, 55 * 5);
+    }
+
+    #[test]
+    fn one_hundred_thousand_links_get_disjoint_vpcs_and_targets_inside_them() {
+        let s = Scenario::for_links(100_000);
+        assert_eq!((s.gateways, s.gateway_accounts, s.service_accounts), (2000, 500, 5000));
+        let mut nets: Vec<Ipv4Net> = (0..s.gateways)
+            .map(Scenario::gateway_cidr)
+            .chain((0..s.service_accounts).map(Scenario::service_cidr))
+            .collect();
+        nets.sort();
+        for w in nets.windows(2) {
+            assert!(!w[0].contains(&w[1].network()), "{} overlaps {}", w[0], w[1]);
+        }
+        let links = s.links();
+        assert_eq!(links.len(), 100_000);
+        for l in links.iter().step_by(97) {
+            let cidr = Scenario::service_cidr(l.service);
+            assert!(l.targets.iter().all(|t| cidr.contains(&t.parse::<std::net::Ipv4Addr>().unwrap())), "{l:?}");
+        }
     }
 
     #[test]

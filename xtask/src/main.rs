@@ -1,9 +1,11 @@
 //! `cargo xtask demo`: starts moto on 127.0.0.1, seeds the VPCs the example desired state names
 //! (in four accounts), writes a copy of `manifests/examples` with the real ids, and runs the
 //! crosslink daemon against it. Ctrl-C stops everything it started. `cargo xtask bench`: the
-//! benchmark of issue 7 (`bench.rs`).
+//! benchmark of issue 7 (`bench.rs`); `cargo xtask bench --fake`: the engine against the
+//! in-memory AWS at up to 100,000 links (`bench_fake.rs`).
 
 mod bench;
+mod bench_fake;
 mod bench_report;
 mod bench_scenario;
 
@@ -26,7 +28,10 @@ async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]).await,
+        Some("bench") if args.iter().any(|a| a == "--fake") => bench_fake::bench(&args[1..]),
         Some("bench") => bench::bench(&args[1..]).await,
+        // Hidden: one N of `bench --fake`, in its own process so that its peak RSS is its own.
+        Some("bench-fake-run") => bench_fake::child(&args[1..]).await,
         _ => {
             eprintln!(
                 "usage: cargo xtask demo [--listen 127.0.0.1:9090] [--once] [--replicas N] [-- <crosslink run flags>]"
@@ -34,11 +39,14 @@ async fn main() -> Result<()> {
             eprintln!(
                 "       cargo xtask bench [--links 10,100,1000|none] [--limits-on 100|off] [--no-build] [--out target/bench]"
             );
+            eprintln!("       cargo xtask bench --fake [--fake-links 1000,10000,100000] [--fake-budget 600]");
             eprintln!("  demo    moto on loopback, seeded VPCs, and `crosslink run` on manifests/examples");
             eprintln!("  --once  converge with `crosslink apply`, check with `crosslink plan`, then stop");
             eprintln!("  --replicas N  N daemons sharing the work through a local etcd (ports from --listen up)");
             eprintln!("  bench   issue 7: converge, steady state, drift repair and daemon RSS at N links (release");
             eprintln!("          build, behind a call-counting proxy); writes target/bench/results.json");
+            eprintln!("  bench --fake  issue 13: the engine in process against the in-memory AWS at each N (one child");
+            eprintln!("          process per N, killed after --fake-budget seconds): CPU, peak RSS, planner time");
             std::process::exit(2);
         }
     }
