@@ -150,12 +150,8 @@ async fn exchange(t: &Target) -> Result<(u16, Vec<u8>), ClientError> {
             ClientError::Exchange { url: url.clone(), reason }
         }
     };
-    let mut response = client
-        .get(&url)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(failed)?;
+    let mut response =
+        client.get(&url).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(failed)?;
     let too_large = || ClientError::TooLarge { url: url.clone(), limit: MAX_RESPONSE_BYTES };
     if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES) {
         return Err(too_large());

@@ -84,8 +84,7 @@ async fn fetch(base: &str, method: &str, path: &str, body: &str) -> (u16, String
     let req = client.request(method, format!("{base}{path}")).body(body.to_string());
     let res = tokio::time::timeout(PROMPTLY, req.send()).await.expect("answered").unwrap();
     let status = res.status().as_u16();
-    let content_type =
-        res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let content_type = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     (status, content_type, res.text().await.unwrap())
 }
 
