@@ -1,8 +1,7 @@
 //! The daemon as a real process against moto: ready, converged, following edits, repairing drift
 //! within a resync, keeping the last good desired state, the prune guard, metrics, SIGTERM.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -111,15 +110,9 @@ fn free_port() -> u16 {
 }
 
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s =
-        TcpStream::connect_timeout(&format!("127.0.0.1:{port}").parse().unwrap(), Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let code = out.split(' ').nth(1)?.parse().ok()?;
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Some((code, body))
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let r = crosslink_testkit::http::request_with("GET", &url, Duration::from_secs(10)).ok()?;
+    Some((r.status, r.body))
 }
 
 fn status(port: u16) -> Option<StatusSnapshot> {

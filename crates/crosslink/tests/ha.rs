@@ -9,8 +9,7 @@
 //! survivors still converge); the final inventory has no duplicate.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -240,15 +239,9 @@ impl Replica {
     }
 
     fn status(&self) -> Option<StatusSnapshot> {
-        let mut s =
-            TcpStream::connect_timeout(&format!("127.0.0.1:{}", self.port).parse().unwrap(), Duration::from_secs(1))
-                .ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        write!(s, "GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        let body = out.split_once("\r\n\r\n")?.1;
-        serde_json::from_str(body).ok()
+        let url = format!("http://127.0.0.1:{}/status", self.port);
+        let r = crosslink_testkit::http::request_with("GET", &url, Duration::from_secs(10)).ok()?;
+        serde_json::from_str(&r.body).ok()
     }
 
     fn log_tail(&self, n: usize) -> String {

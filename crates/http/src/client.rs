@@ -1,16 +1,13 @@
 //! `crosslink status --server URL`: fetch a daemon's status report over plain HTTP/1.1 and print
 //! it as a fixed-width table.
 //!
-//! The admin port speaks plain HTTP on a private network or through a port-forward; one GET does
-//! not warrant an HTTP client stack, and a hand-written one keeps TLS out of the binary's path.
+//! The admin port speaks plain HTTP on a private network or through a port-forward: the
+//! workspace's HTTP client (reqwest on hyper, built without TLS) does the exchange.
 
 use std::fmt::Write as _;
-use std::io;
 use std::time::{Duration, SystemTime};
 
 use crosslink_controller::status::{ObjectStatus, StatusSnapshot};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::when::{ago, with_age};
 
@@ -26,16 +23,15 @@ pub enum ClientError {
          (through a port-forward or tunnel if the network is not trusted)"
     )]
     HttpsUnsupported { url: String },
-    #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, source: io::Error },
-    #[error("{url}: {source}")]
-    Io { url: String, source: io::Error },
+    #[error("{url}: cannot connect to {addr}: {reason}")]
+    Connect { addr: String, url: String, reason: String },
+    /// The connection broke, or what came back is not HTTP.
+    #[error("{url}: {reason}")]
+    Exchange { url: String, reason: String },
     #[error("{url}: no answer within {}", humantime::format_duration(*.timeout))]
     Timeout { url: String, timeout: Duration },
     #[error("{url}: the response is larger than {limit} bytes")]
     TooLarge { url: String, limit: u64 },
-    #[error("{url}: not a valid HTTP response: {reason}")]
-    Malformed { url: String, reason: String },
     #[error("{url}: HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
     Status { url: String, status: u16, body: String },
     #[error("{url}: the response is not a crosslink status report: {source}")]
@@ -126,10 +122,9 @@ fn parse_base(base: &str) -> Result<Target, ClientError> {
 pub async fn fetch_status(base_url: &str, timeout: Duration) -> Result<StatusSnapshot, ClientError> {
     let target = parse_base(base_url)?;
     let url = target.url();
-    let raw = tokio::time::timeout(timeout, exchange(&target))
+    let (status, body) = tokio::time::timeout(timeout, exchange(&target))
         .await
         .map_err(|_| ClientError::Timeout { url: url.clone(), timeout })??;
-    let (status, body) = parse_response(&raw).map_err(|reason| ClientError::Malformed { url: url.clone(), reason })?;
     if status != 200 {
         let text = String::from_utf8_lossy(&body);
         return Err(ClientError::Status { url, status, body: truncate(&one_line(text.trim()), 200) });
@@ -137,82 +132,55 @@ pub async fn fetch_status(base_url: &str, timeout: Duration) -> Result<StatusSna
     serde_json::from_slice(&body).map_err(|source| ClientError::Decode { url, source })
 }
 
-/// One request on a fresh connection, read to the end (`Connection: close`).
-async fn exchange(t: &Target) -> Result<Vec<u8>, ClientError> {
+/// One request on a fresh connection: the status and the whole body.
+async fn exchange(t: &Target) -> Result<(u16, Vec<u8>), ClientError> {
     let url = t.url();
-    let mut stream = TcpStream::connect((t.host.as_str(), t.port))
-        .await
-        .map_err(|source| ClientError::Connect { addr: t.authority.clone(), source })?;
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nUser-Agent: crosslink/{}\r\n\
-         Connection: close\r\n\r\n",
-        t.path,
-        t.authority,
-        env!("CARGO_PKG_VERSION"),
-    );
-    let io_err = |source| ClientError::Io { url: url.clone(), source };
-    stream.write_all(request.as_bytes()).await.map_err(io_err)?;
-    let mut raw = Vec::new();
-    (&mut stream).take(MAX_RESPONSE_BYTES + 1).read_to_end(&mut raw).await.map_err(io_err)?;
-    if raw.len() as u64 > MAX_RESPONSE_BYTES {
-        return Err(ClientError::TooLarge { url, limit: MAX_RESPONSE_BYTES });
-    }
-    Ok(raw)
-}
-
-/// The status code and the body (de-chunked, cut to `Content-Length`) of a whole response.
-fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let end = find(raw, b"\r\n\r\n").ok_or("the connection closed before the end of the header")?;
-    let head = std::str::from_utf8(&raw[..end]).map_err(|_| "the header is not UTF-8")?;
-    let rest = &raw[end + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let (version, code) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    if !version.starts_with("HTTP/1.") {
-        return Err(format!("unexpected status line {:?}", truncate(status_line, 80)));
-    }
-    let status = code.parse::<u16>().map_err(|_| format!("unexpected status line {:?}", truncate(status_line, 80)))?;
-    let mut chunked = false;
-    let mut length = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().split(',').any(|c| c.trim() == "chunked");
-        } else if name.eq_ignore_ascii_case("content-length") {
-            length = Some(value.parse::<usize>().map_err(|_| format!("bad Content-Length {value:?}"))?);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .user_agent(concat!("crosslink/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ClientError::Exchange { url: url.clone(), reason: causes(&e) })?;
+    let failed = |e: reqwest::Error| {
+        let reason = causes(&e);
+        if e.is_connect() {
+            ClientError::Connect { addr: t.authority.clone(), url: url.clone(), reason }
+        } else {
+            ClientError::Exchange { url: url.clone(), reason }
         }
-    }
-    let body = if chunked {
-        dechunk(rest)?
-    } else if let Some(n) = length {
-        rest.get(..n).ok_or_else(|| format!("the body ended after {} of {n} bytes", rest.len()))?.to_vec()
-    } else {
-        rest.to_vec()
     };
+    let mut response =
+        client.get(&url).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(failed)?;
+    let too_large = || ClientError::TooLarge { url: url.clone(), limit: MAX_RESPONSE_BYTES };
+    if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES) {
+        return Err(too_large());
+    }
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        if (body.len() + chunk.len()) as u64 > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok((status, body))
 }
 
-fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    loop {
-        let eol = find(rest, b"\r\n").ok_or("a chunk size line is cut off")?;
-        let line = std::str::from_utf8(&rest[..eol]).map_err(|_| "a chunk size is not text")?;
-        let size = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| format!("bad chunk size {size:?}"))?;
-        rest = &rest[eol + 2..];
-        if size == 0 {
-            return Ok(body);
-        }
-        let chunk = rest.get(..size).ok_or("a chunk is cut off")?;
-        body.extend_from_slice(chunk);
-        rest = rest.get(size..).and_then(|r| r.strip_prefix(b"\r\n")).ok_or("a chunk does not end in CRLF")?;
+/// What went wrong, from the innermost cause that says it: reqwest's own message only names the
+/// request ("error sending request for url ..."), which the caller already says.
+fn causes(e: &reqwest::Error) -> String {
+    let mut reasons = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reasons.push(s.to_string());
+        source = s.source();
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    // hyper's client error wraps its cause and repeats it: keep the last, most specific words.
+    match reasons.last() {
+        Some(last) => last.clone(),
+        None => e.to_string(),
+    }
 }
 
 /// The width the MESSAGE / ERROR column is cut to.
@@ -402,31 +370,6 @@ mod tests {
         for (base, want) in cases {
             let err = parse_base(base).unwrap_err().to_string();
             assert!(err.contains(want), "{base}: {err:?} does not contain {want:?}");
-        }
-    }
-
-    #[test]
-    fn responses_by_length_by_chunks_and_to_the_end() {
-        let by_length = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
-        assert_eq!(parse_response(by_length).unwrap(), (200, b"hello".to_vec()));
-        let chunked =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked).unwrap(), (200, b"hello world".to_vec()));
-        let to_eof = b"HTTP/1.0 503 Service Unavailable\r\nServer: x\r\n\r\nbusy";
-        assert_eq!(parse_response(to_eof).unwrap(), (503, b"busy".to_vec()));
-    }
-
-    #[test]
-    fn broken_responses_are_reported() {
-        for (raw, want) in [
-            (&b"SSH-2.0-OpenSSH_9.6\r\n"[..], "closed before the end of the header"),
-            (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "unexpected status line"),
-            (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort", "ended after 5 of 10 bytes"),
-            (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
-            (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel", "cut off"),
-        ] {
-            let err = parse_response(raw).unwrap_err();
-            assert!(err.contains(want), "{err:?} does not contain {want:?}");
         }
     }
 

@@ -1,5 +1,6 @@
-//! The server on a real socket, driven by a raw TCP client and by `crosslink status`'s client:
-//! routes over the wire, the connection bounds, graceful shutdown, and fetch errors.
+//! The server on a real socket, driven by an HTTP client (reqwest, as `crosslink status` uses) and,
+//! where a test needs a client that misbehaves below HTTP (idle, dribbling, holding a slot), by
+//! raw TCP: routes over the wire, the connection bounds, graceful shutdown, and fetch errors.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,15 +77,19 @@ impl Server {
     }
 }
 
-/// Writes `request` and reads until the server closes the connection.
-async fn raw(addr: std::net::SocketAddr, request: &str) -> String {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(PROMPTLY, stream.read_to_end(&mut out)).await.expect("server closes").unwrap();
-    String::from_utf8(out).unwrap()
+/// A request as an HTTP client sends it: (status, content type, body).
+async fn fetch(base: &str, method: &str, path: &str, body: &str) -> (u16, String, String) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let req = client.request(method, format!("{base}{path}")).body(body.to_string());
+    let res = tokio::time::timeout(PROMPTLY, req.send()).await.expect("answered").unwrap();
+    let status = res.status().as_u16();
+    let content_type = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, content_type, res.text().await.unwrap())
 }
 
+/// A GET written by hand, for the tests below that hold a connection open, or write a request
+/// in pieces, to see what the server does below HTTP: no client library misbehaves that way.
 fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
 }
@@ -102,33 +107,29 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
 async fn routes_over_a_real_socket() {
     let server = Server::start(ConnLimits::default()).await;
 
-    let res = raw(server.addr, &get("/healthz")).await;
-    assert!(res.starts_with("HTTP/1.1 200 OK\r\n"), "{res}");
-    assert!(res.contains("\r\ncontent-type: text/plain; charset=utf-8\r\n"), "{res}");
-    assert!(res.ends_with("\r\n\r\nok\n"), "{res}");
+    let base = &server.base;
+    let (status, content_type, body) = fetch(base, "GET", "/healthz", "").await;
+    assert_eq!((status, content_type.as_str(), body.as_str()), (200, "text/plain; charset=utf-8", "ok\n"));
 
-    let res = raw(server.addr, &get("/readyz")).await;
-    assert!(res.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{res}");
+    let (status, _, _) = fetch(base, "GET", "/readyz", "").await;
+    assert_eq!(status, 503);
 
-    let res = raw(server.addr, &get("/metrics")).await;
-    assert!(res.contains("\r\ncontent-type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"));
-    assert!(res.ends_with("# EOF\n"), "{res}");
+    let (status, content_type, body) = fetch(base, "GET", "/metrics", "").await;
+    assert_eq!((status, content_type.as_str()), (200, "application/openmetrics-text; version=1.0.0; charset=utf-8"));
+    assert!(body.ends_with("# EOF\n"), "{body}");
 
-    let res = raw(server.addr, &get("/")).await;
-    assert!(res.contains("\r\ncontent-type: text/html; charset=utf-8\r\n"), "{res}");
-    assert!(res.contains("waiting for the peering to be accepted"));
+    let (status, content_type, body) = fetch(base, "GET", "/", "").await;
+    assert_eq!((status, content_type.as_str()), (200, "text/html; charset=utf-8"));
+    assert!(body.contains("waiting for the peering to be accepted"), "{body}");
 
-    let res =
-        raw(server.addr, "POST /status HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
-    assert!(res.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{res}");
+    let (status, _, _) = fetch(base, "POST", "/status", "").await;
+    assert_eq!(status, 405);
 
-    let res =
-        raw(server.addr, "GET /status HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{}\n")
-            .await;
-    assert!(res.starts_with("HTTP/1.1 413 Payload Too Large\r\n"), "{res}");
+    let (status, _, _) = fetch(base, "GET", "/status", "{}\n").await;
+    assert_eq!(status, 413);
 
-    let res = raw(server.addr, &get("/nope")).await;
-    assert!(res.starts_with("HTTP/1.1 404 Not Found\r\n"), "{res}");
+    let (status, _, _) = fetch(base, "GET", "/nope", "").await;
+    assert_eq!(status, 404);
 
     server.shut_down().await;
 }
@@ -170,7 +171,7 @@ async fn a_client_dribbling_its_header_is_cut_off() {
     assert!(started.elapsed() >= Duration::from_millis(300), "closed before the deadline");
 
     // Others are still served.
-    assert!(raw(server.addr, &get("/healthz")).await.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert_eq!(fetch(&server.base, "GET", "/healthz", "").await.0, 200);
     server.shut_down().await;
 }
 
@@ -272,7 +273,18 @@ async fn crosslink_status_errors_say_what_went_wrong() {
     let addr = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let err = fetch_status(&format!("http://{addr}"), PROMPTLY).await.unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
-    assert!(err.to_string().starts_with(&format!("cannot connect to {addr}: ")), "{err}");
+    assert!(err.to_string().starts_with(&format!("http://{addr}/status: cannot connect to {addr}: ")), "{err}");
+
+    // Answering, but not HTTP.
+    let ssh = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ssh_addr = ssh.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut conn, _) = ssh.accept().await.unwrap();
+        conn.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await.unwrap();
+    });
+    let err = fetch_status(&format!("http://{ssh_addr}"), PROMPTLY).await.unwrap_err();
+    assert!(matches!(err, ClientError::Exchange { .. }), "{err:?}");
+    assert!(err.to_string().starts_with(&format!("http://{ssh_addr}/status: ")), "{err}");
 
     // Listening but never answering.
     let mute = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -317,10 +329,7 @@ async fn idle_connections_make_room_for_a_new_one() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let started = std::time::Instant::now();
-    let mut probe = TcpStream::connect(server.addr).await.unwrap();
-    probe.write_all(get("/healthz").as_bytes()).await.unwrap();
-    let answer = closed_within(&mut probe, PROMPTLY).await;
-    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200 OK\r\n"));
+    assert_eq!(fetch(&server.base, "GET", "/healthz", "").await.0, 200);
     assert!(started.elapsed() < Duration::from_secs(2), "the probe waited {:?}", started.elapsed());
     // The oldest idle one was closed: it reads end of stream.
     let mut buf = [0u8; 16];

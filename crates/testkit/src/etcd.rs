@@ -168,9 +168,9 @@ impl EtcdCluster {
                 if m.child.is_none() {
                     continue;
                 }
-                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], m.client_port));
-                if let Ok(r) = crate::http_request(addr, "GET", "/health")
-                    && r.contains("\"health\":\"true\"")
+                let url = format!("http://127.0.0.1:{}/health", m.client_port);
+                if let Ok(r) = crate::http::get(&url)
+                    && r.body.contains("\"health\":\"true\"")
                 {
                     let _ = i;
                     return Ok(());

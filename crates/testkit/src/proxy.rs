@@ -6,14 +6,15 @@
 //! Plain std threads: one for accepting, one per connection. moto closes every connection after
 //! one answer, and so does the proxy (`Connection: close`), so each connection carries exactly
 //! one request. Requests and answers are forwarded unchanged (framing aside: answers go back with
-//! a `Content-Length`). The `Host` header is kept as the client signed it: moto routes by the
-//! SigV4 credential scope, not by host name, and does not check signatures.
+//! a `Content-Length`), to moto with the workspace's HTTP client (see [`forward`]). The `Host`
+//! header is kept as the client signed it: moto routes by the SigV4 credential scope, not by host
+//! name, and does not check signatures.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -449,14 +450,9 @@ impl Reader<'_> {
         }
     }
 
-    fn rest(&mut self) -> io::Result<Vec<u8>> {
-        while self.fill()? > 0 {}
-        Ok(std::mem::take(&mut self.buf))
-    }
-
-    /// The body as `headers` frame it: chunked, `Content-Length`, or (answers only) up to the end
-    /// of the connection. Chunked bodies come back decoded.
-    fn body(&mut self, headers: &[(String, String)], until_close: bool) -> io::Result<Vec<u8>> {
+    /// The body of a request as `headers` frame it: chunked, `Content-Length`, or none. Chunked
+    /// bodies come back decoded.
+    fn body(&mut self, headers: &[(String, String)]) -> io::Result<Vec<u8>> {
         let get = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
         if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
             let mut body = Vec::new();
@@ -478,7 +474,7 @@ impl Reader<'_> {
                 len.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad Content-Length"))?;
             return self.exact(len);
         }
-        if until_close { self.rest() } else { Ok(Vec::new()) }
+        Ok(Vec::new())
     }
 }
 
@@ -501,7 +497,7 @@ fn read_request(client: &mut TcpStream) -> io::Result<Option<Message>> {
     if expects {
         r.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
     }
-    let body = r.body(&headers, false)?;
+    let body = r.body(&headers)?;
     Ok(Some(Message { start, headers, body }))
 }
 
@@ -529,39 +525,63 @@ fn write_message(
     to.flush()
 }
 
-/// Sends the request to moto and reads its whole answer.
+/// The client that forwards to moto: the workspace's one HTTP client, set up to change nothing
+/// about the request. No proxy from the environment, no redirects followed, no compression (the
+/// workspace builds reqwest without it, so no `Accept-Encoding` is added), and a fresh connection
+/// per request, each sent with `Connection: close` as moto answers anyway. Built on first use,
+/// on a connection thread: reqwest's blocking client must not be built on an async runtime's
+/// thread, and `Proxy::start` may be called from one.
+static UPSTREAM_CLIENT: LazyLock<reqwest::blocking::Client> = LazyLock::new(|| {
+    crate::http::client_builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(UPSTREAM_TIMEOUT)
+        .build()
+        .expect("the proxy's HTTP client")
+});
+
+/// Sends the request to moto and reads its whole answer. Forwarded as the client sent it: the
+/// method, the request target (path and query as written), every header but the hop-by-hop
+/// ones (`Host`, `Authorization`, `X-Amz-*`, `Content-Type`, ... in their order), and the body.
+/// The one addition is reqwest's `Accept: */*` on a request that has no `Accept` (it cannot be
+/// turned off; moto does not read `Accept` for these services).
 fn forward(upstream: SocketAddr, req: &Message, method: &str) -> io::Result<Message> {
-    let mut s = TcpStream::connect_timeout(&upstream, Duration::from_secs(10))?;
-    s.set_read_timeout(Some(UPSTREAM_TIMEOUT))?;
-    s.set_nodelay(true)?;
-    // A body-less request says so with no Content-Length, except where a body is expected.
-    let with_length = !req.body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH");
-    let mut head = Vec::with_capacity(1024);
-    head.extend_from_slice(req.start.as_bytes());
-    head.extend_from_slice(b"\r\n");
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+    let target = req.start.split_whitespace().nth(1).unwrap_or("/");
+    let url = format!("http://{upstream}{target}");
+    let parsed = reqwest::Url::parse(&url).map_err(|e| invalid(format!("request target {target:?}: {e}")))?;
+    // The URL type normalises what it parses (dot segments, characters it percent-encodes): a
+    // target it would rewrite is refused rather than forwarded changed.
+    let written = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
+    if written != target {
+        return Err(invalid(format!("request target {target:?} would be forwarded as {written:?}")));
+    }
+    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| invalid(format!("method: {e}")))?;
+    let mut headers = reqwest::header::HeaderMap::new();
     for (k, v) in req.headers.iter().filter(|(k, _)| !hop_by_hop(k)) {
-        head.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|e| invalid(format!("{k}: {e}")))?;
+        let value = reqwest::header::HeaderValue::from_bytes(v.as_bytes()).map_err(|e| invalid(format!("{k}: {e}")))?;
+        headers.append(name, value);
     }
-    if with_length {
-        head.extend_from_slice(format!("Content-Length: {}\r\n", req.body.len()).as_bytes());
+    headers.insert(reqwest::header::CONNECTION, reqwest::header::HeaderValue::from_static("close"));
+    let mut request = UPSTREAM_CLIENT.request(method.clone(), parsed).headers(headers);
+    // A body-less request says so with no Content-Length, except where a body is expected.
+    if !req.body.is_empty() || matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+        request = request.body(req.body.clone());
     }
-    head.extend_from_slice(b"Connection: close\r\n\r\n");
-    s.write_all(&head)?;
-    s.write_all(&req.body)?;
-    s.flush()?;
-    let mut r = Reader { stream: &mut s, buf: Vec::new() };
-    loop {
-        let Some((start, headers)) = r.head()? else {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "upstream closed without answering"));
-        };
-        let status = status_of(&start);
-        if (100..200).contains(&status) {
-            continue; // An interim answer; the real one follows.
-        }
-        let no_body = method == "HEAD" || status == 204 || status == 304;
-        let body = if no_body { Vec::new() } else { r.body(&headers, true)? };
-        return Ok(Message { start, headers, body });
-    }
+    let failed = |e: reqwest::Error| io::Error::other(crate::http::describe(&url, &e));
+    let answer = request.send().map_err(failed)?;
+    let status = answer.status();
+    let start = format!("HTTP/1.1 {} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    let headers = answer
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let body = answer.bytes().map_err(failed)?.to_vec();
+    Ok(Message { start: start.trim_end().to_string(), headers, body })
 }
 
 fn status_of(status_line: &str) -> u16 {
@@ -925,24 +945,24 @@ mod tests {
     }
 
     #[test]
-    fn messages_are_read_by_length_chunks_or_close() {
+    fn requests_are_read_by_length_or_chunks() {
         let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let addr = l.local_addr().unwrap();
         let writer = std::thread::spawn(move || {
             let mut s = TcpStream::connect(addr).unwrap();
-            s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=1\r\n world\r\n0\r\nT: v\r\n\r\n").unwrap();
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc").unwrap();
-            s.write_all(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nuntil the end").unwrap();
+            s.write_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=1\r\n world\r\n0\r\nT: v\r\n\r\n").unwrap();
+            s.write_all(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc").unwrap();
+            s.write_all(b"GET /x?y=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
         });
         let (mut conn, _) = l.accept().unwrap();
         writer.join().unwrap();
         let mut r = Reader { stream: &mut conn, buf: Vec::new() };
         let (_, h) = r.head().unwrap().unwrap();
-        assert_eq!(r.body(&h, true).unwrap(), b"hello world");
+        assert_eq!(r.body(&h).unwrap(), b"hello world");
         let (_, h) = r.head().unwrap().unwrap();
-        assert_eq!(r.body(&h, true).unwrap(), b"abc");
+        assert_eq!(r.body(&h).unwrap(), b"abc");
         let (start, h) = r.head().unwrap().unwrap();
-        assert_eq!(status_of(&start), 200);
-        assert_eq!(r.body(&h, true).unwrap(), b"until the end");
+        assert_eq!(start, "GET /x?y=1 HTTP/1.1");
+        assert_eq!(r.body(&h).unwrap(), b"");
     }
 }

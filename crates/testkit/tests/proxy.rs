@@ -76,7 +76,7 @@ async fn forwards_and_records_every_call() {
 
     // moto's own API goes through unsigned, and is named as such.
     let r = proxy_request(&proxy, "GET", "/moto-api/");
-    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(proxy.calls().last().map(|c| c.service.as_str()), Some("moto"));
 
     proxy.reset();
@@ -85,14 +85,71 @@ async fn forwards_and_records_every_call() {
     assert_eq!(env["AWS_ENDPOINT_URL"], proxy.endpoint);
 }
 
-/// A plain HTTP/1.0 request through the proxy; the whole answer.
-fn proxy_request(proxy: &Proxy, method: &str, path: &str) -> String {
+/// A request with an empty body through the proxy.
+fn proxy_request(proxy: &Proxy, method: &str, path: &str) -> crosslink_testkit::http::Response {
+    crosslink_testkit::http::request(method, &format!("{}{path}", proxy.endpoint)).unwrap()
+}
+
+/// What reaches the upstream is what the client sent: method, target, headers (signature and
+/// all) and body; nothing is added but `Connection: close` (and reqwest's `Accept: */*` where the
+/// client sent no `Accept`), no compression is asked for, and a redirect goes back to the client
+/// rather than being followed. The client here writes raw bytes so that the test knows exactly
+/// what it sent.
+#[test]
+fn forwards_requests_unchanged_and_answers_as_given() {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(proxy.addr).unwrap();
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: {}\r\nContent-Length: 0\r\n\r\n", proxy.addr).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    let seen = std::thread::spawn(move || {
+        let (mut conn, _) = upstream.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The head, then the 11-byte body.
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") || !got.ends_with(b"Action=Test") {
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "the proxy closed early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nX-Amzn-RequestId: r-1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n").unwrap();
+        String::from_utf8(got).unwrap()
+    });
+    let proxy = Proxy::start(upstream_addr);
+    let mut client = std::net::TcpStream::connect(proxy.addr).unwrap();
+    let auth = "AWS4-HMAC-SHA256 Credential=test/20250101/eu-central-1/ec2/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=abc";
+    write!(
+        client,
+        "PUT /a/b%2Fc?x=1&y=%20z HTTP/1.1\r\nHost: 127.0.0.1:4566\r\nAuthorization: {auth}\r\nX-Amz-Date: 20250101T000000Z\r\nX-Amz-Security-Token: tok\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\nContent-Length: 11\r\n\r\nAction=Test"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    client.read_to_string(&mut answer).unwrap();
+    let got = seen.join().unwrap();
+    let (head, body) = got.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.split("\r\n");
+    assert_eq!(lines.next(), Some("PUT /a/b%2Fc?x=1&y=%20z HTTP/1.1"), "{got}");
+    let headers: Vec<String> = lines.map(str::to_ascii_lowercase).collect();
+    let want = [
+        "host: 127.0.0.1:4566".to_string(),
+        format!("authorization: {}", auth.to_ascii_lowercase()),
+        "x-amz-date: 20250101t000000z".into(),
+        "x-amz-security-token: tok".into(),
+        "content-type: application/x-www-form-urlencoded; charset=utf-8".into(),
+    ];
+    for h in &want {
+        assert!(headers.contains(h), "{h:?} not forwarded as sent: {headers:?}");
+    }
+    let added: Vec<&String> = headers.iter().filter(|h| !want.contains(h)).collect();
+    assert_eq!(added, ["connection: close", "content-length: 11", "accept: */*"], "{headers:?}");
+    assert!(!headers.iter().any(|h| h.starts_with("accept-encoding")), "{headers:?}");
+    assert_eq!(body, "Action=Test");
+
+    assert!(answer.starts_with("HTTP/1.1 302 Found\r\n"), "{answer}");
+    assert!(answer.contains("\r\nlocation: /elsewhere\r\n"), "{answer}");
+    assert!(answer.contains("\r\nx-amzn-requestid: r-1\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"), "{answer}");
+    let calls = proxy.calls();
+    assert_eq!((calls.len(), calls[0].status, calls[0].method.as_str()), (1, 302, "PUT"), "{calls:?}");
 }
 
 #[tokio::test]
@@ -419,7 +476,8 @@ fn an_unreachable_upstream_is_a_bad_gateway() {
     let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let proxy = Proxy::start(addr);
     let r = proxy_request(&proxy, "GET", "/moto-api/");
-    assert!(r.starts_with("HTTP/1.1 502"), "{r}");
+    assert_eq!(r.status, 502, "{r:?}");
+    assert!(r.body.contains(&format!("testkit proxy: upstream {addr}: ")), "{r:?}");
     assert_eq!(proxy.calls()[0].status, 0);
     let proxy_addr = proxy.addr;
     drop(proxy);
