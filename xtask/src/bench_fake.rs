@@ -224,15 +224,7 @@ pub fn planner_only(n: usize) -> Result<FakeRun> {
     let t = Instant::now();
     let observed = observe_directly(&desired, &fake);
     let steady_observe_s = t.elapsed().as_secs_f64();
-    let planner_s: Vec<f64> = (0..PLANNER_RUNS)
-        .map(|_| {
-            let c = thread_cpu_now();
-            let p = crosslink_plan::plan(&desired, &observed, &Settings::default());
-            let took = thread_cpu_now() - c;
-            assert!(p.in_sync());
-            took
-        })
-        .collect();
+    let planner_s: Vec<f64> = planner_times(&desired, &observed);
     Ok(FakeRun {
         links: n,
         gateways: s.gateways,
@@ -290,15 +282,7 @@ pub async fn run_in_process(n: usize, budget: Duration) -> Result<FakeRun> {
         bail!("{n} links: the steady pass planned {} actions", plan.actions.len());
     }
 
-    let planner_s = (0..PLANNER_RUNS)
-        .map(|_| {
-            let c = thread_cpu_now();
-            let p = crosslink_plan::plan(&desired, &observed, &Settings::default());
-            let took = thread_cpu_now() - c;
-            assert!(p.in_sync());
-            took
-        })
-        .collect();
+    let planner_s = planner_times(&desired, &observed);
 
     Ok(FakeRun {
         links: n,
@@ -511,6 +495,19 @@ pub fn bench(args: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The planner alone on a converged observation, `PLANNER_RUNS` times: thread CPU seconds each.
+fn planner_times(desired: &DesiredState, observed: &crosslink_plan::observed::Observed) -> Vec<f64> {
+    (0..PLANNER_RUNS)
+        .map(|_| {
+            let c = thread_cpu_now();
+            let p = crosslink_plan::plan(desired, observed, &Settings::default());
+            let took = thread_cpu_now() - c;
+            assert!(p.in_sync());
+            took
+        })
+        .collect()
 }
 
 #[cfg(test)]
