@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use crosslink_aws::ratelimit::Bucket;
 use crosslink_aws::{AwsCloud, Connector, bucket_for, seed_network};
-use crosslink_spec::DesiredState;
+use crosslink_desired::DesiredState;
 use crosslink_testkit::{ACCESS_KEY, Call, Moto, Proxy, REGION, SECRET_KEY};
 use serde::Serialize;
 
@@ -747,7 +747,7 @@ async fn prepare(n: usize, label: &str) -> Result<(Moto, Proxy, Scenario, Seeded
     std::fs::create_dir_all(&desired_dir)?;
     let moto = Moto::try_start().map_err(|e| anyhow::anyhow!(e))?;
     let proxy = Proxy::start(moto.addr);
-    let accounts = crosslink_spec::load_str(Path::new("accounts.yaml"), &scenario.accounts_yaml())
+    let accounts = crosslink_desired::load_str(Path::new("accounts.yaml"), &scenario.accounts_yaml())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let t = Instant::now();
     let seeded = seed(&moto, &scenario, &accounts).await?;
@@ -756,7 +756,7 @@ async fn prepare(n: usize, label: &str) -> Result<(Moto, Proxy, Scenario, Seeded
         std::fs::write(desired_dir.join(file), text)?;
     }
     commit_desired(&desired_dir)?;
-    let desired = crosslink_spec::load(std::slice::from_ref(&desired_dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let desired = crosslink_desired::load(std::slice::from_ref(&desired_dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((moto, proxy, scenario, seeded, desired, dir, seed_s))
 }
 

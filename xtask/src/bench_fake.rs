@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use crosslink_cloud::fake::FakeAws;
 use crosslink_controller::engine::{ApplyOptions, Engine, EngineOptions, ExecContext};
+use crosslink_desired::DesiredState;
 use crosslink_plan::Settings;
-use crosslink_spec::DesiredState;
 use serde::{Deserialize, Serialize};
 
 use crate::bench_scenario::{Scenario, Seeded};
@@ -29,7 +29,7 @@ pub struct FakeRun {
     pub gateway_accounts: usize,
     pub service_accounts: usize,
     pub peerings: usize,
-    /// Generating the YAML files, reading, parsing and validating them (`crosslink_spec::load`).
+    /// Generating the YAML files, reading, parsing and validating them (`crosslink_desired::load`).
     pub load_s: f64,
     pub converge_wall_s: f64,
     pub converge_cpu_s: f64,
@@ -139,7 +139,7 @@ fn scenario(n: usize, per_gateway: bool) -> Result<(Scenario, DesiredState, Fake
             std::fs::write(dir.join(file), text)?;
         }
     }
-    let desired = crosslink_spec::load(std::slice::from_ref(&dir)).map_err(|d| anyhow::anyhow!("{d}"));
+    let desired = crosslink_desired::load(std::slice::from_ref(&dir)).map_err(|d| anyhow::anyhow!("{d}"));
     let _ = std::fs::remove_dir_all(&dir);
     Ok((s, desired?, fake))
 }
@@ -165,7 +165,7 @@ fn load_per_gateway(s: &Scenario, seeded: &Seeded) -> Result<DesiredState> {
             .chain(services_of[g].iter().map(|v| Scenario::service_account_name(*v)));
         let mut docs: Vec<&str> = names.map(|n| account_docs[&n].as_str()).collect();
         docs.push(text);
-        let part = crosslink_spec::load_str(std::path::Path::new(file), &docs.join("---\n"))
+        let part = crosslink_desired::load_str(std::path::Path::new(file), &docs.join("---\n"))
             .map_err(|d| anyhow::anyhow!("{d}"))?;
         for a in part.accounts {
             if seen.insert(a.metadata.name.clone()) {

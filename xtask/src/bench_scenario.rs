@@ -349,7 +349,8 @@ mod tests {
                 .collect(),
         };
         let text = s.yaml(&seeded).into_iter().map(|(_, t)| t).collect::<Vec<_>>().join("---\n");
-        let d = crosslink_spec::load_str(std::path::Path::new("bench.yaml"), &text).unwrap_or_else(|e| panic!("{e}"));
+        let d =
+            crosslink_desired::load_str(std::path::Path::new("bench.yaml"), &text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((d.accounts.len(), d.gateways.len(), d.links.len()), (1 + 5, 2, 100));
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use crosslink_aws::{AwsCloud, Connector, seed_network, seed_route_table};
-use crosslink_spec::DesiredState;
+use crosslink_desired::DesiredState;
 use crosslink_testkit::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
 
 fn root() -> PathBuf {
@@ -146,7 +146,7 @@ async fn demo(args: &[String]) -> Result<()> {
         args.windows(2).find(|w| w[0] == "--listen").map(|w| w[1].clone()).unwrap_or_else(|| "127.0.0.1:9090".into());
     let once = args.iter().any(|a| a == "--once");
     let examples = root().join("manifests/examples");
-    let desired = crosslink_spec::load(std::slice::from_ref(&examples)).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let desired = crosslink_desired::load(std::slice::from_ref(&examples)).map_err(|d| anyhow::anyhow!("{d}"))?;
 
     eprintln!("==> starting moto_server on 127.0.0.1 (installing moto[server] with pip if missing)");
     let moto = Moto::try_start().map_err(|e| anyhow::anyhow!(e))?;

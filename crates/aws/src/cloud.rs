@@ -12,9 +12,9 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crosslink_cloud::{Cloud, CloudError, ErrorKind, ObserveScope, Outcome};
+use crosslink_desired::{Account, AccountSpec};
 use crosslink_plan::observed::AccountObservation;
 use crosslink_plan::op::Op;
-use crosslink_spec::{Account, AccountSpec};
 use futures::future::BoxFuture;
 use tokio::sync::Mutex;
 

@@ -4,7 +4,7 @@
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_types::region::Region;
-use crosslink_spec::AccountSpec;
+use crosslink_desired::AccountSpec;
 
 /// The default STS session name, visible in CloudTrail as the role session.
 pub const DEFAULT_SESSION_NAME: &str = "crosslink";

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use crosslink_cloud::fake::FakeAws;
 use crosslink_cloud::{CloudError, ErrorKind};
+use crosslink_desired::DesiredState;
 use crosslink_plan::observed::{AccountObservation, ApiMethod, ApiResource, Integration, Observed, PeeringStatus};
 use crosslink_plan::op::{Op, Ref};
 use crosslink_plan::{Settings, tags};
-use crosslink_spec::DesiredState;
 
 const GW: &str = "111111111111";
 const SVC_A: &str = "222222222222";
@@ -154,7 +154,7 @@ fn base() -> String {
 }
 
 fn desired(text: &str) -> DesiredState {
-    crosslink_spec::load_str(Path::new("desired.yaml"), text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    crosslink_desired::load_str(Path::new("desired.yaml"), text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 /// The VPCs and route tables that exist before crosslink does anything.

@@ -22,9 +22,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crosslink_desired::Account;
 use crosslink_plan::observed::*;
 use crosslink_plan::op::{Op, Ref, Service};
-use crosslink_spec::Account;
 use ipnet::Ipv4Net;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

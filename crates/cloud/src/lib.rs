@@ -6,9 +6,9 @@ pub mod fence;
 
 use std::future::Future;
 
+use crosslink_desired::Account;
 use crosslink_plan::observed::AccountObservation;
 use crosslink_plan::op::Op;
-use crosslink_spec::Account;
 
 /// How an error should be handled: drives retries, backoff and status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

@@ -98,7 +98,7 @@ struct Item {
 /// What a subject's resources are planned from: its own document and the ones it shares
 /// resources with (a link's gateway; a gateway's links; a peering's gateway and links). Hashed,
 /// to tell drift (AWS changed, inputs unchanged) from change (inputs moved).
-fn inputs(d: &crosslink_spec::DesiredState, s: &Subject) -> u64 {
+fn inputs(d: &crosslink_desired::DesiredState, s: &Subject) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut parts: Vec<serde_json::Value> = Vec::new();
     fn json(v: &impl serde::Serialize) -> serde_json::Value {
@@ -159,7 +159,7 @@ pub struct Daemon<C> {
     last_pruning: u64,
     /// The first desired state this process loaded: what a subject not yet seen in sync here is
     /// assumed to have been applied with (a restart over a converged fleet).
-    first_state: Option<Arc<crosslink_spec::DesiredState>>,
+    first_state: Option<Arc<crosslink_desired::DesiredState>>,
 }
 
 /// Why an action was not started: the daemon is stopping (see `engine::execute`).
@@ -588,7 +588,7 @@ impl<C: Cloud> Daemon<C> {
     /// Drift is what AWS changed behind crosslink's back: a difference found while the subject's
     /// desired inputs are what they were when it was last in sync. A difference after the
     /// desired state moved is an intended change, and its reason, log line and metric say so.
-    fn attribute_changes(&self, mut plan: Plan, desired: &crosslink_spec::DesiredState) -> Plan {
+    fn attribute_changes(&self, mut plan: Plan, desired: &crosslink_desired::DesiredState) -> Plan {
         for a in &mut plan.actions {
             if matches!(a.reason, Reason::Drift { .. }) && !self.unchanged_since_sync(&a.subject, desired) {
                 a.reason = std::mem::replace(&mut a.reason, Reason::Missing).as_change();
@@ -599,7 +599,7 @@ impl<C: Cloud> Daemon<C> {
 
     /// Whether the subject's desired inputs are those it was last in sync with (in this process,
     /// else those of the first desired state it loaded).
-    fn unchanged_since_sync(&self, s: &Subject, desired: &crosslink_spec::DesiredState) -> bool {
+    fn unchanged_since_sync(&self, s: &Subject, desired: &crosslink_desired::DesiredState) -> bool {
         let now = inputs(desired, s);
         match self.items.get(s).and_then(|i| i.synced_inputs) {
             Some(synced) => synced == now,

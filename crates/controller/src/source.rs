@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crosslink_spec::{DesiredState, Diagnostics};
+use crosslink_desired::{DesiredState, Diagnostics};
 use notify_debouncer_full::notify::{Event, EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use sha2::{Digest, Sha256};
@@ -34,7 +34,7 @@ pub enum LoadFailure {
 /// like valid desired state with links missing.
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
     let revision = revision(paths);
-    let result = crosslink_spec::load(paths);
+    let result = crosslink_desired::load(paths);
     if crate::source::revision(paths) != revision {
         return Err(LoadFailure::Unstable);
     }
@@ -147,7 +147,7 @@ fn tracked_yaml(
     out: &mut Vec<PathBuf>,
     depth: usize,
 ) -> Option<()> {
-    if depth > crosslink_spec::MAX_DEPTH {
+    if depth > crosslink_desired::MAX_DEPTH {
         return Some(());
     }
     let mut subtrees = Vec::new();
@@ -220,7 +220,7 @@ fn content_hash(files: &[File]) -> String {
 }
 
 fn collect(p: &Path, out: &mut Vec<PathBuf>, depth: usize) {
-    if depth > crosslink_spec::MAX_DEPTH {
+    if depth > crosslink_desired::MAX_DEPTH {
         return;
     }
     if p.is_dir() {

@@ -9,10 +9,10 @@ use std::time::Duration;
 use crosslink_cloud::fake::{FakeAws, Fault};
 use crosslink_cloud::{CloudError, ErrorKind};
 use crosslink_controller::{ActionResult, ApplyOptions, ApplyReport, Engine, EngineOptions};
+use crosslink_desired::DesiredState;
 use crosslink_plan::observed::{AccountObservation, PeeringStatus, Route};
 use crosslink_plan::op::Op;
 use crosslink_plan::{Reason, Subject, Verb};
-use crosslink_spec::DesiredState;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -98,7 +98,7 @@ fn three_links() -> String {
 }
 
 fn desired(text: &str) -> DesiredState {
-    crosslink_spec::load_str(Path::new("test.yaml"), text).unwrap_or_else(|e| panic!("{e}"))
+    crosslink_desired::load_str(Path::new("test.yaml"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn engine(f: &Arc<FakeAws>) -> Engine<FakeAws> {
@@ -889,7 +889,7 @@ impl RouteLog {
 impl crosslink_cloud::Cloud for RouteLog {
     async fn observe(
         &self,
-        account: &crosslink_spec::Account,
+        account: &crosslink_desired::Account,
         scope: &crosslink_cloud::ObserveScope,
     ) -> AccountObservation {
         self.inner.observe(account, scope).await
@@ -897,7 +897,7 @@ impl crosslink_cloud::Cloud for RouteLog {
 
     async fn execute(
         &self,
-        account: &crosslink_spec::Account,
+        account: &crosslink_desired::Account,
         op: &Op,
     ) -> Result<crosslink_cloud::Outcome, CloudError> {
         let key = match op {
@@ -1065,7 +1065,7 @@ fn integration_ports(f: &FakeAws) -> BTreeSet<u16> {
 impl crosslink_cloud::Cloud for DeployWatch {
     async fn observe(
         &self,
-        account: &crosslink_spec::Account,
+        account: &crosslink_desired::Account,
         scope: &crosslink_cloud::ObserveScope,
     ) -> AccountObservation {
         self.inner.observe(account, scope).await
@@ -1073,7 +1073,7 @@ impl crosslink_cloud::Cloud for DeployWatch {
 
     async fn execute(
         &self,
-        account: &crosslink_spec::Account,
+        account: &crosslink_desired::Account,
         op: &Op,
     ) -> Result<crosslink_cloud::Outcome, CloudError> {
         let r = self.inner.execute(account, op).await;

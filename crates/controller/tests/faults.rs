@@ -18,9 +18,9 @@ use crosslink_controller::daemon::{Daemon, RunOptions};
 use crosslink_controller::metrics::Metrics;
 use crosslink_controller::status::{Health, Phase, StatusSnapshot};
 use crosslink_controller::{ApplyOptions, ApplyReport, Engine, EngineOptions};
+use crosslink_desired::DesiredState;
 use crosslink_plan::observed::{AccountObservation, AccountState, PeeringStatus};
 use crosslink_plan::tags::{MANAGED_BY, OWNER};
-use crosslink_spec::DesiredState;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -98,7 +98,7 @@ fn fleet(n: usize) -> String {
 }
 
 fn desired(text: &str) -> DesiredState {
-    crosslink_spec::load_str(Path::new("test.yaml"), text).unwrap_or_else(|e| panic!("{e}"))
+    crosslink_desired::load_str(Path::new("test.yaml"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn engine(f: &Arc<FakeAws>) -> Engine<FakeAws> {

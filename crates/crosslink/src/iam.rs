@@ -21,8 +21,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use crosslink_desired::{ApiTarget, DesiredState, Gateway, Link, LoadBalancerRef};
 use crosslink_plan::tags::{DEFAULT_INSTANCE, MANAGED_BY};
-use crosslink_spec::{ApiTarget, DesiredState, Gateway, Link, LoadBalancerRef};
 use serde_json::{Value, json};
 
 /// Stands in for `--controller-principal` in trust policies; IAM rejects it, so a policy
@@ -72,7 +72,7 @@ pub fn iam_policy(args: &IamPolicyArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let state = match crosslink_spec::load(&args.paths) {
+    let state = match crosslink_desired::load(&args.paths) {
         Ok(s) => s,
         Err(diags) => {
             crate::validate::print_diagnostics(&diags);
@@ -83,7 +83,7 @@ pub fn iam_policy(args: &IamPolicyArgs) -> ExitCode {
     let principal = args.controller_principal.as_deref();
     let mut doc = generate(&state, &args.instance, principal);
     if !args.previous.is_empty() {
-        let previous = match crosslink_spec::load(&args.previous) {
+        let previous = match crosslink_desired::load(&args.previous) {
             Ok(s) => s,
             Err(diags) => {
                 eprintln!("error: the previous desired state (--previous) is invalid:");
@@ -884,7 +884,7 @@ mod tests {
     }
 
     fn examples() -> DesiredState {
-        crosslink_spec::load(&[repo().join("manifests/examples")]).expect("the examples are valid")
+        crosslink_desired::load(&[repo().join("manifests/examples")]).expect("the examples are valid")
     }
 
     // ---- a small IAM evaluator: enough of the policy language to check what we generate -------

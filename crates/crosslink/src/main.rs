@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         cli::Command::Validate(args) => validate::validate(&args),
         cli::Command::IamPolicy(args) => iam::iam_policy(&args),
         cli::Command::Schema => {
-            print!("{}", crosslink_spec::json_schema());
+            print!("{}", crosslink_desired::json_schema());
             ExitCode::SUCCESS
         }
     }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anstream::{eprintln, print, println};
 use crosslink_aws::{AwsCloud, Connector};
 use crosslink_controller::{ApplyOptions, Engine, EngineOptions};
+use crosslink_desired::DesiredState;
 use crosslink_plan::Settings;
-use crosslink_spec::DesiredState;
 
 use crate::cli::{ApplyArgs, EngineArgs, Output, PlanArgs};
 use crate::render;
@@ -17,7 +17,7 @@ use crate::render;
 const CHANGES_PENDING: u8 = 2;
 
 fn load(paths: &[std::path::PathBuf]) -> Result<DesiredState, ExitCode> {
-    crosslink_spec::load(paths).map_err(|diags| {
+    crosslink_desired::load(paths).map_err(|diags| {
         crate::validate::print_diagnostics(&diags);
         ExitCode::FAILURE
     })

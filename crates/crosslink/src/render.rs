@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crosslink_controller::{ActionResult, ApplyReport};
+use crosslink_desired::DesiredState;
 use crosslink_plan::{Action, Change, Plan, Problem, Report, Subject};
-use crosslink_spec::DesiredState;
 use owo_colors::OwoColorize;
 use serde::Serialize;
 
@@ -275,7 +275,7 @@ spec:
 
     #[test]
     fn a_peering_problem_is_counted_once_and_names_what_it_blocks() {
-        let desired = crosslink_spec::load_str(Path::new("t.yaml"), STATE).unwrap();
+        let desired = crosslink_desired::load_str(Path::new("t.yaml"), STATE).unwrap();
         let problem = Problem {
             code: "NotFound".into(),
             message: "route table rtb-0b0b0b0b0b0b0b0b0 not found in account shared".into(),
@@ -302,7 +302,7 @@ spec:
     fn steps_of_a_creation_are_shown_as_creation() {
         use crosslink_plan::op::{Op, Ref};
         use crosslink_plan::{Action, Reason, Verb};
-        let desired = crosslink_spec::load_str(Path::new("t.yaml"), STATE).unwrap();
+        let desired = crosslink_desired::load_str(Path::new("t.yaml"), STATE).unwrap();
         let pair = Subject::Peering("vpc-0a0a0a0a0a0a0a0a0".into(), "vpc-0b0b0b0b0b0b0b0b0".into());
         let action = |id, verb, resource: &str, op| Action {
             id,

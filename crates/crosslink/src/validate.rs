@@ -9,7 +9,7 @@ use owo_colors::OwoColorize;
 use crate::cli::{Output, ValidateArgs};
 
 pub fn validate(args: &ValidateArgs) -> ExitCode {
-    let result = crosslink_spec::load(&args.paths);
+    let result = crosslink_desired::load(&args.paths);
     match (args.output, result) {
         (Output::Json, r) => {
             let value = match &r {
@@ -31,7 +31,7 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
     }
 }
 
-pub fn print_diagnostics(diags: &crosslink_spec::Diagnostics) {
+pub fn print_diagnostics(diags: &crosslink_desired::Diagnostics) {
     for d in diags.iter() {
         let mut text = d.to_string();
         let hint = text.find("\n  hint: ").map(|i| text.split_off(i));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crosslink_aws::{AwsCloud, Connector, SeededVpc, seed_network};
 use crosslink_controller::status::{Phase, StatusSnapshot};
-use crosslink_spec::DesiredState;
+use crosslink_desired::DesiredState;
 use crosslink_testkit::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
 
 const ACCOUNTS: &str = "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {name: shared}\nspec: {accountId: \"111111111111\", region: eu-central-1, assumeRole: {roleArn: \"arn:aws:iam::111111111111:role/crosslink\", externalId: d-ext}}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {name: payments}\nspec: {accountId: \"222222222222\", region: eu-central-1, assumeRole: {roleArn: \"arn:aws:iam::222222222222:role/crosslink\", externalId: d-ext}}\n";
@@ -26,7 +26,7 @@ impl Env {
     async fn new() -> Env {
         let moto = Moto::start();
         let cloud = AwsCloud::new(Connector::static_credentials(&moto.endpoint, REGION, ACCESS_KEY, SECRET_KEY).await);
-        let desired = crosslink_spec::load_str(Path::new("a.yaml"), ACCOUNTS).unwrap();
+        let desired = crosslink_desired::load_str(Path::new("a.yaml"), ACCOUNTS).unwrap();
         let gw = cloud.session(desired.account("shared").unwrap()).await.unwrap();
         let svc = cloud.session(desired.account("payments").unwrap()).await.unwrap();
         let gw = seed_network(&gw, "gateway", "10.1.0.0/16".parse().unwrap(), 2).await.unwrap();

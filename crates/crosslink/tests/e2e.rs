@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crosslink_aws::{AwsCloud, Connector, SeededVpc, seed_network};
-use crosslink_spec::DesiredState;
+use crosslink_desired::DesiredState;
 use crosslink_testkit::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
 
 fn run(moto: &Moto, args: &[&str]) -> Output {
@@ -32,7 +32,7 @@ fn accounts() -> &'static str {
 
 async fn seed(moto: &Moto) -> Seeded {
     let cloud = AwsCloud::new(Connector::static_credentials(&moto.endpoint, REGION, ACCESS_KEY, SECRET_KEY).await);
-    let d: DesiredState = crosslink_spec::load_str(Path::new("a.yaml"), accounts()).unwrap();
+    let d: DesiredState = crosslink_desired::load_str(Path::new("a.yaml"), accounts()).unwrap();
     let gw = cloud.session(d.account("shared").unwrap()).await.unwrap();
     let svc = cloud.session(d.account("payments").unwrap()).await.unwrap();
     Seeded {

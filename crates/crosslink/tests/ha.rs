@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crosslink_aws::{AwsCloud, Connector, SeededVpc, seed_network};
 use crosslink_controller::status::{Phase, StatusSnapshot};
-use crosslink_spec::DesiredState;
+use crosslink_desired::DesiredState;
 use crosslink_testkit::{ACCESS_KEY, Call, EtcdCluster, Moto, Proxy, REGION, SECRET_KEY};
 
 /// One test at a time: each runs several replicas, moto and etcd on two cores, and measures
@@ -65,7 +65,7 @@ impl Env {
     async fn new(name: &str) -> Env {
         let moto = Moto::start();
         let cloud = AwsCloud::new(Connector::static_credentials(&moto.endpoint, REGION, ACCESS_KEY, SECRET_KEY).await);
-        let accounts = crosslink_spec::load_str(Path::new("a.yaml"), &accounts_yaml()).unwrap();
+        let accounts = crosslink_desired::load_str(Path::new("a.yaml"), &accounts_yaml()).unwrap();
         let shared = cloud.session(accounts.account("shared").unwrap()).await.unwrap();
         let mut gws = Vec::new();
         for g in 0..GATEWAYS {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crosslink_aws::{AwsCloud, Connector, SeededVpc, seed_network};
 use crosslink_controller::status::{Phase, StatusSnapshot};
-use crosslink_spec::DesiredState;
+use crosslink_desired::DesiredState;
 use crosslink_testkit::{ACCESS_KEY, Faults, Moto, Proxy, REGION, SECRET_KEY};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -57,7 +57,7 @@ impl Env {
     async fn new(name: &str) -> Env {
         let moto = Moto::start();
         let cloud = AwsCloud::new(Connector::static_credentials(&moto.endpoint, REGION, ACCESS_KEY, SECRET_KEY).await);
-        let accounts = crosslink_spec::load_str(Path::new("a.yaml"), &accounts_yaml()).unwrap();
+        let accounts = crosslink_desired::load_str(Path::new("a.yaml"), &accounts_yaml()).unwrap();
         let mut seeded = Vec::new();
         for (name, _, cidr) in ACCOUNTS {
             let s = cloud.session(accounts.account(name).unwrap()).await.unwrap();
@@ -433,7 +433,7 @@ async fn a_30_link_fleet_converges_while_a_fifth_of_all_calls_fail_on_the_wire()
         Faults::mixed(0.2, seed).with_latency(Duration::ZERO, Duration::from_millis(40)).with_spare(&["sts"]),
     );
     env.write("fleet.yaml", &env.fleet(30));
-    let d = crosslink_spec::load(std::slice::from_ref(&env.dir)).unwrap();
+    let d = crosslink_desired::load(std::slice::from_ref(&env.dir)).unwrap();
     let port = free_port();
     let daemon = env.spawn(port, &proxy.env());
     let took = wait_ready(&env, port, 30, Duration::from_secs(240));
@@ -469,7 +469,7 @@ async fn apply_converges_while_a_fifth_of_all_calls_fail_sts_included() {
     let seed = 11;
     proxy.set_faults(Faults::mixed(0.2, seed));
     env.write("fleet.yaml", &env.fleet(10));
-    let d = crosslink_spec::load(std::slice::from_ref(&env.dir)).unwrap();
+    let d = crosslink_desired::load(std::slice::from_ref(&env.dir)).unwrap();
     let dir = env.dir.to_str().unwrap().to_string();
     let start = Instant::now();
     let out = env.run(&["apply", "--rate-limits", "off", "--timeout", "200s", &dir], &proxy.env());
@@ -497,7 +497,7 @@ async fn killing_the_daemon_twenty_times_during_convergence_leaves_no_duplicates
     let env = Env::new("kill").await;
     let proxy = Proxy::start(env.moto.addr);
     env.write("fleet.yaml", &env.fleet(30));
-    let d = crosslink_spec::load(std::slice::from_ref(&env.dir)).unwrap();
+    let d = crosslink_desired::load(std::slice::from_ref(&env.dir)).unwrap();
     let port = free_port();
     // Seeded: the same kill delays on every run.
     let mut rng = StdRng::seed_from_u64(20);
@@ -544,7 +544,7 @@ async fn killing_the_daemon_twenty_times_during_convergence_leaves_no_duplicates
 async fn invalid_desired_state_makes_no_aws_call_and_changes_nothing() {
     let env = Env::new("invalid").await;
     env.write("fleet.yaml", &env.fleet(3));
-    let d = crosslink_spec::load(std::slice::from_ref(&env.dir)).unwrap();
+    let d = crosslink_desired::load(std::slice::from_ref(&env.dir)).unwrap();
     let dir = env.dir.to_str().unwrap().to_string();
     let out = env.run(&["apply", "--rate-limits", "off", "--timeout", "60s", &dir], &env.moto.env());
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 
-use crosslink_spec::{ApiTarget, DeletionPolicy, DesiredState, Gateway, HealthProtocol, Link, LoadBalancerRef};
+use crosslink_desired::{ApiTarget, DeletionPolicy, DesiredState, Gateway, HealthProtocol, Link, LoadBalancerRef};
 use ipnet::Ipv4Net;
 use sha2::{Digest, Sha256};
 

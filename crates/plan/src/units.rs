@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crosslink_spec::{ApiTarget, DesiredState, LoadBalancerRef};
+use crosslink_desired::{ApiTarget, DesiredState, LoadBalancerRef};
 
 use crate::model::{Action, Plan, Subject};
 use crate::observed::{AccountObservation, AccountState, Observed};
@@ -319,7 +319,7 @@ spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, rou
 "#;
 
     fn desired() -> DesiredState {
-        crosslink_spec::load_str(Path::new("u.yaml"), YAML).unwrap()
+        crosslink_desired::load_str(Path::new("u.yaml"), YAML).unwrap()
     }
 
     fn action(id: usize, subject: Subject, op: Op, deps: Vec<usize>) -> Action {

@@ -37,10 +37,10 @@ fn cases() -> Vec<PathBuf> {
     cases
 }
 
-fn load(case: &Path) -> (crosslink_spec::DesiredState, Observed) {
+fn load(case: &Path) -> (crosslink_desired::DesiredState, Observed) {
     let folder = case.join("desired");
     let desired_path = if folder.is_dir() { folder } else { case.join("desired.yaml") };
-    let desired = crosslink_spec::load(std::slice::from_ref(&desired_path))
+    let desired = crosslink_desired::load(std::slice::from_ref(&desired_path))
         .unwrap_or_else(|e| panic!("{}: {e}", desired_path.display()));
     let json_path = case.join("observed.json");
     let json = std::fs::read_to_string(&json_path).unwrap_or_else(|e| panic!("{}: {e}", json_path.display()));

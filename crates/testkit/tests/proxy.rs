@@ -280,7 +280,7 @@ async fn adapter_call_records_agree_with_the_proxy() {
     let cloud = AwsCloud::new(Connector::from_config(sdk(&proxy, 1).await))
         .with_rate_limits(crosslink_aws::RateLimits::off())
         .with_call_observer(Arc::new(move |r: &CallRecord| sink.lock().unwrap().push(r.clone())));
-    let d = crosslink_spec::load_str(Path::new("a.yaml"), &accounts()).unwrap();
+    let d = crosslink_desired::load_str(Path::new("a.yaml"), &accounts()).unwrap();
     let gw = seed_network(
         &cloud.session(d.account("shared").unwrap()).await.unwrap(),
         "gw",
@@ -306,7 +306,7 @@ async fn adapter_call_records_agree_with_the_proxy() {
         svc.vpc_id,
         svc.route_table_id
     );
-    let d = crosslink_spec::load_str(Path::new("a.yaml"), &yaml).unwrap();
+    let d = crosslink_desired::load_str(Path::new("a.yaml"), &yaml).unwrap();
     records.lock().unwrap().clear();
     proxy.reset();
 

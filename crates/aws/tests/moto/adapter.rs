@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use crosslink_aws::{AwsCloud, CallRecord, Connector, SeededVpc, seed_network};
 use crosslink_cloud::{Cloud, ErrorKind, ObserveScope};
+use crosslink_desired::{Account, AccountSpec, AssumeRole, Metadata};
 use crosslink_plan::observed::{AccountObservation, AccountState, HealthCheckSettings, PeeringStatus, Tags};
 use crosslink_plan::op::{Op, Ref};
 use crosslink_plan::tags::{DEPLOYED_HASH, MANAGED_BY, OWNER};
-use crosslink_spec::{Account, AccountSpec, AssumeRole, Metadata};
 use crosslink_testkit::{Moto, REGION};
 use ipnet::Ipv4Net;
 

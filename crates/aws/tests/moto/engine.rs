@@ -12,9 +12,9 @@ use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetTypeEnum};
 use crosslink_aws::{AwsCloud, CallRecord, Connector, SeededVpc, seed_network};
 use crosslink_cloud::{Cloud, ObserveScope};
 use crosslink_controller::{ApplyOptions, ApplyReport, Engine, EngineOptions};
+use crosslink_desired::{Account, DesiredState};
 use crosslink_plan::observed::{AccountObservation, AccountState, PeeringStatus};
 use crosslink_plan::{Subject, Verb};
-use crosslink_spec::{Account, DesiredState};
 use crosslink_testkit::Moto;
 
 const GW: &str = "111111111111";
@@ -143,7 +143,7 @@ impl Fixture {
 }
 
 fn desired(text: &str) -> DesiredState {
-    crosslink_spec::load_str(Path::new("moto.yaml"), text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    crosslink_desired::load_str(Path::new("moto.yaml"), text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 fn live_peerings(s: &AccountState) -> usize {

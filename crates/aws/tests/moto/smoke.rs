@@ -1,7 +1,7 @@
 //! The harness works: STS through the real SDK, and AssumeRole into a second account.
 
 use crosslink_aws::{Connector, SessionError};
-use crosslink_spec::{AccountSpec, AssumeRole};
+use crosslink_desired::{AccountSpec, AssumeRole};
 use crosslink_testkit::{DEFAULT_ACCOUNT, Moto, REGION};
 
 fn spec(account: &str, role: bool) -> AccountSpec {

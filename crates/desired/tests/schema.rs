@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crosslink_spec::{Document, json_schema, load, load_str, node::parse_documents};
+use crosslink_desired::{Document, json_schema, load, load_str, node::parse_documents};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/examples")
@@ -75,7 +75,7 @@ fn schema_and_loader_both_reject_unknown_fields_and_bad_kinds() {
 
 #[test]
 fn loader_survives_hostile_trees() {
-    let dir = std::env::temp_dir().join(format!("crosslink-spec-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("crosslink-desired-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("sub/.git")).unwrap();
     std::fs::write(dir.join("sub/.git/ignored.yaml"), "not: [valid").unwrap();

@@ -37,7 +37,7 @@ fn check(text: &str) {
     // YAML breaks lines at \n, \r and \r\n.
     let lines = text.chars().filter(|c| *c == '\n' || *c == '\r').count() as u32 + 1;
     let start = Instant::now();
-    let r = crosslink_spec::load_str(&file, text);
+    let r = crosslink_desired::load_str(&file, text);
     assert!(start.elapsed() < PER_CASE, "took {:?}", start.elapsed());
     if let Err(diags) = r {
         let all: Vec<_> = diags.iter().collect();
@@ -216,5 +216,5 @@ proptest! {
 fn the_examples_load() {
     let all = examples();
     assert!(all.len() >= 5);
-    crosslink_spec::load_str(Path::new("fuzz.yaml"), &all.join("---\n")).unwrap_or_else(|e| panic!("{e}"));
+    crosslink_desired::load_str(Path::new("fuzz.yaml"), &all.join("---\n")).unwrap_or_else(|e| panic!("{e}"));
 }
