@@ -25,7 +25,9 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::ratelimit::{Bucket, Limiter, RateLimits, bucket_for};
+use crate::calls::Call;
+use crate::kinds;
+use crate::ratelimit::{Bucket, Limiter, RateLimits};
 use crate::session::{Connector, Session, SessionError};
 
 /// One AWS request, as reported to the call observer.
@@ -123,7 +125,7 @@ impl AwsCloud {
         let sts = aws_sdk_sts::Client::new(&session.config);
         let me = self
             .ctx(account)
-            .call("sts", "GetCallerIdentity", sts.get_caller_identity().send())
+            .call(&kinds::account::GET_CALLER_IDENTITY, sts.get_caller_identity().send())
             .await
             .map_err(|e| unreachable_endpoint(e, &session.config))?;
         let actual = me.account().unwrap_or_default();
@@ -275,16 +277,15 @@ impl Ctx<'_> {
     /// before the first poll). Returns the answer, the time waited and the time the request took.
     async fn send<T, E>(
         &self,
-        service: &'static str,
-        operation: &'static str,
-        write: bool,
+        call: &'static Call,
         request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     ) -> (Result<T, CloudError>, Duration, Duration)
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let buckets = bucket_for(service, operation);
-        let waited = self.until_ready(&buckets).await;
+        let (service, operation, buckets, write) =
+            (call.service.as_str(), call.operation, call.buckets, call.is_write());
+        let waited = self.until_ready(buckets).await;
         // Sharded: the lease may have been lost while waiting for a token. Checked here, after
         // the wait and right before the request exists on the wire.
         if write && let Err(e) = crosslink_cloud::fence::check() {
@@ -301,7 +302,7 @@ impl Ctx<'_> {
             r = Err(e);
         }
         let took = start.elapsed();
-        self.finish(service, operation, &buckets, r.as_ref().err(), waited, took);
+        self.finish(service, operation, buckets, r.as_ref().err(), waited, took);
         (r, waited, took)
     }
 
@@ -309,22 +310,23 @@ impl Ctx<'_> {
     /// callers (the engine, tests) should not carry them on their stack.
     pub(crate) fn call<'s, T, E>(
         &'s self,
-        service: &'static str,
-        operation: &'static str,
+        call: &'static Call,
         request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 's,
     ) -> BoxFuture<'s, Result<T, CloudError>>
     where
         T: Send + 's,
         E: ProvideErrorMetadata + std::error::Error + Send + 's + 'static,
     {
-        Box::pin(async move { self.send(service, operation, false, request).await.0 })
+        Box::pin(async move {
+            debug_assert!(!call.is_write(), "{} is a write: send it with `write`", call.operation);
+            self.send(call, request).await.0
+        })
     }
 
     /// One mutating request, logged with the resources it touches.
     pub(crate) fn write<'s, T, E>(
         &'s self,
-        service: &'static str,
-        operation: &'static str,
+        call: &'static Call,
         subject: &'s str,
         request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 's,
     ) -> BoxFuture<'s, Result<T, CloudError>>
@@ -333,7 +335,9 @@ impl Ctx<'_> {
         E: ProvideErrorMetadata + std::error::Error + Send + 's + 'static,
     {
         Box::pin(async move {
-            let (r, waited, took) = self.send(service, operation, true, request).await;
+            debug_assert!(call.is_write(), "{} is a read: send it with `call`", call.operation);
+            let (service, operation) = (call.service.as_str(), call.operation);
+            let (r, waited, took) = self.send(call, request).await;
             let ms = took.as_millis() as u64;
             let waited_ms = waited.as_millis() as u64;
             match &r {
@@ -357,23 +361,22 @@ impl Ctx<'_> {
     /// so that no token is spent on a request that is never sent.
     pub(crate) async fn pages<O, E>(
         &self,
-        service: &'static str,
-        operation: &'static str,
+        call: &'static Call,
         mut stream: PaginationStream<Result<O, SdkError<E, HttpResponse>>>,
         next_token: impl Fn(&O) -> Option<&str>,
     ) -> Result<Vec<O>, CloudError>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let buckets = bucket_for(service, operation);
+        let (service, operation, buckets) = (call.service.as_str(), call.operation, call.buckets);
         let mut out = Vec::new();
         loop {
-            let waited = self.until_ready(&buckets).await;
+            let waited = self.until_ready(buckets).await;
             let start = Instant::now();
             // None only when the paginator stopped on its own (a repeated token).
             let Some(page) = stream.next().await else { return Ok(out) };
             let page = page.map_err(|e| from_sdk(&e));
-            self.finish(service, operation, &buckets, page.as_ref().err(), waited, start.elapsed());
+            self.finish(service, operation, buckets, page.as_ref().err(), waited, start.elapsed());
             let page = page?;
             let more = next_token(&page).is_some_and(|t| !t.is_empty());
             out.push(page);
@@ -427,12 +430,14 @@ mod tests {
         let limiter = Limiter::new(RateLimits::aws_defaults());
         let (observer, calls) = recorder();
         let ctx = ctx(&limiter, &observer);
-        ctx.write("apigateway", "CreateDeployment", "api stage", ok()).await.unwrap();
-        ctx.write("apigateway", "CreateDeployment", "api stage", ok()).await.unwrap();
-        let err =
-            ctx.call("elbv2", "DescribeTags", std::future::ready(Answer::<()>::Err(throttling()))).await.unwrap_err();
+        ctx.write(&kinds::stage::CREATE_DEPLOYMENT, "api stage", ok()).await.unwrap();
+        ctx.write(&kinds::stage::CREATE_DEPLOYMENT, "api stage", ok()).await.unwrap();
+        let err = ctx
+            .call(&kinds::load_balancer::DESCRIBE_TAGS, std::future::ready(Answer::<()>::Err(throttling())))
+            .await
+            .unwrap_err();
         assert_eq!((err.kind, err.code.as_str()), (ErrorKind::Throttled, "Throttling"));
-        ctx.call("elbv2", "DescribeTags", ok()).await.unwrap();
+        ctx.call(&kinds::load_balancer::DESCRIBE_TAGS, ok()).await.unwrap();
 
         let calls = calls.lock().unwrap();
         let waited: Vec<Duration> = calls.iter().map(|c| c.waited).collect();
@@ -471,7 +476,7 @@ mod tests {
             })
         }));
         let start = tokio::time::Instant::now();
-        let pages = ctx.pages("ec2", "DescribeVpcs", stream, |p: &Page| p.next.as_deref()).await.unwrap();
+        let pages = ctx.pages(&kinds::account::DESCRIBE_VPCS, stream, |p: &Page| p.next.as_deref()).await.unwrap();
         assert_eq!(pages.len(), 3);
         assert_eq!(requests.load(Ordering::SeqCst), 3, "no request after the last page");
         // Pages 2 and 3 wait 1 s each for the 1/s bucket; nothing waits for a fourth.

@@ -14,6 +14,7 @@ use crosslink_plan::op::Op;
 
 use crate::cloud::{Clients, Ctx};
 use crate::errors::known;
+use crate::kinds;
 
 /// Targets in a peered VPC (outside the target group's VPC) must be registered in zone `all`.
 const ALL_ZONES: &str = "all";
@@ -87,13 +88,13 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 );
             }
             let subject = format!("{vpc_id} -> {peer_owner_id}/{peer_region}/{peer_vpc_id}");
-            let out = ctx.write("ec2", "CreateVpcPeeringConnection", &subject, req.send()).await?;
+            let out = ctx.write(&kinds::peering::CREATE, &subject, req.send()).await?;
             created(out.vpc_peering_connection().and_then(|p| p.vpc_peering_connection_id()), "peering connection")
         }
         AcceptVpcPeeringConnection { peering_id } => {
             let id = known(peering_id, "the peering connection")?;
             let req = c.ec2.accept_vpc_peering_connection().vpc_peering_connection_id(id);
-            ctx.write("ec2", "AcceptVpcPeeringConnection", id, req.send()).await?;
+            ctx.write(&kinds::peering::ACCEPT, id, req.send()).await?;
             done()
         }
         SetPeeringDnsResolution { peering_id, allow } => {
@@ -105,12 +106,12 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 .modify_vpc_peering_connection_options()
                 .vpc_peering_connection_id(peering_id)
                 .accepter_peering_connection_options(options);
-            ctx.write("ec2", "ModifyVpcPeeringConnectionOptions", peering_id, req.send()).await?;
+            ctx.write(&kinds::peering::MODIFY_OPTIONS, peering_id, req.send()).await?;
             done()
         }
         DeleteVpcPeeringConnection { peering_id } => {
             let req = c.ec2.delete_vpc_peering_connection().vpc_peering_connection_id(peering_id);
-            ctx.write("ec2", "DeleteVpcPeeringConnection", peering_id, req.send()).await?;
+            ctx.write(&kinds::peering::DELETE, peering_id, req.send()).await?;
             done()
         }
         CreateRoute { route_table_id, destination, peering_id } => {
@@ -121,7 +122,7 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 .route_table_id(route_table_id)
                 .destination_cidr_block(destination.to_string())
                 .vpc_peering_connection_id(pcx);
-            ctx.write("ec2", "CreateRoute", &format!("{route_table_id} {destination} -> {pcx}"), req.send()).await?;
+            ctx.write(&kinds::route::CREATE, &format!("{route_table_id} {destination} -> {pcx}"), req.send()).await?;
             done()
         }
         ReplaceRoute { route_table_id, destination, peering_id } => {
@@ -132,13 +133,13 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 .route_table_id(route_table_id)
                 .destination_cidr_block(destination.to_string())
                 .vpc_peering_connection_id(pcx);
-            ctx.write("ec2", "ReplaceRoute", &format!("{route_table_id} {destination} -> {pcx}"), req.send()).await?;
+            ctx.write(&kinds::route::REPLACE, &format!("{route_table_id} {destination} -> {pcx}"), req.send()).await?;
             done()
         }
         DeleteRoute { route_table_id, destination } => {
             let req =
                 c.ec2.delete_route().route_table_id(route_table_id).destination_cidr_block(destination.to_string());
-            ctx.write("ec2", "DeleteRoute", &format!("{route_table_id} {destination}"), req.send()).await?;
+            ctx.write(&kinds::route::DELETE, &format!("{route_table_id} {destination}"), req.send()).await?;
             done()
         }
         CreateEc2Tags { resource_id, tags } => {
@@ -146,7 +147,7 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 return done();
             }
             let req = c.ec2.create_tags().resources(resource_id).set_tags(Some(ec2_tags(tags)));
-            ctx.write("ec2", "CreateTags", resource_id, req.send()).await?;
+            ctx.write(&kinds::peering::CREATE_TAGS, resource_id, req.send()).await?;
             done()
         }
 
@@ -160,12 +161,12 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 .ip_address_type(IpAddressType::Ipv4)
                 .set_subnets(Some(subnet_ids.clone()))
                 .set_tags(elb_tags(tags));
-            let out = ctx.write("elbv2", "CreateLoadBalancer", name, req.send()).await?;
+            let out = ctx.write(&kinds::load_balancer::CREATE, name, req.send()).await?;
             created(out.load_balancers().first().and_then(|l| l.load_balancer_arn()), "load balancer")
         }
         DeleteLoadBalancer { arn } => {
             let req = c.elbv2.delete_load_balancer().load_balancer_arn(arn);
-            ctx.write("elbv2", "DeleteLoadBalancer", arn, req.send()).await?;
+            ctx.write(&kinds::load_balancer::DELETE, arn, req.send()).await?;
             done()
         }
         CreateTargetGroup { name, vpc_id, port, health_check: hc, tags } => {
@@ -185,7 +186,7 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 .healthy_threshold_count(i32::from(hc.healthy_threshold))
                 .unhealthy_threshold_count(i32::from(hc.unhealthy_threshold))
                 .set_tags(elb_tags(tags));
-            let out = ctx.write("elbv2", "CreateTargetGroup", &format!("{name} in {vpc_id}"), req.send()).await?;
+            let out = ctx.write(&kinds::target_group::CREATE, &format!("{name} in {vpc_id}"), req.send()).await?;
             created(out.target_groups().first().and_then(|t| t.target_group_arn()), "target group")
         }
         ModifyTargetGroup { arn, health_check: hc } => {
@@ -200,23 +201,23 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 .health_check_interval_seconds(i32::from(hc.interval_seconds))
                 .healthy_threshold_count(i32::from(hc.healthy_threshold))
                 .unhealthy_threshold_count(i32::from(hc.unhealthy_threshold));
-            ctx.write("elbv2", "ModifyTargetGroup", arn, req.send()).await?;
+            ctx.write(&kinds::target_group::MODIFY, arn, req.send()).await?;
             done()
         }
         DeleteTargetGroup { arn } => {
             let req = c.elbv2.delete_target_group().target_group_arn(arn);
-            ctx.write("elbv2", "DeleteTargetGroup", arn, req.send()).await?;
+            ctx.write(&kinds::target_group::DELETE, arn, req.send()).await?;
             done()
         }
         RegisterTargets { target_group_arn, targets: t } => {
             let arn = known(target_group_arn, "the target group")?;
             let req = c.elbv2.register_targets().target_group_arn(arn).set_targets(Some(targets(t)));
-            ctx.write("elbv2", "RegisterTargets", &format!("{arn} {t:?}"), req.send()).await?;
+            ctx.write(&kinds::targets::REGISTER, &format!("{arn} {t:?}"), req.send()).await?;
             done()
         }
         DeregisterTargets { target_group_arn, targets: t } => {
             let req = c.elbv2.deregister_targets().target_group_arn(target_group_arn).set_targets(Some(targets(t)));
-            ctx.write("elbv2", "DeregisterTargets", &format!("{target_group_arn} {t:?}"), req.send()).await?;
+            ctx.write(&kinds::targets::DEREGISTER, &format!("{target_group_arn} {t:?}"), req.send()).await?;
             done()
         }
         CreateListener { load_balancer_arn, port, target_group_arn, tags } => {
@@ -230,7 +231,7 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 .port(i32::from(*port))
                 .default_actions(forward(tg))
                 .set_tags(elb_tags(tags));
-            let out = ctx.write("elbv2", "CreateListener", &format!("{lb}:{port} -> {tg}"), req.send()).await?;
+            let out = ctx.write(&kinds::listener::CREATE, &format!("{lb}:{port} -> {tg}"), req.send()).await?;
             created(out.listeners().first().and_then(|l| l.listener_arn()), "listener")
         }
         ModifyListener { arn, port, target_group_arn } => {
@@ -242,30 +243,30 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 .protocol(ProtocolEnum::Tcp)
                 .port(i32::from(*port))
                 .default_actions(forward(tg));
-            ctx.write("elbv2", "ModifyListener", &format!("{arn}:{port} -> {tg}"), req.send()).await?;
+            ctx.write(&kinds::listener::MODIFY, &format!("{arn}:{port} -> {tg}"), req.send()).await?;
             done()
         }
         DeleteListener { arn } => {
             let req = c.elbv2.delete_listener().listener_arn(arn);
-            ctx.write("elbv2", "DeleteListener", arn, req.send()).await?;
+            ctx.write(&kinds::listener::DELETE, arn, req.send()).await?;
             done()
         }
         AddElbTags { arn, tags } => {
             let Some(tags) = elb_tags(tags) else { return done() };
             let req = c.elbv2.add_tags().resource_arns(arn).set_tags(Some(tags));
-            ctx.write("elbv2", "AddTags", arn, req.send()).await?;
+            ctx.write(&kinds::load_balancer::ADD_TAGS, arn, req.send()).await?;
             done()
         }
 
         CreateVpcLink { name, load_balancer_arn, tags } => {
             let lb = known(load_balancer_arn, "the load balancer")?;
             let req = c.apigateway.create_vpc_link().name(name).target_arns(lb).set_tags(apigw_tags(tags));
-            let out = ctx.write("apigateway", "CreateVpcLink", &format!("{name} -> {lb}"), req.send()).await?;
+            let out = ctx.write(&kinds::vpc_link::CREATE, &format!("{name} -> {lb}"), req.send()).await?;
             created(out.id(), "VPC link")
         }
         DeleteVpcLink { id } => {
             let req = c.apigateway.delete_vpc_link().vpc_link_id(id);
-            ctx.write("apigateway", "DeleteVpcLink", id, req.send()).await?;
+            ctx.write(&kinds::vpc_link::DELETE, id, req.send()).await?;
             done()
         }
         CreateRestApi { name, tags } => {
@@ -275,25 +276,25 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 .name(name)
                 .endpoint_configuration(EndpointConfiguration::builder().types(EndpointType::Regional).build())
                 .set_tags(apigw_tags(tags));
-            let out = ctx.write("apigateway", "CreateRestApi", name, req.send()).await?;
+            let out = ctx.write(&kinds::rest_api::CREATE, name, req.send()).await?;
             created(out.id(), "REST API")
         }
         DeleteRestApi { id } => {
             let req = c.apigateway.delete_rest_api().rest_api_id(id);
-            ctx.write("apigateway", "DeleteRestApi", id, req.send()).await?;
+            ctx.write(&kinds::rest_api::DELETE, id, req.send()).await?;
             done()
         }
         CreateResource { rest_api_id, parent_id, path_part, path } => {
             let api = known(rest_api_id, "the REST API")?;
             let parent = known(parent_id, "the parent resource")?;
             let req = c.apigateway.create_resource().rest_api_id(api).parent_id(parent).path_part(path_part);
-            let out = ctx.write("apigateway", "CreateResource", &format!("{api} {path}"), req.send()).await?;
+            let out = ctx.write(&kinds::api_resource::CREATE, &format!("{api} {path}"), req.send()).await?;
             created(out.id(), "resource")
         }
         DeleteResource { rest_api_id, resource_id, path } => {
             let req = c.apigateway.delete_resource().rest_api_id(rest_api_id).resource_id(resource_id);
             let subject = format!("{rest_api_id} {path} ({resource_id})");
-            ctx.write("apigateway", "DeleteResource", &subject, req.send()).await?;
+            ctx.write(&kinds::api_resource::DELETE, &subject, req.send()).await?;
             done()
         }
         PutProxyMethod { rest_api_id, resource_id, path, http_method, greedy, uri, vpc_link_id } => {
@@ -311,7 +312,7 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
             if *greedy {
                 put = put.request_parameters("method.request.path.proxy", true);
             }
-            match ctx.write("apigateway", "PutMethod", &subject, put.send()).await {
+            match ctx.write(&kinds::method::PUT, &subject, put.send()).await {
                 Ok(_) => {}
                 // The method is there already (an earlier, interrupted pass): only the
                 // integration needs to be (re)put.
@@ -334,26 +335,26 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 integration =
                     integration.request_parameters("integration.request.path.proxy", "method.request.path.proxy");
             }
-            ctx.write("apigateway", "PutIntegration", &subject, integration.send()).await?;
+            ctx.write(&kinds::method::PUT_INTEGRATION, &subject, integration.send()).await?;
             done()
         }
         DeleteMethod { rest_api_id, resource_id, path, http_method } => {
             let req =
                 c.apigateway.delete_method().rest_api_id(rest_api_id).resource_id(resource_id).http_method(http_method);
-            ctx.write("apigateway", "DeleteMethod", &format!("{rest_api_id} {http_method} {path}"), req.send()).await?;
+            ctx.write(&kinds::method::DELETE, &format!("{rest_api_id} {http_method} {path}"), req.send()).await?;
             done()
         }
         CreateDeployment { rest_api_id, stage, description, stage_tags } => {
             let api = known(rest_api_id, "the REST API")?;
             let req = c.apigateway.create_deployment().rest_api_id(api).stage_name(stage).description(description);
             let subject = format!("{api} stage {stage}");
-            let out = ctx.write("apigateway", "CreateDeployment", &subject, req.send()).await?;
+            let out = ctx.write(&kinds::stage::CREATE_DEPLOYMENT, &subject, req.send()).await?;
             let outcome = created(out.id(), "deployment")?;
             // If this fails, the stage keeps its old hash and the next pass deploys again.
             if let Some(tags) = apigw_tags(stage_tags) {
                 let arn = format!("arn:aws:apigateway:{}::/restapis/{api}/stages/{stage}", c.session.region);
                 let req = c.apigateway.tag_resource().resource_arn(&arn).set_tags(Some(tags));
-                ctx.write("apigateway", "TagResource", &arn, req.send()).await?;
+                ctx.write(&kinds::stage::TAG, &arn, req.send()).await?;
             }
             Ok(outcome)
         }

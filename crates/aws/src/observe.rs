@@ -15,6 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use ipnet::Ipv4Net;
 
 use crate::cloud::{Clients, Ctx};
+use crate::kinds;
 
 /// Largest page sizes each API accepts.
 const EC2_PAGE: i32 = 1000;
@@ -56,7 +57,7 @@ fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
 
 async fn vpcs(ctx: &Ctx<'_>, c: &Clients) -> Result<BTreeMap<String, Vpc>, CloudError> {
     let stream = c.ec2.describe_vpcs().max_results(EC2_PAGE).into_paginator().send();
-    let pages = ctx.pages("ec2", "DescribeVpcs", stream, |p| p.next_token()).await?;
+    let pages = ctx.pages(&kinds::account::DESCRIBE_VPCS, stream, |p| p.next_token()).await?;
     let mut out = BTreeMap::new();
     for v in pages.iter().flat_map(|p| p.vpcs()) {
         let Some(id) = v.vpc_id() else { continue };
@@ -81,7 +82,7 @@ async fn vpcs(ctx: &Ctx<'_>, c: &Clients) -> Result<BTreeMap<String, Vpc>, Cloud
 /// the planner wants dead ones too, to know they are dead).
 async fn peerings(ctx: &Ctx<'_>, c: &Clients) -> Result<Vec<Peering>, CloudError> {
     let stream = c.ec2.describe_vpc_peering_connections().max_results(EC2_PAGE).into_paginator().send();
-    let pages = ctx.pages("ec2", "DescribeVpcPeeringConnections", stream, |p| p.next_token()).await?;
+    let pages = ctx.pages(&kinds::peering::DESCRIBE, stream, |p| p.next_token()).await?;
     let mut out = Vec::new();
     for p in pages.iter().flat_map(|p| p.vpc_peering_connections()) {
         let Some(id) = p.vpc_peering_connection_id() else { continue };
@@ -109,7 +110,7 @@ async fn peerings(ctx: &Ctx<'_>, c: &Clients) -> Result<Vec<Peering>, CloudError
 
 async fn route_tables(ctx: &Ctx<'_>, c: &Clients) -> Result<BTreeMap<String, RouteTable>, CloudError> {
     let stream = c.ec2.describe_route_tables().max_results(EC2_ROUTE_TABLE_PAGE).into_paginator().send();
-    let pages = ctx.pages("ec2", "DescribeRouteTables", stream, |p| p.next_token()).await?;
+    let pages = ctx.pages(&kinds::route::DESCRIBE_ROUTE_TABLES, stream, |p| p.next_token()).await?;
     let mut out = BTreeMap::new();
     for t in pages.iter().flat_map(|p| p.route_tables()) {
         let Some(id) = t.route_table_id() else { continue };
@@ -173,7 +174,12 @@ async fn gateway_side(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Resul
 async fn elb_tags(ctx: &Ctx<'_>, c: &Clients, arns: Vec<String>) -> Result<HashMap<String, Tags>, CloudError> {
     let batches: Vec<Vec<String>> = arns.chunks(ELB_TAG_BATCH).map(<[String]>::to_vec).collect();
     let outputs: Vec<_> = futures::stream::iter(batches)
-        .map(|batch| ctx.call("elbv2", "DescribeTags", c.elbv2.describe_tags().set_resource_arns(Some(batch)).send()))
+        .map(|batch| {
+            ctx.call(
+                &kinds::load_balancer::DESCRIBE_TAGS,
+                c.elbv2.describe_tags().set_resource_arns(Some(batch)).send(),
+            )
+        })
         .buffer_unordered(ELB_CONCURRENCY)
         .try_collect()
         .await?;
@@ -193,7 +199,7 @@ async fn load_balancers(
     scope: &ObserveScope,
 ) -> Result<(Vec<LoadBalancer>, Vec<Listener>), CloudError> {
     let stream = c.elbv2.describe_load_balancers().page_size(ELB_PAGE).into_paginator().send();
-    let pages = ctx.pages("elbv2", "DescribeLoadBalancers", stream, |p| p.next_marker()).await?;
+    let pages = ctx.pages(&kinds::load_balancer::DESCRIBE, stream, |p| p.next_marker()).await?;
     let raw: Vec<_> =
         pages.iter().flat_map(|p| p.load_balancers()).filter(|l| l.load_balancer_arn().is_some()).collect();
     let mut tags =
@@ -229,7 +235,7 @@ async fn load_balancers(
         .map(|arn| async move {
             let stream =
                 c.elbv2.describe_listeners().load_balancer_arn(arn).page_size(ELB_PAGE).into_paginator().send();
-            ctx.pages("elbv2", "DescribeListeners", stream, |p| p.next_marker()).await
+            ctx.pages(&kinds::listener::DESCRIBE, stream, |p| p.next_marker()).await
         })
         .buffered(ELB_CONCURRENCY)
         .try_collect()
@@ -269,7 +275,7 @@ fn forward_target(actions: &[aws_sdk_elasticloadbalancingv2::types::Action]) -> 
 
 async fn target_groups(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Result<Vec<TargetGroup>, CloudError> {
     let stream = c.elbv2.describe_target_groups().page_size(ELB_PAGE).into_paginator().send();
-    let pages = ctx.pages("elbv2", "DescribeTargetGroups", stream, |p| p.next_marker()).await?;
+    let pages = ctx.pages(&kinds::target_group::DESCRIBE, stream, |p| p.next_marker()).await?;
     let raw: Vec<_> = pages.iter().flat_map(|p| p.target_groups()).filter(|t| t.target_group_arn().is_some()).collect();
     let mut tags =
         elb_tags(ctx, c, raw.iter().filter_map(|t| t.target_group_arn()).map(str::to_string).collect()).await?;
@@ -308,8 +314,7 @@ async fn target_groups(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Resu
             async move {
                 let out = ctx
                     .call(
-                        "elbv2",
-                        "DescribeTargetHealth",
+                        &kinds::targets::DESCRIBE_HEALTH,
                         c.elbv2.describe_target_health().target_group_arn(arn).send(),
                     )
                     .await?;
@@ -349,7 +354,7 @@ fn str_map(m: Option<&HashMap<String, String>>) -> Tags {
 
 async fn vpc_links(ctx: &Ctx<'_>, c: &Clients) -> Result<Vec<VpcLink>, CloudError> {
     let stream = c.apigateway.get_vpc_links().into_paginator().page_size(APIGW_PAGE).send();
-    let pages = ctx.pages("apigateway", "GetVpcLinks", stream, |p| p.position()).await?;
+    let pages = ctx.pages(&kinds::vpc_link::GET, stream, |p| p.position()).await?;
     Ok(pages
         .iter()
         .flat_map(|p| p.items())
@@ -368,7 +373,7 @@ async fn vpc_links(ctx: &Ctx<'_>, c: &Clients) -> Result<Vec<VpcLink>, CloudErro
 
 async fn rest_apis(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Result<Vec<RestApi>, CloudError> {
     let stream = c.apigateway.get_rest_apis().into_paginator().page_size(APIGW_PAGE).send();
-    let pages = ctx.pages("apigateway", "GetRestApis", stream, |p| p.position()).await?;
+    let pages = ctx.pages(&kinds::rest_api::GET, stream, |p| p.position()).await?;
     let mut apis: Vec<RestApi> = pages
         .iter()
         .flat_map(|p| p.items())
@@ -420,7 +425,7 @@ async fn api_resources(ctx: &Ctx<'_>, c: &Clients, rest_api_id: &str) -> Result<
         .into_paginator()
         .page_size(APIGW_PAGE)
         .send();
-    let pages = ctx.pages("apigateway", "GetResources", stream, |p| p.position()).await?;
+    let pages = ctx.pages(&kinds::api_resource::GET, stream, |p| p.position()).await?;
     let mut out: Vec<ApiResource> = pages
         .iter()
         .flat_map(|p| p.items())
@@ -459,7 +464,7 @@ async fn api_resources(ctx: &Ctx<'_>, c: &Clients, rest_api_id: &str) -> Result<
 }
 
 async fn api_stages(ctx: &Ctx<'_>, c: &Clients, rest_api_id: &str) -> Result<Vec<Stage>, CloudError> {
-    let out = ctx.call("apigateway", "GetStages", c.apigateway.get_stages().rest_api_id(rest_api_id).send()).await?;
+    let out = ctx.call(&kinds::stage::GET, c.apigateway.get_stages().rest_api_id(rest_api_id).send()).await?;
     let mut stages: Vec<Stage> = out
         .item()
         .iter()

@@ -138,6 +138,12 @@ impl FromStr for Bucket {
 /// The buckets a request must pass, the operation's own bucket (the slower one) first. Empty for
 /// services crosslink does not limit.
 pub fn bucket_for(service: &str, operation: &str) -> Vec<Bucket> {
+    crate::calls::find(service, operation).map_or_else(|| by_service(service, operation), |c| c.buckets.to_vec())
+}
+
+/// The rule the declarations follow (`kinds` tests it), for requests crosslink does not declare:
+/// those the SDK sends on its own (`sts:AssumeRole`), as the bench's request log attributes them.
+fn by_service(service: &str, operation: &str) -> Vec<Bucket> {
     match service {
         "ec2" => {
             // AWS counts these as non-mutating ("read") actions; everything else is a write.

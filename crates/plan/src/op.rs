@@ -231,6 +231,23 @@ pub enum ResourceKind {
     Stage,
 }
 
+impl ResourceKind {
+    /// Every kind, in dependency order (what is created first comes first).
+    pub const ALL: [ResourceKind; 11] = [
+        ResourceKind::Peering,
+        ResourceKind::Route,
+        ResourceKind::LoadBalancer,
+        ResourceKind::TargetGroup,
+        ResourceKind::Targets,
+        ResourceKind::Listener,
+        ResourceKind::VpcLink,
+        ResourceKind::RestApi,
+        ResourceKind::ApiResource,
+        ResourceKind::Method,
+        ResourceKind::Stage,
+    ];
+}
+
 impl Op {
     pub fn service(&self) -> Service {
         use Op::*;

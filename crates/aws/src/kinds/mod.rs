@@ -1,0 +1,122 @@
+//! The adapter's home of each resource kind. Each module declares the AWS calls its kind makes
+//! (`crate::calls::Call`); [`of`] maps every planner kind to its module, so a kind the planner
+//! knows and the adapter does not is a compile error here.
+
+use crosslink_plan::op::ResourceKind;
+
+use crate::calls::Call;
+
+pub mod account;
+pub mod api_resource;
+pub mod listener;
+pub mod load_balancer;
+pub mod method;
+pub mod peering;
+pub mod rest_api;
+pub mod route;
+pub mod stage;
+pub mod target_group;
+pub mod targets;
+pub mod vpc_link;
+
+/// What the adapter declares for one kind.
+#[derive(Debug)]
+pub struct Kind {
+    /// For people (docs, test messages).
+    pub name: &'static str,
+    pub calls: &'static [&'static Call],
+}
+
+/// Every kind the adapter knows, account-level reads first, then in dependency order.
+pub static ALL: &[&Kind] = &[
+    &account::KIND,
+    &peering::KIND,
+    &route::KIND,
+    &load_balancer::KIND,
+    &target_group::KIND,
+    &targets::KIND,
+    &listener::KIND,
+    &vpc_link::KIND,
+    &rest_api::KIND,
+    &api_resource::KIND,
+    &method::KIND,
+    &stage::KIND,
+];
+
+/// The adapter's declarations for a planner kind.
+pub fn of(kind: ResourceKind) -> &'static Kind {
+    match kind {
+        ResourceKind::Peering => &peering::KIND,
+        ResourceKind::Route => &route::KIND,
+        ResourceKind::LoadBalancer => &load_balancer::KIND,
+        ResourceKind::TargetGroup => &target_group::KIND,
+        ResourceKind::Targets => &targets::KIND,
+        ResourceKind::Listener => &listener::KIND,
+        ResourceKind::VpcLink => &vpc_link::KIND,
+        ResourceKind::RestApi => &rest_api::KIND,
+        ResourceKind::ApiResource => &api_resource::KIND,
+        ResourceKind::Method => &method::KIND,
+        ResourceKind::Stage => &stage::KIND,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::calls::{self, Access, AwsService};
+    use crate::ratelimit::Bucket;
+
+    #[test]
+    fn every_planner_kind_has_its_module_listed_once() {
+        for k in ResourceKind::ALL {
+            let home = of(k);
+            assert_eq!(
+                ALL.iter().filter(|x| std::ptr::eq(**x, home)).count(),
+                1,
+                "{k:?} ({}) in kinds::ALL",
+                home.name
+            );
+        }
+        assert_eq!(ALL.len(), ResourceKind::ALL.len() + 1, "kinds::ALL is the planner's kinds plus `account`");
+    }
+
+    #[test]
+    fn each_call_is_declared_once_and_consistently() {
+        let mut seen = BTreeSet::new();
+        for c in calls::all() {
+            assert!(seen.insert((c.service, c.operation)), "{}:{} declared twice", c.service.as_str(), c.operation);
+            for action in c.iam {
+                let (prefix, name) = action.split_once(':').expect("service:Action");
+                assert!(!name.is_empty(), "{action}");
+                // A call's IAM actions may belong to another service (a VPC link's endpoint
+                // service is EC2's), but its own action is in its own service.
+                if prefix == c.service.iam_prefix() && c.service != AwsService::ApiGateway {
+                    assert!(
+                        c.iam.contains(&format!("{prefix}:{}", c.operation).as_str()),
+                        "{}:{} lacks its own action",
+                        prefix,
+                        c.operation
+                    );
+                }
+            }
+            let read = ["Describe", "Get", "List"].iter().any(|p| c.operation.starts_with(p));
+            assert_eq!(c.access == Access::Read, read, "{}:{} access", c.service.as_str(), c.operation);
+            // The buckets follow the service; API Gateway operations with a limit of their own
+            // also spend from the account's API Gateway bucket.
+            let expected: &[Bucket] = match (c.service, c.access) {
+                (AwsService::Ec2, Access::Read) => &[Bucket::Ec2Read],
+                (AwsService::Ec2, Access::Write) => &[Bucket::Ec2Write],
+                (AwsService::Elbv2, _) => &[Bucket::Elbv2],
+                (AwsService::Sts, _) => &[Bucket::Sts],
+                (AwsService::ApiGateway, _) => {
+                    assert_eq!(c.buckets.last(), Some(&Bucket::ApiGateway), "{}", c.operation);
+                    continue;
+                }
+            };
+            assert_eq!(c.buckets, expected, "{}:{}", c.service.as_str(), c.operation);
+        }
+        assert!(seen.len() >= 40, "{} calls", seen.len());
+    }
+}
