@@ -186,6 +186,21 @@ pub struct Limited {
     /// The least time for the writes this converge made plus one observation of every account
     /// (the steady pass's reads): the work itself, without extra observation rounds.
     pub floor_work: Floor,
+    /// One link added to the running daemon after the others converged: commit to Ready.
+    pub new_link: NewLink,
+}
+
+/// `crosslink run --rate-limits aws` on the converged scenario less one link; the link is then
+/// committed to the desired-state repository, and the time until `/status` shows it `Ready` is
+/// measured, with the AWS calls made meanwhile.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NewLink {
+    pub link: String,
+    /// The daemon's first full pass (start to `/readyz`).
+    pub daemon_ready_s: f64,
+    /// From the commit to the link's phase `Ready` in `/status`.
+    pub commit_to_ready_s: f64,
+    pub calls: CallStats,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -842,10 +857,118 @@ fn keyed(calls: &[Call]) -> Vec<(String, String, String)> {
     calls.iter().map(|c| (c.account.clone(), c.adapter_service().to_string(), c.operation.clone())).collect()
 }
 
+/// Takes the last link document out of the last gateway's file (and commits that): the link the
+/// new-link measurement adds. Returns the file, the document and the link's name.
+fn withhold_last_link(desired: &Path, scenario: &Scenario) -> Result<(PathBuf, String, String)> {
+    let file = desired.join(format!("{}.yaml", Scenario::gateway_name(scenario.gateways - 1)));
+    let text = std::fs::read_to_string(&file)?;
+    let cut = text.rfind("---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\n").context("a link document")?;
+    let doc = text[cut..].to_string();
+    let name = doc
+        .lines()
+        .find_map(|l| l.strip_prefix("metadata: {name: ").and_then(|r| r.strip_suffix('}')))
+        .context("the link's name")?
+        .to_string();
+    std::fs::write(&file, &text[..cut])?;
+    git_commit(desired, "all links but one")?;
+    Ok((file, doc, name))
+}
+
+fn git_commit(dir: &Path, message: &str) -> Result<()> {
+    let out = Command::new("git")
+        .args(["-c", "user.name=crosslink bench", "-c", "user.email=bench@localhost", "-c", "commit.gpgsign=false"])
+        .args(["commit", "-q", "-a", "-m", message])
+        .current_dir(dir)
+        .output()
+        .context("cannot run git")?;
+    if !out.status.success() {
+        bail!("git commit: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// Whether an HTTP answer (body, status) is the one awaited.
+type Answer = dyn Fn(&str, u16) -> bool + Send;
+
+/// The daemon (limits on) on the converged scenario; once ready, one link is committed and the
+/// time until `/status` shows it Ready is measured.
+async fn add_link(bin: &Path, dir: &Path, proxy: &Proxy, file: &Path, doc: &str, link: &str) -> Result<NewLink> {
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let addr: SocketAddr = listen.parse()?;
+    let desired = dir.join("desired");
+    let args = [
+        "run",
+        "--rate-limits",
+        "aws",
+        "--listen",
+        &listen,
+        "--resync",
+        "1h",
+        "--reload-interval",
+        "1h",
+        "--coordination",
+        "none",
+        desired.to_str().context("utf-8 path")?,
+    ];
+    let mut child = Child::spawn(bin, &args, proxy, &dir.join("new-link.daemon.log"))?;
+    let started = Instant::now();
+    let poll = |what: &'static str, cond: Box<Answer>| {
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + Duration::from_secs(3600);
+            while Instant::now() < deadline {
+                let path = if what == "ready" { "/readyz" } else { "/status" };
+                if let Ok((code, body)) = http_get(addr, path)
+                    && cond(&body, code)
+                {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        })
+    };
+    if !poll("ready", Box::new(|_, code| code == 200)).await? {
+        bail!("the daemon did not become ready; see {}", dir.join("new-link.daemon.log").display());
+    }
+    let daemon_ready_s = started.elapsed().as_secs_f64();
+    // Let the first pass's follow-ups settle, then add the link.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.reset();
+    let mut text = std::fs::read_to_string(file)?;
+    text.push_str(doc);
+    std::fs::write(file, text)?;
+    git_commit(&desired, &format!("add {link}"))?;
+    let t = Instant::now();
+    let name = link.to_string();
+    let ready = poll(
+        "status",
+        Box::new(move |body, code| {
+            code == 200
+                && serde_json::from_str::<serde_json::Value>(body).ok().is_some_and(|v| {
+                    v["links"]
+                        .as_array()
+                        .is_some_and(|ls| ls.iter().any(|l| l["name"] == name.as_str() && l["phase"] == "Ready"))
+                })
+        }),
+    )
+    .await?;
+    let commit_to_ready_s = t.elapsed().as_secs_f64();
+    if !ready {
+        bail!("the new link did not become ready; see {}", dir.join("new-link.daemon.log").display());
+    }
+    let calls = proxy.calls();
+    child.signal(libc::SIGTERM);
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await?;
+    Ok(NewLink { link: link.to_string(), daemon_ready_s, commit_to_ready_s, calls: CallStats::of(&calls) })
+}
+
 async fn limited(bin: &Path, n: usize) -> Result<Limited> {
     eprintln!("==> N = {n} with the AWS rate limits on: seeding");
     let label = format!("{n}-limits-on");
     let (moto, proxy, scenario, _, _, dir, _) = prepare(n, &label).await?;
+    // The last link waits: it is added to the running daemon once the others converged.
+    let (file, withheld, link) = withhold_last_link(&dir.join("desired"), &scenario)?;
     let d = dir.join("desired");
     let d = d.to_str().context("utf-8 path")?;
     let apply = ["apply", "--rate-limits", "aws", "--timeout", "60m", d];
@@ -862,9 +985,19 @@ async fn limited(bin: &Path, n: usize) -> Result<Limited> {
     let work: Vec<Call> =
         converge_calls.iter().filter(|c| !c.is_read()).cloned().chain(steady_calls.iter().cloned()).collect();
     let floor_work = floor(&keyed(&work));
+    eprintln!("==> N = {n} with limits: one new link added to the running daemon");
+    let new_link = add_link(bin, &dir, &proxy, &file, &withheld, &link).await?;
+    eprintln!(
+        "    {link}: commit to Ready in {:.2} s, {} calls ({} reads, {} writes); daemon ready in {:.1} s",
+        new_link.commit_to_ready_s,
+        new_link.calls.total,
+        new_link.calls.reads,
+        new_link.calls.writes,
+        new_link.daemon_ready_s
+    );
     drop(proxy);
     drop(moto);
-    Ok(Limited { scenario, converge, steady, floor_run_calls, floor_work })
+    Ok(Limited { scenario, converge, steady, floor_run_calls, floor_work, new_link })
 }
 
 pub async fn bench(args: &[String]) -> Result<()> {

@@ -13,6 +13,8 @@ pub const TARGET_LINKS: usize = 1000;
 pub const STEADY_CPU_GOAL_S: f64 = 2.0;
 pub const CONVERGE_CPU_SHARE_GOAL: f64 = 0.10;
 pub const LIMITS_GOAL: f64 = 1.2;
+/// Issue 13: one new link in a converged 1,000-link fleet, commit to Ready, with the limits on.
+pub const NEW_LINK_GOAL_S: f64 = 10.0;
 pub const RSS_GOAL_MIB: f64 = 64.0;
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -87,6 +89,12 @@ pub fn targets(r: &Report) -> Vec<Target> {
             format!("{:.1} s / {:.1} s = {ratio:.2}x", l.converge.wall_s, l.floor_work.seconds),
             format!("<= {LIMITS_GOAL}x"),
             ratio / LIMITS_GOAL,
+        ));
+        out.push(target(
+            format!("one new link in a converged {}-link fleet, commit to Ready, limits on", l.scenario.links),
+            format!("{:.2} s", l.new_link.commit_to_ready_s),
+            format!("<= {NEW_LINK_GOAL_S} s"),
+            l.new_link.commit_to_ready_s / NEW_LINK_GOAL_S,
         ));
     }
     let hwm = big.daemon.vm_hwm_kib as f64 / MIB;
@@ -256,6 +264,19 @@ pub fn render(r: &Report) -> String {
             out,
             "\nFloor for the work (this converge's writes + one observation): {:.1} s, set by {}.  \nFloor for every call this converge made: {:.1} s, set by {}.",
             l.floor_work.seconds, l.floor_work.binding, l.floor_run_calls.seconds, l.floor_run_calls.binding
+        );
+        let nl = &l.new_link;
+        let _ = writeln!(
+            out,
+            "\nOne new link ({}) committed to the running daemon (`crosslink run --rate-limits aws`, first full pass {:.1} s) once the other {} converged: **Ready {:.2} s after the commit**, {} AWS calls ({} reads, {} writes): {}.",
+            nl.link,
+            nl.daemon_ready_s,
+            l.scenario.links - 1,
+            nl.commit_to_ready_s,
+            nl.calls.total,
+            nl.calls.reads,
+            nl.calls.writes,
+            nl.calls.by_operation.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
         );
     }
     let _ = writeln!(out, "\n## Targets\n");

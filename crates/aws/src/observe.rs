@@ -307,7 +307,10 @@ async fn target_groups(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Resu
         .collect();
 
     // Targets only of crosslink's own groups: one DescribeTargetHealth per group.
-    let own: Vec<usize> = (0..groups.len()).filter(|&i| is_managed(&groups[i].tags, &scope.instance)).collect();
+    // Those the engine already knows (a targeted read) are left out.
+    let own: Vec<usize> = (0..groups.len())
+        .filter(|&i| is_managed(&groups[i].tags, &scope.instance) && !scope.known_targets.contains(&groups[i].arn))
+        .collect();
     let healths: Vec<(usize, Vec<RegisteredTarget>)> = futures::stream::iter(own)
         .map(|i| {
             let arn = groups[i].arn.clone();

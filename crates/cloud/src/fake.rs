@@ -257,6 +257,10 @@ struct World {
     peering_fates: VecDeque<PeeringStatus>,
     /// The status (and message) the next created VPC links end in.
     vpc_link_fates: VecDeque<(String, String)>,
+    /// Target groups whose targets an observation did not read (the engine knew them).
+    target_reads_skipped: u64,
+    /// Observations per account id (through `Cloud::observe`).
+    observations: BTreeMap<String, u64>,
 }
 
 /// The fake. Cheap to share behind an `Arc`.
@@ -344,6 +348,17 @@ impl FakeAws {
     /// Every call so far, reads included, failed ones included.
     pub fn attempts(&self) -> Vec<Attempt> {
         self.lock().attempts.clone()
+    }
+
+    /// How many target groups' targets observations left out because the engine knew them
+    /// (`ObserveScope::known_targets`): each is one `DescribeTargetHealth` not sent.
+    pub fn target_reads_skipped(&self) -> u64 {
+        self.lock().target_reads_skipped
+    }
+
+    /// How many times the engine read the account (`Cloud::observe`), per account id.
+    pub fn observations(&self) -> BTreeMap<String, u64> {
+        self.lock().observations.clone()
     }
 
     /// How many faults each effect injected so far (by [`Effect::label`]).
@@ -1105,13 +1120,25 @@ pub fn destinations(t: &RouteTable) -> Vec<Ipv4Net> {
 }
 
 impl Cloud for FakeAws {
-    async fn observe(&self, account: &Account, _scope: &ObserveScope) -> AccountObservation {
+    async fn observe(&self, account: &Account, scope: &ObserveScope) -> AccountObservation {
         let id = &account.spec.account_id;
+        *self.lock().observations.entry(id.clone()).or_default() += 1;
         let d = self.decide(id, "Observe", None);
         if let (Some(clock), false) = (&self.clock, d.delay.is_zero()) {
             clock.sleep(d.delay).await;
         }
-        self.observe_decided(id, d)
+        let mut obs = self.observe_decided(id, d);
+        // As the adapter: the targets of groups the engine already knows are not read.
+        if let AccountObservation::Ok(state) = &mut obs {
+            let skipped = state.target_groups.iter_mut().filter(|t| scope.known_targets.contains(&t.arn));
+            let mut n = 0u64;
+            for t in skipped {
+                t.targets.clear();
+                n += 1;
+            }
+            self.lock().target_reads_skipped += n;
+        }
+        obs
     }
 
     async fn execute(&self, account: &Account, op: &Op) -> Result<Outcome, CloudError> {

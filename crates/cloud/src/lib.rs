@@ -83,6 +83,10 @@ pub struct ObserveScope {
     pub load_balancer_arns: Vec<String>,
     /// The managed-by tag value that marks crosslink's own resources.
     pub instance: String,
+    /// Target groups (by ARN) whose registered targets the engine already knows from an earlier
+    /// read and fills in itself: their `DescribeTargetHealth` is not sent, and they are returned
+    /// with no targets. Empty (the default): every crosslink target group's targets are read.
+    pub known_targets: std::collections::BTreeSet<String>,
 }
 
 /// What a successful call produced.

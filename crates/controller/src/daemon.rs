@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crosslink_cloud::{Cloud, CloudError, ErrorKind};
 use crosslink_coord::Ownership;
+use crosslink_plan::observed::Observed;
 use crosslink_plan::op::{Op, ResourceKey};
 use crosslink_plan::units::{self, ORPHANS, Units};
 use crosslink_plan::{Action, Plan, Reason, Subject, Verb};
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::engine::{ActionResult, Engine, ExecContext, Executed, MAX_RECREATES, ShardCx};
+use crate::focus::Focus;
 use crate::metrics::{LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels};
 use crate::source::{self, LoadFailure, Loaded};
 use crate::status::{
@@ -160,6 +162,13 @@ pub struct Daemon<C> {
     /// The first desired state this process loaded: what a subject not yet seen in sync here is
     /// assumed to have been applied with (a restart over a converged fleet).
     first_state: Option<Arc<crosslink_desired::DesiredState>>,
+    /// The last pass's observation: what a targeted pass takes the accounts it does not read
+    /// from (`focus`).
+    last_observed: Option<Observed>,
+    /// Per subject, the accounts the last plan had changes for it in.
+    acted_in: BTreeMap<Subject, BTreeSet<String>>,
+    /// The subjects a new desired state changed (set by `load`, taken by `run`).
+    changed: Option<BTreeSet<Subject>>,
 }
 
 /// Why an action was not started: the daemon is stopping (see `engine::execute`).
@@ -225,6 +234,9 @@ impl<C: Cloud> Daemon<C> {
             orphans_waiting: Vec::new(),
             last_pruning: 0,
             first_state: None,
+            last_observed: None,
+            acted_in: BTreeMap::new(),
+            changed: None,
         }
     }
 
@@ -296,7 +308,17 @@ impl<C: Cloud> Daemon<C> {
                 next_reload = now + self.opts.reload_interval;
                 self.reload_soon = false;
                 if self.reload() {
-                    next_full = now;
+                    // A new desired state observes what its difference touches; the first one,
+                    // or one with nothing observed yet, everything.
+                    match self.changed.take() {
+                        Some(changed) if self.last_observed.is_some() => {
+                            info!(subjects = changed.len(), "new desired state: reconciling what it changed");
+                            for s in changed {
+                                self.queue.insert(s, now);
+                            }
+                        }
+                        _ => next_full = now,
+                    }
                 }
                 if self.reload_soon {
                     next_reload = now + self.opts.debounce;
@@ -407,13 +429,20 @@ impl<C: Cloud> Daemon<C> {
                         &loaded.revision,
                     );
                     self.first_state.get_or_insert_with(|| loaded.state.clone());
+                    self.changed = self
+                        .desired
+                        .as_ref()
+                        .map(|old| crate::focus::changed_subjects(&old.state, &loaded.state, inputs));
                     self.desired = Some(loaded);
                     // A new desired state is a reason to retry everything, permanent errors too.
                     for item in self.items.values_mut() {
                         item.failures = 0;
                         item.permanent = false;
                     }
-                    self.queue.clear();
+                    let now = Instant::now();
+                    for due in self.queue.values_mut() {
+                        *due = now;
+                    }
                 }
                 changed
             }
@@ -473,19 +502,42 @@ impl<C: Cloud> Daemon<C> {
             }
             self.orphans_waiting = waiting;
         }
-        let (plan, unit_of) = match &owned {
-            None => (self.engine.plan(&desired).await.1, None),
-            Some(owned) if owned.is_empty() => (Plan::default(), Some(Vec::new())),
+        // A follow-up pass reads only what its due items touch (`focus`); a full pass everything.
+        let focus = match (&self.last_observed, full) {
+            (Some(_), false) => Some(Focus::of(&desired, due.iter().cloned(), &self.acted_in)),
+            _ => None,
+        };
+        let observe = async |only: Option<&BTreeSet<String>>| match (&focus, &self.last_observed) {
+            (Some(f), Some(previous)) => self.engine.observe_focused(&desired, previous, f, only).await.0,
+            _ => self.engine.observe_only(&desired, only).await,
+        };
+        let (plan, unit_of, observed) = match &owned {
+            None => {
+                let observed = observe(None).await;
+                (crosslink_plan::plan(&desired, &observed, self.engine.settings()), None, Some(observed))
+            }
+            Some(owned) if owned.is_empty() => (Plan::default(), Some(Vec::new()), None),
             Some(owned) => {
                 let accounts = self.units.accounts(&desired, owned);
-                let observed = self.engine.observe_only(&desired, Some(&accounts)).await;
+                let observed = observe(Some(&accounts)).await;
                 let all = crosslink_plan::plan(&desired, &observed, self.engine.settings());
                 let unit_of: Vec<String> =
                     all.actions.iter().map(|a| self.units.of_action(&desired, &observed, a)).collect();
                 let report_unit = |s: &Subject| self.units.of_subject(&desired, s).unwrap_or(ORPHANS).to_string();
                 let (mine, unit_of) = units::scoped(&all, &unit_of, owned, report_unit);
-                (mine, Some(unit_of))
+                (mine, Some(unit_of), Some(observed))
             }
+        };
+        self.last_observed = observed;
+        self.acted_in = BTreeMap::new();
+        for a in &plan.actions {
+            self.acted_in.entry(a.subject.clone()).or_default().insert(a.account.clone());
+        }
+        // On a targeted pass only the focused subjects act: the others' accounts may not have
+        // been read again. They wait for their own check, which leaves their state as it was.
+        let unfocused: BTreeSet<Subject> = match &focus {
+            Some(f) => plan.actions.iter().map(|a| &a.subject).filter(|s| !f.subjects.contains(*s)).cloned().collect(),
+            None => BTreeSet::new(),
         };
 
         let plan = self.attribute_changes(plan, &desired);
@@ -565,6 +617,9 @@ impl<C: Cloud> Daemon<C> {
             if in_backoff.contains(&a.subject) {
                 return Some("backing off after an error".into());
             }
+            if unfocused.contains(&a.subject) {
+                return Some("waits for its own check (this pass did not read its accounts again)".into());
+            }
             None
         };
         let shards = unit_of.as_deref().map(|unit_of| ShardCx { ownership: &self.ownership, unit_of });
@@ -572,7 +627,8 @@ impl<C: Cloud> Daemon<C> {
         let executed = self.engine.execute(&desired, &plan, &ctx).await;
         let elapsed = started.elapsed();
         self.metrics.reconcile_duration.observe(elapsed.as_secs_f64());
-        self.record(&plan, &executed, full, &due, &in_backoff, blocked, &loaded.revision);
+        let untouched: BTreeSet<Subject> = in_backoff.union(&unfocused).cloned().collect();
+        self.record(&plan, &executed, full, &due, &untouched, blocked, &loaded.revision);
         if plan.in_sync() {
             let t = unix_now();
             self.last_full_sync = Some(t);

@@ -186,7 +186,16 @@ impl<C: Cloud> Engine<C> {
 
     /// Reads the accounts named in `only` (all when `None`), concurrently.
     pub async fn observe_only(&self, desired: &DesiredState, only: Option<&BTreeSet<String>>) -> Observed {
-        let scopes = scopes(desired, &self.opts.settings.instance);
+        self.observe_scoped(desired, only, &scopes(desired, &self.opts.settings.instance)).await
+    }
+
+    /// Reads the accounts named in `only` (all when `None`) with the given scopes, concurrently.
+    pub async fn observe_scoped(
+        &self,
+        desired: &DesiredState,
+        only: Option<&BTreeSet<String>>,
+        scopes: &BTreeMap<String, ObserveScope>,
+    ) -> Observed {
         // Boxed: the future types would otherwise defeat the compiler's Send inference (rust#102211).
         let reads: Vec<BoxFuture<'_, (String, AccountObservation)>> = desired
             .accounts

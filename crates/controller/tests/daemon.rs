@@ -528,3 +528,50 @@ async fn retained_resources_are_listed_as_kept_in_status() {
     assert_eq!(l1.phase, Phase::Ready, "{l1:?}");
     d.stop().await;
 }
+
+/// A new desired state, and the follow-up passes it causes, read only the accounts its
+/// difference touches, and in them only the targets of the links it is about: a link added to a
+/// converged fleet does not re-read an unrelated service account or the other links' targets.
+/// The full resync still reads everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_link_observes_only_what_it_touches() {
+    const SVC2: &str = "333333333333";
+    let f = world();
+    f.seed_vpc(
+        SVC2,
+        "eu-central-1",
+        "vpc-0000000000000000c",
+        "10.30.0.0/16",
+        &["subnet-0000000000000002a"],
+        "rtb-0000000000000000c",
+    );
+    let other = format!(
+        "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {{name: svc2}}\nspec: {{accountId: \"{SVC2}\", region: eu-central-1}}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {{name: m0}}\nspec:\n  gateway: edge\n  service: {{account: svc2, vpcId: vpc-0000000000000000c, routeTableIds: [rtb-0000000000000000c]}}\n  targets: [{{ip: 10.30.1.10, port: 8080}}]\n  listenerPort: 9100\n  routes: [{{path: /m0}}]\n"
+    );
+    let mut d = start(&f, "focus", 2, |o| o.resync = Duration::from_secs(3600));
+    put(&d.dir.join("other.yaml"), &other);
+    d.until("three links ready", |s| all_ready(s, 3)).await;
+    // Let the follow-ups of convergence settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = f.observations();
+    let skipped_before = f.target_reads_skipped();
+
+    write(&d.dir, &base(), &links(3));
+    d.until("the new link ready", |s| all_ready(s, 4)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = f.observations();
+    let read = |m: &std::collections::BTreeMap<String, u64>, a: &str| m.get(a).copied().unwrap_or(0);
+    assert!(read(&after, GW) > read(&before, GW), "the gateway account is read: {before:?} -> {after:?}");
+    assert!(read(&after, SVC) > read(&before, SVC), "the new link's service account is read");
+    assert_eq!(read(&after, SVC2), read(&before, SVC2), "an account the new link does not touch is not read again");
+    // Each pass for the new link reads its own target group's targets, not the other three's.
+    assert!(
+        f.target_reads_skipped() >= skipped_before + 3,
+        "targets of other links were read again ({} skipped before, {} after)",
+        skipped_before,
+        f.target_reads_skipped()
+    );
+    let s = d.status.borrow().clone();
+    assert!(all_ready(&s, 4), "every link stays ready: {s:#?}");
+    d.stop().await;
+}

@@ -213,7 +213,9 @@ pub fn apply_summary(report: &ApplyReport, desired: &DesiredState) -> String {
             ("pending".yellow().to_string(), format!("{pending} change(s) not applied"))
         } else if r.is_some_and(|r| !r.retained.is_empty()) {
             ("retained".blue().to_string(), r.map(|r| r.retained.join("; ")).unwrap_or_default())
-        } else if matches!(s, Subject::Link(_)) && desired.link(s.to_string().trim_start_matches("Link/")).is_some() {
+        } else if let Subject::Link(name) = &s
+            && desired.link(name).is_some()
+        {
             ("in sync".green().to_string(), String::new())
         } else {
             continue;

@@ -1865,8 +1865,9 @@ impl<'a> Planner<'a> {
             .iter()
             .filter(|t| t.vpc_id == gw_vpc && self.owned(&t.tags) && is_retained(&t.tags))
             .filter(|t| t.targets.iter().any(|x| cidrs.iter().any(|c| c.contains(&x.ip))))
+            .filter(|t| matches!(tags::owner_subject(&t.tags), Some(Subject::Link(_))))
             .filter_map(|t| tags::owner(&t.tags))
-            .filter(|o| o.starts_with("Link/") && !self.owner_desired(o))
+            .filter(|o| !self.owner_desired(o))
             .map(str::to_string)
             .collect();
         users.sort();

@@ -1,0 +1,163 @@
+//! Targeted observation: a follow-up pass, or one for a new desired state, reads only the
+//! accounts its subjects touch, and in them leaves out the targets of target groups whose links
+//! it is not about (`DescribeTargetHealth` is one call per target group, most of a steady pass's
+//! reads). Everything else comes from the previous observation. The full observation stays for
+//! the resync and at start-up: it is what finds drift elsewhere.
+//!
+//! Only the focused subjects act on such a pass: nothing is changed on the strength of an
+//! account state that was not read again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crosslink_cloud::Cloud;
+use crosslink_desired::DesiredState;
+use crosslink_plan::Subject;
+use crosslink_plan::observed::{AccountObservation, Observed};
+use crosslink_plan::tags;
+
+use crate::engine::{Engine, scopes};
+
+/// What a targeted observation reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Focus {
+    /// Accounts read again (by Account name).
+    pub accounts: BTreeSet<String>,
+    /// The subjects the pass is about: in the accounts read, their target groups' targets are
+    /// read again; those of other links come from the previous observation.
+    pub subjects: BTreeSet<Subject>,
+}
+
+impl Focus {
+    /// The accounts and subjects `subjects` touch: a link, its gateway (the API and deployment
+    /// it is part of) and its peering, in the gateway's account and the link's service account;
+    /// a gateway, in its account; a peering, in the accounts of its two VPCs. `acted_in` adds,
+    /// per subject, the accounts the last plan had changes for it in (what a removed subject's
+    /// clean-up touches, found by tag wherever it is).
+    pub fn of(
+        desired: &DesiredState,
+        subjects: impl IntoIterator<Item = Subject>,
+        acted_in: &BTreeMap<Subject, BTreeSet<String>>,
+    ) -> Focus {
+        let mut f = Focus::default();
+        let mut todo: Vec<Subject> = subjects.into_iter().collect();
+        while let Some(s) = todo.pop() {
+            if !f.subjects.insert(s.clone()) {
+                continue;
+            }
+            if let Some(accounts) = acted_in.get(&s) {
+                f.accounts.extend(accounts.iter().cloned());
+            }
+            match &s {
+                Subject::Link(name) => {
+                    let Some(link) = desired.link(name) else { continue };
+                    f.accounts.insert(link.spec.service.account.clone());
+                    if let Some(gw) = desired.gateway(&link.spec.gateway) {
+                        f.accounts.insert(gw.spec.account.clone());
+                        todo.push(Subject::Gateway(gw.metadata.name.clone()));
+                        todo.push(Subject::Peering(gw.spec.vpc_id.clone(), link.spec.service.vpc_id.clone()));
+                    }
+                }
+                Subject::Gateway(name) => {
+                    if let Some(gw) = desired.gateway(name) {
+                        f.accounts.insert(gw.spec.account.clone());
+                    }
+                }
+                Subject::Peering(gateway_vpc, service_vpc) => {
+                    for gw in desired.gateways.iter().filter(|g| g.spec.vpc_id == *gateway_vpc) {
+                        f.accounts.insert(gw.spec.account.clone());
+                        for l in desired.links_of(&gw.metadata.name) {
+                            if l.spec.service.vpc_id == *service_vpc {
+                                f.accounts.insert(l.spec.service.account.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        f
+    }
+}
+
+/// The subjects whose desired inputs differ between two desired states (added, removed or
+/// changed links and gateways, and the peerings of either), by `inputs`.
+pub fn changed_subjects(
+    old: &DesiredState,
+    new: &DesiredState,
+    inputs: impl Fn(&DesiredState, &Subject) -> u64,
+) -> BTreeSet<Subject> {
+    let mut all = subjects_of(old);
+    all.extend(subjects_of(new));
+    all.into_iter().filter(|s| inputs(old, s) != inputs(new, s)).collect()
+}
+
+/// Every subject a desired state names: its links, gateways and the peerings between them.
+pub fn subjects_of(d: &DesiredState) -> BTreeSet<Subject> {
+    let mut out: BTreeSet<Subject> = d.links.iter().map(|l| Subject::Link(l.metadata.name.clone())).collect();
+    out.extend(d.gateways.iter().map(|g| Subject::Gateway(g.metadata.name.clone())));
+    for l in &d.links {
+        if let Some(gw) = d.gateway(&l.spec.gateway) {
+            out.insert(Subject::Peering(gw.spec.vpc_id.clone(), l.spec.service.vpc_id.clone()));
+        }
+    }
+    out
+}
+
+impl<C: Cloud> Engine<C> {
+    /// Reads the focused accounts (within `only`, when sharded) and every account the previous
+    /// observation could not read; takes the rest from `previous`. In the accounts read, target
+    /// groups of links outside the focus keep their targets from `previous` instead of being
+    /// read again. Returns the observation and the names of the accounts read.
+    pub async fn observe_focused(
+        &self,
+        desired: &DesiredState,
+        previous: &Observed,
+        focus: &Focus,
+        only: Option<&BTreeSet<String>>,
+    ) -> (Observed, BTreeSet<String>) {
+        let prev_state = |name: &str| match previous.accounts.get(name) {
+            Some(AccountObservation::Ok(s)) => Some(s),
+            _ => None,
+        };
+        let read: BTreeSet<String> = desired
+            .accounts
+            .iter()
+            .map(|a| a.metadata.name.clone())
+            .filter(|n| only.is_none_or(|o| o.contains(n)))
+            .filter(|n| focus.accounts.contains(n) || prev_state(n).is_none())
+            .collect();
+        let mut scopes = scopes(desired, &self.settings().instance);
+        for (name, scope) in scopes.iter_mut() {
+            let Some(prev) = prev_state(name) else { continue };
+            scope.known_targets = prev
+                .target_groups
+                .iter()
+                .filter(|t| tags::owner_subject(&t.tags).is_none_or(|s| !focus.subjects.contains(&s)))
+                .map(|t| t.arn.clone())
+                .collect();
+        }
+        let mut fresh = self.observe_scoped(desired, Some(&read), &scopes).await;
+        for (name, obs) in fresh.accounts.iter_mut() {
+            let (AccountObservation::Ok(state), Some(prev), Some(scope)) = (obs, prev_state(name), scopes.get(name))
+            else {
+                continue;
+            };
+            let old: std::collections::HashMap<&str, &crosslink_plan::observed::TargetGroup> =
+                prev.target_groups.iter().map(|t| (t.arn.as_str(), t)).collect();
+            for t in state.target_groups.iter_mut().filter(|t| scope.known_targets.contains(&t.arn)) {
+                if let Some(o) = old.get(t.arn.as_str()) {
+                    t.targets = o.targets.clone();
+                }
+            }
+        }
+        for a in &desired.accounts {
+            let name = &a.metadata.name;
+            if !read.contains(name)
+                && only.is_none_or(|o| o.contains(name))
+                && let Some(prev) = previous.accounts.get(name)
+            {
+                fresh.accounts.insert(name.clone(), prev.clone());
+            }
+        }
+        (fresh, read)
+    }
+}
