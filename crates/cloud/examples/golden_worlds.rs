@@ -14,7 +14,8 @@
 use std::path::{Path, PathBuf};
 
 use crosslink_cloud::fake::FakeAws;
-use crosslink_cloud::{CloudError, ErrorKind};
+use crosslink_cloud::faults::Faulty;
+use crosslink_cloud::{Cloud, CloudError, ErrorKind, ObserveScope};
 use crosslink_desired::DesiredState;
 use crosslink_plan::observed::{AccountObservation, ApiMethod, ApiResource, Integration, Observed, PeeringStatus};
 use crosslink_plan::op::{Op, Ref};
@@ -157,9 +158,12 @@ fn desired(text: &str) -> DesiredState {
     crosslink_desired::load_str(Path::new("desired.yaml"), text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
+/// The in-memory AWS behind scripted faults (a case breaks an account with them).
+type World = Faulty<FakeAws>;
+
 /// The VPCs and route tables that exist before crosslink does anything.
-fn world() -> FakeAws {
-    let f = FakeAws::new();
+fn world() -> World {
+    let f = Faulty::new(FakeAws::new());
     f.seed_vpc(
         GW,
         "eu-central-1",
@@ -174,17 +178,19 @@ fn world() -> FakeAws {
     f
 }
 
-/// Every account of the desired state, read as the engine reads it.
-fn observe(f: &FakeAws, d: &DesiredState) -> Observed {
+/// Every account of the desired state, read as the engine reads it (through the faults).
+fn observe(f: &World, d: &DesiredState) -> Observed {
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    let scope = ObserveScope::default();
     Observed {
-        accounts: d.accounts.iter().map(|a| (a.metadata.name.clone(), f.observe_account(&a.spec.account_id))).collect(),
+        accounts: d.accounts.iter().map(|a| (a.metadata.name.clone(), rt.block_on(f.observe(a, &scope)))).collect(),
     }
 }
 
 /// Rounds of plan and apply (the actions whose inputs are known and whose dependencies
 /// succeeded, in plan order) until nothing is left to do or nothing more can be done. Actions
 /// `hold` picks are never made.
-fn converge_holding(f: &FakeAws, text: &str, hold: impl Fn(&Op) -> bool) {
+fn converge_holding(f: &World, text: &str, hold: impl Fn(&Op) -> bool) {
     let d = desired(text);
     for _ in 0..20 {
         let plan = crosslink_plan::plan(&d, &observe(f, &d), &Settings::default());
@@ -203,21 +209,21 @@ fn converge_holding(f: &FakeAws, text: &str, hold: impl Fn(&Op) -> bool) {
     panic!("did not settle in 20 rounds:\n{text}");
 }
 
-fn converge(f: &FakeAws, text: &str) {
+fn converge(f: &World, text: &str) {
     converge_holding(f, text, |_| false);
     let d = desired(text);
     let plan = crosslink_plan::plan(&d, &observe(f, &d), &Settings::default());
     assert!(plan.actions.is_empty(), "not converged: {:#?}", plan.actions);
 }
 
-fn api_of(f: &FakeAws) -> String {
+fn api_of(f: &World) -> String {
     f.with_account(GW, |s| s.rest_apis[0].id.clone())
 }
 
 struct Case {
     name: &'static str,
     /// Builds the world and returns the desired state of the case.
-    build: fn(&FakeAws) -> String,
+    build: fn(&World) -> String,
 }
 
 const CASES: &[Case] = &[

@@ -1,223 +1,25 @@
 //! An in-memory AWS for tests: several accounts, each with VPCs, peerings, route tables, load
 //! balancers, target groups, VPC links and REST APIs, behaving like AWS where crosslink depends
 //! on it (ids, cross-account peering, in-use errors, name collisions, idempotent NLB and target
-//! group creates). Faults can be scripted:
+//! group creates), and asynchronous where AWS is:
 //!
-//! - [`Fault`]: the next matching call fails (optionally after its change was made);
-//! - [`Rule`]: a matching call, `times` times after `skip`, gets an [`Effect`]: throttling with
-//!   each service's own code, 500 / 503, a timeout (with or without the change made), a lost
-//!   answer, latency, or any error; reads (`Observe`) can be scripted too;
-//! - [`Chaos`]: a seeded share of all calls fails at random;
 //! - read lag (eventual consistency): what is created stays invisible for a few reads;
-//! - fates: the next peering ends `failed` / `rejected` / `expired`, the next VPC link `FAILED`.
+//! - fates: the next peering ends `failed` / `rejected` / `expired`, the next VPC link `FAILED`;
+//! - new VPC links start in a chosen status (AWS: `PENDING` for minutes; moto: `AVAILABLE`).
 //!
-//! Delays (timeouts, latency) need a [`Clock`] (tests pass tokio's, usually paused); without
-//! one they take no time. Every attempt is recorded ([`FakeAws::attempts`]) with its time.
+//! Scripted faults (throttling, 5xx, timeouts, lost answers, chaos, broken accounts) are not
+//! AWS's behaviour: they wrap this or any other [`Cloud`] in [`crate::faults::Faulty`].
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
-use std::future::Future;
 use std::net::Ipv4Addr;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use crosslink_desired::Account;
 use crosslink_plan::observed::*;
-use crosslink_plan::op::{Op, Ref, Service};
+use crosslink_plan::op::{Op, Ref};
 use ipnet::Ipv4Net;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 use crate::{Cloud, CloudError, ErrorKind, ObserveScope, Outcome};
-
-/// A scripted fault: the next calls matching `op` (an operation name, or `*`) in `account`
-/// (an account id, or `*`) fail with `error`.
-#[derive(Clone, Debug)]
-pub struct Fault {
-    pub op: String,
-    pub account: String,
-    pub error: CloudError,
-    /// Apply the change anyway and then fail (a create whose answer was lost).
-    pub after_effect: bool,
-}
-
-/// What happens to a call a [`Rule`] or [`Chaos`] picks.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Effect {
-    /// Fails with this error; nothing changes.
-    Fail(CloudError),
-    /// The service's own throttling answer: EC2 `RequestLimitExceeded`, ELBv2
-    /// `ThrottlingException`, API Gateway 429 `TooManyRequestsException`.
-    Throttle,
-    /// HTTP 500 `InternalError`.
-    ServerError,
-    /// HTTP 503 `ServiceUnavailable`.
-    Unavailable,
-    /// No answer for `after`, then the client gives up (`Timeout`). With `applied`, AWS made the
-    /// change all the same.
-    Timeout { after: Duration, applied: bool },
-    /// The change is made, the answer is lost (a connection reset after the request went out).
-    LostAnswer,
-    /// Answers correctly, after this long.
-    Latency(Duration),
-}
-
-impl Effect {
-    /// A short fixed label, for counts.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Effect::Fail(_) => "fail",
-            Effect::Throttle => "throttle",
-            Effect::ServerError => "server-error",
-            Effect::Unavailable => "unavailable",
-            Effect::Timeout { applied: false, .. } => "timeout",
-            Effect::Timeout { applied: true, .. } => "timeout-after-effect",
-            Effect::LostAnswer => "lost-answer",
-            Effect::Latency(_) => "latency",
-        }
-    }
-}
-
-/// A scripted behaviour: calls matching `op` (an operation name as `Op::name` gives it,
-/// `Observe` for reading an account, or `*` for every mutating call) in `account` (an id or
-/// `*`) whose parameters (their `Debug` text) contain `matching` get `effect`: the first `skip`
-/// matches pass, the next `times` are hit.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Rule {
-    pub op: String,
-    pub account: String,
-    pub matching: Option<String>,
-    pub effect: Effect,
-    pub skip: u32,
-    pub times: u32,
-}
-
-impl Rule {
-    /// Hits the next matching call once.
-    pub fn new(op: &str, effect: Effect) -> Rule {
-        Rule { op: op.into(), account: "*".into(), matching: None, effect, skip: 0, times: 1 }
-    }
-    pub fn times(mut self, n: u32) -> Rule {
-        self.times = n;
-        self
-    }
-    pub fn always(self) -> Rule {
-        self.times(u32::MAX)
-    }
-    pub fn skip(mut self, n: u32) -> Rule {
-        self.skip = n;
-        self
-    }
-    pub fn in_account(mut self, account: &str) -> Rule {
-        self.account = account.into();
-        self
-    }
-    pub fn matching(mut self, text: &str) -> Rule {
-        self.matching = Some(text.into());
-        self
-    }
-}
-
-/// Random faults: each call fails with probability `rate`, with an effect drawn from `kinds` by
-/// weight. Deterministic for a seed (given the same sequence of calls).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Chaos {
-    pub rate: f64,
-    pub seed: u64,
-    pub kinds: Vec<(Effect, u32)>,
-    /// The share of reads of an account (`Observe`) that fail (0: none). A read is many calls
-    /// that the SDK retries on its own, so this is usually lower than `rate`.
-    pub observe_rate: f64,
-}
-
-/// Time for delays and for the attempt log; tests pass tokio's (paused) clock.
-pub trait Clock: Send + Sync {
-    /// Time since some fixed start.
-    fn now(&self) -> Duration;
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
-}
-
-/// One call as the fake saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attempt {
-    /// By the [`Clock`], if there is one.
-    pub at: Option<Duration>,
-    pub account: String,
-    /// `Op::name`, or `Observe`.
-    pub op: String,
-    /// `ok`, or the error code answered.
-    pub outcome: String,
-    /// The label of the injected effect, if any.
-    pub injected: Option<&'static str>,
-    /// Whether the change was made (a mutating call that succeeded, or whose answer was lost).
-    pub applied: bool,
-    /// The call's parameters (the operation's `Debug` text; empty for reads).
-    pub params: String,
-}
-
-/// The throttling answer of each service, as AWS gives it.
-pub fn throttling(service: Service) -> CloudError {
-    match service {
-        Service::Ec2 => err(ErrorKind::Throttled, "RequestLimitExceeded", "Request limit exceeded."),
-        Service::Elbv2 => err(ErrorKind::Throttled, "ThrottlingException", "Rate exceeded"),
-        Service::ApiGateway => err(ErrorKind::Throttled, "TooManyRequestsException", "HTTP 429: Too Many Requests"),
-    }
-}
-
-pub fn server_error() -> CloudError {
-    err(ErrorKind::Retryable, "InternalError", "HTTP 500: We encountered an internal error. Please try again.")
-}
-
-pub fn unavailable() -> CloudError {
-    err(ErrorKind::Retryable, "ServiceUnavailable", "HTTP 503: Service Unavailable")
-}
-
-pub fn timeout() -> CloudError {
-    err(ErrorKind::Retryable, "Timeout", "no answer in time: the request may or may not have been carried out")
-}
-
-pub fn connection_reset() -> CloudError {
-    err(ErrorKind::Retryable, "DispatchFailure", "connection reset by peer after the request was sent")
-}
-
-/// What the fake decided for one call.
-#[derive(Default)]
-struct Decision {
-    delay: Duration,
-    /// Fail with this, without (false) or after (true) making the change.
-    fail: Option<(CloudError, bool)>,
-    injected: Option<&'static str>,
-}
-
-impl Decision {
-    fn from_effect(e: &Effect, service: Option<Service>) -> Decision {
-        let fail = |error: CloudError, applied: bool| Decision {
-            fail: Some((error, applied)),
-            injected: Some(e.label()),
-            ..Decision::default()
-        };
-        match e {
-            Effect::Fail(error) => fail(error.clone(), false),
-            Effect::Throttle => fail(throttling(service.unwrap_or(Service::Ec2)), false),
-            Effect::ServerError => fail(server_error(), false),
-            Effect::Unavailable => fail(unavailable(), false),
-            Effect::Timeout { after, applied } => Decision { delay: *after, ..fail(timeout(), *applied) },
-            Effect::LostAnswer => fail(connection_reset(), true),
-            Effect::Latency(d) => Decision { delay: *d, fail: None, injected: Some(e.label()) },
-        }
-    }
-}
-
-/// The chaos draws, from the seed alone: a seed replays the same faults.
-#[derive(Debug)]
-struct Draws(StdRng);
-
-impl Default for Draws {
-    fn default() -> Self {
-        Draws(StdRng::seed_from_u64(0))
-    }
-}
 
 #[derive(Debug, Default)]
 struct AccountWorld {
@@ -237,16 +39,9 @@ struct World {
     accounts: BTreeMap<String, AccountWorld>,
     peerings: Vec<Peering>,
     next: u64,
-    faults: VecDeque<Fault>,
-    broken_accounts: BTreeMap<String, CloudError>,
     /// Status given to new VPC links (AWS: PENDING for minutes; moto: AVAILABLE).
     new_vpc_link_status: String,
     calls: Vec<(String, String)>,
-    rules: Vec<Rule>,
-    chaos: Option<Chaos>,
-    rng: Draws,
-    injected: BTreeMap<&'static str, u64>,
-    attempts: Vec<Attempt>,
     /// Reads a new resource stays invisible for.
     read_lag: u32,
     /// (account id, resource id) -> reads of that account it is still invisible for.
@@ -264,15 +59,9 @@ struct World {
 }
 
 /// The fake. Cheap to share behind an `Arc`.
+#[derive(Debug)]
 pub struct FakeAws {
     world: Mutex<World>,
-    clock: Option<Arc<dyn Clock>>,
-}
-
-impl fmt::Debug for FakeAws {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeAws").field("world", &self.world).field("clock", &self.clock.is_some()).finish()
-    }
 }
 
 impl Default for FakeAws {
@@ -295,37 +84,7 @@ fn known(r: &Ref) -> Result<&str, CloudError> {
 
 impl FakeAws {
     pub fn new() -> Self {
-        FakeAws {
-            world: Mutex::new(World { new_vpc_link_status: "AVAILABLE".into(), ..World::default() }),
-            clock: None,
-        }
-    }
-
-    /// Uses `clock` for delays (timeouts, latency) and to time attempts.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    fn now(&self) -> Option<Duration> {
-        self.clock.as_ref().map(|c| c.now())
-    }
-
-    /// Adds a scripted behaviour; rules are tried in the order added.
-    pub fn script(&self, rule: Rule) {
-        self.lock().rules.push(rule);
-    }
-
-    /// Removes every rule (the fault clears).
-    pub fn clear_rules(&self) {
-        self.lock().rules.clear();
-    }
-
-    /// Random faults on a share of all calls, or none.
-    pub fn set_chaos(&self, chaos: Option<Chaos>) {
-        let mut w = self.lock();
-        w.rng = Draws(StdRng::seed_from_u64(chaos.as_ref().map_or(0, |c| c.seed)));
-        w.chaos = chaos;
+        FakeAws { world: Mutex::new(World { new_vpc_link_status: "AVAILABLE".into(), ..World::default() }) }
     }
 
     /// Eventual consistency: a resource created from now on stays out of the next `reads`
@@ -345,11 +104,6 @@ impl FakeAws {
         self.lock().vpc_link_fates.push_back((status.into(), message.into()));
     }
 
-    /// Every call so far, reads included, failed ones included.
-    pub fn attempts(&self) -> Vec<Attempt> {
-        self.lock().attempts.clone()
-    }
-
     /// How many target groups' targets observations left out because the engine knew them
     /// (`ObserveScope::known_targets`): each is one `DescribeTargetHealth` not sent.
     pub fn target_reads_skipped(&self) -> u64 {
@@ -359,11 +113,6 @@ impl FakeAws {
     /// How many times the engine read the account (`Cloud::observe`), per account id.
     pub fn observations(&self) -> BTreeMap<String, u64> {
         self.lock().observations.clone()
-    }
-
-    /// How many faults each effect injected so far (by [`Effect::label`]).
-    pub fn injected(&self) -> BTreeMap<&'static str, u64> {
-        self.lock().injected.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, World> {
@@ -386,19 +135,6 @@ impl FakeAws {
         let mut w = self.lock();
         let a = w.accounts.entry(account.to_string()).or_default();
         a.route_tables.insert(rtb.into(), RouteTable { id: rtb.into(), vpc_id: vpc_id.into(), routes: vec![] });
-    }
-
-    /// Makes every call in this account fail (bad credentials, say).
-    pub fn break_account(&self, account_id: &str, error: CloudError) {
-        self.lock().broken_accounts.insert(account_id.into(), error);
-    }
-
-    pub fn heal_account(&self, account_id: &str) {
-        self.lock().broken_accounts.remove(account_id);
-    }
-
-    pub fn push_fault(&self, fault: Fault) {
-        self.lock().faults.push_back(fault);
     }
 
     pub fn set_new_vpc_link_status(&self, status: &str) {
@@ -452,12 +188,9 @@ impl FakeAws {
         r
     }
 
-    /// Reads an account as the AWS adapter would.
+    /// Reads an account as the AWS adapter would, with no read lag (for assertions).
     pub fn observe_account(&self, account_id: &str) -> AccountObservation {
         let w = self.lock();
-        if let Some(e) = w.broken_accounts.get(account_id) {
-            return e.clone().into();
-        }
         match w.accounts.get(account_id) {
             Some(a) => AccountObservation::Ok(Box::new(snapshot(account_id, a, &w.peerings))),
             None => {
@@ -466,172 +199,54 @@ impl FakeAws {
         }
     }
 
-    /// Performs an operation synchronously (scripted delays take no time here).
+    /// Performs an operation synchronously, as AWS would.
     pub fn apply(&self, account_id: &str, op: &Op) -> Result<Outcome, CloudError> {
-        let d = self.decide(account_id, op.name(), Some(op));
-        self.perform(account_id, op, d)
-    }
-
-    /// Reads an account as the engine does: scripted faults, chaos and read lag apply.
-    pub fn observe_as_engine(&self, account_id: &str) -> AccountObservation {
-        let d = self.decide(account_id, "Observe", None);
-        self.observe_decided(account_id, d)
-    }
-
-    /// What happens to this call: broken account, queued fault, rule, chaos (in this order).
-    fn decide(&self, account_id: &str, name: &str, op: Option<&Op>) -> Decision {
         let mut w = self.lock();
-        if let Some(e) = w.broken_accounts.get(account_id) {
-            return Decision { fail: Some((e.clone(), false)), ..Decision::default() };
-        }
-        if let Some(op) = op {
-            let fault = w
-                .faults
-                .iter()
-                .position(|f| (f.op == "*" || f.op == op.name()) && (f.account == "*" || f.account == account_id))
-                .and_then(|i| w.faults.remove(i));
-            if let Some(f) = fault {
-                return Decision {
-                    fail: Some((f.error, f.after_effect)),
-                    injected: Some("fault"),
-                    ..Decision::default()
-                };
-            }
-        }
-        let service = op.map(Op::service);
-        let text = op.map(|o| format!("{o:?}")).unwrap_or_else(|| account_id.to_string());
-        let mut hit = None;
-        for r in w.rules.iter_mut() {
-            let op_matches = r.op == name || (r.op == "*" && name != "Observe");
-            let matches = op_matches
-                && (r.account == "*" || r.account == account_id)
-                && r.matching.as_deref().is_none_or(|m| text.contains(m));
-            if !matches || r.times == 0 {
-                continue;
-            }
-            if r.skip > 0 {
-                r.skip -= 1;
-                continue;
-            }
-            if r.times != u32::MAX {
-                r.times -= 1;
-            }
-            hit = Some(r.effect.clone());
-            break;
-        }
-        if hit.is_none()
-            && let Some(chaos) = w.chaos.clone()
-            && w.rng.0.random::<f64>() < if op.is_some() { chaos.rate } else { chaos.observe_rate }
+        w.calls.push((account_id.to_string(), op.name().to_string()));
+        let r = w.apply(account_id, op);
+        // Only what is new is hidden: an idempotent create answers with what exists.
+        if let Ok(Outcome { created: Some(id) }) = &r
+            && w.read_lag > 0
+            && w.created.insert(id.clone())
         {
-            let total: u64 = chaos.kinds.iter().map(|(_, n)| u64::from(*n)).sum();
-            if total > 0 {
-                let mut pick = w.rng.0.random_range(0..total);
-                for (e, n) in &chaos.kinds {
-                    if pick < u64::from(*n) {
-                        hit = Some(e.clone());
-                        break;
-                    }
-                    pick -= u64::from(*n);
-                }
+            let lag = w.read_lag;
+            w.hidden.insert((account_id.to_string(), id.clone()), lag);
+            if let Op::CreateVpcPeeringConnection { peer_owner_id, .. } = op {
+                w.hidden.insert((peer_owner_id.clone(), id.clone()), lag);
             }
         }
-        let d = hit.map(|e| Decision::from_effect(&e, service)).unwrap_or_default();
-        if let Some(label) = d.injected {
-            *w.injected.entry(label).or_default() += 1;
-        }
-        d
-    }
-
-    fn record(
-        &self,
-        account_id: &str,
-        op: Option<&Op>,
-        outcome: &Result<(), &CloudError>,
-        d: &Decision,
-        applied: bool,
-    ) {
-        let at = self.now();
-        self.lock().attempts.push(Attempt {
-            at,
-            account: account_id.into(),
-            op: op.map_or("Observe", Op::name).into(),
-            params: op.map(|o| format!("{o:?}")).unwrap_or_default(),
-            outcome: match outcome {
-                Ok(()) => "ok".into(),
-                Err(e) => e.code.clone(),
-            },
-            injected: d.injected,
-            applied,
-        });
-    }
-
-    fn perform(&self, account_id: &str, op: &Op, d: Decision) -> Result<Outcome, CloudError> {
-        if let Some((e, false)) = &d.fail {
-            self.record(account_id, Some(op), &Err(e), &d, false);
-            return Err(e.clone());
-        }
-        let r = {
-            let mut w = self.lock();
-            w.calls.push((account_id.to_string(), op.name().to_string()));
-            let r = w.apply(account_id, op);
-            // Only what is new is hidden: an idempotent create answers with what exists.
-            if let Ok(Outcome { created: Some(id) }) = &r
-                && w.read_lag > 0
-                && w.created.insert(id.clone())
-            {
-                let lag = w.read_lag;
-                w.hidden.insert((account_id.to_string(), id.clone()), lag);
-                if let Op::CreateVpcPeeringConnection { peer_owner_id, .. } = op {
-                    w.hidden.insert((peer_owner_id.clone(), id.clone()), lag);
-                }
-            }
-            r
-        };
-        let r = match (r, &d.fail) {
-            (Ok(_), Some((e, true))) => Err(e.clone()),
-            (r, _) => r,
-        };
-        self.record(account_id, Some(op), &r.as_ref().map(|_| ()), &d, true);
         r
     }
 
-    fn observe_decided(&self, account_id: &str, d: Decision) -> AccountObservation {
-        if let Some((e, _)) = &d.fail {
-            self.record(account_id, None, &Err(e), &d, false);
-            return e.clone().into();
-        }
-        let obs = {
-            let mut w = self.lock();
-            let mut obs = match w.accounts.get(account_id) {
-                Some(a) => snapshot(account_id, a, &w.peerings),
-                None => AccountState { account_id: account_id.into(), ..Default::default() },
-            };
-            let hidden: Vec<String> =
-                w.hidden.keys().filter(|(a, _)| a == account_id).map(|(_, id)| id.clone()).collect();
-            if !hidden.is_empty() {
-                let gone = |id: &String| hidden.contains(id);
-                obs.peerings.retain(|x| !gone(&x.id));
-                obs.load_balancers.retain(|x| !gone(&x.arn));
-                obs.listeners.retain(|x| !gone(&x.arn));
-                obs.target_groups.retain(|x| !gone(&x.arn));
-                obs.vpc_links.retain(|x| !gone(&x.id));
-                obs.rest_apis.retain(|x| !gone(&x.id));
-                for api in &mut obs.rest_apis {
-                    api.resources.retain(|r| !gone(&r.id));
-                }
-                for id in hidden {
-                    let key = (account_id.to_string(), id);
-                    if let Some(n) = w.hidden.get_mut(&key) {
-                        *n -= 1;
-                        if *n == 0 {
-                            w.hidden.remove(&key);
-                        }
+    /// Reads an account as the engine does: what is still hidden by read lag is left out.
+    pub fn observe_lagging(&self, account_id: &str) -> AccountObservation {
+        let mut w = self.lock();
+        let mut obs = match w.accounts.get(account_id) {
+            Some(a) => snapshot(account_id, a, &w.peerings),
+            None => AccountState { account_id: account_id.into(), ..Default::default() },
+        };
+        let hidden: Vec<String> = w.hidden.keys().filter(|(a, _)| a == account_id).map(|(_, id)| id.clone()).collect();
+        if !hidden.is_empty() {
+            let gone = |id: &String| hidden.contains(id);
+            obs.peerings.retain(|x| !gone(&x.id));
+            obs.load_balancers.retain(|x| !gone(&x.arn));
+            obs.listeners.retain(|x| !gone(&x.arn));
+            obs.target_groups.retain(|x| !gone(&x.arn));
+            obs.vpc_links.retain(|x| !gone(&x.id));
+            obs.rest_apis.retain(|x| !gone(&x.id));
+            for api in &mut obs.rest_apis {
+                api.resources.retain(|r| !gone(&r.id));
+            }
+            for id in hidden {
+                let key = (account_id.to_string(), id);
+                if let Some(n) = w.hidden.get_mut(&key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        w.hidden.remove(&key);
                     }
                 }
             }
-            obs
-        };
-        self.record(account_id, None, &Ok(()), &d, false);
+        }
         AccountObservation::Ok(Box::new(obs))
     }
 }
@@ -1123,11 +738,7 @@ impl Cloud for FakeAws {
     async fn observe(&self, account: &Account, scope: &ObserveScope) -> AccountObservation {
         let id = &account.spec.account_id;
         *self.lock().observations.entry(id.clone()).or_default() += 1;
-        let d = self.decide(id, "Observe", None);
-        if let (Some(clock), false) = (&self.clock, d.delay.is_zero()) {
-            clock.sleep(d.delay).await;
-        }
-        let mut obs = self.observe_decided(id, d);
+        let mut obs = self.observe_lagging(id);
         // As the adapter: the targets of groups the engine already knows are not read.
         if let AccountObservation::Ok(state) = &mut obs {
             let skipped = state.target_groups.iter_mut().filter(|t| scope.known_targets.contains(&t.arn));
@@ -1143,28 +754,6 @@ impl Cloud for FakeAws {
 
     async fn execute(&self, account: &Account, op: &Op) -> Result<Outcome, CloudError> {
         crate::fence::check()?;
-        let id = &account.spec.account_id;
-        let d = self.decide(id, op.name(), Some(op));
-        if let (Some(clock), false) = (&self.clock, d.delay.is_zero()) {
-            // A change made before the answer is lost happens when the request arrives.
-            if matches!(d.fail, Some((_, true))) {
-                let delay = d.delay;
-                let r = self.perform(id, op, d);
-                clock.sleep(delay).await;
-                return r;
-            }
-            clock.sleep(d.delay).await;
-        }
-        self.perform(id, op, d)
-    }
-}
-
-impl<C: Cloud> Cloud for std::sync::Arc<C> {
-    async fn observe(&self, account: &Account, scope: &ObserveScope) -> AccountObservation {
-        (**self).observe(account, scope).await
-    }
-
-    async fn execute(&self, account: &Account, op: &Op) -> Result<Outcome, CloudError> {
-        (**self).execute(account, op).await
+        self.apply(&account.spec.account_id, op)
     }
 }

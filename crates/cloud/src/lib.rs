@@ -1,7 +1,9 @@
 //! The interface the engine uses to observe and change AWS. The AWS adapter (`crosslink-aws`)
-//! implements it with the SDK; tests can implement it in memory.
+//! implements it with the SDK, the in-memory AWS ([`fake`]) without; scripted faults wrap either
+//! ([`faults::Faulty`]).
 
 pub mod fake;
+pub mod faults;
 pub mod fence;
 
 use std::future::Future;
@@ -102,4 +104,14 @@ pub trait Cloud: Send + Sync + 'static {
 
     /// Performs one operation in one account.
     fn execute(&self, account: &Account, op: &Op) -> impl Future<Output = Result<Outcome, CloudError>> + Send;
+}
+
+impl<C: Cloud> Cloud for std::sync::Arc<C> {
+    async fn observe(&self, account: &Account, scope: &ObserveScope) -> AccountObservation {
+        (**self).observe(account, scope).await
+    }
+
+    async fn execute(&self, account: &Account, op: &Op) -> Result<Outcome, CloudError> {
+        (**self).execute(account, op).await
+    }
 }

@@ -169,6 +169,8 @@ pub struct Daemon<C> {
     acted_in: BTreeMap<Subject, BTreeSet<String>>,
     /// The subjects a new desired state changed (set by `load`, taken by `run`).
     changed: Option<BTreeSet<Subject>>,
+    /// The subjects the last pass made calls for: the next pass reads their state again.
+    changed_last: BTreeSet<Subject>,
 }
 
 /// Why an action was not started: the daemon is stopping (see `engine::execute`).
@@ -237,6 +239,7 @@ impl<C: Cloud> Daemon<C> {
             last_observed: None,
             acted_in: BTreeMap::new(),
             changed: None,
+            changed_last: BTreeSet::new(),
         }
     }
 
@@ -503,23 +506,33 @@ impl<C: Cloud> Daemon<C> {
             self.orphans_waiting = waiting;
         }
         // A follow-up pass reads only what its due items touch (`focus`); a full pass everything.
+        // Its focus: the due items and what the last pass changed (whose targets must be read
+        // again, whether or not their follow-up is due yet).
         let focus = match (&self.last_observed, full) {
-            (Some(_), false) => Some(Focus::of(&desired, due.iter().cloned(), &self.acted_in)),
+            (Some(_), false) => {
+                Some(Focus::of(&desired, due.iter().chain(&self.changed_last).cloned(), &self.acted_in))
+            }
             _ => None,
         };
         let observe = async |only: Option<&BTreeSet<String>>| match (&focus, &self.last_observed) {
-            (Some(f), Some(previous)) => self.engine.observe_focused(&desired, previous, f, only).await.0,
-            _ => self.engine.observe_only(&desired, only).await,
+            (Some(f), Some(previous)) => {
+                let (observed, read) = self.engine.observe_focused(&desired, previous, f, only).await;
+                (observed, Some(read))
+            }
+            _ => (self.engine.observe_only(&desired, only).await, None),
         };
+        let mut read: Option<BTreeSet<String>> = None;
         let (plan, unit_of, observed) = match &owned {
             None => {
-                let observed = observe(None).await;
+                let observed;
+                (observed, read) = observe(None).await;
                 (crosslink_plan::plan(&desired, &observed, self.engine.settings()), None, Some(observed))
             }
             Some(owned) if owned.is_empty() => (Plan::default(), Some(Vec::new()), None),
             Some(owned) => {
                 let accounts = self.units.accounts(&desired, owned);
-                let observed = observe(Some(&accounts)).await;
+                let observed;
+                (observed, read) = observe(Some(&accounts)).await;
                 let all = crosslink_plan::plan(&desired, &observed, self.engine.settings());
                 let unit_of: Vec<String> =
                     all.actions.iter().map(|a| self.units.of_action(&desired, &observed, a)).collect();
@@ -533,12 +546,10 @@ impl<C: Cloud> Daemon<C> {
         for a in &plan.actions {
             self.acted_in.entry(a.subject.clone()).or_default().insert(a.account.clone());
         }
-        // On a targeted pass only the focused subjects act: the others' accounts may not have
-        // been read again. They wait for their own check, which leaves their state as it was.
-        let unfocused: BTreeSet<Subject> = match &focus {
-            Some(f) => plan.actions.iter().map(|a| &a.subject).filter(|s| !f.subjects.contains(*s)).cloned().collect(),
-            None => BTreeSet::new(),
-        };
+        // On a targeted pass nothing is changed in an account that was not read again: a subject
+        // with changes there waits for a pass that reads it, and its state stays as it was.
+        let unread = |a: &Action| read.as_ref().is_some_and(|r| !r.contains(&a.account));
+        let stale: BTreeSet<Subject> = plan.actions.iter().filter(|a| unread(a)).map(|a| a.subject.clone()).collect();
 
         let plan = self.attribute_changes(plan, &desired);
 
@@ -617,8 +628,8 @@ impl<C: Cloud> Daemon<C> {
             if in_backoff.contains(&a.subject) {
                 return Some("backing off after an error".into());
             }
-            if unfocused.contains(&a.subject) {
-                return Some("waits for its own check (this pass did not read its accounts again)".into());
+            if stale.contains(&a.subject) {
+                return Some("waits for a pass that reads its accounts again".into());
             }
             None
         };
@@ -627,7 +638,12 @@ impl<C: Cloud> Daemon<C> {
         let executed = self.engine.execute(&desired, &plan, &ctx).await;
         let elapsed = started.elapsed();
         self.metrics.reconcile_duration.observe(elapsed.as_secs_f64());
-        let untouched: BTreeSet<Subject> = in_backoff.union(&unfocused).cloned().collect();
+        let untouched: BTreeSet<Subject> = in_backoff.union(&stale).cloned().collect();
+        self.changed_last = executed
+            .iter()
+            .filter(|e| !matches!(e.result, ActionResult::Skipped { .. }))
+            .map(|e| e.action.subject.clone())
+            .collect();
         self.record(&plan, &executed, full, &due, &untouched, blocked, &loaded.revision);
         if plan.in_sync() {
             let t = unix_now();

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crosslink_cloud::fake::{FakeAws, Fault};
+use crosslink_cloud::fake::FakeAws;
+use crosslink_cloud::faults::{Fault, Faulty};
 use crosslink_cloud::{CloudError, ErrorKind};
 use crosslink_controller::daemon::{Daemon, RunOptions};
 use crosslink_controller::metrics::Metrics;
@@ -17,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 const GW: &str = "111111111111";
 const SVC: &str = "222222222222";
 
-fn world() -> Arc<FakeAws> {
-    let f = FakeAws::new();
+/// The in-memory AWS, seeded, behind scripted faults (none until a test adds them).
+fn world() -> Arc<Faulty<FakeAws>> {
+    let f = Faulty::new(FakeAws::new());
     f.seed_vpc(
         GW,
         "eu-central-1",
@@ -77,7 +79,7 @@ fn write(dir: &Path, base: &str, links: &str) {
     put(&dir.join("links.yaml"), links);
 }
 
-fn start(f: &Arc<FakeAws>, name: &str, n: usize, tweak: impl FnOnce(&mut RunOptions)) -> Running {
+fn start(f: &Arc<Faulty<FakeAws>>, name: &str, n: usize, tweak: impl FnOnce(&mut RunOptions)) -> Running {
     start_logged(f, name, n, tweak, None, EngineOptions::default())
 }
 
@@ -111,7 +113,7 @@ impl std::io::Write for Log {
 }
 
 fn start_logged(
-    f: &Arc<FakeAws>,
+    f: &Arc<Faulty<FakeAws>>,
     name: &str,
     n: usize,
     tweak: impl FnOnce(&mut RunOptions),
@@ -463,7 +465,7 @@ async fn intended_changes_are_told_apart_from_drift() {
 /// WARN and ERROR); items interrupted by shutdown are said to be, not logged as no-ops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_are_warnings_and_shutdown_interruptions_say_so() {
-    use crosslink_cloud::fake::{Effect, Rule};
+    use crosslink_cloud::faults::{Effect, Rule};
     let f = world();
     let log = Log::default();
     // A link whose route table does not exist: a NotFound problem, every pass.
@@ -481,7 +483,7 @@ async fn failures_are_warnings_and_shutdown_interruptions_say_so() {
     // Shutdown while a pass has calls in flight: what did not start is "interrupted".
     /// Real time, and a signal when a call starts its delay (it is then in flight).
     struct InFlight(std::time::Instant, Arc<tokio::sync::Notify>);
-    impl crosslink_cloud::fake::Clock for InFlight {
+    impl crosslink_cloud::faults::Clock for InFlight {
         fn now(&self) -> Duration {
             self.0.elapsed()
         }

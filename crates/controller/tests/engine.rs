@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crosslink_cloud::fake::{FakeAws, Fault};
+use crosslink_cloud::fake::FakeAws;
+use crosslink_cloud::faults::{Fault, Faulty};
 use crosslink_cloud::{CloudError, ErrorKind};
 use crosslink_controller::{ActionResult, ApplyOptions, ApplyReport, Engine, EngineOptions};
 use crosslink_desired::DesiredState;
@@ -26,8 +27,9 @@ const GW_RTB: &str = "rtb-0000000000000000a";
 const A_RTB: &str = "rtb-0000000000000000b";
 const B_RTB: &str = "rtb-0000000000000000c";
 
-fn world() -> Arc<FakeAws> {
-    let f = FakeAws::new();
+/// The in-memory AWS, seeded, behind scripted faults (none until a test adds them).
+fn world() -> Arc<Faulty<FakeAws>> {
+    let f = Faulty::new(FakeAws::new());
     f.seed_vpc(
         GW,
         "eu-central-1",
@@ -101,7 +103,7 @@ fn desired(text: &str) -> DesiredState {
     crosslink_desired::load_str(Path::new("test.yaml"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn engine(f: &Arc<FakeAws>) -> Engine<FakeAws> {
+fn engine(f: &Arc<Faulty<FakeAws>>) -> Engine<Faulty<FakeAws>> {
     Engine::new(f.clone(), EngineOptions::default())
 }
 
@@ -114,11 +116,11 @@ fn fast() -> ApplyOptions {
     }
 }
 
-async fn apply(f: &Arc<FakeAws>, d: &DesiredState) -> ApplyReport {
+async fn apply(f: &Arc<Faulty<FakeAws>>, d: &DesiredState) -> ApplyReport {
     engine(f).apply(d, &fast()).await
 }
 
-async fn converge(f: &Arc<FakeAws>, d: &DesiredState) -> ApplyReport {
+async fn converge(f: &Arc<Faulty<FakeAws>>, d: &DesiredState) -> ApplyReport {
     let r = apply(f, d).await;
     assert!(r.converged, "did not converge: failed {:?}\nremaining {:#?}", r.failed, r.remaining);
     // The property: planning against the result of applying yields nothing to do.
@@ -410,7 +412,7 @@ async fn one_account_with_bad_credentials_does_not_stop_the_others() {
 /// reason (access denied) stops it at once.
 #[tokio::test(start_paused = true)]
 async fn an_account_that_cannot_be_read_for_a_passing_reason_is_read_again() {
-    use crosslink_cloud::fake::{Effect, Rule};
+    use crosslink_cloud::faults::{Effect, Rule};
     for (effect, what) in
         [(Effect::Throttle, "throttled"), (Effect::ServerError, "a 5xx"), (Effect::Unavailable, "unavailable")]
     {
@@ -772,7 +774,7 @@ const D_VPC: &str = "vpc-0000000000000001d";
 const D_RTB: &str = "rtb-0000000000000001d";
 
 /// `world()` plus the VPCs whose CIDRs overlap svc-a's.
-fn world_with_twins() -> Arc<FakeAws> {
+fn world_with_twins() -> Arc<Faulty<FakeAws>> {
     let f = world();
     f.seed_vpc(SVC_C, "eu-central-1", C_VPC, "10.20.0.0/16", &["subnet-0000000000000003a"], C_RTB);
     f.seed_vpc(SVC_B, "eu-central-1", D_VPC, "10.20.0.0/17", &["subnet-0000000000000004a"], D_RTB);
@@ -874,7 +876,7 @@ type RouteChange = (String, String, Option<String>, Option<String>);
 
 /// A cloud that records every change of a route's target.
 struct RouteLog {
-    inner: Arc<FakeAws>,
+    inner: Arc<Faulty<FakeAws>>,
     log: std::sync::Mutex<Vec<RouteChange>>,
 }
 
@@ -1045,7 +1047,7 @@ async fn a_peering_kept_by_retain_is_never_deleted_after_its_pair_is_linked_agai
 /// Watches the gateway after every call: the ports the deployed stage sends traffic to (the
 /// integrations as they were at the last deployment) must each have a listener.
 struct DeployWatch {
-    inner: Arc<FakeAws>,
+    inner: Arc<Faulty<FakeAws>>,
     deployed: std::sync::Mutex<BTreeSet<u16>>,
     calls: std::sync::Mutex<Vec<String>>,
     violations: std::sync::Mutex<Vec<String>>,

@@ -13,7 +13,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crosslink_cloud::fake::{Attempt, Chaos, Clock, Effect, FakeAws, Rule};
+use crosslink_cloud::fake::FakeAws;
+use crosslink_cloud::faults::{Attempt, Chaos, Clock, Effect, Fault, Faulty, Rule};
 use crosslink_controller::daemon::{Daemon, RunOptions};
 use crosslink_controller::metrics::Metrics;
 use crosslink_controller::status::{Health, Phase, StatusSnapshot};
@@ -35,7 +36,7 @@ const SERVICES: [(&str, &str, &str, u8); 3] = [
     ("444444444444", "vpc-0000000000000000d", "rtb-0000000000000000d", 40),
 ];
 
-/// tokio's clock, so that the fake's delays and timestamps follow paused time.
+/// tokio's clock, so that the scripted delays and timestamps follow paused time.
 struct TokioClock(Instant);
 
 impl Clock for TokioClock {
@@ -47,8 +48,9 @@ impl Clock for TokioClock {
     }
 }
 
-fn world() -> Arc<FakeAws> {
-    let f = FakeAws::new().with_clock(Arc::new(TokioClock(Instant::now())));
+/// The in-memory AWS, seeded, behind scripted faults that follow tokio's clock.
+fn world() -> Arc<Faulty<FakeAws>> {
+    let f = Faulty::new(FakeAws::new()).with_clock(Arc::new(TokioClock(Instant::now())));
     f.seed_vpc(
         GW,
         "eu-central-1",
@@ -101,7 +103,7 @@ fn desired(text: &str) -> DesiredState {
     crosslink_desired::load_str(Path::new("test.yaml"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn engine(f: &Arc<FakeAws>) -> Engine<FakeAws> {
+fn engine(f: &Arc<Faulty<FakeAws>>) -> Engine<Faulty<FakeAws>> {
     Engine::new(f.clone(), EngineOptions::default())
 }
 
@@ -464,7 +466,7 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn start(f: &Arc<FakeAws>, name: &str, text: &str) -> Running {
+fn start(f: &Arc<Faulty<FakeAws>>, name: &str, text: &str) -> Running {
     let dir = std::env::temp_dir().join(format!("crosslink-faults-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -571,7 +573,7 @@ async fn a_create_that_failed_permanently_but_took_effect_does_not_wait_for_the_
     // SDK's retry got DuplicateTargetGroupName (moto is not idempotent here), a permanent error.
     // The next read shows the group: the link goes on at once instead of in 15 minutes.
     let f = world();
-    f.push_fault(crosslink_cloud::fake::Fault {
+    f.push_fault(Fault {
         op: "CreateTargetGroup".into(),
         account: "*".into(),
         error: crosslink_cloud::CloudError::new(

@@ -3,6 +3,7 @@
 
 mod adapter;
 mod engine;
+mod faults;
 mod smoke;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
