@@ -1,7 +1,13 @@
 //! VPC peering connections and their options (requested in the gateway account, accepted and
 //! configured in the service account).
 
+use crosslink_cloud::CloudError;
+use crosslink_plan::observed::{Peering, PeeringStatus};
+
 use crate::calls::{AwsService::*, Call};
+use crate::cloud::{Clients, Ctx};
+use crate::kinds;
+use crate::observe::{EC2_PAGE, ec2_tags};
 use crate::ratelimit::Bucket;
 
 const W: &[Bucket] = &[Bucket::Ec2Write];
@@ -19,3 +25,35 @@ pub const CREATE_TAGS: Call = Call::write(Ec2, "CreateTags", &["ec2:CreateTags"]
 
 pub static KIND: super::Kind =
     super::Kind { name: "peering", calls: &[&DESCRIBE, &CREATE, &ACCEPT, &MODIFY_OPTIONS, &DELETE, &CREATE_TAGS] };
+
+// ---- Reading -----------------------------------------------------------------------------------
+
+/// All peering connections the account sees, as requester or accepter (moto ignores filters, and
+/// the planner wants dead ones too, to know they are dead).
+pub(crate) async fn peerings(ctx: &Ctx<'_>, c: &Clients) -> Result<Vec<Peering>, CloudError> {
+    let stream = c.ec2.describe_vpc_peering_connections().max_results(EC2_PAGE).into_paginator().send();
+    let pages = ctx.pages(&kinds::peering::DESCRIBE, stream, |p| p.next_token()).await?;
+    let mut out = Vec::new();
+    for p in pages.iter().flat_map(|p| p.vpc_peering_connections()) {
+        let Some(id) = p.vpc_peering_connection_id() else { continue };
+        let requester = p.requester_vpc_info();
+        let accepter = p.accepter_vpc_info();
+        out.push(Peering {
+            id: id.to_string(),
+            requester_vpc: requester.and_then(|i| i.vpc_id()).unwrap_or_default().to_string(),
+            requester_account: requester.and_then(|i| i.owner_id()).unwrap_or_default().to_string(),
+            accepter_vpc: accepter.and_then(|i| i.vpc_id()).unwrap_or_default().to_string(),
+            accepter_account: accepter.and_then(|i| i.owner_id()).unwrap_or_default().to_string(),
+            status: p
+                .status()
+                .and_then(|s| s.code())
+                .map_or(PeeringStatus::Other, |s| PeeringStatus::parse(s.as_str())),
+            tags: ec2_tags(p.tags()),
+            accepter_dns_resolution: accepter
+                .and_then(|i| i.peering_options())
+                .and_then(|o| o.allow_dns_resolution_from_remote_vpc())
+                .unwrap_or(false),
+        });
+    }
+    Ok(out)
+}

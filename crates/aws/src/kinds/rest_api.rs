@@ -1,6 +1,14 @@
 //! The gateway's REST API (crosslink's own, or a referenced one).
 
+use crosslink_cloud::{CloudError, ObserveScope};
+use crosslink_plan::observed::{ApiResource, RestApi, Stage};
+use crosslink_plan::tags::is_managed;
+use futures::{StreamExt, TryStreamExt};
+
 use crate::calls::{AwsService::*, Call};
+use crate::cloud::{Clients, Ctx};
+use crate::kinds;
+use crate::observe::{APIGW_CONCURRENCY, APIGW_PAGE, str_map};
 use crate::ratelimit::Bucket;
 
 pub const GET: Call = Call::read(ApiGateway, "GetRestApis", &["apigateway:GET"], &[Bucket::ApiGateway]);
@@ -18,3 +26,52 @@ pub const DELETE: Call = Call::write(
 );
 
 pub static KIND: super::Kind = super::Kind { name: "REST API", calls: &[&GET, &CREATE, &DELETE] };
+
+// ---- Reading -----------------------------------------------------------------------------------
+
+pub(crate) async fn rest_apis(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Result<Vec<RestApi>, CloudError> {
+    let stream = c.apigateway.get_rest_apis().into_paginator().page_size(APIGW_PAGE).send();
+    let pages = ctx.pages(&kinds::rest_api::GET, stream, |p| p.position()).await?;
+    let mut apis: Vec<RestApi> = pages
+        .iter()
+        .flat_map(|p| p.items())
+        .filter_map(|a| {
+            Some(RestApi {
+                id: a.id()?.to_string(),
+                name: a.name().unwrap_or_default().to_string(),
+                tags: str_map(a.tags()),
+                resources: Vec::new(),
+                stages: Vec::new(),
+            })
+        })
+        .collect();
+
+    let wanted: Vec<usize> = (0..apis.len())
+        .filter(|&i| {
+            let a = &apis[i];
+            is_managed(&a.tags, &scope.instance)
+                || scope.rest_api_ids.contains(&a.id)
+                || scope.rest_api_names.contains(&a.name)
+        })
+        .collect();
+    let details: Vec<(usize, Vec<ApiResource>, Vec<Stage>)> = futures::stream::iter(wanted)
+        .map(|i| {
+            let id = apis[i].id.clone();
+            async move {
+                let (resources, stages) = futures::future::try_join(
+                    super::api_resource::api_resources(ctx, c, &id),
+                    super::stage::api_stages(ctx, c, &id),
+                )
+                .await?;
+                Ok::<_, CloudError>((i, resources, stages))
+            }
+        })
+        .buffer_unordered(APIGW_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (i, resources, stages) in details {
+        apis[i].resources = resources;
+        apis[i].stages = stages;
+    }
+    Ok(apis)
+}

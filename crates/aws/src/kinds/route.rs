@@ -1,6 +1,16 @@
 //! Routes to a peering, in both VPCs' route tables.
 
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::RouteState;
+use crosslink_cloud::CloudError;
+use crosslink_plan::observed::{Route, RouteTable};
+use ipnet::Ipv4Net;
+
 use crate::calls::{AwsService::*, Call};
+use crate::cloud::{Clients, Ctx};
+use crate::kinds;
+use crate::observe::EC2_ROUTE_TABLE_PAGE;
 use crate::ratelimit::Bucket;
 
 const W: &[Bucket] = &[Bucket::Ec2Write];
@@ -13,3 +23,48 @@ pub const DELETE: Call = Call::write(Ec2, "DeleteRoute", &["ec2:DeleteRoute"], W
 
 pub static KIND: super::Kind =
     super::Kind { name: "route", calls: &[&DESCRIBE_ROUTE_TABLES, &CREATE, &REPLACE, &DELETE] };
+
+// ---- Reading -----------------------------------------------------------------------------------
+
+pub(crate) async fn route_tables(ctx: &Ctx<'_>, c: &Clients) -> Result<BTreeMap<String, RouteTable>, CloudError> {
+    let stream = c.ec2.describe_route_tables().max_results(EC2_ROUTE_TABLE_PAGE).into_paginator().send();
+    let pages = ctx.pages(&kinds::route::DESCRIBE_ROUTE_TABLES, stream, |p| p.next_token()).await?;
+    let mut out = BTreeMap::new();
+    for t in pages.iter().flat_map(|p| p.route_tables()) {
+        let Some(id) = t.route_table_id() else { continue };
+        let routes = t
+            .routes()
+            .iter()
+            .filter_map(|r| {
+                // IPv6 and prefix-list routes have no IPv4 destination: crosslink never owns them.
+                let destination = r.destination_cidr_block()?.parse::<Ipv4Net>().ok()?;
+                let other_target = [
+                    r.gateway_id(),
+                    r.nat_gateway_id(),
+                    r.network_interface_id(),
+                    r.transit_gateway_id(),
+                    r.instance_id(),
+                    r.local_gateway_id(),
+                    r.carrier_gateway_id(),
+                    r.egress_only_internet_gateway_id(),
+                    r.core_network_arn(),
+                ]
+                .into_iter()
+                .flatten()
+                .next()
+                .map(str::to_string);
+                Some(Route {
+                    destination,
+                    peering_id: r.vpc_peering_connection_id().map(str::to_string),
+                    other_target,
+                    blackhole: r.state() == Some(&RouteState::Blackhole),
+                })
+            })
+            .collect();
+        out.insert(
+            id.to_string(),
+            RouteTable { id: id.to_string(), vpc_id: t.vpc_id().unwrap_or_default().to_string(), routes },
+        );
+    }
+    Ok(out)
+}

@@ -1,6 +1,12 @@
 //! The stage and its deployment; the stage is tagged with the hash of what was deployed.
 
+use crosslink_cloud::CloudError;
+use crosslink_plan::observed::Stage;
+
 use crate::calls::{AwsService::*, Call};
+use crate::cloud::{Clients, Ctx};
+use crate::kinds;
+use crate::observe::str_map;
 use crate::ratelimit::Bucket;
 
 pub const GET: Call = Call::read(ApiGateway, "GetStages", &["apigateway:GET"], &[Bucket::ApiGateway]);
@@ -13,3 +19,22 @@ pub const CREATE_DEPLOYMENT: Call = Call::write(
 pub const TAG: Call = Call::write(ApiGateway, "TagResource", &["apigateway:PUT"], &[Bucket::ApiGateway]);
 
 pub static KIND: super::Kind = super::Kind { name: "stage", calls: &[&GET, &CREATE_DEPLOYMENT, &TAG] };
+
+// ---- Reading -----------------------------------------------------------------------------------
+
+pub(crate) async fn api_stages(ctx: &Ctx<'_>, c: &Clients, rest_api_id: &str) -> Result<Vec<Stage>, CloudError> {
+    let out = ctx.call(&kinds::stage::GET, c.apigateway.get_stages().rest_api_id(rest_api_id).send()).await?;
+    let mut stages: Vec<Stage> = out
+        .item()
+        .iter()
+        .filter_map(|s| {
+            Some(Stage {
+                name: s.stage_name()?.to_string(),
+                deployment_id: s.deployment_id().map(str::to_string),
+                tags: str_map(s.tags()),
+            })
+        })
+        .collect();
+    stages.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(stages)
+}

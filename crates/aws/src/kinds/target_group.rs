@@ -1,6 +1,16 @@
 //! IP target groups, one per link.
 
+use std::net::Ipv4Addr;
+
+use crosslink_cloud::{CloudError, ObserveScope};
+use crosslink_plan::observed::{HealthCheckSettings, RegisteredTarget, TargetGroup};
+use crosslink_plan::tags::is_managed;
+use futures::{StreamExt, TryStreamExt};
+
 use crate::calls::{AwsService::*, Call};
+use crate::cloud::{Clients, Ctx};
+use crate::kinds;
+use crate::observe::{ELB_CONCURRENCY, ELB_PAGE, elb_tags};
 use crate::ratelimit::Bucket;
 
 const B: &[Bucket] = &[Bucket::Elbv2];
@@ -16,3 +26,87 @@ pub const MODIFY: Call = Call::write(Elbv2, "ModifyTargetGroup", &["elasticloadb
 pub const DELETE: Call = Call::write(Elbv2, "DeleteTargetGroup", &["elasticloadbalancing:DeleteTargetGroup"], B);
 
 pub static KIND: super::Kind = super::Kind { name: "target group", calls: &[&DESCRIBE, &CREATE, &MODIFY, &DELETE] };
+
+// ---- Reading -----------------------------------------------------------------------------------
+
+pub(crate) async fn target_groups(
+    ctx: &Ctx<'_>,
+    c: &Clients,
+    scope: &ObserveScope,
+) -> Result<Vec<TargetGroup>, CloudError> {
+    let stream = c.elbv2.describe_target_groups().page_size(ELB_PAGE).into_paginator().send();
+    let pages = ctx.pages(&kinds::target_group::DESCRIBE, stream, |p| p.next_marker()).await?;
+    let raw: Vec<_> = pages.iter().flat_map(|p| p.target_groups()).filter(|t| t.target_group_arn().is_some()).collect();
+    let mut tags =
+        elb_tags(ctx, c, raw.iter().filter_map(|t| t.target_group_arn()).map(str::to_string).collect()).await?;
+    let mut groups: Vec<TargetGroup> = raw
+        .iter()
+        .map(|t| {
+            let arn = t.target_group_arn().unwrap_or_default().to_string();
+            let u16_of = |v: Option<i32>| v.and_then(|v| u16::try_from(v).ok()).unwrap_or_default();
+            let u8_of = |v: Option<i32>| v.and_then(|v| u8::try_from(v).ok()).unwrap_or_default();
+            TargetGroup {
+                name: t.target_group_name().unwrap_or_default().to_string(),
+                vpc_id: t.vpc_id().unwrap_or_default().to_string(),
+                protocol: t.protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                port: u16_of(t.port()),
+                target_type: t.target_type().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                health_check: HealthCheckSettings {
+                    protocol: t.health_check_protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                    path: t.health_check_path().map(str::to_string),
+                    port: t.health_check_port().unwrap_or("traffic-port").to_string(),
+                    interval_seconds: u16_of(t.health_check_interval_seconds()),
+                    healthy_threshold: u8_of(t.healthy_threshold_count()),
+                    unhealthy_threshold: u8_of(t.unhealthy_threshold_count()),
+                },
+                tags: tags.remove(&arn).unwrap_or_default(),
+                targets: Vec::new(),
+                arn,
+            }
+        })
+        .collect();
+
+    // Targets only of crosslink's own groups: one DescribeTargetHealth per group.
+    // Those the engine already knows (a targeted read) are left out.
+    let own: Vec<usize> = (0..groups.len())
+        .filter(|&i| is_managed(&groups[i].tags, &scope.instance) && !scope.known_targets.contains(&groups[i].arn))
+        .collect();
+    let healths: Vec<(usize, Vec<RegisteredTarget>)> = futures::stream::iter(own)
+        .map(|i| {
+            let arn = groups[i].arn.clone();
+            async move {
+                let out = ctx
+                    .call(
+                        &kinds::targets::DESCRIBE_HEALTH,
+                        c.elbv2.describe_target_health().target_group_arn(arn).send(),
+                    )
+                    .await?;
+                let mut targets: Vec<RegisteredTarget> = out
+                    .target_health_descriptions()
+                    .iter()
+                    .filter_map(|d| {
+                        let t = d.target()?;
+                        Some(RegisteredTarget {
+                            ip: t.id()?.parse::<Ipv4Addr>().ok()?,
+                            port: t.port().and_then(|p| u16::try_from(p).ok()).unwrap_or_default(),
+                            availability_zone: t.availability_zone().map(str::to_string),
+                            health: d
+                                .target_health()
+                                .and_then(|h| h.state())
+                                .map(|s| s.as_str().to_string())
+                                .unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                targets.sort();
+                Ok::<_, CloudError>((i, targets))
+            }
+        })
+        .buffer_unordered(ELB_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (i, targets) in healths {
+        groups[i].targets = targets;
+    }
+    Ok(groups)
+}
