@@ -3,13 +3,11 @@
 
 use crosslink_cloud::{CloudError, ObserveScope};
 use crosslink_plan::observed::{Listener, LoadBalancer};
-use crosslink_plan::tags::is_managed;
-use futures::{StreamExt, TryStreamExt};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
 use crate::kinds;
-use crate::observe::{ELB_CONCURRENCY, ELB_PAGE, elb_tags};
+use crate::observe::{ELB_PAGE, elb_tags};
 use crate::ratelimit::Bucket;
 
 const B: &[Bucket] = &[Bucket::Elbv2];
@@ -62,40 +60,6 @@ pub(crate) async fn load_balancers(
         })
         .collect();
 
-    let wanted: Vec<String> = load_balancers
-        .iter()
-        .filter(|l| {
-            is_managed(&l.tags, &scope.instance)
-                || scope.load_balancer_names.contains(&l.name)
-                || scope.load_balancer_arns.contains(&l.arn)
-        })
-        .map(|l| l.arn.clone())
-        .collect();
-    let per_lb: Vec<Vec<_>> = futures::stream::iter(wanted)
-        .map(|arn| async move {
-            let stream =
-                c.elbv2.describe_listeners().load_balancer_arn(arn).page_size(ELB_PAGE).into_paginator().send();
-            ctx.pages(&kinds::listener::DESCRIBE, stream, |p| p.next_marker()).await
-        })
-        .buffered(ELB_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let raw: Vec<_> =
-        per_lb.iter().flatten().flat_map(|p| p.listeners()).filter(|l| l.listener_arn().is_some()).collect();
-    let mut tags = elb_tags(ctx, c, raw.iter().filter_map(|l| l.listener_arn()).map(str::to_string).collect()).await?;
-    let listeners = raw
-        .iter()
-        .map(|l| {
-            let arn = l.listener_arn().unwrap_or_default().to_string();
-            Listener {
-                load_balancer_arn: l.load_balancer_arn().unwrap_or_default().to_string(),
-                port: l.port().and_then(|p| u16::try_from(p).ok()).unwrap_or_default(),
-                protocol: l.protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
-                target_group_arn: super::listener::forward_target(l.default_actions()),
-                tags: tags.remove(&arn).unwrap_or_default(),
-                arn,
-            }
-        })
-        .collect();
+    let listeners = super::listener::listeners(ctx, c, scope, &load_balancers).await?;
     Ok((load_balancers, listeners))
 }

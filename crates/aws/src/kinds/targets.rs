@@ -1,6 +1,16 @@
 //! The IP targets registered in a link's target group, and their health.
 
+use std::net::Ipv4Addr;
+
+use crosslink_cloud::{CloudError, ObserveScope};
+use crosslink_plan::observed::{RegisteredTarget, TargetGroup};
+use crosslink_plan::tags::is_managed;
+use futures::{StreamExt, TryStreamExt};
+
 use crate::calls::{AwsService::*, Call};
+use crate::cloud::{Clients, Ctx};
+use crate::kinds;
+use crate::observe::ELB_CONCURRENCY;
 use crate::ratelimit::Bucket;
 
 const B: &[Bucket] = &[Bucket::Elbv2];
@@ -11,3 +21,58 @@ pub const REGISTER: Call = Call::write(Elbv2, "RegisterTargets", &["elasticloadb
 pub const DEREGISTER: Call = Call::write(Elbv2, "DeregisterTargets", &["elasticloadbalancing:DeregisterTargets"], B);
 
 pub static KIND: super::Kind = super::Kind { name: "targets", calls: &[&DESCRIBE_HEALTH, &REGISTER, &DEREGISTER] };
+
+// ---- Reading -----------------------------------------------------------------------------------
+
+/// The registered targets (with their health) of crosslink's own target groups: one
+/// `DescribeTargetHealth` per group, except the groups the engine already knows.
+pub(crate) async fn read(
+    ctx: &Ctx<'_>,
+    c: &Clients,
+    scope: &ObserveScope,
+    groups: &mut [TargetGroup],
+) -> Result<(), CloudError> {
+    // Targets only of crosslink's own groups: one DescribeTargetHealth per group.
+    // Those the engine already knows (a targeted read) are left out.
+    let own: Vec<usize> = (0..groups.len())
+        .filter(|&i| is_managed(&groups[i].tags, &scope.instance) && !scope.known_targets.contains(&groups[i].arn))
+        .collect();
+    let healths: Vec<(usize, Vec<RegisteredTarget>)> = futures::stream::iter(own)
+        .map(|i| {
+            let arn = groups[i].arn.clone();
+            async move {
+                let out = ctx
+                    .call(
+                        &kinds::targets::DESCRIBE_HEALTH,
+                        c.elbv2.describe_target_health().target_group_arn(arn).send(),
+                    )
+                    .await?;
+                let mut targets: Vec<RegisteredTarget> = out
+                    .target_health_descriptions()
+                    .iter()
+                    .filter_map(|d| {
+                        let t = d.target()?;
+                        Some(RegisteredTarget {
+                            ip: t.id()?.parse::<Ipv4Addr>().ok()?,
+                            port: t.port().and_then(|p| u16::try_from(p).ok()).unwrap_or_default(),
+                            availability_zone: t.availability_zone().map(str::to_string),
+                            health: d
+                                .target_health()
+                                .and_then(|h| h.state())
+                                .map(|s| s.as_str().to_string())
+                                .unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                targets.sort();
+                Ok::<_, CloudError>((i, targets))
+            }
+        })
+        .buffer_unordered(ELB_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (i, targets) in healths {
+        groups[i].targets = targets;
+    }
+    Ok(())
+}
