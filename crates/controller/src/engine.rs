@@ -166,6 +166,32 @@ pub fn scopes(desired: &DesiredState, instance: &str) -> BTreeMap<String, Observ
     out
 }
 
+/// Where an action stands in `Engine::execute`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum St {
+    Waiting,
+    Running,
+    Done,
+    NotDone,
+    /// Held back by `hold`, or failed: a deployment may still follow.
+    Settled,
+}
+
+/// What to do with a waiting action now.
+enum Verdict {
+    /// Not attempted, and why; `true` when held back (a deployment may still follow).
+    Skip(String, bool),
+    Launch,
+    /// Something it depends on has not settled yet.
+    Wait,
+}
+
+/// A deployment only needs to come after the API changes, not all of them to succeed: what did
+/// change goes live even while one link is failing.
+fn soft(a: &Action) -> bool {
+    matches!(a.op, crosslink_plan::op::Op::CreateDeployment { .. })
+}
+
 impl<C: Cloud> Engine<C> {
     pub fn new(cloud: Arc<C>, opts: EngineOptions) -> Self {
         Engine { cloud, opts }
@@ -229,113 +255,180 @@ impl<C: Cloud> Engine<C> {
     /// Executes the ready actions of a plan in dependency order, independent ones concurrently.
     /// `hold` says why an action must not run now (its dependents then do not run either); once
     /// `stop` is cancelled no new action starts (in-flight ones finish).
+    ///
+    /// Linear in the plan: an action is judged when the plan is read, again when one of its
+    /// dependencies settles, and when it is launched (a dependents index and a ready queue), not
+    /// in a rescan of every action after each completion.
     pub async fn execute(&self, desired: &DesiredState, plan: &Plan, ctx: &ExecContext<'_>) -> Vec<Executed> {
         let accounts: BTreeMap<&str, &Account> =
             desired.accounts.iter().map(|a| (a.metadata.name.as_str(), a)).collect();
-        #[derive(Clone, Copy, PartialEq)]
-        enum St {
-            Waiting,
-            Running,
-            Done,
-            NotDone,
-            /// Held back by `hold`, or failed: a deployment may still follow.
-            Settled,
-        }
-        // A deployment only needs to come after the API changes, not all of them to succeed:
-        // what did change goes live even while one link is failing.
-        let soft = |a: &Action| matches!(a.op, crosslink_plan::op::Op::CreateDeployment { .. });
         let n = plan.actions.len();
         let mut st = vec![St::Waiting; n];
         let mut results: Vec<Option<Executed>> = vec![None; n];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for a in &plan.actions {
+            for &d in &a.deps {
+                dependents[d].push(a.id);
+            }
+        }
+        let judge = |a: &Action, st: &[St]| -> Verdict {
+            let unit = ctx.shards.as_ref().and_then(|sh| sh.unit_of.get(a.id));
+            if let Some(why) = (ctx.hold)(a) {
+                return Verdict::Skip(why, true);
+            }
+            if let (Some(sh), Some(u)) = (&ctx.shards, unit)
+                && let Err(why) = sh.ownership.check(u)
+            {
+                return Verdict::Skip(why, false);
+            }
+            let skip = |why: &str| Verdict::Skip(why.to_string(), false);
+            if ctx.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
+                return skip(SHUTTING_DOWN);
+            }
+            let soft = soft(a);
+            if a.deps.iter().any(|d| st[*d] == St::NotDone) || (!soft && a.deps.iter().any(|d| st[*d] == St::Settled)) {
+                return skip("a step it depends on did not succeed");
+            }
+            if soft
+                && !a.deps.is_empty()
+                && a.deps.iter().all(|d| matches!(st[*d], St::Done | St::Settled))
+                && !a.deps.iter().any(|d| st[*d] == St::Done)
+            {
+                return skip("none of the changes it follows was made");
+            }
+            if !a.op.is_ready() {
+                return skip("waiting for a resource it needs");
+            }
+            if !accounts.contains_key(a.account.as_str()) {
+                return Verdict::Skip(format!("account {} is not defined", a.account), false);
+            }
+            if a.deps.iter().all(|d| st[*d] == St::Done || (soft && st[*d] == St::Settled)) {
+                Verdict::Launch
+            } else {
+                Verdict::Wait
+            }
+        };
+        let settle_skipped = |id: usize, why: String, held: bool, st: &mut [St], results: &mut [Option<Executed>]| {
+            st[id] = if held { St::Settled } else { St::NotDone };
+            results[id] = Some(Executed {
+                action: plan.actions[id].clone(),
+                result: ActionResult::Skipped { why },
+                seconds: 0.0,
+            });
+        };
+        // Ready to launch, lowest id first: the order in which a scan of the plan would start them.
+        let mut ready: BTreeSet<usize> = BTreeSet::new();
+        // Reading the plan: scans in plan order until nothing more is skipped. A skip settles
+        // only actions not yet settled, so this takes a few scans (how far skips reach back in
+        // the plan), each linear.
+        loop {
+            let mut changed = false;
+            for a in &plan.actions {
+                if st[a.id] != St::Waiting {
+                    continue;
+                }
+                if let Verdict::Skip(why, held) = judge(a, &st) {
+                    settle_skipped(a.id, why, held, &mut st, &mut results);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for a in &plan.actions {
+            if st[a.id] == St::Waiting && matches!(judge(a, &st), Verdict::Launch) {
+                ready.insert(a.id);
+            }
+        }
+        // Judges the dependents of what just settled, and theirs when they are skipped in turn.
+        let propagate = |from: usize, st: &mut [St], results: &mut [Option<Executed>], ready: &mut BTreeSet<usize>| {
+            let mut work: Vec<usize> = dependents[from].clone();
+            while let Some(id) = work.pop() {
+                if st[id] != St::Waiting {
+                    continue;
+                }
+                match judge(&plan.actions[id], st) {
+                    Verdict::Skip(why, held) => {
+                        settle_skipped(id, why, held, st, results);
+                        work.extend(dependents[id].iter().copied());
+                    }
+                    Verdict::Launch => {
+                        ready.insert(id);
+                    }
+                    Verdict::Wait => {}
+                }
+            }
+        };
+        let limit = self.opts.concurrency.max(1);
+        let mut stopped = false;
         type Running<'r> = BoxFuture<'r, (&'r Action, Result<crosslink_cloud::Outcome, CloudError>, Duration)>;
         let mut running: FuturesUnordered<Running<'_>> = FuturesUnordered::new();
         loop {
-            // Settle what cannot run, launch what can.
-            let mut changed = true;
-            while changed {
-                changed = false;
+            // Shutdown: nothing waiting starts any more.
+            if !stopped && ctx.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
+                stopped = true;
                 for a in &plan.actions {
-                    if st[a.id] != St::Waiting {
-                        continue;
-                    }
-                    let unit = ctx.shards.as_ref().and_then(|sh| sh.unit_of.get(a.id));
-                    let fenced = match (&ctx.shards, unit) {
-                        (Some(sh), Some(u)) => sh.ownership.check(u).err(),
-                        _ => None,
-                    };
-                    let skip_why = if let Some(why) = (ctx.hold)(a) {
-                        Some(why)
-                    } else if let Some(why) = fenced {
-                        Some(why)
-                    } else if ctx.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
-                        Some(SHUTTING_DOWN.to_string())
-                    } else if a.deps.iter().any(|d| st[*d] == St::NotDone)
-                        || (!soft(a) && a.deps.iter().any(|d| st[*d] == St::Settled))
+                    if st[a.id] == St::Waiting
+                        && let Verdict::Skip(why, held) = judge(a, &st)
                     {
-                        Some("a step it depends on did not succeed".to_string())
-                    } else if soft(a)
-                        && !a.deps.is_empty()
-                        && a.deps.iter().all(|d| matches!(st[*d], St::Done | St::Settled))
-                        && !a.deps.iter().any(|d| st[*d] == St::Done)
-                    {
-                        Some("none of the changes it follows was made".to_string())
-                    } else if !a.op.is_ready() {
-                        Some("waiting for a resource it needs".to_string())
-                    } else if !accounts.contains_key(a.account.as_str()) {
-                        Some(format!("account {} is not defined", a.account))
-                    } else {
-                        None
-                    };
-                    if let Some(why) = skip_why {
-                        let held = (ctx.hold)(a).is_some();
-                        st[a.id] = if held { St::Settled } else { St::NotDone };
-                        results[a.id] =
-                            Some(Executed { action: a.clone(), result: ActionResult::Skipped { why }, seconds: 0.0 });
-                        changed = true;
-                        continue;
-                    }
-                    let settled = |d: &usize| st[*d] == St::Done || (soft(a) && st[*d] == St::Settled);
-                    if a.deps.iter().all(settled) && running.len() < self.opts.concurrency.max(1) {
-                        st[a.id] = St::Running;
-                        let account = accounts[a.account.as_str()];
-                        let cloud = self.cloud.clone();
-                        // The fence: checked again inside the adapter right before each request.
-                        let fence = match (&ctx.shards, unit) {
-                            (Some(sh), Some(u)) => {
-                                let own = sh.ownership.clone();
-                                let u = u.clone();
-                                let in_flight = own.enter(&u);
-                                Some((Fence::new(move || own.check(&u)), in_flight))
-                            }
-                            _ => None,
-                        };
-                        let span = tracing::info_span!(
-                            "reconcile",
-                            subject = %a.subject,
-                            revision = ctx.revision.unwrap_or("")
-                        );
-                        running.push(Box::pin(
-                            async move {
-                                let start = Instant::now();
-                                let (fence, in_flight) = fence.unzip();
-                                let call = fence::scope(fence, cloud.execute(account, &a.op));
-                                let r = match tokio::time::timeout(CALL_TIMEOUT, call).await {
-                                    Ok(r) => r,
-                                    Err(_) => Err(CloudError::new(
-                                        ErrorKind::Retryable,
-                                        "Timeout",
-                                        format!(
-                                            "no answer within {CALL_TIMEOUT:?}; the next observation shows whether it took effect"
-                                        ),
-                                    )),
-                                };
-                                drop(in_flight);
-                                (a, r, start.elapsed())
-                            }
-                            .instrument(span),
-                        ) as Running<'_>);
+                        settle_skipped(a.id, why, held, &mut st, &mut results);
                     }
                 }
+                ready.clear();
+            }
+            while running.len() < limit {
+                let Some(id) = ready.pop_first() else { break };
+                if st[id] != St::Waiting {
+                    continue;
+                }
+                let a = &plan.actions[id];
+                // Judged again at launch: a lease may have been lost while it waited for a slot.
+                match judge(a, &st) {
+                    Verdict::Launch => {}
+                    Verdict::Skip(why, held) => {
+                        settle_skipped(id, why, held, &mut st, &mut results);
+                        propagate(id, &mut st, &mut results, &mut ready);
+                        continue;
+                    }
+                    Verdict::Wait => continue,
+                }
+                st[id] = St::Running;
+                let unit = ctx.shards.as_ref().and_then(|sh| sh.unit_of.get(a.id));
+                let account = accounts[a.account.as_str()];
+                let cloud = self.cloud.clone();
+                // The fence: checked again inside the adapter right before each request.
+                let fence = match (&ctx.shards, unit) {
+                    (Some(sh), Some(u)) => {
+                        let own = sh.ownership.clone();
+                        let u = u.clone();
+                        let in_flight = own.enter(&u);
+                        Some((Fence::new(move || own.check(&u)), in_flight))
+                    }
+                    _ => None,
+                };
+                let span =
+                    tracing::info_span!("reconcile", subject = %a.subject, revision = ctx.revision.unwrap_or(""));
+                running.push(Box::pin(
+                    async move {
+                        let start = Instant::now();
+                        let (fence, in_flight) = fence.unzip();
+                        let call = fence::scope(fence, cloud.execute(account, &a.op));
+                        let r = match tokio::time::timeout(CALL_TIMEOUT, call).await {
+                            Ok(r) => r,
+                            Err(_) => Err(CloudError::new(
+                                ErrorKind::Retryable,
+                                "Timeout",
+                                format!(
+                                    "no answer within {CALL_TIMEOUT:?}; the next observation shows whether it took effect"
+                                ),
+                            )),
+                        };
+                        drop(in_flight);
+                        (a, r, start.elapsed())
+                    }
+                    .instrument(span),
+                ) as Running<'_>);
             }
             let Some((a, r, took)) = running.next().await else { break };
             let result = match r {
@@ -371,6 +464,7 @@ impl<C: Cloud> Engine<C> {
                 }
             };
             results[a.id] = Some(Executed { action: a.clone(), result, seconds: took.as_secs_f64() });
+            propagate(a.id, &mut st, &mut results, &mut ready);
         }
         results.into_iter().flatten().collect()
     }
