@@ -3,6 +3,7 @@
 //! Asynchronous AWS states (peering acceptance, NLB provisioning, VPC Link PENDING) are handled by
 //! re-observing with backoff, never by blocking on one resource.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use crosslink_cloud::{Cloud, CloudError, ErrorKind, ObserveScope};
 use crosslink_coord::Ownership;
 use crosslink_desired::{Account, ApiTarget, DesiredState, LoadBalancerRef};
 use crosslink_plan::observed::{AccountObservation, Observed};
-use crosslink_plan::op::ResourceKey;
+use crosslink_plan::op::{Op, ResourceKey};
 use crosslink_plan::{Action, Plan, Reason, Settings, Subject, Verb};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -256,6 +257,13 @@ impl<C: Cloud> Engine<C> {
     /// `hold` says why an action must not run now (its dependents then do not run either); once
     /// `stop` is cancelled no new action starts (in-flight ones finish).
     ///
+    /// Creates are chained within the pass: an action that needs an id an earlier action of the
+    /// plan creates (`Ref::Pending` with its maker) runs as soon as that action has answered with
+    /// it, if the state AWS reported lets the next round's plan plan it (`Op::lets_chain`: a VPC
+    /// link PENDING, a peering not yet active still wait for a later round). A chained call
+    /// that answers NotFound (AWS is eventually consistent: the accepter may not see a peering
+    /// requested a moment ago) is waiting, not failing: the next round makes it.
+    ///
     /// Linear in the plan: an action is judged when the plan is read, again when one of its
     /// dependencies settles, and when it is launched (a dependents index and a ready queue), not
     /// in a rescan of every action after each completion.
@@ -265,13 +273,18 @@ impl<C: Cloud> Engine<C> {
         let n = plan.actions.len();
         let mut st = vec![St::Waiting; n];
         let mut results: Vec<Option<Executed>> = vec![None; n];
+        // What each action's answer said, for the actions chained after it.
+        let mut outcomes: Vec<Option<crosslink_cloud::Outcome>> = vec![None; n];
+        // The actions whose answers an action needs (see `Plan::makers`): it is chained after them.
+        let makers: Vec<Vec<usize>> = (0..n).map(|id| plan.makers(id)).collect();
         let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
         for a in &plan.actions {
-            for &d in &a.deps {
+            for &d in a.deps.iter().chain(makers[a.id].iter().filter(|m| **m < n && !a.deps.contains(m))) {
                 dependents[d].push(a.id);
             }
         }
-        let judge = |a: &Action, st: &[St]| -> Verdict {
+        const WAITING: &str = "waiting for a resource it needs";
+        let judge = |a: &Action, st: &[St], outcomes: &[Option<crosslink_cloud::Outcome>]| -> Verdict {
             let unit = ctx.shards.as_ref().and_then(|sh| sh.unit_of.get(a.id));
             if let Some(why) = (ctx.hold)(a) {
                 return Verdict::Skip(why, true);
@@ -296,17 +309,27 @@ impl<C: Cloud> Engine<C> {
             {
                 return skip("none of the changes it follows was made");
             }
-            if !a.op.is_ready() {
-                return skip("waiting for a resource it needs");
+            let chained = &makers[a.id];
+            if a.op.waits() || chained.iter().any(|m| *m >= n || matches!(st[*m], St::NotDone | St::Settled)) {
+                return skip(WAITING);
             }
             if !accounts.contains_key(a.account.as_str()) {
                 return Verdict::Skip(format!("account {} is not defined", a.account), false);
             }
-            if a.deps.iter().all(|d| st[*d] == St::Done || (soft && st[*d] == St::Settled)) {
-                Verdict::Launch
-            } else {
-                Verdict::Wait
+            if !a.deps.iter().all(|d| st[*d] == St::Done || (soft && st[*d] == St::Settled))
+                || !chained.iter().all(|m| st[*m] == St::Done)
+            {
+                return Verdict::Wait;
             }
+            // Chained: what its inputs came from must be in a state that lets it go on now.
+            let lets_chain = |d: &usize| {
+                st[*d] != St::Done
+                    || plan.actions[*d].op.lets_chain(outcomes[*d].as_ref().and_then(|o| o.state.as_deref()))
+            };
+            if !chained.is_empty() && (!a.deps.iter().all(lets_chain) || !chained.iter().all(lets_chain)) {
+                return skip(WAITING);
+            }
+            Verdict::Launch
         };
         let settle_skipped = |id: usize, why: String, held: bool, st: &mut [St], results: &mut [Option<Executed>]| {
             st[id] = if held { St::Settled } else { St::NotDone };
@@ -327,7 +350,7 @@ impl<C: Cloud> Engine<C> {
                 if st[a.id] != St::Waiting {
                     continue;
                 }
-                if let Verdict::Skip(why, held) = judge(a, &st) {
+                if let Verdict::Skip(why, held) = judge(a, &st, &outcomes) {
                     settle_skipped(a.id, why, held, &mut st, &mut results);
                     changed = true;
                 }
@@ -337,18 +360,22 @@ impl<C: Cloud> Engine<C> {
             }
         }
         for a in &plan.actions {
-            if st[a.id] == St::Waiting && matches!(judge(a, &st), Verdict::Launch) {
+            if st[a.id] == St::Waiting && matches!(judge(a, &st, &outcomes), Verdict::Launch) {
                 ready.insert(a.id);
             }
         }
         // Judges the dependents of what just settled, and theirs when they are skipped in turn.
-        let propagate = |from: usize, st: &mut [St], results: &mut [Option<Executed>], ready: &mut BTreeSet<usize>| {
+        let propagate = |from: usize,
+                         st: &mut [St],
+                         results: &mut [Option<Executed>],
+                         outcomes: &[Option<crosslink_cloud::Outcome>],
+                         ready: &mut BTreeSet<usize>| {
             let mut work: Vec<usize> = dependents[from].clone();
             while let Some(id) = work.pop() {
                 if st[id] != St::Waiting {
                     continue;
                 }
-                match judge(&plan.actions[id], st) {
+                match judge(&plan.actions[id], st, outcomes) {
                     Verdict::Skip(why, held) => {
                         settle_skipped(id, why, held, st, results);
                         work.extend(dependents[id].iter().copied());
@@ -370,7 +397,7 @@ impl<C: Cloud> Engine<C> {
                 stopped = true;
                 for a in &plan.actions {
                     if st[a.id] == St::Waiting
-                        && let Verdict::Skip(why, held) = judge(a, &st)
+                        && let Verdict::Skip(why, held) = judge(a, &st, &outcomes)
                     {
                         settle_skipped(a.id, why, held, &mut st, &mut results);
                     }
@@ -384,15 +411,29 @@ impl<C: Cloud> Engine<C> {
                 }
                 let a = &plan.actions[id];
                 // Judged again at launch: a lease may have been lost while it waited for a slot.
-                match judge(a, &st) {
+                match judge(a, &st, &outcomes) {
                     Verdict::Launch => {}
                     Verdict::Skip(why, held) => {
                         settle_skipped(id, why, held, &mut st, &mut results);
-                        propagate(id, &mut st, &mut results, &mut ready);
+                        propagate(id, &mut st, &mut results, &outcomes, &mut ready);
                         continue;
                     }
                     Verdict::Wait => continue,
                 }
+                // The ids earlier actions of this pass made, filled in.
+                let op: Cow<'_, Op> = if makers[id].is_empty() {
+                    Cow::Borrowed(&a.op)
+                } else {
+                    let value = |by: usize, output| outcomes.get(by)?.as_ref()?.output(output).map(str::to_string);
+                    match plan.resolved(id, &value) {
+                        Some(op) => Cow::Owned(op),
+                        None => {
+                            settle_skipped(id, WAITING.to_string(), false, &mut st, &mut results);
+                            propagate(id, &mut st, &mut results, &outcomes, &mut ready);
+                            continue;
+                        }
+                    }
+                };
                 st[id] = St::Running;
                 let unit = ctx.shards.as_ref().and_then(|sh| sh.unit_of.get(a.id));
                 let account = accounts[a.account.as_str()];
@@ -413,7 +454,7 @@ impl<C: Cloud> Engine<C> {
                     async move {
                         let start = Instant::now();
                         let (fence, in_flight) = fence.unzip();
-                        let call = fence::scope(fence, cloud.execute(account, &a.op));
+                        let call = fence::scope(fence, cloud.execute(account, &op));
                         let r = match tokio::time::timeout(CALL_TIMEOUT, call).await {
                             Ok(r) => r,
                             Err(_) => Err(CloudError::new(
@@ -444,7 +485,24 @@ impl<C: Cloud> Engine<C> {
                         "changed"
                     );
                     st[a.id] = St::Done;
-                    ActionResult::Done { created: out.created }
+                    let created = out.created.clone();
+                    outcomes[a.id] = Some(out);
+                    ActionResult::Done { created }
+                }
+                // Chained right after a create: AWS may not show the new resource everywhere
+                // yet. Waiting, not failing: the next round plans it again.
+                Err(error) if error.kind == ErrorKind::NotFound && !makers[a.id].is_empty() => {
+                    info!(
+                        subject = %a.subject,
+                        account = %a.account,
+                        verb = a.verb.as_str(),
+                        op = a.op.name(),
+                        resource = %a.resource,
+                        code = %error.code,
+                        "not visible yet to a call chained after its create; the next round makes it"
+                    );
+                    st[a.id] = St::NotDone;
+                    ActionResult::Skipped { why: format!("{WAITING}: not visible yet ({})", error.code) }
                 }
                 Err(error) => {
                     warn!(
@@ -464,7 +522,7 @@ impl<C: Cloud> Engine<C> {
                 }
             };
             results[a.id] = Some(Executed { action: a.clone(), result, seconds: took.as_secs_f64() });
-            propagate(a.id, &mut st, &mut results, &mut ready);
+            propagate(a.id, &mut st, &mut results, &outcomes, &mut ready);
         }
         results.into_iter().flatten().collect()
     }
@@ -494,9 +552,28 @@ impl<C: Cloud> Engine<C> {
         // once each (eventual consistency, sporadic throttling) is progress, not a stuck subject.
         let mut transient_failures: BTreeMap<(Subject, &'static str, ResourceKey), u32> = BTreeMap::new();
         let mut creates: BTreeMap<(Subject, ResourceKey), u32> = BTreeMap::new();
+        // Resources this apply created that no observation has shown yet. AWS reads are
+        // eventually consistent: a plan in sync may not see a duplicate made a moment ago (a
+        // create repeated because its first result was not visible yet), so such a plan is
+        // looked at again, a few times at most, before the apply calls it converged.
+        let mut unseen: BTreeSet<String> = BTreeSet::new();
+        let mut unseen_looks = 0;
         loop {
             report.rounds += 1;
             let (observed, plan) = self.plan(desired).await;
+            if !unseen.is_empty() {
+                let seen = observed_ids(&observed);
+                unseen.retain(|id| !seen.contains(id.as_str()));
+            }
+            if plan.in_sync() && !unseen.is_empty() && unseen_looks < MAX_UNSEEN_LOOKS {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if !left.is_zero() && report.rounds <= opts.max_rounds {
+                    unseen_looks += 1;
+                    tokio::time::sleep(wait.min(left)).await;
+                    wait = (wait * 2).min(opts.max_wait);
+                    continue;
+                }
+            }
             failed.retain(|s, _| {
                 failed_on.get(s).is_none_or(|r| plan.actions.iter().any(|a| &a.subject == s && a.op.target() == *r))
             });
@@ -523,8 +600,20 @@ impl<C: Cloud> Engine<C> {
             let mut progressed = false;
             for e in &executed {
                 match &e.result {
-                    ActionResult::Done { .. } => {
+                    ActionResult::Done { created } => {
                         progressed = true;
+                        match created {
+                            Some(id)
+                                if e.action.verb == Verb::Create
+                                    && !matches!(e.action.op, Op::CreateDeployment { .. }) =>
+                            {
+                                unseen.insert(id.clone());
+                            }
+                            _ if e.action.op.is_delete() => {
+                                unseen.remove(&e.action.op.target().id);
+                            }
+                            _ => {}
+                        }
                         if e.action.verb == Verb::Create && matches!(e.action.reason, Reason::Replaced { .. }) {
                             let n = creates.entry((e.action.subject.clone(), e.action.op.target())).or_default();
                             *n += 1;
@@ -565,6 +654,28 @@ impl<C: Cloud> Engine<C> {
         report.failed = failed;
         report
     }
+}
+
+/// How many more observations a plan in sync gets while resources this apply created are not
+/// visible yet.
+const MAX_UNSEEN_LOOKS: u32 = 5;
+
+/// The ids and ARNs of every resource an observation shows.
+fn observed_ids(observed: &Observed) -> std::collections::HashSet<&str> {
+    let mut out = std::collections::HashSet::new();
+    for o in observed.accounts.values() {
+        let AccountObservation::Ok(s) = o else { continue };
+        out.extend(s.peerings.iter().map(|x| x.id.as_str()));
+        out.extend(s.load_balancers.iter().map(|x| x.arn.as_str()));
+        out.extend(s.listeners.iter().map(|x| x.arn.as_str()));
+        out.extend(s.target_groups.iter().map(|x| x.arn.as_str()));
+        out.extend(s.vpc_links.iter().map(|x| x.id.as_str()));
+        for api in &s.rest_apis {
+            out.insert(api.id.as_str());
+            out.extend(api.resources.iter().map(|r| r.id.as_str()));
+        }
+    }
+    out
 }
 
 /// The error a subject stops with when the same resource had to be created again and again.
