@@ -1143,6 +1143,8 @@ impl Cloud for FakeAws {
     }
 
     async fn execute(&self, account: &Account, op: &Op) -> Result<Outcome, CloudError> {
+        // A request in flight from here to its answer (delays included); no rate limits here.
+        let _slot = crate::slots::acquire().await?;
         crate::fence::check()?;
         let id = &account.spec.account_id;
         let d = self.decide(id, op.name(), Some(op));

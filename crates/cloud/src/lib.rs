@@ -3,6 +3,7 @@
 
 pub mod fake;
 pub mod fence;
+pub mod slots;
 
 use std::future::Future;
 

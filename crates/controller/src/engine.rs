@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crosslink_cloud::fence::{self, Fence};
+use crosslink_cloud::slots;
 use crosslink_cloud::{Cloud, CloudError, ErrorKind, ObserveScope};
 use crosslink_coord::Ownership;
 use crosslink_desired::{Account, ApiTarget, DesiredState, LoadBalancerRef};
@@ -178,6 +179,67 @@ enum St {
     Settled,
 }
 
+/// Ready actions by lane (the account and AWS service a call goes to), lowest id first, and how
+/// many of each lane are launched: a lane whose calls wait for rate-limit tokens fills only its
+/// own launches.
+struct Lanes {
+    lane_of: Vec<usize>,
+    queued: Vec<BTreeSet<usize>>,
+    launched: Vec<usize>,
+    /// Lanes that may have something to launch.
+    dirty: BTreeSet<usize>,
+}
+
+impl Lanes {
+    fn new(plan: &Plan) -> Self {
+        let mut index: BTreeMap<(&str, crosslink_plan::op::Service), usize> = BTreeMap::new();
+        let lane_of: Vec<usize> = plan
+            .actions
+            .iter()
+            .map(|a| {
+                let next = index.len();
+                *index.entry((a.account.as_str(), a.op.service())).or_insert(next)
+            })
+            .collect();
+        let n = index.len();
+        Lanes { lane_of, queued: vec![BTreeSet::new(); n], launched: vec![0; n], dirty: BTreeSet::new() }
+    }
+
+    fn insert(&mut self, id: usize) {
+        let l = self.lane_of[id];
+        self.queued[l].insert(id);
+        self.dirty.insert(l);
+    }
+
+    fn clear(&mut self) {
+        self.queued.iter_mut().for_each(BTreeSet::clear);
+        self.dirty.clear();
+    }
+
+    /// The next action to launch, from a lane with fewer than `cap` launched.
+    fn next(&mut self, cap: usize) -> Option<usize> {
+        while let Some(&l) = self.dirty.first() {
+            if self.launched[l] < cap
+                && let Some(id) = self.queued[l].pop_first()
+            {
+                return Some(id);
+            }
+            self.dirty.remove(&l);
+        }
+        None
+    }
+
+    fn started(&mut self, id: usize) {
+        self.launched[self.lane_of[id]] += 1;
+    }
+
+    fn finished(&mut self, id: usize) {
+        let l = self.lane_of[id];
+        self.launched[l] -= 1;
+        self.dirty.insert(l);
+    }
+}
+
 /// What to do with a waiting action now.
 enum Verdict {
     /// Not attempted, and why; `true` when held back (a deployment may still follow).
@@ -340,7 +402,7 @@ impl<C: Cloud> Engine<C> {
             });
         };
         // Ready to launch, lowest id first: the order in which a scan of the plan would start them.
-        let mut ready: BTreeSet<usize> = BTreeSet::new();
+        let mut ready = Lanes::new(plan);
         // Reading the plan: scans in plan order until nothing more is skipped. A skip settles
         // only actions not yet settled, so this takes a few scans (how far skips reach back in
         // the plan), each linear.
@@ -369,7 +431,7 @@ impl<C: Cloud> Engine<C> {
                          st: &mut [St],
                          results: &mut [Option<Executed>],
                          outcomes: &[Option<crosslink_cloud::Outcome>],
-                         ready: &mut BTreeSet<usize>| {
+                         ready: &mut Lanes| {
             let mut work: Vec<usize> = dependents[from].clone();
             while let Some(id) = work.pop() {
                 if st[id] != St::Waiting {
@@ -388,6 +450,11 @@ impl<C: Cloud> Engine<C> {
             }
         };
         let limit = self.opts.concurrency.max(1);
+        // `--concurrency` bounds requests in flight: the adapter takes a slot after its
+        // rate-limit wait. Actions are launched without one, at most `limit` at a time per
+        // account and service, so that waiting for one account's tokens holds up no other.
+        let stop = ctx.stop.clone();
+        let slots = crosslink_cloud::slots::Slots::new(limit, move || !stop.as_ref().is_some_and(|s| s.is_cancelled()));
         let mut stopped = false;
         type Running<'r> = BoxFuture<'r, (&'r Action, Result<crosslink_cloud::Outcome, CloudError>, Duration)>;
         let mut running: FuturesUnordered<Running<'_>> = FuturesUnordered::new();
@@ -404,8 +471,7 @@ impl<C: Cloud> Engine<C> {
                 }
                 ready.clear();
             }
-            while running.len() < limit {
-                let Some(id) = ready.pop_first() else { break };
+            while let Some(id) = ready.next(limit) {
                 if st[id] != St::Waiting {
                     continue;
                 }
@@ -435,6 +501,8 @@ impl<C: Cloud> Engine<C> {
                     }
                 };
                 st[id] = St::Running;
+                ready.started(id);
+                let slots = slots.clone();
                 let unit = ctx.shards.as_ref().and_then(|sh| sh.unit_of.get(a.id));
                 let account = accounts[a.account.as_str()];
                 let cloud = self.cloud.clone();
@@ -454,7 +522,7 @@ impl<C: Cloud> Engine<C> {
                     async move {
                         let start = Instant::now();
                         let (fence, in_flight) = fence.unzip();
-                        let call = fence::scope(fence, cloud.execute(account, &op));
+                        let call = slots::scope(Some(slots), fence::scope(fence, cloud.execute(account, &op)));
                         let r = match tokio::time::timeout(CALL_TIMEOUT, call).await {
                             Ok(r) => r,
                             Err(_) => Err(CloudError::new(
@@ -472,7 +540,13 @@ impl<C: Cloud> Engine<C> {
                 ) as Running<'_>);
             }
             let Some((a, r, took)) = running.next().await else { break };
+            ready.finished(a.id);
             let result = match r {
+                // Shutdown began while it waited for its rate-limit token or a slot: not sent.
+                Err(error) if error.code == slots::NOT_STARTED => {
+                    st[a.id] = St::NotDone;
+                    ActionResult::Skipped { why: SHUTTING_DOWN.to_string() }
+                }
                 Ok(out) => {
                     info!(
                         subject = %a.subject,

@@ -1316,3 +1316,76 @@ async fn an_acceptance_chained_before_the_accepter_sees_the_peering_waits_for_th
     assert_eq!(r.rounds, 3, "{:#?}", r.executed);
     assert!(live_peerings(&f).iter().all(|p| p.status == PeeringStatus::Active));
 }
+
+/// The in-memory AWS behind client-side rate limits: calls to one service of one account wait
+/// for a token (a bucket throttled to a crawl) before they take one of the engine's slots; each
+/// request then takes a millisecond. Records the order of answers and the requests in flight.
+struct Limited {
+    aws: Arc<FakeAws>,
+    crawl: (&'static str, crosslink_plan::op::Service),
+    answered: std::sync::Mutex<Vec<(String, crosslink_plan::op::Service, &'static str)>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl crosslink_cloud::Cloud for Limited {
+    async fn observe(
+        &self,
+        account: &crosslink_desired::Account,
+        scope: &crosslink_cloud::ObserveScope,
+    ) -> AccountObservation {
+        self.aws.observe(account, scope).await
+    }
+
+    async fn execute(
+        &self,
+        account: &crosslink_desired::Account,
+        op: &Op,
+    ) -> Result<crosslink_cloud::Outcome, CloudError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let id = account.spec.account_id.as_str();
+        if (id, op.service()) == self.crawl {
+            tokio::time::sleep(Duration::from_secs(10)).await; // the token
+        }
+        let _slot = crosslink_cloud::slots::acquire().await?;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, SeqCst);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let r = self.aws.apply(id, op);
+        self.in_flight.fetch_sub(1, SeqCst);
+        self.answered.lock().unwrap().push((id.to_string(), op.service(), op.name()));
+        r
+    }
+}
+
+/// Issue 13 item 5: waiting for a rate-limit token holds none of the `--concurrency` slots, so
+/// the calls of other accounts and services are not served after a throttled bucket's; and
+/// `--concurrency` still bounds the requests in flight.
+#[tokio::test(start_paused = true)]
+async fn a_throttled_bucket_holds_no_slot_other_accounts_and_services_could_use() {
+    use crosslink_plan::op::Service;
+    let limited = Arc::new(Limited {
+        aws: world(),
+        crawl: (GW, Service::ApiGateway),
+        answered: Default::default(),
+        in_flight: Default::default(),
+        max_in_flight: Default::default(),
+    });
+    let d = desired(&three_links());
+    let opts = EngineOptions { concurrency: 2, ..EngineOptions::default() };
+    let eng = Engine::new(limited.clone(), opts);
+    let (_, plan) = eng.plan(&d).await;
+    let hold = |_: &crosslink_plan::Action| None;
+    let ctx = crosslink_controller::ExecContext { shards: None, hold: &hold, stop: None, revision: None };
+    let executed = eng.execute(&d, &plan, &ctx).await;
+    assert!(executed.iter().all(|e| matches!(e.result, ActionResult::Done { .. })), "{executed:#?}");
+    let answered = limited.answered.lock().unwrap().clone();
+    let slow: Vec<usize> =
+        (0..answered.len()).filter(|i| (answered[*i].0.as_str(), answered[*i].1) == limited.crawl).collect();
+    let fast: Vec<usize> = (0..answered.len()).filter(|i| !slow.contains(i)).collect();
+    assert!(slow.len() >= 5 && fast.len() >= 10, "{answered:#?}");
+    // Every call of the other buckets is answered before the throttled one's second answer.
+    assert!(fast.iter().all(|i| *i < slow[1]), "a throttled bucket held up the others: {answered:#?}");
+    // And never more requests in flight than slots; both slots were used.
+    assert_eq!(limited.max_in_flight.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
