@@ -286,6 +286,11 @@ impl Ctx<'_> {
         let (service, operation, buckets, write) =
             (call.service.as_str(), call.operation, call.buckets, call.is_write());
         let waited = self.until_ready(buckets).await;
+        // One of the engine's slots, taken only now: waiting for a token holds none.
+        let _slot = match crosslink_cloud::slots::acquire().await {
+            Ok(slot) => slot,
+            Err(e) => return (Err(e), waited, Duration::ZERO),
+        };
         // Sharded: the lease may have been lost while waiting for a token. Checked here, after
         // the wait and right before the request exists on the wire.
         if write && let Err(e) = crosslink_cloud::fence::check() {

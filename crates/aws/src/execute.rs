@@ -21,7 +21,7 @@ const ALL_ZONES: &str = "all";
 
 fn created(id: Option<&str>, what: &str) -> Result<Outcome, CloudError> {
     match id {
-        Some(id) => Ok(Outcome { created: Some(id.to_string()) }),
+        Some(id) => Ok(Outcome::created(id)),
         None => Err(CloudError::new(
             ErrorKind::Retryable,
             "MissingId",
@@ -89,13 +89,21 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
             }
             let subject = format!("{vpc_id} -> {peer_owner_id}/{peer_region}/{peer_vpc_id}");
             let out = ctx.write(&kinds::peering::CREATE, &subject, req.send()).await?;
-            created(out.vpc_peering_connection().and_then(|p| p.vpc_peering_connection_id()), "peering connection")
+            let p = out.vpc_peering_connection();
+            let state = p.and_then(|p| p.status()).and_then(|s| s.code()).map(|c| c.as_str().to_string());
+            Ok(Outcome { state, ..created(p.and_then(|p| p.vpc_peering_connection_id()), "peering connection")? })
         }
         AcceptVpcPeeringConnection { peering_id } => {
             let id = known(peering_id, "the peering connection")?;
             let req = c.ec2.accept_vpc_peering_connection().vpc_peering_connection_id(id);
-            ctx.write(&kinds::peering::ACCEPT, id, req.send()).await?;
-            done()
+            let out = ctx.write(&kinds::peering::ACCEPT, id, req.send()).await?;
+            // Routes and DNS options follow in the same pass only once AWS says it is active.
+            let state = out
+                .vpc_peering_connection()
+                .and_then(|p| p.status())
+                .and_then(|s| s.code())
+                .map(|c| c.as_str().to_string());
+            Ok(Outcome { state, ..Outcome::default() })
         }
         SetPeeringDnsResolution { peering_id, allow } => {
             let peering_id = known(peering_id, "the peering connection")?;
@@ -162,7 +170,12 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 .set_subnets(Some(subnet_ids.clone()))
                 .set_tags(elb_tags(tags));
             let out = ctx.write(&kinds::load_balancer::CREATE, name, req.send()).await?;
-            created(out.load_balancers().first().and_then(|l| l.load_balancer_arn()), "load balancer")
+            let lb = out.load_balancers().first();
+            Ok(Outcome {
+                dns_name: lb.and_then(|l| l.dns_name()).map(str::to_string),
+                state: lb.and_then(|l| l.state()).and_then(|s| s.code()).map(|c| c.as_str().to_string()),
+                ..created(lb.and_then(|l| l.load_balancer_arn()), "load balancer")?
+            })
         }
         DeleteLoadBalancer { arn } => {
             let req = c.elbv2.delete_load_balancer().load_balancer_arn(arn);
@@ -262,7 +275,7 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
             let lb = known(load_balancer_arn, "the load balancer")?;
             let req = c.apigateway.create_vpc_link().name(name).target_arns(lb).set_tags(apigw_tags(tags));
             let out = ctx.write(&kinds::vpc_link::CREATE, &format!("{name} -> {lb}"), req.send()).await?;
-            created(out.id(), "VPC link")
+            Ok(Outcome { state: out.status().map(|s| s.as_str().to_string()), ..created(out.id(), "VPC link")? })
         }
         DeleteVpcLink { id } => {
             let req = c.apigateway.delete_vpc_link().vpc_link_id(id);
@@ -277,7 +290,10 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outco
                 .endpoint_configuration(EndpointConfiguration::builder().types(EndpointType::Regional).build())
                 .set_tags(apigw_tags(tags));
             let out = ctx.write(&kinds::rest_api::CREATE, name, req.send()).await?;
-            created(out.id(), "REST API")
+            Ok(Outcome {
+                root_resource_id: out.root_resource_id().map(str::to_string),
+                ..created(out.id(), "REST API")?
+            })
         }
         DeleteRestApi { id } => {
             let req = c.apigateway.delete_rest_api().rest_api_id(id);

@@ -56,6 +56,10 @@ struct World {
     target_reads_skipped: u64,
     /// Observations per account id (through `Cloud::observe`).
     observations: BTreeMap<String, u64>,
+    /// Calls from the accepter a new peering stays unknown to (see `set_accepter_lag`).
+    accepter_lag: u32,
+    /// Peering id -> the accepter's AcceptVpcPeeringConnection calls still answered NotFound.
+    unseen_by_accepter: BTreeMap<String, u32>,
 }
 
 /// The fake. Cheap to share behind an `Arc`.
@@ -91,6 +95,13 @@ impl FakeAws {
     /// reads of each account that would see it.
     pub fn set_read_lag(&self, reads: u32) {
         self.lock().read_lag = reads;
+    }
+
+    /// Eventual consistency across accounts: a peering created from now on is unknown to the
+    /// accepter's first `calls` AcceptVpcPeeringConnection calls, which answer
+    /// `InvalidVpcPeeringConnectionID.NotFound` (AWS, right after the request is made).
+    pub fn set_accepter_lag(&self, calls: u32) {
+        self.lock().accepter_lag = calls;
     }
 
     /// The next created peering ends in `status` (AWS: `failed` at once when it cannot be
@@ -205,7 +216,7 @@ impl FakeAws {
         w.calls.push((account_id.to_string(), op.name().to_string()));
         let r = w.apply(account_id, op);
         // Only what is new is hidden: an idempotent create answers with what exists.
-        if let Ok(Outcome { created: Some(id) }) = &r
+        if let Ok(Outcome { created: Some(id), .. }) = &r
             && w.read_lag > 0
             && w.created.insert(id.clone())
         {
@@ -286,7 +297,7 @@ impl World {
     }
 
     fn apply(&mut self, me: &str, op: &Op) -> Result<Outcome, CloudError> {
-        let created = |s: String| Ok(Outcome { created: Some(s) });
+        let created = |s: String| Ok(Outcome::created(s));
         let done = Ok(Outcome::default());
         match op {
             Op::CreateVpcPeeringConnection { vpc_id, peer_vpc_id, peer_owner_id, tags, .. } => {
@@ -308,7 +319,10 @@ impl World {
                     tags: tags.clone(),
                     accepter_dns_resolution: false,
                 });
-                created(id)
+                if self.accepter_lag > 0 {
+                    self.unseen_by_accepter.insert(id.clone(), self.accepter_lag);
+                }
+                Ok(Outcome::created(id).in_state(status.as_str()))
             }
             Op::AcceptVpcPeeringConnection { peering_id } => {
                 let id = known(peering_id)?;
@@ -317,6 +331,16 @@ impl World {
                     .iter_mut()
                     .find(|p| p.id == id)
                     .ok_or_else(|| not_found("InvalidVpcPeeringConnectionID.NotFound", id))?;
+                if p.accepter_account == me
+                    && let Some(n) = self.unseen_by_accepter.get_mut(id)
+                {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.unseen_by_accepter.remove(id);
+                    }
+                    return Err(not_found("InvalidVpcPeeringConnectionID.NotFound", id));
+                }
+                let p = self.peerings.iter_mut().find(|p| p.id == id).expect("found above");
                 if p.accepter_account != me {
                     return Err(err(ErrorKind::Permanent, "OperationNotPermitted", "only the accepter can accept"));
                 }
@@ -324,7 +348,7 @@ impl World {
                     return Err(err(ErrorKind::Conflict, "InvalidStateTransition", format!("{id} is {:?}", p.status)));
                 }
                 p.status = PeeringStatus::Active;
-                done
+                Ok(Outcome::default().in_state(PeeringStatus::Active.as_str()))
             }
             Op::SetPeeringDnsResolution { peering_id, allow } => {
                 let peering_id = known(peering_id)?.to_string();
@@ -399,7 +423,10 @@ impl World {
                 // AWS: creating a load balancer again with the same settings returns it.
                 if let Some(l) = a.load_balancers.iter().find(|l| &l.name == name) {
                     if &l.subnet_ids == subnet_ids {
-                        return created(l.arn.clone());
+                        return Ok(Outcome {
+                            dns_name: Some(l.dns_name.clone()),
+                            ..Outcome::created(l.arn.clone()).in_state(l.state.clone())
+                        });
                     }
                     return Err(err(ErrorKind::Permanent, "DuplicateLoadBalancerName", format!("{name} exists")));
                 }
@@ -407,10 +434,11 @@ impl World {
                     not_found("SubnetNotFound", subnet_ids.first().map(String::as_str).unwrap_or("-"))
                 })?;
                 let arn = format!("arn:aws:elasticloadbalancing:{}:{me}:loadbalancer/net/{name}/{n}", a.region);
+                let dns_name = format!("{name}-{n}.elb.{}.amazonaws.com", a.region);
                 a.load_balancers.push(LoadBalancer {
                     arn: arn.clone(),
                     name: name.clone(),
-                    dns_name: format!("{name}-{n}.elb.{}.amazonaws.com", a.region),
+                    dns_name: dns_name.clone(),
                     vpc_id: vpc,
                     kind: "network".into(),
                     internal: true,
@@ -418,7 +446,7 @@ impl World {
                     subnet_ids: subnet_ids.clone(),
                     tags: tags.clone(),
                 });
-                created(arn)
+                Ok(Outcome { dns_name: Some(dns_name), ..Outcome::created(arn).in_state("active") })
             }
             Op::DeleteLoadBalancer { arn } => {
                 let a = self.acct(me);
@@ -572,11 +600,11 @@ impl World {
                     id: id.clone(),
                     name: name.clone(),
                     target_arns: vec![lb],
-                    status,
+                    status: status.clone(),
                     status_message,
                     tags: tags.clone(),
                 });
-                created(id)
+                Ok(Outcome::created(id).in_state(status))
             }
             Op::DeleteVpcLink { id } => {
                 let a = self.acct(me);
@@ -595,14 +623,14 @@ impl World {
                     name: name.clone(),
                     tags: tags.clone(),
                     resources: vec![ApiResource {
-                        id: root,
+                        id: root.clone(),
                         parent_id: None,
                         path: "/".into(),
                         methods: BTreeMap::new(),
                     }],
                     stages: vec![],
                 });
-                created(id)
+                Ok(Outcome { root_resource_id: Some(root), ..Outcome::created(id) })
             }
             Op::DeleteRestApi { id } => {
                 let a = self.acct(me);
@@ -753,6 +781,8 @@ impl Cloud for FakeAws {
     }
 
     async fn execute(&self, account: &Account, op: &Op) -> Result<Outcome, CloudError> {
+        // A request in flight from here to its answer (delays included); no rate limits here.
+        let _slot = crate::slots::acquire().await?;
         crate::fence::check()?;
         self.apply(&account.spec.account_id, op)
     }

@@ -5,6 +5,7 @@
 pub mod fake;
 pub mod faults;
 pub mod fence;
+pub mod slots;
 
 use std::future::Future;
 
@@ -91,11 +92,42 @@ pub struct ObserveScope {
     pub known_targets: std::collections::BTreeSet<String>,
 }
 
-/// What a successful call produced.
+/// What a successful call produced: what the steps after it in the same pass need.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// The id or ARN of a created resource.
     pub created: Option<String>,
+    /// A new REST API's root resource (`/`).
+    pub root_resource_id: Option<String>,
+    /// A new load balancer's DNS name.
+    pub dns_name: Option<String>,
+    /// The state AWS reported for what the call made or changed, where later steps depend on
+    /// it: a VPC link's status (`PENDING`, `AVAILABLE`), a peering's status code
+    /// (`pending-acceptance`, `active`), a load balancer's state (`provisioning`, `active`).
+    pub state: Option<String>,
+}
+
+impl Outcome {
+    /// A created resource, by its id or ARN.
+    pub fn created(id: impl Into<String>) -> Self {
+        Outcome { created: Some(id.into()), ..Outcome::default() }
+    }
+
+    /// With the state AWS reported.
+    pub fn in_state(mut self, state: impl Into<String>) -> Self {
+        self.state = Some(state.into());
+        self
+    }
+
+    /// The value of the answer that `output` names.
+    pub fn output(&self, output: crosslink_plan::op::Output) -> Option<&str> {
+        use crosslink_plan::op::Output;
+        match output {
+            Output::Id => self.created.as_deref(),
+            Output::RootResourceId => self.root_resource_id.as_deref(),
+            Output::DnsName => self.dns_name.as_deref(),
+        }
+    }
 }
 
 pub trait Cloud: Send + Sync + 'static {

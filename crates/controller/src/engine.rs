@@ -3,16 +3,18 @@
 //! Asynchronous AWS states (peering acceptance, NLB provisioning, VPC Link PENDING) are handled by
 //! re-observing with backoff, never by blocking on one resource.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crosslink_cloud::fence::{self, Fence};
+use crosslink_cloud::slots;
 use crosslink_cloud::{Cloud, CloudError, ErrorKind, ObserveScope};
 use crosslink_coord::Ownership;
 use crosslink_desired::{Account, ApiTarget, DesiredState, LoadBalancerRef};
 use crosslink_plan::observed::{AccountObservation, Observed};
-use crosslink_plan::op::ResourceKey;
+use crosslink_plan::op::{Op, ResourceKey};
 use crosslink_plan::{Action, Plan, Reason, Settings, Subject, Verb};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -166,6 +168,93 @@ pub fn scopes(desired: &DesiredState, instance: &str) -> BTreeMap<String, Observ
     out
 }
 
+/// Where an action stands in `Engine::execute`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum St {
+    Waiting,
+    Running,
+    Done,
+    NotDone,
+    /// Held back by `hold`, or failed: a deployment may still follow.
+    Settled,
+}
+
+/// Ready actions by lane (the account and AWS service a call goes to), lowest id first, and how
+/// many of each lane are launched: a lane whose calls wait for rate-limit tokens fills only its
+/// own launches.
+struct Lanes {
+    lane_of: Vec<usize>,
+    queued: Vec<BTreeSet<usize>>,
+    launched: Vec<usize>,
+    /// Lanes that may have something to launch.
+    dirty: BTreeSet<usize>,
+}
+
+impl Lanes {
+    fn new(plan: &Plan) -> Self {
+        let mut index: BTreeMap<(&str, crosslink_plan::op::Service), usize> = BTreeMap::new();
+        let lane_of: Vec<usize> = plan
+            .actions
+            .iter()
+            .map(|a| {
+                let next = index.len();
+                *index.entry((a.account.as_str(), a.op.service())).or_insert(next)
+            })
+            .collect();
+        let n = index.len();
+        Lanes { lane_of, queued: vec![BTreeSet::new(); n], launched: vec![0; n], dirty: BTreeSet::new() }
+    }
+
+    fn insert(&mut self, id: usize) {
+        let l = self.lane_of[id];
+        self.queued[l].insert(id);
+        self.dirty.insert(l);
+    }
+
+    fn clear(&mut self) {
+        self.queued.iter_mut().for_each(BTreeSet::clear);
+        self.dirty.clear();
+    }
+
+    /// The next action to launch, from a lane with fewer than `cap` launched.
+    fn next(&mut self, cap: usize) -> Option<usize> {
+        while let Some(&l) = self.dirty.first() {
+            if self.launched[l] < cap
+                && let Some(id) = self.queued[l].pop_first()
+            {
+                return Some(id);
+            }
+            self.dirty.remove(&l);
+        }
+        None
+    }
+
+    fn started(&mut self, id: usize) {
+        self.launched[self.lane_of[id]] += 1;
+    }
+
+    fn finished(&mut self, id: usize) {
+        let l = self.lane_of[id];
+        self.launched[l] -= 1;
+        self.dirty.insert(l);
+    }
+}
+
+/// What to do with a waiting action now.
+enum Verdict {
+    /// Not attempted, and why; `true` when held back (a deployment may still follow).
+    Skip(String, bool),
+    Launch,
+    /// Something it depends on has not settled yet.
+    Wait,
+}
+
+/// A deployment only needs to come after the API changes, not all of them to succeed: what did
+/// change goes live even while one link is failing.
+fn soft(a: &Action) -> bool {
+    matches!(a.op, crosslink_plan::op::Op::CreateDeployment { .. })
+}
+
 impl<C: Cloud> Engine<C> {
     pub fn new(cloud: Arc<C>, opts: EngineOptions) -> Self {
         Engine { cloud, opts }
@@ -238,116 +327,235 @@ impl<C: Cloud> Engine<C> {
     /// Executes the ready actions of a plan in dependency order, independent ones concurrently.
     /// `hold` says why an action must not run now (its dependents then do not run either); once
     /// `stop` is cancelled no new action starts (in-flight ones finish).
+    ///
+    /// Creates are chained within the pass: an action that needs an id an earlier action of the
+    /// plan creates (`Ref::Pending` with its maker) runs as soon as that action has answered with
+    /// it, if the state AWS reported lets the next round's plan plan it (`Op::lets_chain`: a VPC
+    /// link PENDING, a peering not yet active still wait for a later round). A chained call
+    /// that answers NotFound (AWS is eventually consistent: the accepter may not see a peering
+    /// requested a moment ago) is waiting, not failing: the next round makes it.
+    ///
+    /// Linear in the plan: an action is judged when the plan is read, again when one of its
+    /// dependencies settles, and when it is launched (a dependents index and a ready queue), not
+    /// in a rescan of every action after each completion.
     pub async fn execute(&self, desired: &DesiredState, plan: &Plan, ctx: &ExecContext<'_>) -> Vec<Executed> {
         let accounts: BTreeMap<&str, &Account> =
             desired.accounts.iter().map(|a| (a.metadata.name.as_str(), a)).collect();
-        #[derive(Clone, Copy, PartialEq)]
-        enum St {
-            Waiting,
-            Running,
-            Done,
-            NotDone,
-            /// Held back by `hold`, or failed: a deployment may still follow.
-            Settled,
-        }
-        // A deployment only needs to come after the API changes, not all of them to succeed:
-        // what did change goes live even while one link is failing.
-        let soft = |a: &Action| matches!(a.op, crosslink_plan::op::Op::CreateDeployment { .. });
         let n = plan.actions.len();
         let mut st = vec![St::Waiting; n];
         let mut results: Vec<Option<Executed>> = vec![None; n];
+        // What each action's answer said, for the actions chained after it.
+        let mut outcomes: Vec<Option<crosslink_cloud::Outcome>> = vec![None; n];
+        // The actions whose answers an action needs (see `Plan::makers`): it is chained after them.
+        let makers: Vec<Vec<usize>> = (0..n).map(|id| plan.makers(id)).collect();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for a in &plan.actions {
+            for &d in a.deps.iter().chain(makers[a.id].iter().filter(|m| **m < n && !a.deps.contains(m))) {
+                dependents[d].push(a.id);
+            }
+        }
+        const WAITING: &str = "waiting for a resource it needs";
+        let judge = |a: &Action, st: &[St], outcomes: &[Option<crosslink_cloud::Outcome>]| -> Verdict {
+            let unit = ctx.shards.as_ref().and_then(|sh| sh.unit_of.get(a.id));
+            if let Some(why) = (ctx.hold)(a) {
+                return Verdict::Skip(why, true);
+            }
+            if let (Some(sh), Some(u)) = (&ctx.shards, unit)
+                && let Err(why) = sh.ownership.check(u)
+            {
+                return Verdict::Skip(why, false);
+            }
+            let skip = |why: &str| Verdict::Skip(why.to_string(), false);
+            if ctx.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
+                return skip(SHUTTING_DOWN);
+            }
+            let soft = soft(a);
+            if a.deps.iter().any(|d| st[*d] == St::NotDone) || (!soft && a.deps.iter().any(|d| st[*d] == St::Settled)) {
+                return skip("a step it depends on did not succeed");
+            }
+            if soft
+                && !a.deps.is_empty()
+                && a.deps.iter().all(|d| matches!(st[*d], St::Done | St::Settled))
+                && !a.deps.iter().any(|d| st[*d] == St::Done)
+            {
+                return skip("none of the changes it follows was made");
+            }
+            let chained = &makers[a.id];
+            if a.op.waits() || chained.iter().any(|m| *m >= n || matches!(st[*m], St::NotDone | St::Settled)) {
+                return skip(WAITING);
+            }
+            if !accounts.contains_key(a.account.as_str()) {
+                return Verdict::Skip(format!("account {} is not defined", a.account), false);
+            }
+            if !a.deps.iter().all(|d| st[*d] == St::Done || (soft && st[*d] == St::Settled))
+                || !chained.iter().all(|m| st[*m] == St::Done)
+            {
+                return Verdict::Wait;
+            }
+            // Chained: what its inputs came from must be in a state that lets it go on now.
+            let lets_chain = |d: &usize| {
+                st[*d] != St::Done
+                    || plan.actions[*d].op.lets_chain(outcomes[*d].as_ref().and_then(|o| o.state.as_deref()))
+            };
+            if !chained.is_empty() && (!a.deps.iter().all(lets_chain) || !chained.iter().all(lets_chain)) {
+                return skip(WAITING);
+            }
+            Verdict::Launch
+        };
+        let settle_skipped = |id: usize, why: String, held: bool, st: &mut [St], results: &mut [Option<Executed>]| {
+            st[id] = if held { St::Settled } else { St::NotDone };
+            results[id] = Some(Executed {
+                action: plan.actions[id].clone(),
+                result: ActionResult::Skipped { why },
+                seconds: 0.0,
+            });
+        };
+        // Ready to launch, lowest id first: the order in which a scan of the plan would start them.
+        let mut ready = Lanes::new(plan);
+        // Reading the plan: scans in plan order until nothing more is skipped. A skip settles
+        // only actions not yet settled, so this takes a few scans (how far skips reach back in
+        // the plan), each linear.
+        loop {
+            let mut changed = false;
+            for a in &plan.actions {
+                if st[a.id] != St::Waiting {
+                    continue;
+                }
+                if let Verdict::Skip(why, held) = judge(a, &st, &outcomes) {
+                    settle_skipped(a.id, why, held, &mut st, &mut results);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for a in &plan.actions {
+            if st[a.id] == St::Waiting && matches!(judge(a, &st, &outcomes), Verdict::Launch) {
+                ready.insert(a.id);
+            }
+        }
+        // Judges the dependents of what just settled, and theirs when they are skipped in turn.
+        let propagate = |from: usize,
+                         st: &mut [St],
+                         results: &mut [Option<Executed>],
+                         outcomes: &[Option<crosslink_cloud::Outcome>],
+                         ready: &mut Lanes| {
+            let mut work: Vec<usize> = dependents[from].clone();
+            while let Some(id) = work.pop() {
+                if st[id] != St::Waiting {
+                    continue;
+                }
+                match judge(&plan.actions[id], st, outcomes) {
+                    Verdict::Skip(why, held) => {
+                        settle_skipped(id, why, held, st, results);
+                        work.extend(dependents[id].iter().copied());
+                    }
+                    Verdict::Launch => {
+                        ready.insert(id);
+                    }
+                    Verdict::Wait => {}
+                }
+            }
+        };
+        let limit = self.opts.concurrency.max(1);
+        // `--concurrency` bounds requests in flight: the adapter takes a slot after its
+        // rate-limit wait. Actions are launched without one, at most `limit` at a time per
+        // account and service, so that waiting for one account's tokens holds up no other.
+        let stop = ctx.stop.clone();
+        let slots = crosslink_cloud::slots::Slots::new(limit, move || !stop.as_ref().is_some_and(|s| s.is_cancelled()));
+        let mut stopped = false;
         type Running<'r> = BoxFuture<'r, (&'r Action, Result<crosslink_cloud::Outcome, CloudError>, Duration)>;
         let mut running: FuturesUnordered<Running<'_>> = FuturesUnordered::new();
         loop {
-            // Settle what cannot run, launch what can.
-            let mut changed = true;
-            while changed {
-                changed = false;
+            // Shutdown: nothing waiting starts any more.
+            if !stopped && ctx.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
+                stopped = true;
                 for a in &plan.actions {
-                    if st[a.id] != St::Waiting {
-                        continue;
-                    }
-                    let unit = ctx.shards.as_ref().and_then(|sh| sh.unit_of.get(a.id));
-                    let fenced = match (&ctx.shards, unit) {
-                        (Some(sh), Some(u)) => sh.ownership.check(u).err(),
-                        _ => None,
-                    };
-                    let skip_why = if let Some(why) = (ctx.hold)(a) {
-                        Some(why)
-                    } else if let Some(why) = fenced {
-                        Some(why)
-                    } else if ctx.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
-                        Some(SHUTTING_DOWN.to_string())
-                    } else if a.deps.iter().any(|d| st[*d] == St::NotDone)
-                        || (!soft(a) && a.deps.iter().any(|d| st[*d] == St::Settled))
+                    if st[a.id] == St::Waiting
+                        && let Verdict::Skip(why, held) = judge(a, &st, &outcomes)
                     {
-                        Some("a step it depends on did not succeed".to_string())
-                    } else if soft(a)
-                        && !a.deps.is_empty()
-                        && a.deps.iter().all(|d| matches!(st[*d], St::Done | St::Settled))
-                        && !a.deps.iter().any(|d| st[*d] == St::Done)
-                    {
-                        Some("none of the changes it follows was made".to_string())
-                    } else if !a.op.is_ready() {
-                        Some("waiting for a resource it needs".to_string())
-                    } else if !accounts.contains_key(a.account.as_str()) {
-                        Some(format!("account {} is not defined", a.account))
-                    } else {
-                        None
-                    };
-                    if let Some(why) = skip_why {
-                        let held = (ctx.hold)(a).is_some();
-                        st[a.id] = if held { St::Settled } else { St::NotDone };
-                        results[a.id] =
-                            Some(Executed { action: a.clone(), result: ActionResult::Skipped { why }, seconds: 0.0 });
-                        changed = true;
-                        continue;
-                    }
-                    let settled = |d: &usize| st[*d] == St::Done || (soft(a) && st[*d] == St::Settled);
-                    if a.deps.iter().all(settled) && running.len() < self.opts.concurrency.max(1) {
-                        st[a.id] = St::Running;
-                        let account = accounts[a.account.as_str()];
-                        let cloud = self.cloud.clone();
-                        // The fence: checked again inside the adapter right before each request.
-                        let fence = match (&ctx.shards, unit) {
-                            (Some(sh), Some(u)) => {
-                                let own = sh.ownership.clone();
-                                let u = u.clone();
-                                let in_flight = own.enter(&u);
-                                Some((Fence::new(move || own.check(&u)), in_flight))
-                            }
-                            _ => None,
-                        };
-                        let span = tracing::info_span!(
-                            "reconcile",
-                            subject = %a.subject,
-                            revision = ctx.revision.unwrap_or("")
-                        );
-                        running.push(Box::pin(
-                            async move {
-                                let start = Instant::now();
-                                let (fence, in_flight) = fence.unzip();
-                                let call = fence::scope(fence, cloud.execute(account, &a.op));
-                                let r = match tokio::time::timeout(CALL_TIMEOUT, call).await {
-                                    Ok(r) => r,
-                                    Err(_) => Err(CloudError::new(
-                                        ErrorKind::Retryable,
-                                        "Timeout",
-                                        format!(
-                                            "no answer within {CALL_TIMEOUT:?}; the next observation shows whether it took effect"
-                                        ),
-                                    )),
-                                };
-                                drop(in_flight);
-                                (a, r, start.elapsed())
-                            }
-                            .instrument(span),
-                        ) as Running<'_>);
+                        settle_skipped(a.id, why, held, &mut st, &mut results);
                     }
                 }
+                ready.clear();
+            }
+            while let Some(id) = ready.next(limit) {
+                if st[id] != St::Waiting {
+                    continue;
+                }
+                let a = &plan.actions[id];
+                // Judged again at launch: a lease may have been lost while it waited for a slot.
+                match judge(a, &st, &outcomes) {
+                    Verdict::Launch => {}
+                    Verdict::Skip(why, held) => {
+                        settle_skipped(id, why, held, &mut st, &mut results);
+                        propagate(id, &mut st, &mut results, &outcomes, &mut ready);
+                        continue;
+                    }
+                    Verdict::Wait => continue,
+                }
+                // The ids earlier actions of this pass made, filled in.
+                let op: Cow<'_, Op> = if makers[id].is_empty() {
+                    Cow::Borrowed(&a.op)
+                } else {
+                    let value = |by: usize, output| outcomes.get(by)?.as_ref()?.output(output).map(str::to_string);
+                    match plan.resolved(id, &value) {
+                        Some(op) => Cow::Owned(op),
+                        None => {
+                            settle_skipped(id, WAITING.to_string(), false, &mut st, &mut results);
+                            propagate(id, &mut st, &mut results, &outcomes, &mut ready);
+                            continue;
+                        }
+                    }
+                };
+                st[id] = St::Running;
+                ready.started(id);
+                let slots = slots.clone();
+                let unit = ctx.shards.as_ref().and_then(|sh| sh.unit_of.get(a.id));
+                let account = accounts[a.account.as_str()];
+                let cloud = self.cloud.clone();
+                // The fence: checked again inside the adapter right before each request.
+                let fence = match (&ctx.shards, unit) {
+                    (Some(sh), Some(u)) => {
+                        let own = sh.ownership.clone();
+                        let u = u.clone();
+                        let in_flight = own.enter(&u);
+                        Some((Fence::new(move || own.check(&u)), in_flight))
+                    }
+                    _ => None,
+                };
+                let span =
+                    tracing::info_span!("reconcile", subject = %a.subject, revision = ctx.revision.unwrap_or(""));
+                running.push(Box::pin(
+                    async move {
+                        let start = Instant::now();
+                        let (fence, in_flight) = fence.unzip();
+                        let call = slots::scope(Some(slots), fence::scope(fence, cloud.execute(account, &op)));
+                        let r = match tokio::time::timeout(CALL_TIMEOUT, call).await {
+                            Ok(r) => r,
+                            Err(_) => Err(CloudError::new(
+                                ErrorKind::Retryable,
+                                "Timeout",
+                                format!(
+                                    "no answer within {CALL_TIMEOUT:?}; the next observation shows whether it took effect"
+                                ),
+                            )),
+                        };
+                        drop(in_flight);
+                        (a, r, start.elapsed())
+                    }
+                    .instrument(span),
+                ) as Running<'_>);
             }
             let Some((a, r, took)) = running.next().await else { break };
+            ready.finished(a.id);
             let result = match r {
+                // Shutdown began while it waited for its rate-limit token or a slot: not sent.
+                Err(error) if error.code == slots::NOT_STARTED => {
+                    st[a.id] = St::NotDone;
+                    ActionResult::Skipped { why: SHUTTING_DOWN.to_string() }
+                }
                 Ok(out) => {
                     info!(
                         subject = %a.subject,
@@ -360,7 +568,24 @@ impl<C: Cloud> Engine<C> {
                         "changed"
                     );
                     st[a.id] = St::Done;
-                    ActionResult::Done { created: out.created }
+                    let created = out.created.clone();
+                    outcomes[a.id] = Some(out);
+                    ActionResult::Done { created }
+                }
+                // Chained right after a create: AWS may not show the new resource everywhere
+                // yet. Waiting, not failing: the next round plans it again.
+                Err(error) if error.kind == ErrorKind::NotFound && !makers[a.id].is_empty() => {
+                    info!(
+                        subject = %a.subject,
+                        account = %a.account,
+                        verb = a.verb.as_str(),
+                        op = a.op.name(),
+                        resource = %a.resource,
+                        code = %error.code,
+                        "not visible yet to a call chained after its create; the next round makes it"
+                    );
+                    st[a.id] = St::NotDone;
+                    ActionResult::Skipped { why: format!("{WAITING}: not visible yet ({})", error.code) }
                 }
                 Err(error) => {
                     warn!(
@@ -380,6 +605,7 @@ impl<C: Cloud> Engine<C> {
                 }
             };
             results[a.id] = Some(Executed { action: a.clone(), result, seconds: took.as_secs_f64() });
+            propagate(a.id, &mut st, &mut results, &outcomes, &mut ready);
         }
         results.into_iter().flatten().collect()
     }
@@ -409,9 +635,28 @@ impl<C: Cloud> Engine<C> {
         // once each (eventual consistency, sporadic throttling) is progress, not a stuck subject.
         let mut transient_failures: BTreeMap<(Subject, &'static str, ResourceKey), u32> = BTreeMap::new();
         let mut creates: BTreeMap<(Subject, ResourceKey), u32> = BTreeMap::new();
+        // Resources this apply created that no observation has shown yet. AWS reads are
+        // eventually consistent: a plan in sync may not see a duplicate made a moment ago (a
+        // create repeated because its first result was not visible yet), so such a plan is
+        // looked at again, a few times at most, before the apply calls it converged.
+        let mut unseen: BTreeSet<String> = BTreeSet::new();
+        let mut unseen_looks = 0;
         loop {
             report.rounds += 1;
             let (observed, plan) = self.plan(desired).await;
+            if !unseen.is_empty() {
+                let seen = observed_ids(&observed);
+                unseen.retain(|id| !seen.contains(id.as_str()));
+            }
+            if plan.in_sync() && !unseen.is_empty() && unseen_looks < MAX_UNSEEN_LOOKS {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if !left.is_zero() && report.rounds <= opts.max_rounds {
+                    unseen_looks += 1;
+                    tokio::time::sleep(wait.min(left)).await;
+                    wait = (wait * 2).min(opts.max_wait);
+                    continue;
+                }
+            }
             failed.retain(|s, _| {
                 failed_on.get(s).is_none_or(|r| plan.actions.iter().any(|a| &a.subject == s && a.op.target() == *r))
             });
@@ -438,8 +683,20 @@ impl<C: Cloud> Engine<C> {
             let mut progressed = false;
             for e in &executed {
                 match &e.result {
-                    ActionResult::Done { .. } => {
+                    ActionResult::Done { created } => {
                         progressed = true;
+                        match created {
+                            Some(id)
+                                if e.action.verb == Verb::Create
+                                    && !matches!(e.action.op, Op::CreateDeployment { .. }) =>
+                            {
+                                unseen.insert(id.clone());
+                            }
+                            _ if e.action.op.is_delete() => {
+                                unseen.remove(&e.action.op.target().id);
+                            }
+                            _ => {}
+                        }
                         if e.action.verb == Verb::Create && matches!(e.action.reason, Reason::Replaced { .. }) {
                             let n = creates.entry((e.action.subject.clone(), e.action.op.target())).or_default();
                             *n += 1;
@@ -480,6 +737,28 @@ impl<C: Cloud> Engine<C> {
         report.failed = failed;
         report
     }
+}
+
+/// How many more observations a plan in sync gets while resources this apply created are not
+/// visible yet.
+const MAX_UNSEEN_LOOKS: u32 = 5;
+
+/// The ids and ARNs of every resource an observation shows.
+fn observed_ids(observed: &Observed) -> std::collections::HashSet<&str> {
+    let mut out = std::collections::HashSet::new();
+    for o in observed.accounts.values() {
+        let AccountObservation::Ok(s) = o else { continue };
+        out.extend(s.peerings.iter().map(|x| x.id.as_str()));
+        out.extend(s.load_balancers.iter().map(|x| x.arn.as_str()));
+        out.extend(s.listeners.iter().map(|x| x.arn.as_str()));
+        out.extend(s.target_groups.iter().map(|x| x.arn.as_str()));
+        out.extend(s.vpc_links.iter().map(|x| x.id.as_str()));
+        for api in &s.rest_apis {
+            out.insert(api.id.as_str());
+            out.extend(api.resources.iter().map(|r| r.id.as_str()));
+        }
+    }
+    out
 }
 
 /// The error a subject stops with when the same resource had to be created again and again.

@@ -1226,3 +1226,168 @@ async fn a_blocked_link_gets_no_actions_and_its_problem_is_counted_once() {
     assert!(peering_to(&f, B_VPC).is_none());
     assert!(state(&f, GW).listeners.iter().all(|x| x.port != 9003));
 }
+
+/// Issue 13 item 4: ids a create answers with are handed to the actions that need them in the
+/// same pass (REST API -> resource -> child -> `{proxy+}` -> method -> deployment, NLB -> VPC link
+/// and listeners, target group -> targets, peering -> acceptance -> routes and DNS). With no
+/// asynchrony (the in-memory AWS, like moto: VPC links AVAILABLE at once) a fresh fleet takes one
+/// observation and execution, and one confirming observation.
+#[tokio::test]
+async fn a_fresh_fleet_converges_in_one_execution_and_one_confirming_observation() {
+    let f = world();
+    let dns = "  peering: {allowDnsResolution: true}\n";
+    let text = accounts()
+        + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", dns)
+        + &link("hooks", "svc-a", A_VPC, A_RTB, "10.20.1.11", 9002, "/webhooks/payments", dns)
+        + &link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", "");
+    let d = desired(&text);
+    let (_, first) = engine(&f).plan(&d).await;
+    let r = converge(&f, &d).await;
+    assert_eq!(r.rounds, 2, "rounds: {}; executed {:#?}", r.rounds, r.executed);
+    // Everything the first plan showed was made in that one pass, each once, none failed.
+    assert_eq!(r.mutations(), first.actions.len(), "{:#?}", r.executed);
+    assert!(r.executed.iter().all(|e| matches!(e.result, ActionResult::Done { .. })), "{:#?}", r.executed);
+    let deployments = f.calls().iter().filter(|(_, op)| op == "CreateDeployment").count();
+    assert_eq!(deployments, 1);
+    // What was made with ids handed over is what the next observation plans nothing for: the
+    // deployed hash covers the real DNS name and VPC link id, routes target the new peerings.
+    let (_, third) = engine(&f).plan(&d).await;
+    assert!(third.in_sync(), "{:#?}", third);
+    let gw = state(&f, GW);
+    let m = &gw.rest_apis[0].resources.iter().find(|r| r.path == "/payments/{proxy+}").unwrap().methods["ANY"];
+    let uri = m.integration.as_ref().unwrap().uri.clone().unwrap();
+    assert!(uri.starts_with(&format!("http://{}:", gw.load_balancers[0].dns_name)), "{uri}");
+    assert!(live_peerings(&f).iter().all(|p| p.status == PeeringStatus::Active));
+    assert!(peering_to(&f, A_VPC).unwrap().accepter_dns_resolution);
+}
+
+/// A VPC link PENDING when created (real AWS, for minutes): in the same pass everything that
+/// does not need it is made, the methods and the deployment wait for a later round, as the
+/// next round's plan would have them wait.
+#[tokio::test]
+async fn a_vpc_link_created_pending_holds_back_only_its_methods_and_the_deployment() {
+    let f = world();
+    f.set_new_vpc_link_status("PENDING");
+    let d = desired(&three_links());
+    let (_, plan) = engine(&f).plan(&d).await;
+    let executed = engine(&f)
+        .execute(
+            &d,
+            &plan,
+            &crosslink_controller::ExecContext { shards: None, hold: &|_| None, stop: None, revision: None },
+        )
+        .await;
+    let of = |name: &'static str| executed.iter().filter(move |e| e.action.op.name() == name);
+    assert!(of("CreateVpcLink").all(|e| matches!(e.result, ActionResult::Done { .. })));
+    for held in ["PutMethod+PutIntegration", "CreateDeployment"] {
+        assert!(of(held).count() > 0, "{held} not planned");
+        assert!(of(held).all(|e| matches!(e.result, ActionResult::Skipped { .. })), "{held}: {executed:#?}");
+    }
+    for made in ["CreateResource", "CreateListener", "RegisterTargets", "AcceptVpcPeeringConnection", "CreateRoute"] {
+        assert!(of(made).count() > 0, "{made} not planned");
+        assert!(of(made).all(|e| matches!(e.result, ActionResult::Done { .. })), "{made}: {executed:#?}");
+    }
+    assert_eq!(f.calls().iter().filter(|(_, op)| op == "PutMethod+PutIntegration").count(), 0);
+    f.set_vpc_link_status("AVAILABLE");
+    converge(&f, &d).await;
+}
+
+/// Real AWS is eventually consistent across accounts: the accepter may answer NotFound for a
+/// peering requested a moment ago. An acceptance chained right after the request that does so
+/// is waiting, not failing: no failure is reported and the next round accepts.
+#[tokio::test]
+async fn an_acceptance_chained_before_the_accepter_sees_the_peering_waits_for_the_next_round() {
+    let f = world();
+    f.set_accepter_lag(1);
+    let d = desired(&three_links());
+    let r = converge(&f, &d).await;
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert!(
+        r.executed.iter().all(|e| !matches!(e.result, ActionResult::Failed { .. })),
+        "a wait was counted as a failure: {:#?}",
+        r.executed
+    );
+    let accepts: Vec<_> = f.attempts().into_iter().filter(|a| a.op == "AcceptVpcPeeringConnection").collect();
+    assert_eq!(
+        accepts.iter().filter(|a| a.outcome == "InvalidVpcPeeringConnectionID.NotFound").count(),
+        2,
+        "both chained acceptances met the lag: {accepts:#?}"
+    );
+    assert_eq!(accepts.iter().filter(|a| a.outcome == "ok").count(), 2, "{accepts:#?}");
+    // One round more than without the lag: the acceptance, routes and DNS follow in round two.
+    assert_eq!(r.rounds, 3, "{:#?}", r.executed);
+    assert!(live_peerings(&f).iter().all(|p| p.status == PeeringStatus::Active));
+}
+
+/// The in-memory AWS behind client-side rate limits: calls to one service of one account wait
+/// for a token (a bucket throttled to a crawl) before they take one of the engine's slots; each
+/// request then takes a millisecond. Records the order of answers and the requests in flight.
+struct Limited {
+    aws: Arc<FakeAws>,
+    crawl: (&'static str, crosslink_plan::op::Service),
+    answered: std::sync::Mutex<Vec<(String, crosslink_plan::op::Service, &'static str)>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl crosslink_cloud::Cloud for Limited {
+    async fn observe(
+        &self,
+        account: &crosslink_desired::Account,
+        scope: &crosslink_cloud::ObserveScope,
+    ) -> AccountObservation {
+        self.aws.observe(account, scope).await
+    }
+
+    async fn execute(
+        &self,
+        account: &crosslink_desired::Account,
+        op: &Op,
+    ) -> Result<crosslink_cloud::Outcome, CloudError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let id = account.spec.account_id.as_str();
+        if (id, op.service()) == self.crawl {
+            tokio::time::sleep(Duration::from_secs(10)).await; // the token
+        }
+        let _slot = crosslink_cloud::slots::acquire().await?;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, SeqCst);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let r = self.aws.apply(id, op);
+        self.in_flight.fetch_sub(1, SeqCst);
+        self.answered.lock().unwrap().push((id.to_string(), op.service(), op.name()));
+        r
+    }
+}
+
+/// Issue 13 item 5: waiting for a rate-limit token holds none of the `--concurrency` slots, so
+/// the calls of other accounts and services are not served after a throttled bucket's; and
+/// `--concurrency` still bounds the requests in flight.
+#[tokio::test(start_paused = true)]
+async fn a_throttled_bucket_holds_no_slot_other_accounts_and_services_could_use() {
+    use crosslink_plan::op::Service;
+    let limited = Arc::new(Limited {
+        aws: world(),
+        crawl: (GW, Service::ApiGateway),
+        answered: Default::default(),
+        in_flight: Default::default(),
+        max_in_flight: Default::default(),
+    });
+    let d = desired(&three_links());
+    let opts = EngineOptions { concurrency: 2, ..EngineOptions::default() };
+    let eng = Engine::new(limited.clone(), opts);
+    let (_, plan) = eng.plan(&d).await;
+    let hold = |_: &crosslink_plan::Action| None;
+    let ctx = crosslink_controller::ExecContext { shards: None, hold: &hold, stop: None, revision: None };
+    let executed = eng.execute(&d, &plan, &ctx).await;
+    assert!(executed.iter().all(|e| matches!(e.result, ActionResult::Done { .. })), "{executed:#?}");
+    let answered = limited.answered.lock().unwrap().clone();
+    let slow: Vec<usize> =
+        (0..answered.len()).filter(|i| (answered[*i].0.as_str(), answered[*i].1) == limited.crawl).collect();
+    let fast: Vec<usize> = (0..answered.len()).filter(|i| !slow.contains(i)).collect();
+    assert!(slow.len() >= 5 && fast.len() >= 10, "{answered:#?}");
+    // Every call of the other buckets is answered before the throttled one's second answer.
+    assert!(fast.iter().all(|i| *i < slow[1]), "a throttled bucket held up the others: {answered:#?}");
+    // And never more requests in flight than slots; both slots were used.
+    assert_eq!(limited.max_in_flight.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

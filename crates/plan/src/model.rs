@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::op::Op;
+use crate::op::{Op, Output, Pending, Ref};
 
 /// What an action is done for; plans are grouped by it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -222,6 +222,23 @@ pub struct Plan {
     pub actions: Vec<Action>,
     #[serde(serialize_with = "by_subject")]
     pub reports: BTreeMap<Subject, Report>,
+    /// By action id: text of its operation that embeds values an earlier action of the plan
+    /// makes. Not shown: the operation shows the placeholders, as it always did.
+    #[serde(skip)]
+    pub fills: BTreeMap<usize, Fills>,
+}
+
+/// Where an operation's text embeds values not known when planning: a method's URI holds the
+/// DNS name of a load balancer the plan creates; a deployment's hash covers the URIs and the id
+/// of a VPC link the plan creates.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fills {
+    /// A placeholder as written, and the action and value of its answer that replaces it.
+    pub texts: Vec<(String, usize, Output)>,
+    /// A deployment: the method lines its hash is taken over, placeholders included, and the
+    /// VPC link line that comes last.
+    pub hash_lines: Vec<String>,
+    pub hash_tail: String,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -232,6 +249,67 @@ pub struct Counts {
 }
 
 impl Plan {
+    /// The actions whose answers action `id` needs: the makers of its pending ids and of the
+    /// values its text embeds. An action it depends on makes nothing it needs unless listed here.
+    pub fn makers(&self, id: usize) -> Vec<usize> {
+        let mut out: Vec<usize> =
+            self.actions[id].op.refs().iter().filter_map(|r| r.made_by()).map(|(a, _)| a).collect();
+        if let Some(f) = self.fills.get(&id) {
+            out.extend(f.texts.iter().map(|(_, a, _)| *a));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Action `id`'s operation with every value made earlier in the plan filled in from
+    /// `value(action, output)`; `None` while one of them is not known.
+    pub fn resolved(&self, id: usize, value: &dyn Fn(usize, Output) -> Option<String>) -> Option<Op> {
+        let mut op = self.actions[id].op.clone();
+        for r in op.refs_mut() {
+            if let Some((by, output)) = r.made_by() {
+                *r = Ref::Known(value(by, output)?);
+            }
+        }
+        let Some(f) = self.fills.get(&id) else { return Some(op) };
+        let subs: Vec<(&str, String)> =
+            f.texts.iter().map(|(p, by, output)| Some((p.as_str(), value(*by, *output)?))).collect::<Option<_>>()?;
+        let fill = |s: &str| subs.iter().fold(s.to_string(), |s, (p, v)| s.replace(p, v));
+        match &mut op {
+            Op::PutProxyMethod { uri, .. } => *uri = fill(uri),
+            Op::CreateDeployment { stage_tags, .. } => {
+                let lines = f.hash_lines.iter().map(|l| fill(l)).collect();
+                let hash = crate::planner::deployed_hash(lines, &fill(&f.hash_tail));
+                stage_tags.insert(crate::tags::DEPLOYED_HASH.to_string(), hash);
+            }
+            _ => {}
+        }
+        Some(op)
+    }
+
+    /// After actions were removed or reordered: `new_id[old]` is an action's new id
+    /// (`usize::MAX` when it is gone; what it would have made then waits for an observation).
+    pub(crate) fn renumber_made_by(&mut self, new_id: &[usize]) {
+        let moved = |by: usize| new_id.get(by).copied().filter(|n| *n != usize::MAX);
+        for a in &mut self.actions {
+            for r in a.op.refs_mut() {
+                if let Ref::Pending(Pending { by: by @ Some(_), .. }) = r {
+                    *by = by.and_then(|(old, output)| Some((moved(old)?, output)));
+                }
+            }
+        }
+        let fills = std::mem::take(&mut self.fills);
+        for (id, mut f) in fills {
+            let Some(id) = moved(id) else { continue };
+            // A fill whose maker is gone cannot be made: keep it pointing nowhere, so the
+            // action waits rather than writing a placeholder.
+            for t in &mut f.texts {
+                t.1 = moved(t.1).unwrap_or(usize::MAX);
+            }
+            self.fills.insert(id, f);
+        }
+    }
+
     /// Nothing to do, nothing blocked, nothing awaited.
     pub fn in_sync(&self) -> bool {
         self.actions.is_empty() && self.reports.values().all(|r| r.problems.is_empty() && r.waiting.is_empty())

@@ -85,6 +85,20 @@ impl PeeringStatus {
             _ => Self::Other,
         }
     }
+    /// The status code as AWS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingAcceptance => "pending-acceptance",
+            Self::Provisioning => "provisioning",
+            Self::Active => "active",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Failed => "failed",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+            Self::Other => "other",
+        }
+    }
     /// Whether the connection is gone for good (a new one must be requested).
     pub fn is_dead(self) -> bool {
         matches!(self, Self::Rejected | Self::Expired | Self::Failed | Self::Deleting | Self::Deleted)

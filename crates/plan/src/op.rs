@@ -14,8 +14,65 @@ use crate::observed::{HealthCheckSettings, Tags};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ref {
     Known(String),
-    /// Known after the named resource is created.
-    Pending(String),
+    /// Not known when planning: made by an earlier action of the same plan (the engine hands it
+    /// over within the pass, as soon as that action answers), or awaited (an asynchronous AWS
+    /// state, such as a VPC link becoming AVAILABLE; a later observation fills it in).
+    Pending(Pending),
+}
+
+/// An id not known when planning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// What it is known after, for people: `REST API open-banking`.
+    pub what: String,
+    /// The action of the plan (its id) whose answer carries it, and which value of the answer;
+    /// `None` while it waits for AWS rather than for an action.
+    pub by: Option<(usize, Output)>,
+}
+
+impl From<String> for Pending {
+    /// Awaited: no action of the plan makes it.
+    fn from(what: String) -> Self {
+        Pending { what, by: None }
+    }
+}
+
+impl From<&str> for Pending {
+    fn from(what: &str) -> Self {
+        Pending { what: what.to_string(), by: None }
+    }
+}
+
+impl fmt::Display for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+/// Which value of a create's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Output {
+    /// The id or ARN of what was created.
+    Id,
+    /// A new REST API's root resource `/`.
+    RootResourceId,
+    /// A new load balancer's DNS name.
+    DnsName,
+}
+
+impl Ref {
+    /// An id that the plan's action `by` creates.
+    pub fn created(what: impl Into<String>, by: usize, output: Output) -> Ref {
+        Ref::Pending(Pending { what: what.into(), by: Some((by, output)) })
+    }
+
+    /// The action that makes it and which value of its answer, when an action of the plan does.
+    pub fn made_by(&self) -> Option<(usize, Output)> {
+        match self {
+            Ref::Pending(p) => p.by,
+            Ref::Known(_) => None,
+        }
+    }
 }
 
 /// A known id is the id; one not known yet is `{"knownAfterApply": "<what creates it>"}`, so that
@@ -25,9 +82,9 @@ impl Serialize for Ref {
         use serde::ser::SerializeMap;
         match self {
             Ref::Known(id) => s.serialize_str(id),
-            Ref::Pending(what) => {
+            Ref::Pending(p) => {
                 let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("knownAfterApply", what)?;
+                m.serialize_entry("knownAfterApply", &p.what)?;
                 m.end()
             }
         }
@@ -47,7 +104,7 @@ impl fmt::Display for Ref {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Ref::Known(s) => f.write_str(s),
-            Ref::Pending(what) => write!(f, "(id of {what}, known after apply)"),
+            Ref::Pending(p) => write!(f, "(id of {}, known after apply)", p.what),
         }
     }
 }
@@ -360,9 +417,10 @@ impl Op {
         ResourceKey { kind, id }
     }
 
-    pub fn is_ready(&self) -> bool {
+    /// The ids the call needs that may not be known when planning.
+    pub fn refs(&self) -> Vec<&Ref> {
         use Op::*;
-        let refs: Vec<&Ref> = match self {
+        match self {
             AcceptVpcPeeringConnection { peering_id } | SetPeeringDnsResolution { peering_id, .. } => vec![peering_id],
             CreateRoute { peering_id, .. } | ReplaceRoute { peering_id, .. } => vec![peering_id],
             RegisterTargets { target_group_arn, .. } => vec![target_group_arn],
@@ -391,8 +449,66 @@ impl Op {
             | DeleteRestApi { .. }
             | DeleteResource { .. }
             | DeleteMethod { .. } => vec![],
-        };
-        refs.iter().all(|r| r.known().is_some())
+        }
+    }
+
+    /// The same ids, to fill in or renumber.
+    pub fn refs_mut(&mut self) -> Vec<&mut Ref> {
+        use Op::*;
+        match self {
+            AcceptVpcPeeringConnection { peering_id } | SetPeeringDnsResolution { peering_id, .. } => vec![peering_id],
+            CreateRoute { peering_id, .. } | ReplaceRoute { peering_id, .. } => vec![peering_id],
+            RegisterTargets { target_group_arn, .. } => vec![target_group_arn],
+            CreateListener { load_balancer_arn, target_group_arn, .. } => vec![load_balancer_arn, target_group_arn],
+            ModifyListener { target_group_arn, .. } => vec![target_group_arn],
+            CreateVpcLink { load_balancer_arn, .. } => vec![load_balancer_arn],
+            CreateResource { rest_api_id, parent_id, .. } => vec![rest_api_id, parent_id],
+            PutProxyMethod { rest_api_id, resource_id, vpc_link_id, .. } => vec![rest_api_id, resource_id, vpc_link_id],
+            CreateDeployment { rest_api_id, .. } => vec![rest_api_id],
+            CreateVpcPeeringConnection { .. }
+            | DeleteVpcPeeringConnection { .. }
+            | DeleteRoute { .. }
+            | CreateLoadBalancer { .. }
+            | DeleteLoadBalancer { .. }
+            | CreateTargetGroup { .. }
+            | ModifyTargetGroup { .. }
+            | DeleteTargetGroup { .. }
+            | DeregisterTargets { .. }
+            | DeleteListener { .. }
+            | AddElbTags { .. }
+            | CreateEc2Tags { .. }
+            | DeleteVpcLink { .. }
+            | CreateRestApi { .. }
+            | DeleteRestApi { .. }
+            | DeleteResource { .. }
+            | DeleteMethod { .. } => vec![],
+        }
+    }
+
+    /// Whether every id the call needs is known (nothing pending, nothing still to be created).
+    pub fn is_ready(&self) -> bool {
+        self.refs().iter().all(|r| r.known().is_some())
+    }
+
+    /// Whether the call waits for something no action of the plan brings about (an
+    /// asynchronous AWS state, or a resource a later observation must show).
+    pub fn waits(&self) -> bool {
+        self.refs().iter().any(|r| matches!(r, Ref::Pending(Pending { by: None, .. })))
+    }
+
+    /// Whether the state AWS reported for what this call made or changed lets the steps after it
+    /// go on in the same pass: what the next observation would let the planner plan. A VPC link
+    /// must be AVAILABLE before methods use it; routes and DNS options need an active peering;
+    /// a peering request is accepted once it is made (AWS shows it to the accepter within
+    /// seconds: an accepter that does not see it yet answers NotFound, which is a wait).
+    pub fn lets_chain(&self, state: Option<&str>) -> bool {
+        use Op::*;
+        match self {
+            CreateVpcLink { .. } => state == Some("AVAILABLE"),
+            AcceptVpcPeeringConnection { .. } => state == Some("active"),
+            CreateVpcPeeringConnection { .. } => matches!(state, Some("pending-acceptance" | "initiating-request")),
+            _ => true,
+        }
     }
 
     /// Whether the resource the call acts on is one the plan creates before it (its id is

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::*;
 use crate::observed::*;
-use crate::op::{Op, Ref};
+use crate::op::{Op, Output, Ref};
 use crate::tags::{self, DELETION_POLICY, DEPLOYED_HASH, MANAGED_BY, OWNER};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +86,19 @@ fn drop_blocked(plan: &mut Plan) {
         a.deps = a.deps.iter().filter(|d| !drop[**d]).map(|d| new_id[*d]).collect();
     }
     plan.actions = kept;
+    plan.renumber_made_by(&new_id);
+}
+
+/// The stage tag that records what was deployed: a hash over the methods (`<method> <path>
+/// <uri>`, in order) and, last, the VPC link line.
+pub(crate) fn deployed_hash(mut lines: Vec<String>, vpc_link_line: &str) -> String {
+    lines.sort();
+    let mut h = Sha256::new();
+    for l in lines.iter().map(String::as_str).chain([vpc_link_line]) {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 fn plan_with(desired: &DesiredState, observed: &Observed, settings: &Settings, frozen: &BTreeSet<String>) -> Plan {
@@ -433,7 +446,7 @@ impl<'a> Planner<'a> {
                         },
                         vec![],
                     );
-                    (Ref::Pending(format!("load balancer {name}")), None, Some(a))
+                    (Ref::created(format!("load balancer {name}"), a, Output::Id), None, Some(a))
                 }
             }
         };
@@ -443,7 +456,7 @@ impl<'a> Planner<'a> {
 
         // VPC Link to the NLB.
         let link_name = vpc_link_name(&gw.metadata.name);
-        let mut vpc_link = Ref::Pending(format!("VPC link {link_name}"));
+        let vpc_link;
         let mut vpc_link_action = None;
         let mine: Vec<&VpcLink> = state.vpc_links.iter().filter(|v| self.owned_by(&v.tags, &owner)).collect();
         let usable = mine.iter().find(|v| {
@@ -507,7 +520,7 @@ impl<'a> Planner<'a> {
                 if v.status == "AVAILABLE" {
                     vpc_link = Ref::Known(v.id.clone());
                 } else {
-                    vpc_link = Ref::Pending(format!("VPC link {} to become AVAILABLE (now {})", v.id, v.status));
+                    vpc_link = Ref::Pending(format!("VPC link {} to become AVAILABLE (now {})", v.id, v.status).into());
                     self.report(&subject).waiting.push(format!("VPC link {} is {}", v.id, v.status));
                 }
             }
@@ -522,15 +535,21 @@ impl<'a> Planner<'a> {
                     },
                     None => Reason::Missing,
                 };
-                vpc_link_action = Some(self.add(
+                let a = self.add(
                     &subject,
                     &account,
                     format!("VPC link {link_name}"),
                     Verb::Create,
                     reason,
-                    Op::CreateVpcLink { name: link_name, load_balancer_arn: lb_arn.clone(), tags: want_tags.clone() },
+                    Op::CreateVpcLink {
+                        name: link_name.clone(),
+                        load_balancer_arn: lb_arn.clone(),
+                        tags: want_tags.clone(),
+                    },
                     vec![lb_action],
-                ));
+                );
+                vpc_link = Ref::created(format!("VPC link {link_name}"), a, Output::Id);
+                vpc_link_action = Some(a);
             }
         }
 
@@ -584,7 +603,7 @@ impl<'a> Planner<'a> {
                             Op::CreateRestApi { name: name.clone(), tags: want_tags.clone() },
                             vec![],
                         );
-                        (Ref::Pending(format!("REST API {name}")), Some(a), None, true)
+                        (Ref::created(format!("REST API {name}"), a, Output::Id), Some(a), None, true)
                     }
                 }
             }
@@ -726,7 +745,7 @@ impl<'a> Planner<'a> {
                     },
                     vec![],
                 );
-                (Ref::Pending(format!("target group {tg_name}")), Some(a))
+                (Ref::created(format!("target group {tg_name}"), a, Output::Id), Some(a))
             }
         };
 
@@ -1045,6 +1064,12 @@ impl<'a> Planner<'a> {
         let subject = Subject::Gateway(gw.metadata.name.clone());
         let account = cx.account.as_str();
         let dns = cx.lb_dns.clone().unwrap_or_else(|| format!("(dns of {})", cx.lb_arn));
+        // A load balancer this plan creates: its DNS name, written into URIs, comes with its
+        // answer (the engine fills it in within the pass).
+        let dns_fill: Option<(String, usize, Output)> = match (&cx.lb_dns, cx.lb_arn.made_by()) {
+            (None, Some((lb, _))) => Some((dns.clone(), lb, Output::DnsName)),
+            _ => None,
+        };
         let empty = Vec::new();
         let live: &Vec<ApiResource> = cx.api.map(|a| &a.resources).unwrap_or(&empty);
         let by_path: BTreeMap<&str, &ApiResource> = live.iter().map(|r| (r.path.as_str(), r)).collect();
@@ -1101,7 +1126,11 @@ impl<'a> Planner<'a> {
         let new_listener: BTreeMap<&str, usize> =
             entries.iter().filter_map(|e| Some((e.link.as_str(), e.listener?))).collect();
         let mut api_actions: Vec<usize> = cx.api_action.into_iter().collect();
-        let root = by_path.get("/").map(|r| Ref::Known(r.id.clone())).unwrap_or_else(|| Ref::Pending("/".into()));
+        let root = match (by_path.get("/"), cx.api_action) {
+            (Some(r), _) => Ref::Known(r.id.clone()),
+            (None, Some(a)) => Ref::created("/", a, Output::RootResourceId),
+            (None, None) => Ref::Pending("/".into()),
+        };
         let mut ids: BTreeMap<String, (Ref, Option<usize>)> = BTreeMap::new();
         ids.insert("/".into(), (root, cx.api_action));
         // BTreeMap order puts every parent before its children.
@@ -1127,7 +1156,7 @@ impl<'a> Planner<'a> {
                         vec![parent_action, cx.api_action],
                     );
                     api_actions.push(a);
-                    (Ref::Pending(format!("API resource {path}")), Some(a))
+                    (Ref::created(format!("API resource {path}"), a, Output::Id), Some(a))
                 }
             };
             ids.insert(path.clone(), (res_ref.clone(), res_action));
@@ -1157,6 +1186,9 @@ impl<'a> Planner<'a> {
                     },
                     vec![res_action, cx.vpc_link_action, cx.lb_action, new_listener.get(link.as_str()).copied()],
                 );
+                if let Some(fill) = dns_fill.clone().filter(|(placeholder, ..)| uri.contains(placeholder.as_str())) {
+                    self.plan.fills.insert(a, Fills { texts: vec![fill], ..Fills::default() });
+                }
                 api_actions.push(a);
             }
         }
@@ -1266,18 +1298,16 @@ impl<'a> Planner<'a> {
         }
 
         // Deployment: when anything changed, or the stage does not carry what is desired.
-        let mut lines: Vec<String> =
+        let lines: Vec<String> =
             want.iter().flat_map(|(p, ms)| ms.iter().map(move |(m, uri, ..)| format!("{m} {p} {uri}"))).collect();
-        lines.sort();
-        lines.push(format!("vpc-link {}", cx.vpc_link));
-        let hash: String = {
-            let mut h = Sha256::new();
-            for l in &lines {
-                h.update(l.as_bytes());
-                h.update(b"\n");
-            }
-            h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
-        };
+        let vpc_link_line = format!("vpc-link {}", cx.vpc_link);
+        let hash = deployed_hash(lines.clone(), &vpc_link_line);
+        // What the hash covers that this plan creates (the load balancer's DNS name in URIs, the
+        // VPC link id): the engine takes the hash again once they are known.
+        let mut hash_fills: Vec<(String, usize, Output)> = dns_fill.clone().into_iter().collect();
+        if let Some((by, output)) = cx.vpc_link.made_by() {
+            hash_fills.push((cx.vpc_link.to_string(), by, output));
+        }
         if want.values().all(Vec::is_empty) {
             return None; // A REST API without methods cannot be deployed.
         }
@@ -1301,7 +1331,7 @@ impl<'a> Planner<'a> {
         stage_tags.insert(MANAGED_BY.to_string(), self.s.instance.clone());
         stage_tags.insert(DEPLOYED_HASH.to_string(), hash);
         let deps: Vec<Option<usize>> = api_actions.iter().copied().map(Some).collect();
-        Some(self.add(
+        let a = self.add(
             &subject,
             account,
             format!("stage {}", gw.spec.api.stage),
@@ -1314,7 +1344,11 @@ impl<'a> Planner<'a> {
                 stage_tags,
             },
             deps,
-        ))
+        );
+        if !hash_fills.is_empty() {
+            self.plan.fills.insert(a, Fills { texts: hash_fills, hash_lines: lines, hash_tail: vpc_link_line });
+        }
+        Some(a)
     }
 
     fn integration_drift(&self, m: &ApiMethod, uri: &str, method: &str, vpc_link: &Ref) -> Option<Reason> {
@@ -1554,7 +1588,7 @@ impl<'a> Planner<'a> {
                         }
                         other => {
                             self.report(&subject).waiting.push(format!("peering {} is {other:?}", p.id));
-                            (Ref::Pending(format!("peering {} to become active", p.id)), None)
+                            (Ref::Pending(format!("peering {} to become active", p.id).into()), None)
                         }
                     }
                 }
@@ -1607,7 +1641,8 @@ impl<'a> Planner<'a> {
                         },
                         vec![],
                     );
-                    let pending = Ref::Pending(format!("peering {} -> {}", gw.spec.vpc_id, pair.svc_vpc));
+                    let pending =
+                        Ref::created(format!("peering {} -> {}", gw.spec.vpc_id, pair.svc_vpc), created, Output::Id);
                     let accept = self.add(
                         &subject,
                         &pair.svc_account,

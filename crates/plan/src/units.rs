@@ -270,7 +270,9 @@ pub fn scoped(
         .filter(|(s, _)| owned.contains(&report_unit(s)))
         .map(|(s, r)| (s.clone(), r.clone()))
         .collect();
-    (Plan { actions, reports }, units)
+    let mut scoped = Plan { actions, reports, fills: plan.fills.clone() };
+    scoped.renumber_made_by(&new_id);
+    (scoped, units)
 }
 
 #[cfg(test)]
@@ -426,6 +428,7 @@ spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, rou
                 (Subject::Gateway("gamma".into()), Report::default()),
                 (Subject::Gateway("alpha".into()), Report::default()),
             ]),
+            ..Plan::default()
         };
         let unit_of: Vec<String> =
             ["gamma", "alpha", "gamma", "gamma", "gamma"].iter().map(|s| s.to_string()).collect();

@@ -150,6 +150,36 @@ fn live_peerings(s: &AccountState) -> usize {
     s.peerings.iter().filter(|p| !p.status.is_dead()).count()
 }
 
+/// Issue 13 item 4: moto has no asynchrony (VPC links AVAILABLE at once, a peering accepted is
+/// active), so with the ids each create answers handed to the actions that need them within the
+/// pass, a fresh fleet converges in one observation + execution and one confirming observation;
+/// a third observation plans nothing.
+#[tokio::test]
+async fn a_fresh_fleet_converges_in_two_rounds() {
+    let f = Fixture::new().await;
+    let dns = "  peering: {allowDnsResolution: true}\n";
+    let text = accounts_yaml(false)
+        + &f.gateway_yaml()
+        + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", dns)
+        + &f.link("hooks", "a", "10.20.1.11", 9002, "/webhooks/payments", dns)
+        + &f.link("ledger", "b", "10.30.1.10", 9003, "/accounts", "");
+    let d = desired(&text);
+    let r = f.converge(&d).await;
+    let made: Vec<String> =
+        r.executed.iter().map(|e| format!("{} {}: {:?}", e.action.op.name(), e.action.resource, e.result)).collect();
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(r.rounds, 2, "{made:#?}");
+    assert!(
+        r.executed.iter().all(|e| matches!(e.result, crosslink_controller::ActionResult::Done { .. })),
+        "{made:#?}"
+    );
+    let (_, third) = f.engine().plan(&d).await;
+    assert!(third.actions.is_empty() && third.in_sync(), "{third:#?}");
+    let gw = f.state(&d, "shared").await;
+    assert_eq!((gw.load_balancers.len(), gw.target_groups.len(), gw.listeners.len()), (1, 3, 3));
+    assert_eq!((gw.vpc_links.len(), gw.rest_apis.len(), live_peerings(&gw)), (1, 1, 2));
+}
+
 #[tokio::test]
 async fn converges_then_applies_nothing_then_repairs_every_drift() {
     let f = Fixture::new().await;
