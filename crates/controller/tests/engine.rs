@@ -1323,7 +1323,7 @@ async fn an_acceptance_chained_before_the_accepter_sees_the_peering_waits_for_th
 /// for a token (a bucket throttled to a crawl) before they take one of the engine's slots; each
 /// request then takes a millisecond. Records the order of answers and the requests in flight.
 struct Limited {
-    aws: Arc<FakeAws>,
+    aws: Arc<Faulty<FakeAws>>,
     crawl: (&'static str, crosslink_plan::op::Service),
     answered: std::sync::Mutex<Vec<(String, crosslink_plan::op::Service, &'static str)>>,
     in_flight: std::sync::atomic::AtomicUsize,
