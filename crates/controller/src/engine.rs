@@ -641,9 +641,20 @@ impl<C: Cloud> Engine<C> {
         // looked at again, a few times at most, before the apply calls it converged.
         let mut unseen: BTreeSet<String> = BTreeSet::new();
         let mut unseen_looks = 0;
+        // After the first round, a round reads only what the one before changed or waits for
+        // (`focus`): the accounts of the subjects that had changes, were waiting or blocked, and
+        // in them those subjects' targets. The rest is as the previous observation showed it.
+        let mut previous: Option<(Observed, crate::focus::Focus)> = None;
         loop {
             report.rounds += 1;
-            let (observed, plan) = self.plan(desired).await;
+            let (observed, plan) = match &previous {
+                Some((prev, focus)) => {
+                    let (observed, _) = self.observe_focused(desired, prev, focus, None).await;
+                    let plan = crosslink_plan::plan(desired, &observed, &self.opts.settings);
+                    (observed, plan)
+                }
+                None => self.plan(desired).await,
+            };
             if !unseen.is_empty() {
                 let seen = observed_ids(&observed);
                 unseen.retain(|id| !seen.contains(id.as_str()));
@@ -723,6 +734,18 @@ impl<C: Cloud> Engine<C> {
                 }
             }
             report.executed.extend(executed.into_iter().filter(|e| !matches!(e.result, ActionResult::Skipped { .. })));
+            let mut subjects: BTreeSet<Subject> = plan.actions.iter().map(|a| a.subject.clone()).collect();
+            subjects.extend(
+                plan.reports
+                    .iter()
+                    .filter(|(_, r)| !r.waiting.is_empty() || !r.problems.is_empty())
+                    .map(|(s, _)| s.clone()),
+            );
+            let mut acted_in: BTreeMap<Subject, BTreeSet<String>> = BTreeMap::new();
+            for a in &plan.actions {
+                acted_in.entry(a.subject.clone()).or_default().insert(a.account.clone());
+            }
+            previous = Some((observed, crate::focus::Focus::of(desired, subjects, &acted_in)));
             if progressed {
                 wait = opts.min_wait;
             } else {

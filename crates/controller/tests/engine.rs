@@ -1391,3 +1391,30 @@ async fn a_throttled_bucket_holds_no_slot_other_accounts_and_services_could_use(
     // And never more requests in flight than slots; both slots were used.
     assert_eq!(limited.max_in_flight.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+/// Issue 13 item 6: after its first (full) observation, an apply's rounds read only what the
+/// round before changed or waits for: adding a link in one service account does not read the
+/// other service account again, nor the targets of the other links.
+#[tokio::test]
+async fn an_applys_later_rounds_read_only_what_they_changed() {
+    let f = world();
+    converge(&f, &desired(&three_links())).await;
+    let before = f.observations();
+    let skipped = f.target_reads_skipped();
+    let more = three_links() + &link("fx", "svc-a", A_VPC, A_RTB, "10.20.1.12", 9004, "/fx", "");
+    let r = converge(&f, &desired(&more)).await;
+    assert!(r.rounds >= 2, "{} rounds", r.rounds);
+    let after = f.observations();
+    let read = |m: &BTreeMap<String, u64>, a: &str| m.get(a).copied().unwrap_or(0) - before.get(a).copied().unwrap_or(0);
+    // `converge` also plans once more afterwards (a full observation): one read more each.
+    assert_eq!(read(&after, SVC_B), 2, "svc-b is read in the first round only (and by the final check)");
+    assert_eq!(read(&after, GW), r.rounds as u64 + 1, "the gateway account is read every round");
+    assert_eq!(read(&after, SVC_A), r.rounds as u64 + 1, "the new link's account is read every round");
+    // Rounds after the first leave out the three other links' targets.
+    assert!(
+        f.target_reads_skipped() >= skipped + 3 * (r.rounds as u64 - 1),
+        "{} target reads skipped in {} rounds",
+        f.target_reads_skipped() - skipped,
+        r.rounds
+    );
+}
