@@ -306,6 +306,9 @@ impl<C: Cloud> Daemon<C> {
                 }
                 _ = tokio::time::sleep_until(wake) => {}
             }
+            // Units gained or lost show in /status and the metrics at once, not after the pass
+            // that follows.
+            self.publish_shards();
             let now = Instant::now();
             if reload || now >= next_reload {
                 next_reload = now + self.opts.reload_interval;
