@@ -619,7 +619,7 @@ fn per_gateway(v: &mut V, state: &DesiredState, ix: &Index) {
                             "port {} is already used by Link/{} on Gateway/{}",
                             l.spec.listener_port, first.metadata.name, g.metadata.name
                         ),
-                        format!("listener ports are unique per gateway; pick a free one, e.g. {}", free_port(&links)),
+                        format!("listener ports are unique per gateway; pick a free one, e.g. {}", free_port(links)),
                     ),
                 ),
                 None => {
