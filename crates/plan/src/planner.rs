@@ -1422,6 +1422,14 @@ impl<'a> Planner<'a> {
                 Some(there.chain(back).collect())
             })
             .collect();
+        // Route table -> the routes the pairs want in it, (pair, CIDR), in pair order: a clash is
+        // looked for among the pairs routing from the same table, not among all pairs before.
+        let mut wanted_in: HashMap<&str, Vec<(usize, Ipv4Net)>> = HashMap::new();
+        for (j, w) in wants.iter().enumerate() {
+            for (t, c) in w.iter().flatten() {
+                wanted_in.entry(t.as_str()).or_default().push((j, *c));
+            }
+        }
         for (i, pair) in pairs.iter().enumerate() {
             let gw = pair.gw;
             let subject = Subject::Peering(gw.spec.vpc_id.clone(), pair.svc_vpc.clone());
@@ -1463,10 +1471,9 @@ impl<'a> Planner<'a> {
             // a pair before it in desired order (two service VPCs with one range behind one
             // gateway) cannot be routed; it waits, and the earlier one keeps its routes.
             let clash = wants[i].iter().flatten().find_map(|(t, c)| {
-                pairs[..i].iter().zip(&wants[..i]).find_map(|(other, w)| {
-                    let (_, theirs) = w.iter().flatten().find(|(ot, oc)| ot == t && overlaps(*c, *oc))?;
-                    Some((t, *c, other, *theirs))
-                })
+                let earlier = wanted_in.get(t.as_str())?.iter().take_while(|(j, _)| *j < i);
+                let (j, theirs) = earlier.into_iter().find(|(_, oc)| overlaps(*c, *oc))?;
+                Some((t, *c, &pairs[*j], *theirs))
             });
             if let Some((rtb, mine, other, theirs)) = clash {
                 let other_vpc =
