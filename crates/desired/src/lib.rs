@@ -3,6 +3,7 @@
 
 mod decode;
 pub mod diag;
+mod index;
 mod load;
 pub mod model;
 pub mod node;
@@ -12,6 +13,7 @@ mod suggest;
 mod validate;
 
 pub use diag::{Diagnostic, Diagnostics};
+pub use index::Index;
 pub use load::{MAX_DEPTH, MAX_FILE_BYTES, MAX_FILES, load, load_str};
 pub use model::*;
 pub use schema::json_schema;

@@ -1,10 +1,11 @@
 //! Checks across fields and documents: formats, references, uniqueness, overlaps and quotas.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use ipnet::Ipv4Net;
 
 use crate::diag::Diagnostic;
+use crate::index::Index;
 use crate::model::*;
 use crate::rules::{self, Problem};
 use crate::suggest::did_you_mean;
@@ -63,42 +64,83 @@ fn p(msg: impl Into<String>, hint: impl Into<String>) -> Problem {
 
 pub(crate) fn validate(state: &DesiredState, undecoded: &Undecoded, diags: &mut Vec<Diagnostic>) {
     let mut v = V { diags, undecoded };
+    let ix = state.index();
     names(&mut v, "Account", state.accounts.iter().map(|a| &a.metadata));
     names(&mut v, "Gateway", state.gateways.iter().map(|g| &g.metadata));
     names(&mut v, "Link", state.links.iter().map(|l| &l.metadata));
     for a in &state.accounts {
         account(&mut v, a);
     }
-    let account_names: Vec<&str> = state.accounts.iter().map(|a| a.metadata.name.as_str()).collect();
-    let gateway_names: Vec<&str> = state.gateways.iter().map(|g| g.metadata.name.as_str()).collect();
+    let account_names = Known::new(state.accounts.iter().map(|a| a.metadata.name.as_str()));
+    let gateway_names = Known::new(state.gateways.iter().map(|g| g.metadata.name.as_str()));
     for g in &state.gateways {
-        gateway(&mut v, state, g, &account_names);
+        gateway(&mut v, &ix, g, &account_names);
     }
     for l in &state.links {
-        link(&mut v, state, l, &account_names, &gateway_names);
+        link(&mut v, &ix, l, &account_names, &gateway_names);
     }
-    per_gateway(&mut v, state);
-    per_vpc_pair(&mut v, state);
-    shared_route_tables(&mut v, state);
+    per_gateway(&mut v, state, &ix);
+    per_vpc_pair(&mut v, state, &ix);
+    shared_route_tables(&mut v, state, &ix);
     one_owner_each(&mut v, state);
+}
+
+/// The names defined of one kind: in order (for hints), and as a set (for lookups).
+struct Known<'a> {
+    list: Vec<&'a str>,
+    set: HashSet<&'a str>,
+}
+
+impl<'a> Known<'a> {
+    fn new(names: impl Iterator<Item = &'a str>) -> Self {
+        let list: Vec<&str> = names.collect();
+        Known { set: list.iter().copied().collect(), list }
+    }
 }
 
 /// A route table holds one route per destination: two peerings cannot both be routed to
 /// overlapping CIDRs from one table (AWS refuses the second route, and replacing it would take
-/// the first one's traffic). Links are peered in desired order, so the later link is the error.
+/// the first one's traffic). Links are peered in desired order, so the later link is the error,
+/// reported against the first earlier link it conflicts with.
 /// Only CIDRs given in the YAML are checked here; the planner checks the live ones.
-fn shared_route_tables(v: &mut V, state: &DesiredState) {
+///
+/// Only links that share a route table can conflict, so each table indexes the earlier links
+/// routed from it: a gateway's table by the service VPC and CIDR it routes to, a service's table
+/// by the gateway VPC and CIDR. Of the links with the same VPC and CIDR in one table only the
+/// first is kept, since a later one conflicts exactly when it does: linear in links, times the
+/// distinct VPCs routed from one table.
+fn shared_route_tables(v: &mut V, state: &DesiredState, ix: &Index) {
+    // Table -> earlier links routed from it, one per (VPC, CIDR), in desired order.
+    let mut gateway_tables: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut service_tables: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut indexed: HashSet<(bool, &str, &str, Ipv4Net)> = HashSet::new();
+    let mut gateway_of: Vec<Option<&Gateway>> = Vec::with_capacity(state.links.len());
     for (i, later) in state.links.iter().enumerate() {
-        let Some(lg) = state.gateway(&later.spec.gateway) else { continue };
-        for earlier in &state.links[..i] {
-            let Some(eg) = state.gateway(&earlier.spec.gateway) else { continue };
-            let (ls, es) = (&later.spec.service, &earlier.spec.service);
-            // The gateway's tables route to the service VPCs.
-            let gateway_side = (ls.vpc_id != es.vpc_id)
-                .then(|| shared(&lg.spec.route_table_ids, &eg.spec.route_table_ids).zip(ls.cidr.zip(es.cidr)))
-                .flatten()
-                .filter(|(_, (a, b))| overlaps(*a, *b));
-            if let Some((rtb, (mine, theirs))) = gateway_side {
+        let lg = ix.gateway(&later.spec.gateway);
+        gateway_of.push(lg);
+        let Some(lg) = lg else { continue };
+        let ls = &later.spec.service;
+        let earliest = |tables: &[String], index: &HashMap<&str, Vec<usize>>, conflicts: &dyn Fn(usize) -> bool| {
+            tables.iter().filter_map(|t| index.get(t.as_str())).flatten().copied().filter(|j| conflicts(*j)).min()
+        };
+        // The gateway's tables route to the service VPCs.
+        let gateway_side = earliest(&lg.spec.route_table_ids, &gateway_tables, &|j| {
+            let es = &state.links[j].spec.service;
+            ls.vpc_id != es.vpc_id && ls.cidr.zip(es.cidr).is_some_and(|(a, b)| overlaps(a, b))
+        });
+        // The service's tables route back to the gateway VPCs.
+        let service_side = earliest(&ls.route_table_ids, &service_tables, &|j| {
+            let eg = gateway_of[j].expect("indexed links have a gateway");
+            lg.spec.vpc_id != eg.spec.vpc_id && lg.spec.cidr.zip(eg.spec.cidr).is_some_and(|(a, b)| overlaps(a, b))
+        });
+        // The first earlier link in conflict; for one link, the gateway side is reported first.
+        match (gateway_side, service_side) {
+            (Some(j), s) if s.is_none_or(|s| j <= s) => {
+                let (earlier, eg) = (&state.links[j], gateway_of[j].expect("indexed links have a gateway"));
+                let es = &earlier.spec.service;
+                let rtb =
+                    shared(&lg.spec.route_table_ids, &eg.spec.route_table_ids).expect("indexed by a shared table");
+                let (mine, theirs) = (ls.cidr.expect("overlaps"), es.cidr.expect("overlaps"));
                 v.at(
                     "Link",
                     &later.metadata,
@@ -111,14 +153,12 @@ fn shared_route_tables(v: &mut V, state: &DesiredState) {
                         ROUTE_TABLE_HINT,
                     ),
                 );
-                break;
             }
-            // The service's tables route back to the gateway VPCs.
-            let service_side = (lg.spec.vpc_id != eg.spec.vpc_id)
-                .then(|| shared(&ls.route_table_ids, &es.route_table_ids).zip(lg.spec.cidr.zip(eg.spec.cidr)))
-                .flatten()
-                .filter(|(_, (a, b))| overlaps(*a, *b));
-            if let Some((rtb, (mine, theirs))) = service_side {
+            (_, Some(j)) => {
+                let (earlier, eg) = (&state.links[j], gateway_of[j].expect("indexed links have a gateway"));
+                let es = &earlier.spec.service;
+                let rtb = shared(&ls.route_table_ids, &es.route_table_ids).expect("indexed by a shared table");
+                let (mine, theirs) = (lg.spec.cidr.expect("overlaps"), eg.spec.cidr.expect("overlaps"));
                 v.at(
                     "Link",
                     &later.metadata,
@@ -131,7 +171,21 @@ fn shared_route_tables(v: &mut V, state: &DesiredState) {
                         ROUTE_TABLE_HINT,
                     ),
                 );
-                break;
+            }
+            _ => {}
+        }
+        if let Some(c) = ls.cidr {
+            for t in &lg.spec.route_table_ids {
+                if indexed.insert((true, t, &ls.vpc_id, c)) {
+                    gateway_tables.entry(t).or_default().push(i);
+                }
+            }
+        }
+        if let Some(c) = lg.spec.cidr {
+            for t in &ls.route_table_ids {
+                if indexed.insert((false, t, &lg.spec.vpc_id, c)) {
+                    service_tables.entry(t).or_default().push(i);
+                }
             }
         }
     }
@@ -233,11 +287,12 @@ fn reference(
     field: &str,
     target_kind: &str,
     name: &str,
-    known: &[&str],
+    known: &Known,
 ) -> bool {
-    if known.contains(&name) {
+    if known.set.contains(name) {
         return true;
     }
+    let known = &known.list;
     if v.undecoded.might_define(target_kind, name) {
         return false;
     }
@@ -338,7 +393,7 @@ fn ids(v: &mut V, kind: &str, meta: &Metadata, field: &str, ids: &[String], pref
     }
 }
 
-fn gateway(v: &mut V, state: &DesiredState, g: &Gateway, accounts: &[&str]) {
+fn gateway(v: &mut V, ix: &Index, g: &Gateway, accounts: &Known) {
     let (m, s) = (&g.metadata, &g.spec);
     reference(v, "Gateway", m, "spec.account", "Account", &s.account, accounts);
     v.check("Gateway", m, "spec.vpcId", rules::ec2_id(&s.vpc_id, "vpc", "VPC"));
@@ -349,7 +404,7 @@ fn gateway(v: &mut V, state: &DesiredState, g: &Gateway, accounts: &[&str]) {
         LoadBalancerRef::Arn(arn) => match rules::load_balancer_arn(arn) {
             Err(e) => v.at("Gateway", m, "spec.loadBalancer.arn", e),
             Ok((region, acct)) => {
-                if let Some(a) = state.account(&s.account)
+                if let Some(a) = ix.account(&s.account)
                     && (acct != a.spec.account_id || region != a.spec.region)
                 {
                     v.at(
@@ -379,7 +434,7 @@ fn gateway(v: &mut V, state: &DesiredState, g: &Gateway, accounts: &[&str]) {
     tags(v, "Gateway", m, &s.tags);
 }
 
-fn link(v: &mut V, state: &DesiredState, l: &Link, accounts: &[&str], gateways: &[&str]) {
+fn link(v: &mut V, ix: &Index, l: &Link, accounts: &Known, gateways: &Known) {
     let (m, s) = (&l.metadata, &l.spec);
     let gw_ok = reference(v, "Link", m, "spec.gateway", "Gateway", &s.gateway, gateways);
     let acct_ok = reference(v, "Link", m, "spec.service.account", "Account", &s.service.account, accounts);
@@ -483,7 +538,7 @@ fn link(v: &mut V, state: &DesiredState, l: &Link, accounts: &[&str], gateways: 
     }
     tags(v, "Link", m, &s.tags);
 
-    let (Some(gw), true, true) = (state.gateway(&s.gateway), gw_ok, acct_ok) else {
+    let (Some(gw), true, true) = (ix.gateway(&s.gateway), gw_ok, acct_ok) else {
         return;
     };
     if gw.spec.vpc_id == s.service.vpc_id {
@@ -510,7 +565,7 @@ fn link(v: &mut V, state: &DesiredState, l: &Link, accounts: &[&str], gateways: 
             ),
         );
     }
-    if let (Some(ga), Some(sa)) = (state.account(&gw.spec.account), state.account(&s.service.account))
+    if let (Some(ga), Some(sa)) = (ix.account(&gw.spec.account), ix.account(&s.service.account))
         && ga.spec.region != sa.spec.region
     {
         v.at(
@@ -529,9 +584,9 @@ fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-fn per_gateway(v: &mut V, state: &DesiredState) {
+fn per_gateway(v: &mut V, state: &DesiredState, ix: &Index) {
     for g in &state.gateways {
-        let links: Vec<&Link> = state.links_of(&g.metadata.name).collect();
+        let links: &[&Link] = ix.links_of(&g.metadata.name);
         if links.len() > MAX_LINKS_PER_GATEWAY {
             let extra = links[MAX_LINKS_PER_GATEWAY];
             v.at(
@@ -553,7 +608,7 @@ fn per_gateway(v: &mut V, state: &DesiredState) {
             v.at("Gateway", &g.metadata, "metadata.name", p(format!("the links of this gateway register {targets} targets; an NLB has at most {MAX_TARGETS_PER_GATEWAY}"), "spread the links over another Gateway"));
         }
         let mut ports: HashMap<u16, &Link> = HashMap::new();
-        for l in &links {
+        for l in links {
             match ports.get(&l.spec.listener_port) {
                 Some(first) => v.at(
                     "Link",
@@ -564,7 +619,7 @@ fn per_gateway(v: &mut V, state: &DesiredState) {
                             "port {} is already used by Link/{} on Gateway/{}",
                             l.spec.listener_port, first.metadata.name, g.metadata.name
                         ),
-                        format!("listener ports are unique per gateway; pick a free one, e.g. {}", free_port(&links)),
+                        format!("listener ports are unique per gateway; pick a free one, e.g. {}", free_port(links)),
                     ),
                 ),
                 None => {
@@ -596,7 +651,7 @@ fn free_port(links: &[&Link]) -> u16 {
 }
 
 /// Links that share a (gateway VPC, service VPC) pair share one peering: they must agree on it.
-fn per_vpc_pair(v: &mut V, state: &DesiredState) {
+fn per_vpc_pair(v: &mut V, state: &DesiredState, ix: &Index) {
     let mut first: HashMap<&str, &Link> = HashMap::new();
     let mut pairs: HashMap<(&str, &str), &Link> = HashMap::new();
     for l in &state.links {
@@ -633,7 +688,7 @@ fn per_vpc_pair(v: &mut V, state: &DesiredState) {
                 first.insert(&s.vpc_id, l);
             }
         }
-        let Some(gw) = state.gateway(&l.spec.gateway) else {
+        let Some(gw) = ix.gateway(&l.spec.gateway) else {
             continue;
         };
         match pairs.get(&(gw.spec.vpc_id.as_str(), s.vpc_id.as_str())) {
@@ -735,6 +790,96 @@ spec: {accountId: "222222222222", region: eu-central-1}
         let shared = text.replace(&format!("routeTableIds: [{RTB_H}]"), &format!("routeTableIds: [{RTB_G}]"));
         let e = errors(&shared);
         assert!(e.len() == 1 && e[0].contains("Gateway/other routes to both from"), "{e:?}");
+    }
+
+    /// The check as it was, pairwise over every earlier link (quadratic): the reference the
+    /// indexed one must agree with, diagnostic for diagnostic.
+    fn pairwise(state: &crate::DesiredState) -> Vec<String> {
+        use super::{overlaps, shared};
+        let mut out = Vec::new();
+        for (i, later) in state.links.iter().enumerate() {
+            let Some(lg) = state.gateway(&later.spec.gateway) else { continue };
+            for earlier in &state.links[..i] {
+                let Some(eg) = state.gateway(&earlier.spec.gateway) else { continue };
+                let (ls, es) = (&later.spec.service, &earlier.spec.service);
+                let gateway_side = (ls.vpc_id != es.vpc_id)
+                    .then(|| shared(&lg.spec.route_table_ids, &eg.spec.route_table_ids).zip(ls.cidr.zip(es.cidr)))
+                    .flatten()
+                    .filter(|(_, (a, b))| overlaps(*a, *b));
+                if let Some((rtb, (mine, theirs))) = gateway_side {
+                    out.push(format!(
+                        "Link/{}: {mine} overlaps the service VPC of Link/{} ({}, {theirs}), and Gateway/{} routes to both from {rtb}",
+                        later.metadata.name, earlier.metadata.name, es.vpc_id, lg.metadata.name
+                    ));
+                    break;
+                }
+                let service_side = (lg.spec.vpc_id != eg.spec.vpc_id)
+                    .then(|| shared(&ls.route_table_ids, &es.route_table_ids).zip(lg.spec.cidr.zip(eg.spec.cidr)))
+                    .flatten()
+                    .filter(|(_, (a, b))| overlaps(*a, *b));
+                if let Some((rtb, (mine, theirs))) = service_side {
+                    out.push(format!(
+                        "Link/{}: Gateway/{}'s VPC {mine} overlaps Gateway/{}'s ({theirs}, Link/{}), and {rtb} would route back to both",
+                        later.metadata.name, lg.metadata.name, eg.metadata.name, earlier.metadata.name
+                    ));
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_indexed_route_table_check_reports_what_the_pairwise_one_did() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        // A valid state to start from: three gateways, twelve links.
+        let mut text = format!(
+            "{ACCOUNTS}{}{}{}",
+            gateway("g0", GW_A, "10.1.0.0/16", RTB_G),
+            gateway("g1", GW_B, "10.2.0.0/16", RTB_H),
+            gateway("g2", "vpc-0c0c0c0c0c0c0c0c0", "10.3.0.0/16", "rtb-0c0c0c0c0c0c0c0c0")
+        );
+        for i in 0..12u16 {
+            text += &link(&format!("l{i}"), "g0", SVC_1, "10.20.0.0/16", RTB_1, 9001 + i);
+        }
+        let base = crate::load_str(Path::new("t.yaml"), &text).expect("valid");
+        let vpcs = [GW_A, GW_B, SVC_1, SVC_2, "vpc-0c0c0c0c0c0c0c0c0"];
+        let rtbs = [RTB_G, RTB_H, RTB_1, RTB_2];
+        let nets = ["10.1.0.0/16", "10.1.0.0/17", "10.1.128.0/17", "10.20.0.0/16", "10.20.0.0/24", "10.30.0.0/16"];
+        let mut conflicts = 0;
+        for seed in 0..2000u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut d = base.clone();
+            let pick_tables = |rng: &mut StdRng| -> Vec<String> {
+                let n = rng.random_range(1..=2);
+                (0..n).map(|_| rtbs[rng.random_range(0..rtbs.len())].to_string()).collect()
+            };
+            let cidr = |rng: &mut StdRng| {
+                rng.random_ratio(5, 6).then(|| nets[rng.random_range(0..nets.len())].parse().expect("cidr"))
+            };
+            for g in &mut d.gateways {
+                g.spec.vpc_id = vpcs[rng.random_range(0..vpcs.len())].into();
+                g.spec.cidr = cidr(&mut rng);
+                g.spec.route_table_ids = pick_tables(&mut rng);
+            }
+            for l in &mut d.links {
+                l.spec.gateway = ["g0", "g1", "g2", "missing"][rng.random_range(0..4)].into();
+                l.spec.service.vpc_id = vpcs[rng.random_range(0..vpcs.len())].into();
+                l.spec.service.cidr = cidr(&mut rng);
+                l.spec.service.route_table_ids = pick_tables(&mut rng);
+            }
+            let want = pairwise(&d);
+            let mut diags = Vec::new();
+            let undecoded = super::Undecoded::default();
+            let mut v = super::V { diags: &mut diags, undecoded: &undecoded };
+            super::shared_route_tables(&mut v, &d, &d.index());
+            let got: Vec<String> =
+                diags.iter().map(|e| format!("{}: {}", e.object.as_deref().unwrap_or("?"), e.message)).collect();
+            assert_eq!(got, want, "seed {seed}");
+            conflicts += want.len();
+        }
+        assert!(conflicts > 1000, "the random states rarely conflict: {conflicts}");
     }
 
     #[test]

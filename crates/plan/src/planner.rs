@@ -3,10 +3,12 @@
 //! deployment, the peerings with their routes, and last what crosslink owns that is no longer
 //! desired. Nothing unowned is ever changed; nothing is deleted without an explicit reason.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
-use crosslink_desired::{ApiTarget, DeletionPolicy, DesiredState, Gateway, HealthProtocol, Link, LoadBalancerRef};
+use crosslink_desired::{
+    ApiTarget, DeletionPolicy, DesiredState, Gateway, HealthProtocol, Index, Link, LoadBalancerRef,
+};
 use ipnet::Ipv4Net;
 use sha2::{Digest, Sha256};
 
@@ -104,6 +106,8 @@ pub(crate) fn deployed_hash(mut lines: Vec<String>, vpc_link_line: &str) -> Stri
 fn plan_with(desired: &DesiredState, observed: &Observed, settings: &Settings, frozen: &BTreeSet<String>) -> Plan {
     let mut p = Planner {
         d: desired,
+        ix: desired.index(),
+        peerings_by_id: peerings_by_id(observed),
         o: observed,
         s: settings,
         frozen,
@@ -125,7 +129,7 @@ fn plan_with(desired: &DesiredState, observed: &Observed, settings: &Settings, f
     }
     for cx in &gateways {
         let mut entries = Vec::new();
-        for l in desired.links_of(&cx.gw.metadata.name) {
+        for l in p.ix.links_of(&cx.gw.metadata.name).to_vec() {
             if let Some(e) = p.link(cx, l) {
                 entries.push(e);
             }
@@ -144,7 +148,7 @@ fn plan_with(desired: &DesiredState, observed: &Observed, settings: &Settings, f
         .links
         .iter()
         .filter_map(|l| {
-            let gw = desired.gateway(&l.spec.gateway)?;
+            let gw = p.ix.gateway(&l.spec.gateway)?;
             Some((l.metadata.name.clone(), Subject::Peering(gw.spec.vpc_id.clone(), l.spec.service.vpc_id.clone())))
         })
         .collect();
@@ -159,8 +163,25 @@ fn plan_with(desired: &DesiredState, observed: &Observed, settings: &Settings, f
     p.plan
 }
 
+/// Every observed peering by id, as a search of the accounts in name order finds it first.
+fn peerings_by_id(o: &Observed) -> HashMap<&str, &Peering> {
+    let mut by_id = HashMap::new();
+    for a in o.accounts.values() {
+        if let AccountObservation::Ok(s) = a {
+            for p in &s.peerings {
+                by_id.entry(p.id.as_str()).or_insert(p);
+            }
+        }
+    }
+    by_id
+}
+
 struct Planner<'a> {
     d: &'a DesiredState,
+    /// Lookups by name into `d`, built once (a search per link made planning quadratic).
+    ix: Index<'a>,
+    /// Every observed peering by id: the first account (in name order) that shows it.
+    peerings_by_id: HashMap<&'a str, &'a Peering>,
     o: &'a Observed,
     s: &'a Settings,
     /// Links blocked by problems found after they were planned: their API entries are frozen.
@@ -983,7 +1004,7 @@ impl<'a> Planner<'a> {
         let owner = Some(holder).filter(|h| self.owned(&h.tags)).and_then(|h| tags::owner(&h.tags)).map(str::to_string);
         let moving_link = |owner: &Option<String>, at: u16| -> Option<(String, u16)> {
             let Some(Subject::Link(name)) = Subject::from_owner_tag(owner.as_deref()?) else { return None };
-            let want = self.d.link(&name)?.spec.listener_port;
+            let want = self.ix.link(&name)?.spec.listener_port;
             (want != at).then_some((name, want))
         };
         // A blocked link does not move: waiting for it would never end.
@@ -1118,7 +1139,7 @@ impl<'a> Planner<'a> {
             .filter(|x| cx.lb_arn.known() == Some(x.load_balancer_arn.as_str()))
             .filter(|x| self.owned(&x.tags) && is_retained(&x.tags))
             .filter(
-                |x| matches!(tags::owner_subject(&x.tags), Some(Subject::Link(link)) if self.d.link(&link).is_none()),
+                |x| matches!(tags::owner_subject(&x.tags), Some(Subject::Link(link)) if self.ix.link(&link).is_none()),
             )
             .map(|x| x.port)
             .collect();
@@ -1401,9 +1422,12 @@ impl<'a> Planner<'a> {
             retain: bool,
         }
         let mut pairs: Vec<Pair> = Vec::new();
+        // (gateway VPC, service VPC) -> its index in `pairs`.
+        let mut pair_at: HashMap<(&str, &str), usize> = HashMap::new();
         for l in &self.d.links {
-            let Some(gw) = self.d.gateway(&l.spec.gateway) else { continue };
-            match pairs.iter_mut().find(|p| p.gw.spec.vpc_id == gw.spec.vpc_id && p.svc_vpc == l.spec.service.vpc_id) {
+            let Some(gw) = self.ix.gateway(&l.spec.gateway) else { continue };
+            let at = *pair_at.entry((gw.spec.vpc_id.as_str(), l.spec.service.vpc_id.as_str())).or_insert(pairs.len());
+            match pairs.get_mut(at) {
                 Some(p) => {
                     p.svc_rtbs.extend(l.spec.service.route_table_ids.iter().cloned());
                     p.links.push(l);
@@ -1432,6 +1456,14 @@ impl<'a> Planner<'a> {
                 Some(there.chain(back).collect())
             })
             .collect();
+        // Route table -> the routes the pairs want in it, (pair, CIDR), in pair order: a clash is
+        // looked for among the pairs routing from the same table, not among all pairs before.
+        let mut wanted_in: HashMap<&str, Vec<(usize, Ipv4Net)>> = HashMap::new();
+        for (j, w) in wants.iter().enumerate() {
+            for (t, c) in w.iter().flatten() {
+                wanted_in.entry(t.as_str()).or_default().push((j, *c));
+            }
+        }
         for (i, pair) in pairs.iter().enumerate() {
             let gw = pair.gw;
             let subject = Subject::Peering(gw.spec.vpc_id.clone(), pair.svc_vpc.clone());
@@ -1473,10 +1505,9 @@ impl<'a> Planner<'a> {
             // a pair before it in desired order (two service VPCs with one range behind one
             // gateway) cannot be routed; it waits, and the earlier one keeps its routes.
             let clash = wants[i].iter().flatten().find_map(|(t, c)| {
-                pairs[..i].iter().zip(&wants[..i]).find_map(|(other, w)| {
-                    let (_, theirs) = w.iter().flatten().find(|(ot, oc)| ot == t && overlaps(*c, *oc))?;
-                    Some((t, *c, other, *theirs))
-                })
+                let earlier = wanted_in.get(t.as_str())?.iter().take_while(|(j, _)| *j < i);
+                let (j, theirs) = earlier.into_iter().find(|(_, oc)| overlaps(*c, *oc))?;
+                Some((t, *c, &pairs[*j], *theirs))
             });
             if let Some((rtb, mine, other, theirs)) = clash {
                 let other_vpc =
@@ -1848,15 +1879,7 @@ impl<'a> Planner<'a> {
     /// Whether a route's peering holds it for another pair that is desired, or kept by Retain
     /// for a removed one: (who holds it, what to do).
     fn held_for_other(&self, peering_id: &str, mine: &str) -> Option<(String, String)> {
-        let p = self
-            .o
-            .accounts
-            .values()
-            .filter_map(|a| match a {
-                AccountObservation::Ok(s) => s.peerings.iter().find(|p| p.id == peering_id),
-                _ => None,
-            })
-            .next()?;
+        let p = *self.peerings_by_id.get(peering_id)?;
         if !self.owned(&p.tags) {
             return None;
         }
@@ -1866,16 +1889,8 @@ impl<'a> Planner<'a> {
         }
         let Some(Subject::Peering(gvpc, svpc)) = Subject::from_owner_tag(owner) else { return None };
         if self.owner_desired(owner) {
-            let links: Vec<String> = self
-                .d
-                .links
-                .iter()
-                .filter(|l| {
-                    l.spec.service.vpc_id == svpc
-                        && self.d.gateway(&l.spec.gateway).is_some_and(|g| g.spec.vpc_id == gvpc)
-                })
-                .map(|l| format!("Link/{}", l.metadata.name))
-                .collect();
+            let links: Vec<String> =
+                self.ix.links_of_pair(&gvpc, &svpc).iter().map(|l| format!("Link/{}", l.metadata.name)).collect();
             return Some((
                 format!("{peering_id}, the peering {gvpc} <-> {svpc} of {}, which routes it too", links.join(", ")),
                 "a route table holds one route per destination: remove one of the two links, or link one of them through another gateway or route table (the PrivateLink transport, once it exists, needs no routes)".into(),
@@ -1987,11 +2002,9 @@ impl<'a> Planner<'a> {
     /// Whether the owner named by a tag is still in desired state.
     fn owner_desired(&self, owner: &str) -> bool {
         match Subject::from_owner_tag(owner) {
-            Some(Subject::Link(l)) => self.d.link(&l).is_some(),
-            Some(Subject::Gateway(g)) => self.d.gateway(&g).is_some(),
-            Some(Subject::Peering(a, b)) => self.d.links.iter().any(|l| {
-                l.spec.service.vpc_id == b && self.d.gateway(&l.spec.gateway).is_some_and(|g| g.spec.vpc_id == a)
-            }),
+            Some(Subject::Link(l)) => self.ix.link(&l).is_some(),
+            Some(Subject::Gateway(g)) => self.ix.gateway(&g).is_some(),
+            Some(Subject::Peering(a, b)) => !self.ix.links_of_pair(&a, &b).is_empty(),
             None => false,
         }
     }
@@ -2030,8 +2043,8 @@ impl<'a> Planner<'a> {
             return None;
         }
         let Some(Subject::Link(link)) = tags::owner_subject(t) else { return None };
-        let l = self.d.link(&link)?;
-        let gw = self.d.gateway(&l.spec.gateway)?;
+        let l = self.ix.link(&link)?;
+        let gw = self.ix.gateway(&l.spec.gateway)?;
         let subject = Subject::Link(link);
         (gw.spec.account != account && !self.blocked(&subject)).then_some(subject)
     }

@@ -116,10 +116,11 @@ impl Units {
             return desired.accounts.iter().map(|a| a.metadata.name.clone()).collect();
         }
         let mut out = BTreeSet::new();
+        let ix = desired.index();
         for g in &desired.gateways {
             if self.of_gateway(&g.metadata.name).is_some_and(|u| owned.contains(u)) {
                 out.insert(g.spec.account.clone());
-                out.extend(desired.links_of(&g.metadata.name).map(|l| l.spec.service.account.clone()));
+                out.extend(ix.links_of(&g.metadata.name).iter().map(|l| l.spec.service.account.clone()));
             }
         }
         out
