@@ -666,6 +666,7 @@ impl<C: Cloud> Daemon<C> {
     fn attribute_changes(&self, mut plan: Plan, desired: &crosslink_desired::DesiredState) -> Plan {
         for a in &mut plan.actions {
             if matches!(a.reason, Reason::Drift { .. }) && !self.unchanged_since_sync(&a.subject, desired) {
+                let a = std::sync::Arc::make_mut(a);
                 a.reason = std::mem::replace(&mut a.reason, Reason::Missing).as_change();
             }
         }

@@ -90,7 +90,8 @@ pub enum ActionResult {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Executed {
-    pub action: Action,
+    /// The plan's action, shared with the plan (not a copy of it).
+    pub action: Arc<Action>,
     pub result: ActionResult,
     pub seconds: f64,
 }
@@ -484,7 +485,7 @@ impl<C: Cloud> Engine<C> {
                 if st[id] != St::Waiting {
                     continue;
                 }
-                let a = &plan.actions[id];
+                let a: &Action = &plan.actions[id];
                 // Judged again at launch: a lease may have been lost while it waited for a slot.
                 match judge(a, &st, &outcomes) {
                     Verdict::Launch => {}
@@ -604,7 +605,7 @@ impl<C: Cloud> Engine<C> {
                     ActionResult::Failed { error }
                 }
             };
-            results[a.id] = Some(Executed { action: a.clone(), result, seconds: took.as_secs_f64() });
+            results[a.id] = Some(Executed { action: plan.actions[a.id].clone(), result, seconds: took.as_secs_f64() });
             propagate(a.id, &mut st, &mut results, &outcomes, &mut ready);
         }
         results.into_iter().flatten().collect()

@@ -91,7 +91,7 @@ pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
     }
     let is_shared = |p: &Problem| shared.iter().any(|(q, _)| *q == p);
     for s in subjects(plan) {
-        let actions: Vec<&Action> = plan.actions.iter().filter(|a| a.subject == s).collect();
+        let actions: Vec<&Action> = plan.actions.iter().map(|a| &**a).filter(|a| a.subject == s).collect();
         let report = plan.reports.get(&s);
         let own_problems = report.is_some_and(|r| r.problems.iter().any(|p| !is_shared(p)));
         let only_shared = report
@@ -185,7 +185,7 @@ struct SubjectJson<'a> {
 struct PlanJson<'a> {
     in_sync: bool,
     counts: crosslink_plan::Counts,
-    actions: &'a [Action],
+    actions: &'a [std::sync::Arc<Action>],
     subjects: Vec<SubjectJson<'a>>,
 }
 
@@ -330,7 +330,10 @@ spec:
                     "DNS of pcx-1",
                     Op::SetPeeringDnsResolution { peering_id: Ref::Known("pcx-1".into()), allow: true },
                 ),
-            ],
+            ]
+            .into_iter()
+            .map(std::sync::Arc::new)
+            .collect(),
             ..Plan::default()
         };
         let text = anstream::adapter::strip_str(&plan_text(&plan, &desired)).to_string();

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -219,7 +220,8 @@ pub fn by_subject<S: serde::Serializer, V: Serialize>(map: &BTreeMap<Subject, V>
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Plan {
-    pub actions: Vec<Action>,
+    /// Shared, not copied, with the results that refer to them (`Executed`).
+    pub actions: Vec<Arc<Action>>,
     #[serde(serialize_with = "by_subject")]
     pub reports: BTreeMap<Subject, Report>,
     /// By action id: text of its operation that embeds values an earlier action of the plan
@@ -292,7 +294,7 @@ impl Plan {
     pub(crate) fn renumber_made_by(&mut self, new_id: &[usize]) {
         let moved = |by: usize| new_id.get(by).copied().filter(|n| *n != usize::MAX);
         for a in &mut self.actions {
-            for r in a.op.refs_mut() {
+            for r in Arc::make_mut(a).op.refs_mut() {
                 if let Ref::Pending(Pending { by: by @ Some(_), .. }) = r {
                     *by = by.and_then(|(old, output)| Some((moved(old)?, output)));
                 }
@@ -375,7 +377,7 @@ mod tests {
         let pending = || Ref::Pending("target group cl-l-123456".into());
         let known = || Ref::Known("arn:tg".into());
         let count = |actions: Vec<Action>| {
-            let c = Plan { actions, ..Plan::default() }.counts();
+            let c = Plan { actions: actions.into_iter().map(Arc::new).collect(), ..Plan::default() }.counts();
             (c.create, c.update, c.delete)
         };
         let register = |r: Ref| Op::RegisterTargets { target_group_arn: r, targets: vec![] };

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use crosslink_desired::{
     ApiTarget, DeletionPolicy, DesiredState, Gateway, HealthProtocol, Index, Link, LoadBalancerRef,
@@ -84,6 +85,7 @@ fn drop_blocked(plan: &mut Plan) {
         }
     }
     for (i, a) in kept.iter_mut().enumerate() {
+        let a = Arc::make_mut(a);
         a.id = i;
         a.deps = a.deps.iter().filter(|d| !drop[**d]).map(|d| new_id[*d]).collect();
     }
@@ -137,7 +139,7 @@ fn plan_with(desired: &DesiredState, observed: &Observed, settings: &Settings, f
         // Listeners a link leaves go once the API no longer points at them: after the deployment.
         if let Some(deploy) = p.api(cx, &entries) {
             for a in entries.iter().flat_map(|e| &e.after_deploy) {
-                p.plan.actions[*a].deps.push(deploy);
+                Arc::make_mut(&mut p.plan.actions[*a]).deps.push(deploy);
             }
         }
     }
@@ -331,7 +333,7 @@ impl<'a> Planner<'a> {
         let mut deps: Vec<usize> = deps.into_iter().flatten().collect();
         deps.sort_unstable();
         deps.dedup();
-        self.plan.actions.push(Action {
+        self.plan.actions.push(Arc::new(Action {
             id,
             subject: subject.clone(),
             account: account.to_string(),
@@ -340,7 +342,7 @@ impl<'a> Planner<'a> {
             reason,
             op,
             deps,
-        });
+        }));
         id
     }
 

@@ -256,13 +256,14 @@ pub fn scoped(
     for a in &plan.actions {
         if keep[a.id] {
             new_id[a.id] = actions.len();
-            let mut b = a.clone();
+            let mut b = (**a).clone();
             b.id = actions.len();
-            actions.push(b);
+            actions.push(std::sync::Arc::new(b));
             units.push(unit_of[a.id].clone());
         }
     }
     for b in &mut actions {
+        let b = std::sync::Arc::make_mut(b);
         b.deps = b.deps.iter().map(|d| new_id[*d]).collect();
     }
     let reports = plan
@@ -424,7 +425,7 @@ spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, rou
         let d = action(3, Subject::Gateway("gamma".into()), Op::DeleteRestApi { id: "y".into() }, vec![1]);
         let e = action(4, Subject::Gateway("gamma".into()), Op::DeleteRestApi { id: "z".into() }, vec![3]);
         let plan = Plan {
-            actions: vec![a, b, c, d, e],
+            actions: [a, b, c, d, e].into_iter().map(std::sync::Arc::new).collect(),
             reports: BTreeMap::from([
                 (Subject::Gateway("gamma".into()), Report::default()),
                 (Subject::Gateway("alpha".into()), Report::default()),

@@ -140,7 +140,7 @@ fn sort_key(a: &Action) -> (u8, Subject, String, String, (String, String), usize
 }
 
 fn render(plan: &Plan) -> String {
-    let mut order: Vec<&Action> = plan.actions.iter().collect();
+    let mut order: Vec<&Action> = plan.actions.iter().map(|a| &**a).collect();
     order.sort_by_cached_key(|a| sort_key(a));
     let number: BTreeMap<usize, usize> = order.iter().enumerate().map(|(n, a)| (a.id, n + 1)).collect();
 
