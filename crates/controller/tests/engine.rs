@@ -1405,7 +1405,8 @@ async fn an_applys_later_rounds_read_only_what_they_changed() {
     let r = converge(&f, &desired(&more)).await;
     assert!(r.rounds >= 2, "{} rounds", r.rounds);
     let after = f.observations();
-    let read = |m: &BTreeMap<String, u64>, a: &str| m.get(a).copied().unwrap_or(0) - before.get(a).copied().unwrap_or(0);
+    let read =
+        |m: &BTreeMap<String, u64>, a: &str| m.get(a).copied().unwrap_or(0) - before.get(a).copied().unwrap_or(0);
     // `converge` also plans once more afterwards (a full observation): one read more each.
     assert_eq!(read(&after, SVC_B), 2, "svc-b is read in the first round only (and by the final check)");
     assert_eq!(read(&after, GW), r.rounds as u64 + 1, "the gateway account is read every round");
