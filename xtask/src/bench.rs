@@ -656,10 +656,9 @@ fn adapter_counts(calls: &[Call]) -> BTreeMap<String, u64> {
     out
 }
 
-/// The daemon on the converged scenario: until its first full pass is done (`/readyz`), then
-/// its memory, its metrics against the proxy's count, and a SIGTERM.
-async fn daemon(bin: &Path, dir: &Path, proxy: &Proxy) -> Result<Daemon> {
-    proxy.reset();
+/// `crosslink run` on the scenario's desired state behind the proxy, alone, with no resync or
+/// timed reload during a measurement; logs to `dir/log`. Returns the child and its address.
+fn spawn_daemon(bin: &Path, dir: &Path, proxy: &Proxy, rate_limits: &str, log: &str) -> Result<(Child, SocketAddr)> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
     let addr: SocketAddr = listen.parse()?;
@@ -667,7 +666,7 @@ async fn daemon(bin: &Path, dir: &Path, proxy: &Proxy) -> Result<Daemon> {
     let args = [
         "run",
         "--rate-limits",
-        "off",
+        rate_limits,
         "--listen",
         &listen,
         "--resync",
@@ -678,7 +677,14 @@ async fn daemon(bin: &Path, dir: &Path, proxy: &Proxy) -> Result<Daemon> {
         "none",
         desired.to_str().context("utf-8 path")?,
     ];
-    let mut child = Child::spawn(bin, &args, proxy, &dir.join("daemon.log"))?;
+    Ok((Child::spawn(bin, &args, proxy, &dir.join(log))?, addr))
+}
+
+/// The daemon on the converged scenario: until its first full pass is done (`/readyz`), then
+/// its memory, its metrics against the proxy's count, and a SIGTERM.
+async fn daemon(bin: &Path, dir: &Path, proxy: &Proxy) -> Result<Daemon> {
+    proxy.reset();
+    let (mut child, addr) = spawn_daemon(bin, dir, proxy, "off", "daemon.log")?;
     let started = Instant::now();
     let pid = child.pid;
     let ready = tokio::task::spawn_blocking(move || {
@@ -893,25 +899,8 @@ type Answer = dyn Fn(&str, u16) -> bool + Send;
 /// The daemon (limits on) on the converged scenario; once ready, one link is committed and the
 /// time until `/status` shows it Ready is measured.
 async fn add_link(bin: &Path, dir: &Path, proxy: &Proxy, file: &Path, doc: &str, link: &str) -> Result<NewLink> {
-    let port = free_port()?;
-    let listen = format!("127.0.0.1:{port}");
-    let addr: SocketAddr = listen.parse()?;
     let desired = dir.join("desired");
-    let args = [
-        "run",
-        "--rate-limits",
-        "aws",
-        "--listen",
-        &listen,
-        "--resync",
-        "1h",
-        "--reload-interval",
-        "1h",
-        "--coordination",
-        "none",
-        desired.to_str().context("utf-8 path")?,
-    ];
-    let mut child = Child::spawn(bin, &args, proxy, &dir.join("new-link.daemon.log"))?;
+    let (mut child, addr) = spawn_daemon(bin, dir, proxy, "aws", "new-link.daemon.log")?;
     let started = Instant::now();
     let poll = |what: &'static str, cond: Box<Answer>| {
         tokio::task::spawn_blocking(move || {
