@@ -204,7 +204,7 @@ impl Cloud for AwsCloud {
 
     async fn execute(&self, account: &Account, op: &Op) -> Result<Outcome, CloudError> {
         let clients = Box::pin(self.clients(account)).await?;
-        let r = Box::pin(crate::execute::execute(&self.ctx(account), &clients, op)).await;
+        let r = Box::pin(crate::kinds::execute(&self.ctx(account), &clients, op)).await;
         if let Err(e) = &r {
             self.forget_if_denied(account, &clients, e).await;
         }

@@ -11,6 +11,8 @@
 //!
 //! Review the diff: an input is right when it is what AWS would hold in that situation.
 
+use crosslink_plan::kinds::{ListenerOp, LoadBalancerOp, PeeringOp, RestApiOp, TargetGroupOp};
+
 use std::path::{Path, PathBuf};
 
 use crosslink_cloud::fake::FakeAws;
@@ -242,7 +244,7 @@ const CASES: &[Case] = &[
             let text = accounts(false)
                 + &edge("")
                 + &Pay { extra: "  peering: {allowDnsResolution: true}\n", ..Pay::default() }.yaml();
-            converge_holding(f, &text, |op| matches!(op, Op::AcceptVpcPeeringConnection { .. }));
+            converge_holding(f, &text, |op| matches!(op, Op::Peering(PeeringOp::AcceptVpcPeeringConnection { .. })));
             text
         },
     },
@@ -274,18 +276,18 @@ const CASES: &[Case] = &[
             let id = f
                 .apply(
                     GW,
-                    &Op::CreateVpcPeeringConnection {
+                    &Op::Peering(PeeringOp::CreateVpcPeeringConnection {
                         vpc_id: GW_VPC.into(),
                         peer_vpc_id: A_VPC.into(),
                         peer_owner_id: SVC_A.into(),
                         peer_region: "eu-central-1".into(),
                         tags: [("Name".to_string(), "manual".to_string())].into(),
-                    },
+                    }),
                 )
                 .unwrap()
                 .created
                 .unwrap();
-            f.apply(SVC_A, &Op::AcceptVpcPeeringConnection { peering_id: Ref::Known(id) }).unwrap();
+            f.apply(SVC_A, &Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: Ref::Known(id) })).unwrap();
             base()
         },
     },
@@ -349,11 +351,11 @@ const CASES: &[Case] = &[
         build: |f| {
             f.apply(
                 GW,
-                &Op::CreateLoadBalancer {
+                &Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer {
                     name: "edge-nlb".into(),
                     subnet_ids: vec!["subnet-0000000000000000a".into()],
                     tags: Default::default(),
-                },
+                }),
             )
             .unwrap();
             base()
@@ -428,7 +430,10 @@ const CASES: &[Case] = &[
         build: |f| {
             // The gateway adds to a REST API someone else made, next to their own resources.
             let id = f
-                .apply(GW, &Op::CreateRestApi { name: "partner-api".into(), tags: Default::default() })
+                .apply(
+                    GW,
+                    &Op::RestApi(RestApiOp::CreateRestApi { name: "partner-api".into(), tags: Default::default() }),
+                )
                 .unwrap()
                 .created
                 .unwrap();
@@ -537,11 +542,11 @@ const CASES: &[Case] = &[
             let lb = f
                 .apply(
                     GW,
-                    &Op::CreateLoadBalancer {
+                    &Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer {
                         name: "manual-nlb".into(),
                         subnet_ids: vec!["subnet-0000000000000000a".into()],
                         tags: Default::default(),
-                    },
+                    }),
                 )
                 .unwrap()
                 .created
@@ -549,28 +554,32 @@ const CASES: &[Case] = &[
             let tg = f
                 .apply(
                     GW,
-                    &Op::CreateTargetGroup {
+                    &Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
                         name: "manual".into(),
                         vpc_id: GW_VPC.into(),
                         port: 8080,
                         health_check: f.with_account(GW, |s| s.target_groups[0].health_check.clone()),
                         tags: Default::default(),
-                    },
+                    }),
                 )
                 .unwrap()
                 .created
                 .unwrap();
             f.apply(
                 GW,
-                &Op::CreateListener {
+                &Op::Listener(ListenerOp::CreateListener {
                     load_balancer_arn: Ref::Known(lb),
                     port: 7000,
                     target_group_arn: Ref::Known(tg),
                     tags: Default::default(),
-                },
+                }),
             )
             .unwrap();
-            f.apply(GW, &Op::CreateRestApi { name: "partner-api".into(), tags: Default::default() }).unwrap();
+            f.apply(
+                GW,
+                &Op::RestApi(RestApiOp::CreateRestApi { name: "partner-api".into(), tags: Default::default() }),
+            )
+            .unwrap();
             f.with_account(GW, |s| {
                 s.route_tables.get_mut(GW_RTB).unwrap().routes.push(crosslink_plan::observed::Route {
                     destination: "192.168.0.0/16".parse().unwrap(),

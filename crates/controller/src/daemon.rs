@@ -14,7 +14,7 @@ use std::time::Duration;
 use crosslink_cloud::{Cloud, CloudError, ErrorKind};
 use crosslink_coord::Ownership;
 use crosslink_plan::observed::Observed;
-use crosslink_plan::op::{Op, ResourceKey};
+use crosslink_plan::op::ResourceKey;
 use crosslink_plan::units::{self, ORPHANS, Units};
 use crosslink_plan::{Action, Plan, Reason, Subject, Verb};
 use rand::Rng;
@@ -179,26 +179,6 @@ const SHUTTING_DOWN: &str = crate::engine::SHUTTING_DOWN;
 fn jitter(d: Duration, fraction: f64) -> Duration {
     let f = rand::rng().random_range((1.0 - fraction)..=(1.0 + fraction));
     d.mul_f64(f)
-}
-
-/// The resource type of an operation, for the drift-repair metric.
-fn resource_type(op: &Op) -> &'static str {
-    match op {
-        Op::CreateVpcPeeringConnection { .. } | Op::AcceptVpcPeeringConnection { .. } | Op::CreateEc2Tags { .. } => {
-            "peering"
-        }
-        Op::CreateRoute { .. } | Op::ReplaceRoute { .. } | Op::DeleteRoute { .. } => "route",
-        Op::RegisterTargets { .. } | Op::DeregisterTargets { .. } => "targets",
-        Op::CreateTargetGroup { .. } | Op::ModifyTargetGroup { .. } | Op::DeleteTargetGroup { .. } => "target_group",
-        Op::CreateListener { .. } | Op::ModifyListener { .. } | Op::DeleteListener { .. } => "listener",
-        Op::CreateLoadBalancer { .. } | Op::DeleteLoadBalancer { .. } | Op::AddElbTags { .. } => "load_balancer",
-        Op::CreateVpcLink { .. } | Op::DeleteVpcLink { .. } => "vpc_link",
-        Op::CreateRestApi { .. } | Op::DeleteRestApi { .. } => "rest_api",
-        Op::CreateResource { .. } | Op::DeleteResource { .. } => "api_resource",
-        Op::PutProxyMethod { .. } | Op::DeleteMethod { .. } => "integration",
-        Op::DeleteVpcPeeringConnection { .. } | Op::SetPeeringDnsResolution { .. } => "peering",
-        Op::CreateDeployment { .. } => "deployment",
-    }
 }
 
 fn kind_of(s: &Subject) -> &'static str {
@@ -750,7 +730,7 @@ impl<C: Cloud> Daemon<C> {
             for e in mine.iter().filter(|e| matches!(e.result, ActionResult::Done { .. })) {
                 let drift = matches!(e.action.reason, Reason::Drift { .. })
                     || (item.ready_before && unchanged && matches!(e.action.reason, Reason::Missing));
-                let labels = ResourceLabels { resource: resource_type(&e.action.op).into() };
+                let labels = ResourceLabels { resource: e.action.op.kind().label().into() };
                 if drift {
                     self.metrics.drift_repairs.get_or_create(&labels).inc();
                 } else if e.action.verb != Verb::Deploy {

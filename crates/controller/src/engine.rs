@@ -3,6 +3,8 @@
 //! Asynchronous AWS states (peering acceptance, NLB provisioning, VPC Link PENDING) are handled by
 //! re-observing with backoff, never by blocking on one resource.
 
+use crosslink_plan::kinds::StageOp;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -253,7 +255,7 @@ enum Verdict {
 /// A deployment only needs to come after the API changes, not all of them to succeed: what did
 /// change goes live even while one link is failing.
 fn soft(a: &Action) -> bool {
-    matches!(a.op, crosslink_plan::op::Op::CreateDeployment { .. })
+    matches!(a.op, crosslink_plan::op::Op::Stage(StageOp::CreateDeployment { .. }))
 }
 
 impl<C: Cloud> Engine<C> {
@@ -700,7 +702,7 @@ impl<C: Cloud> Engine<C> {
                         match created {
                             Some(id)
                                 if e.action.verb == Verb::Create
-                                    && !matches!(e.action.op, Op::CreateDeployment { .. }) =>
+                                    && !matches!(e.action.op, Op::Stage(StageOp::CreateDeployment { .. })) =>
                             {
                                 unseen.insert(id.clone());
                             }

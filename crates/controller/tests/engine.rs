@@ -1,6 +1,8 @@
 //! The engine and planner against the in-memory AWS: convergence, idempotence, drift repair,
 //! removal, Retain, ownership, failing accounts, and crash safety. No network.
 
+use crosslink_plan::kinds::{ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, RouteOp, StageOp};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -363,11 +365,11 @@ async fn a_name_collision_with_an_unowned_resource_is_an_error_with_a_fix() {
     let f = world();
     f.apply(
         GW,
-        &Op::CreateLoadBalancer {
+        &Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer {
             name: "edge-nlb".into(),
             subnet_ids: vec!["subnet-0000000000000000a".into()],
             tags: Default::default(),
-        },
+        }),
     )
     .unwrap();
     let (_, plan) = engine(&f).plan(&desired(&three_links())).await;
@@ -698,7 +700,11 @@ async fn peering_dns_resolution_is_set_by_the_accepter_and_kept() {
         + &link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", "");
     let d = desired(&text);
     let r = converge(&f, &d).await;
-    let set: Vec<_> = r.executed.iter().filter(|e| matches!(e.action.op, Op::SetPeeringDnsResolution { .. })).collect();
+    let set: Vec<_> = r
+        .executed
+        .iter()
+        .filter(|e| matches!(e.action.op, Op::Peering(PeeringOp::SetPeeringDnsResolution { .. })))
+        .collect();
     assert_eq!(set.len(), 1, "only svc-a's peering asks for it");
     assert_eq!(set[0].action.account, "svc-a", "the accepter's side is set in the accepter's account");
     let by_vpc = |vpc: &str| live_peerings(&f).into_iter().find(|p| p.accepter_vpc == vpc).unwrap();
@@ -709,7 +715,11 @@ async fn peering_dns_resolution_is_set_by_the_accepter_and_kept() {
     let id = by_vpc(A_VPC).id;
     f.with_account(SVC_A, |st| st.peerings.iter_mut().find(|p| p.id == id).unwrap().accepter_dns_resolution = false);
     let (_, plan) = engine(&f).plan(&d).await;
-    let a = plan.actions.iter().find(|a| matches!(a.op, Op::SetPeeringDnsResolution { .. })).expect("a repair");
+    let a = plan
+        .actions
+        .iter()
+        .find(|a| matches!(a.op, Op::Peering(PeeringOp::SetPeeringDnsResolution { .. })))
+        .expect("a repair");
     assert_eq!(a.verb, Verb::Update);
     assert_eq!(a.reason.to_string(), "drift of peering.allowDnsResolution: live false, desired true");
     converge(&f, &d).await;
@@ -858,14 +868,22 @@ async fn a_route_held_by_another_links_peering_is_contested_not_replaced() {
     let d = desired(&both);
     let r = apply(&f, &d).await;
     assert!(!r.converged);
-    assert!(r.executed.iter().all(|e| !matches!(e.action.op, Op::ReplaceRoute { .. })), "{:#?}", r.executed);
+    assert!(
+        r.executed.iter().all(|e| !matches!(e.action.op, Op::Route(RouteOp::ReplaceRoute { .. }))),
+        "{:#?}",
+        r.executed
+    );
     assert_eq!(gw_route(&f, "10.20.0.0/16"), Some(pay_pcx.clone()));
     let twin = &r.remaining.reports[&Subject::Peering(GW_VPC.into(), C_VPC.into())];
     assert!(!twin.problems.is_empty(), "{twin:?}");
     // Healed: pay is first in desired order and keeps the route; twin stays refused.
     f.heal_account(SVC_A);
     let r = apply(&f, &d).await;
-    assert!(r.executed.iter().all(|e| !matches!(e.action.op, Op::ReplaceRoute { .. })), "{:#?}", r.executed);
+    assert!(
+        r.executed.iter().all(|e| !matches!(e.action.op, Op::Route(RouteOp::ReplaceRoute { .. }))),
+        "{:#?}",
+        r.executed
+    );
     assert_eq!(gw_route(&f, "10.20.0.0/16"), Some(pay_pcx));
     let twin = &r.remaining.reports[&Subject::Peering(GW_VPC.into(), C_VPC.into())];
     assert!(twin.problems.iter().any(|p| p.code == "PeerCidrOverlap"), "{twin:?}");
@@ -903,9 +921,9 @@ impl crosslink_cloud::Cloud for RouteLog {
         op: &Op,
     ) -> Result<crosslink_cloud::Outcome, CloudError> {
         let key = match op {
-            Op::CreateRoute { route_table_id, destination, .. }
-            | Op::ReplaceRoute { route_table_id, destination, .. }
-            | Op::DeleteRoute { route_table_id, destination } => {
+            Op::Route(RouteOp::CreateRoute { route_table_id, destination, .. })
+            | Op::Route(RouteOp::ReplaceRoute { route_table_id, destination, .. })
+            | Op::Route(RouteOp::DeleteRoute { route_table_id, destination }) => {
                 Some((route_table_id.clone(), destination.to_string()))
             }
             _ => None,
@@ -1023,7 +1041,11 @@ async fn a_peering_kept_by_retain_is_never_deleted_after_its_pair_is_linked_agai
     let again = base.clone() + &link("audit", "svc-b", B_VPC, B_RTB, "10.30.1.20", 9004, "/audit", "");
     let d = desired(&again);
     let (_, plan) = engine(&f).plan(&d).await;
-    assert!(plan.actions.iter().all(|a| !matches!(a.op, Op::CreateEc2Tags { .. })), "{:#?}", plan.actions);
+    assert!(
+        plan.actions.iter().all(|a| !matches!(a.op, Op::Peering(PeeringOp::CreateEc2Tags { .. }))),
+        "{:#?}",
+        plan.actions
+    );
     let report = &plan.reports[&Subject::Peering(GW_VPC.into(), B_VPC.into())];
     assert!(
         report.retained.iter().any(|k| k.contains(&pcx) && k.contains("Link/ledger")),
@@ -1080,15 +1102,16 @@ impl crosslink_cloud::Cloud for DeployWatch {
     ) -> Result<crosslink_cloud::Outcome, CloudError> {
         let r = self.inner.execute(account, op).await;
         let what = match op {
-            Op::CreateListener { port, .. } | Op::ModifyListener { port, .. } => format!("{} :{port}", op.name()),
-            Op::DeleteListener { arn } => {
+            Op::Listener(ListenerOp::CreateListener { port, .. })
+            | Op::Listener(ListenerOp::ModifyListener { port, .. }) => format!("{} :{port}", op.name()),
+            Op::Listener(ListenerOp::DeleteListener { arn }) => {
                 format!("DeleteListener {arn}")
             }
-            Op::PutProxyMethod { uri, .. } => format!("PutProxyMethod {uri}"),
+            Op::Method(MethodOp::PutProxyMethod { uri, .. }) => format!("PutProxyMethod {uri}"),
             _ => op.name().to_string(),
         };
         self.calls.lock().unwrap().push(what.clone());
-        if r.is_ok() && matches!(op, Op::CreateDeployment { .. }) {
+        if r.is_ok() && matches!(op, Op::Stage(StageOp::CreateDeployment { .. })) {
             *self.deployed.lock().unwrap() = integration_ports(&self.inner);
         }
         let listening: BTreeSet<u16> = self.inner.observe_account_listeners(GW).into_iter().collect();
@@ -1131,16 +1154,27 @@ async fn a_listener_port_change_is_made_before_the_old_port_is_broken() {
         text.contains("create listener :9303 on edge-nlb (drift of listenerPort: live 9003, desired 9303)"),
         "{text}"
     );
-    let del = plan.actions.iter().find(|a| matches!(&a.op, Op::DeleteListener { arn } if *arn == old)).expect(&text);
+    let del = plan
+        .actions
+        .iter()
+        .find(|a| matches!(&a.op, Op::Listener(ListenerOp::DeleteListener { arn }) if *arn == old))
+        .expect(&text);
     assert!(del.reason.to_string().contains("after"), "the reason says when the old one goes: {}", del.reason);
     let deploy = plan.actions.iter().find(|a| a.verb == Verb::Deploy).expect("a deployment");
     assert!(del.deps.contains(&deploy.id), "{del:?}");
-    let create = plan.actions.iter().find(|a| matches!(a.op, Op::CreateListener { port: 9303, .. })).unwrap();
-    for put in plan.actions.iter().filter(|a| matches!(&a.op, Op::PutProxyMethod { uri, .. } if uri.contains(":9303/")))
+    let create = plan
+        .actions
+        .iter()
+        .find(|a| matches!(a.op, Op::Listener(ListenerOp::CreateListener { port: 9303, .. })))
+        .unwrap();
+    for put in plan
+        .actions
+        .iter()
+        .filter(|a| matches!(&a.op, Op::Method(MethodOp::PutProxyMethod { uri, .. }) if uri.contains(":9303/")))
     {
         assert!(put.deps.contains(&create.id), "{put:?}");
     }
-    assert!(plan.actions.iter().all(|a| !matches!(a.op, Op::ModifyListener { .. })));
+    assert!(plan.actions.iter().all(|a| !matches!(a.op, Op::Listener(ListenerOp::ModifyListener { .. }))));
 
     let r = eng.apply(&d, &fast()).await;
     assert!(r.converged, "{:#?}", r.remaining);
@@ -1169,10 +1203,17 @@ async fn the_first_plan_shows_every_change_and_counts_a_fresh_setup_as_creation(
     let d = desired(&text);
     let (_, plan) = engine(&f).plan(&d).await;
     // The DNS option is in the first plan: after the acceptance, on the peering made before it.
-    let set = plan.actions.iter().find(|a| matches!(a.op, Op::SetPeeringDnsResolution { .. })).expect("planned");
+    let set = plan
+        .actions
+        .iter()
+        .find(|a| matches!(a.op, Op::Peering(PeeringOp::SetPeeringDnsResolution { .. })))
+        .expect("planned");
     assert!(matches!(
         &set.op,
-        Op::SetPeeringDnsResolution { peering_id: crosslink_plan::op::Ref::Pending(_), allow: true }
+        Op::Peering(PeeringOp::SetPeeringDnsResolution {
+            peering_id: crosslink_plan::op::Ref::Pending(_),
+            allow: true
+        })
     ));
     assert!(!matches!(set.reason, Reason::Drift { .. }), "{}", set.reason);
     assert_eq!(set.reason.to_string(), "set after acceptance");

@@ -241,6 +241,7 @@ pub fn apply_summary(report: &ApplyReport, desired: &DesiredState) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crosslink_plan::kinds::PeeringOp;
     use std::path::Path;
 
     use crosslink_plan::{Problem, Report};
@@ -322,13 +323,16 @@ spec:
                     0,
                     Verb::Accept,
                     "peering new",
-                    Op::AcceptVpcPeeringConnection { peering_id: Ref::Pending("peering".into()) },
+                    Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: Ref::Pending("peering".into()) }),
                 ),
                 action(
                     1,
                     Verb::Update,
                     "DNS of pcx-1",
-                    Op::SetPeeringDnsResolution { peering_id: Ref::Known("pcx-1".into()), allow: true },
+                    Op::Peering(PeeringOp::SetPeeringDnsResolution {
+                        peering_id: Ref::Known("pcx-1".into()),
+                        allow: true,
+                    }),
                 ),
             ]
             .into_iter()

@@ -1,6 +1,8 @@
 //! What a plan is: actions (resource, verb, reason, operation, dependencies) and a report per
 //! subject (gateway, link, peering) with its problems, waits and live resource ids.
 
+use crate::kinds::{MethodOp, StageOp};
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -278,8 +280,8 @@ impl Plan {
             f.texts.iter().map(|(p, by, output)| Some((p.as_str(), value(*by, *output)?))).collect::<Option<_>>()?;
         let fill = |s: &str| subs.iter().fold(s.to_string(), |s, (p, v)| s.replace(p, v));
         match &mut op {
-            Op::PutProxyMethod { uri, .. } => *uri = fill(uri),
-            Op::CreateDeployment { stage_tags, .. } => {
+            Op::Method(MethodOp::PutProxyMethod { uri, .. }) => *uri = fill(uri),
+            Op::Stage(StageOp::CreateDeployment { stage_tags, .. }) => {
                 let lines = f.hash_lines.iter().map(|l| fill(l)).collect();
                 let hash = crate::planner::deployed_hash(lines, &fill(&f.hash_tail));
                 stage_tags.insert(crate::tags::DEPLOYED_HASH.to_string(), hash);
@@ -357,6 +359,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::{PeeringOp, StageOp, TargetsOp};
     use crate::op::Ref;
 
     fn action(verb: Verb, op: Op) -> Action {
@@ -380,14 +383,16 @@ mod tests {
             let c = Plan { actions: actions.into_iter().map(Arc::new).collect(), ..Plan::default() }.counts();
             (c.create, c.update, c.delete)
         };
-        let register = |r: Ref| Op::RegisterTargets { target_group_arn: r, targets: vec![] };
-        let accept = |r: Ref| Op::AcceptVpcPeeringConnection { peering_id: r };
-        let dns = |r: Ref| Op::SetPeeringDnsResolution { peering_id: r, allow: true };
-        let deploy = |r: Ref| Op::CreateDeployment {
-            rest_api_id: r,
-            stage: "v1".into(),
-            description: String::new(),
-            stage_tags: BTreeMap::new(),
+        let register = |r: Ref| Op::Targets(TargetsOp::RegisterTargets { target_group_arn: r, targets: vec![] });
+        let accept = |r: Ref| Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: r });
+        let dns = |r: Ref| Op::Peering(PeeringOp::SetPeeringDnsResolution { peering_id: r, allow: true });
+        let deploy = |r: Ref| {
+            Op::Stage(StageOp::CreateDeployment {
+                rest_api_id: r,
+                stage: "v1".into(),
+                description: String::new(),
+                stage_tags: BTreeMap::new(),
+            })
         };
         // Into what the plan creates: creation.
         assert_eq!(
@@ -406,7 +411,10 @@ mod tests {
                 action(Verb::Accept, accept(known())),
                 action(Verb::Update, dns(known())),
                 action(Verb::Deploy, deploy(known())),
-                action(Verb::Deregister, Op::DeregisterTargets { target_group_arn: "arn:tg".into(), targets: vec![] }),
+                action(
+                    Verb::Deregister,
+                    Op::Targets(TargetsOp::DeregisterTargets { target_group_arn: "arn:tg".into(), targets: vec![] })
+                ),
             ]),
             (1, 3, 1)
         );

@@ -2,10 +2,21 @@
 //! Only the fields crosslink decides on are kept.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
+
+pub use crate::kinds::api_resource::ApiResource;
+pub use crate::kinds::listener::Listener;
+pub use crate::kinds::load_balancer::LoadBalancer;
+pub use crate::kinds::method::{ApiMethod, Integration};
+pub use crate::kinds::peering::{Peering, PeeringStatus};
+pub use crate::kinds::rest_api::RestApi;
+pub use crate::kinds::route::{Route, RouteTable};
+pub use crate::kinds::stage::Stage;
+pub use crate::kinds::target_group::{HealthCheckSettings, TargetGroup};
+pub use crate::kinds::targets::RegisteredTarget;
+pub use crate::kinds::vpc_link::VpcLink;
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -55,213 +66,6 @@ pub struct Vpc {
     pub id: String,
     /// Associated IPv4 CIDR blocks, primary first.
     pub cidrs: Vec<Ipv4Net>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PeeringStatus {
-    PendingAcceptance,
-    Provisioning,
-    Active,
-    Rejected,
-    Expired,
-    Failed,
-    Deleting,
-    Deleted,
-    Other,
-}
-
-impl PeeringStatus {
-    pub fn parse(s: &str) -> PeeringStatus {
-        match s {
-            "pending-acceptance" => Self::PendingAcceptance,
-            "provisioning" | "initiating-request" => Self::Provisioning,
-            "active" => Self::Active,
-            "rejected" => Self::Rejected,
-            "expired" => Self::Expired,
-            "failed" => Self::Failed,
-            "deleting" => Self::Deleting,
-            "deleted" => Self::Deleted,
-            _ => Self::Other,
-        }
-    }
-    /// The status code as AWS writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PendingAcceptance => "pending-acceptance",
-            Self::Provisioning => "provisioning",
-            Self::Active => "active",
-            Self::Rejected => "rejected",
-            Self::Expired => "expired",
-            Self::Failed => "failed",
-            Self::Deleting => "deleting",
-            Self::Deleted => "deleted",
-            Self::Other => "other",
-        }
-    }
-    /// Whether the connection is gone for good (a new one must be requested).
-    pub fn is_dead(self) -> bool {
-        matches!(self, Self::Rejected | Self::Expired | Self::Failed | Self::Deleting | Self::Deleted)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Peering {
-    pub id: String,
-    pub requester_vpc: String,
-    pub requester_account: String,
-    pub accepter_vpc: String,
-    pub accepter_account: String,
-    pub status: PeeringStatus,
-    pub tags: Tags,
-    /// The accepter side's `AllowDnsResolutionFromRemoteVpc`: the requester (gateway) VPC
-    /// resolves the accepter (service) VPC's public DNS names to private IPs.
-    #[serde(default)]
-    pub accepter_dns_resolution: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RouteTable {
-    pub id: String,
-    pub vpc_id: String,
-    pub routes: Vec<Route>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Route {
-    pub destination: Ipv4Net,
-    /// The peering connection the route targets, if it targets one.
-    pub peering_id: Option<String>,
-    /// Something else (gateway, NAT, ENI...) when the route does not target a peering.
-    pub other_target: Option<String>,
-    pub blackhole: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LoadBalancer {
-    pub arn: String,
-    pub name: String,
-    pub dns_name: String,
-    pub vpc_id: String,
-    /// `network`, `application`, `gateway` (as reported).
-    pub kind: String,
-    pub internal: bool,
-    /// `provisioning`, `active`, `failed`, ...
-    pub state: String,
-    pub subnet_ids: Vec<String>,
-    pub tags: Tags,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Listener {
-    pub arn: String,
-    pub load_balancer_arn: String,
-    pub port: u16,
-    pub protocol: String,
-    /// The target group of the default forward action.
-    pub target_group_arn: Option<String>,
-    pub tags: Tags,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HealthCheckSettings {
-    pub protocol: String,
-    pub path: Option<String>,
-    /// `traffic-port` or a number.
-    pub port: String,
-    pub interval_seconds: u16,
-    pub healthy_threshold: u8,
-    pub unhealthy_threshold: u8,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TargetGroup {
-    pub arn: String,
-    pub name: String,
-    pub vpc_id: String,
-    pub protocol: String,
-    pub port: u16,
-    pub target_type: String,
-    pub health_check: HealthCheckSettings,
-    pub tags: Tags,
-    /// Registered targets (read only for crosslink's own target groups).
-    pub targets: Vec<RegisteredTarget>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RegisteredTarget {
-    pub ip: Ipv4Addr,
-    pub port: u16,
-    pub availability_zone: Option<String>,
-    /// `healthy`, `unhealthy`, `initial`, `draining`, `unused`, ...
-    pub health: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct VpcLink {
-    pub id: String,
-    pub name: String,
-    pub target_arns: Vec<String>,
-    /// `AVAILABLE`, `PENDING`, `DELETING`, `FAILED`.
-    pub status: String,
-    pub status_message: Option<String>,
-    pub tags: Tags,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RestApi {
-    pub id: String,
-    pub name: String,
-    pub tags: Tags,
-    /// Read only for the APIs of desired Gateways or crosslink's own.
-    pub resources: Vec<ApiResource>,
-    pub stages: Vec<Stage>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ApiResource {
-    pub id: String,
-    pub parent_id: Option<String>,
-    pub path: String,
-    pub methods: BTreeMap<String, ApiMethod>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ApiMethod {
-    pub authorization_type: String,
-    pub integration: Option<Integration>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Integration {
-    /// `HTTP_PROXY`, `HTTP`, `AWS_PROXY`, ...
-    pub kind: String,
-    pub http_method: Option<String>,
-    pub uri: Option<String>,
-    pub connection_type: Option<String>,
-    /// Real AWS reports it; moto does not (it is then `None` and not compared).
-    pub connection_id: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Stage {
-    pub name: String,
-    pub deployment_id: Option<String>,
-    pub tags: Tags,
 }
 
 impl AccountState {

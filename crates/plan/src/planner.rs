@@ -3,6 +3,11 @@
 //! deployment, the peerings with their routes, and last what crosslink owns that is no longer
 //! desired. Nothing unowned is ever changed; nothing is deleted without an explicit reason.
 
+use crate::kinds::{
+    ApiResourceOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, RestApiOp, RouteOp, StageOp, TargetGroupOp,
+    TargetsOp, VpcLinkOp,
+};
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -66,7 +71,7 @@ fn drop_blocked(plan: &mut Plan) {
     while changed {
         changed = false;
         for a in &plan.actions {
-            let follows = matches!(a.op, Op::CreateDeployment { .. });
+            let follows = matches!(a.op, Op::Stage(StageOp::CreateDeployment { .. }));
             if !drop[a.id] && !follows && a.deps.iter().any(|d| drop[*d]) {
                 drop[a.id] = true;
                 changed = true;
@@ -462,11 +467,11 @@ impl<'a> Planner<'a> {
                         format!("load balancer {name}"),
                         Verb::Create,
                         Reason::Missing,
-                        Op::CreateLoadBalancer {
+                        Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer {
                             name: name.clone(),
                             subnet_ids: gw.spec.subnet_ids.clone(),
                             tags: want_tags.clone(),
-                        },
+                        }),
                         vec![],
                     );
                     (Ref::created(format!("load balancer {name}"), a, Output::Id), None, Some(a))
@@ -508,7 +513,7 @@ impl<'a> Planner<'a> {
                 format!("VPC link {} ({})", v.name, v.id),
                 Verb::Delete,
                 Reason::Replaced { why },
-                Op::DeleteVpcLink { id: v.id.clone() },
+                Op::VpcLink(VpcLinkOp::DeleteVpcLink { id: v.id.clone() }),
                 vec![],
             );
             stale_link_deletes.push((&v.target_arns, a));
@@ -531,7 +536,7 @@ impl<'a> Planner<'a> {
                     format!("load balancer {}", lb.name),
                     Verb::Delete,
                     Reason::Replaced { why: format!("the gateway's load balancer is {}", lb_arn) },
-                    Op::DeleteLoadBalancer { arn: lb.arn.clone() },
+                    Op::LoadBalancer(LoadBalancerOp::DeleteLoadBalancer { arn: lb.arn.clone() }),
                     deps,
                 );
             }
@@ -564,11 +569,11 @@ impl<'a> Planner<'a> {
                     format!("VPC link {link_name}"),
                     Verb::Create,
                     reason,
-                    Op::CreateVpcLink {
+                    Op::VpcLink(VpcLinkOp::CreateVpcLink {
                         name: link_name.clone(),
                         load_balancer_arn: lb_arn.clone(),
                         tags: want_tags.clone(),
-                    },
+                    }),
                     vec![lb_action],
                 );
                 vpc_link = Ref::created(format!("VPC link {link_name}"), a, Output::Id);
@@ -598,7 +603,7 @@ impl<'a> Planner<'a> {
                                 format!("REST API {} ({})", dup.name, dup.id),
                                 Verb::Delete,
                                 Reason::Replaced { why: format!("the gateway's API is {}", a.id) },
-                                Op::DeleteRestApi { id: dup.id.clone() },
+                                Op::RestApi(RestApiOp::DeleteRestApi { id: dup.id.clone() }),
                                 vec![],
                             );
                         }
@@ -623,7 +628,7 @@ impl<'a> Planner<'a> {
                             format!("REST API {name}"),
                             Verb::Create,
                             Reason::Missing,
-                            Op::CreateRestApi { name: name.clone(), tags: want_tags.clone() },
+                            Op::RestApi(RestApiOp::CreateRestApi { name: name.clone(), tags: want_tags.clone() }),
                             vec![],
                         );
                         (Ref::created(format!("REST API {name}"), a, Output::Id), Some(a), None, true)
@@ -675,7 +680,7 @@ impl<'a> Planner<'a> {
             resource.to_string(),
             Verb::Update,
             reason,
-            Op::AddElbTags { arn: arn.to_string(), tags: diff },
+            Op::LoadBalancer(LoadBalancerOp::AddElbTags { arn: arn.to_string(), tags: diff }),
             vec![dep],
         ))
     }
@@ -726,7 +731,10 @@ impl<'a> Planner<'a> {
                         format!("target group {}", tg.name),
                         Verb::Update,
                         Reason::Drift { field, live, desired },
-                        Op::ModifyTargetGroup { arn: tg.arn.clone(), health_check: want_hc.clone() },
+                        Op::TargetGroup(TargetGroupOp::ModifyTargetGroup {
+                            arn: tg.arn.clone(),
+                            health_check: want_hc.clone(),
+                        }),
                         vec![],
                     );
                 }
@@ -759,13 +767,13 @@ impl<'a> Planner<'a> {
                     format!("target group {tg_name}"),
                     Verb::Create,
                     Reason::Missing,
-                    Op::CreateTargetGroup {
+                    Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
                         name: tg_name.clone(),
                         vpc_id: cx.gw.spec.vpc_id.clone(),
                         port,
                         health_check: want_hc.clone(),
                         tags: want_tags.clone(),
-                    },
+                    }),
                     vec![],
                 );
                 (Ref::created(format!("target group {tg_name}"), a, Output::Id), Some(a))
@@ -787,7 +795,7 @@ impl<'a> Planner<'a> {
                 format!("targets {} in {tg_name}", shown.join(", ")),
                 Verb::Register,
                 Reason::Missing,
-                Op::RegisterTargets { target_group_arn: tg_ref.clone(), targets: missing },
+                Op::Targets(TargetsOp::RegisterTargets { target_group_arn: tg_ref.clone(), targets: missing }),
                 vec![tg_action],
             );
         }
@@ -799,7 +807,7 @@ impl<'a> Planner<'a> {
                 format!("targets {} in {tg_name}", shown.join(", ")),
                 Verb::Deregister,
                 Reason::NoLongerDesired,
-                Op::DeregisterTargets { target_group_arn: tg.arn.clone(), targets: extra },
+                Op::Targets(TargetsOp::DeregisterTargets { target_group_arn: tg.arn.clone(), targets: extra }),
                 vec![],
             );
         }
@@ -836,7 +844,7 @@ impl<'a> Planner<'a> {
                             Reason::Replaced {
                                 why: format!("frees :{} in a port swap; recreated on :{want_port}", x.port),
                             },
-                            Op::DeleteListener { arn: x.arn.clone() },
+                            Op::Listener(ListenerOp::DeleteListener { arn: x.arn.clone() }),
                             vec![],
                         )));
                     }
@@ -854,12 +862,12 @@ impl<'a> Planner<'a> {
                             live: x.port.to_string(),
                             desired: want_port.to_string(),
                         },
-                        Op::CreateListener {
+                        Op::Listener(ListenerOp::CreateListener {
                             load_balancer_arn: cx.lb_arn.clone(),
                             port: want_port,
                             target_group_arn: tg_ref.clone(),
                             tags: want_tags.clone(),
-                        },
+                        }),
                         vec![cx.lb_action, tg_action],
                     );
                     let old = self.add(
@@ -872,7 +880,7 @@ impl<'a> Planner<'a> {
                                 "moved to :{want_port}; removed after the API is deployed there (make before break)"
                             ),
                         },
-                        Op::DeleteListener { arn: x.arn.clone() },
+                        Op::Listener(ListenerOp::DeleteListener { arn: x.arn.clone() }),
                         vec![Some(new)],
                     );
                     made = Some(new);
@@ -890,7 +898,11 @@ impl<'a> Planner<'a> {
                         format!("listener :{} on {lb_label}", x.port),
                         Verb::Update,
                         reason,
-                        Op::ModifyListener { arn: x.arn.clone(), port: want_port, target_group_arn: tg_ref.clone() },
+                        Op::Listener(ListenerOp::ModifyListener {
+                            arn: x.arn.clone(),
+                            port: want_port,
+                            target_group_arn: tg_ref.clone(),
+                        }),
                         vec![tg_action],
                     )));
                 }
@@ -916,12 +928,12 @@ impl<'a> Planner<'a> {
                         format!("listener :{want_port} on {lb_label}"),
                         Verb::Create,
                         Reason::Missing,
-                        Op::CreateListener {
+                        Op::Listener(ListenerOp::CreateListener {
                             load_balancer_arn: cx.lb_arn.clone(),
                             port: want_port,
                             target_group_arn: tg_ref.clone(),
                             tags: want_tags.clone(),
-                        },
+                        }),
                         vec![cx.lb_action, tg_action],
                     )));
                 }
@@ -940,7 +952,7 @@ impl<'a> Planner<'a> {
                 format!("listener :{} on {lb_label}", x.port),
                 Verb::Delete,
                 Reason::Replaced { why: format!("the link listens on :{want_port}") },
-                Op::DeleteListener { arn: x.arn.clone() },
+                Op::Listener(ListenerOp::DeleteListener { arn: x.arn.clone() }),
                 vec![],
             );
             after_deploy.push(a);
@@ -961,7 +973,7 @@ impl<'a> Planner<'a> {
                 format!("listener :{} on {}", x.port, x.load_balancer_arn.rsplit('/').nth(1).unwrap_or("another NLB")),
                 Verb::Delete,
                 Reason::Replaced { why: format!("the link is served by Gateway/{} now", cx.gw.metadata.name) },
-                Op::DeleteListener { arn: x.arn.clone() },
+                Op::Listener(ListenerOp::DeleteListener { arn: x.arn.clone() }),
                 vec![],
             )));
         }
@@ -978,7 +990,7 @@ impl<'a> Planner<'a> {
                 format!("target group {}", tg.name),
                 Verb::Delete,
                 Reason::Replaced { why: format!("the link's target group is now {tg_name} (port or VPC changed)") },
-                Op::DeleteTargetGroup { arn: tg.arn.clone() },
+                Op::TargetGroup(TargetGroupOp::DeleteTargetGroup { arn: tg.arn.clone() }),
                 users,
             );
         }
@@ -1170,12 +1182,12 @@ impl<'a> Planner<'a> {
                         format!("API resource {path}"),
                         Verb::Create,
                         Reason::Missing,
-                        Op::CreateResource {
+                        Op::ApiResource(ApiResourceOp::CreateResource {
                             rest_api_id: cx.api_id.clone(),
                             parent_id: parent_ref,
                             path_part: part,
                             path: path.clone(),
-                        },
+                        }),
                         vec![parent_action, cx.api_action],
                     );
                     api_actions.push(a);
@@ -1198,7 +1210,7 @@ impl<'a> Planner<'a> {
                     format!("{method} {path}"),
                     if live.is_some() { Verb::Update } else { Verb::Create },
                     reason,
-                    Op::PutProxyMethod {
+                    Op::Method(MethodOp::PutProxyMethod {
                         rest_api_id: cx.api_id.clone(),
                         resource_id: res_ref.clone(),
                         path: path.clone(),
@@ -1206,7 +1218,7 @@ impl<'a> Planner<'a> {
                         greedy: *greedy,
                         uri: uri.clone(),
                         vpc_link_id: cx.vpc_link.clone(),
-                    },
+                    }),
                     vec![res_action, cx.vpc_link_action, cx.lb_action, new_listener.get(link.as_str()).copied()],
                 );
                 if let Some(fill) = dns_fill.clone().filter(|(placeholder, ..)| uri.contains(placeholder.as_str())) {
@@ -1263,12 +1275,12 @@ impl<'a> Planner<'a> {
                             format!("{m} {}", r.path),
                             Verb::Delete,
                             Reason::NoLongerDesired,
-                            Op::DeleteMethod {
+                            Op::Method(MethodOp::DeleteMethod {
                                 rest_api_id: api_id.clone(),
                                 resource_id: r.id.clone(),
                                 path: r.path.clone(),
                                 http_method: m.clone(),
-                            },
+                            }),
                             vec![],
                         );
                         api_actions.push(a);
@@ -1286,7 +1298,11 @@ impl<'a> Planner<'a> {
                     format!("API resource {}", r.path),
                     Verb::Delete,
                     Reason::NoLongerDesired,
-                    Op::DeleteResource { rest_api_id: api_id.clone(), resource_id: r.id.clone(), path: r.path.clone() },
+                    Op::ApiResource(ApiResourceOp::DeleteResource {
+                        rest_api_id: api_id.clone(),
+                        resource_id: r.id.clone(),
+                        path: r.path.clone(),
+                    }),
                     children,
                 );
                 deleted.insert(&r.path, a);
@@ -1309,11 +1325,11 @@ impl<'a> Planner<'a> {
                     format!("API resource {} ({})", r.path, r.id),
                     Verb::Delete,
                     Reason::Replaced { why: format!("duplicate of {}", by_path[r.path.as_str()].id) },
-                    Op::DeleteResource {
+                    Op::ApiResource(ApiResourceOp::DeleteResource {
                         rest_api_id: api_id.to_string(),
                         resource_id: r.id.clone(),
                         path: r.path.clone(),
-                    },
+                    }),
                     vec![],
                 );
                 api_actions.push(a);
@@ -1360,12 +1376,12 @@ impl<'a> Planner<'a> {
             format!("stage {}", gw.spec.api.stage),
             Verb::Deploy,
             reason,
-            Op::CreateDeployment {
+            Op::Stage(StageOp::CreateDeployment {
                 rest_api_id: cx.api_id.clone(),
                 stage: gw.spec.api.stage.clone(),
                 description: format!("crosslink: {} link(s)", entries.len()),
                 stage_tags,
-            },
+            }),
             deps,
         );
         if !hash_fills.is_empty() {
@@ -1577,7 +1593,7 @@ impl<'a> Planner<'a> {
             let dns_after = |accept: usize, id: Ref, label: &str| {
                 (
                     format!("DNS resolution of peering {label}"),
-                    Op::SetPeeringDnsResolution { peering_id: id, allow: dns },
+                    Op::Peering(PeeringOp::SetPeeringDnsResolution { peering_id: id, allow: dns }),
                     vec![Some(accept)],
                 )
             };
@@ -1598,7 +1614,10 @@ impl<'a> Planner<'a> {
                                         live: p.accepter_dns_resolution.to_string(),
                                         desired: dns.to_string(),
                                     },
-                                    Op::SetPeeringDnsResolution { peering_id: Ref::Known(p.id.clone()), allow: dns },
+                                    Op::Peering(PeeringOp::SetPeeringDnsResolution {
+                                        peering_id: Ref::Known(p.id.clone()),
+                                        allow: dns,
+                                    }),
                                     vec![],
                                 );
                             }
@@ -1611,7 +1630,9 @@ impl<'a> Planner<'a> {
                                 format!("peering {}", p.id),
                                 Verb::Accept,
                                 Reason::FollowsChanges { why: "pending acceptance by the service account".into() },
-                                Op::AcceptVpcPeeringConnection { peering_id: Ref::Known(p.id.clone()) },
+                                Op::Peering(PeeringOp::AcceptVpcPeeringConnection {
+                                    peering_id: Ref::Known(p.id.clone()),
+                                }),
                                 vec![],
                             );
                             if p.accepter_dns_resolution != dns {
@@ -1665,13 +1686,13 @@ impl<'a> Planner<'a> {
                         format!("peering {} -> {}", gw.spec.vpc_id, pair.svc_vpc),
                         Verb::Create,
                         reason,
-                        Op::CreateVpcPeeringConnection {
+                        Op::Peering(PeeringOp::CreateVpcPeeringConnection {
                             vpc_id: gw.spec.vpc_id.clone(),
                             peer_vpc_id: pair.svc_vpc.clone(),
                             peer_owner_id: ss.account_id.clone(),
                             peer_region: ss.region.clone(),
                             tags: want_tags.clone(),
-                        },
+                        }),
                         vec![],
                     );
                     let pending =
@@ -1682,7 +1703,7 @@ impl<'a> Planner<'a> {
                         format!("peering {} -> {}", gw.spec.vpc_id, pair.svc_vpc),
                         Verb::Accept,
                         Reason::FollowsChanges { why: "accepted by the service account".into() },
-                        Op::AcceptVpcPeeringConnection { peering_id: pending.clone() },
+                        Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: pending.clone() }),
                         vec![Some(created)],
                     );
                     // A new peering does not resolve DNS until told to.
@@ -1725,7 +1746,7 @@ impl<'a> Planner<'a> {
                         format!("peering {}", p.id),
                         Verb::Update,
                         reason,
-                        Op::CreateEc2Tags { resource_id: p.id.clone(), tags: diff },
+                        Op::Peering(PeeringOp::CreateEc2Tags { resource_id: p.id.clone(), tags: diff }),
                         vec![],
                     );
                 }
@@ -1739,7 +1760,7 @@ impl<'a> Planner<'a> {
                     format!("peering {}", p.id),
                     Verb::Delete,
                     Reason::Replaced { why: "duplicate peering for this VPC pair".into() },
-                    Op::DeleteVpcPeeringConnection { peering_id: p.id.clone() },
+                    Op::Peering(PeeringOp::DeleteVpcPeeringConnection { peering_id: p.id.clone() }),
                     vec![],
                 );
             }
@@ -1787,11 +1808,11 @@ impl<'a> Planner<'a> {
                             None => Some((
                                 Verb::Create,
                                 Reason::Missing,
-                                Op::CreateRoute {
+                                Op::Route(RouteOp::CreateRoute {
                                     route_table_id: rtb.clone(),
                                     destination: *dest,
                                     peering_id: pcx.clone(),
-                                },
+                                }),
                             )),
                             Some(r)
                                 if r.peering_id.is_some() && r.peering_id.as_deref() == pcx.known() && !r.blackhole =>
@@ -1813,11 +1834,11 @@ impl<'a> Planner<'a> {
                                         ),
                                         desired: pcx.to_string(),
                                     },
-                                    Op::ReplaceRoute {
+                                    Op::Route(RouteOp::ReplaceRoute {
                                         route_table_id: rtb.clone(),
                                         destination: *dest,
                                         peering_id: pcx.clone(),
-                                    },
+                                    }),
                                 ))
                             }
                             Some(r) => {
@@ -1833,7 +1854,7 @@ impl<'a> Planner<'a> {
                             }
                         };
                         if let Some((verb, reason, op)) = op_reason {
-                            let replace = matches!(op, Op::ReplaceRoute { .. });
+                            let replace = matches!(op, Op::Route(RouteOp::ReplaceRoute { .. }));
                             let a = self.add(
                                 &subject,
                                 account,
@@ -1978,7 +1999,7 @@ impl<'a> Planner<'a> {
                 format!("route {dest} in {rtb}"),
                 Verb::Delete,
                 Reason::NoLongerDesired,
-                Op::DeleteRoute { route_table_id: rtb, destination: dest },
+                Op::Route(RouteOp::DeleteRoute { route_table_id: rtb, destination: dest }),
                 vec![],
             );
         }
@@ -2069,7 +2090,7 @@ impl<'a> Planner<'a> {
                     what,
                     Verb::Delete,
                     reason,
-                    Op::DeleteListener { arn: x.arn.clone() },
+                    Op::Listener(ListenerOp::DeleteListener { arn: x.arn.clone() }),
                     vec![],
                 );
                 listener_deletes.entry(x.load_balancer_arn.clone()).or_default().push(Some(a));
@@ -2092,7 +2113,7 @@ impl<'a> Planner<'a> {
                     what,
                     Verb::Delete,
                     reason,
-                    Op::DeleteTargetGroup { arn: tg.arn.clone() },
+                    Op::TargetGroup(TargetGroupOp::DeleteTargetGroup { arn: tg.arn.clone() }),
                     deps,
                 );
             }
@@ -2108,7 +2129,7 @@ impl<'a> Planner<'a> {
                     what,
                     Verb::Delete,
                     Reason::NoLongerDesired,
-                    Op::DeleteRestApi { id: api.id.clone() },
+                    Op::RestApi(RestApiOp::DeleteRestApi { id: api.id.clone() }),
                     vec![],
                 )));
             }
@@ -2126,7 +2147,7 @@ impl<'a> Planner<'a> {
                     what,
                     Verb::Delete,
                     Reason::NoLongerDesired,
-                    Op::DeleteVpcLink { id: v.id.clone() },
+                    Op::VpcLink(VpcLinkOp::DeleteVpcLink { id: v.id.clone() }),
                     api_deletes.clone(),
                 );
                 for t in &v.target_arns {
@@ -2145,7 +2166,7 @@ impl<'a> Planner<'a> {
                     what,
                     Verb::Delete,
                     Reason::NoLongerDesired,
-                    Op::DeleteLoadBalancer { arn: lb.arn.clone() },
+                    Op::LoadBalancer(LoadBalancerOp::DeleteLoadBalancer { arn: lb.arn.clone() }),
                     deps,
                 );
             }
@@ -2203,7 +2224,7 @@ impl<'a> Planner<'a> {
                     format!("route {dest} in {rtb}"),
                     Verb::Delete,
                     Reason::NoLongerDesired,
-                    Op::DeleteRoute { route_table_id: rtb, destination: dest },
+                    Op::Route(RouteOp::DeleteRoute { route_table_id: rtb, destination: dest }),
                     vec![],
                 )));
             }
@@ -2213,7 +2234,7 @@ impl<'a> Planner<'a> {
                 what,
                 Verb::Delete,
                 Reason::NoLongerDesired,
-                Op::DeleteVpcPeeringConnection { peering_id: p.id.clone() },
+                Op::Peering(PeeringOp::DeleteVpcPeeringConnection { peering_id: p.id.clone() }),
                 deps,
             );
         }

@@ -12,6 +12,11 @@
 //!
 //! Pure functions of desired and observed state, like the planner.
 
+use crate::kinds::{
+    ApiResourceOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, RestApiOp, RouteOp, StageOp, TargetGroupOp,
+    TargetsOp, VpcLinkOp,
+};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crosslink_desired::{ApiTarget, DesiredState, LoadBalancerRef};
@@ -185,45 +190,47 @@ impl Units {
     fn anchored(&self, account: &str, st: &AccountState, observed: &Observed, op: &Op) -> Option<String> {
         let known = |r: &Ref| r.known().map(str::to_string);
         match op {
-            Op::CreateTargetGroup { vpc_id, .. } => self.vpc_unit(vpc_id),
-            Op::DeleteTargetGroup { arn }
-            | Op::ModifyTargetGroup { arn, .. }
-            | Op::DeleteListener { arn }
-            | Op::ModifyListener { arn, .. }
-            | Op::DeleteLoadBalancer { arn }
-            | Op::AddElbTags { arn, .. }
-            | Op::DeregisterTargets { target_group_arn: arn, .. } => self.elb_unit(st, arn),
-            Op::RegisterTargets { target_group_arn: r, .. }
-            | Op::CreateListener { load_balancer_arn: r, .. }
-            | Op::CreateVpcLink { load_balancer_arn: r, .. } => known(r).and_then(|arn| self.elb_unit(st, &arn)),
-            Op::DeleteVpcLink { id } => {
+            Op::TargetGroup(TargetGroupOp::CreateTargetGroup { vpc_id, .. }) => self.vpc_unit(vpc_id),
+            Op::TargetGroup(TargetGroupOp::DeleteTargetGroup { arn })
+            | Op::TargetGroup(TargetGroupOp::ModifyTargetGroup { arn, .. })
+            | Op::Listener(ListenerOp::DeleteListener { arn })
+            | Op::Listener(ListenerOp::ModifyListener { arn, .. })
+            | Op::LoadBalancer(LoadBalancerOp::DeleteLoadBalancer { arn })
+            | Op::LoadBalancer(LoadBalancerOp::AddElbTags { arn, .. })
+            | Op::Targets(TargetsOp::DeregisterTargets { target_group_arn: arn, .. }) => self.elb_unit(st, arn),
+            Op::Targets(TargetsOp::RegisterTargets { target_group_arn: r, .. })
+            | Op::Listener(ListenerOp::CreateListener { load_balancer_arn: r, .. })
+            | Op::VpcLink(VpcLinkOp::CreateVpcLink { load_balancer_arn: r, .. }) => {
+                known(r).and_then(|arn| self.elb_unit(st, &arn))
+            }
+            Op::VpcLink(VpcLinkOp::DeleteVpcLink { id }) => {
                 let link = st.vpc_links.iter().find(|v| &v.id == id)?;
                 link.target_arns.iter().find_map(|arn| self.elb_unit(st, arn))
             }
-            Op::DeleteRestApi { id } => self.api_unit(account, st, id),
-            Op::DeleteResource { rest_api_id, .. } | Op::DeleteMethod { rest_api_id, .. } => {
-                self.api_unit(account, st, rest_api_id)
+            Op::RestApi(RestApiOp::DeleteRestApi { id }) => self.api_unit(account, st, id),
+            Op::ApiResource(ApiResourceOp::DeleteResource { rest_api_id, .. })
+            | Op::Method(MethodOp::DeleteMethod { rest_api_id, .. }) => self.api_unit(account, st, rest_api_id),
+            Op::ApiResource(ApiResourceOp::CreateResource { rest_api_id: r, .. })
+            | Op::Method(MethodOp::PutProxyMethod { rest_api_id: r, .. })
+            | Op::Stage(StageOp::CreateDeployment { rest_api_id: r, .. }) => {
+                known(r).and_then(|id| self.api_unit(account, st, &id))
             }
-            Op::CreateResource { rest_api_id: r, .. }
-            | Op::PutProxyMethod { rest_api_id: r, .. }
-            | Op::CreateDeployment { rest_api_id: r, .. } => known(r).and_then(|id| self.api_unit(account, st, &id)),
-            Op::CreateEc2Tags { resource_id: id, .. } | Op::DeleteVpcPeeringConnection { peering_id: id } => {
-                self.peering_unit(observed, id)
-            }
-            Op::SetPeeringDnsResolution { peering_id: r, .. } => {
+            Op::Peering(PeeringOp::CreateEc2Tags { resource_id: id, .. })
+            | Op::Peering(PeeringOp::DeleteVpcPeeringConnection { peering_id: id }) => self.peering_unit(observed, id),
+            Op::Peering(PeeringOp::SetPeeringDnsResolution { peering_id: r, .. }) => {
                 known(r).and_then(|id| self.peering_unit(observed, &id))
             }
-            Op::CreateVpcPeeringConnection { vpc_id, .. } => self.vpc_unit(vpc_id),
-            Op::DeleteRoute { route_table_id, destination } => {
+            Op::Peering(PeeringOp::CreateVpcPeeringConnection { vpc_id, .. }) => self.vpc_unit(vpc_id),
+            Op::Route(RouteOp::DeleteRoute { route_table_id, destination }) => {
                 let rt = st.route_tables.get(route_table_id)?;
                 let route = rt.routes.iter().find(|r| r.destination == *destination)?;
                 self.peering_unit(observed, route.peering_id.as_ref()?)
             }
-            Op::AcceptVpcPeeringConnection { .. }
-            | Op::CreateRoute { .. }
-            | Op::ReplaceRoute { .. }
-            | Op::CreateLoadBalancer { .. }
-            | Op::CreateRestApi { .. } => None,
+            Op::Peering(PeeringOp::AcceptVpcPeeringConnection { .. })
+            | Op::Route(RouteOp::CreateRoute { .. })
+            | Op::Route(RouteOp::ReplaceRoute { .. })
+            | Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer { .. })
+            | Op::RestApi(RestApiOp::CreateRestApi { .. }) => None,
         }
     }
 }
@@ -279,6 +286,7 @@ pub fn scoped(
 
 #[cfg(test)]
 mod tests {
+    use crate::kinds::{ListenerOp, LoadBalancerOp, RestApiOp, TargetGroupOp, VpcLinkOp};
     use std::path::Path;
 
     use super::*;
@@ -406,24 +414,63 @@ spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, rou
         let o = observed();
         let u = Units::of(&d);
         // A removed link's listener on gamma's NLB: gamma's, not the orphans'.
-        let a =
-            action(0, Subject::Link("gone".into()), Op::DeleteListener { arn: "arn:listener/gamma/1".into() }, vec![]);
+        let a = action(
+            0,
+            Subject::Link("gone".into()),
+            Op::Listener(ListenerOp::DeleteListener { arn: "arn:listener/gamma/1".into() }),
+            vec![],
+        );
         assert_eq!(u.of_action(&d, &o, &a), "gamma");
         // A removed gateway's NLB in a VPC no gateway uses: the orphans'.
-        let b = action(1, Subject::Gateway("old".into()), Op::DeleteLoadBalancer { arn: "arn:lb/old".into() }, vec![]);
+        let b = action(
+            1,
+            Subject::Gateway("old".into()),
+            Op::LoadBalancer(LoadBalancerOp::DeleteLoadBalancer { arn: "arn:lb/old".into() }),
+            vec![],
+        );
         assert_eq!(u.of_action(&d, &o, &b), ORPHANS);
         // A desired link's target group: its gateway's unit, from the VPC it is created in.
-        let c = action(2, Subject::Link("pay".into()), Op::DeleteTargetGroup { arn: "arn:tg/unknown".into() }, vec![]);
+        let c = action(
+            2,
+            Subject::Link("pay".into()),
+            Op::TargetGroup(TargetGroupOp::DeleteTargetGroup { arn: "arn:tg/unknown".into() }),
+            vec![],
+        );
         assert_eq!(u.of_action(&d, &o, &c), "gamma");
     }
 
     #[test]
     fn a_replica_keeps_its_units_actions_except_those_waiting_on_another_unit() {
-        let a = action(0, Subject::Gateway("gamma".into()), Op::DeleteVpcLink { id: "v".into() }, vec![]);
-        let b = action(1, Subject::Gateway("alpha".into()), Op::DeleteVpcLink { id: "w".into() }, vec![]);
-        let c = action(2, Subject::Gateway("gamma".into()), Op::DeleteRestApi { id: "x".into() }, vec![0]);
-        let d = action(3, Subject::Gateway("gamma".into()), Op::DeleteRestApi { id: "y".into() }, vec![1]);
-        let e = action(4, Subject::Gateway("gamma".into()), Op::DeleteRestApi { id: "z".into() }, vec![3]);
+        let a = action(
+            0,
+            Subject::Gateway("gamma".into()),
+            Op::VpcLink(VpcLinkOp::DeleteVpcLink { id: "v".into() }),
+            vec![],
+        );
+        let b = action(
+            1,
+            Subject::Gateway("alpha".into()),
+            Op::VpcLink(VpcLinkOp::DeleteVpcLink { id: "w".into() }),
+            vec![],
+        );
+        let c = action(
+            2,
+            Subject::Gateway("gamma".into()),
+            Op::RestApi(RestApiOp::DeleteRestApi { id: "x".into() }),
+            vec![0],
+        );
+        let d = action(
+            3,
+            Subject::Gateway("gamma".into()),
+            Op::RestApi(RestApiOp::DeleteRestApi { id: "y".into() }),
+            vec![1],
+        );
+        let e = action(
+            4,
+            Subject::Gateway("gamma".into()),
+            Op::RestApi(RestApiOp::DeleteRestApi { id: "z".into() }),
+            vec![3],
+        );
         let plan = Plan {
             actions: [a, b, c, d, e].into_iter().map(std::sync::Arc::new).collect(),
             reports: BTreeMap::from([

@@ -15,6 +15,11 @@
 //! without changing a golden file, as long as it plans the same actions with the same
 //! dependencies.
 
+use crosslink_plan::kinds::{
+    ApiResourceOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, RestApiOp, RouteOp, StageOp, TargetGroupOp,
+    TargetsOp, VpcLinkOp,
+};
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -258,73 +263,91 @@ fn health(h: &HealthCheckSettings) -> String {
 fn op_text(op: &Op) -> String {
     let name = op.name();
     let args = match op {
-        Op::CreateVpcPeeringConnection { vpc_id, peer_vpc_id, peer_owner_id, peer_region, tags: t } => format!(
+        Op::Peering(PeeringOp::CreateVpcPeeringConnection {
+            vpc_id,
+            peer_vpc_id,
+            peer_owner_id,
+            peer_region,
+            tags: t,
+        }) => format!(
             "vpcId={vpc_id} peerVpcId={peer_vpc_id} peerOwnerId={peer_owner_id} peerRegion={peer_region} tags={}",
             tags(t)
         ),
-        Op::AcceptVpcPeeringConnection { peering_id } => format!("peeringId={}", r(peering_id)),
-        Op::DeleteVpcPeeringConnection { peering_id } => format!("peeringId={peering_id}"),
-        Op::SetPeeringDnsResolution { peering_id, allow } => {
+        Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id }) => format!("peeringId={}", r(peering_id)),
+        Op::Peering(PeeringOp::DeleteVpcPeeringConnection { peering_id }) => format!("peeringId={peering_id}"),
+        Op::Peering(PeeringOp::SetPeeringDnsResolution { peering_id, allow }) => {
             format!("peeringId={} allowDnsResolutionFromRemoteVpc={allow}", r(peering_id))
         }
-        Op::CreateRoute { route_table_id, destination, peering_id } => {
+        Op::Route(RouteOp::CreateRoute { route_table_id, destination, peering_id }) => {
             format!("routeTableId={route_table_id} destination={destination} peeringId={}", r(peering_id))
         }
-        Op::ReplaceRoute { route_table_id, destination, peering_id } => {
+        Op::Route(RouteOp::ReplaceRoute { route_table_id, destination, peering_id }) => {
             format!("routeTableId={route_table_id} destination={destination} peeringId={}", r(peering_id))
         }
-        Op::DeleteRoute { route_table_id, destination } => {
+        Op::Route(RouteOp::DeleteRoute { route_table_id, destination }) => {
             format!("routeTableId={route_table_id} destination={destination}")
         }
-        Op::CreateLoadBalancer { name, subnet_ids, tags: t } => {
+        Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer { name, subnet_ids, tags: t }) => {
             format!("name={name} subnetIds={} tags={}", list(subnet_ids), tags(t))
         }
-        Op::DeleteLoadBalancer { arn } => format!("arn={arn}"),
-        Op::CreateTargetGroup { name, vpc_id, port, health_check, tags: t } => {
+        Op::LoadBalancer(LoadBalancerOp::DeleteLoadBalancer { arn }) => format!("arn={arn}"),
+        Op::TargetGroup(TargetGroupOp::CreateTargetGroup { name, vpc_id, port, health_check, tags: t }) => {
             format!("name={name} vpcId={vpc_id} port={port} healthCheck={} tags={}", health(health_check), tags(t))
         }
-        Op::ModifyTargetGroup { arn, health_check } => format!("arn={arn} healthCheck={}", health(health_check)),
-        Op::DeleteTargetGroup { arn } => format!("arn={arn}"),
-        Op::RegisterTargets { target_group_arn, targets: t } => {
+        Op::TargetGroup(TargetGroupOp::ModifyTargetGroup { arn, health_check }) => {
+            format!("arn={arn} healthCheck={}", health(health_check))
+        }
+        Op::TargetGroup(TargetGroupOp::DeleteTargetGroup { arn }) => format!("arn={arn}"),
+        Op::Targets(TargetsOp::RegisterTargets { target_group_arn, targets: t }) => {
             format!("targetGroupArn={} targets={}", r(target_group_arn), targets(t))
         }
-        Op::DeregisterTargets { target_group_arn, targets: t } => {
+        Op::Targets(TargetsOp::DeregisterTargets { target_group_arn, targets: t }) => {
             format!("targetGroupArn={target_group_arn} targets={}", targets(t))
         }
-        Op::CreateListener { load_balancer_arn, port, target_group_arn, tags: t } => format!(
+        Op::Listener(ListenerOp::CreateListener { load_balancer_arn, port, target_group_arn, tags: t }) => format!(
             "loadBalancerArn={} port={port} targetGroupArn={} tags={}",
             r(load_balancer_arn),
             r(target_group_arn),
             tags(t)
         ),
-        Op::ModifyListener { arn, port, target_group_arn } => {
+        Op::Listener(ListenerOp::ModifyListener { arn, port, target_group_arn }) => {
             format!("arn={arn} port={port} targetGroupArn={}", r(target_group_arn))
         }
-        Op::DeleteListener { arn } => format!("arn={arn}"),
-        Op::AddElbTags { arn, tags: t } => format!("arn={arn} tags={}", tags(t)),
-        Op::CreateEc2Tags { resource_id, tags: t } => format!("resourceId={resource_id} tags={}", tags(t)),
-        Op::CreateVpcLink { name, load_balancer_arn, tags: t } => {
+        Op::Listener(ListenerOp::DeleteListener { arn }) => format!("arn={arn}"),
+        Op::LoadBalancer(LoadBalancerOp::AddElbTags { arn, tags: t }) => format!("arn={arn} tags={}", tags(t)),
+        Op::Peering(PeeringOp::CreateEc2Tags { resource_id, tags: t }) => {
+            format!("resourceId={resource_id} tags={}", tags(t))
+        }
+        Op::VpcLink(VpcLinkOp::CreateVpcLink { name, load_balancer_arn, tags: t }) => {
             format!("name={name} loadBalancerArn={} tags={}", r(load_balancer_arn), tags(t))
         }
-        Op::DeleteVpcLink { id } => format!("id={id}"),
-        Op::CreateRestApi { name, tags: t } => format!("name={name} tags={}", tags(t)),
-        Op::DeleteRestApi { id } => format!("id={id}"),
-        Op::CreateResource { rest_api_id, parent_id, path_part, path } => {
+        Op::VpcLink(VpcLinkOp::DeleteVpcLink { id }) => format!("id={id}"),
+        Op::RestApi(RestApiOp::CreateRestApi { name, tags: t }) => format!("name={name} tags={}", tags(t)),
+        Op::RestApi(RestApiOp::DeleteRestApi { id }) => format!("id={id}"),
+        Op::ApiResource(ApiResourceOp::CreateResource { rest_api_id, parent_id, path_part, path }) => {
             format!("restApiId={} parentId={} pathPart={path_part} path={path}", r(rest_api_id), r(parent_id))
         }
-        Op::DeleteResource { rest_api_id, resource_id, path } => {
+        Op::ApiResource(ApiResourceOp::DeleteResource { rest_api_id, resource_id, path }) => {
             format!("restApiId={rest_api_id} resourceId={resource_id} path={path}")
         }
-        Op::PutProxyMethod { rest_api_id, resource_id, path, http_method, greedy, uri, vpc_link_id } => format!(
+        Op::Method(MethodOp::PutProxyMethod {
+            rest_api_id,
+            resource_id,
+            path,
+            http_method,
+            greedy,
+            uri,
+            vpc_link_id,
+        }) => format!(
             "restApiId={} resourceId={} path={path} httpMethod={http_method} greedy={greedy} uri={uri} vpcLinkId={}",
             r(rest_api_id),
             r(resource_id),
             r(vpc_link_id)
         ),
-        Op::DeleteMethod { rest_api_id, resource_id, path, http_method } => {
+        Op::Method(MethodOp::DeleteMethod { rest_api_id, resource_id, path, http_method }) => {
             format!("restApiId={rest_api_id} resourceId={resource_id} path={path} httpMethod={http_method}")
         }
-        Op::CreateDeployment { rest_api_id, stage, description, stage_tags } => format!(
+        Op::Stage(StageOp::CreateDeployment { rest_api_id, stage, description, stage_tags }) => format!(
             "restApiId={} stage={stage} description={description:?} stageTags={}",
             r(rest_api_id),
             tags(stage_tags)

@@ -1,12 +1,16 @@
 //! REST API resources (paths). One paginated `GetResources?embed=methods` reads a whole API,
 //! methods and integrations included.
 
+use crosslink_cloud::Outcome;
+use crosslink_plan::kinds::ApiResourceOp;
+use crate::errors::known;
+use crate::execute::{created, done};
+
 use crosslink_cloud::CloudError;
 use crosslink_plan::observed::{ApiMethod, ApiResource, Integration};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
-use crate::kinds;
 use crate::observe::APIGW_PAGE;
 use crate::ratelimit::Bucket;
 
@@ -43,7 +47,7 @@ pub(crate) async fn api_resources(
         .into_paginator()
         .page_size(APIGW_PAGE)
         .send();
-    let pages = ctx.pages(&kinds::api_resource::GET, stream, |p| p.position()).await?;
+    let pages = ctx.pages(&GET, stream, |p| p.position()).await?;
     let mut out: Vec<ApiResource> = pages
         .iter()
         .flat_map(|p| p.items())
@@ -79,4 +83,25 @@ pub(crate) async fn api_resources(
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+// ---- Changing ----------------------------------------------------------------------------------
+
+pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &ApiResourceOp) -> Result<Outcome, CloudError> {
+    use ApiResourceOp::*;
+    match op {
+        CreateResource { rest_api_id, parent_id, path_part, path } => {
+            let api = known(rest_api_id, "the REST API")?;
+            let parent = known(parent_id, "the parent resource")?;
+            let req = c.apigateway.create_resource().rest_api_id(api).parent_id(parent).path_part(path_part);
+            let out = ctx.write(&CREATE, &format!("{api} {path}"), req.send()).await?;
+            created(out.id(), "resource")
+        }
+        DeleteResource { rest_api_id, resource_id, path } => {
+            let req = c.apigateway.delete_resource().rest_api_id(rest_api_id).resource_id(resource_id);
+            let subject = format!("{rest_api_id} {path} ({resource_id})");
+            ctx.write(&DELETE, &subject, req.send()).await?;
+            done()
+        }
+    }
 }

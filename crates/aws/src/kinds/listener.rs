@@ -1,5 +1,11 @@
 //! NLB listeners, one per link.
 
+use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
+use crosslink_cloud::Outcome;
+use crosslink_plan::kinds::ListenerOp;
+use crate::errors::known;
+use crate::execute::{created, done, elb_tags as tags_of};
+
 use crosslink_cloud::{CloudError, ObserveScope};
 use crosslink_plan::observed::{Listener, LoadBalancer};
 use crosslink_plan::tags::is_managed;
@@ -7,7 +13,6 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
-use crate::kinds;
 use crate::observe::{ELB_CONCURRENCY, ELB_PAGE, elb_tags};
 use crate::ratelimit::Bucket;
 
@@ -56,7 +61,7 @@ pub(crate) async fn listeners(
         .map(|arn| async move {
             let stream =
                 c.elbv2.describe_listeners().load_balancer_arn(arn).page_size(ELB_PAGE).into_paginator().send();
-            ctx.pages(&kinds::listener::DESCRIBE, stream, |p| p.next_marker()).await
+            ctx.pages(&DESCRIBE, stream, |p| p.next_marker()).await
         })
         .buffered(ELB_CONCURRENCY)
         .try_collect()
@@ -79,4 +84,47 @@ pub(crate) async fn listeners(
         })
         .collect();
     Ok(listeners)
+}
+
+// ---- Changing ----------------------------------------------------------------------------------
+
+fn forward(target_group_arn: &str) -> Action {
+    Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group_arn).build()
+}
+
+pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &ListenerOp) -> Result<Outcome, CloudError> {
+    use ListenerOp::*;
+    match op {
+        CreateListener { load_balancer_arn, port, target_group_arn, tags } => {
+            let lb = known(load_balancer_arn, "the load balancer")?;
+            let tg = known(target_group_arn, "the target group")?;
+            let req = c
+                .elbv2
+                .create_listener()
+                .load_balancer_arn(lb)
+                .protocol(ProtocolEnum::Tcp)
+                .port(i32::from(*port))
+                .default_actions(forward(tg))
+                .set_tags(tags_of(tags));
+            let out = ctx.write(&CREATE, &format!("{lb}:{port} -> {tg}"), req.send()).await?;
+            created(out.listeners().first().and_then(|l| l.listener_arn()), "listener")
+        }
+        ModifyListener { arn, port, target_group_arn } => {
+            let tg = known(target_group_arn, "the target group")?;
+            let req = c
+                .elbv2
+                .modify_listener()
+                .listener_arn(arn)
+                .protocol(ProtocolEnum::Tcp)
+                .port(i32::from(*port))
+                .default_actions(forward(tg));
+            ctx.write(&MODIFY, &format!("{arn}:{port} -> {tg}"), req.send()).await?;
+            done()
+        }
+        DeleteListener { arn } => {
+            let req = c.elbv2.delete_listener().listener_arn(arn);
+            ctx.write(&DELETE, arn, req.send()).await?;
+            done()
+        }
+    }
 }

@@ -1,12 +1,16 @@
 //! The gateway's internal Network Load Balancer, and the ELBv2 tag calls that every ELBv2 kind
 //! (load balancer, target group, listener) shares.
 
+use aws_sdk_elasticloadbalancingv2::types::{IpAddressType, LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
+use crosslink_cloud::Outcome;
+use crosslink_plan::kinds::LoadBalancerOp;
+use crate::execute::{created, done, elb_tags as tags_of};
+
 use crosslink_cloud::{CloudError, ObserveScope};
 use crosslink_plan::observed::{Listener, LoadBalancer};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
-use crate::kinds;
 use crate::observe::{ELB_PAGE, elb_tags};
 use crate::ratelimit::Bucket;
 
@@ -37,7 +41,7 @@ pub(crate) async fn load_balancers(
     scope: &ObserveScope,
 ) -> Result<(Vec<LoadBalancer>, Vec<Listener>), CloudError> {
     let stream = c.elbv2.describe_load_balancers().page_size(ELB_PAGE).into_paginator().send();
-    let pages = ctx.pages(&kinds::load_balancer::DESCRIBE, stream, |p| p.next_marker()).await?;
+    let pages = ctx.pages(&DESCRIBE, stream, |p| p.next_marker()).await?;
     let raw: Vec<_> =
         pages.iter().flat_map(|p| p.load_balancers()).filter(|l| l.load_balancer_arn().is_some()).collect();
     let mut tags =
@@ -62,4 +66,41 @@ pub(crate) async fn load_balancers(
 
     let listeners = super::listener::listeners(ctx, c, scope, &load_balancers).await?;
     Ok((load_balancers, listeners))
+}
+
+// ---- Changing ----------------------------------------------------------------------------------
+
+pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &LoadBalancerOp) -> Result<Outcome, CloudError> {
+    use LoadBalancerOp::*;
+    match op {
+        CreateLoadBalancer { name, subnet_ids, tags } => {
+            let req = c
+                .elbv2
+                .create_load_balancer()
+                .name(name)
+                .r#type(LoadBalancerTypeEnum::Network)
+                .scheme(LoadBalancerSchemeEnum::Internal)
+                .ip_address_type(IpAddressType::Ipv4)
+                .set_subnets(Some(subnet_ids.clone()))
+                .set_tags(tags_of(tags));
+            let out = ctx.write(&CREATE, name, req.send()).await?;
+            let lb = out.load_balancers().first();
+            Ok(Outcome {
+                dns_name: lb.and_then(|l| l.dns_name()).map(str::to_string),
+                state: lb.and_then(|l| l.state()).and_then(|s| s.code()).map(|c| c.as_str().to_string()),
+                ..created(lb.and_then(|l| l.load_balancer_arn()), "load balancer")?
+            })
+        }
+        DeleteLoadBalancer { arn } => {
+            let req = c.elbv2.delete_load_balancer().load_balancer_arn(arn);
+            ctx.write(&DELETE, arn, req.send()).await?;
+            done()
+        }
+        AddElbTags { arn, tags } => {
+            let Some(tags) = tags_of(tags) else { return done() };
+            let req = c.elbv2.add_tags().resource_arns(arn).set_tags(Some(tags));
+            ctx.write(&ADD_TAGS, arn, req.send()).await?;
+            done()
+        }
+    }
 }

@@ -1,5 +1,12 @@
 //! Methods with their HTTP_PROXY integration through the VPC link (read with the resources).
 
+use aws_sdk_apigateway::types::{ConnectionType, IntegrationType};
+use crosslink_cloud::{CloudError, Outcome};
+use crosslink_plan::kinds::MethodOp;
+use crate::cloud::{Clients, Ctx};
+use crate::errors::known;
+use crate::execute::done;
+
 use crate::calls::{AwsService::*, Call};
 use crate::ratelimit::Bucket;
 
@@ -10,3 +17,58 @@ pub const PUT_INTEGRATION: Call = Call::write(ApiGateway, "PutIntegration", &["a
 pub const DELETE: Call = Call::write(ApiGateway, "DeleteMethod", &["apigateway:DELETE"], B);
 
 pub static KIND: super::Kind = super::Kind { name: "method", calls: &[&PUT, &PUT_INTEGRATION, &DELETE] };
+
+// ---- Changing ----------------------------------------------------------------------------------
+
+pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &MethodOp) -> Result<Outcome, CloudError> {
+    use MethodOp::*;
+    match op {
+        PutProxyMethod { rest_api_id, resource_id, path, http_method, greedy, uri, vpc_link_id } => {
+            let api = known(rest_api_id, "the REST API")?;
+            let resource = known(resource_id, "the resource")?;
+            let link = known(vpc_link_id, "the VPC link")?;
+            let subject = format!("{api} {http_method} {path} -> {uri} via {link}");
+            let mut put = c
+                .apigateway
+                .put_method()
+                .rest_api_id(api)
+                .resource_id(resource)
+                .http_method(http_method)
+                .authorization_type("NONE");
+            if *greedy {
+                put = put.request_parameters("method.request.path.proxy", true);
+            }
+            match ctx.write(&PUT, &subject, put.send()).await {
+                Ok(_) => {}
+                // The method is there already (an earlier, interrupted pass): only the
+                // integration needs to be (re)put.
+                Err(e) if e.code == "ConflictException" => {}
+                Err(e) => return Err(e),
+            }
+            // ANY is passed through as ANY; any other verb as itself.
+            let mut integration = c
+                .apigateway
+                .put_integration()
+                .rest_api_id(api)
+                .resource_id(resource)
+                .http_method(http_method)
+                .r#type(IntegrationType::HttpProxy)
+                .integration_http_method(http_method)
+                .uri(uri)
+                .connection_type(ConnectionType::VpcLink)
+                .connection_id(link);
+            if *greedy {
+                integration =
+                    integration.request_parameters("integration.request.path.proxy", "method.request.path.proxy");
+            }
+            ctx.write(&PUT_INTEGRATION, &subject, integration.send()).await?;
+            done()
+        }
+        DeleteMethod { rest_api_id, resource_id, path, http_method } => {
+            let req =
+                c.apigateway.delete_method().rest_api_id(rest_api_id).resource_id(resource_id).http_method(http_method);
+            ctx.write(&DELETE, &format!("{rest_api_id} {http_method} {path}"), req.send()).await?;
+            done()
+        }
+    }
+}

@@ -2,22 +2,14 @@
 //! (`crate::calls::Call`); [`of`] maps every planner kind to its module, so a kind the planner
 //! knows and the adapter does not is a compile error here.
 
-use crosslink_plan::op::ResourceKind;
+use crosslink_cloud::{CloudError, Outcome};
+use crosslink_plan::op::{Op, ResourceKind};
 
 use crate::calls::Call;
+use crate::cloud::{Clients, Ctx};
 
+/// Reads that belong to no planner kind (the account's VPCs).
 pub mod account;
-pub mod api_resource;
-pub mod listener;
-pub mod load_balancer;
-pub mod method;
-pub mod peering;
-pub mod rest_api;
-pub mod route;
-pub mod stage;
-pub mod target_group;
-pub mod targets;
-pub mod vpc_link;
 
 /// What the adapter declares for one kind.
 #[derive(Debug)]
@@ -27,38 +19,32 @@ pub struct Kind {
     pub calls: &'static [&'static Call],
 }
 
-/// Every kind the adapter knows, account-level reads first, then in dependency order.
-pub static ALL: &[&Kind] = &[
-    &account::KIND,
-    &peering::KIND,
-    &route::KIND,
-    &load_balancer::KIND,
-    &target_group::KIND,
-    &targets::KIND,
-    &listener::KIND,
-    &vpc_link::KIND,
-    &rest_api::KIND,
-    &api_resource::KIND,
-    &method::KIND,
-    &stage::KIND,
-];
+/// Generated from the planner's registration (`crosslink_plan::for_each_kind!`): a module per
+/// kind, each with its `KIND` declarations and an `execute` for its operations.
+macro_rules! adapter_kinds {
+    ($($Kind:ident => $module:ident : $KindOp:ident, $label:literal;)*) => {
+        $(pub mod $module;)*
 
-/// The adapter's declarations for a planner kind.
-pub fn of(kind: ResourceKind) -> &'static Kind {
-    match kind {
-        ResourceKind::Peering => &peering::KIND,
-        ResourceKind::Route => &route::KIND,
-        ResourceKind::LoadBalancer => &load_balancer::KIND,
-        ResourceKind::TargetGroup => &target_group::KIND,
-        ResourceKind::Targets => &targets::KIND,
-        ResourceKind::Listener => &listener::KIND,
-        ResourceKind::VpcLink => &vpc_link::KIND,
-        ResourceKind::RestApi => &rest_api::KIND,
-        ResourceKind::ApiResource => &api_resource::KIND,
-        ResourceKind::Method => &method::KIND,
-        ResourceKind::Stage => &stage::KIND,
-    }
+        /// Every kind the adapter knows, account-level reads first, then in dependency order.
+        pub static ALL: &[&Kind] = &[&account::KIND, $(&$module::KIND,)*];
+
+        /// The adapter's declarations for a planner kind.
+        pub fn of(kind: ResourceKind) -> &'static Kind {
+            match kind {
+                $(ResourceKind::$Kind => &$module::KIND,)*
+            }
+        }
+
+        /// Performs one operation: its kind's module makes the SDK call(s).
+        pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outcome, CloudError> {
+            match op {
+                $(Op::$Kind(op) => $module::execute(ctx, c, op).await,)*
+            }
+        }
+    };
 }
+
+crosslink_plan::for_each_kind!(adapter_kinds);
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,17 @@
 //! VPC peering connections and their options (requested in the gateway account, accepted and
 //! configured in the service account).
 
+use aws_sdk_ec2::types::{PeeringConnectionOptionsRequest, ResourceType, TagSpecification};
+use crosslink_cloud::Outcome;
+use crosslink_plan::kinds::PeeringOp;
+use crate::errors::known;
+use crate::execute::{created, done, ec2_tags as tag_list};
+
 use crosslink_cloud::CloudError;
 use crosslink_plan::observed::{Peering, PeeringStatus};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
-use crate::kinds;
 use crate::observe::{EC2_PAGE, ec2_tags};
 use crate::ratelimit::Bucket;
 
@@ -32,7 +37,7 @@ pub static KIND: super::Kind =
 /// the planner wants dead ones too, to know they are dead).
 pub(crate) async fn peerings(ctx: &Ctx<'_>, c: &Clients) -> Result<Vec<Peering>, CloudError> {
     let stream = c.ec2.describe_vpc_peering_connections().max_results(EC2_PAGE).into_paginator().send();
-    let pages = ctx.pages(&kinds::peering::DESCRIBE, stream, |p| p.next_token()).await?;
+    let pages = ctx.pages(&DESCRIBE, stream, |p| p.next_token()).await?;
     let mut out = Vec::new();
     for p in pages.iter().flat_map(|p| p.vpc_peering_connections()) {
         let Some(id) = p.vpc_peering_connection_id() else { continue };
@@ -56,4 +61,71 @@ pub(crate) async fn peerings(ctx: &Ctx<'_>, c: &Clients) -> Result<Vec<Peering>,
         });
     }
     Ok(out)
+}
+
+// ---- Changing ----------------------------------------------------------------------------------
+
+pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &PeeringOp) -> Result<Outcome, CloudError> {
+    use PeeringOp::*;
+    match op {
+        CreateVpcPeeringConnection { vpc_id, peer_vpc_id, peer_owner_id, peer_region, tags } => {
+            let mut req = c
+                .ec2
+                .create_vpc_peering_connection()
+                .vpc_id(vpc_id)
+                .peer_vpc_id(peer_vpc_id)
+                .peer_owner_id(peer_owner_id)
+                .peer_region(peer_region);
+            if !tags.is_empty() {
+                req = req.tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::VpcPeeringConnection)
+                        .set_tags(Some(tag_list(tags)))
+                        .build(),
+                );
+            }
+            let subject = format!("{vpc_id} -> {peer_owner_id}/{peer_region}/{peer_vpc_id}");
+            let out = ctx.write(&CREATE, &subject, req.send()).await?;
+            let p = out.vpc_peering_connection();
+            let state = p.and_then(|p| p.status()).and_then(|s| s.code()).map(|c| c.as_str().to_string());
+            Ok(Outcome { state, ..created(p.and_then(|p| p.vpc_peering_connection_id()), "peering connection")? })
+        }
+        AcceptVpcPeeringConnection { peering_id } => {
+            let id = known(peering_id, "the peering connection")?;
+            let req = c.ec2.accept_vpc_peering_connection().vpc_peering_connection_id(id);
+            let out = ctx.write(&ACCEPT, id, req.send()).await?;
+            // Routes and DNS options follow in the same pass only once AWS says it is active.
+            let state = out
+                .vpc_peering_connection()
+                .and_then(|p| p.status())
+                .and_then(|s| s.code())
+                .map(|c| c.as_str().to_string());
+            Ok(Outcome { state, ..Outcome::default() })
+        }
+        SetPeeringDnsResolution { peering_id, allow } => {
+            let peering_id = known(peering_id, "the peering connection")?;
+            let options =
+                PeeringConnectionOptionsRequest::builder().allow_dns_resolution_from_remote_vpc(*allow).build();
+            let req = c
+                .ec2
+                .modify_vpc_peering_connection_options()
+                .vpc_peering_connection_id(peering_id)
+                .accepter_peering_connection_options(options);
+            ctx.write(&MODIFY_OPTIONS, peering_id, req.send()).await?;
+            done()
+        }
+        DeleteVpcPeeringConnection { peering_id } => {
+            let req = c.ec2.delete_vpc_peering_connection().vpc_peering_connection_id(peering_id);
+            ctx.write(&DELETE, peering_id, req.send()).await?;
+            done()
+        }
+        CreateEc2Tags { resource_id, tags } => {
+            if tags.is_empty() {
+                return done();
+            }
+            let req = c.ec2.create_tags().resources(resource_id).set_tags(Some(tag_list(tags)));
+            ctx.write(&CREATE_TAGS, resource_id, req.send()).await?;
+            done()
+        }
+    }
 }

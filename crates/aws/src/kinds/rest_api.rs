@@ -1,5 +1,10 @@
 //! The gateway's REST API (crosslink's own, or a referenced one).
 
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
+use crosslink_cloud::Outcome;
+use crosslink_plan::kinds::RestApiOp;
+use crate::execute::{apigw_tags, created, done};
+
 use crosslink_cloud::{CloudError, ObserveScope};
 use crosslink_plan::observed::{ApiResource, RestApi, Stage};
 use crosslink_plan::tags::is_managed;
@@ -7,7 +12,6 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
-use crate::kinds;
 use crate::observe::{APIGW_CONCURRENCY, APIGW_PAGE, str_map};
 use crate::ratelimit::Bucket;
 
@@ -31,7 +35,7 @@ pub static KIND: super::Kind = super::Kind { name: "REST API", calls: &[&GET, &C
 
 pub(crate) async fn rest_apis(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Result<Vec<RestApi>, CloudError> {
     let stream = c.apigateway.get_rest_apis().into_paginator().page_size(APIGW_PAGE).send();
-    let pages = ctx.pages(&kinds::rest_api::GET, stream, |p| p.position()).await?;
+    let pages = ctx.pages(&GET, stream, |p| p.position()).await?;
     let mut apis: Vec<RestApi> = pages
         .iter()
         .flat_map(|p| p.items())
@@ -74,4 +78,30 @@ pub(crate) async fn rest_apis(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) 
         apis[i].stages = stages;
     }
     Ok(apis)
+}
+
+// ---- Changing ----------------------------------------------------------------------------------
+
+pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &RestApiOp) -> Result<Outcome, CloudError> {
+    use RestApiOp::*;
+    match op {
+        CreateRestApi { name, tags } => {
+            let req = c
+                .apigateway
+                .create_rest_api()
+                .name(name)
+                .endpoint_configuration(EndpointConfiguration::builder().types(EndpointType::Regional).build())
+                .set_tags(apigw_tags(tags));
+            let out = ctx.write(&CREATE, name, req.send()).await?;
+            Ok(Outcome {
+                root_resource_id: out.root_resource_id().map(str::to_string),
+                ..created(out.id(), "REST API")?
+            })
+        }
+        DeleteRestApi { id } => {
+            let req = c.apigateway.delete_rest_api().rest_api_id(id);
+            ctx.write(&DELETE, id, req.send()).await?;
+            done()
+        }
+    }
 }

@@ -1,5 +1,10 @@
 //! Routes to a peering, in both VPCs' route tables.
 
+use crosslink_plan::kinds::RouteOp;
+use crosslink_cloud::Outcome;
+use crate::errors::known;
+use crate::execute::done;
+
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::RouteState;
@@ -9,7 +14,6 @@ use ipnet::Ipv4Net;
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
-use crate::kinds;
 use crate::observe::EC2_ROUTE_TABLE_PAGE;
 use crate::ratelimit::Bucket;
 
@@ -28,7 +32,7 @@ pub static KIND: super::Kind =
 
 pub(crate) async fn route_tables(ctx: &Ctx<'_>, c: &Clients) -> Result<BTreeMap<String, RouteTable>, CloudError> {
     let stream = c.ec2.describe_route_tables().max_results(EC2_ROUTE_TABLE_PAGE).into_paginator().send();
-    let pages = ctx.pages(&kinds::route::DESCRIBE_ROUTE_TABLES, stream, |p| p.next_token()).await?;
+    let pages = ctx.pages(&DESCRIBE_ROUTE_TABLES, stream, |p| p.next_token()).await?;
     let mut out = BTreeMap::new();
     for t in pages.iter().flat_map(|p| p.route_tables()) {
         let Some(id) = t.route_table_id() else { continue };
@@ -67,4 +71,40 @@ pub(crate) async fn route_tables(ctx: &Ctx<'_>, c: &Clients) -> Result<BTreeMap<
         );
     }
     Ok(out)
+}
+
+// ---- Changing ----------------------------------------------------------------------------------
+
+pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &RouteOp) -> Result<Outcome, CloudError> {
+    use RouteOp::*;
+    match op {
+        CreateRoute { route_table_id, destination, peering_id } => {
+            let pcx = known(peering_id, "the peering connection")?;
+            let req = c
+                .ec2
+                .create_route()
+                .route_table_id(route_table_id)
+                .destination_cidr_block(destination.to_string())
+                .vpc_peering_connection_id(pcx);
+            ctx.write(&CREATE, &format!("{route_table_id} {destination} -> {pcx}"), req.send()).await?;
+            done()
+        }
+        ReplaceRoute { route_table_id, destination, peering_id } => {
+            let pcx = known(peering_id, "the peering connection")?;
+            let req = c
+                .ec2
+                .replace_route()
+                .route_table_id(route_table_id)
+                .destination_cidr_block(destination.to_string())
+                .vpc_peering_connection_id(pcx);
+            ctx.write(&REPLACE, &format!("{route_table_id} {destination} -> {pcx}"), req.send()).await?;
+            done()
+        }
+        DeleteRoute { route_table_id, destination } => {
+            let req =
+                c.ec2.delete_route().route_table_id(route_table_id).destination_cidr_block(destination.to_string());
+            ctx.write(&DELETE, &format!("{route_table_id} {destination}"), req.send()).await?;
+            done()
+        }
+    }
 }

@@ -1,11 +1,15 @@
 //! The stage and its deployment; the stage is tagged with the hash of what was deployed.
 
+use crosslink_cloud::Outcome;
+use crosslink_plan::kinds::StageOp;
+use crate::errors::known;
+use crate::execute::{apigw_tags, created};
+
 use crosslink_cloud::CloudError;
 use crosslink_plan::observed::Stage;
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
-use crate::kinds;
 use crate::observe::str_map;
 use crate::ratelimit::Bucket;
 
@@ -23,7 +27,7 @@ pub static KIND: super::Kind = super::Kind { name: "stage", calls: &[&GET, &CREA
 // ---- Reading -----------------------------------------------------------------------------------
 
 pub(crate) async fn api_stages(ctx: &Ctx<'_>, c: &Clients, rest_api_id: &str) -> Result<Vec<Stage>, CloudError> {
-    let out = ctx.call(&kinds::stage::GET, c.apigateway.get_stages().rest_api_id(rest_api_id).send()).await?;
+    let out = ctx.call(&GET, c.apigateway.get_stages().rest_api_id(rest_api_id).send()).await?;
     let mut stages: Vec<Stage> = out
         .item()
         .iter()
@@ -37,4 +41,26 @@ pub(crate) async fn api_stages(ctx: &Ctx<'_>, c: &Clients, rest_api_id: &str) ->
         .collect();
     stages.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(stages)
+}
+
+// ---- Changing ----------------------------------------------------------------------------------
+
+pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &StageOp) -> Result<Outcome, CloudError> {
+    use StageOp::*;
+    match op {
+        CreateDeployment { rest_api_id, stage, description, stage_tags } => {
+            let api = known(rest_api_id, "the REST API")?;
+            let req = c.apigateway.create_deployment().rest_api_id(api).stage_name(stage).description(description);
+            let subject = format!("{api} stage {stage}");
+            let out = ctx.write(&CREATE_DEPLOYMENT, &subject, req.send()).await?;
+            let outcome = created(out.id(), "deployment")?;
+            // If this fails, the stage keeps its old hash and the next pass deploys again.
+            if let Some(tags) = apigw_tags(stage_tags) {
+                let arn = format!("arn:aws:apigateway:{}::/restapis/{api}/stages/{stage}", c.session.region);
+                let req = c.apigateway.tag_resource().resource_arn(&arn).set_tags(Some(tags));
+                ctx.write(&TAG, &arn, req.send()).await?;
+            }
+            Ok(outcome)
+        }
+    }
 }

@@ -1,11 +1,15 @@
 //! IP target groups, one per link.
 
+use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
+use crosslink_cloud::Outcome;
+use crosslink_plan::kinds::TargetGroupOp;
+use crate::execute::{created, done, elb_tags as tags_of};
+
 use crosslink_cloud::{CloudError, ObserveScope};
 use crosslink_plan::observed::{HealthCheckSettings, TargetGroup};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
-use crate::kinds;
 use crate::observe::{ELB_PAGE, elb_tags};
 use crate::ratelimit::Bucket;
 
@@ -31,7 +35,7 @@ pub(crate) async fn target_groups(
     scope: &ObserveScope,
 ) -> Result<Vec<TargetGroup>, CloudError> {
     let stream = c.elbv2.describe_target_groups().page_size(ELB_PAGE).into_paginator().send();
-    let pages = ctx.pages(&kinds::target_group::DESCRIBE, stream, |p| p.next_marker()).await?;
+    let pages = ctx.pages(&DESCRIBE, stream, |p| p.next_marker()).await?;
     let raw: Vec<_> = pages.iter().flat_map(|p| p.target_groups()).filter(|t| t.target_group_arn().is_some()).collect();
     let mut tags =
         elb_tags(ctx, c, raw.iter().filter_map(|t| t.target_group_arn()).map(str::to_string).collect()).await?;
@@ -64,4 +68,57 @@ pub(crate) async fn target_groups(
 
     super::targets::read(ctx, c, scope, &mut groups).await?;
     Ok(groups)
+}
+
+// ---- Changing ----------------------------------------------------------------------------------
+
+/// A path is only valid on HTTP(S) health checks; NLB TCP checks reject it.
+fn health_path(hc: &HealthCheckSettings) -> Option<String> {
+    matches!(hc.protocol.to_ascii_uppercase().as_str(), "HTTP" | "HTTPS").then(|| hc.path.clone()).flatten()
+}
+
+pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &TargetGroupOp) -> Result<Outcome, CloudError> {
+    use TargetGroupOp::*;
+    match op {
+        CreateTargetGroup { name, vpc_id, port, health_check: hc, tags } => {
+            let req = c
+                .elbv2
+                .create_target_group()
+                .name(name)
+                .protocol(ProtocolEnum::Tcp)
+                .target_type(TargetTypeEnum::Ip)
+                .vpc_id(vpc_id)
+                .port(i32::from(*port))
+                .health_check_enabled(true)
+                .health_check_protocol(ProtocolEnum::from(hc.protocol.as_str()))
+                .set_health_check_path(health_path(hc))
+                .health_check_port(&hc.port)
+                .health_check_interval_seconds(i32::from(hc.interval_seconds))
+                .healthy_threshold_count(i32::from(hc.healthy_threshold))
+                .unhealthy_threshold_count(i32::from(hc.unhealthy_threshold))
+                .set_tags(tags_of(tags));
+            let out = ctx.write(&CREATE, &format!("{name} in {vpc_id}"), req.send()).await?;
+            created(out.target_groups().first().and_then(|t| t.target_group_arn()), "target group")
+        }
+        ModifyTargetGroup { arn, health_check: hc } => {
+            let req = c
+                .elbv2
+                .modify_target_group()
+                .target_group_arn(arn)
+                .health_check_enabled(true)
+                .health_check_protocol(ProtocolEnum::from(hc.protocol.as_str()))
+                .set_health_check_path(health_path(hc))
+                .health_check_port(&hc.port)
+                .health_check_interval_seconds(i32::from(hc.interval_seconds))
+                .healthy_threshold_count(i32::from(hc.healthy_threshold))
+                .unhealthy_threshold_count(i32::from(hc.unhealthy_threshold));
+            ctx.write(&MODIFY, arn, req.send()).await?;
+            done()
+        }
+        DeleteTargetGroup { arn } => {
+            let req = c.elbv2.delete_target_group().target_group_arn(arn);
+            ctx.write(&DELETE, arn, req.send()).await?;
+            done()
+        }
+    }
 }

@@ -1,5 +1,11 @@
 //! The IP targets registered in a link's target group, and their health.
 
+use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+use crosslink_cloud::Outcome;
+use crosslink_plan::kinds::TargetsOp;
+use crate::errors::known;
+use crate::execute::done;
+
 use std::net::Ipv4Addr;
 
 use crosslink_cloud::{CloudError, ObserveScope};
@@ -9,7 +15,6 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
-use crate::kinds;
 use crate::observe::ELB_CONCURRENCY;
 use crate::ratelimit::Bucket;
 
@@ -43,7 +48,7 @@ pub(crate) async fn read(
             async move {
                 let out = ctx
                     .call(
-                        &kinds::targets::DESCRIBE_HEALTH,
+                        &DESCRIBE_HEALTH,
                         c.elbv2.describe_target_health().target_group_arn(arn).send(),
                     )
                     .await?;
@@ -75,4 +80,35 @@ pub(crate) async fn read(
         groups[i].targets = targets;
     }
     Ok(())
+}
+
+// ---- Changing ----------------------------------------------------------------------------------
+
+/// Targets in a peered VPC (outside the target group's VPC) must be registered in zone `all`.
+const ALL_ZONES: &str = "all";
+
+fn targets(targets: &[(std::net::Ipv4Addr, u16)]) -> Vec<TargetDescription> {
+    targets
+        .iter()
+        .map(|(ip, port)| {
+            TargetDescription::builder().id(ip.to_string()).port(i32::from(*port)).availability_zone(ALL_ZONES).build()
+        })
+        .collect()
+}
+
+pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &TargetsOp) -> Result<Outcome, CloudError> {
+    use TargetsOp::*;
+    match op {
+        RegisterTargets { target_group_arn, targets: t } => {
+            let arn = known(target_group_arn, "the target group")?;
+            let req = c.elbv2.register_targets().target_group_arn(arn).set_targets(Some(targets(t)));
+            ctx.write(&REGISTER, &format!("{arn} {t:?}"), req.send()).await?;
+            done()
+        }
+        DeregisterTargets { target_group_arn, targets: t } => {
+            let req = c.elbv2.deregister_targets().target_group_arn(target_group_arn).set_targets(Some(targets(t)));
+            ctx.write(&DEREGISTER, &format!("{target_group_arn} {t:?}"), req.send()).await?;
+            done()
+        }
+    }
 }

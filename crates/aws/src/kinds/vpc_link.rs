@@ -1,12 +1,16 @@
 //! The REST API's VPC link to the gateway's NLB. API Gateway makes a VPC endpoint service for it
 //! on the caller's behalf, with the caller's EC2 and ELBv2 permissions.
 
+use crosslink_cloud::Outcome;
+use crosslink_plan::kinds::VpcLinkOp;
+use crate::errors::known;
+use crate::execute::{apigw_tags, created, done};
+
 use crosslink_cloud::CloudError;
 use crosslink_plan::observed::VpcLink;
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
-use crate::kinds;
 use crate::observe::{APIGW_PAGE, str_map};
 use crate::ratelimit::Bucket;
 
@@ -34,7 +38,7 @@ pub static KIND: super::Kind = super::Kind { name: "VPC link", calls: &[&GET, &C
 
 pub(crate) async fn vpc_links(ctx: &Ctx<'_>, c: &Clients) -> Result<Vec<VpcLink>, CloudError> {
     let stream = c.apigateway.get_vpc_links().into_paginator().page_size(APIGW_PAGE).send();
-    let pages = ctx.pages(&kinds::vpc_link::GET, stream, |p| p.position()).await?;
+    let pages = ctx.pages(&GET, stream, |p| p.position()).await?;
     Ok(pages
         .iter()
         .flat_map(|p| p.items())
@@ -49,4 +53,23 @@ pub(crate) async fn vpc_links(ctx: &Ctx<'_>, c: &Clients) -> Result<Vec<VpcLink>
             })
         })
         .collect())
+}
+
+// ---- Changing ----------------------------------------------------------------------------------
+
+pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &VpcLinkOp) -> Result<Outcome, CloudError> {
+    use VpcLinkOp::*;
+    match op {
+        CreateVpcLink { name, load_balancer_arn, tags } => {
+            let lb = known(load_balancer_arn, "the load balancer")?;
+            let req = c.apigateway.create_vpc_link().name(name).target_arns(lb).set_tags(apigw_tags(tags));
+            let out = ctx.write(&CREATE, &format!("{name} -> {lb}"), req.send()).await?;
+            Ok(Outcome { state: out.status().map(|s| s.as_str().to_string()), ..created(out.id(), "VPC link")? })
+        }
+        DeleteVpcLink { id } => {
+            let req = c.apigateway.delete_vpc_link().vpc_link_id(id);
+            ctx.write(&DELETE, id, req.send()).await?;
+            done()
+        }
+    }
 }

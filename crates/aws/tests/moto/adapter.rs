@@ -1,6 +1,11 @@
 //! `AwsCloud` against moto: every operation through the real SDK, read back with observe, in two
 //! accounts reached with AssumeRole; identity failures; error codes; the per-call observer.
 
+use crosslink_plan::kinds::{
+    ApiResourceOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, RestApiOp, RouteOp, StageOp, TargetGroupOp,
+    TargetsOp, VpcLinkOp,
+};
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
@@ -119,13 +124,13 @@ async fn peering_between_two_accounts_and_routes() {
     let pcx = exec(
         &cloud,
         &gw,
-        Op::CreateVpcPeeringConnection {
+        Op::Peering(PeeringOp::CreateVpcPeeringConnection {
             vpc_id: gw_vpc.vpc_id.clone(),
             peer_vpc_id: svc_vpc.vpc_id.clone(),
             peer_owner_id: SERVICE.into(),
             peer_region: REGION.into(),
             tags: peering_tags.clone(),
-        },
+        }),
     )
     .await
     .expect("peering id");
@@ -146,7 +151,7 @@ async fn peering_between_two_accounts_and_routes() {
         assert_eq!(p.tags, peering_tags);
     }
 
-    exec(&cloud, &svc, Op::AcceptVpcPeeringConnection { peering_id: known(&pcx) }).await;
+    exec(&cloud, &svc, Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: known(&pcx) })).await;
     for account in [&gw, &svc] {
         let st = observe(&cloud, account, &network_scope()).await;
         assert_eq!(st.peering(&pcx).unwrap().status, PeeringStatus::Active, "{}", account.metadata.name);
@@ -155,21 +160,29 @@ async fn peering_between_two_accounts_and_routes() {
 
     // peering.allowDnsResolution: the accepter sets its side; both sides see it.
     for allow in [true, false] {
-        exec(&cloud, &svc, Op::SetPeeringDnsResolution { peering_id: Ref::Known(pcx.clone()), allow }).await;
+        exec(
+            &cloud,
+            &svc,
+            Op::Peering(PeeringOp::SetPeeringDnsResolution { peering_id: Ref::Known(pcx.clone()), allow }),
+        )
+        .await;
         for account in [&gw, &svc] {
             let st = observe(&cloud, account, &network_scope()).await;
             assert_eq!(st.peering(&pcx).unwrap().accepter_dns_resolution, allow, "{}", account.metadata.name);
         }
     }
 
-    exec(&cloud, &gw, Op::CreateEc2Tags { resource_id: pcx.clone(), tags: tags(&[("extra", "1")]) }).await;
+    exec(
+        &cloud,
+        &gw,
+        Op::Peering(PeeringOp::CreateEc2Tags { resource_id: pcx.clone(), tags: tags(&[("extra", "1")]) }),
+    )
+    .await;
     let g = observe(&cloud, &gw, &network_scope()).await;
     assert_eq!(g.peering(&pcx).unwrap().tags.get("extra").map(String::as_str), Some("1"));
 
-    let route = |rt: &str, dest: &str| Op::CreateRoute {
-        route_table_id: rt.into(),
-        destination: net(dest),
-        peering_id: known(&pcx),
+    let route = |rt: &str, dest: &str| {
+        Op::Route(RouteOp::CreateRoute { route_table_id: rt.into(), destination: net(dest), peering_id: known(&pcx) })
     };
     exec(&cloud, &gw, route(&gw_vpc.route_table_id, "10.1.0.0/16")).await;
     exec(&cloud, &svc, route(&svc_vpc.route_table_id, "10.0.0.0/16")).await;
@@ -189,17 +202,20 @@ async fn peering_between_two_accounts_and_routes() {
     exec(
         &cloud,
         &gw,
-        Op::ReplaceRoute {
+        Op::Route(RouteOp::ReplaceRoute {
             route_table_id: gw_vpc.route_table_id.clone(),
             destination: net("10.1.0.0/16"),
             peering_id: known(&pcx),
-        },
+        }),
     )
     .await;
     exec(
         &cloud,
         &gw,
-        Op::DeleteRoute { route_table_id: gw_vpc.route_table_id.clone(), destination: net("10.1.0.0/16") },
+        Op::Route(RouteOp::DeleteRoute {
+            route_table_id: gw_vpc.route_table_id.clone(),
+            destination: net("10.1.0.0/16"),
+        }),
     )
     .await;
     let g = observe(&cloud, &gw, &network_scope()).await;
@@ -209,13 +225,16 @@ async fn peering_between_two_accounts_and_routes() {
     let err = cloud.execute(&gw, &route("rtb-00000000000000000", "10.9.0.0/16")).await.unwrap_err();
     assert_eq!((err.kind, err.code.as_str()), (ErrorKind::NotFound, "InvalidRouteTableID.NotFound"), "{err:?}");
 
-    exec(&cloud, &gw, Op::DeleteVpcPeeringConnection { peering_id: pcx.clone() }).await;
+    exec(&cloud, &gw, Op::Peering(PeeringOp::DeleteVpcPeeringConnection { peering_id: pcx.clone() })).await;
     let g = observe(&cloud, &gw, &network_scope()).await;
     assert!(g.peering(&pcx).is_none_or(|p| p.status.is_dead()), "{:?}", g.peering(&pcx));
 
     // Pending ids never reach AWS.
     let err = cloud
-        .execute(&gw, &Op::AcceptVpcPeeringConnection { peering_id: Ref::Pending("peering".into()) })
+        .execute(
+            &gw,
+            &Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: Ref::Pending("peering".into()) }),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code, "UnresolvedReference");
@@ -242,34 +261,43 @@ async fn load_balancer_target_group_listener_and_targets() {
     let lb = exec(
         &cloud,
         &gw,
-        Op::CreateLoadBalancer { name: "cl-edge".into(), subnet_ids: vpc.subnet_ids.clone(), tags: owner.clone() },
+        Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer {
+            name: "cl-edge".into(),
+            subnet_ids: vpc.subnet_ids.clone(),
+            tags: owner.clone(),
+        }),
     )
     .await
     .expect("lb arn");
     let tg = exec(
         &cloud,
         &gw,
-        Op::CreateTargetGroup {
+        Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
             name: "cl-payments".into(),
             vpc_id: vpc.vpc_id.clone(),
             port: 8080,
             health_check: tcp_check(),
             tags: owned("Link/payments"),
-        },
+        }),
     )
     .await
     .expect("tg arn");
     let targets = vec![(Ipv4Addr::new(10, 1, 0, 10), 8080), (Ipv4Addr::new(10, 1, 1, 10), 8080)];
-    exec(&cloud, &gw, Op::RegisterTargets { target_group_arn: known(&tg), targets: targets.clone() }).await;
+    exec(
+        &cloud,
+        &gw,
+        Op::Targets(TargetsOp::RegisterTargets { target_group_arn: known(&tg), targets: targets.clone() }),
+    )
+    .await;
     let listener = exec(
         &cloud,
         &gw,
-        Op::CreateListener {
+        Op::Listener(ListenerOp::CreateListener {
             load_balancer_arn: known(&lb),
             port: 8080,
             target_group_arn: known(&tg),
             tags: owned("Link/payments"),
-        },
+        }),
     )
     .await
     .expect("listener arn");
@@ -376,10 +404,26 @@ async fn load_balancer_target_group_listener_and_targets() {
         healthy_threshold: 2,
         unhealthy_threshold: 4,
     };
-    exec(&cloud, &gw, Op::ModifyTargetGroup { arn: tg.clone(), health_check: http_check.clone() }).await;
-    exec(&cloud, &gw, Op::ModifyListener { arn: listener.clone(), port: 9090, target_group_arn: known(&tg) }).await;
-    exec(&cloud, &gw, Op::AddElbTags { arn: lb.clone(), tags: tags(&[("extra", "1")]) }).await;
-    exec(&cloud, &gw, Op::DeregisterTargets { target_group_arn: tg.clone(), targets: targets[..1].to_vec() }).await;
+    exec(
+        &cloud,
+        &gw,
+        Op::TargetGroup(TargetGroupOp::ModifyTargetGroup { arn: tg.clone(), health_check: http_check.clone() }),
+    )
+    .await;
+    exec(
+        &cloud,
+        &gw,
+        Op::Listener(ListenerOp::ModifyListener { arn: listener.clone(), port: 9090, target_group_arn: known(&tg) }),
+    )
+    .await;
+    exec(&cloud, &gw, Op::LoadBalancer(LoadBalancerOp::AddElbTags { arn: lb.clone(), tags: tags(&[("extra", "1")]) }))
+        .await;
+    exec(
+        &cloud,
+        &gw,
+        Op::Targets(TargetsOp::DeregisterTargets { target_group_arn: tg.clone(), targets: targets[..1].to_vec() }),
+    )
+    .await;
     let st = observe(&cloud, &gw, &gateway_scope()).await;
     let t = st.target_groups.iter().find(|t| t.arn == tg).unwrap();
     assert_eq!(t.health_check, http_check);
@@ -390,26 +434,29 @@ async fn load_balancer_target_group_listener_and_targets() {
     assert_eq!(st.load_balancer(&lb).unwrap().state, "active");
 
     // Deletes, in dependency order.
-    exec(&cloud, &gw, Op::DeleteListener { arn: listener.clone() }).await;
+    exec(&cloud, &gw, Op::Listener(ListenerOp::DeleteListener { arn: listener.clone() })).await;
     elbv2.delete_load_balancer().load_balancer_arn(&foreign).send().await.unwrap();
-    exec(&cloud, &gw, Op::DeleteTargetGroup { arn: tg.clone() }).await;
-    exec(&cloud, &gw, Op::DeleteLoadBalancer { arn: lb.clone() }).await;
+    exec(&cloud, &gw, Op::TargetGroup(TargetGroupOp::DeleteTargetGroup { arn: tg.clone() })).await;
+    exec(&cloud, &gw, Op::LoadBalancer(LoadBalancerOp::DeleteLoadBalancer { arn: lb.clone() })).await;
     let st = observe(&cloud, &gw, &gateway_scope()).await;
     assert!(st.load_balancers.is_empty() && st.listeners.is_empty() && st.target_groups.is_empty(), "{st:?}");
 
     // Real moto errors keep their codes.
-    let err =
-        cloud.execute(&gw, &Op::ModifyTargetGroup { arn: tg.clone(), health_check: tcp_check() }).await.unwrap_err();
+    let err = cloud
+        .execute(&gw, &Op::TargetGroup(TargetGroupOp::ModifyTargetGroup { arn: tg.clone(), health_check: tcp_check() }))
+        .await
+        .unwrap_err();
     assert_eq!((err.kind, err.code.as_str()), (ErrorKind::NotFound, "TargetGroupNotFound"), "{err:?}");
-    let err = cloud.execute(&gw, &Op::DeleteListener { arn: listener.clone() }).await.unwrap_err();
+    let err =
+        cloud.execute(&gw, &Op::Listener(ListenerOp::DeleteListener { arn: listener.clone() })).await.unwrap_err();
     assert_eq!((err.kind, err.code.as_str()), (ErrorKind::NotFound, "ListenerNotFound"), "{err:?}");
-    let dup = Op::CreateTargetGroup {
+    let dup = Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
         name: "dup".into(),
         vpc_id: vpc.vpc_id.clone(),
         port: 80,
         health_check: tcp_check(),
         tags: Tags::new(),
-    };
+    });
     exec(&cloud, &gw, dup.clone()).await;
     let err = cloud.execute(&gw, &dup).await.unwrap_err();
     assert_eq!((err.kind, err.code.as_str()), (ErrorKind::Permanent, "DuplicateTargetGroupName"), "{err:?}");
@@ -425,11 +472,11 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
     let lb = exec(
         &cloud,
         &gw,
-        Op::CreateLoadBalancer {
+        Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer {
             name: "cl-edge".into(),
             subnet_ids: vpc.subnet_ids.clone(),
             tags: owned("Gateway/edge"),
-        },
+        }),
     )
     .await
     .unwrap();
@@ -437,13 +484,18 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
     let link = exec(
         &cloud,
         &gw,
-        Op::CreateVpcLink { name: "cl-edge".into(), load_balancer_arn: known(&lb), tags: owned("Gateway/edge") },
+        Op::VpcLink(VpcLinkOp::CreateVpcLink {
+            name: "cl-edge".into(),
+            load_balancer_arn: known(&lb),
+            tags: owned("Gateway/edge"),
+        }),
     )
     .await
     .expect("vpc link id");
-    let api = exec(&cloud, &gw, Op::CreateRestApi { name: "edge".into(), tags: owned("Gateway/edge") })
-        .await
-        .expect("rest api id");
+    let api =
+        exec(&cloud, &gw, Op::RestApi(RestApiOp::CreateRestApi { name: "edge".into(), tags: owned("Gateway/edge") }))
+            .await
+            .expect("rest api id");
 
     let st = observe(&cloud, &gw, &gateway_scope()).await;
     let l = st.vpc_links.iter().find(|l| l.id == link).expect("vpc link");
@@ -459,35 +511,37 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
     let payments = exec(
         &cloud,
         &gw,
-        Op::CreateResource {
+        Op::ApiResource(ApiResourceOp::CreateResource {
             rest_api_id: known(&api),
             parent_id: known(&root.id),
             path_part: "payments".into(),
             path: "/payments".into(),
-        },
+        }),
     )
     .await
     .expect("resource id");
     let proxy = exec(
         &cloud,
         &gw,
-        Op::CreateResource {
+        Op::ApiResource(ApiResourceOp::CreateResource {
             rest_api_id: known(&api),
             parent_id: known(&payments),
             path_part: "{proxy+}".into(),
             path: "/payments/{proxy+}".into(),
-        },
+        }),
     )
     .await
     .expect("resource id");
-    let put = |resource: &str, path: &str, method: &str, greedy: bool, uri: &str| Op::PutProxyMethod {
-        rest_api_id: known(&api),
-        resource_id: known(resource),
-        path: path.into(),
-        http_method: method.into(),
-        greedy,
-        uri: uri.into(),
-        vpc_link_id: known(&link),
+    let put = |resource: &str, path: &str, method: &str, greedy: bool, uri: &str| {
+        Op::Method(MethodOp::PutProxyMethod {
+            rest_api_id: known(&api),
+            resource_id: known(resource),
+            path: path.into(),
+            http_method: method.into(),
+            greedy,
+            uri: uri.into(),
+            vpc_link_id: known(&link),
+        })
     };
     let base = "http://cl-edge.elb.amazonaws.com:8080";
     exec(&cloud, &gw, put(&payments, "/payments", "ANY", false, &format!("{base}/payments"))).await;
@@ -496,12 +550,12 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
     let deployment = exec(
         &cloud,
         &gw,
-        Op::CreateDeployment {
+        Op::Stage(StageOp::CreateDeployment {
             rest_api_id: known(&api),
             stage: "prod".into(),
             description: "crosslink".into(),
             stage_tags: [(DEPLOYED_HASH.to_string(), "abc".to_string())].into(),
-        },
+        }),
     )
     .await
     .expect("deployment id");
@@ -554,12 +608,12 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
     let second = exec(
         &cloud,
         &gw,
-        Op::CreateDeployment {
+        Op::Stage(StageOp::CreateDeployment {
             rest_api_id: known(&api),
             stage: "prod".into(),
             description: "again".into(),
             stage_tags: [(DEPLOYED_HASH.to_string(), "def".to_string())].into(),
-        },
+        }),
     )
     .await
     .unwrap();
@@ -582,18 +636,22 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
     exec(
         &cloud,
         &gw,
-        Op::DeleteMethod {
+        Op::Method(MethodOp::DeleteMethod {
             rest_api_id: api.clone(),
             resource_id: payments.clone(),
             path: "/payments".into(),
             http_method: "GET".into(),
-        },
+        }),
     )
     .await;
     exec(
         &cloud,
         &gw,
-        Op::DeleteResource { rest_api_id: api.clone(), resource_id: proxy.clone(), path: "/payments/{proxy+}".into() },
+        Op::ApiResource(ApiResourceOp::DeleteResource {
+            rest_api_id: api.clone(),
+            resource_id: proxy.clone(),
+            path: "/payments/{proxy+}".into(),
+        }),
     )
     .await;
     let st = observe(&cloud, &gw, &gateway_scope()).await;
@@ -601,23 +659,23 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
     assert_eq!(a.resources.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), vec!["/", "/payments"]);
     assert_eq!(a.resources[1].methods.keys().collect::<Vec<_>>(), vec!["ANY"]);
 
-    exec(&cloud, &gw, Op::DeleteRestApi { id: api.clone() }).await;
-    exec(&cloud, &gw, Op::DeleteVpcLink { id: link.clone() }).await;
+    exec(&cloud, &gw, Op::RestApi(RestApiOp::DeleteRestApi { id: api.clone() })).await;
+    exec(&cloud, &gw, Op::VpcLink(VpcLinkOp::DeleteVpcLink { id: link.clone() })).await;
     let st = observe(&cloud, &gw, &gateway_scope()).await;
     assert!(st.rest_apis.iter().all(|a| a.id != api));
     assert!(st.vpc_links.iter().all(|l| l.id != link));
 
-    let gone = Op::DeleteMethod {
+    let gone = Op::Method(MethodOp::DeleteMethod {
         rest_api_id: api.clone(),
         resource_id: payments.clone(),
         path: "/payments".into(),
         http_method: "ANY".into(),
-    };
+    });
     let err = cloud.execute(&gw, &gone).await.unwrap_err();
     assert_eq!((err.kind, err.code.as_str()), (ErrorKind::NotFound, "NotFoundException"), "{err:?}");
     // moto answers DeleteRestApi of a missing API with an HTML 500 (AWS: NotFoundException): no
     // code, so the status decides.
-    let err = cloud.execute(&gw, &Op::DeleteRestApi { id: api.clone() }).await.unwrap_err();
+    let err = cloud.execute(&gw, &Op::RestApi(RestApiOp::DeleteRestApi { id: api.clone() })).await.unwrap_err();
     assert_eq!((err.kind, err.code.as_str()), (ErrorKind::Retryable, "UnknownServiceError"), "{err:?}");
     assert!(err.message.starts_with("HTTP 500: "), "{err:?}");
 }
@@ -636,7 +694,7 @@ async fn identity_failures_are_reported_per_account() {
         }
         ok => panic!("expected a failure, got {ok:?}"),
     }
-    let err = cloud.execute(&wrong, &Op::DeleteVpcLink { id: "x".into() }).await.unwrap_err();
+    let err = cloud.execute(&wrong, &Op::VpcLink(VpcLinkOp::DeleteVpcLink { id: "x".into() })).await.unwrap_err();
     assert_eq!((err.kind, err.code.as_str()), (ErrorKind::AccessDenied, "AccountMismatch"));
 
     // AssumeRole itself fails (moto rejects a session name over 64 characters): the AssumeRole
@@ -671,7 +729,7 @@ async fn a_mutating_call_is_not_sent_once_the_lease_is_lost() {
     let moto = Moto::start();
     let (cloud, _) = cloud(&moto).await;
     let gw = account("gw", "111111111111", true);
-    let create = |name: &str| Op::CreateRestApi { name: name.into(), tags: owned("Gateway/g") };
+    let create = |name: &str| Op::RestApi(RestApiOp::CreateRestApi { name: name.into(), tags: owned("Gateway/g") });
     let names = |st: &AccountState| st.rest_apis.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
     let mut scope = gateway_scope();
     scope.rest_api_names = vec!["held".into(), "lost".into(), "lost-late".into()];

@@ -1,0 +1,47 @@
+//! The in-memory AWS: Methods with their integrations.
+
+use crosslink_plan::kinds::MethodOp;
+
+use super::*;
+
+pub(super) fn apply(w: &mut World, me: &str, op: &MethodOp) -> Result<Outcome, CloudError> {
+    use MethodOp::*;
+    match op {
+        PutProxyMethod {
+            rest_api_id, resource_id, http_method, uri, vpc_link_id, ..
+        } => {
+            let (api, res, link) =
+                (known(rest_api_id)?.to_string(), known(resource_id)?.to_string(), known(vpc_link_id)?.to_string());
+            let api = w.api(me, &api)?;
+            let r = api
+                .resources
+                .iter_mut()
+                .find(|r| r.id == res)
+                .ok_or_else(|| not_found("NotFoundException", &res))?;
+            r.methods.insert(
+                http_method.clone(),
+                ApiMethod {
+                    authorization_type: "NONE".into(),
+                    integration: Some(Integration {
+                        kind: "HTTP_PROXY".into(),
+                        http_method: Some(http_method.clone()),
+                        uri: Some(uri.clone()),
+                        connection_type: Some("VPC_LINK".into()),
+                        connection_id: Some(link),
+                    }),
+                },
+            );
+            done()
+        }
+        DeleteMethod { rest_api_id, resource_id, http_method, .. } => {
+            let api = w.api(me, rest_api_id)?;
+            let r = api
+                .resources
+                .iter_mut()
+                .find(|r| &r.id == resource_id)
+                .ok_or_else(|| not_found("NotFoundException", resource_id))?;
+            r.methods.remove(http_method).ok_or_else(|| not_found("NotFoundException", http_method))?;
+            done()
+        }
+    }
+}

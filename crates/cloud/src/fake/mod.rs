@@ -1,0 +1,378 @@
+//! An in-memory AWS for tests: several accounts, each with VPCs, peerings, route tables, load
+//! balancers, target groups, VPC links and REST APIs, behaving like AWS where crosslink depends
+//! on it (ids, cross-account peering, in-use errors, name collisions, idempotent NLB and target
+//! group creates), and asynchronous where AWS is:
+//!
+//! - read lag (eventual consistency): what is created stays invisible for a few reads;
+//! - fates: the next peering ends `failed` / `rejected` / `expired`, the next VPC link `FAILED`;
+//! - new VPC links start in a chosen status (AWS: `PENDING` for minutes; moto: `AVAILABLE`).
+//!
+//! Scripted faults (throttling, 5xx, timeouts, lost answers, chaos, broken accounts) are not
+//! AWS's behaviour: they wrap this or any other [`Cloud`] in [`crate::faults::Faulty`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+use crosslink_desired::Account;
+use crosslink_plan::kinds::PeeringOp;
+use crosslink_plan::observed::*;
+use crosslink_plan::op::{Op, Ref};
+use ipnet::Ipv4Net;
+
+use crate::{Cloud, CloudError, ErrorKind, ObserveScope, Outcome};
+
+#[derive(Debug, Default)]
+struct AccountWorld {
+    region: String,
+    vpcs: BTreeMap<String, Vpc>,
+    subnets: BTreeMap<String, String>,
+    route_tables: BTreeMap<String, RouteTable>,
+    load_balancers: Vec<LoadBalancer>,
+    listeners: Vec<Listener>,
+    target_groups: Vec<TargetGroup>,
+    vpc_links: Vec<VpcLink>,
+    rest_apis: Vec<RestApi>,
+}
+
+#[derive(Debug, Default)]
+struct World {
+    accounts: BTreeMap<String, AccountWorld>,
+    peerings: Vec<Peering>,
+    next: u64,
+    /// Status given to new VPC links (AWS: PENDING for minutes; moto: AVAILABLE).
+    new_vpc_link_status: String,
+    calls: Vec<(String, String)>,
+    /// Reads a new resource stays invisible for.
+    read_lag: u32,
+    /// (account id, resource id) -> reads of that account it is still invisible for.
+    hidden: BTreeMap<(String, String), u32>,
+    /// Ids answered by creates while read lag was on.
+    created: std::collections::BTreeSet<String>,
+    /// The status the next created peerings end in (failed, rejected, expired).
+    peering_fates: VecDeque<PeeringStatus>,
+    /// The status (and message) the next created VPC links end in.
+    vpc_link_fates: VecDeque<(String, String)>,
+    /// Target groups whose targets an observation did not read (the engine knew them).
+    target_reads_skipped: u64,
+    /// Observations per account id (through `Cloud::observe`).
+    observations: BTreeMap<String, u64>,
+    /// Calls from the accepter a new peering stays unknown to (see `set_accepter_lag`).
+    accepter_lag: u32,
+    /// Peering id -> the accepter's AcceptVpcPeeringConnection calls still answered NotFound.
+    unseen_by_accepter: BTreeMap<String, u32>,
+}
+
+/// The fake. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct FakeAws {
+    world: Mutex<World>,
+}
+
+impl Default for FakeAws {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn err(kind: ErrorKind, code: &str, message: impl Into<String>) -> CloudError {
+    CloudError::new(kind, code, message)
+}
+
+fn not_found(code: &str, id: &str) -> CloudError {
+    err(ErrorKind::NotFound, code, format!("{id} does not exist"))
+}
+
+fn known(r: &Ref) -> Result<&str, CloudError> {
+    r.known().ok_or_else(|| err(ErrorKind::Permanent, "ValidationError", format!("unresolved reference {r}")))
+}
+
+impl FakeAws {
+    pub fn new() -> Self {
+        FakeAws { world: Mutex::new(World { new_vpc_link_status: "AVAILABLE".into(), ..World::default() }) }
+    }
+
+    /// Eventual consistency: a resource created from now on stays out of the next `reads`
+    /// reads of each account that would see it.
+    pub fn set_read_lag(&self, reads: u32) {
+        self.lock().read_lag = reads;
+    }
+
+    /// Eventual consistency across accounts: a peering created from now on is unknown to the
+    /// accepter's first `calls` AcceptVpcPeeringConnection calls, which answer
+    /// `InvalidVpcPeeringConnectionID.NotFound` (AWS, right after the request is made).
+    pub fn set_accepter_lag(&self, calls: u32) {
+        self.lock().accepter_lag = calls;
+    }
+
+    /// The next created peering ends in `status` (AWS: `failed` at once when it cannot be
+    /// made, `rejected` by the accepter, `expired` after a week unanswered).
+    pub fn push_peering_fate(&self, status: PeeringStatus) {
+        self.lock().peering_fates.push_back(status);
+    }
+
+    /// The next created VPC link ends in `status` (e.g. `FAILED`) with this message.
+    pub fn push_vpc_link_fate(&self, status: &str, message: &str) {
+        self.lock().vpc_link_fates.push_back((status.into(), message.into()));
+    }
+
+    /// How many target groups' targets observations left out because the engine knew them
+    /// (`ObserveScope::known_targets`): each is one `DescribeTargetHealth` not sent.
+    pub fn target_reads_skipped(&self) -> u64 {
+        self.lock().target_reads_skipped
+    }
+
+    /// How many times the engine read the account (`Cloud::observe`), per account id.
+    pub fn observations(&self) -> BTreeMap<String, u64> {
+        self.lock().observations.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates a VPC with one subnet per `subnets` and one route table; returns (subnets, rtb).
+    pub fn seed_vpc(&self, account: &str, region: &str, vpc_id: &str, cidr: &str, subnet_ids: &[&str], rtb: &str) {
+        let mut w = self.lock();
+        let a = w.accounts.entry(account.to_string()).or_default();
+        a.region = region.to_string();
+        a.vpcs.insert(vpc_id.into(), Vpc { id: vpc_id.into(), cidrs: vec![cidr.parse().expect("cidr")] });
+        for s in subnet_ids {
+            a.subnets.insert(s.to_string(), vpc_id.into());
+        }
+        a.route_tables.insert(rtb.into(), RouteTable { id: rtb.into(), vpc_id: vpc_id.into(), routes: vec![] });
+    }
+
+    pub fn add_route_table(&self, account: &str, vpc_id: &str, rtb: &str) {
+        let mut w = self.lock();
+        let a = w.accounts.entry(account.to_string()).or_default();
+        a.route_tables.insert(rtb.into(), RouteTable { id: rtb.into(), vpc_id: vpc_id.into(), routes: vec![] });
+    }
+
+    pub fn set_new_vpc_link_status(&self, status: &str) {
+        self.lock().new_vpc_link_status = status.into();
+    }
+
+    /// Sets the status of every VPC link (e.g. PENDING -> AVAILABLE, as AWS does after minutes).
+    pub fn set_vpc_link_status(&self, status: &str) {
+        let mut w = self.lock();
+        for a in w.accounts.values_mut() {
+            for v in &mut a.vpc_links {
+                v.status = status.into();
+            }
+        }
+    }
+
+    /// Listener ports in an account, for assertions.
+    pub fn observe_account_listeners(&self, account: &str) -> Vec<u16> {
+        self.lock().accounts.get(account).map(|a| a.listeners.iter().map(|x| x.port).collect()).unwrap_or_default()
+    }
+
+    /// Whether every route table of an account is empty, for assertions.
+    pub fn observe_route_tables_empty(&self, account: &str) -> bool {
+        self.lock().accounts.get(account).is_none_or(|a| a.route_tables.values().all(|t| t.routes.is_empty()))
+    }
+
+    /// The mutating calls made so far: (account id, operation name).
+    pub fn calls(&self) -> Vec<(String, String)> {
+        self.lock().calls.clone()
+    }
+
+    /// Direct access for tests that inject drift out of band.
+    pub fn with_account<R>(&self, account: &str, f: impl FnOnce(&mut AccountState) -> R) -> R {
+        let mut w = self.lock();
+        let peerings = w.peerings.clone();
+        let a = w.accounts.entry(account.to_string()).or_default();
+        let mut st = snapshot(account, a, &peerings);
+        let r = f(&mut st);
+        a.vpcs = st.vpcs;
+        a.route_tables = st.route_tables;
+        a.load_balancers = st.load_balancers;
+        a.listeners = st.listeners;
+        a.target_groups = st.target_groups;
+        a.vpc_links = st.vpc_links;
+        a.rest_apis = st.rest_apis;
+        for p in st.peerings {
+            if let Some(x) = w.peerings.iter_mut().find(|x| x.id == p.id) {
+                *x = p;
+            }
+        }
+        r
+    }
+
+    /// Reads an account as the AWS adapter would, with no read lag (for assertions).
+    pub fn observe_account(&self, account_id: &str) -> AccountObservation {
+        let w = self.lock();
+        match w.accounts.get(account_id) {
+            Some(a) => AccountObservation::Ok(Box::new(snapshot(account_id, a, &w.peerings))),
+            None => {
+                AccountObservation::Ok(Box::new(AccountState { account_id: account_id.into(), ..Default::default() }))
+            }
+        }
+    }
+
+    /// Performs an operation synchronously, as AWS would.
+    pub fn apply(&self, account_id: &str, op: &Op) -> Result<Outcome, CloudError> {
+        let mut w = self.lock();
+        w.calls.push((account_id.to_string(), op.name().to_string()));
+        let r = w.apply(account_id, op);
+        // Only what is new is hidden: an idempotent create answers with what exists.
+        if let Ok(Outcome { created: Some(id), .. }) = &r
+            && w.read_lag > 0
+            && w.created.insert(id.clone())
+        {
+            let lag = w.read_lag;
+            w.hidden.insert((account_id.to_string(), id.clone()), lag);
+            if let Op::Peering(PeeringOp::CreateVpcPeeringConnection { peer_owner_id, .. }) = op {
+                w.hidden.insert((peer_owner_id.clone(), id.clone()), lag);
+            }
+        }
+        r
+    }
+
+    /// Reads an account as the engine does: what is still hidden by read lag is left out.
+    pub fn observe_lagging(&self, account_id: &str) -> AccountObservation {
+        let mut w = self.lock();
+        let mut obs = match w.accounts.get(account_id) {
+            Some(a) => snapshot(account_id, a, &w.peerings),
+            None => AccountState { account_id: account_id.into(), ..Default::default() },
+        };
+        let hidden: Vec<String> = w.hidden.keys().filter(|(a, _)| a == account_id).map(|(_, id)| id.clone()).collect();
+        if !hidden.is_empty() {
+            let gone = |id: &String| hidden.contains(id);
+            obs.peerings.retain(|x| !gone(&x.id));
+            obs.load_balancers.retain(|x| !gone(&x.arn));
+            obs.listeners.retain(|x| !gone(&x.arn));
+            obs.target_groups.retain(|x| !gone(&x.arn));
+            obs.vpc_links.retain(|x| !gone(&x.id));
+            obs.rest_apis.retain(|x| !gone(&x.id));
+            for api in &mut obs.rest_apis {
+                api.resources.retain(|r| !gone(&r.id));
+            }
+            for id in hidden {
+                let key = (account_id.to_string(), id);
+                if let Some(n) = w.hidden.get_mut(&key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        w.hidden.remove(&key);
+                    }
+                }
+            }
+        }
+        AccountObservation::Ok(Box::new(obs))
+    }
+}
+
+fn snapshot(account_id: &str, a: &AccountWorld, peerings: &[Peering]) -> AccountState {
+    AccountState {
+        account_id: account_id.into(),
+        region: a.region.clone(),
+        vpcs: a.vpcs.clone(),
+        peerings: peerings
+            .iter()
+            .filter(|p| p.requester_account == account_id || p.accepter_account == account_id)
+            .cloned()
+            .collect(),
+        route_tables: a.route_tables.clone(),
+        load_balancers: a.load_balancers.clone(),
+        listeners: a.listeners.clone(),
+        target_groups: a.target_groups.clone(),
+        vpc_links: a.vpc_links.clone(),
+        rest_apis: a.rest_apis.clone(),
+    }
+}
+
+fn created(id: String) -> Result<Outcome, CloudError> {
+    Ok(Outcome::created(id))
+}
+
+fn done() -> Result<Outcome, CloudError> {
+    Ok(Outcome::default())
+}
+
+/// Generated from the planner's registration (`crosslink_plan::for_each_kind!`): a module per
+/// kind holds what AWS does for its operations.
+macro_rules! fake_kinds {
+    ($($Kind:ident => $module:ident : $KindOp:ident, $label:literal;)*) => {
+        $(mod $module;)*
+
+        fn apply(w: &mut World, me: &str, op: &Op) -> Result<Outcome, CloudError> {
+            match op {
+                $(Op::$Kind(op) => $module::apply(w, me, op),)*
+            }
+        }
+    };
+}
+
+crosslink_plan::for_each_kind!(fake_kinds);
+
+impl World {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}{:017x}", self.next)
+    }
+
+    fn short_id(&mut self) -> String {
+        self.next += 1;
+        format!("{:010x}", self.next)
+    }
+
+    fn acct(&mut self, id: &str) -> &mut AccountWorld {
+        self.accounts.entry(id.to_string()).or_default()
+    }
+
+    fn apply(&mut self, me: &str, op: &Op) -> Result<Outcome, CloudError> {
+        apply(self, me, op)
+    }
+
+    fn table(&mut self, me: &str, id: &str) -> Result<&mut RouteTable, CloudError> {
+        self.acct(me).route_tables.get_mut(id).ok_or_else(|| not_found("InvalidRouteTableID.NotFound", id))
+    }
+
+    fn tg(&mut self, me: &str, arn: &str) -> Result<&mut TargetGroup, CloudError> {
+        self.acct(me)
+            .target_groups
+            .iter_mut()
+            .find(|t| t.arn == arn)
+            .ok_or_else(|| not_found("TargetGroupNotFound", arn))
+    }
+
+    fn api(&mut self, me: &str, id: &str) -> Result<&mut RestApi, CloudError> {
+        self.acct(me).rest_apis.iter_mut().find(|a| a.id == id).ok_or_else(|| not_found("NotFoundException", id))
+    }
+}
+
+fn target(ip: Ipv4Addr, port: u16) -> RegisteredTarget {
+    RegisteredTarget { ip, port, availability_zone: Some("all".into()), health: "healthy".into() }
+}
+
+/// The destination CIDRs of a route table, for assertions.
+pub fn destinations(t: &RouteTable) -> Vec<Ipv4Net> {
+    t.routes.iter().map(|r| r.destination).collect()
+}
+
+impl Cloud for FakeAws {
+    async fn observe(&self, account: &Account, scope: &ObserveScope) -> AccountObservation {
+        let id = &account.spec.account_id;
+        *self.lock().observations.entry(id.clone()).or_default() += 1;
+        let mut obs = self.observe_lagging(id);
+        // As the adapter: the targets of groups the engine already knows are not read.
+        if let AccountObservation::Ok(state) = &mut obs {
+            let skipped = state.target_groups.iter_mut().filter(|t| scope.known_targets.contains(&t.arn));
+            let mut n = 0u64;
+            for t in skipped {
+                t.targets.clear();
+                n += 1;
+            }
+            self.lock().target_reads_skipped += n;
+        }
+        obs
+    }
+
+    async fn execute(&self, account: &Account, op: &Op) -> Result<Outcome, CloudError> {
+        // A request in flight from here to its answer (delays included); no rate limits here.
+        let _slot = crate::slots::acquire().await?;
+        crate::fence::check()?;
+        self.apply(&account.spec.account_id, op)
+    }
+}

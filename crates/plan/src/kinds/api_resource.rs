@@ -1,0 +1,86 @@
+//! The REST API resources (paths) of a link's routes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::KindOp;
+use crate::kinds::method::ApiMethod;
+use crate::op::{Ref, Service};
+
+// ---- What is observed ------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiResource {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub path: String,
+    pub methods: BTreeMap<String, ApiMethod>,
+}
+
+// ---- Operations -------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "PascalCase", rename_all_fields = "camelCase")]
+pub enum ApiResourceOp {
+    CreateResource {
+        rest_api_id: Ref,
+        parent_id: Ref,
+        path_part: String,
+        /// The full path, for people.
+        path: String,
+    },
+    DeleteResource {
+        rest_api_id: String,
+        resource_id: String,
+        path: String,
+    },
+}
+
+impl KindOp for ApiResourceOp {
+    fn service(&self) -> Service {
+        Service::ApiGateway
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::CreateResource { .. } => "CreateResource",
+            Self::DeleteResource { .. } => "DeleteResource",
+        }
+    }
+
+    fn target_id(&self) -> String {
+        match self {
+            Self::CreateResource { rest_api_id, path, .. } => format!("{rest_api_id}{path}"),
+            Self::DeleteResource { rest_api_id, path, .. } => format!("{rest_api_id}{path}"),
+        }
+    }
+
+    fn refs(&self) -> Vec<&Ref> {
+        match self {
+            Self::CreateResource { rest_api_id, parent_id, .. } => vec![rest_api_id, parent_id],
+            Self::DeleteResource { .. } => vec![],
+        }
+    }
+
+    fn refs_mut(&mut self) -> Vec<&mut Ref> {
+        match self {
+            Self::CreateResource { rest_api_id, parent_id, .. } => vec![rest_api_id, parent_id],
+            Self::DeleteResource { .. } => vec![],
+        }
+    }
+
+    fn lets_chain(&self, state: Option<&str>) -> bool {
+        let _ = state;
+        true
+    }
+
+    fn on_new_resource(&self) -> bool {
+        false
+    }
+
+    fn is_delete(&self) -> bool {
+        matches!(self, Self::DeleteResource { .. })
+    }
+}

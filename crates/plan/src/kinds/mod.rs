@@ -1,0 +1,166 @@
+//! The planner's home of each resource kind: what is observed of it and the operations that
+//! change it, each kind its own enum implementing [`KindOp`]. The list in
+//! [`for_each_kind!`](crate::for_each_kind) registers them: [`Op`], [`ResourceKind`] and every
+//! dispatch over kinds, here and in the AWS adapter and the in-memory AWS, are generated from it,
+//! so a kind registered there and missing anywhere else is a compile error.
+
+use serde::Serialize;
+
+use crate::op::{Ref, ResourceKey, Service};
+
+/// What every kind's operations tell the generic machinery (scheduling, ids handed over within a
+/// pass, per-resource memory, metrics). No method has a default: a new kind answers each.
+pub trait KindOp {
+    /// The AWS service the operation's calls go to.
+    fn service(&self) -> Service;
+    /// The operation's name, as AWS names the (first) call.
+    fn name(&self) -> &'static str;
+    /// What identifies the resource acted on: its id or ARN when known, else what names it
+    /// before it exists (a name, a VPC pair, a path).
+    fn target_id(&self) -> String;
+    /// The ids the call needs that may not be known when planning.
+    fn refs(&self) -> Vec<&Ref>;
+    /// The same ids, to fill in or renumber.
+    fn refs_mut(&mut self) -> Vec<&mut Ref>;
+    /// Whether the state AWS reported for what this call made or changed lets the steps after it
+    /// go on in the same pass: what the next observation would let the planner plan.
+    fn lets_chain(&self, state: Option<&str>) -> bool;
+    /// Whether the resource the call acts on is one the plan creates before it (its id is
+    /// pending): such a step is part of the creation.
+    fn on_new_resource(&self) -> bool;
+    fn is_delete(&self) -> bool;
+}
+
+/// The registration of every resource kind, in dependency order (what is created first comes
+/// first): its variant in [`ResourceKind`](kinds::ResourceKind) and [`Op`](kinds::Op), its module
+/// under `kinds/`, its operations' enum, and its name in metric labels. Adding a kind is one line
+/// here plus its modules; everything that dispatches over kinds is generated from this list by
+/// passing a macro of its own: `crosslink_plan::for_each_kind!(my_macro)` expands to
+/// `my_macro! { Peering => peering : PeeringOp, "peering"; ... }`.
+#[macro_export]
+macro_rules! for_each_kind {
+    ($then:ident) => {
+        $then! {
+            Peering => peering : PeeringOp, "peering";
+            Route => route : RouteOp, "route";
+            LoadBalancer => load_balancer : LoadBalancerOp, "load_balancer";
+            TargetGroup => target_group : TargetGroupOp, "target_group";
+            Targets => targets : TargetsOp, "targets";
+            Listener => listener : ListenerOp, "listener";
+            VpcLink => vpc_link : VpcLinkOp, "vpc_link";
+            RestApi => rest_api : RestApiOp, "rest_api";
+            ApiResource => api_resource : ApiResourceOp, "api_resource";
+            Method => method : MethodOp, "integration";
+            Stage => stage : StageOp, "deployment";
+        }
+    };
+}
+
+macro_rules! declare_kinds {
+    ($($Kind:ident => $module:ident : $KindOp:ident, $label:literal;)*) => {
+        $(pub mod $module;)*
+        $(pub use $module::$KindOp;)*
+
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(rename_all = "camelCase")]
+        pub enum ResourceKind {
+            $($Kind,)*
+        }
+
+        impl ResourceKind {
+            /// Every kind, in dependency order (what is created first comes first).
+            pub const ALL: [ResourceKind; [$(stringify!($Kind),)*].len()] = [$(ResourceKind::$Kind,)*];
+
+            /// Its name in metric labels (`resource`).
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(ResourceKind::$Kind => $label,)*
+                }
+            }
+        }
+
+        /// An AWS operation with every parameter the call needs: one kind's operation. Serialized
+        /// as that operation alone (`{"op": "CreateRoute", ...}`).
+        #[derive(Clone, Debug, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum Op {
+            $($Kind($KindOp),)*
+        }
+
+        $(
+            impl From<$KindOp> for Op {
+                fn from(op: $KindOp) -> Op {
+                    Op::$Kind(op)
+                }
+            }
+        )*
+
+        impl Op {
+            pub fn kind(&self) -> ResourceKind {
+                match self {
+                    $(Op::$Kind(_) => ResourceKind::$Kind,)*
+                }
+            }
+
+            fn kind_op(&self) -> &dyn KindOp {
+                match self {
+                    $(Op::$Kind(op) => op,)*
+                }
+            }
+
+            fn kind_op_mut(&mut self) -> &mut dyn KindOp {
+                match self {
+                    $(Op::$Kind(op) => op,)*
+                }
+            }
+        }
+    };
+}
+
+for_each_kind!(declare_kinds);
+
+impl Op {
+    pub fn service(&self) -> Service {
+        self.kind_op().service()
+    }
+
+    /// The operation's name, as AWS names the (first) call.
+    pub fn name(&self) -> &'static str {
+        self.kind_op().name()
+    }
+
+    /// The resource this operation acts on.
+    pub fn target(&self) -> ResourceKey {
+        ResourceKey { kind: self.kind(), id: self.kind_op().target_id() }
+    }
+
+    /// The ids the call needs that may not be known when planning.
+    pub fn refs(&self) -> Vec<&Ref> {
+        self.kind_op().refs()
+    }
+
+    /// The same ids, to fill in or renumber.
+    pub fn refs_mut(&mut self) -> Vec<&mut Ref> {
+        self.kind_op_mut().refs_mut()
+    }
+
+    /// Whether the state AWS reported for what this call made or changed lets the steps after it
+    /// go on in the same pass: what the next observation would let the planner plan. A VPC link
+    /// must be AVAILABLE before methods use it; routes and DNS options need an active peering;
+    /// a peering request is accepted once it is made (AWS shows it to the accepter within
+    /// seconds: an accepter that does not see it yet answers NotFound, which is a wait).
+    pub fn lets_chain(&self, state: Option<&str>) -> bool {
+        self.kind_op().lets_chain(state)
+    }
+
+    /// Whether the resource the call acts on is one the plan creates before it (its id is
+    /// pending): targets into a new group, the options of a new peering, a new API's first
+    /// deployment. Such a step is part of the creation.
+    pub fn on_new_resource(&self) -> bool {
+        self.kind_op().on_new_resource()
+    }
+
+    pub fn is_delete(&self) -> bool {
+        self.kind_op().is_delete()
+    }
+}

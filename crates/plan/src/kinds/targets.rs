@@ -1,0 +1,85 @@
+//! The private IPs in the service VPC registered in a link's target group.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use super::KindOp;
+use crate::op::{Ref, Service};
+
+// ---- What is observed ------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisteredTarget {
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub availability_zone: Option<String>,
+    /// `healthy`, `unhealthy`, `initial`, `draining`, `unused`, ...
+    pub health: String,
+}
+
+// ---- Operations -------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "PascalCase", rename_all_fields = "camelCase")]
+pub enum TargetsOp {
+    RegisterTargets {
+        target_group_arn: Ref,
+        targets: Vec<(Ipv4Addr, u16)>,
+    },
+    DeregisterTargets {
+        target_group_arn: String,
+        targets: Vec<(Ipv4Addr, u16)>,
+    },
+}
+
+impl KindOp for TargetsOp {
+    fn service(&self) -> Service {
+        Service::Elbv2
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::RegisterTargets { .. } => "RegisterTargets",
+            Self::DeregisterTargets { .. } => "DeregisterTargets",
+        }
+    }
+
+    fn target_id(&self) -> String {
+        match self {
+            Self::RegisterTargets { target_group_arn, .. } => target_group_arn.to_string(),
+            Self::DeregisterTargets { target_group_arn, .. } => target_group_arn.clone(),
+        }
+    }
+
+    fn refs(&self) -> Vec<&Ref> {
+        match self {
+            Self::RegisterTargets { target_group_arn, .. } => vec![target_group_arn],
+            Self::DeregisterTargets { .. } => vec![],
+        }
+    }
+
+    fn refs_mut(&mut self) -> Vec<&mut Ref> {
+        match self {
+            Self::RegisterTargets { target_group_arn, .. } => vec![target_group_arn],
+            Self::DeregisterTargets { .. } => vec![],
+        }
+    }
+
+    fn lets_chain(&self, state: Option<&str>) -> bool {
+        let _ = state;
+        true
+    }
+
+    fn on_new_resource(&self) -> bool {
+        match self {
+            Self::RegisterTargets { target_group_arn, .. } => target_group_arn.known().is_none(),
+            Self::DeregisterTargets { .. } => false,
+        }
+    }
+
+    fn is_delete(&self) -> bool {
+        matches!(self, Self::DeregisterTargets { .. })
+    }
+}
