@@ -121,6 +121,7 @@ fn plan_with(desired: &DesiredState, observed: &Observed, settings: &Settings, f
         plan: Plan::default(),
         claimed: HashSet::new(),
         taken_over: BTreeMap::new(),
+        elb: elb_index(observed, &settings.instance),
     };
     for g in &desired.gateways {
         p.plan.reports.entry(Subject::Gateway(g.metadata.name.clone())).or_default();
@@ -199,6 +200,42 @@ struct Planner<'a> {
     /// Routes (table, destination) that a desired peering takes over from a crosslink peering
     /// being removed, with the action: the removal leaves them alone and waits for it.
     taken_over: BTreeMap<(String, Ipv4Net), usize>,
+    /// Each account's target groups and listeners by owner and by load balancer, built once: a
+    /// link finding its own by scanning its account made a plan quadratic in the links of one
+    /// account.
+    /// Keyed by the observed account's address: two Accounts may be one AWS account in two
+    /// regions.
+    elb: HashMap<*const AccountState, ElbIndex<'a>>,
+}
+
+/// One account's target groups and listeners, in observed order: crosslink's own (managed by
+/// this instance) by owner tag, and every listener by its load balancer.
+#[derive(Default)]
+struct ElbIndex<'a> {
+    target_groups_by_owner: HashMap<&'a str, Vec<&'a TargetGroup>>,
+    listeners_by_owner: HashMap<&'a str, Vec<&'a Listener>>,
+    listeners_by_lb: HashMap<&'a str, Vec<&'a Listener>>,
+}
+
+fn elb_index<'a>(o: &'a Observed, instance: &str) -> HashMap<*const AccountState, ElbIndex<'a>> {
+    let mut out: HashMap<*const AccountState, ElbIndex<'a>> = HashMap::new();
+    for a in o.accounts.values() {
+        let AccountObservation::Ok(st) = a else { continue };
+        let ix = out.entry(std::ptr::from_ref(st.as_ref())).or_default();
+        let own = |t: &'a Tags| tags::is_managed(t, instance).then(|| tags::owner(t)).flatten();
+        for tg in &st.target_groups {
+            if let Some(owner) = own(&tg.tags) {
+                ix.target_groups_by_owner.entry(owner).or_default().push(tg);
+            }
+        }
+        for x in &st.listeners {
+            if let Some(owner) = own(&x.tags) {
+                ix.listeners_by_owner.entry(owner).or_default().push(x);
+            }
+            ix.listeners_by_lb.entry(x.load_balancer_arn.as_str()).or_default().push(x);
+        }
+    }
+    out
 }
 
 /// What the links of a gateway need from it.
@@ -369,6 +406,29 @@ impl<'a> Planner<'a> {
 
     fn owned(&self, t: &Tags) -> bool {
         tags::is_managed(t, &self.s.instance)
+    }
+
+    /// The index of an observed account (`state` is one of `self.o`'s).
+    fn elb_of(&self, state: &AccountState) -> Option<&ElbIndex<'a>> {
+        let ix = self.elb.get(&std::ptr::from_ref(state));
+        debug_assert!(ix.is_some(), "account {} is not one of the observation's", state.account_id);
+        ix
+    }
+
+    /// crosslink's target groups in an account whose owner tag is `owner`, in observed order.
+    fn owned_target_groups(&self, state: &AccountState, owner: &str) -> Vec<&'a TargetGroup> {
+        self.elb_of(state).and_then(|ix| ix.target_groups_by_owner.get(owner)).cloned().unwrap_or_default()
+    }
+
+    /// crosslink's listeners in an account whose owner tag is `owner`, in observed order.
+    fn owned_listeners(&self, state: &AccountState, owner: &str) -> Vec<&'a Listener> {
+        self.elb_of(state).and_then(|ix| ix.listeners_by_owner.get(owner)).cloned().unwrap_or_default()
+    }
+
+    /// Every listener of a load balancer in an account, in observed order.
+    fn listeners_on(&self, state: &AccountState, lb_arn: Option<&str>) -> Vec<&'a Listener> {
+        let Some(lb_arn) = lb_arn else { return Vec::new() };
+        self.elb_of(state).and_then(|ix| ix.listeners_by_lb.get(lb_arn)).cloned().unwrap_or_default()
     }
 
     fn owned_by(&self, t: &Tags, owner: &str) -> bool {
@@ -719,7 +779,7 @@ impl<'a> Planner<'a> {
         let want_hc = health_check(l);
 
         // Target group.
-        let mine: Vec<&TargetGroup> = state.target_groups.iter().filter(|t| self.owned_by(&t.tags, &owner)).collect();
+        let mine: Vec<&TargetGroup> = self.owned_target_groups(state, &owner);
         let current = mine.iter().find(|t| t.name == tg_name).copied();
         let (tg_ref, tg_action) = match current {
             Some(tg) => {
@@ -813,8 +873,7 @@ impl<'a> Planner<'a> {
         }
 
         // Listener.
-        let on_lb: Vec<&Listener> =
-            state.listeners.iter().filter(|x| cx.lb_arn.known() == Some(x.load_balancer_arn.as_str())).collect();
+        let on_lb: Vec<&Listener> = self.listeners_on(state, cx.lb_arn.known());
         let mine: Vec<&Listener> = on_lb.iter().filter(|x| self.owned_by(&x.tags, &owner)).copied().collect();
         let lb_label = match &cx.gw.spec.load_balancer {
             LoadBalancerRef::Name(n) => n.clone(),
@@ -959,10 +1018,10 @@ impl<'a> Planner<'a> {
             listener_actions.push(Some(a));
         }
         // The link's listeners on another load balancer of this account: it moved gateways.
-        let elsewhere: Vec<&Listener> = state
-            .listeners
-            .iter()
-            .filter(|x| self.owned_by(&x.tags, &owner) && cx.lb_arn.known() != Some(x.load_balancer_arn.as_str()))
+        let elsewhere: Vec<&Listener> = self
+            .owned_listeners(state, &owner)
+            .into_iter()
+            .filter(|x| cx.lb_arn.known() != Some(x.load_balancer_arn.as_str()))
             .collect();
         let mut moved = Vec::new();
         for x in elsewhere {
@@ -978,7 +1037,7 @@ impl<'a> Planner<'a> {
             )));
         }
         let stale_tgs: Vec<&TargetGroup> =
-            mine_tgs(state, self, &owner).into_iter().filter(|t| t.name != tg_name).collect();
+            self.owned_target_groups(state, &owner).into_iter().filter(|t| t.name != tg_name).collect();
         for tg in stale_tgs {
             self.claimed.insert(tg.arn.clone());
             // Switch the listener first: a target group in use cannot be deleted.
@@ -1081,12 +1140,11 @@ impl<'a> Planner<'a> {
 
     /// Marks a link's owned resources as accounted for, so that a link in trouble loses nothing.
     fn claim_link(&mut self, state: &AccountState, owner: &str) {
-        let ids: Vec<String> = state
-            .target_groups
-            .iter()
-            .filter(|t| self.owned_by(&t.tags, owner))
+        let ids: Vec<String> = self
+            .owned_target_groups(state, owner)
+            .into_iter()
             .map(|t| t.arn.clone())
-            .chain(state.listeners.iter().filter(|x| self.owned_by(&x.tags, owner)).map(|x| x.arn.clone()))
+            .chain(self.owned_listeners(state, owner).into_iter().map(|x| x.arn.clone()))
             .collect();
         self.claimed.extend(ids);
     }
@@ -2239,10 +2297,6 @@ impl<'a> Planner<'a> {
             );
         }
     }
-}
-
-fn mine_tgs<'s>(state: &'s AccountState, p: &Planner, owner: &str) -> Vec<&'s TargetGroup> {
-    state.target_groups.iter().filter(|t| p.owned_by(&t.tags, owner)).collect()
 }
 
 /// What to check when an account cannot be read, by what went wrong: a connection that fails is
