@@ -9,5 +9,8 @@ mod planner;
 pub mod tags;
 pub mod units;
 
+pub use kinds::method::integration_uri;
+pub use kinds::target_group::{health_check, target_group_name};
+pub use kinds::vpc_link::vpc_link_name;
 pub use model::{Action, Change, Counts, Plan, Problem, Reason, Report, Subject, Verb};
-pub use planner::{Settings, health_check, integration_uri, plan, target_group_name, vpc_link_name};
+pub use planner::{Settings, plan};

@@ -283,7 +283,7 @@ impl Plan {
             Op::Method(MethodOp::PutProxyMethod { uri, .. }) => *uri = fill(uri),
             Op::Stage(StageOp::CreateDeployment { stage_tags, .. }) => {
                 let lines = f.hash_lines.iter().map(|l| fill(l)).collect();
-                let hash = crate::planner::deployed_hash(lines, &fill(&f.hash_tail));
+                let hash = crate::kinds::stage::deployed_hash(lines, &fill(&f.hash_tail));
                 stage_tags.insert(crate::tags::DEPLOYED_HASH.to_string(), hash);
             }
             _ => {}

@@ -4,20 +4,22 @@
 //! desired. Nothing unowned is ever changed; nothing is deleted without an explicit reason.
 
 use crate::kinds::{
-    ApiResourceOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, RestApiOp, RouteOp, StageOp, TargetGroupOp,
-    TargetsOp, VpcLinkOp,
+    self, ApiResourceOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, ResourceKind, RestApiOp, RouteOp, StageOp,
+    TargetGroupOp, TargetsOp, VpcLinkOp,
 };
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use crosslink_desired::{
-    ApiTarget, DeletionPolicy, DesiredState, Gateway, HealthProtocol, Index, Link, LoadBalancerRef,
-};
+use crosslink_desired::{ApiTarget, DeletionPolicy, DesiredState, Gateway, Index, Link, LoadBalancerRef};
 use ipnet::Ipv4Net;
-use sha2::{Digest, Sha256};
 
+use crate::kinds::api_resource::parent_path;
+use crate::kinds::method::{integration_drift, integration_uri, uri_port};
+use crate::kinds::stage::deployed_hash;
+use crate::kinds::target_group::{hc_drift, health_check, target_group_name};
+use crate::kinds::vpc_link::vpc_link_name;
 use crate::model::*;
 use crate::observed::*;
 use crate::op::{Op, Output, Ref};
@@ -98,18 +100,6 @@ fn drop_blocked(plan: &mut Plan) {
     plan.renumber_made_by(&new_id);
 }
 
-/// The stage tag that records what was deployed: a hash over the methods (`<method> <path>
-/// <uri>`, in order) and, last, the VPC link line.
-pub(crate) fn deployed_hash(mut lines: Vec<String>, vpc_link_line: &str) -> String {
-    lines.sort();
-    let mut h = Sha256::new();
-    for l in lines.iter().map(String::as_str).chain([vpc_link_line]) {
-        h.update(l.as_bytes());
-        h.update(b"\n");
-    }
-    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
-
 fn plan_with(desired: &DesiredState, observed: &Observed, settings: &Settings, frozen: &BTreeSet<String>) -> Plan {
     let mut p = Planner {
         d: desired,
@@ -184,22 +174,22 @@ fn peerings_by_id(o: &Observed) -> HashMap<&str, &Peering> {
     by_id
 }
 
-struct Planner<'a> {
+pub(crate) struct Planner<'a> {
     d: &'a DesiredState,
     /// Lookups by name into `d`, built once (a search per link made planning quadratic).
     ix: Index<'a>,
     /// Every observed peering by id: the first account (in name order) that shows it.
     peerings_by_id: HashMap<&'a str, &'a Peering>,
-    o: &'a Observed,
+    pub(crate) o: &'a Observed,
     s: &'a Settings,
     /// Links blocked by problems found after they were planned: their API entries are frozen.
     frozen: &'a BTreeSet<String>,
-    plan: Plan,
+    pub(crate) plan: Plan,
     /// Owned resources (ids / ARNs) that desired state accounts for.
     claimed: HashSet<String>,
     /// Routes (table, destination) that a desired peering takes over from a crosslink peering
     /// being removed, with the action: the removal leaves them alone and waits for it.
-    taken_over: BTreeMap<(String, Ipv4Net), usize>,
+    pub(crate) taken_over: BTreeMap<(String, Ipv4Net), usize>,
     /// Each account's target groups and listeners by owner and by load balancer, built once: a
     /// link finding its own by scanning its account made a plan quadratic in the links of one
     /// account.
@@ -267,27 +257,6 @@ struct ApiEntry {
     after_deploy: Vec<usize>,
 }
 
-fn short_hash(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    h.finalize().iter().take(3).map(|b| format!("{b:02x}")).collect()
-}
-
-/// The target group name: readable, unique per link and its immutable settings (so that a
-/// replacement never collides with the group it replaces), at most 32 characters.
-pub fn target_group_name(link: &str, vpc: &str, port: u16) -> String {
-    let stem: String = link.chars().take(22).collect();
-    let stem = stem.trim_end_matches('-');
-    format!("cl-{stem}-{}", short_hash(&[link, vpc, &port.to_string(), "TCP"]))
-}
-
-pub fn vpc_link_name(gateway: &str) -> String {
-    format!("crosslink-{gateway}")
-}
-
 fn policy_str(p: DeletionPolicy) -> &'static str {
     match p {
         DeletionPolicy::Delete => "Delete",
@@ -299,57 +268,8 @@ fn is_retained(t: &Tags) -> bool {
     t.get(DELETION_POLICY).is_some_and(|v| v == "Retain")
 }
 
-pub fn health_check(l: &Link) -> HealthCheckSettings {
-    let hc = l.spec.health_check.clone().unwrap_or_default();
-    HealthCheckSettings {
-        protocol: hc.protocol.as_str().to_string(),
-        path: match hc.protocol {
-            HealthProtocol::Tcp => None,
-            _ => hc.path.clone(),
-        },
-        port: hc.port.map(|p| p.to_string()).unwrap_or_else(|| "traffic-port".into()),
-        interval_seconds: hc.interval_seconds,
-        healthy_threshold: hc.healthy_threshold,
-        unhealthy_threshold: hc.unhealthy_threshold,
-    }
-}
-
-fn hc_drift(live: &HealthCheckSettings, want: &HealthCheckSettings) -> Option<(String, String, String)> {
-    let fields: [(&str, String, String); 6] = [
-        ("healthCheck.protocol", live.protocol.clone(), want.protocol.clone()),
-        ("healthCheck.path", live.path.clone().unwrap_or("-".into()), want.path.clone().unwrap_or("-".into())),
-        ("healthCheck.port", live.port.clone(), want.port.clone()),
-        ("healthCheck.intervalSeconds", live.interval_seconds.to_string(), want.interval_seconds.to_string()),
-        ("healthCheck.healthyThreshold", live.healthy_threshold.to_string(), want.healthy_threshold.to_string()),
-        ("healthCheck.unhealthyThreshold", live.unhealthy_threshold.to_string(), want.unhealthy_threshold.to_string()),
-    ];
-    fields.into_iter().find(|(_, l, w)| l != w).map(|(f, l, w)| (f.to_string(), l, w))
-}
-
-/// The integration URI of a route: `http://<nlb-dns>:<port><path>[/{proxy}]`.
-pub fn integration_uri(dns: &str, port: u16, path: &str, greedy: bool) -> String {
-    if greedy { format!("http://{dns}:{port}{path}/{{proxy}}") } else { format!("http://{dns}:{port}{path}") }
-}
-
-/// The port of an integration URI pointing at `dns`, if it does.
-fn uri_port(uri: &str, dns: &str) -> Option<u16> {
-    let rest = uri.strip_prefix("http://")?.strip_prefix(dns)?.strip_prefix(':')?;
-    rest.split('/').next()?.parse().ok()
-}
-
-fn parent_path(path: &str) -> Option<&str> {
-    if path == "/" {
-        return None;
-    }
-    match path.rfind('/') {
-        Some(0) => Some("/"),
-        Some(i) => Some(&path[..i]),
-        None => None,
-    }
-}
-
 impl<'a> Planner<'a> {
-    fn report(&mut self, s: &Subject) -> &mut Report {
+    pub(crate) fn report(&mut self, s: &Subject) -> &mut Report {
         self.plan.reports.entry(s.clone()).or_default()
     }
 
@@ -357,11 +277,11 @@ impl<'a> Planner<'a> {
         self.report(s).problems.push(Problem { code: code.into(), message: message.into(), hint });
     }
 
-    fn blocked(&self, s: &Subject) -> bool {
+    pub(crate) fn blocked(&self, s: &Subject) -> bool {
         self.plan.reports.get(s).is_some_and(|r| !r.problems.is_empty())
     }
 
-    fn add(
+    pub(crate) fn add(
         &mut self,
         subject: &Subject,
         account: &str,
@@ -500,6 +420,7 @@ impl<'a> Planner<'a> {
                         return None;
                     }
                     self.tag_drift(
+                        ResourceKind::LoadBalancer,
                         &subject,
                         &account,
                         &format!("load balancer {name}"),
@@ -715,13 +636,16 @@ impl<'a> Planner<'a> {
         })
     }
 
-    /// Adds missing or changed crosslink tags (deletion policy, user tags) on an ELB resource.
-    fn tag_drift(
+    /// Adds missing or changed crosslink tags (deletion policy, user tags) on a resource of a
+    /// kind that carries tags (`kinds::tag_op`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn tag_drift(
         &mut self,
+        kind: ResourceKind,
         subject: &Subject,
         account: &str,
         resource: &str,
-        arn: &str,
+        id: &str,
         live: &Tags,
         want: &Tags,
         dep: Option<usize>,
@@ -734,15 +658,8 @@ impl<'a> Planner<'a> {
             live: live.get(k).cloned().unwrap_or_else(|| "(none)".into()),
             desired: v.clone(),
         };
-        Some(self.add(
-            subject,
-            account,
-            resource.to_string(),
-            Verb::Update,
-            reason,
-            Op::LoadBalancer(LoadBalancerOp::AddElbTags { arn: arn.to_string(), tags: diff }),
-            vec![dep],
-        ))
+        let op = kinds::tag_op(kind, id, diff)?;
+        Some(self.add(subject, account, resource.to_string(), Verb::Update, reason, op, vec![dep]))
     }
 
     // ---- link: target group, targets, listener ----------------------------------------------
@@ -799,6 +716,7 @@ impl<'a> Planner<'a> {
                     );
                 }
                 self.tag_drift(
+                    ResourceKind::TargetGroup,
                     &subject,
                     account,
                     &format!("target group {}", tg.name),
@@ -967,6 +885,7 @@ impl<'a> Planner<'a> {
                 }
                 if !leaving {
                     self.tag_drift(
+                        ResourceKind::Listener,
                         &subject,
                         account,
                         &format!("listener :{}", x.port),
@@ -1258,7 +1177,7 @@ impl<'a> Planner<'a> {
                 let live = live_methods.and_then(|m| m.get(method));
                 let reason = match live {
                     None => Some(Reason::Missing),
-                    Some(m) => self.integration_drift(m, uri, method, &cx.vpc_link),
+                    Some(m) => integration_drift(m, uri, method, &cx.vpc_link),
                 };
                 let Some(reason) = reason else { continue };
                 let link_subject = Subject::Link(link.clone());
@@ -1446,43 +1365,6 @@ impl<'a> Planner<'a> {
             self.plan.fills.insert(a, Fills { texts: hash_fills, hash_lines: lines, hash_tail: vpc_link_line });
         }
         Some(a)
-    }
-
-    fn integration_drift(&self, m: &ApiMethod, uri: &str, method: &str, vpc_link: &Ref) -> Option<Reason> {
-        let Some(i) = &m.integration else {
-            return Some(Reason::Drift {
-                field: "integration".into(),
-                live: "(none)".into(),
-                desired: "HTTP_PROXY".into(),
-            });
-        };
-        let want_http = if method == "ANY" { "ANY" } else { method };
-        let checks: [(&str, Option<&str>, &str); 4] = [
-            ("integration type", Some(i.kind.as_str()), "HTTP_PROXY"),
-            ("integration uri", i.uri.as_deref(), uri),
-            ("integration connectionType", i.connection_type.as_deref(), "VPC_LINK"),
-            ("integration httpMethod", i.http_method.as_deref(), want_http),
-        ];
-        for (field, live, want) in checks {
-            if live != Some(want) {
-                return Some(Reason::Drift {
-                    field: field.into(),
-                    live: live.unwrap_or("(none)").into(),
-                    desired: want.into(),
-                });
-            }
-        }
-        // Only compared where AWS reports it (moto does not).
-        if let (Some(live), Some(want)) = (&i.connection_id, vpc_link.known())
-            && live != want
-        {
-            return Some(Reason::Drift {
-                field: "integration connectionId".into(),
-                live: live.clone(),
-                desired: want.into(),
-            });
-        }
-        None
     }
 
     // ---- peerings and routes -----------------------------------------------------------------
@@ -1787,27 +1669,16 @@ impl<'a> Planner<'a> {
                 );
             }
             if let Some(p) = chosen {
-                let diff: Tags = want_tags
-                    .iter()
-                    .filter(|(k, v)| p.tags.get(*k) != Some(v))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                if let Some((k, v)) = diff.iter().next() {
-                    let reason = Reason::Drift {
-                        field: format!("tag {k}"),
-                        live: p.tags.get(k).cloned().unwrap_or("(none)".into()),
-                        desired: v.clone(),
-                    };
-                    self.add(
-                        &subject,
-                        &gw_account,
-                        format!("peering {}", p.id),
-                        Verb::Update,
-                        reason,
-                        Op::Peering(PeeringOp::CreateEc2Tags { resource_id: p.id.clone(), tags: diff }),
-                        vec![],
-                    );
-                }
+                self.tag_drift(
+                    ResourceKind::Peering,
+                    &subject,
+                    &gw_account,
+                    &format!("peering {}", p.id),
+                    &p.id,
+                    &p.tags,
+                    &want_tags,
+                    None,
+                );
             }
             // Extra crosslink peerings for this pair (a create whose answer was lost): remove.
             for p in mine.iter().filter(|p| chosen.is_some_and(|c| c.id != p.id) && p.status != PeeringStatus::Deleting)
@@ -1990,7 +1861,7 @@ impl<'a> Planner<'a> {
 
     /// Links removed with deletionPolicy Retain whose kept target groups (in the gateway VPC)
     /// still send traffic into `cidrs`, through the peering to them.
-    fn retained_users(&self, gs: &AccountState, gw_vpc: &str, cidrs: &[Ipv4Net]) -> Vec<String> {
+    pub(crate) fn retained_users(&self, gs: &AccountState, gw_vpc: &str, cidrs: &[Ipv4Net]) -> Vec<String> {
         let mut users: Vec<String> = gs
             .target_groups
             .iter()
@@ -2130,173 +2001,76 @@ impl<'a> Planner<'a> {
         (gw.spec.account != account && !self.blocked(&subject)).then_some(subject)
     }
 
+    /// The generic clean-up of one account: each kind's resources there (`kinds::prunable`),
+    /// kinds in reverse dependency order, so that a resource's delete is planned after the
+    /// deletes of what uses it and waits for them. A resource is deleted when crosslink owns it
+    /// (this instance's tag), nothing desired claims it and its owner left desired state (or,
+    /// for a link's resource, the link's gateway is in another account now), unless its tags
+    /// say Retain (reported as kept) or its kind keeps it (`kinds::before_delete`).
     fn orphans_in(&mut self, account: &str, st: &'a AccountState) {
-        // Listeners, then their target groups.
-        let mut listener_deletes: BTreeMap<String, Vec<Option<usize>>> = BTreeMap::new();
-        let mut by_tg: BTreeMap<String, Vec<Option<usize>>> = BTreeMap::new();
+        // The deletes of what uses a resource, by the resource's id: its delete waits for them.
+        let mut users: HashMap<String, Vec<Option<usize>>> = HashMap::new();
         let moved_reason = || Reason::Replaced { why: "the link's gateway is in another account now".into() };
-        for x in &st.listeners {
-            let what = format!("listener :{}", x.port);
-            let found = match self.orphan(&x.tags, &x.arn, &what) {
-                Some(s) => Some((s, Reason::NoLongerDesired)),
-                None => self.moved(&x.tags, &x.arn, account).map(|s| (s, moved_reason())),
-            };
-            if let Some((subject, reason)) = found {
-                let a = self.add(
-                    &subject,
-                    account,
-                    what,
-                    Verb::Delete,
-                    reason,
-                    Op::Listener(ListenerOp::DeleteListener { arn: x.arn.clone() }),
-                    vec![],
-                );
-                listener_deletes.entry(x.load_balancer_arn.clone()).or_default().push(Some(a));
-                if let Some(tg) = &x.target_group_arn {
-                    by_tg.entry(tg.clone()).or_default().push(Some(a));
-                }
-            }
-        }
-        for tg in &st.target_groups {
-            let what = format!("target group {}", tg.name);
-            let found = match self.orphan(&tg.tags, &tg.arn, &what) {
-                Some(s) => Some((s, Reason::NoLongerDesired)),
-                None => self.moved(&tg.tags, &tg.arn, account).map(|s| (s, moved_reason())),
-            };
-            if let Some((subject, reason)) = found {
-                let deps = by_tg.get(&tg.arn).cloned().unwrap_or_default();
-                self.add(
-                    &subject,
-                    account,
-                    what,
-                    Verb::Delete,
-                    reason,
-                    Op::TargetGroup(TargetGroupOp::DeleteTargetGroup { arn: tg.arn.clone() }),
-                    deps,
-                );
-            }
-        }
-        // Gateway resources: REST API, then VPC link, then load balancer.
-        let mut api_deletes = Vec::new();
-        for api in &st.rest_apis {
-            let what = format!("REST API {} ({})", api.name, api.id);
-            if let Some(subject) = self.orphan(&api.tags, &api.id, &what) {
-                api_deletes.push(Some(self.add(
-                    &subject,
-                    account,
-                    what,
-                    Verb::Delete,
-                    Reason::NoLongerDesired,
-                    Op::RestApi(RestApiOp::DeleteRestApi { id: api.id.clone() }),
-                    vec![],
-                )));
-            }
-        }
-        let mut link_deletes: BTreeMap<String, Vec<Option<usize>>> = BTreeMap::new();
-        for v in &st.vpc_links {
-            let what = format!("VPC link {} ({})", v.name, v.id);
-            if let Some(subject) = self.orphan(&v.tags, &v.id, &what) {
-                if v.status == "DELETING" {
+        for kind in ResourceKind::ALL.into_iter().rev() {
+            for c in kinds::prunable(kind, st) {
+                let found = match self.orphan(c.tags, &c.id, &c.what) {
+                    Some(s) => Some((s, Reason::NoLongerDesired)),
+                    None if c.follows_link => self.moved(c.tags, &c.id, account).map(|s| (s, moved_reason())),
+                    None => None,
+                };
+                let Some((subject, reason)) = found else { continue };
+                if c.deleting {
                     continue;
                 }
-                let a = self.add(
-                    &subject,
-                    account,
-                    what,
-                    Verb::Delete,
-                    Reason::NoLongerDesired,
-                    Op::VpcLink(VpcLinkOp::DeleteVpcLink { id: v.id.clone() }),
-                    api_deletes.clone(),
-                );
-                for t in &v.target_arns {
-                    link_deletes.entry(t.clone()).or_default().push(Some(a));
+                let Some(first) = kinds::before_delete(kind, self, &subject, st, &c) else { continue };
+                let mut deps = users.remove(&c.id).unwrap_or_default();
+                deps.extend(first);
+                let a = self.add(&subject, account, c.what, Verb::Delete, reason, c.delete, deps);
+                for used in c.uses {
+                    users.entry(used).or_default().push(Some(a));
                 }
             }
-        }
-        for lb in &st.load_balancers {
-            let what = format!("load balancer {}", lb.name);
-            if let Some(subject) = self.orphan(&lb.tags, &lb.arn, &what) {
-                let mut deps = listener_deletes.get(&lb.arn).cloned().unwrap_or_default();
-                deps.extend(link_deletes.get(&lb.arn).cloned().unwrap_or_default());
-                self.add(
-                    &subject,
-                    account,
-                    what,
-                    Verb::Delete,
-                    Reason::NoLongerDesired,
-                    Op::LoadBalancer(LoadBalancerOp::DeleteLoadBalancer { arn: lb.arn.clone() }),
-                    deps,
-                );
-            }
-        }
-        // Peerings (requested from here), after every route to them in any observed account.
-        for p in &st.peerings {
-            if p.status.is_dead() || p.status == PeeringStatus::Deleting || p.requester_account != st.account_id {
-                continue;
-            }
-            let what = format!("peering {}", p.id);
-            let Some(subject) = self.orphan(&p.tags, &p.id, &what) else { continue };
-            // Tagged Delete, but a retained link still sends traffic through it: kept all the same.
-            let accepter_cidrs = self.o.accounts.values().find_map(|a| match a {
-                AccountObservation::Ok(s) if s.account_id == p.accepter_account => {
-                    s.vpcs.get(&p.accepter_vpc).map(|v| v.cidrs.clone())
-                }
-                _ => None,
-            });
-            let users = accepter_cidrs.map(|c| self.retained_users(st, &p.requester_vpc, &c)).unwrap_or_default();
-            if !users.is_empty() {
-                self.report(&subject)
-                    .retained
-                    .push(format!("{what} ({} removed with deletionPolicy Retain still uses it)", users.join(", ")));
-                continue;
-            }
-            let mut deps = Vec::new();
-            let routes: Vec<(String, String, Ipv4Net)> = self
-                .o
-                .accounts
-                .iter()
-                .filter_map(|(n, a)| match a {
-                    AccountObservation::Ok(s) => Some((n, s)),
-                    _ => None,
-                })
-                .flat_map(|(n, s)| {
-                    s.route_tables.values().flat_map(move |t| {
-                        t.routes
-                            .iter()
-                            .filter(|r| r.peering_id.as_deref() == Some(p.id.as_str()))
-                            .map(move |r| (n.clone(), t.id.clone(), r.destination))
-                    })
-                })
-                .collect();
-            for (acct, rtb, dest) in routes {
-                // A desired peering takes this route over (unless it is blocked: then nothing of
-                // it is done): not deleted, and the peering goes after.
-                let taker = self.taken_over.get(&(rtb.clone(), dest)).copied();
-                if let Some(a) = taker.filter(|a| !self.blocked(&self.plan.actions[*a].subject)) {
-                    deps.push(Some(a));
-                    continue;
-                }
-                deps.push(Some(self.add(
-                    &subject,
-                    &acct,
-                    format!("route {dest} in {rtb}"),
-                    Verb::Delete,
-                    Reason::NoLongerDesired,
-                    Op::Route(RouteOp::DeleteRoute { route_table_id: rtb, destination: dest }),
-                    vec![],
-                )));
-            }
-            self.add(
-                &subject,
-                account,
-                what,
-                Verb::Delete,
-                Reason::NoLongerDesired,
-                Op::Peering(PeeringOp::DeleteVpcPeeringConnection { peering_id: p.id.clone() }),
-                deps,
-            );
         }
     }
+}
+
+/// `kinds::prunable` of a kind whose resources are removed with their parent's, or by the
+/// planning of their parent.
+pub(crate) fn nothing_to_prune(_: &AccountState) -> Vec<Prunable<'_>> {
+    Vec::new()
+}
+
+/// `kinds::before_delete` of a kind whose orphans are deleted as they are.
+pub(crate) fn nothing_first<'a>(
+    _: &mut Planner<'a>,
+    _: &Subject,
+    _: &'a AccountState,
+    _: &Prunable<'a>,
+) -> Option<Vec<Option<usize>>> {
+    Some(Vec::new())
+}
+
+/// `kinds::tag_op` of a kind whose tags crosslink does not repair.
+pub(crate) fn untagged(_: &str, _: Tags) -> Option<Op> {
+    None
+}
+
+/// One of a kind's resources in an account, as the generic clean-up (`Planner::orphans_in`)
+/// sees it.
+pub(crate) struct Prunable<'a> {
+    pub(crate) tags: &'a Tags,
+    /// Its id or ARN: what desired state claims, and what others' `uses` name.
+    pub(crate) id: String,
+    /// It, for people (`what` of the action and of a Retain report).
+    pub(crate) what: String,
+    /// The operation that deletes it.
+    pub(crate) delete: Op,
+    /// The ids of the resources it uses (refers to): they are deleted after it.
+    pub(crate) uses: Vec<String>,
+    /// A link's resource: left in an account that is no longer its gateway's, it is replaced.
+    pub(crate) follows_link: bool,
+    /// AWS is deleting it already: nothing to do.
+    pub(crate) deleting: bool,
 }
 
 /// What to check when an account cannot be read, by what went wrong: a connection that fails is

@@ -84,3 +84,24 @@ impl KindOp for ApiResourceOp {
         matches!(self, Self::DeleteResource { .. })
     }
 }
+
+// ---- Planning: names and comparisons ----------------------------------------------------------
+
+/// The parent of an API resource's path (`None` for the root).
+pub(crate) fn parent_path(path: &str) -> Option<&str> {
+    if path == "/" {
+        return None;
+    }
+    match path.rfind('/') {
+        Some(0) => Some("/"),
+        Some(i) => Some(&path[..i]),
+        None => None,
+    }
+}
+
+// ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
+
+/// API resources are removed with their REST API, or pruned by the API's planning.
+pub(crate) use crate::planner::nothing_to_prune as prunable;
+pub(crate) use crate::planner::nothing_first as before_delete;
+pub(crate) use crate::planner::untagged as tag_op;

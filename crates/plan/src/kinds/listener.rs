@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::KindOp;
+use crate::observed::AccountState;
+use crate::planner::Prunable;
 use crate::op::{Ref, Service};
 use crate::observed::Tags;
 
@@ -89,4 +91,28 @@ impl KindOp for ListenerOp {
     fn is_delete(&self) -> bool {
         matches!(self, Self::DeleteListener { .. })
     }
+}
+
+// ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
+
+pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
+    st.listeners
+        .iter()
+        .map(|x| Prunable {
+            tags: &x.tags,
+            id: x.arn.clone(),
+            what: format!("listener :{}", x.port),
+            delete: ListenerOp::DeleteListener { arn: x.arn.clone() }.into(),
+            uses: std::iter::once(x.load_balancer_arn.clone()).chain(x.target_group_arn.clone()).collect(),
+            follows_link: true,
+            deleting: false,
+        })
+        .collect()
+}
+
+pub(crate) use crate::planner::nothing_first as before_delete;
+
+/// ELBv2 tags are added with one call for any of its resources (`AddTags`).
+pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<crate::op::Op> {
+    Some(super::LoadBalancerOp::AddElbTags { arn: id.to_string(), tags }.into())
 }

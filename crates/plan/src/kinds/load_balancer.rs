@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::KindOp;
+use crate::observed::AccountState;
+use crate::planner::Prunable;
 use crate::op::{Ref, Service};
 use crate::observed::Tags;
 
@@ -89,4 +91,28 @@ impl KindOp for LoadBalancerOp {
     fn is_delete(&self) -> bool {
         matches!(self, Self::DeleteLoadBalancer { .. })
     }
+}
+
+// ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
+
+pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
+    st.load_balancers
+        .iter()
+        .map(|lb| Prunable {
+            tags: &lb.tags,
+            id: lb.arn.clone(),
+            what: format!("load balancer {}", lb.name),
+            delete: LoadBalancerOp::DeleteLoadBalancer { arn: lb.arn.clone() }.into(),
+            uses: Vec::new(),
+            follows_link: false,
+            deleting: false,
+        })
+        .collect()
+}
+
+pub(crate) use crate::planner::nothing_first as before_delete;
+
+/// ELBv2 tags are added with one call for any of its resources (`AddTags`).
+pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<crate::op::Op> {
+    Some(LoadBalancerOp::AddElbTags { arn: id.to_string(), tags }.into())
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::KindOp;
+use crate::model::Reason;
 use crate::op::{Ref, Service};
 
 // ---- What is observed ------------------------------------------------------------------------
@@ -97,3 +98,61 @@ impl KindOp for MethodOp {
         matches!(self, Self::DeleteMethod { .. })
     }
 }
+
+// ---- Planning: names and comparisons ----------------------------------------------------------
+
+/// The integration URI of a route: `http://<nlb-dns>:<port><path>[/{proxy}]`.
+pub fn integration_uri(dns: &str, port: u16, path: &str, greedy: bool) -> String {
+    if greedy { format!("http://{dns}:{port}{path}/{{proxy}}") } else { format!("http://{dns}:{port}{path}") }
+}
+
+/// The port of an integration URI pointing at `dns`, if it does.
+pub(crate) fn uri_port(uri: &str, dns: &str) -> Option<u16> {
+    let rest = uri.strip_prefix("http://")?.strip_prefix(dns)?.strip_prefix(':')?;
+    rest.split('/').next()?.parse().ok()
+}
+
+/// The first difference between a method's live integration and the one it should have.
+pub(crate) fn integration_drift(m: &ApiMethod, uri: &str, method: &str, vpc_link: &Ref) -> Option<Reason> {
+    let Some(i) = &m.integration else {
+        return Some(Reason::Drift {
+            field: "integration".into(),
+            live: "(none)".into(),
+            desired: "HTTP_PROXY".into(),
+        });
+    };
+    let want_http = if method == "ANY" { "ANY" } else { method };
+    let checks: [(&str, Option<&str>, &str); 4] = [
+        ("integration type", Some(i.kind.as_str()), "HTTP_PROXY"),
+        ("integration uri", i.uri.as_deref(), uri),
+        ("integration connectionType", i.connection_type.as_deref(), "VPC_LINK"),
+        ("integration httpMethod", i.http_method.as_deref(), want_http),
+    ];
+    for (field, live, want) in checks {
+        if live != Some(want) {
+            return Some(Reason::Drift {
+                field: field.into(),
+                live: live.unwrap_or("(none)").into(),
+                desired: want.into(),
+            });
+        }
+    }
+    // Only compared where AWS reports it (moto does not).
+    if let (Some(live), Some(want)) = (&i.connection_id, vpc_link.known())
+        && live != want
+    {
+        return Some(Reason::Drift {
+            field: "integration connectionId".into(),
+            live: live.clone(),
+            desired: want.into(),
+        });
+    }
+    None
+}
+
+// ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
+
+/// Methods are removed with their API resource or REST API.
+pub(crate) use crate::planner::nothing_to_prune as prunable;
+pub(crate) use crate::planner::nothing_first as before_delete;
+pub(crate) use crate::planner::untagged as tag_op;

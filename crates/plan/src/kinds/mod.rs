@@ -6,7 +6,10 @@
 
 use serde::Serialize;
 
+use crate::model::Subject;
+use crate::observed::{AccountState, Tags};
 use crate::op::{Ref, ResourceKey, Service};
+use crate::planner::{Planner, Prunable};
 
 /// What every kind's operations tell the generic machinery (scheduling, ids handed over within a
 /// pass, per-resource memory, metrics). No method has a default: a new kind answers each.
@@ -112,6 +115,39 @@ macro_rules! declare_kinds {
                 match self {
                     $(Op::$Kind(op) => op,)*
                 }
+            }
+        }
+
+        // What each kind's module tells the planner's generic machinery (`planner.rs`): a
+        // registered kind whose module lacks one of these does not compile.
+
+        /// The kind's resources in one observed account, as the clean-up of what desired state
+        /// no longer accounts for sees them (`prunable` in each kind's module).
+        pub(crate) fn prunable(kind: ResourceKind, st: &AccountState) -> Vec<Prunable<'_>> {
+            match kind {
+                $(ResourceKind::$Kind => $module::prunable(st),)*
+            }
+        }
+
+        /// What must happen before an orphan of the kind is deleted (the actions it then waits
+        /// for), or `None` to keep it after all (`before_delete` in each kind's module).
+        pub(crate) fn before_delete<'a>(
+            kind: ResourceKind,
+            p: &mut Planner<'a>,
+            subject: &Subject,
+            st: &'a AccountState,
+            c: &Prunable<'a>,
+        ) -> Option<Vec<Option<usize>>> {
+            match kind {
+                $(ResourceKind::$Kind => $module::before_delete(p, subject, st, c),)*
+            }
+        }
+
+        /// The call that adds tags to one of the kind's resources, if it carries tags
+        /// (`tag_op` in each kind's module).
+        pub(crate) fn tag_op(kind: ResourceKind, id: &str, tags: Tags) -> Option<Op> {
+            match kind {
+                $(ResourceKind::$Kind => $module::tag_op(id, tags),)*
             }
         }
     };

@@ -3,6 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::KindOp;
+use crate::kinds::RouteOp;
+use crate::model::{Reason, Subject, Verb};
+use crate::observed::{AccountObservation, AccountState};
+use crate::planner::{Planner, Prunable};
 use crate::op::{Ref, Service};
 use crate::observed::Tags;
 
@@ -176,4 +180,91 @@ impl KindOp for PeeringOp {
     fn is_delete(&self) -> bool {
         matches!(self, Self::DeleteVpcPeeringConnection { .. })
     }
+}
+
+// ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
+
+/// The peerings requested from this account (the accepter's copy is the same connection), that
+/// are not gone or going already.
+pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
+    st.peerings
+        .iter()
+        .filter(|p| !p.status.is_dead() && p.status != PeeringStatus::Deleting && p.requester_account == st.account_id)
+        .map(|p| Prunable {
+            tags: &p.tags,
+            id: p.id.clone(),
+            what: format!("peering {}", p.id),
+            delete: PeeringOp::DeleteVpcPeeringConnection { peering_id: p.id.clone() }.into(),
+            uses: Vec::new(),
+            follows_link: false,
+            deleting: false,
+        })
+        .collect()
+}
+
+/// A peering that a link removed with deletionPolicy Retain still sends traffic through is kept,
+/// though tagged Delete. Otherwise every route to it, in any observed account, is deleted first,
+/// except a route that a desired peering takes over: the peering waits for that one instead.
+pub(crate) fn before_delete<'a>(
+    pl: &mut Planner<'a>,
+    subject: &Subject,
+    st: &'a AccountState,
+    c: &Prunable<'a>,
+) -> Option<Vec<Option<usize>>> {
+    let p = st.peerings.iter().find(|p| p.id == c.id)?;
+    let accepter_cidrs = pl.o.accounts.values().find_map(|a| match a {
+        AccountObservation::Ok(s) if s.account_id == p.accepter_account => {
+            s.vpcs.get(&p.accepter_vpc).map(|v| v.cidrs.clone())
+        }
+        _ => None,
+    });
+    let users = accepter_cidrs.map(|cidrs| pl.retained_users(st, &p.requester_vpc, &cidrs)).unwrap_or_default();
+    if !users.is_empty() {
+        pl.report(subject)
+            .retained
+            .push(format!("{} ({} removed with deletionPolicy Retain still uses it)", c.what, users.join(", ")));
+        return None;
+    }
+    let routes: Vec<(String, String, ipnet::Ipv4Net)> = pl
+        .o
+        .accounts
+        .iter()
+        .filter_map(|(n, a)| match a {
+            AccountObservation::Ok(s) => Some((n, s)),
+            _ => None,
+        })
+        .flat_map(|(n, s)| {
+            s.route_tables.values().flat_map(move |t| {
+                t.routes
+                    .iter()
+                    .filter(|r| r.peering_id.as_deref() == Some(p.id.as_str()))
+                    .map(move |r| (n.clone(), t.id.clone(), r.destination))
+            })
+        })
+        .collect();
+    let mut first = Vec::new();
+    for (acct, rtb, dest) in routes {
+        // A desired peering takes this route over (unless it is blocked: then nothing of it is
+        // done): not deleted, and the peering goes after.
+        let taker = pl.taken_over.get(&(rtb.clone(), dest)).copied();
+        if let Some(a) = taker.filter(|a| !pl.blocked(&pl.plan.actions[*a].subject)) {
+            first.push(Some(a));
+            continue;
+        }
+        first.push(Some(pl.add(
+            subject,
+            &acct,
+            format!("route {dest} in {rtb}"),
+            Verb::Delete,
+            Reason::NoLongerDesired,
+            RouteOp::DeleteRoute { route_table_id: rtb, destination: dest }.into(),
+            vec![],
+        )));
+    }
+    Some(first)
+}
+
+/// EC2 tags are added with `CreateTags`.
+pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<crate::op::Op> {
+    Some(PeeringOp::CreateEc2Tags { resource_id: id.to_string(), tags }.into())
 }

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::KindOp;
+use crate::observed::AccountState;
+use crate::planner::Prunable;
 use crate::kinds::api_resource::ApiResource;
 use crate::kinds::stage::Stage;
 use crate::op::{Ref, Service};
@@ -79,3 +81,25 @@ impl KindOp for RestApiOp {
         matches!(self, Self::DeleteRestApi { .. })
     }
 }
+
+// ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
+
+/// A REST API's integrations may go through any VPC link of its account: it is deleted before
+/// them.
+pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
+    st.rest_apis
+        .iter()
+        .map(|api| Prunable {
+            tags: &api.tags,
+            id: api.id.clone(),
+            what: format!("REST API {} ({})", api.name, api.id),
+            delete: RestApiOp::DeleteRestApi { id: api.id.clone() }.into(),
+            uses: st.vpc_links.iter().map(|v| v.id.clone()).collect(),
+            follows_link: false,
+            deleting: false,
+        })
+        .collect()
+}
+
+pub(crate) use crate::planner::nothing_first as before_delete;
+pub(crate) use crate::planner::untagged as tag_op;

@@ -96,3 +96,11 @@ impl KindOp for RouteOp {
         matches!(self, Self::DeleteRoute { .. })
     }
 }
+
+// ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
+
+/// Routes carry no tags: the routes to a removed peering are deleted with it
+/// (`peering::before_delete`), those a route table no longer wants by the peerings' planning.
+pub(crate) use crate::planner::nothing_to_prune as prunable;
+pub(crate) use crate::planner::nothing_first as before_delete;
+pub(crate) use crate::planner::untagged as tag_op;

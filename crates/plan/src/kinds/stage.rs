@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::KindOp;
+use sha2::{Digest, Sha256};
 use crate::op::{Ref, Service};
 use crate::observed::Tags;
 
@@ -77,3 +78,24 @@ impl KindOp for StageOp {
         false
     }
 }
+
+// ---- Planning: names and comparisons ----------------------------------------------------------
+
+/// The stage tag that records what was deployed: a hash over the methods (`<method> <path>
+/// <uri>`, in order) and, last, the VPC link line.
+pub(crate) fn deployed_hash(mut lines: Vec<String>, vpc_link_line: &str) -> String {
+    lines.sort();
+    let mut h = Sha256::new();
+    for l in lines.iter().map(String::as_str).chain([vpc_link_line]) {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+// ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
+
+/// A stage is removed with its REST API; a deployment is never deleted.
+pub(crate) use crate::planner::nothing_to_prune as prunable;
+pub(crate) use crate::planner::nothing_first as before_delete;
+pub(crate) use crate::planner::untagged as tag_op;

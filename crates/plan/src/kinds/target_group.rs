@@ -3,6 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::KindOp;
+use crosslink_desired::{HealthProtocol, Link};
+use sha2::{Digest, Sha256};
+use crate::observed::AccountState;
+use crate::planner::Prunable;
 use crate::kinds::targets::RegisteredTarget;
 use crate::op::{Ref, Service};
 use crate::observed::Tags;
@@ -101,4 +105,74 @@ impl KindOp for TargetGroupOp {
     fn is_delete(&self) -> bool {
         matches!(self, Self::DeleteTargetGroup { .. })
     }
+}
+
+// ---- Planning: names and comparisons ----------------------------------------------------------
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().take(3).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The target group name: readable, unique per link and its immutable settings (so that a
+/// replacement never collides with the group it replaces), at most 32 characters.
+pub fn target_group_name(link: &str, vpc: &str, port: u16) -> String {
+    let stem: String = link.chars().take(22).collect();
+    let stem = stem.trim_end_matches('-');
+    format!("cl-{stem}-{}", short_hash(&[link, vpc, &port.to_string(), "TCP"]))
+}
+
+pub fn health_check(l: &Link) -> HealthCheckSettings {
+    let hc = l.spec.health_check.clone().unwrap_or_default();
+    HealthCheckSettings {
+        protocol: hc.protocol.as_str().to_string(),
+        path: match hc.protocol {
+            HealthProtocol::Tcp => None,
+            _ => hc.path.clone(),
+        },
+        port: hc.port.map(|p| p.to_string()).unwrap_or_else(|| "traffic-port".into()),
+        interval_seconds: hc.interval_seconds,
+        healthy_threshold: hc.healthy_threshold,
+        unhealthy_threshold: hc.unhealthy_threshold,
+    }
+}
+
+pub(crate) fn hc_drift(live: &HealthCheckSettings, want: &HealthCheckSettings) -> Option<(String, String, String)> {
+    let fields: [(&str, String, String); 6] = [
+        ("healthCheck.protocol", live.protocol.clone(), want.protocol.clone()),
+        ("healthCheck.path", live.path.clone().unwrap_or("-".into()), want.path.clone().unwrap_or("-".into())),
+        ("healthCheck.port", live.port.clone(), want.port.clone()),
+        ("healthCheck.intervalSeconds", live.interval_seconds.to_string(), want.interval_seconds.to_string()),
+        ("healthCheck.healthyThreshold", live.healthy_threshold.to_string(), want.healthy_threshold.to_string()),
+        ("healthCheck.unhealthyThreshold", live.unhealthy_threshold.to_string(), want.unhealthy_threshold.to_string()),
+    ];
+    fields.into_iter().find(|(_, l, w)| l != w).map(|(f, l, w)| (f.to_string(), l, w))
+}
+
+// ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
+
+pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
+    st.target_groups
+        .iter()
+        .map(|tg| Prunable {
+            tags: &tg.tags,
+            id: tg.arn.clone(),
+            what: format!("target group {}", tg.name),
+            delete: TargetGroupOp::DeleteTargetGroup { arn: tg.arn.clone() }.into(),
+            uses: Vec::new(),
+            follows_link: true,
+            deleting: false,
+        })
+        .collect()
+}
+
+pub(crate) use crate::planner::nothing_first as before_delete;
+
+/// ELBv2 tags are added with one call for any of its resources (`AddTags`).
+pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<crate::op::Op> {
+    Some(super::LoadBalancerOp::AddElbTags { arn: id.to_string(), tags }.into())
 }

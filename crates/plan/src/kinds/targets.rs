@@ -83,3 +83,10 @@ impl KindOp for TargetsOp {
         matches!(self, Self::DeregisterTargets { .. })
     }
 }
+
+// ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
+
+/// Targets are removed with their target group, or deregistered by the link's planning.
+pub(crate) use crate::planner::nothing_to_prune as prunable;
+pub(crate) use crate::planner::nothing_first as before_delete;
+pub(crate) use crate::planner::untagged as tag_op;

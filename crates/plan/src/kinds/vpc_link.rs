@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::KindOp;
+use crate::observed::AccountState;
+use crate::planner::Prunable;
 use crate::op::{Ref, Service};
 use crate::observed::Tags;
 
@@ -84,3 +86,30 @@ impl KindOp for VpcLinkOp {
         matches!(self, Self::DeleteVpcLink { .. })
     }
 }
+
+// ---- Planning: names and comparisons ----------------------------------------------------------
+
+/// The name of a gateway's VPC link.
+pub fn vpc_link_name(gateway: &str) -> String {
+    format!("crosslink-{gateway}")
+}
+
+// ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
+
+pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
+    st.vpc_links
+        .iter()
+        .map(|v| Prunable {
+            tags: &v.tags,
+            id: v.id.clone(),
+            what: format!("VPC link {} ({})", v.name, v.id),
+            delete: VpcLinkOp::DeleteVpcLink { id: v.id.clone() }.into(),
+            uses: v.target_arns.clone(),
+            follows_link: false,
+            deleting: v.status == "DELETING",
+        })
+        .collect()
+}
+
+pub(crate) use crate::planner::nothing_first as before_delete;
+pub(crate) use crate::planner::untagged as tag_op;
