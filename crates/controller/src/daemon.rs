@@ -6,7 +6,7 @@
 //! accounts, not links); it then executes the actions of the items that are due, in dependency
 //! order. An item is never reconciled twice at once: passes do not overlap.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +100,7 @@ struct Item {
 /// What a subject's resources are planned from: its own document and the ones it shares
 /// resources with (a link's gateway; a gateway's links; a peering's gateway and links). Hashed,
 /// to tell drift (AWS changed, inputs unchanged) from change (inputs moved).
-fn inputs(d: &crosslink_desired::DesiredState, s: &Subject) -> u64 {
+fn inputs(d: &crosslink_desired::Index<'_>, s: &Subject) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut parts: Vec<serde_json::Value> = Vec::new();
     fn json(v: &impl serde::Serialize) -> serde_json::Value {
@@ -118,16 +118,16 @@ fn inputs(d: &crosslink_desired::DesiredState, s: &Subject) -> u64 {
         Subject::Gateway(g) => {
             if let Some(gw) = d.gateway(g) {
                 parts.push(json(&gw.spec));
-                parts.extend(d.links.iter().filter(|l| l.spec.gateway == *g).map(|l| json(&l.spec)));
+                parts.extend(d.links_of(g).iter().map(|l| json(&l.spec)));
             }
         }
         Subject::Peering(gvpc, svpc) => {
-            for gw in d.gateways.iter().filter(|g| g.spec.vpc_id == *gvpc) {
+            for gw in d.gateways_in_vpc(gvpc) {
                 parts.push(json(&gw.spec));
                 parts.extend(
-                    d.links
+                    d.links_of(&gw.metadata.name)
                         .iter()
-                        .filter(|l| l.spec.gateway == gw.metadata.name && l.spec.service.vpc_id == *svpc)
+                        .filter(|l| l.spec.service.vpc_id == *svpc)
                         .map(|l| json(&l.spec)),
                 );
             }
@@ -517,9 +517,8 @@ impl<C: Cloud> Daemon<C> {
                 let observed;
                 (observed, read) = observe(Some(&accounts)).await;
                 let all = crosslink_plan::plan(&desired, &observed, self.engine.settings());
-                let unit_of: Vec<String> =
-                    all.actions.iter().map(|a| self.units.of_action(&desired, &observed, a)).collect();
-                let report_unit = |s: &Subject| self.units.of_subject(&desired, s).unwrap_or(ORPHANS).to_string();
+                let unit_of: Vec<String> = all.actions.iter().map(|a| self.units.of_action(&observed, a)).collect();
+                let report_unit = |s: &Subject| self.units.of_subject(s).unwrap_or(ORPHANS).to_string();
                 let (mine, unit_of) = units::scoped(&all, &unit_of, owned, report_unit);
                 (mine, Some(unit_of), Some(observed))
             }
@@ -600,8 +599,9 @@ impl<C: Cloud> Daemon<C> {
             })
             .map(|(s, _)| s.clone())
             .collect();
+        let desired_ix = desired.index();
         let hold = |a: &Action| -> Option<String> {
-            let desired_link = matches!(&a.subject, Subject::Link(l) if desired.link(l).is_some());
+            let desired_link = matches!(&a.subject, Subject::Link(l) if desired_ix.link(l).is_some());
             if blocked && a.reason == Reason::NoLongerDesired && !desired_link {
                 return Some("held back by the prune guard".into());
             }
@@ -644,8 +644,14 @@ impl<C: Cloud> Daemon<C> {
     /// desired inputs are what they were when it was last in sync. A difference after the
     /// desired state moved is an intended change, and its reason, log line and metric say so.
     fn attribute_changes(&self, mut plan: Plan, desired: &crosslink_desired::DesiredState) -> Plan {
+        if !plan.actions.iter().any(|a| matches!(a.reason, Reason::Drift { .. })) {
+            return plan;
+        }
+        let now = desired.index();
+        let first = self.first_state.as_ref().map(|f| f.index());
         for a in &mut plan.actions {
-            if matches!(a.reason, Reason::Drift { .. }) && !self.unchanged_since_sync(&a.subject, desired) {
+            if matches!(a.reason, Reason::Drift { .. }) && !self.unchanged_since_sync(&a.subject, &now, first.as_ref())
+            {
                 let a = std::sync::Arc::make_mut(a);
                 a.reason = std::mem::replace(&mut a.reason, Reason::Missing).as_change();
             }
@@ -655,11 +661,16 @@ impl<C: Cloud> Daemon<C> {
 
     /// Whether the subject's desired inputs are those it was last in sync with (in this process,
     /// else those of the first desired state it loaded).
-    fn unchanged_since_sync(&self, s: &Subject, desired: &crosslink_desired::DesiredState) -> bool {
+    fn unchanged_since_sync(
+        &self,
+        s: &Subject,
+        desired: &crosslink_desired::Index<'_>,
+        first_state: Option<&crosslink_desired::Index<'_>>,
+    ) -> bool {
         let now = inputs(desired, s);
         match self.items.get(s).and_then(|i| i.synced_inputs) {
             Some(synced) => synced == now,
-            None => self.first_state.as_ref().is_some_and(|f| inputs(f, s) == now),
+            None => first_state.is_some_and(|f| inputs(f, s) == now),
         }
     }
 
@@ -678,6 +689,17 @@ impl<C: Cloud> Daemon<C> {
         let t = unix_now();
         let mut subjects: BTreeSet<Subject> = plan.reports.keys().cloned().collect();
         subjects.extend(plan.actions.iter().map(|a| a.subject.clone()));
+        // Each subject's calls and actions, and the desired state's lookups, found once: a
+        // search per subject made recording a pass quadratic in links.
+        let mut executed_of: HashMap<&Subject, Vec<&Executed>> = HashMap::new();
+        for e in executed {
+            executed_of.entry(&e.action.subject).or_default().push(e);
+        }
+        let mut actions_of: HashMap<&Subject, Vec<&Action>> = HashMap::new();
+        for a in &plan.actions {
+            actions_of.entry(&a.subject).or_default().push(a);
+        }
+        let ix = self.desired.as_ref().map(|d| d.state.index());
         for s in &subjects {
             // Held back for its backoff, nothing of it ran: its backoff stands as it was (a pass
             // for other items must neither shorten nor stretch it).
@@ -685,7 +707,8 @@ impl<C: Cloud> Daemon<C> {
                 continue;
             }
             let considered = full || due.contains(s);
-            let mine: Vec<&Executed> = executed.iter().filter(|e| &e.action.subject == s).collect();
+            let mine: &[&Executed] = executed_of.get(s).map_or(&[], Vec::as_slice);
+            let actions: &[&Action] = actions_of.get(s).map_or(&[], Vec::as_slice);
             let done = mine.iter().filter(|e| matches!(e.result, ActionResult::Done { .. })).count();
             let item = self.items.entry(s.clone()).or_default();
             let mut recreated: Option<CloudError> = None;
@@ -708,17 +731,14 @@ impl<C: Cloud> Daemon<C> {
                 .or(recreated.as_ref());
             let report = plan.reports.get(s);
             let problem = report.and_then(|r| r.problems.first());
-            let pending = plan.actions.iter().filter(|a| &a.subject == s).count();
+            let pending = actions.len();
             let waiting = report.is_some_and(|r| !r.waiting.is_empty());
-            let desired_link =
-                matches!(s, Subject::Link(l) if self.desired.as_ref().is_some_and(|d| d.state.link(l).is_some()));
-            let held_by_guard = blocked
-                && !desired_link
-                && plan.actions.iter().any(|a| &a.subject == s && a.reason == Reason::NoLongerDesired);
+            let desired_link = matches!(s, Subject::Link(l) if ix.as_ref().is_some_and(|d| d.link(l).is_some()));
+            let held_by_guard = blocked && !desired_link && actions.iter().any(|a| a.reason == Reason::NoLongerDesired);
             let interrupted =
                 mine.iter().any(|e| matches!(&e.result, ActionResult::Skipped { why } if why == SHUTTING_DOWN));
             let min_backoff = self.opts.min_backoff;
-            let now_inputs = self.desired.as_ref().map(|d| inputs(&d.state, s)).unwrap_or_default();
+            let now_inputs = ix.as_ref().map(|d| inputs(d, s)).unwrap_or_default();
             let item = self.items.entry(s.clone()).or_default();
             if considered {
                 item.last_reconcile = Some(t);
@@ -833,23 +853,22 @@ impl<C: Cloud> Daemon<C> {
         }
     }
 
-    fn object(&self, s: &Subject, plan: &Plan, executed: &[Executed], pruned: &[String]) -> ObjectStatus {
+    fn object(&self, s: &Subject, plan: &Plan, tally: &Tally<'_>, pruned: &[String]) -> ObjectStatus {
         let (kind, name) = match s {
             Subject::Link(n) => ("Link", n.clone()),
             Subject::Gateway(n) => ("Gateway", n.clone()),
             Subject::Peering(a, b) => ("Peering", format!("{a}/{b}")),
         };
-        let desired = self.desired.as_ref().map(|d| d.state.clone());
         // A link's chain includes its peering: its failures and waits are the link's too.
         let mut related = vec![s.clone()];
-        if let (Subject::Link(l), Some(d)) = (s, &desired)
-            && let Some(link) = d.link(l)
-            && let Some(gw) = d.gateway(&link.spec.gateway)
+        if let (Subject::Link(l), Some(ix)) = (s, &tally.desired)
+            && let Some(link) = ix.link(l)
+            && let Some(gw) = ix.gateway(&link.spec.gateway)
         {
             related.push(Subject::Peering(gw.spec.vpc_id.clone(), link.spec.service.vpc_id.clone()));
         }
         let report = plan.reports.get(s).cloned().unwrap_or_default();
-        let pending = plan.actions.iter().filter(|a| related.contains(&a.subject)).count();
+        let pending = related.iter().map(|r| tally.pending.get(r).copied().unwrap_or(0)).sum();
         let item = related.iter().filter_map(|r| self.items.get(r)).fold(Item::default(), |mut acc, i| {
             acc.failures = acc.failures.max(i.failures);
             acc.permanent |= i.permanent;
@@ -858,11 +877,9 @@ impl<C: Cloud> Daemon<C> {
             acc.revision = acc.revision.or(i.revision.clone());
             acc
         });
-        let removed = matches!(s, Subject::Link(l) if desired.as_ref().is_some_and(|d| d.link(l).is_none()))
-            || matches!(s, Subject::Gateway(g) if desired.as_ref().is_some_and(|d| d.gateway(g).is_none()));
-        let last_failed = executed
-            .iter()
-            .any(|e| related.contains(&e.action.subject) && matches!(e.result, ActionResult::Failed { .. }));
+        let removed = matches!(s, Subject::Link(l) if tally.desired.as_ref().is_some_and(|d| d.link(l).is_none()))
+            || matches!(s, Subject::Gateway(g) if tally.desired.as_ref().is_some_and(|d| d.gateway(g).is_none()));
+        let last_failed = related.iter().any(|r| tally.failed.contains(r));
         let (phase, message) = if let Subject::Link(l) = s {
             if self.prune.blocked && pruned.contains(l) {
                 (Phase::PruneBlocked, "removal held back by the prune guard".to_string())
@@ -937,7 +954,7 @@ impl<C: Cloud> Daemon<C> {
             // Sharded: only the objects of the units held here; the holder reports the others.
             let owned = self.ownership.owned();
             let mine =
-                |s: &Subject| owned.as_ref().is_none_or(|o| o.contains(self.units.of_subject(d, s).unwrap_or(ORPHANS)));
+                |s: &Subject| owned.as_ref().is_none_or(|o| o.contains(self.units.of_subject(s).unwrap_or(ORPHANS)));
             seen.extend(d.gateways.iter().map(|g| Subject::Gateway(g.metadata.name.clone())).filter(|s| mine(s)));
             seen.extend(d.links.iter().map(|l| Subject::Link(l.metadata.name.clone())).filter(|s| mine(s)));
         }
@@ -950,8 +967,21 @@ impl<C: Cloud> Daemon<C> {
                 .filter(|(s, r)| !r.retained.is_empty() && !matches!(s, Subject::Peering(..)))
                 .map(|(s, _)| s.clone()),
         );
+        let mut pending: HashMap<&Subject, usize> = HashMap::new();
+        for a in &plan.actions {
+            *pending.entry(&a.subject).or_default() += 1;
+        }
+        let tally = Tally {
+            desired: desired.as_ref().map(|d| d.index()),
+            pending,
+            failed: executed
+                .iter()
+                .filter(|e| matches!(e.result, ActionResult::Failed { .. }))
+                .map(|e| &e.action.subject)
+                .collect(),
+        };
         for s in &seen {
-            let o = self.object(s, plan, executed, pruned);
+            let o = self.object(s, plan, &tally, pruned);
             match s {
                 Subject::Gateway(_) => gateways.push(o),
                 _ => links.push(o),
@@ -979,6 +1009,16 @@ impl<C: Cloud> Daemon<C> {
         };
         self.status.send_replace(snapshot);
     }
+}
+
+/// What the status of every object is read from, counted once per publication: a count or a
+/// search per object made publishing quadratic in links.
+struct Tally<'a> {
+    desired: Option<crosslink_desired::Index<'a>>,
+    /// Actions of the plan by subject.
+    pending: HashMap<&'a Subject, usize>,
+    /// Subjects with a failed call in the last execution.
+    failed: HashSet<&'a Subject>,
 }
 
 /// Whether an action changes AWS (as opposed to being held or skipped); for tests and logs.

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crosslink_cloud::Cloud;
-use crosslink_desired::DesiredState;
+use crosslink_desired::{DesiredState, Index};
 use crosslink_plan::Subject;
 use crosslink_plan::observed::{AccountObservation, Observed};
 use crosslink_plan::tags;
@@ -39,6 +39,9 @@ impl Focus {
         acted_in: &BTreeMap<Subject, BTreeSet<String>>,
     ) -> Focus {
         let mut f = Focus::default();
+        // One index for the whole walk: a search of the links per subject made a pass's focus
+        // quadratic in links.
+        let ix = desired.index();
         let mut todo: Vec<Subject> = subjects.into_iter().collect();
         while let Some(s) = todo.pop() {
             if !f.subjects.insert(s.clone()) {
@@ -49,23 +52,23 @@ impl Focus {
             }
             match &s {
                 Subject::Link(name) => {
-                    let Some(link) = desired.link(name) else { continue };
+                    let Some(link) = ix.link(name) else { continue };
                     f.accounts.insert(link.spec.service.account.clone());
-                    if let Some(gw) = desired.gateway(&link.spec.gateway) {
+                    if let Some(gw) = ix.gateway(&link.spec.gateway) {
                         f.accounts.insert(gw.spec.account.clone());
                         todo.push(Subject::Gateway(gw.metadata.name.clone()));
                         todo.push(Subject::Peering(gw.spec.vpc_id.clone(), link.spec.service.vpc_id.clone()));
                     }
                 }
                 Subject::Gateway(name) => {
-                    if let Some(gw) = desired.gateway(name) {
+                    if let Some(gw) = ix.gateway(name) {
                         f.accounts.insert(gw.spec.account.clone());
                     }
                 }
                 Subject::Peering(gateway_vpc, service_vpc) => {
-                    for gw in desired.gateways.iter().filter(|g| g.spec.vpc_id == *gateway_vpc) {
+                    for gw in ix.gateways_in_vpc(gateway_vpc) {
                         f.accounts.insert(gw.spec.account.clone());
-                        for l in desired.links_of(&gw.metadata.name) {
+                        for l in ix.links_of(&gw.metadata.name) {
                             if l.spec.service.vpc_id == *service_vpc {
                                 f.accounts.insert(l.spec.service.account.clone());
                             }
@@ -83,11 +86,12 @@ impl Focus {
 pub fn changed_subjects(
     old: &DesiredState,
     new: &DesiredState,
-    inputs: impl Fn(&DesiredState, &Subject) -> u64,
+    inputs: impl Fn(&Index<'_>, &Subject) -> u64,
 ) -> BTreeSet<Subject> {
     let mut all = subjects_of(old);
     all.extend(subjects_of(new));
-    all.into_iter().filter(|s| inputs(old, s) != inputs(new, s)).collect()
+    let (old, new) = (old.index(), new.index());
+    all.into_iter().filter(|s| inputs(&old, s) != inputs(&new, s)).collect()
 }
 
 /// Every subject a desired state names: its links, gateways and the peerings between them.

@@ -13,6 +13,8 @@ pub struct Index<'a> {
     accounts: HashMap<&'a str, &'a Account>,
     gateways: HashMap<&'a str, &'a Gateway>,
     links: HashMap<&'a str, &'a Link>,
+    /// Every gateway by its VPC id, in desired order.
+    gateways_in_vpc: HashMap<&'a str, Vec<&'a Gateway>>,
     /// By the gateway name they give, in desired order.
     links_of: HashMap<&'a str, Vec<&'a Link>>,
     /// By (gateway VPC, service VPC), for links whose gateway is defined, in desired order.
@@ -27,6 +29,7 @@ impl<'a> Index<'a> {
         }
         for g in &d.gateways {
             ix.gateways.entry(g.metadata.name.as_str()).or_insert(g);
+            ix.gateways_in_vpc.entry(g.spec.vpc_id.as_str()).or_default().push(g);
         }
         for l in &d.links {
             ix.links.entry(l.metadata.name.as_str()).or_insert(l);
@@ -47,6 +50,11 @@ impl<'a> Index<'a> {
     /// As [`DesiredState::gateway`].
     pub fn gateway(&self, name: &str) -> Option<&'a Gateway> {
         self.gateways.get(name).copied()
+    }
+
+    /// The gateways in a VPC, in desired order.
+    pub fn gateways_in_vpc(&self, vpc_id: &str) -> &[&'a Gateway] {
+        self.gateways_in_vpc.get(vpc_id).map_or(&[], Vec::as_slice)
     }
 
     /// As [`DesiredState::link`].

@@ -1226,7 +1226,20 @@ impl<'a> Planner<'a> {
                 keep.insert(&r.path);
             }
         }
-        let subtree_kept = |p: &str| keep.iter().any(|k| *k == p || k.starts_with(&format!("{p}/")));
+        // A path whose subtree holds a kept resource: the kept paths and their ancestors (the
+        // root only when it is kept itself), built once instead of a scan of `keep` per resource.
+        let mut kept_subtrees: HashSet<&str> = HashSet::new();
+        for k in &keep {
+            kept_subtrees.insert(k);
+            let mut cur = parent_path(k);
+            while let Some(p) = cur.filter(|p| *p != "/") {
+                if !kept_subtrees.insert(p) {
+                    break;
+                }
+                cur = parent_path(p);
+            }
+        }
+        let subtree_kept = |p: &str| kept_subtrees.contains(p);
         let api_id_known = cx.api_id.known().map(str::to_string);
         if let Some(api_id) = api_id_known {
             // Deepest first: each resource is deleted after its children (moto does not cascade
@@ -1290,9 +1303,10 @@ impl<'a> Planner<'a> {
         // Two resources for one path (an SDK retry of a create whose answer was lost, where the
         // API does not refuse it as AWS does): the one not in use goes, if nothing hangs from it.
         if let (true, Some(api_id)) = (cx.api_owned, cx.api_id.known()) {
+            let parents: HashSet<&str> = live.iter().filter_map(|c| c.parent_id.as_deref()).collect();
             for r in live {
                 let in_use = by_path.get(r.path.as_str()).is_some_and(|u| u.id == r.id);
-                let parent = live.iter().any(|c| c.parent_id.as_deref() == Some(r.id.as_str()));
+                let parent = parents.contains(r.id.as_str());
                 if in_use || parent || !want.contains_key(&r.path) {
                     continue;
                 }

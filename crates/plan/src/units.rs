@@ -17,7 +17,7 @@ use crate::kinds::{
     TargetsOp, VpcLinkOp,
 };
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crosslink_desired::{ApiTarget, DesiredState, LoadBalancerRef};
 
@@ -38,6 +38,9 @@ pub struct Units {
     by_vpc: BTreeMap<String, String>,
     /// (account, `id:<rest api id>` or `name:<rest api name>`) -> unit.
     by_api: BTreeMap<(String, String), String>,
+    /// Link name -> the gateway it names (the first link of that name, as
+    /// `DesiredState::link`): a subject's unit without a search of the links.
+    link_gateway: HashMap<String, String>,
 }
 
 fn find(parent: &mut [usize], mut i: usize) -> usize {
@@ -98,6 +101,9 @@ impl Units {
             }
             u.units.insert(unit, names);
         }
+        for l in &desired.links {
+            u.link_gateway.entry(l.metadata.name.clone()).or_insert_with(|| l.spec.gateway.clone());
+        }
         for g in gws {
             let unit = u.gateway_unit[&g.metadata.name].clone();
             u.by_vpc.insert(g.spec.vpc_id.clone(), unit.clone());
@@ -131,11 +137,12 @@ impl Units {
         out
     }
 
-    /// The unit a subject's status belongs to (for subjects still in desired state).
-    pub fn of_subject(&self, desired: &DesiredState, s: &Subject) -> Option<&str> {
+    /// The unit a subject's status belongs to (for subjects still in the desired state the
+    /// units were made of).
+    pub fn of_subject(&self, s: &Subject) -> Option<&str> {
         match s {
             Subject::Gateway(g) => self.of_gateway(g),
-            Subject::Link(l) => desired.link(l).and_then(|l| self.of_gateway(&l.spec.gateway)),
+            Subject::Link(l) => self.link_gateway.get(l).and_then(|g| self.of_gateway(g)),
             Subject::Peering(vpc, _) => self.by_vpc.get(vpc).map(String::as_str),
         }
     }
@@ -145,14 +152,14 @@ impl Units {
     ///
     /// The object comes first: a link that moved to another gateway has its old listener
     /// removed by the unit of the load balancer it is on, not by the link's new unit.
-    pub fn of_action(&self, desired: &DesiredState, observed: &Observed, a: &Action) -> String {
+    pub fn of_action(&self, observed: &Observed, a: &Action) -> String {
         let state = match observed.accounts.get(&a.account) {
             Some(AccountObservation::Ok(s)) => Some(s.as_ref()),
             _ => None,
         };
         state
             .and_then(|st| self.anchored(&a.account, st, observed, &a.op))
-            .or_else(|| self.of_subject(desired, &a.subject).map(str::to_string))
+            .or_else(|| self.of_subject(&a.subject).map(str::to_string))
             .unwrap_or_else(|| ORPHANS.to_string())
     }
 
@@ -392,9 +399,9 @@ spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, rou
             ])
         );
         assert_eq!(u.of_gateway("beta"), Some("alpha"));
-        assert_eq!(u.of_subject(&d, &Subject::Link("pay".into())), Some("gamma"));
-        assert_eq!(u.of_subject(&d, &Subject::Peering("vpc-0000000000000000c".into(), "x".into())), Some("gamma"));
-        assert_eq!(u.of_subject(&d, &Subject::Link("gone".into())), None);
+        assert_eq!(u.of_subject(&Subject::Link("pay".into())), Some("gamma"));
+        assert_eq!(u.of_subject(&Subject::Peering("vpc-0000000000000000c".into(), "x".into())), Some("gamma"));
+        assert_eq!(u.of_subject(&Subject::Link("gone".into())), None);
     }
 
     #[test]
@@ -420,7 +427,7 @@ spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, rou
             Op::Listener(ListenerOp::DeleteListener { arn: "arn:listener/gamma/1".into() }),
             vec![],
         );
-        assert_eq!(u.of_action(&d, &o, &a), "gamma");
+        assert_eq!(u.of_action(&o, &a), "gamma");
         // A removed gateway's NLB in a VPC no gateway uses: the orphans'.
         let b = action(
             1,
@@ -428,7 +435,7 @@ spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, rou
             Op::LoadBalancer(LoadBalancerOp::DeleteLoadBalancer { arn: "arn:lb/old".into() }),
             vec![],
         );
-        assert_eq!(u.of_action(&d, &o, &b), ORPHANS);
+        assert_eq!(u.of_action(&o, &b), ORPHANS);
         // A desired link's target group: its gateway's unit, from the VPC it is created in.
         let c = action(
             2,
@@ -436,7 +443,7 @@ spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, rou
             Op::TargetGroup(TargetGroupOp::DeleteTargetGroup { arn: "arn:tg/unknown".into() }),
             vec![],
         );
-        assert_eq!(u.of_action(&d, &o, &c), "gamma");
+        assert_eq!(u.of_action(&o, &c), "gamma");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! Scripted faults (throttling, 5xx, timeouts, lost answers, chaos, broken accounts) are not
 //! AWS's behaviour: they wrap this or any other [`Cloud`] in [`crate::faults::Faulty`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
@@ -35,10 +35,42 @@ struct AccountWorld {
     rest_apis: Vec<RestApi>,
 }
 
+/// Every peering connection, in the order they were requested, found by id and by account in
+/// constant time (a search of the whole list per call and per account read made the fake's
+/// own cost grow with the square of the peerings).
+#[derive(Debug, Default)]
+struct Peerings {
+    all: Vec<Peering>,
+    by_id: HashMap<String, usize>,
+    /// Requester and accepter account -> the account's connections, in request order.
+    by_account: HashMap<String, Vec<usize>>,
+}
+
+impl Peerings {
+    fn push(&mut self, p: Peering) {
+        let i = self.all.len();
+        self.by_id.insert(p.id.clone(), i);
+        self.by_account.entry(p.requester_account.clone()).or_default().push(i);
+        if p.accepter_account != p.requester_account {
+            self.by_account.entry(p.accepter_account.clone()).or_default().push(i);
+        }
+        self.all.push(p);
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Peering> {
+        self.by_id.get(id).map(|&i| &mut self.all[i])
+    }
+
+    /// The connections an account sees: those it requested or is asked to accept.
+    fn of(&self, account: &str) -> impl Iterator<Item = &Peering> {
+        self.by_account.get(account).into_iter().flatten().map(|&i| &self.all[i])
+    }
+}
+
 #[derive(Debug, Default)]
 struct World {
     accounts: BTreeMap<String, AccountWorld>,
-    peerings: Vec<Peering>,
+    peerings: Peerings,
     next: u64,
     /// Status given to new VPC links (AWS: PENDING for minutes; moto: AVAILABLE).
     new_vpc_link_status: String,
@@ -181,9 +213,9 @@ impl FakeAws {
     /// Direct access for tests that inject drift out of band.
     pub fn with_account<R>(&self, account: &str, f: impl FnOnce(&mut AccountState) -> R) -> R {
         let mut w = self.lock();
-        let peerings = w.peerings.clone();
+        let peerings: Vec<Peering> = w.peerings.of(account).cloned().collect();
         let a = w.accounts.entry(account.to_string()).or_default();
-        let mut st = snapshot(account, a, &peerings);
+        let mut st = snapshot(account, a, peerings.iter());
         let r = f(&mut st);
         a.vpcs = st.vpcs;
         a.route_tables = st.route_tables;
@@ -193,7 +225,7 @@ impl FakeAws {
         a.vpc_links = st.vpc_links;
         a.rest_apis = st.rest_apis;
         for p in st.peerings {
-            if let Some(x) = w.peerings.iter_mut().find(|x| x.id == p.id) {
+            if let Some(x) = w.peerings.get_mut(&p.id) {
                 *x = p;
             }
         }
@@ -204,7 +236,7 @@ impl FakeAws {
     pub fn observe_account(&self, account_id: &str) -> AccountObservation {
         let w = self.lock();
         match w.accounts.get(account_id) {
-            Some(a) => AccountObservation::Ok(Box::new(snapshot(account_id, a, &w.peerings))),
+            Some(a) => AccountObservation::Ok(Box::new(snapshot(account_id, a, w.peerings.of(account_id)))),
             None => {
                 AccountObservation::Ok(Box::new(AccountState { account_id: account_id.into(), ..Default::default() }))
             }
@@ -234,7 +266,7 @@ impl FakeAws {
     pub fn observe_lagging(&self, account_id: &str) -> AccountObservation {
         let mut w = self.lock();
         let mut obs = match w.accounts.get(account_id) {
-            Some(a) => snapshot(account_id, a, &w.peerings),
+            Some(a) => snapshot(account_id, a, w.peerings.of(account_id)),
             None => AccountState { account_id: account_id.into(), ..Default::default() },
         };
         let hidden: Vec<String> = w.hidden.keys().filter(|(a, _)| a == account_id).map(|(_, id)| id.clone()).collect();
@@ -263,16 +295,12 @@ impl FakeAws {
     }
 }
 
-fn snapshot(account_id: &str, a: &AccountWorld, peerings: &[Peering]) -> AccountState {
+fn snapshot<'a>(account_id: &str, a: &AccountWorld, peerings: impl Iterator<Item = &'a Peering>) -> AccountState {
     AccountState {
         account_id: account_id.into(),
         region: a.region.clone(),
         vpcs: a.vpcs.clone(),
-        peerings: peerings
-            .iter()
-            .filter(|p| p.requester_account == account_id || p.accepter_account == account_id)
-            .cloned()
-            .collect(),
+        peerings: peerings.cloned().collect(),
         route_tables: a.route_tables.clone(),
         load_balancers: a.load_balancers.clone(),
         listeners: a.listeners.clone(),

@@ -33,11 +33,7 @@ pub(super) fn apply(w: &mut World, me: &str, op: &PeeringOp) -> Result<Outcome, 
         }
         AcceptVpcPeeringConnection { peering_id } => {
             let id = known(peering_id)?;
-            let p = w
-                .peerings
-                .iter_mut()
-                .find(|p| p.id == id)
-                .ok_or_else(|| not_found("InvalidVpcPeeringConnectionID.NotFound", id))?;
+            let p = w.peerings.get_mut(id).ok_or_else(|| not_found("InvalidVpcPeeringConnectionID.NotFound", id))?;
             if p.accepter_account == me
                 && let Some(n) = w.unseen_by_accepter.get_mut(id)
             {
@@ -47,7 +43,7 @@ pub(super) fn apply(w: &mut World, me: &str, op: &PeeringOp) -> Result<Outcome, 
                 }
                 return Err(not_found("InvalidVpcPeeringConnectionID.NotFound", id));
             }
-            let p = w.peerings.iter_mut().find(|p| p.id == id).expect("found above");
+            let p = w.peerings.get_mut(id).expect("found above");
             if p.accepter_account != me {
                 return Err(err(ErrorKind::Permanent, "OperationNotPermitted", "only the accepter can accept"));
             }
@@ -61,8 +57,8 @@ pub(super) fn apply(w: &mut World, me: &str, op: &PeeringOp) -> Result<Outcome, 
             let peering_id = known(peering_id)?.to_string();
             let p = w
                 .peerings
-                .iter_mut()
-                .find(|p| p.id == peering_id && !p.status.is_dead())
+                .get_mut(&peering_id)
+                .filter(|p| !p.status.is_dead())
                 .ok_or_else(|| not_found("InvalidVpcPeeringConnectionID.NotFound", &peering_id))?;
             if p.accepter_account != me {
                 return Err(err(
@@ -84,8 +80,8 @@ pub(super) fn apply(w: &mut World, me: &str, op: &PeeringOp) -> Result<Outcome, 
         DeleteVpcPeeringConnection { peering_id } => {
             let p = w
                 .peerings
-                .iter_mut()
-                .find(|p| &p.id == peering_id && !p.status.is_dead())
+                .get_mut(peering_id)
+                .filter(|p| !p.status.is_dead())
                 .ok_or_else(|| not_found("InvalidVpcPeeringConnectionID.NotFound", peering_id))?;
             p.status = PeeringStatus::Deleted;
             done()
@@ -93,8 +89,7 @@ pub(super) fn apply(w: &mut World, me: &str, op: &PeeringOp) -> Result<Outcome, 
         CreateEc2Tags { resource_id, tags } => {
             let p = w
                 .peerings
-                .iter_mut()
-                .find(|p| &p.id == resource_id)
+                .get_mut(resource_id)
                 .ok_or_else(|| not_found("InvalidVpcPeeringConnectionID.NotFound", resource_id))?;
             p.tags.extend(tags.clone());
             done()
