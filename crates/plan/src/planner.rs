@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crosslink_desired::{ApiTarget, DeletionPolicy, DesiredState, Gateway, Index, Link, LoadBalancerRef};
 use ipnet::Ipv4Net;
 
-use crate::kinds::api_resource::parent_path;
+use crate::kinds::api_resource::{kept_subtrees, parent_path};
 use crate::kinds::method::{integration_drift, integration_uri, uri_port};
 use crate::kinds::stage::deployed_hash;
 use crate::kinds::target_group::{hc_drift, health_check, target_group_name};
@@ -1226,20 +1226,8 @@ impl<'a> Planner<'a> {
                 keep.insert(&r.path);
             }
         }
-        // A path whose subtree holds a kept resource: the kept paths and their ancestors (the
-        // root only when it is kept itself), built once instead of a scan of `keep` per resource.
-        let mut kept_subtrees: HashSet<&str> = HashSet::new();
-        for k in &keep {
-            kept_subtrees.insert(k);
-            let mut cur = parent_path(k);
-            while let Some(p) = cur.filter(|p| *p != "/") {
-                if !kept_subtrees.insert(p) {
-                    break;
-                }
-                cur = parent_path(p);
-            }
-        }
-        let subtree_kept = |p: &str| kept_subtrees.contains(p);
+        let kept = kept_subtrees(keep.iter().copied());
+        let subtree_kept = |p: &str| kept.contains(p);
         let api_id_known = cx.api_id.known().map(str::to_string);
         if let Some(api_id) = api_id_known {
             // Deepest first: each resource is deleted after its children (moto does not cascade
