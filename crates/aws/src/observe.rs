@@ -1,11 +1,12 @@
 //! Reading one account into `AccountState`: batched per account (never per link), every page
 //! followed, independent reads run concurrently. Each kind's reader lives in its module
-//! (`crate::kinds`); this is the order they run in and what they share (page sizes, tag batches).
+//! (`crate::kinds`) with its `read`; this runs them all and holds what they share (page sizes, tag
+//! batches).
 
 use std::collections::HashMap;
 
 use crosslink_cloud::{CloudError, ObserveScope};
-use crosslink_plan::observed::{AccountState, Listener, LoadBalancer, RestApi, Tags, TargetGroup, VpcLink};
+use crosslink_plan::observed::{AccountState, Tags};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::cloud::{Clients, Ctx};
@@ -23,53 +24,35 @@ pub(crate) const ELB_TAG_BATCH: usize = 20;
 pub(crate) const ELB_CONCURRENCY: usize = 4;
 pub(crate) const APIGW_CONCURRENCY: usize = 2;
 
+/// What one kind's reader found, to be stored in the account's state.
+pub(crate) type Found = Box<dyn FnOnce(&mut AccountState) + Send>;
+
+/// A reader that found nothing to store (its side of the account is not read).
+pub(crate) fn nothing() -> Found {
+    Box::new(|_| {})
+}
+
+/// The reader of a kind whose resources its parent kind's reader reads.
+pub(crate) async fn read_by_parent(_: &Ctx<'_>, _: &Clients, _: &ObserveScope) -> Result<Found, CloudError> {
+    Ok(nothing())
+}
+
+/// Every kind's reader (`kinds::readers`, generated from the registration), all at once.
 pub(crate) async fn observe(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Result<AccountState, CloudError> {
-    let network = futures::future::try_join3(
-        kinds::account::vpcs(ctx, c),
-        kinds::peering::peerings(ctx, c),
-        kinds::route::route_tables(ctx, c),
-    );
-    let gateway = async { if scope.gateway_side { gateway_side(ctx, c, scope).await.map(Some) } else { Ok(None) } };
-    let ((vpcs, peerings, route_tables), gateway) = futures::future::try_join(network, gateway).await?;
+    let found = futures::future::try_join_all(kinds::readers(ctx, c, scope)).await?;
     let mut state = AccountState {
         account_id: c.session.account_id.clone(),
         region: c.session.region.clone(),
-        vpcs,
-        peerings,
-        route_tables,
         ..AccountState::default()
     };
-    if let Some(g) = gateway {
-        state.load_balancers = g.load_balancers;
-        state.listeners = g.listeners;
-        state.target_groups = g.target_groups;
-        state.vpc_links = g.vpc_links;
-        state.rest_apis = g.rest_apis;
+    for store in found {
+        store(&mut state);
     }
     Ok(state)
 }
 
 pub(crate) fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
     tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
-}
-
-struct GatewaySide {
-    load_balancers: Vec<LoadBalancer>,
-    listeners: Vec<Listener>,
-    target_groups: Vec<TargetGroup>,
-    vpc_links: Vec<VpcLink>,
-    rest_apis: Vec<RestApi>,
-}
-
-async fn gateway_side(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Result<GatewaySide, CloudError> {
-    let ((load_balancers, listeners), target_groups, vpc_links, rest_apis) = futures::future::try_join4(
-        kinds::load_balancer::load_balancers(ctx, c, scope),
-        kinds::target_group::target_groups(ctx, c, scope),
-        kinds::vpc_link::vpc_links(ctx, c),
-        kinds::rest_api::rest_apis(ctx, c, scope),
-    )
-    .await?;
-    Ok(GatewaySide { load_balancers, listeners, target_groups, vpc_links, rest_apis })
 }
 
 /// Tags of ELBv2 resources by ARN, 20 ARNs per DescribeTags.

@@ -128,3 +128,6 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &ListenerOp) -> Resu
         }
     }
 }
+
+/// Read with its load balancer (`crate::observe::observe`).
+pub(crate) use crate::observe::read_by_parent as read;

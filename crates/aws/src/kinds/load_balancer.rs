@@ -104,3 +104,19 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &LoadBalancerOp) -> 
         }
     }
 }
+
+/// The account's load balancers and their listeners (gateway side) (`crate::observe::observe` runs every kind's `read`, generated from the registration).
+pub(crate) async fn read(
+    ctx: &Ctx<'_>,
+    c: &Clients,
+    scope: &crosslink_cloud::ObserveScope,
+) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
+    if !scope.gateway_side {
+        return Ok(crate::observe::nothing());
+    }
+    let (load_balancers, listeners) = load_balancers(ctx, c, scope).await?;
+    Ok(Box::new(move |st| {
+        st.load_balancers = load_balancers;
+        st.listeners = listeners;
+    }))
+}

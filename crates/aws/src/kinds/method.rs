@@ -72,3 +72,6 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &MethodOp) -> Result
         }
     }
 }
+
+/// Read with its REST API (`crate::observe::observe`).
+pub(crate) use crate::observe::read_by_parent as read;

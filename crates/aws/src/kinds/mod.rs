@@ -2,11 +2,14 @@
 //! (`crate::calls::Call`); [`of`] maps every planner kind to its module, so a kind the planner
 //! knows and the adapter does not is a compile error here.
 
-use crosslink_cloud::{CloudError, Outcome};
+use crosslink_cloud::{CloudError, ObserveScope, Outcome};
 use crosslink_plan::op::{Op, ResourceKind};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 
 use crate::calls::Call;
 use crate::cloud::{Clients, Ctx};
+use crate::observe::Found;
 
 /// Reads that belong to no planner kind (the account's VPCs).
 pub mod account;
@@ -36,6 +39,15 @@ macro_rules! adapter_kinds {
         }
 
         /// Performs one operation: its kind's module makes the SDK call(s).
+        /// Every kind's reader of an account (`<kind>::read`), the account's own first.
+        pub(crate) fn readers<'a>(
+            ctx: &'a Ctx<'_>,
+            c: &'a Clients,
+            scope: &'a ObserveScope,
+        ) -> Vec<BoxFuture<'a, Result<Found, CloudError>>> {
+            vec![account::read(ctx, c, scope).boxed(), $($module::read(ctx, c, scope).boxed(),)*]
+        }
+
         pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &Op) -> Result<Outcome, CloudError> {
             match op {
                 $(Op::$Kind(op) => $module::execute(ctx, c, op).await,)*

@@ -105,3 +105,16 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &RestApiOp) -> Resul
         }
     }
 }
+
+/// The account's REST APIs with their resources, methods and stages (gateway side) (`crate::observe::observe` runs every kind's `read`, generated from the registration).
+pub(crate) async fn read(
+    ctx: &Ctx<'_>,
+    c: &Clients,
+    scope: &crosslink_cloud::ObserveScope,
+) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
+    if !scope.gateway_side {
+        return Ok(crate::observe::nothing());
+    }
+    let found = rest_apis(ctx, c, scope).await?;
+    Ok(Box::new(move |st| st.rest_apis = found))
+}

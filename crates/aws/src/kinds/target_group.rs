@@ -66,7 +66,7 @@ pub(crate) async fn target_groups(
         })
         .collect();
 
-    super::targets::read(ctx, c, scope, &mut groups).await?;
+    super::targets::read_into(ctx, c, scope, &mut groups).await?;
     Ok(groups)
 }
 
@@ -121,4 +121,17 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &TargetGroupOp) -> R
             done()
         }
     }
+}
+
+/// The account's target groups and their targets (gateway side) (`crate::observe::observe` runs every kind's `read`, generated from the registration).
+pub(crate) async fn read(
+    ctx: &Ctx<'_>,
+    c: &Clients,
+    scope: &crosslink_cloud::ObserveScope,
+) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
+    if !scope.gateway_side {
+        return Ok(crate::observe::nothing());
+    }
+    let found = target_groups(ctx, c, scope).await?;
+    Ok(Box::new(move |st| st.target_groups = found))
 }

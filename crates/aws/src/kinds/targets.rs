@@ -31,7 +31,7 @@ pub static KIND: super::Kind = super::Kind { name: "targets", calls: &[&DESCRIBE
 
 /// The registered targets (with their health) of crosslink's own target groups: one
 /// `DescribeTargetHealth` per group, except the groups the engine already knows.
-pub(crate) async fn read(
+pub(crate) async fn read_into(
     ctx: &Ctx<'_>,
     c: &Clients,
     scope: &ObserveScope,
@@ -112,3 +112,6 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &TargetsOp) -> Resul
         }
     }
 }
+
+/// Read with its target group (`crate::observe::observe`).
+pub(crate) use crate::observe::read_by_parent as read;
