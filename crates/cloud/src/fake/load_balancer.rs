@@ -52,7 +52,7 @@ pub(super) fn apply(w: &mut World, me: &str, op: &LoadBalancerOp) -> Result<Outc
             done()
         }
         AddElbTags { arn, tags } => {
-            let a = w.acct(me);
+            let a = &mut w.acct(me).state;
             let t = a
                 .load_balancers
                 .iter_mut()

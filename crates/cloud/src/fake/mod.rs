@@ -22,17 +22,27 @@ use ipnet::Ipv4Net;
 
 use crate::{Cloud, CloudError, ErrorKind, ObserveScope, Outcome};
 
+/// One account of the in-memory AWS: what an observation of it shows (its `AccountState`, with
+/// the peerings kept apart, in `Peerings`, because both sides see one connection), and what
+/// crosslink does not observe. A kind's new field of `AccountState` is held here as it is.
 #[derive(Debug, Default)]
 struct AccountWorld {
-    region: String,
-    vpcs: BTreeMap<String, Vpc>,
+    /// Everything but `account_id` (set when read) and `peerings` (always empty here).
+    state: AccountState,
     subnets: BTreeMap<String, String>,
-    route_tables: BTreeMap<String, RouteTable>,
-    load_balancers: Vec<LoadBalancer>,
-    listeners: Vec<Listener>,
-    target_groups: Vec<TargetGroup>,
-    vpc_links: Vec<VpcLink>,
-    rest_apis: Vec<RestApi>,
+}
+
+impl std::ops::Deref for AccountWorld {
+    type Target = AccountState;
+    fn deref(&self) -> &AccountState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for AccountWorld {
+    fn deref_mut(&mut self) -> &mut AccountState {
+        &mut self.state
+    }
 }
 
 /// Every peering connection, in the order they were requested, found by id and by account in
@@ -217,14 +227,10 @@ impl FakeAws {
         let a = w.accounts.entry(account.to_string()).or_default();
         let mut st = snapshot(account, a, peerings.iter());
         let r = f(&mut st);
-        a.vpcs = st.vpcs;
-        a.route_tables = st.route_tables;
-        a.load_balancers = st.load_balancers;
-        a.listeners = st.listeners;
-        a.target_groups = st.target_groups;
-        a.vpc_links = st.vpc_links;
-        a.rest_apis = st.rest_apis;
-        for p in st.peerings {
+        let changed = std::mem::take(&mut st.peerings);
+        st.account_id = String::new();
+        a.state = st;
+        for p in changed {
             if let Some(x) = w.peerings.get_mut(&p.id) {
                 *x = p;
             }
@@ -296,18 +302,10 @@ impl FakeAws {
 }
 
 fn snapshot<'a>(account_id: &str, a: &AccountWorld, peerings: impl Iterator<Item = &'a Peering>) -> AccountState {
-    AccountState {
-        account_id: account_id.into(),
-        region: a.region.clone(),
-        vpcs: a.vpcs.clone(),
-        peerings: peerings.cloned().collect(),
-        route_tables: a.route_tables.clone(),
-        load_balancers: a.load_balancers.clone(),
-        listeners: a.listeners.clone(),
-        target_groups: a.target_groups.clone(),
-        vpc_links: a.vpc_links.clone(),
-        rest_apis: a.rest_apis.clone(),
-    }
+    let mut st = a.state.clone();
+    st.account_id = account_id.into();
+    st.peerings = peerings.cloned().collect();
+    st
 }
 
 fn created(id: String) -> Result<Outcome, CloudError> {
