@@ -173,6 +173,4 @@ pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
 pub(crate) use crate::planner::nothing_first as before_delete;
 
 /// ELBv2 tags are added with one call for any of its resources (`AddTags`).
-pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<crate::op::Op> {
-    Some(super::LoadBalancerOp::AddElbTags { arn: id.to_string(), tags }.into())
-}
+pub(crate) use super::load_balancer::tag_op;
