@@ -32,6 +32,20 @@ pub(crate) fn nothing() -> Found {
     Box::new(|_| {})
 }
 
+/// The body of a kind's `read`: when `wanted`, what `read` finds, stored by `put`; otherwise no
+/// call is made (`read` is not polled) and nothing is stored.
+pub(crate) async fn store<T: Send + 'static>(
+    wanted: bool,
+    read: impl Future<Output = Result<T, CloudError>>,
+    put: fn(&mut AccountState, T),
+) -> Result<Found, CloudError> {
+    if !wanted {
+        return Ok(nothing());
+    }
+    let found = read.await?;
+    Ok(Box::new(move |st| put(st, found)))
+}
+
 /// The reader of a kind whose resources its parent kind's reader reads.
 pub(crate) async fn read_by_parent(_: &Ctx<'_>, _: &Clients, _: &ObserveScope) -> Result<Found, CloudError> {
     Ok(nothing())

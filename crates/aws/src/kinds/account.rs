@@ -44,13 +44,11 @@ pub(crate) async fn vpcs(ctx: &Ctx<'_>, c: &Clients) -> Result<BTreeMap<String, 
     Ok(out)
 }
 
-/// The account's VPCs (`crate::observe::observe` runs every kind's `read`, generated from the registration).
+/// The account's VPCs.
 pub(crate) async fn read(
     ctx: &Ctx<'_>,
     c: &Clients,
-    scope: &crosslink_cloud::ObserveScope,
+    _: &crosslink_cloud::ObserveScope,
 ) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
-    let _ = scope;
-    let found = vpcs(ctx, c).await?;
-    Ok(Box::new(move |st| st.vpcs = found))
+    crate::observe::store(true, vpcs(ctx, c), |st, found| st.vpcs = found).await
 }

@@ -105,18 +105,15 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &LoadBalancerOp) -> 
     }
 }
 
-/// The account's load balancers and their listeners (gateway side) (`crate::observe::observe` runs every kind's `read`, generated from the registration).
+/// The account's load balancers and their listeners, on the gateway side.
 pub(crate) async fn read(
     ctx: &Ctx<'_>,
     c: &Clients,
     scope: &crosslink_cloud::ObserveScope,
 ) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
-    if !scope.gateway_side {
-        return Ok(crate::observe::nothing());
-    }
-    let (load_balancers, listeners) = load_balancers(ctx, c, scope).await?;
-    Ok(Box::new(move |st| {
+    crate::observe::store(scope.gateway_side, load_balancers(ctx, c, scope), |st, (load_balancers, listeners)| {
         st.load_balancers = load_balancers;
         st.listeners = listeners;
-    }))
+    })
+    .await
 }

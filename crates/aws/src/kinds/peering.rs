@@ -130,13 +130,11 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &PeeringOp) -> Resul
     }
 }
 
-/// The peerings the account requested or is asked to accept (`crate::observe::observe` runs every kind's `read`, generated from the registration).
+/// The peerings the account requested or is asked to accept.
 pub(crate) async fn read(
     ctx: &Ctx<'_>,
     c: &Clients,
-    scope: &crosslink_cloud::ObserveScope,
+    _: &crosslink_cloud::ObserveScope,
 ) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
-    let _ = scope;
-    let found = peerings(ctx, c).await?;
-    Ok(Box::new(move |st| st.peerings = found))
+    crate::observe::store(true, peerings(ctx, c), |st, found| st.peerings = found).await
 }

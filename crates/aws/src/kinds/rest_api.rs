@@ -106,15 +106,11 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &RestApiOp) -> Resul
     }
 }
 
-/// The account's REST APIs with their resources, methods and stages (gateway side) (`crate::observe::observe` runs every kind's `read`, generated from the registration).
+/// The account's REST APIs with their resources, methods and stages, on the gateway side.
 pub(crate) async fn read(
     ctx: &Ctx<'_>,
     c: &Clients,
     scope: &crosslink_cloud::ObserveScope,
 ) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
-    if !scope.gateway_side {
-        return Ok(crate::observe::nothing());
-    }
-    let found = rest_apis(ctx, c, scope).await?;
-    Ok(Box::new(move |st| st.rest_apis = found))
+    crate::observe::store(scope.gateway_side, rest_apis(ctx, c, scope), |st, found| st.rest_apis = found).await
 }

@@ -109,13 +109,11 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &RouteOp) -> Result<
     }
 }
 
-/// The account's route tables with their routes (`crate::observe::observe` runs every kind's `read`, generated from the registration).
+/// The account's route tables with their routes.
 pub(crate) async fn read(
     ctx: &Ctx<'_>,
     c: &Clients,
-    scope: &crosslink_cloud::ObserveScope,
+    _: &crosslink_cloud::ObserveScope,
 ) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
-    let _ = scope;
-    let found = route_tables(ctx, c).await?;
-    Ok(Box::new(move |st| st.route_tables = found))
+    crate::observe::store(true, route_tables(ctx, c), |st, found| st.route_tables = found).await
 }

@@ -123,15 +123,11 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &TargetGroupOp) -> R
     }
 }
 
-/// The account's target groups and their targets (gateway side) (`crate::observe::observe` runs every kind's `read`, generated from the registration).
+/// The account's target groups and their targets, on the gateway side.
 pub(crate) async fn read(
     ctx: &Ctx<'_>,
     c: &Clients,
     scope: &crosslink_cloud::ObserveScope,
 ) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
-    if !scope.gateway_side {
-        return Ok(crate::observe::nothing());
-    }
-    let found = target_groups(ctx, c, scope).await?;
-    Ok(Box::new(move |st| st.target_groups = found))
+    crate::observe::store(scope.gateway_side, target_groups(ctx, c, scope), |st, found| st.target_groups = found).await
 }

@@ -74,15 +74,11 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &VpcLinkOp) -> Resul
     }
 }
 
-/// The account's VPC links (gateway side) (`crate::observe::observe` runs every kind's `read`, generated from the registration).
+/// The account's VPC links, on the gateway side.
 pub(crate) async fn read(
     ctx: &Ctx<'_>,
     c: &Clients,
     scope: &crosslink_cloud::ObserveScope,
 ) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
-    if !scope.gateway_side {
-        return Ok(crate::observe::nothing());
-    }
-    let found = vpc_links(ctx, c).await?;
-    Ok(Box::new(move |st| st.vpc_links = found))
+    crate::observe::store(scope.gateway_side, vpc_links(ctx, c), |st, found| st.vpc_links = found).await
 }
