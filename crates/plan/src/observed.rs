@@ -43,22 +43,26 @@ pub enum AccountObservation {
     },
 }
 
-/// What one account holds in its region. Network-side reads (VPCs, peerings, route tables)
-/// happen in every account; load balancers and API Gateway only where a Gateway lives.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AccountState {
-    pub account_id: String,
-    pub region: String,
-    pub vpcs: BTreeMap<String, Vpc>,
-    pub peerings: Vec<Peering>,
-    pub route_tables: BTreeMap<String, RouteTable>,
-    pub load_balancers: Vec<LoadBalancer>,
-    pub listeners: Vec<Listener>,
-    pub target_groups: Vec<TargetGroup>,
-    pub vpc_links: Vec<VpcLink>,
-    pub rest_apis: Vec<RestApi>,
+/// Generated from the registration (`for_each_kind!`): a field of [`AccountState`] for each kind
+/// observed on its own, of its module's type `Observed`.
+macro_rules! account_state {
+    ($($Kind:ident => $module:ident : $KindOp:ident, $label:literal, $stage:ident $(, $field:ident)?;)*) => {
+        /// What one account holds in its region. Network-side reads (VPCs, peerings, route
+        /// tables) happen in every account; load balancers and API Gateway only where a Gateway
+        /// lives. Besides the account's VPCs, one field per kind observed on its own (the
+        /// registration names it), in dependency order; the other kinds sit in their parent's.
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct AccountState {
+            pub account_id: String,
+            pub region: String,
+            pub vpcs: BTreeMap<String, Vpc>,
+            $($(pub $field: crate::kinds::$module::Observed,)?)*
+        }
+    };
 }
+
+crate::for_each_kind!(account_state);
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

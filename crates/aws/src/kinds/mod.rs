@@ -25,7 +25,7 @@ pub struct Kind {
 /// Generated from the planner's registration (`crosslink_plan::for_each_kind!`): a module per
 /// kind, each with its `KIND` declarations and an `execute` for its operations.
 macro_rules! adapter_kinds {
-    ($($Kind:ident => $module:ident : $KindOp:ident, $label:literal;)*) => {
+    ($($Kind:ident => $module:ident : $KindOp:ident, $label:literal, $stage:ident $(, $field:ident)?;)*) => {
         $(pub mod $module;)*
 
         /// Every kind the adapter knows, account-level reads first, then in dependency order.

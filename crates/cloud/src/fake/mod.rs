@@ -319,7 +319,7 @@ fn done() -> Result<Outcome, CloudError> {
 /// Generated from the planner's registration (`crosslink_plan::for_each_kind!`): a module per
 /// kind holds what AWS does for its operations.
 macro_rules! fake_kinds {
-    ($($Kind:ident => $module:ident : $KindOp:ident, $label:literal;)*) => {
+    ($($Kind:ident => $module:ident : $KindOp:ident, $label:literal, $stage:ident $(, $field:ident)?;)*) => {
         $(mod $module;)*
 
         fn apply(w: &mut World, me: &str, op: &Op) -> Result<Outcome, CloudError> {

@@ -4,6 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::{BTreeSet, HashSet};
+use crate::kinds::method;
+use crate::model::{Reason, Verb};
+use crate::op::{Op, Output};
+use crate::planner::{ApiCx, Planner};
 use super::KindOp;
 use crate::kinds::method::ApiMethod;
 use crate::op::{Ref, Service};
@@ -152,4 +157,136 @@ mod tests {
             }
         }
     }
+}
+
+// ---- Planning (the API stage) -----------------------------------------------------------------
+
+/// What the API's resources hand to its methods: each desired path's resource id (pending while
+/// this plan creates it) and the action creating it; and the paths whose subtree is kept.
+#[derive(Default)]
+pub(crate) struct Planned<'a> {
+    pub(crate) ids: BTreeMap<String, (Ref, Option<usize>)>,
+    pub(crate) kept: HashSet<&'a str>,
+}
+
+pub(crate) type Out<'a> = Planned<'a>;
+
+/// The API's resources: every desired path created under its parent (parents first); a
+/// resource no link wants any more deleted after its children, unless it is kept (desired,
+/// frozen with a blocked link, the root, holding what is not crosslink's in an API it does not
+/// own, or holding a retained link's methods, and every ancestor of those); of two resources
+/// for one path, the one not in use.
+pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()> {
+    let (gw, subject, account) = (cx.gw, &cx.subject, cx.gw.account.as_str());
+    let api = &gw.out.rest_api;
+    let out = &mut cx.out.api_resource;
+    let root = match (cx.by_path.get("/"), api.action) {
+        (Some(r), _) => Ref::Known(r.id.clone()),
+        (None, Some(a)) => Ref::created("/", a, Output::RootResourceId),
+        (None, None) => Ref::Pending("/".into()),
+    };
+    out.ids.insert("/".into(), (root, api.action));
+    // BTreeMap order puts every parent before its children.
+    for path in cx.want.keys() {
+        let parent = parent_path(path).unwrap_or("/");
+        let (parent_ref, parent_action) = out.ids.get(parent).cloned().unwrap_or((Ref::Pending(parent.into()), None));
+        let made = match cx.by_path.get(path.as_str()) {
+            Some(r) => (Ref::Known(r.id.clone()), None),
+            None => {
+                let part = path.rsplit('/').next().unwrap_or_default().to_string();
+                let a = p.add(
+                    subject,
+                    account,
+                    format!("API resource {path}"),
+                    Verb::Create,
+                    Reason::Missing,
+                    Op::ApiResource(ApiResourceOp::CreateResource {
+                        rest_api_id: api.id.clone(),
+                        parent_id: parent_ref,
+                        path_part: part,
+                        path: path.clone(),
+                    }),
+                    vec![parent_action, api.action],
+                );
+                cx.changes.push(a);
+                (Ref::created(format!("API resource {path}"), a, Output::Id), Some(a))
+            }
+        };
+        out.ids.insert(path.clone(), made);
+    }
+
+    // Undesired resources: only crosslink's, never retained ones.
+    let mut keep: BTreeSet<&'a str> = BTreeSet::new();
+    for r in cx.live {
+        let desired = cx.want.contains_key(&r.path) || cx.frozen.contains(&r.path) || r.path == "/";
+        let foreign = if api.owned {
+            false
+        } else {
+            r.methods.is_empty() || r.methods.values().any(|m| !method::ours(gw, m))
+        };
+        if desired || foreign || r.methods.values().any(|m| method::retained(gw, &cx.retained_ports, m)) {
+            keep.insert(&r.path);
+        }
+    }
+    out.kept = kept_subtrees(keep.iter().copied());
+    if let Some(api_id) = api.id.known() {
+        // Deepest first: each resource is deleted after its children (moto does not cascade
+        // DeleteResource, and AWS does not mind).
+        let mut by_depth: Vec<&ApiResource> = cx.live.iter().collect();
+        by_depth.sort_by_key(|r| std::cmp::Reverse(r.path.matches('/').count()));
+        let mut deleted: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in by_depth {
+            if out.kept.contains(r.path.as_str()) {
+                continue; // its undesired methods are pruned by `method::plan`
+            }
+            let children: Vec<Option<usize>> = deleted
+                .iter()
+                .filter(|(p, _)| parent_path(p) == Some(r.path.as_str()))
+                .map(|(_, a)| Some(*a))
+                .collect();
+            let a = p.add(
+                subject,
+                account,
+                format!("API resource {}", r.path),
+                Verb::Delete,
+                Reason::NoLongerDesired,
+                Op::ApiResource(ApiResourceOp::DeleteResource {
+                    rest_api_id: api_id.to_string(),
+                    resource_id: r.id.clone(),
+                    path: r.path.clone(),
+                }),
+                children,
+            );
+            deleted.insert(&r.path, a);
+            cx.changes.push(a);
+        }
+    }
+
+    // Two resources for one path (an SDK retry of a create whose answer was lost, where the API
+    // does not refuse it as AWS does): the one not in use goes, if nothing hangs from it.
+    if let (true, Some(api_id)) = (api.owned, api.id.known()) {
+        let parents: HashSet<&str> = cx.live.iter().filter_map(|c| c.parent_id.as_deref()).collect();
+        for r in cx.live {
+            let in_use = cx.by_path.get(r.path.as_str()).is_some_and(|u| u.id == r.id);
+            let parent = parents.contains(r.id.as_str());
+            if in_use || parent || !cx.want.contains_key(&r.path) {
+                continue;
+            }
+            let a = p.add(
+                subject,
+                account,
+                format!("API resource {} ({})", r.path, r.id),
+                Verb::Delete,
+                Reason::Replaced { why: format!("duplicate of {}", cx.by_path[r.path.as_str()].id) },
+                Op::ApiResource(ApiResourceOp::DeleteResource {
+                    rest_api_id: api_id.to_string(),
+                    resource_id: r.id.clone(),
+                    path: r.path.clone(),
+                }),
+                vec![],
+            );
+            cx.changes.push(a);
+        }
+    }
+    Some(())
 }

@@ -2,6 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crosslink_desired::LoadBalancerRef;
+use crate::kinds::ResourceKind;
+use crate::model::{Reason, Verb};
+use crate::op::{Op, Output};
+use crate::planner::{GatewayCx, Planner};
 use super::KindOp;
 use crate::observed::AccountState;
 use crate::planner::Prunable;
@@ -9,6 +14,9 @@ use crate::op::{Ref, Service};
 use crate::observed::Tags;
 
 // ---- What is observed ------------------------------------------------------------------------
+
+/// Its field of `AccountState` (`load_balancers`).
+pub type Observed = Vec<LoadBalancer>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -115,4 +123,121 @@ pub(crate) use crate::planner::nothing_first as before_delete;
 /// ELBv2 tags are added with one call for any of its resources (`AddTags`).
 pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<crate::op::Op> {
     Some(LoadBalancerOp::AddElbTags { arn: id.to_string(), tags }.into())
+}
+
+// ---- Planning (the gateway stage) -------------------------------------------------------------
+
+/// What the gateway's load balancer hands on: its ARN (pending while this plan creates it), its
+/// DNS name when known, the action creating it, and the deletes of the gateway's other load
+/// balancers (the deletes of the VPC links that target one go before it: `vpc_link::plan`).
+pub(crate) struct Out<'a> {
+    pub(crate) arn: Ref,
+    pub(crate) dns: Option<String>,
+    pub(crate) action: Option<usize>,
+    pub(crate) stale: Vec<(&'a str, usize)>,
+}
+
+impl Default for Out<'_> {
+    fn default() -> Self {
+        Out { arn: Ref::Pending("the gateway's load balancer".into()), dns: None, action: None, stale: Vec::new() }
+    }
+}
+
+/// The gateway's NLB: referenced by ARN (it must exist), or named, found by its owner tag and
+/// created when missing; a name taken by a load balancer crosslink does not own is a problem.
+pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut GatewayCx<'a>) -> Option<()> {
+    let (gw, state, subject, account) = (cx.gw, cx.state, &cx.subject, cx.account.as_str());
+    let out = &mut cx.out.load_balancer;
+    match &gw.spec.load_balancer {
+        LoadBalancerRef::Arn(arn) => match state.load_balancer(arn) {
+            Some(lb) => (out.arn, out.dns) = (Ref::Known(lb.arn.clone()), Some(lb.dns_name.clone())),
+            None => {
+                p.problem(
+                    subject,
+                    "NotFound",
+                    format!("load balancer {arn} not found"),
+                    Some("reference an existing NLB, or use loadBalancer.name to have crosslink create one".into()),
+                );
+                return None;
+            }
+        },
+        LoadBalancerRef::Name(name) => {
+            let mine: Vec<&LoadBalancer> =
+                state.load_balancers.iter().filter(|l| p.owned_by(&l.tags, &cx.owner)).collect();
+            let chosen = mine.iter().find(|l| &l.name == name).or(mine.first()).copied();
+            if let Some(lb) = chosen.filter(|l| &l.name == name) {
+                p.claimed.insert(lb.arn.clone());
+                if lb.vpc_id != gw.spec.vpc_id {
+                    p.problem(
+                        subject,
+                        "Immutable",
+                        format!("load balancer {name} is in {}, the gateway in {}", lb.vpc_id, gw.spec.vpc_id),
+                        Some("a load balancer cannot move VPCs: rename loadBalancer.name to create a new one".into()),
+                    );
+                    return None;
+                }
+                p.tag_drift(
+                    ResourceKind::LoadBalancer,
+                    subject,
+                    account,
+                    &format!("load balancer {name}"),
+                    &lb.arn,
+                    &lb.tags,
+                    &cx.want_tags,
+                    None,
+                );
+                (out.arn, out.dns) = (Ref::Known(lb.arn.clone()), Some(lb.dns_name.clone()));
+            } else if let Some(other) = state.load_balancers.iter().find(|l| &l.name == name) {
+                p.problem(
+                    subject,
+                    "NameTaken",
+                    format!("a load balancer named {name} exists ({}) and is not managed by crosslink", other.arn),
+                    Some(format!(
+                        "choose another loadBalancer.name, or use it as is with loadBalancer: {{arn: {}}} (crosslink never deletes a referenced NLB)",
+                        other.arn
+                    )),
+                );
+                return None;
+            } else {
+                let a = p.add(
+                    subject,
+                    account,
+                    format!("load balancer {name}"),
+                    Verb::Create,
+                    Reason::Missing,
+                    Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer {
+                        name: name.clone(),
+                        subnet_ids: gw.spec.subnet_ids.clone(),
+                        tags: cx.want_tags.clone(),
+                    }),
+                    vec![],
+                );
+                (out.arn, out.action) = (Ref::created(format!("load balancer {name}"), a, Output::Id), Some(a));
+            }
+            // Load balancers of this gateway other than the one in use (renamed, or a duplicate
+            // from a create whose answer was lost).
+            let stale: Vec<&'a LoadBalancer> = state
+                .load_balancers
+                .iter()
+                .filter(|l| p.owned_by(&l.tags, &cx.owner) && out.arn.known().is_some_and(|arn| arn != l.arn))
+                .collect();
+            for lb in stale {
+                p.claimed.insert(lb.arn.clone());
+                let a = p.add(
+                    subject,
+                    account,
+                    format!("load balancer {}", lb.name),
+                    Verb::Delete,
+                    Reason::Replaced { why: format!("the gateway's load balancer is {}", out.arn) },
+                    Op::LoadBalancer(LoadBalancerOp::DeleteLoadBalancer { arn: lb.arn.clone() }),
+                    vec![],
+                );
+                out.stale.push((&lb.arn, a));
+            }
+        }
+    }
+    if let Some(arn) = out.arn.known() {
+        p.report(subject).resources.insert("loadBalancer".into(), arn.to_string());
+    }
+    Some(())
 }

@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::{BTreeMap, BTreeSet};
+use crate::model::{Fills, Subject, Verb};
+use crate::op::Op;
+use crate::planner::{ApiCx, GatewayCx, Planner};
 use super::KindOp;
 use crate::model::Reason;
 use crate::op::{Ref, Service};
@@ -156,3 +160,105 @@ pub(crate) fn integration_drift(m: &ApiMethod, uri: &str, method: &str, vpc_link
 pub(crate) use crate::planner::nothing_to_prune as prunable;
 pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) use crate::planner::untagged as tag_op;
+
+/// Whether a method is crosslink's: an integration through a VPC link to the gateway's load
+/// balancer.
+pub(crate) fn ours(gw: &GatewayCx<'_>, m: &ApiMethod) -> bool {
+    let dns = gw.out.load_balancer.dns.as_deref();
+    m.integration.as_ref().is_some_and(|i| {
+        i.connection_type.as_deref() == Some("VPC_LINK")
+            && i.uri.as_deref().is_some_and(|u| dns.is_some_and(|d| uri_port(u, d).is_some()))
+    })
+}
+
+/// Whether a method integrates with a port a retained listener keeps (its link was removed with
+/// deletionPolicy Retain): it stays.
+pub(crate) fn retained(gw: &GatewayCx<'_>, retained_ports: &BTreeSet<u16>, m: &ApiMethod) -> bool {
+    let dns = gw.out.load_balancer.dns.as_deref();
+    m.integration
+        .as_ref()
+        .and_then(|i| i.uri.as_deref())
+        .is_some_and(|u| dns.and_then(|d| uri_port(u, d)).is_some_and(|p| retained_ports.contains(&p)))
+}
+
+// ---- Planning (the API stage) -----------------------------------------------------------------
+
+pub(crate) type Out<'a> = ();
+
+/// The methods of the API's desired resources, each an HTTP_PROXY integration through the VPC
+/// link to its link's listener: put when missing or when the integration drifted (after the
+/// resource, the VPC link, the load balancer and a listener this plan makes for the link); of a
+/// desired resource, the methods crosslink made that no link wants any more are deleted.
+pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()> {
+    let (gw, subject, account) = (cx.gw, &cx.subject, cx.gw.account.as_str());
+    let (api, vpc_link, lb) = (&gw.out.rest_api, &gw.out.vpc_link, &gw.out.load_balancer);
+    let resources = &cx.out.api_resource;
+    let new_listener: BTreeMap<&str, usize> =
+        cx.entries.iter().filter_map(|e| Some((e.link.as_str(), e.listener?))).collect();
+    for (path, methods) in &cx.want {
+        let (res_ref, res_action) = resources.ids.get(path).cloned().unwrap_or((Ref::Pending(path.clone().into()), None));
+        let live_methods = cx.by_path.get(path.as_str()).map(|r| &r.methods);
+        for (method, uri, greedy, link) in methods {
+            let live = live_methods.and_then(|m| m.get(method));
+            let reason = match live {
+                None => Some(Reason::Missing),
+                Some(m) => integration_drift(m, uri, method, &vpc_link.id),
+            };
+            let Some(reason) = reason else { continue };
+            let link_subject = Subject::Link(link.clone());
+            let a = p.add(
+                &link_subject,
+                account,
+                format!("{method} {path}"),
+                if live.is_some() { Verb::Update } else { Verb::Create },
+                reason,
+                Op::Method(MethodOp::PutProxyMethod {
+                    rest_api_id: api.id.clone(),
+                    resource_id: res_ref.clone(),
+                    path: path.clone(),
+                    http_method: method.clone(),
+                    greedy: *greedy,
+                    uri: uri.clone(),
+                    vpc_link_id: vpc_link.id.clone(),
+                }),
+                vec![res_action, vpc_link.action, lb.action, new_listener.get(link.as_str()).copied()],
+            );
+            if let Some(fill) = cx.dns_fill.clone().filter(|(placeholder, ..)| uri.contains(placeholder.as_str())) {
+                p.plan.fills.insert(a, Fills { texts: vec![fill], ..Fills::default() });
+            }
+            cx.changes.push(a);
+        }
+    }
+    let Some(api_id) = api.id.known() else { return Some(()) };
+    for r in cx.live {
+        if !resources.kept.contains(r.path.as_str()) || !cx.want.contains_key(&r.path) || cx.frozen.contains(&r.path) {
+            continue;
+        }
+        let want_methods: BTreeSet<&str> =
+            cx.want.get(&r.path).map(|ms| ms.iter().map(|(m, ..)| m.as_str()).collect()).unwrap_or_default();
+        for (m, method) in &r.methods {
+            if want_methods.contains(m.as_str())
+                || retained(gw, &cx.retained_ports, method)
+                || !(api.owned || ours(gw, method))
+            {
+                continue;
+            }
+            let a = p.add(
+                subject,
+                account,
+                format!("{m} {}", r.path),
+                Verb::Delete,
+                Reason::NoLongerDesired,
+                Op::Method(MethodOp::DeleteMethod {
+                    rest_api_id: api_id.to_string(),
+                    resource_id: r.id.clone(),
+                    path: r.path.clone(),
+                    http_method: m.clone(),
+                }),
+                vec![],
+            );
+            cx.changes.push(a);
+        }
+    }
+    Some(())
+}

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::model::Subject;
 use crate::observed::{AccountState, Tags};
 use crate::op::{Ref, ResourceKey, Service};
-use crate::planner::{Planner, Prunable};
+use crate::planner::{ApiCx, GatewayCx, LinkCx, PairCx, Planner, Prunable, Stage};
 
 /// What every kind's operations tell the generic machinery (scheduling, ids handed over within a
 /// pass, per-resource memory, metrics). No method has a default: a new kind answers each.
@@ -36,31 +36,34 @@ pub trait KindOp {
 
 /// The registration of every resource kind, in dependency order (what is created first comes
 /// first): its variant in [`ResourceKind`](kinds::ResourceKind) and [`Op`](kinds::Op), its module
-/// under `kinds/`, its operations' enum, and its name in metric labels. Adding a kind is one line
-/// here plus its modules; everything that dispatches over kinds is generated from this list by
-/// passing a macro of its own: `crosslink_plan::for_each_kind!(my_macro)` expands to
-/// `my_macro! { Peering => peering : PeeringOp, "peering"; ... }`.
+/// under `kinds/`, its operations' enum, its name in metric labels, the planner stage that plans
+/// it (`Gateway`, `Link`, `Api` or `Pair`: see `planner::Stage`), and, when it is observed on its
+/// own rather than inside its parent's observation, its field of
+/// [`AccountState`](crate::observed::AccountState) (of the module's type `Observed`). Adding a
+/// kind is one line here plus its modules; everything that dispatches over kinds is generated
+/// from this list by passing a macro of its own: `crosslink_plan::for_each_kind!(my_macro)`
+/// expands to `my_macro! { Peering => peering : PeeringOp, "peering", Pair, peerings; ... }`.
 #[macro_export]
 macro_rules! for_each_kind {
     ($then:ident) => {
         $then! {
-            Peering => peering : PeeringOp, "peering";
-            Route => route : RouteOp, "route";
-            LoadBalancer => load_balancer : LoadBalancerOp, "load_balancer";
-            TargetGroup => target_group : TargetGroupOp, "target_group";
-            Targets => targets : TargetsOp, "targets";
-            Listener => listener : ListenerOp, "listener";
-            VpcLink => vpc_link : VpcLinkOp, "vpc_link";
-            RestApi => rest_api : RestApiOp, "rest_api";
-            ApiResource => api_resource : ApiResourceOp, "api_resource";
-            Method => method : MethodOp, "integration";
-            Stage => stage : StageOp, "deployment";
+            Peering => peering : PeeringOp, "peering", Pair, peerings;
+            Route => route : RouteOp, "route", Pair, route_tables;
+            LoadBalancer => load_balancer : LoadBalancerOp, "load_balancer", Gateway, load_balancers;
+            TargetGroup => target_group : TargetGroupOp, "target_group", Link, target_groups;
+            Targets => targets : TargetsOp, "targets", Link;
+            Listener => listener : ListenerOp, "listener", Link, listeners;
+            VpcLink => vpc_link : VpcLinkOp, "vpc_link", Gateway, vpc_links;
+            RestApi => rest_api : RestApiOp, "rest_api", Gateway, rest_apis;
+            ApiResource => api_resource : ApiResourceOp, "api_resource", Api;
+            Method => method : MethodOp, "integration", Api;
+            Stage => stage : StageOp, "deployment", Api;
         }
     };
 }
 
 macro_rules! declare_kinds {
-    ($($Kind:ident => $module:ident : $KindOp:ident, $label:literal;)*) => {
+    ($($Kind:ident => $module:ident : $KindOp:ident, $label:literal, $stage:ident $(, $field:ident)?;)*) => {
         $(pub mod $module;)*
         $(pub use $module::$KindOp;)*
 
@@ -150,7 +153,62 @@ macro_rules! declare_kinds {
                 $(ResourceKind::$Kind => $module::tag_op(id, tags),)*
             }
         }
+
+        // Each kind's planning, by the stage the registration names (`planner::Stage`): a
+        // registered kind whose module lacks `Out` or a `plan` over its stage's context does not
+        // compile, and neither does a stage name that is not one.
+        $(const _: Stage = Stage::$stage;)*
+
+        /// What each kind's planning hands on to the kinds after it (its module's `Out`), for one
+        /// subject: a stage's context holds one.
+        #[derive(Default)]
+        #[allow(dead_code, reason = "a kind that hands nothing on has `Out = ()`")]
+        pub(crate) struct Outs<'a> {
+            $(pub(crate) $module: $module::Out<'a>,)*
+        }
+
+        /// The kinds of the gateway stage, in registration order, until one stops the gateway.
+        pub(crate) fn plan_gateway<'a>(p: &mut Planner<'a>, cx: &mut GatewayCx<'a>) -> Option<()> {
+            $(in_stage!(Gateway $stage { $module::plan(p, cx)?; });)*
+            Some(())
+        }
+
+        /// The kinds of the link stage, in registration order, until one stops the link.
+        pub(crate) fn plan_link<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<()> {
+            $(in_stage!(Link $stage { $module::plan(p, cx)?; });)*
+            Some(())
+        }
+
+        /// The kinds of the API stage, in registration order, until one stops the API.
+        pub(crate) fn plan_api<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()> {
+            $(in_stage!(Api $stage { $module::plan(p, cx)?; });)*
+            Some(())
+        }
+
+        /// The kinds of the pair stage, in registration order, until one stops the pair.
+        pub(crate) fn plan_pair<'a>(p: &mut Planner<'a>, cx: &mut PairCx<'a, '_>) -> Option<()> {
+            $(in_stage!(Pair $stage { $module::plan(p, cx)?; });)*
+            Some(())
+        }
     };
+}
+
+/// `in_stage!(Wanted Registered { .. })`: the block when the kind is registered in the stage
+/// being generated, nothing otherwise.
+macro_rules! in_stage {
+    (Gateway Gateway $b:block) => {
+        $b
+    };
+    (Link Link $b:block) => {
+        $b
+    };
+    (Api Api $b:block) => {
+        $b
+    };
+    (Pair Pair $b:block) => {
+        $b
+    };
+    ($wanted:ident $registered:ident $b:block) => {};
 }
 
 for_each_kind!(declare_kinds);

@@ -2,6 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+use crate::kinds::ResourceKind;
+use crate::op::{Op, Output};
+use crate::planner::PairCx;
+use crate::tags::{DELETION_POLICY, MANAGED_BY, OWNER};
 use super::KindOp;
 use crate::kinds::RouteOp;
 use crate::model::{Reason, Subject, Verb};
@@ -25,6 +30,9 @@ pub enum PeeringStatus {
     Deleted,
     Other,
 }
+
+/// Its field of `AccountState` (`peerings`): the account's peerings, as both sides see them.
+pub type Observed = Vec<Peering>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -267,4 +275,225 @@ pub(crate) fn before_delete<'a>(
 /// EC2 tags are added with `CreateTags`.
 pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<crate::op::Op> {
     Some(PeeringOp::CreateEc2Tags { resource_id: id.to_string(), tags }.into())
+}
+
+// ---- Planning (the pair stage) ----------------------------------------------------------------
+
+/// What the pair's peering hands to its routes: its id (pending while this plan requests it)
+/// and the action the routes wait for (the acceptance).
+pub(crate) struct Planned {
+    pub(crate) id: Ref,
+    pub(crate) action: Option<usize>,
+}
+
+pub(crate) type Out<'a> = Planned;
+
+impl Default for Planned {
+    fn default() -> Self {
+        Planned { id: Ref::Pending("the pair's peering".into()), action: None }
+    }
+}
+
+/// The pair's peering, found by its owner tag in the gateway account: accepted while pending,
+/// its DNS option kept as desired, its tags repaired, duplicates deleted; none: requested and
+/// accepted (a dead request is replaced); a peering of the pair crosslink does not own is a
+/// problem. It stays Retain while a link removed with deletionPolicy Retain still sends traffic
+/// through it. `None` when its routes cannot follow yet (waiting for it, or a problem).
+pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut PairCx<'a, '_>) -> Option<()> {
+    let (pair, gs, ss, subject, owner) = (cx.pair, cx.gs, cx.ss, &cx.subject, cx.owner.as_str());
+    let gw = pair.gw;
+    let gw_account = &gw.spec.account;
+    let retained_users = p.retained_users(gs, &gw.spec.vpc_id, &cx.svpc.cidrs);
+    let retain = pair.retain || !retained_users.is_empty();
+    let mut want_tags = BTreeMap::new();
+    want_tags.insert(MANAGED_BY.to_string(), p.s.instance.clone());
+    want_tags.insert(OWNER.to_string(), owner.to_string());
+    want_tags.insert(DELETION_POLICY.to_string(), if retain { "Retain" } else { "Delete" }.to_string());
+    want_tags.insert("Name".to_string(), format!("crosslink {}: {}", gw.metadata.name, pair.svc_vpc));
+    let live: Vec<&Peering> = gs
+        .peerings
+        .iter()
+        .filter(|x| x.requester_vpc == gw.spec.vpc_id && x.accepter_vpc == pair.svc_vpc && !x.status.is_dead())
+        .collect();
+    let mine: Vec<&Peering> = live.iter().filter(|x| p.owned_by(&x.tags, owner)).copied().collect();
+    let chosen = mine
+        .iter()
+        .find(|x| x.status == PeeringStatus::Active)
+        .or_else(|| mine.iter().find(|x| x.status != PeeringStatus::Deleting))
+        .copied();
+    for x in &mine {
+        p.claimed.insert(x.id.clone());
+    }
+    if !pair.retain && !retained_users.is_empty() {
+        let what = chosen.map(|x| format!("peering {}", x.id)).unwrap_or_else(|| "the peering".into());
+        p.report(subject).retained.push(format!(
+            "{what} stays deletionPolicy Retain: {} (removed with deletionPolicy Retain) still uses it",
+            retained_users.join(", ")
+        ));
+    }
+    // Links of one pair agree on it (validation); the accepter (service account) sets it, on an
+    // active peering: right after the acceptance when there is one.
+    let dns = pair.links.iter().any(|l| l.spec.peering.allow_dns_resolution);
+    let dns_after = |accept: usize, id: Ref, label: &str| {
+        (
+            format!("DNS resolution of peering {label}"),
+            Op::Peering(PeeringOp::SetPeeringDnsResolution { peering_id: id, allow: dns }),
+            vec![Some(accept)],
+        )
+    };
+    let mut set_dns = None;
+    let (pcx, pcx_action) = match chosen {
+        Some(x) => {
+            p.report(subject).resources.insert("peering".into(), x.id.clone());
+            match x.status {
+                PeeringStatus::Active => {
+                    if x.accepter_dns_resolution != dns {
+                        p.add(
+                            subject,
+                            &pair.svc_account,
+                            format!("DNS resolution of peering {}", x.id),
+                            Verb::Update,
+                            Reason::Drift {
+                                field: "peering.allowDnsResolution".into(),
+                                live: x.accepter_dns_resolution.to_string(),
+                                desired: dns.to_string(),
+                            },
+                            Op::Peering(PeeringOp::SetPeeringDnsResolution {
+                                peering_id: Ref::Known(x.id.clone()),
+                                allow: dns,
+                            }),
+                            vec![],
+                        );
+                    }
+                    (Ref::Known(x.id.clone()), None)
+                }
+                PeeringStatus::PendingAcceptance => {
+                    let a = p.add(
+                        subject,
+                        &pair.svc_account,
+                        format!("peering {}", x.id),
+                        Verb::Accept,
+                        Reason::FollowsChanges { why: "pending acceptance by the service account".into() },
+                        Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: Ref::Known(x.id.clone()) }),
+                        vec![],
+                    );
+                    if x.accepter_dns_resolution != dns {
+                        set_dns = Some(dns_after(a, Ref::Known(x.id.clone()), &x.id));
+                    }
+                    (Ref::Known(x.id.clone()), Some(a))
+                }
+                other => {
+                    p.report(subject).waiting.push(format!("peering {} is {other:?}", x.id));
+                    (Ref::Pending(format!("peering {} to become active", x.id).into()), None)
+                }
+            }
+        }
+        None => {
+            if let Some(foreign) = live.iter().find(|x| !p.owned(&x.tags)) {
+                p.problem(
+                    subject,
+                    "PeeringExists",
+                    format!(
+                        "{} already peers {} and {} and is not managed by crosslink",
+                        foreign.id, gw.spec.vpc_id, pair.svc_vpc
+                    ),
+                    Some(format!(
+                        "AWS allows one peering per VPC pair: delete {0}, or adopt it by tagging it {MANAGED_BY}={1} and {OWNER}={owner}",
+                        foreign.id, p.s.instance
+                    )),
+                );
+                return None;
+            }
+            // A request that ended dead is replaced; the reason says so (and lets the engine
+            // notice a pair whose requests keep failing).
+            let dead = gs
+                .peerings
+                .iter()
+                .filter(|x| x.requester_vpc == gw.spec.vpc_id && x.accepter_vpc == pair.svc_vpc)
+                .filter(|x| p.owned_by(&x.tags, owner))
+                .filter_map(|x| match x.status {
+                    PeeringStatus::Failed => Some((x, "failed")),
+                    PeeringStatus::Rejected => Some((x, "rejected")),
+                    PeeringStatus::Expired => Some((x, "expired")),
+                    _ => None,
+                })
+                .next_back();
+            let reason = match dead {
+                Some((x, how)) => Reason::Replaced { why: format!("peering {} {how}", x.id) },
+                None => Reason::Missing,
+            };
+            let label = format!("peering {} -> {}", gw.spec.vpc_id, pair.svc_vpc);
+            let created = p.add(
+                subject,
+                gw_account,
+                label.clone(),
+                Verb::Create,
+                reason,
+                Op::Peering(PeeringOp::CreateVpcPeeringConnection {
+                    vpc_id: gw.spec.vpc_id.clone(),
+                    peer_vpc_id: pair.svc_vpc.clone(),
+                    peer_owner_id: ss.account_id.clone(),
+                    peer_region: ss.region.clone(),
+                    tags: want_tags.clone(),
+                }),
+                vec![],
+            );
+            let pending = Ref::created(label.clone(), created, Output::Id);
+            let accept = p.add(
+                subject,
+                &pair.svc_account,
+                label,
+                Verb::Accept,
+                Reason::FollowsChanges { why: "accepted by the service account".into() },
+                Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: pending.clone() }),
+                vec![Some(created)],
+            );
+            // A new peering does not resolve DNS until told to.
+            if dns {
+                set_dns =
+                    Some(dns_after(accept, pending.clone(), &format!("{} -> {}", gw.spec.vpc_id, pair.svc_vpc)));
+            }
+            (pending, Some(accept))
+        }
+    };
+    if let Some((resource, op, deps)) = set_dns {
+        p.add(
+            subject,
+            &pair.svc_account,
+            resource,
+            Verb::Update,
+            Reason::FollowsChanges { why: "set after acceptance".into() },
+            op,
+            deps,
+        );
+    }
+    if let Some(x) = chosen {
+        p.tag_drift(
+            ResourceKind::Peering,
+            subject,
+            gw_account,
+            &format!("peering {}", x.id),
+            &x.id,
+            &x.tags,
+            &want_tags,
+            None,
+        );
+    }
+    // Extra crosslink peerings for this pair (a create whose answer was lost): remove.
+    for x in mine.iter().filter(|x| chosen.is_some_and(|c| c.id != x.id) && x.status != PeeringStatus::Deleting) {
+        p.add(
+            subject,
+            gw_account,
+            format!("peering {}", x.id),
+            Verb::Delete,
+            Reason::Replaced { why: "duplicate peering for this VPC pair".into() },
+            Op::Peering(PeeringOp::DeleteVpcPeeringConnection { peering_id: x.id.clone() }),
+            vec![],
+        );
+    }
+    if pcx.known().is_none() && pcx_action.is_none() {
+        return None; // waiting for the peering; routes come after.
+    }
+    cx.out.peering = Planned { id: pcx, action: pcx_action };
+    Some(())
 }

@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crosslink_desired::ApiTarget;
+use crate::model::{Reason, Verb};
+use crate::op::{Op, Output};
+use crate::planner::{GatewayCx, Planner};
 use super::KindOp;
 use crate::observed::AccountState;
 use crate::planner::Prunable;
@@ -11,6 +15,9 @@ use crate::op::{Ref, Service};
 use crate::observed::Tags;
 
 // ---- What is observed ------------------------------------------------------------------------
+
+/// Its field of `AccountState` (`rest_apis`), each with its resources (and their methods) and stages.
+pub type Observed = Vec<RestApi>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -103,3 +110,89 @@ pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
 
 pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) use crate::planner::untagged as tag_op;
+
+// ---- Planning (the gateway stage) -------------------------------------------------------------
+
+/// What the gateway's REST API hands on: its id (pending while this plan creates it), the action
+/// creating it, what was observed of it, and whether crosslink owns it (one referenced by id is
+/// only added to).
+pub(crate) struct Out<'a> {
+    pub(crate) id: Ref,
+    pub(crate) action: Option<usize>,
+    pub(crate) api: Option<&'a RestApi>,
+    pub(crate) owned: bool,
+}
+
+impl Default for Out<'_> {
+    fn default() -> Self {
+        Out { id: Ref::Pending("the gateway's REST API".into()), action: None, api: None, owned: false }
+    }
+}
+
+/// The gateway's REST API: referenced by id (it must exist), or named, found by its owner tag
+/// (duplicates deleted) and created when missing; a name taken by an API crosslink does not own
+/// is a problem.
+pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut GatewayCx<'a>) -> Option<()> {
+    let (gw, state, subject, account) = (cx.gw, cx.state, &cx.subject, cx.account.as_str());
+    let out = &mut cx.out.rest_api;
+    match &gw.spec.api.target {
+        ApiTarget::Id(id) => match state.rest_apis.iter().find(|a| &a.id == id) {
+            Some(a) => {
+                (out.id, out.api, out.owned) = (Ref::Known(a.id.clone()), Some(a), p.owned_by(&a.tags, &cx.owner));
+            }
+            None => {
+                p.problem(subject, "NotFound", format!("REST API {id} not found in account {account}"), None);
+                return None;
+            }
+        },
+        ApiTarget::Name(name) => {
+            let mine: Vec<&RestApi> = state.rest_apis.iter().filter(|a| p.owned_by(&a.tags, &cx.owner)).collect();
+            match mine.iter().find(|a| &a.name == name) {
+                Some(a) => {
+                    p.claimed.insert(a.id.clone());
+                    for dup in mine.iter().filter(|d| d.id != a.id) {
+                        p.claimed.insert(dup.id.clone());
+                        p.add(
+                            subject,
+                            account,
+                            format!("REST API {} ({})", dup.name, dup.id),
+                            Verb::Delete,
+                            Reason::Replaced { why: format!("the gateway's API is {}", a.id) },
+                            Op::RestApi(RestApiOp::DeleteRestApi { id: dup.id.clone() }),
+                            vec![],
+                        );
+                    }
+                    (out.id, out.api, out.owned) = (Ref::Known(a.id.clone()), Some(*a), true);
+                }
+                None => {
+                    if let Some(other) = state.rest_apis.iter().find(|a| &a.name == name && !p.owned(&a.tags)) {
+                        p.problem(
+                            subject,
+                            "NameTaken",
+                            format!("a REST API named {name} exists ({}) and is not managed by crosslink", other.id),
+                            Some(format!(
+                                "choose another api.name, or add to it with api: {{id: {}, stage: {}}} (crosslink never deletes a referenced API)",
+                                other.id, gw.spec.api.stage
+                            )),
+                        );
+                        return None;
+                    }
+                    let a = p.add(
+                        subject,
+                        account,
+                        format!("REST API {name}"),
+                        Verb::Create,
+                        Reason::Missing,
+                        Op::RestApi(RestApiOp::CreateRestApi { name: name.clone(), tags: cx.want_tags.clone() }),
+                        vec![],
+                    );
+                    (out.id, out.action, out.owned) = (Ref::created(format!("REST API {name}"), a, Output::Id), Some(a), true);
+                }
+            }
+        }
+    }
+    if let Some(id) = out.id.known() {
+        p.report(subject).resources.insert("restApi".into(), id.to_string());
+    }
+    Some(())
+}

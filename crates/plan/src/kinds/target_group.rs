@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::kinds::ResourceKind;
+use crate::model::{Reason, Verb};
+use crate::op::{Op, Output};
+use crate::planner::{LinkCx, Planner};
 use super::KindOp;
 use crosslink_desired::{HealthProtocol, Link};
 use sha2::{Digest, Sha256};
@@ -24,6 +28,9 @@ pub struct HealthCheckSettings {
     pub healthy_threshold: u8,
     pub unhealthy_threshold: u8,
 }
+
+/// Its field of `AccountState` (`target_groups`), each with its targets.
+pub type Observed = Vec<TargetGroup>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -174,3 +181,115 @@ pub(crate) use crate::planner::nothing_first as before_delete;
 
 /// ELBv2 tags are added with one call for any of its resources (`AddTags`).
 pub(crate) use super::load_balancer::tag_op;
+
+// ---- Planning (the link stage) ----------------------------------------------------------------
+
+/// What the link's target group hands on: its name (derived from the link, VPC and port), its
+/// ARN (pending while this plan creates it), the action creating it, what was observed of it,
+/// and the deletes of the link's other target groups (the changes of the link's listeners go
+/// before them: `listener::plan`).
+pub(crate) struct Out<'a> {
+    pub(crate) name: String,
+    pub(crate) arn: Ref,
+    pub(crate) action: Option<usize>,
+    pub(crate) current: Option<&'a TargetGroup>,
+    pub(crate) stale: Vec<usize>,
+}
+
+impl Default for Out<'_> {
+    fn default() -> Self {
+        Out {
+            name: String::new(),
+            arn: Ref::Pending("the link's target group".into()),
+            action: None,
+            current: None,
+            stale: Vec::new(),
+        }
+    }
+}
+
+/// The link's target group: its own of the derived name, health check and tags compared, or
+/// created; the name taken by another is a problem; its other target groups (port or VPC
+/// changed) are deleted once no listener uses them.
+pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<()> {
+    let (l, state, subject, account) = (cx.link, cx.gw.state, &cx.subject, cx.gw.account.as_str());
+    let out = &mut cx.out.target_group;
+    let port = l.spec.targets.first().map(|t| t.port).unwrap_or(80);
+    out.name = target_group_name(&l.metadata.name, &cx.gw.gw.spec.vpc_id, port);
+    let tg_name = out.name.clone();
+    let want_hc = health_check(l);
+    let mine: Vec<&'a TargetGroup> = p.owned_target_groups(state, &cx.owner);
+    out.current = mine.iter().find(|t| t.name == tg_name).copied();
+    match out.current {
+        Some(tg) => {
+            p.claimed.insert(tg.arn.clone());
+            if let Some((field, live, desired)) = hc_drift(&tg.health_check, &want_hc) {
+                p.add(
+                    subject,
+                    account,
+                    format!("target group {}", tg.name),
+                    Verb::Update,
+                    Reason::Drift { field, live, desired },
+                    Op::TargetGroup(TargetGroupOp::ModifyTargetGroup {
+                        arn: tg.arn.clone(),
+                        health_check: want_hc.clone(),
+                    }),
+                    vec![],
+                );
+            }
+            p.tag_drift(
+                ResourceKind::TargetGroup,
+                subject,
+                account,
+                &format!("target group {}", tg.name),
+                &tg.arn,
+                &tg.tags,
+                &cx.want_tags,
+                None,
+            );
+            p.report(subject).resources.insert("targetGroup".into(), tg.arn.clone());
+            out.arn = Ref::Known(tg.arn.clone());
+        }
+        None => {
+            if let Some(other) = state.target_groups.iter().find(|t| t.name == tg_name) {
+                p.problem(
+                    subject,
+                    "NameTaken",
+                    format!("a target group named {tg_name} exists ({}) and is not this link's", other.arn),
+                    Some("delete or rename that target group; crosslink derives the name from the link".into()),
+                );
+                return None;
+            }
+            let a = p.add(
+                subject,
+                account,
+                format!("target group {tg_name}"),
+                Verb::Create,
+                Reason::Missing,
+                Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
+                    name: tg_name.clone(),
+                    vpc_id: cx.gw.gw.spec.vpc_id.clone(),
+                    port,
+                    health_check: want_hc.clone(),
+                    tags: cx.want_tags.clone(),
+                }),
+                vec![],
+            );
+            (out.arn, out.action) = (Ref::created(format!("target group {tg_name}"), a, Output::Id), Some(a));
+        }
+    }
+    for tg in mine.into_iter().filter(|t| t.name != tg_name) {
+        p.claimed.insert(tg.arn.clone());
+        let a = p.add(
+            subject,
+            account,
+            format!("target group {}", tg.name),
+            Verb::Delete,
+            Reason::Replaced { why: format!("the link's target group is now {tg_name} (port or VPC changed)") },
+            Op::TargetGroup(TargetGroupOp::DeleteTargetGroup { arn: tg.arn.clone() }),
+            vec![],
+        );
+        out.stale.push(a);
+    }
+    Some(())
+}

@@ -1,9 +1,13 @@
 //! The private IPs in the service VPC registered in a link's target group.
 
-use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use crate::model::{Reason, Verb};
+use crate::op::Op;
+use crate::planner::{LinkCx, Planner};
 use super::KindOp;
 use crate::op::{Ref, Service};
 
@@ -90,3 +94,47 @@ impl KindOp for TargetsOp {
 pub(crate) use crate::planner::nothing_to_prune as prunable;
 pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) use crate::planner::untagged as tag_op;
+
+// ---- Planning (the link stage) ----------------------------------------------------------------
+
+pub(crate) type Out<'a> = ();
+
+/// The link's targets in its target group: the missing registered, the undesired deregistered
+/// (draining ones count as gone).
+pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<()> {
+    let (l, subject, account) = (cx.link, &cx.subject, cx.gw.account.as_str());
+    let tg = &cx.out.target_group;
+    let tg_name = &tg.name;
+    let want: BTreeSet<(Ipv4Addr, u16)> = l.spec.targets.iter().map(|t| (t.ip, t.port)).collect();
+    let live: BTreeSet<(Ipv4Addr, u16)> = tg
+        .current
+        .map(|tg| tg.targets.iter().filter(|t| t.health != "draining").map(|t| (t.ip, t.port)).collect())
+        .unwrap_or_default();
+    let missing: Vec<(Ipv4Addr, u16)> = want.difference(&live).copied().collect();
+    let extra: Vec<(Ipv4Addr, u16)> = live.difference(&want).copied().collect();
+    if !missing.is_empty() {
+        let shown: Vec<String> = missing.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
+        p.add(
+            subject,
+            account,
+            format!("targets {} in {tg_name}", shown.join(", ")),
+            Verb::Register,
+            Reason::Missing,
+            Op::Targets(TargetsOp::RegisterTargets { target_group_arn: tg.arn.clone(), targets: missing }),
+            vec![tg.action],
+        );
+    }
+    if let (false, Some(current)) = (extra.is_empty(), tg.current) {
+        let shown: Vec<String> = extra.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
+        p.add(
+            subject,
+            account,
+            format!("targets {} in {tg_name}", shown.join(", ")),
+            Verb::Deregister,
+            Reason::NoLongerDesired,
+            Op::Targets(TargetsOp::DeregisterTargets { target_group_arn: current.arn.clone(), targets: extra }),
+            vec![],
+        );
+    }
+    Some(())
+}

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::{Reason, Verb};
+use crate::op::{Op, Output};
+use crate::planner::{GatewayCx, Planner};
 use super::KindOp;
 use crate::observed::AccountState;
 use crate::planner::Prunable;
@@ -9,6 +12,9 @@ use crate::op::{Ref, Service};
 use crate::observed::Tags;
 
 // ---- What is observed ------------------------------------------------------------------------
+
+/// Its field of `AccountState` (`vpc_links`).
+pub type Observed = Vec<VpcLink>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -113,3 +119,103 @@ pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
 
 pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) use crate::planner::untagged as tag_op;
+
+// ---- Planning (the gateway stage) -------------------------------------------------------------
+
+/// What the gateway's VPC link hands on: its id (pending while this plan creates it, or while
+/// AWS makes it AVAILABLE), and the action creating it.
+pub(crate) struct Planned {
+    pub(crate) id: Ref,
+    pub(crate) action: Option<usize>,
+}
+
+pub(crate) type Out<'a> = Planned;
+
+impl Default for Planned {
+    fn default() -> Self {
+        Planned { id: Ref::Pending("the gateway's VPC link".into()), action: None }
+    }
+}
+
+/// The gateway's VPC link to its load balancer: one of its own that targets the load balancer
+/// and is not FAILED or DELETING is used (waited for while PENDING); the others are deleted, and
+/// a load balancer they target is deleted after them; none usable: one is created.
+pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut GatewayCx<'a>) -> Option<()> {
+    let (state, subject, account) = (cx.state, &cx.subject, cx.account.as_str());
+    let lb = &cx.out.load_balancer;
+    let link_name = vpc_link_name(&cx.gw.metadata.name);
+    let mine: Vec<&VpcLink> = state.vpc_links.iter().filter(|v| p.owned_by(&v.tags, &cx.owner)).collect();
+    let usable = mine.iter().find(|v| {
+        lb.arn.known().is_some_and(|arn| v.target_arns.iter().any(|t| t == arn))
+            && !matches!(v.status.as_str(), "FAILED" | "DELETING")
+    });
+    for v in &mine {
+        if usable.is_some_and(|u| u.id == v.id) {
+            continue;
+        }
+        p.claimed.insert(v.id.clone());
+        if v.status == "DELETING" {
+            continue;
+        }
+        let why = if v.status == "FAILED" {
+            format!("VPC link {} is FAILED: {}", v.id, v.status_message.clone().unwrap_or_default())
+        } else if usable.is_some() {
+            "duplicate VPC link".to_string()
+        } else {
+            format!("VPC link {} targets {:?}, not the gateway's load balancer", v.id, v.target_arns)
+        };
+        let a = p.add(
+            subject,
+            account,
+            format!("VPC link {} ({})", v.name, v.id),
+            Verb::Delete,
+            Reason::Replaced { why },
+            Op::VpcLink(VpcLinkOp::DeleteVpcLink { id: v.id.clone() }),
+            vec![],
+        );
+        for (_, lb_delete) in lb.stale.iter().filter(|(arn, _)| v.target_arns.iter().any(|t| t == arn)) {
+            p.wait_for(*lb_delete, a);
+        }
+    }
+    let out = &mut cx.out.vpc_link;
+    match usable {
+        Some(v) => {
+            p.claimed.insert(v.id.clone());
+            p.report(subject).resources.insert("vpcLink".into(), v.id.clone());
+            if v.status == "AVAILABLE" {
+                out.id = Ref::Known(v.id.clone());
+            } else {
+                out.id = Ref::Pending(format!("VPC link {} to become AVAILABLE (now {})", v.id, v.status).into());
+                p.report(subject).waiting.push(format!("VPC link {} is {}", v.id, v.status));
+            }
+        }
+        None => {
+            let reason = match mine.iter().find(|v| v.status == "FAILED") {
+                Some(v) => Reason::Replaced {
+                    why: format!(
+                        "VPC link {} is FAILED: {}",
+                        v.id,
+                        v.status_message.as_deref().unwrap_or("no reason given")
+                    ),
+                },
+                None => Reason::Missing,
+            };
+            let a = p.add(
+                subject,
+                account,
+                format!("VPC link {link_name}"),
+                Verb::Create,
+                reason,
+                Op::VpcLink(VpcLinkOp::CreateVpcLink {
+                    name: link_name.clone(),
+                    load_balancer_arn: lb.arn.clone(),
+                    tags: cx.want_tags.clone(),
+                }),
+                vec![lb.action],
+            );
+            out.id = Ref::created(format!("VPC link {link_name}"), a, Output::Id);
+            out.action = Some(a);
+        }
+    }
+    Some(())
+}
