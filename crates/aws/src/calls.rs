@@ -3,7 +3,8 @@
 //! buckets it spends. Each declaration lives with its resource kind (`crate::kinds`); the adapter
 //! can only send a request through a declaration (`Ctx::call`, `Ctx::write`, `Ctx::pages` take a
 //! `&'static Call`), so what is declared is what is called. The rate limiter, the metrics, the
-//! bench's floor and the IAM policy generator (and its coverage test) all read these declarations.
+//! bench's floor and the IAM coverage tests all read these declarations (the IAM policy itself is
+//! generated from the statements each kind declares beside them, `crate::grants`).
 
 use crate::ratelimit::Bucket;
 

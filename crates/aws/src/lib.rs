@@ -2,12 +2,14 @@
 //! clients (`session`), reads accounts into observed state (`observe`), performs operations
 //! (`execute`), classifies AWS errors (`errors`) and keeps to client-side rate limits (`ratelimit`),
 //! behind `AwsCloud`. Every AWS call it makes is declared, with its IAM actions and rate-limit
-//! buckets, in the module of its resource kind (`kinds`, `calls`).
+//! buckets, in the module of its resource kind (`kinds`, `calls`), beside the IAM statements the
+//! calls need (`grants`).
 
 pub mod calls;
 pub mod cloud;
 pub mod errors;
 mod execute;
+pub mod grants;
 pub mod kinds;
 mod observe;
 pub mod ratelimit;

@@ -3,12 +3,14 @@
 //! and a permissions policy limited to the calls crosslink makes there, with every change
 //! conditioned on crosslink's ownership tag wherever AWS can evaluate one.
 //!
-//! What AWS can condition, per action, follows the Service Authorization Reference ("Actions,
-//! resources, and condition keys for Amazon EC2 / Elastic Load Balancing V2 / Amazon API Gateway
-//! Management"). Where it cannot, the statement is scoped by ARN instead (the VPCs, route tables,
-//! stages and referenced load balancers and APIs named in desired state) and its `Sid` says so;
-//! `notes` in the output explains each statement in words, keyed by `Sid` (IAM itself allows
-//! no comments and only alphanumeric Sids).
+//! The statements are declared with the calls they serve, in the AWS adapter's module of each
+//! resource kind (`crosslink_aws::grants`, `Kind::grants`); this module resolves their scopes
+//! per Account and assembles the documents. What AWS can condition, per action, follows the
+//! Service Authorization Reference ("Actions, resources, and condition keys for Amazon EC2 /
+//! Elastic Load Balancing V2 / Amazon API Gateway Management"). Where it cannot, the statement
+//! is scoped by ARN instead (the VPCs, route tables, stages and referenced load balancers and
+//! APIs named in desired state) and its `Sid` says so; `notes` in the output explains each
+//! statement in words, keyed by `Sid` (IAM itself allows no comments and only alphanumeric Sids).
 //!
 //! Creating follows desired state; removing follows ownership: a delete AWS can condition on the
 //! managed-by tag is granted by the tag alone, in every account the engine looks for crosslink's
@@ -21,6 +23,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use crosslink_aws::grants::{Condition, Resource, Vpcs, When};
 use crosslink_desired::{ApiTarget, DesiredState, Gateway, Link, LoadBalancerRef};
 use crosslink_plan::tags::{DEFAULT_INSTANCE, MANAGED_BY};
 use serde_json::{Value, json};
@@ -451,12 +454,13 @@ fn trust_policy(
     json!({"Version": "2012-10-17", "Statement": [statement]})
 }
 
-/// One account's permissions. Creating and changing follow desired state (its ids where no tag
-/// can be required); removing follows ownership: every delete that AWS can condition on the
-/// managed-by tag is granted wherever the engine looks for crosslink's resources
-/// (`gateway_side`: it reads load balancers, VPC links and REST APIs there), so that whatever
-/// left desired state can still be removed under the new policy. Routes cannot be: see
-/// `union` and docs/security.md.
+/// One account's permissions: every statement the kinds declare (`crosslink_aws::grants::all`,
+/// in kind order) that belongs in this Account, its scopes resolved from desired state. Creating
+/// and changing follow desired state (its ids where no tag can be required); removing follows
+/// ownership: every delete that AWS can condition on the managed-by tag is granted wherever the
+/// engine looks for crosslink's resources (`gateway_side`: it reads load balancers, VPC links
+/// and REST APIs there), so that whatever left desired state can still be removed under the new
+/// policy. Routes cannot be: see `union` and docs/security.md.
 fn permissions(
     state: &DesiredState,
     work: &AccountWork<'_>,
@@ -464,7 +468,6 @@ fn permissions(
     instance: &str,
     gateway_side: bool,
 ) -> Policy {
-    let mut p = Policy::new();
     // Tag keys crosslink writes: its own (crosslink.dev/*), Name on peerings, and the user tags
     // of the gateways and links whose resources live here. A key added in YAML needs the policy
     // regenerated before crosslink can write it.
@@ -475,402 +478,130 @@ fn permissions(
             tag_keys.extend(l.spec.tags.keys().cloned());
         }
     }
-    let c = Conds { instance, region: place.region, tag_keys: list(tag_keys) };
-
-    // ---- EC2: every account is observed (VPCs, peerings, route tables) -------------------------
-    p.allow(
-        "Ec2ReadNetworkNoResourceLevel",
-        &["ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections", "ec2:DescribeRouteTables"],
-        vec!["*".into()],
-        c.in_region(),
-        "EC2 Describe* actions support no resource-level permissions: Resource must be *; limited to the Account's region",
-    );
-
-    // Route tables are the user's, not crosslink's: no ownership tag to condition on, so routes
-    // are allowed in exactly the route tables named in desired state.
-    let mut rtbs: BTreeSet<String> = BTreeSet::new();
-    for g in &work.gateways {
-        rtbs.extend(g.spec.route_table_ids.iter().map(|r| place.ec2(&format!("route-table/{r}"))));
-    }
-    for l in &work.service_links {
-        rtbs.extend(l.spec.service.route_table_ids.iter().map(|r| place.ec2(&format!("route-table/{r}"))));
-    }
-    if !rtbs.is_empty() {
-        p.allow(
-            "Ec2RoutesInListedRouteTablesNoTagCondition",
-            &["ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute"],
-            rtbs.into_iter().collect(),
-            json!({}),
-            "route tables belong to the VPC owners, so no crosslink tag can be required (Create/Replace/DeleteRoute authorize on the route table): scoped to the route tables in desired state. A change that adds or removes a link or a route table needs `iam-policy --previous <old> <new>` applied first, and this policy only once the change has converged",
-        );
-    }
-
-    // Gateway side: peering requested from the gateway VPC, tagged at creation, deleted by tag.
-    if !work.gateways.is_empty() {
-        let gw_vpcs: BTreeSet<String> =
-            work.gateways.iter().map(|g| place.ec2(&format!("vpc/{}", g.spec.vpc_id))).collect();
-        let accepters: BTreeSet<String> = work
-            .gateways
-            .iter()
-            .flat_map(|g| state.links_of(&g.metadata.name))
-            .filter_map(|l| vpc_arn(state, &l.spec.service.account, &l.spec.service.vpc_id))
-            .collect();
-        p.allow(
-            "Ec2RequestPeeringFromGatewayVpc",
-            &["ec2:CreateVpcPeeringConnection"],
-            gw_vpcs.into_iter().collect(),
-            json!({}),
-            "the vpc resource of CreateVpcPeeringConnection is always the requester VPC: the gateway VPCs in desired state",
-        );
-        if !accepters.is_empty() {
-            p.allow(
-                "Ec2CreateTaggedPeeringToServiceVpcs",
-                &["ec2:CreateVpcPeeringConnection"],
-                vec![place.ec2("vpc-peering-connection/*")],
-                c.tagged_request(&[("ArnEquals", "ec2:AccepterVpc".into(), list(accepters))]),
-                "new peerings only to the service VPCs of this account's links, and only carrying the managed-by tag",
-            );
+    let scope = Scope { state, work, place, instance, tag_keys };
+    let mut p = Policy::new();
+    for grant in crosslink_aws::grants::all() {
+        let applies = match grant.when {
+            When::Always => true,
+            When::GatewaySide => gateway_side,
+            When::Gateways => !work.gateways.is_empty(),
+            When::ServiceLinks => !work.service_links.is_empty(),
+            When::OwnRestApis => work.gateways.iter().any(|g| matches!(g.spec.api.target, ApiTarget::Name(_))),
+        };
+        let resources: Vec<Vec<String>> = grant.resources.iter().map(|r| scope.resource(*r)).collect();
+        let condition: Vec<(&str, String, BTreeSet<String>)> =
+            grant.condition.iter().map(|c| scope.condition(*c)).collect();
+        // A scope that names nothing here leaves the statement out: IAM rejects an empty
+        // Resource, and a condition on an empty list allows nothing.
+        if !applies || resources.iter().any(Vec::is_empty) || condition.iter().any(|(_, _, v)| v.is_empty()) {
+            continue;
         }
-        p.allow(
-            "Ec2TagPeeringsOnCreate",
-            &["ec2:CreateTags"],
-            vec![place.ec2("vpc-peering-connection/*")],
-            c.tagged_request(&[("StringEquals", "ec2:CreateAction".into(), json!("CreateVpcPeeringConnection"))]),
-            "tags in CreateVpcPeeringConnection's TagSpecifications are authorized as ec2:CreateTags with ec2:CreateAction",
-        );
-        p.allow(
-            "Ec2RetagOwnedPeerings",
-            &["ec2:CreateTags"],
-            vec![place.ec2("vpc-peering-connection/*")],
-            c.owned_tagging(),
-            "tag repairs, only on peerings that carry the managed-by tag (the requester's side)",
-        );
-    }
-    p.allow(
-        "Ec2DeleteOwnedPeerings",
-        &["ec2:DeleteVpcPeeringConnection"],
-        vec![place.ec2("vpc-peering-connection/*")],
-        c.owned(),
-        "removal follows ownership, not desired state: any peering that carries the managed-by tag here (AWS shows it only to the requester), so that one left by a link or gateway removed from desired state can still be deleted",
-    );
-
-    // Service side: accept the gateway's request into the service VPC. The accepter sees none of
-    // the requester's tags (AWS keeps tags per account), so the tag cannot be required here: the
-    // peering is pinned by ec2:AccepterVpc and ec2:RequesterVpc instead.
-    if !work.service_links.is_empty() {
-        let svc_vpcs: BTreeSet<String> =
-            work.service_links.iter().map(|l| place.ec2(&format!("vpc/{}", l.spec.service.vpc_id))).collect();
-        let requesters: BTreeSet<String> = work
-            .service_links
-            .iter()
-            .filter_map(|l| state.gateway(&l.spec.gateway))
-            .filter_map(|g| vpc_arn(state, &g.spec.account, &g.spec.vpc_id))
-            .collect();
-        let (svc_vpcs_for_options, requesters_for_options) = (svc_vpcs.clone(), requesters.clone());
-        p.allow(
-            "Ec2AcceptPeeringIntoServiceVpc",
-            &["ec2:AcceptVpcPeeringConnection"],
-            svc_vpcs.iter().cloned().collect(),
-            json!({}),
-            "AcceptVpcPeeringConnection also authorizes the accepter VPC: the service VPCs in desired state",
-        );
-        p.allow(
-            "Ec2AcceptPeeringFromGatewayVpcNoTagCondition",
-            &["ec2:AcceptVpcPeeringConnection"],
-            vec![place.ec2("vpc-peering-connection/*")],
-            cond(&[
-                ("ArnEquals", "ec2:AccepterVpc".into(), list(svc_vpcs)),
-                ("ArnEquals", "ec2:RequesterVpc".into(), list(requesters)),
-            ]),
-            "the accepter cannot see the requester's tags, so no managed-by condition: only peerings between these gateway and service VPCs",
-        );
-        p.allow(
-            "Ec2SetDnsResolutionOfPeeringsFromGatewayVpcs",
-            &["ec2:ModifyVpcPeeringConnectionOptions"],
-            vec![place.ec2("vpc-peering-connection/*")],
-            cond(&[
-                ("ArnEquals", "ec2:AccepterVpc".into(), list(svc_vpcs_for_options)),
-                ("ArnEquals", "ec2:RequesterVpc".into(), list(requesters_for_options)),
-            ]),
-            "peering.allowDnsResolution (and resetting it when changed out of band): the accepter's side of peerings between these gateway and service VPCs",
-        );
-    }
-
-    if gateway_side {
-        cleanup(&mut p, place, &c);
-    }
-    if !work.gateways.is_empty() {
-        gateway(&mut p, work, place, &c);
+        let condition: Vec<(&str, String, Value)> =
+            condition.into_iter().map(|(op, key, values)| (op, key, list(values))).collect();
+        p.allow(grant.sid, grant.actions, resources.concat(), cond(&condition), grant.why);
     }
     p
 }
 
-/// The conditions statements share: ownership of the resource, tags of the request, region.
-struct Conds<'a> {
+/// What a grant's scopes resolve against: one Account's work in desired state.
+struct Scope<'a> {
+    state: &'a DesiredState,
+    work: &'a AccountWork<'a>,
+    place: &'a Place<'a>,
     instance: &'a str,
-    region: &'a str,
     /// `aws:TagKeys` crosslink may write here.
-    tag_keys: Value,
+    tag_keys: BTreeSet<String>,
 }
 
-impl Conds<'_> {
-    fn managed_res() -> String {
-        format!("aws:ResourceTag/{MANAGED_BY}")
+impl Scope<'_> {
+    fn vpcs(&self, vpcs: Vpcs) -> BTreeSet<String> {
+        let (state, work, place) = (self.state, self.work, self.place);
+        match vpcs {
+            Vpcs::OfGateways => work.gateways.iter().map(|g| place.ec2(&format!("vpc/{}", g.spec.vpc_id))).collect(),
+            Vpcs::OfServiceLinks => {
+                work.service_links.iter().map(|l| place.ec2(&format!("vpc/{}", l.spec.service.vpc_id))).collect()
+            }
+            Vpcs::PeersOfGateways => work
+                .gateways
+                .iter()
+                .flat_map(|g| state.links_of(&g.metadata.name))
+                .filter_map(|l| vpc_arn(state, &l.spec.service.account, &l.spec.service.vpc_id))
+                .collect(),
+            Vpcs::PeersOfServiceLinks => work
+                .service_links
+                .iter()
+                .filter_map(|l| state.gateway(&l.spec.gateway))
+                .filter_map(|g| vpc_arn(state, &g.spec.account, &g.spec.vpc_id))
+                .collect(),
+        }
     }
-    fn managed_req() -> String {
-        format!("aws:RequestTag/{MANAGED_BY}")
-    }
-    /// The resource carries crosslink's managed-by tag.
-    fn owned(&self) -> Value {
-        cond(&[("StringEquals", Self::managed_res(), json!(self.instance))])
-    }
-    /// Owned, and only crosslink's tag keys are written.
-    fn owned_tagging(&self) -> Value {
-        cond(&[
-            ("StringEquals", Self::managed_res(), json!(self.instance)),
-            ("ForAllValues:StringLike", "aws:TagKeys".into(), self.tag_keys.clone()),
-        ])
-    }
-    /// The request tags what it creates with the managed-by tag, and only crosslink's keys.
-    fn tagged_request(&self, extra: &[(&str, String, Value)]) -> Value {
-        let mut c = vec![
-            ("StringEquals", Self::managed_req(), json!(self.instance)),
-            ("ForAllValues:StringLike", "aws:TagKeys".into(), self.tag_keys.clone()),
-        ];
-        c.extend(extra.iter().cloned());
-        cond(&c)
-    }
-    fn in_region(&self) -> Value {
-        cond(&[("StringEquals", "aws:RequestedRegion".into(), json!(self.region))])
-    }
-}
 
-/// Reading and removing crosslink's own load balancers, listeners, target groups, VPC links and
-/// REST APIs: granted by ownership tag alone, wherever the engine looks for them, whether or not
-/// desired state still puts a gateway here.
-fn cleanup(p: &mut Policy, place: &Place<'_>, c: &Conds<'_>) {
-    p.allow(
-        "ElbReadNoResourceLevel",
-        &[
-            "elasticloadbalancing:DescribeLoadBalancers",
-            "elasticloadbalancing:DescribeListeners",
-            "elasticloadbalancing:DescribeTargetGroups",
-            "elasticloadbalancing:DescribeTargetHealth",
-            "elasticloadbalancing:DescribeTags",
-        ],
-        vec!["*".into()],
-        c.in_region(),
-        "ELBv2 Describe* actions support no resource-level permissions (DescribeLoadBalancers also serves API Gateway's VPC link checks)",
-    );
-    p.allow(
-        "ElbDeleteOwnedResources",
-        &[
-            "elasticloadbalancing:DeleteListener",
-            "elasticloadbalancing:DeleteLoadBalancer",
-            "elasticloadbalancing:DeleteTargetGroup",
-            "elasticloadbalancing:DeregisterTargets",
-        ],
-        vec![place.elb("loadbalancer/net/*"), place.elb("targetgroup/*"), place.elb("listener/net/*")],
-        c.owned(),
-        "removal follows ownership, not desired state: any load balancer, listener or target group carrying the managed-by tag (also those of links and gateways removed from desired state)",
-    );
-    p.allow(
-        "ApiGatewayRead",
-        &["apigateway:GET"],
-        vec![
-            place.apigw("/restapis"),
-            place.apigw("/restapis/*"),
-            place.apigw("/vpclinks"),
-            place.apigw("/vpclinks/*"),
-        ],
-        json!({}),
-        "GetRestApis, GetResources (methods embedded), GetStages, GetVpcLinks",
-    );
-    p.allow(
-        "ApiGatewayDeleteOwnedVpcLinks",
-        &["apigateway:DELETE"],
-        vec![place.apigw("/vpclinks/*")],
-        c.owned(),
-        "DeleteVpcLink, only VPC links carrying the managed-by tag",
-    );
-    p.allow(
-        "ApiGatewayDeleteInOwnedRestApis",
-        &["apigateway:DELETE"],
-        vec![place.apigw("/restapis/*")],
-        c.owned(),
-        "DeleteRestApi, DeleteResource, DeleteMethod in REST APIs carrying the managed-by tag (resources and methods inherit the API's tags for authorization)",
-    );
-    p.allow(
-        "VpcLinkDeleteEndpointServiceNoTagCondition",
-        &["ec2:DeleteVpcEndpointServiceConfigurations"],
-        vec![place.ec2("vpc-endpoint-service/*")],
-        json!({}),
-        "API Gateway deletes a REST VPC link's endpoint service with the caller's permissions; the service carries no crosslink tag, so no tag condition is possible",
-    );
-    p.allow(
-        "VpcLinkEndpointServiceReadNoResourceLevel",
-        &["ec2:DescribeVpcEndpointServiceConfigurations"],
-        vec!["*".into()],
-        c.in_region(),
-        "needed by API Gateway to create and delete VPC links; Describe* has no resource-level permissions",
-    );
-}
+    /// The ARNs of one entry of `Resource`; each scope in sorted order.
+    fn resource(&self, r: Resource) -> Vec<String> {
+        let (work, place) = (self.work, self.place);
+        let set: BTreeSet<String> = match r {
+            Resource::Any => return vec!["*".into()],
+            Resource::Ec2(pattern) => return vec![place.ec2(pattern)],
+            Resource::Elb(pattern) => return vec![place.elb(pattern)],
+            Resource::ApiGw(path) => return vec![place.apigw(path)],
+            Resource::RouteTables => {
+                let gateways = work.gateways.iter().flat_map(|g| &g.spec.route_table_ids);
+                let services = work.service_links.iter().flat_map(|l| &l.spec.service.route_table_ids);
+                gateways.chain(services).map(|r| place.ec2(&format!("route-table/{r}"))).collect()
+            }
+            Resource::Vpcs(vpcs) => self.vpcs(vpcs),
+            Resource::NamedLoadBalancers => work
+                .gateways
+                .iter()
+                .filter_map(|g| match &g.spec.load_balancer {
+                    LoadBalancerRef::Name(n) => Some(place.elb(&format!("loadbalancer/net/{n}/*"))),
+                    LoadBalancerRef::Arn(_) => None,
+                })
+                .collect(),
+            Resource::ReferencedLoadBalancers => work
+                .gateways
+                .iter()
+                .filter_map(|g| match &g.spec.load_balancer {
+                    LoadBalancerRef::Arn(a) => Some(a.clone()),
+                    LoadBalancerRef::Name(_) => None,
+                })
+                .collect(),
+            Resource::ReferencedRestApis(suffix) => {
+                // In the order of the ids, as one would list them.
+                let ids: BTreeSet<&str> = work
+                    .gateways
+                    .iter()
+                    .filter_map(|g| match &g.spec.api.target {
+                        ApiTarget::Id(id) => Some(id.as_str()),
+                        ApiTarget::Name(_) => None,
+                    })
+                    .collect();
+                return ids.into_iter().map(|id| place.apigw(&format!("/restapis/{id}{suffix}"))).collect();
+            }
+        };
+        set.into_iter().collect()
+    }
 
-/// Creating and changing what a Gateway needs in its account: scoped by desired state (names,
-/// ids, stages) and by tags.
-fn gateway(p: &mut Policy, work: &AccountWork<'_>, place: &Place<'_>, c: &Conds<'_>) {
-    // ---- Elastic Load Balancing v2 (gateway accounts) -------------------------------------------
-    let lbs = place.elb("loadbalancer/net/*");
-    let tgs = place.elb("targetgroup/*");
-    let listeners = place.elb("listener/net/*");
-    let named_lbs: BTreeSet<String> = work
-        .gateways
-        .iter()
-        .filter_map(|g| match &g.spec.load_balancer {
-            LoadBalancerRef::Name(n) => Some(place.elb(&format!("loadbalancer/net/{n}/*"))),
-            LoadBalancerRef::Arn(_) => None,
-        })
-        .collect();
-    if !named_lbs.is_empty() {
-        p.allow(
-            "ElbCreateTaggedInternalLoadBalancer",
-            &["elasticloadbalancing:CreateLoadBalancer"],
-            named_lbs.into_iter().collect(),
-            c.tagged_request(&[("StringEquals", "elasticloadbalancing:Scheme".into(), json!("internal"))]),
-            "only the NLB names in desired state, internal, carrying the managed-by tag",
-        );
+    /// One entry of `Condition`: (operator, key, values).
+    fn condition(&self, c: Condition) -> (&'static str, String, BTreeSet<String>) {
+        let one = |v: &str| BTreeSet::from([v.to_string()]);
+        match c {
+            Condition::InRegion => ("StringEquals", "aws:RequestedRegion".into(), one(self.place.region)),
+            Condition::Owned => ("StringEquals", format!("aws:ResourceTag/{MANAGED_BY}"), one(self.instance)),
+            Condition::TaggedRequest => ("StringEquals", format!("aws:RequestTag/{MANAGED_BY}"), one(self.instance)),
+            Condition::CrosslinkTagKeys => ("ForAllValues:StringLike", "aws:TagKeys".into(), self.tag_keys.clone()),
+            Condition::Equals(key, values) => {
+                ("StringEquals", key.into(), values.iter().map(|v| v.to_string()).collect())
+            }
+            Condition::AccepterVpc(vpcs) => ("ArnEquals", "ec2:AccepterVpc".into(), self.vpcs(vpcs)),
+            Condition::RequesterVpc(vpcs) => ("ArnEquals", "ec2:RequesterVpc".into(), self.vpcs(vpcs)),
+            Condition::StageNames => (
+                "StringEquals",
+                "apigateway:Request/StageName".into(),
+                self.work.gateways.iter().map(|g| g.spec.api.stage.clone()).collect(),
+            ),
+        }
     }
-    p.allow(
-        "ElbCreateTaggedTargetGroups",
-        &["elasticloadbalancing:CreateTargetGroup"],
-        vec![tgs.clone()],
-        c.tagged_request(&[]),
-        "target groups are named by crosslink per link; the managed-by request tag is required",
-    );
-    p.allow(
-        "ElbCreateTaggedListenersOnOwnedLoadBalancers",
-        &["elasticloadbalancing:CreateListener"],
-        vec![lbs.clone()],
-        cond(&[
-            ("StringEquals", Conds::managed_res(), json!(c.instance)),
-            ("StringEquals", Conds::managed_req(), json!(c.instance)),
-            ("ForAllValues:StringLike", "aws:TagKeys".into(), c.tag_keys.clone()),
-        ]),
-        "CreateListener is authorized on the load balancer: it must be crosslink's, and the listener carries the managed-by tag",
-    );
-    let referenced_lbs: BTreeSet<String> = work
-        .gateways
-        .iter()
-        .filter_map(|g| match &g.spec.load_balancer {
-            LoadBalancerRef::Arn(a) => Some(a.clone()),
-            LoadBalancerRef::Name(_) => None,
-        })
-        .collect();
-    if !referenced_lbs.is_empty() {
-        p.allow(
-            "ElbCreateTaggedListenersOnReferencedLoadBalancersNoResourceTag",
-            &["elasticloadbalancing:CreateListener"],
-            referenced_lbs.into_iter().collect(),
-            c.tagged_request(&[]),
-            "an NLB referenced by ARN is not crosslink's and carries no managed-by tag: scoped to exactly those ARNs; the listener itself must carry the tag",
-        );
-    }
-    p.allow(
-        "ElbTagOnCreate",
-        &["elasticloadbalancing:AddTags"],
-        vec![lbs.clone(), tgs.clone(), listeners.clone()],
-        c.tagged_request(&[(
-            "StringEquals",
-            "elasticloadbalancing:CreateAction".into(),
-            json!(["CreateListener", "CreateLoadBalancer", "CreateTargetGroup"]),
-        )]),
-        "tags passed to a Create* call are authorized as elasticloadbalancing:AddTags with elasticloadbalancing:CreateAction",
-    );
-    p.allow(
-        "ElbChangeOwnedResources",
-        &[
-            "elasticloadbalancing:AddTags",
-            "elasticloadbalancing:ModifyListener",
-            "elasticloadbalancing:ModifyTargetGroup",
-            "elasticloadbalancing:RegisterTargets",
-        ],
-        vec![lbs, tgs, listeners],
-        c.owned_tagging(),
-        "every change to an existing load balancer, listener or target group requires the managed-by tag on it",
-    );
-
-    // ---- API Gateway (gateway accounts). IAM actions are HTTP verbs on resource paths. -----------
-    p.allow(
-        "ApiGatewayCreateTaggedVpcLinks",
-        &["apigateway:POST"],
-        vec![place.apigw("/vpclinks")],
-        c.tagged_request(&[]),
-        "CreateVpcLink, carrying the managed-by tag",
-    );
-    p.allow(
-        "VpcLinkCreateEndpointServiceNoTagCondition",
-        &["ec2:CreateVpcEndpointServiceConfiguration", "ec2:ModifyVpcEndpointServicePermissions"],
-        vec![place.ec2("vpc-endpoint-service/*")],
-        json!({}),
-        "API Gateway creates a REST VPC link's endpoint service with the caller's permissions, without crosslink's tags: no tag condition is possible",
-    );
-
-    let stages: Vec<String> = work.gateways.iter().map(|g| g.spec.api.stage.clone()).collect();
-    let stage_cond = ("StringEquals", "apigateway:Request/StageName".to_string(), list(stages));
-    if work.gateways.iter().any(|g| matches!(g.spec.api.target, ApiTarget::Name(_))) {
-        p.allow(
-            "ApiGatewayCreateTaggedRestApis",
-            &["apigateway:POST"],
-            vec![place.apigw("/restapis")],
-            c.tagged_request(&[]),
-            "CreateRestApi, carrying the managed-by tag",
-        );
-        p.allow(
-            "ApiGatewayEditOwnedRestApis",
-            &["apigateway:POST", "apigateway:PUT"],
-            vec![place.apigw("/restapis/*/resources/*")],
-            c.owned(),
-            "CreateResource, PutMethod, PutIntegration in REST APIs carrying the managed-by tag (resources, methods and integrations inherit the API's tags for authorization)",
-        );
-        p.allow(
-            "ApiGatewayDeployOwnedRestApisToListedStages",
-            &["apigateway:POST"],
-            vec![place.apigw("/restapis/*/deployments")],
-            cond(&[("StringEquals", Conds::managed_res(), json!(c.instance)), stage_cond.clone()]),
-            "CreateDeployment in REST APIs carrying the managed-by tag, only to the stages in desired state",
-        );
-    }
-    let referenced_apis: BTreeSet<&str> = work
-        .gateways
-        .iter()
-        .filter_map(|g| match &g.spec.api.target {
-            ApiTarget::Id(id) => Some(id.as_str()),
-            ApiTarget::Name(_) => None,
-        })
-        .collect();
-    if !referenced_apis.is_empty() {
-        p.allow(
-            "ApiGatewayEditReferencedRestApisNoResourceTag",
-            &["apigateway:POST", "apigateway:PUT", "apigateway:DELETE"],
-            referenced_apis.iter().map(|id| place.apigw(&format!("/restapis/{id}/resources/*"))).collect(),
-            json!({}),
-            "a REST API referenced by id is not crosslink's and its children inherit its tags, not crosslink's: scoped to exactly those APIs' resources (never the API itself)",
-        );
-        p.allow(
-            "ApiGatewayDeployReferencedRestApisToListedStages",
-            &["apigateway:POST"],
-            referenced_apis.iter().map(|id| place.apigw(&format!("/restapis/{id}/deployments"))).collect(),
-            cond(&[stage_cond]),
-            "CreateDeployment in the REST APIs referenced by id, only to the stages in desired state",
-        );
-    }
-    p.allow(
-        "ApiGatewayTagStagesNoResourceTag",
-        &["apigateway:PUT"],
-        vec![place.apigw("/tags/*")],
-        c.tagged_request(&[]),
-        "TagResource on the stage (deployed-hash): the /tags resource type supports no aws:ResourceTag, so the request must carry the managed-by tag and only crosslink's keys",
-    );
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use ipnet::Ipv4Net;
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
+use crate::grants::{Grant, IN_REGION, Resource, When};
 use crate::kinds;
 use crate::observe::EC2_PAGE;
 use crate::ratelimit::Bucket;
@@ -17,7 +18,19 @@ use crate::ratelimit::Bucket;
 pub const GET_CALLER_IDENTITY: Call = Call::read(Sts, "GetCallerIdentity", &[], &[Bucket::Sts]);
 pub const DESCRIBE_VPCS: Call = Call::read(Ec2, "DescribeVpcs", &["ec2:DescribeVpcs"], &[Bucket::Ec2Read]);
 
-pub static KIND: super::Kind = super::Kind { name: "account", calls: &[&GET_CALLER_IDENTITY, &DESCRIBE_VPCS] };
+/// The network reads of every kind that sits in a VPC (the account's VPCs, peerings and route
+/// tables are read together in every account).
+pub static READ_NETWORK: Grant = Grant {
+    sid: "Ec2ReadNetworkNoResourceLevel",
+    actions: &["ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections", "ec2:DescribeRouteTables"],
+    resources: &[Resource::Any],
+    condition: IN_REGION,
+    when: When::Always,
+    why: "EC2 Describe* actions support no resource-level permissions: Resource must be *; limited to the Account's region",
+};
+
+pub static KIND: super::Kind =
+    super::Kind { name: "account", calls: &[&GET_CALLER_IDENTITY, &DESCRIBE_VPCS], grants: &[&READ_NETWORK] };
 
 // ---- Reading -----------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ use crosslink_plan::observed::{ApiMethod, ApiResource, Integration};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
+use crate::grants::{Grant, OWNED, Resource, When};
+use crate::kinds::rest_api;
 use crate::observe::APIGW_PAGE;
 use crate::ratelimit::Bucket;
 
@@ -29,7 +31,31 @@ pub const DELETE: Call = Call::write(
     &[Bucket::ApiGatewayDeleteResource, Bucket::ApiGateway],
 );
 
-pub static KIND: super::Kind = super::Kind { name: "API resource", calls: &[&GET, &CREATE, &DELETE] };
+/// Resources, methods and integrations in crosslink's own REST APIs.
+pub static EDIT_OWNED: Grant = Grant {
+    sid: "ApiGatewayEditOwnedRestApis",
+    actions: &["apigateway:POST", "apigateway:PUT"],
+    resources: &[Resource::ApiGw("/restapis/*/resources/*")],
+    condition: OWNED,
+    when: When::OwnRestApis,
+    why: "CreateResource, PutMethod, PutIntegration in REST APIs carrying the managed-by tag (resources, methods and integrations inherit the API's tags for authorization)",
+};
+/// Resources, methods and integrations in REST APIs referenced by id.
+pub static EDIT_REFERENCED: Grant = Grant {
+    sid: "ApiGatewayEditReferencedRestApisNoResourceTag",
+    actions: &["apigateway:POST", "apigateway:PUT", "apigateway:DELETE"],
+    resources: &[Resource::ReferencedRestApis("/resources/*")],
+    condition: &[],
+    when: When::Gateways,
+    why: "a REST API referenced by id is not crosslink's and its children inherit its tags, not crosslink's: scoped to exactly those APIs' resources (never the API itself)",
+};
+
+/// GetResources is granted with the REST API reads, DeleteResource with the deletes in owned APIs.
+pub static KIND: super::Kind = super::Kind {
+    name: "API resource",
+    calls: &[&GET, &CREATE, &DELETE],
+    grants: &[&rest_api::READ, &rest_api::DELETE_IN_OWNED, &EDIT_OWNED, &EDIT_REFERENCED],
+};
 
 // ---- Reading -----------------------------------------------------------------------------------
 

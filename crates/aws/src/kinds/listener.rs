@@ -13,6 +13,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
+use crate::grants::Condition::*;
+use crate::grants::{Grant, Resource, TAGGED_REQUEST, When};
+use crate::kinds::load_balancer;
 use crate::observe::{ELB_CONCURRENCY, ELB_PAGE, elb_tags};
 use crate::ratelimit::Bucket;
 
@@ -24,7 +27,38 @@ pub const CREATE: Call =
 pub const MODIFY: Call = Call::write(Elbv2, "ModifyListener", &["elasticloadbalancing:ModifyListener"], B);
 pub const DELETE: Call = Call::write(Elbv2, "DeleteListener", &["elasticloadbalancing:DeleteListener"], B);
 
-pub static KIND: super::Kind = super::Kind { name: "listener", calls: &[&DESCRIBE, &CREATE, &MODIFY, &DELETE] };
+// CreateListener is authorized on the load balancer, not on the listener.
+
+pub static CREATE_TAGGED_ON_OWNED: Grant = Grant {
+    sid: "ElbCreateTaggedListenersOnOwnedLoadBalancers",
+    actions: &["elasticloadbalancing:CreateListener"],
+    resources: &[Resource::Elb("loadbalancer/net/*")],
+    condition: &[Owned, TaggedRequest, CrosslinkTagKeys],
+    when: When::Gateways,
+    why: "CreateListener is authorized on the load balancer: it must be crosslink's, and the listener carries the managed-by tag",
+};
+pub static CREATE_TAGGED_ON_REFERENCED: Grant = Grant {
+    sid: "ElbCreateTaggedListenersOnReferencedLoadBalancersNoResourceTag",
+    actions: &["elasticloadbalancing:CreateListener"],
+    resources: &[Resource::ReferencedLoadBalancers],
+    condition: TAGGED_REQUEST,
+    when: When::Gateways,
+    why: "an NLB referenced by ARN is not crosslink's and carries no managed-by tag: scoped to exactly those ARNs; the listener itself must carry the tag",
+};
+
+/// Reading, tagging, changing and deleting are the ELBv2 statements of `load_balancer`.
+pub static KIND: super::Kind = super::Kind {
+    name: "listener",
+    calls: &[&DESCRIBE, &CREATE, &MODIFY, &DELETE],
+    grants: &[
+        &load_balancer::READ,
+        &load_balancer::DELETE_OWNED,
+        &CREATE_TAGGED_ON_OWNED,
+        &CREATE_TAGGED_ON_REFERENCED,
+        &load_balancer::TAG_ON_CREATE,
+        &load_balancer::CHANGE_OWNED,
+    ],
+};
 
 // ---- Reading -----------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ use crosslink_plan::observed::{Listener, LoadBalancer};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
+use crate::grants::Condition::*;
+use crate::grants::{Grant, IN_REGION, OWNED, OWNED_TAGGING, Resource, When};
 use crate::observe::{ELB_PAGE, elb_tags};
 use crate::ratelimit::Bucket;
 
@@ -30,8 +32,78 @@ pub const DESCRIBE_TAGS: Call = Call::read(Elbv2, "DescribeTags", &["elasticload
 /// Sets tags on any ELBv2 resource (tag drift).
 pub const ADD_TAGS: Call = Call::write(Elbv2, "AddTags", &["elasticloadbalancing:AddTags"], B);
 
-pub static KIND: super::Kind =
-    super::Kind { name: "load balancer", calls: &[&DESCRIBE, &CREATE, &DELETE, &DESCRIBE_TAGS, &ADD_TAGS] };
+// ---- Permissions -------------------------------------------------------------------------------
+// The reads, deletes, tag-on-create and changes of every ELBv2 kind (load balancer, target group,
+// targets, listener) are one statement each, declared here and listed by each kind they serve.
+// Reading and removing are granted wherever the engine looks for crosslink's resources, by
+// ownership tag alone, whether or not desired state still puts a gateway there.
+
+pub static READ: Grant = Grant {
+    sid: "ElbReadNoResourceLevel",
+    actions: &[
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeTags",
+    ],
+    resources: &[Resource::Any],
+    condition: IN_REGION,
+    when: When::GatewaySide,
+    why: "ELBv2 Describe* actions support no resource-level permissions (DescribeLoadBalancers also serves API Gateway's VPC link checks)",
+};
+pub static DELETE_OWNED: Grant = Grant {
+    sid: "ElbDeleteOwnedResources",
+    actions: &[
+        "elasticloadbalancing:DeleteListener",
+        "elasticloadbalancing:DeleteLoadBalancer",
+        "elasticloadbalancing:DeleteTargetGroup",
+        "elasticloadbalancing:DeregisterTargets",
+    ],
+    resources: &[Resource::Elb("loadbalancer/net/*"), Resource::Elb("targetgroup/*"), Resource::Elb("listener/net/*")],
+    condition: OWNED,
+    when: When::GatewaySide,
+    why: "removal follows ownership, not desired state: any load balancer, listener or target group carrying the managed-by tag (also those of links and gateways removed from desired state)",
+};
+pub static CREATE_TAGGED_INTERNAL: Grant = Grant {
+    sid: "ElbCreateTaggedInternalLoadBalancer",
+    actions: &["elasticloadbalancing:CreateLoadBalancer"],
+    resources: &[Resource::NamedLoadBalancers],
+    condition: &[TaggedRequest, CrosslinkTagKeys, Equals("elasticloadbalancing:Scheme", &["internal"])],
+    when: When::Gateways,
+    why: "only the NLB names in desired state, internal, carrying the managed-by tag",
+};
+pub static TAG_ON_CREATE: Grant = Grant {
+    sid: "ElbTagOnCreate",
+    actions: &["elasticloadbalancing:AddTags"],
+    resources: &[Resource::Elb("loadbalancer/net/*"), Resource::Elb("targetgroup/*"), Resource::Elb("listener/net/*")],
+    condition: &[
+        TaggedRequest,
+        CrosslinkTagKeys,
+        Equals("elasticloadbalancing:CreateAction", &["CreateListener", "CreateLoadBalancer", "CreateTargetGroup"]),
+    ],
+    when: When::Gateways,
+    why: "tags passed to a Create* call are authorized as elasticloadbalancing:AddTags with elasticloadbalancing:CreateAction",
+};
+pub static CHANGE_OWNED: Grant = Grant {
+    sid: "ElbChangeOwnedResources",
+    actions: &[
+        "elasticloadbalancing:AddTags",
+        "elasticloadbalancing:ModifyListener",
+        "elasticloadbalancing:ModifyTargetGroup",
+        "elasticloadbalancing:RegisterTargets",
+    ],
+    resources: &[Resource::Elb("loadbalancer/net/*"), Resource::Elb("targetgroup/*"), Resource::Elb("listener/net/*")],
+    condition: OWNED_TAGGING,
+    when: When::Gateways,
+    why: "every change to an existing load balancer, listener or target group requires the managed-by tag on it",
+};
+
+pub static KIND: super::Kind = super::Kind {
+    name: "load balancer",
+    calls: &[&DESCRIBE, &CREATE, &DELETE, &DESCRIBE_TAGS, &ADD_TAGS],
+    grants: &[&READ, &DELETE_OWNED, &CREATE_TAGGED_INTERNAL, &TAG_ON_CREATE, &CHANGE_OWNED],
+};
 
 // ---- Reading -----------------------------------------------------------------------------------
 

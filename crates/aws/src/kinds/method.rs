@@ -4,6 +4,7 @@ use aws_sdk_apigateway::types::{ConnectionType, IntegrationType};
 use crosslink_cloud::{CloudError, Outcome};
 use crosslink_plan::kinds::MethodOp;
 use crate::cloud::{Clients, Ctx};
+use crate::kinds::{api_resource, rest_api};
 use crate::errors::known;
 use crate::execute::done;
 
@@ -16,7 +17,13 @@ pub const PUT: Call = Call::write(ApiGateway, "PutMethod", &["apigateway:PUT"], 
 pub const PUT_INTEGRATION: Call = Call::write(ApiGateway, "PutIntegration", &["apigateway:PUT"], B);
 pub const DELETE: Call = Call::write(ApiGateway, "DeleteMethod", &["apigateway:DELETE"], B);
 
-pub static KIND: super::Kind = super::Kind { name: "method", calls: &[&PUT, &PUT_INTEGRATION, &DELETE] };
+/// Methods and integrations are authorized as children of their resource (`api_resource`) and
+/// REST API (`rest_api`).
+pub static KIND: super::Kind = super::Kind {
+    name: "method",
+    calls: &[&PUT, &PUT_INTEGRATION, &DELETE],
+    grants: &[&rest_api::DELETE_IN_OWNED, &api_resource::EDIT_OWNED, &api_resource::EDIT_REFERENCED],
+};
 
 // ---- Changing ----------------------------------------------------------------------------------
 

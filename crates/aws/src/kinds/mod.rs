@@ -1,6 +1,7 @@
 //! The adapter's home of each resource kind. Each module declares the AWS calls its kind makes
-//! (`crate::calls::Call`); [`of`] maps every planner kind to its module, so a kind the planner
-//! knows and the adapter does not is a compile error here.
+//! (`crate::calls::Call`) and the IAM statements they need (`crate::grants::Grant`); [`of`] maps
+//! every planner kind to its module, so a kind the planner knows and the adapter does not is a
+//! compile error here.
 
 use crosslink_cloud::{CloudError, ObserveScope, Outcome};
 use crosslink_plan::op::{Op, ResourceKind};
@@ -9,6 +10,7 @@ use futures::future::BoxFuture;
 
 use crate::calls::Call;
 use crate::cloud::{Clients, Ctx};
+use crate::grants::Grant;
 use crate::observe::Found;
 
 /// Reads that belong to no planner kind (the account's VPCs).
@@ -20,6 +22,11 @@ pub struct Kind {
     /// For people (docs, test messages).
     pub name: &'static str,
     pub calls: &'static [&'static Call],
+    /// The IAM statements its calls need: its own, and the shared ones it also relies on (a
+    /// statement that serves several kinds is declared once, in one of them, and listed by each;
+    /// `crosslink iam-policy` emits it once, where it is first listed). Together with
+    /// `account`'s, they grant every IAM action of its calls.
+    pub grants: &'static [&'static Grant],
 }
 
 /// Generated from the planner's registration (`crosslink_plan::for_each_kind!`): a module per
@@ -64,6 +71,7 @@ mod tests {
 
     use super::*;
     use crate::calls::{self, Access, AwsService};
+    use crate::grants::{self, Condition};
     use crate::ratelimit::Bucket;
 
     #[test]
@@ -116,5 +124,64 @@ mod tests {
             assert_eq!(c.buckets, expected, "{}:{}", c.service.as_str(), c.operation);
         }
         assert!(seen.len() >= 40, "{} calls", seen.len());
+    }
+
+    /// A call whose IAM actions no grant of its kind allows fails here, before any policy is
+    /// generated; so does a grant that allows what none of the kind's calls needs.
+    #[test]
+    fn every_iam_action_of_a_kind_s_calls_is_granted_by_the_kind_or_the_account() {
+        let mut failures = Vec::new();
+        for k in ALL {
+            for c in k.calls {
+                for action in c.iam {
+                    if !k.grants.iter().chain(account::KIND.grants).any(|g| g.actions.contains(action)) {
+                        failures.push(format!(
+                            "{}: {}:{} needs {action}, which no grant of the kind (or of `account`) allows",
+                            k.name,
+                            c.service.as_str(),
+                            c.operation
+                        ));
+                    }
+                }
+            }
+            for g in k.grants {
+                if !g.actions.iter().any(|a| k.calls.iter().any(|c| c.iam.contains(a))) {
+                    failures.push(format!("{}: lists {}, but none of its calls needs its actions", k.name, g.sid));
+                }
+            }
+        }
+        let needed: BTreeSet<&str> = calls::all().flat_map(|c| c.iam.iter().copied()).collect();
+        for g in grants::all() {
+            for a in g.actions {
+                if !needed.contains(a) {
+                    failures.push(format!("{} allows {a}, which no call needs", g.sid));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn each_grant_has_its_own_alphanumeric_sid_and_something_to_allow() {
+        let mut sids = BTreeSet::new();
+        let all = grants::all();
+        assert!(all.len() >= 25, "{} grants", all.len());
+        for g in all {
+            assert!(sids.insert(g.sid), "two grants are {}: declare it once and list it", g.sid);
+            assert!(!g.sid.is_empty() && g.sid.chars().all(|c| c.is_ascii_alphanumeric()), "IAM Sids: {}", g.sid);
+            assert!(!g.actions.is_empty() && !g.resources.is_empty() && !g.why.is_empty(), "{}", g.sid);
+            let mut actions = BTreeSet::new();
+            for a in g.actions {
+                assert!(actions.insert(a), "{}: {a} twice", g.sid);
+                let (prefix, name) = a.split_once(':').expect("service:Action");
+                let known = [AwsService::Ec2, AwsService::Elbv2, AwsService::ApiGateway, AwsService::Sts];
+                assert!(known.iter().any(|s| s.iam_prefix() == prefix) && !name.is_empty(), "{}: {a}", g.sid);
+            }
+            for c in g.condition {
+                if let Condition::Equals(key, values) = c {
+                    assert!(!values.is_empty() && key.contains(':'), "{}: {key}", g.sid);
+                }
+            }
+        }
     }
 }

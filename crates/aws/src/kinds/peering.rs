@@ -12,6 +12,8 @@ use crosslink_plan::observed::{Peering, PeeringStatus};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
+use crate::grants::Condition::*;
+use crate::grants::{Grant, OWNED, OWNED_TAGGING, Resource, Vpcs, When};
 use crate::observe::{EC2_PAGE, ec2_tags};
 use crate::ratelimit::Bucket;
 
@@ -28,8 +30,92 @@ pub const DELETE: Call = Call::write(Ec2, "DeleteVpcPeeringConnection", &["ec2:D
 /// Tags of a peering connection (tag drift).
 pub const CREATE_TAGS: Call = Call::write(Ec2, "CreateTags", &["ec2:CreateTags"], W);
 
-pub static KIND: super::Kind =
-    super::Kind { name: "peering", calls: &[&DESCRIBE, &CREATE, &ACCEPT, &MODIFY_OPTIONS, &DELETE, &CREATE_TAGS] };
+// ---- Permissions -------------------------------------------------------------------------------
+// Gateway side: requested from the gateway VPC, tagged at creation, deleted by tag. Service side:
+// accepted into the service VPC. The accepter sees none of the requester's tags (AWS keeps tags per
+// account), so no tag can be required there: the peering is pinned by ec2:AccepterVpc and
+// ec2:RequesterVpc instead.
+
+pub static REQUEST_FROM_GATEWAY_VPC: Grant = Grant {
+    sid: "Ec2RequestPeeringFromGatewayVpc",
+    actions: &["ec2:CreateVpcPeeringConnection"],
+    resources: &[Resource::Vpcs(Vpcs::OfGateways)],
+    condition: &[],
+    when: When::Gateways,
+    why: "the vpc resource of CreateVpcPeeringConnection is always the requester VPC: the gateway VPCs in desired state",
+};
+pub static CREATE_TAGGED_TO_SERVICE_VPCS: Grant = Grant {
+    sid: "Ec2CreateTaggedPeeringToServiceVpcs",
+    actions: &["ec2:CreateVpcPeeringConnection"],
+    resources: &[Resource::Ec2("vpc-peering-connection/*")],
+    condition: &[TaggedRequest, CrosslinkTagKeys, AccepterVpc(Vpcs::PeersOfGateways)],
+    when: When::Gateways,
+    why: "new peerings only to the service VPCs of this account's links, and only carrying the managed-by tag",
+};
+pub static TAG_ON_CREATE: Grant = Grant {
+    sid: "Ec2TagPeeringsOnCreate",
+    actions: &["ec2:CreateTags"],
+    resources: &[Resource::Ec2("vpc-peering-connection/*")],
+    condition: &[TaggedRequest, CrosslinkTagKeys, Equals("ec2:CreateAction", &["CreateVpcPeeringConnection"])],
+    when: When::Gateways,
+    why: "tags in CreateVpcPeeringConnection's TagSpecifications are authorized as ec2:CreateTags with ec2:CreateAction",
+};
+pub static RETAG_OWNED: Grant = Grant {
+    sid: "Ec2RetagOwnedPeerings",
+    actions: &["ec2:CreateTags"],
+    resources: &[Resource::Ec2("vpc-peering-connection/*")],
+    condition: OWNED_TAGGING,
+    when: When::Gateways,
+    why: "tag repairs, only on peerings that carry the managed-by tag (the requester's side)",
+};
+pub static DELETE_OWNED: Grant = Grant {
+    sid: "Ec2DeleteOwnedPeerings",
+    actions: &["ec2:DeleteVpcPeeringConnection"],
+    resources: &[Resource::Ec2("vpc-peering-connection/*")],
+    condition: OWNED,
+    when: When::Always,
+    why: "removal follows ownership, not desired state: any peering that carries the managed-by tag here (AWS shows it only to the requester), so that one left by a link or gateway removed from desired state can still be deleted",
+};
+pub static ACCEPT_INTO_SERVICE_VPC: Grant = Grant {
+    sid: "Ec2AcceptPeeringIntoServiceVpc",
+    actions: &["ec2:AcceptVpcPeeringConnection"],
+    resources: &[Resource::Vpcs(Vpcs::OfServiceLinks)],
+    condition: &[],
+    when: When::ServiceLinks,
+    why: "AcceptVpcPeeringConnection also authorizes the accepter VPC: the service VPCs in desired state",
+};
+pub static ACCEPT_FROM_GATEWAY_VPC: Grant = Grant {
+    sid: "Ec2AcceptPeeringFromGatewayVpcNoTagCondition",
+    actions: &["ec2:AcceptVpcPeeringConnection"],
+    resources: &[Resource::Ec2("vpc-peering-connection/*")],
+    condition: &[AccepterVpc(Vpcs::OfServiceLinks), RequesterVpc(Vpcs::PeersOfServiceLinks)],
+    when: When::ServiceLinks,
+    why: "the accepter cannot see the requester's tags, so no managed-by condition: only peerings between these gateway and service VPCs",
+};
+pub static SET_OPTIONS_FROM_GATEWAY_VPC: Grant = Grant {
+    sid: "Ec2SetDnsResolutionOfPeeringsFromGatewayVpcs",
+    actions: &["ec2:ModifyVpcPeeringConnectionOptions"],
+    resources: &[Resource::Ec2("vpc-peering-connection/*")],
+    condition: &[AccepterVpc(Vpcs::OfServiceLinks), RequesterVpc(Vpcs::PeersOfServiceLinks)],
+    when: When::ServiceLinks,
+    why: "peering.allowDnsResolution (and resetting it when changed out of band): the accepter's side of peerings between these gateway and service VPCs",
+};
+
+/// DescribeVpcPeeringConnections is granted with the account's network reads.
+pub static KIND: super::Kind = super::Kind {
+    name: "peering",
+    calls: &[&DESCRIBE, &CREATE, &ACCEPT, &MODIFY_OPTIONS, &DELETE, &CREATE_TAGS],
+    grants: &[
+        &REQUEST_FROM_GATEWAY_VPC,
+        &CREATE_TAGGED_TO_SERVICE_VPCS,
+        &TAG_ON_CREATE,
+        &RETAG_OWNED,
+        &DELETE_OWNED,
+        &ACCEPT_INTO_SERVICE_VPC,
+        &ACCEPT_FROM_GATEWAY_VPC,
+        &SET_OPTIONS_FROM_GATEWAY_VPC,
+    ],
+};
 
 // ---- Reading -----------------------------------------------------------------------------------
 

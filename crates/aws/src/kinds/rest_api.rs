@@ -12,6 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
+use crate::grants::{Grant, OWNED, Resource, TAGGED_REQUEST, When};
 use crate::observe::{APIGW_CONCURRENCY, APIGW_PAGE, str_map};
 use crate::ratelimit::Bucket;
 
@@ -29,7 +30,46 @@ pub const DELETE: Call = Call::write(
     &[Bucket::ApiGatewayDeleteRestApi, Bucket::ApiGateway],
 );
 
-pub static KIND: super::Kind = super::Kind { name: "REST API", calls: &[&GET, &CREATE, &DELETE] };
+// ---- Permissions -------------------------------------------------------------------------------
+// API Gateway's IAM actions are HTTP verbs on resource paths; a REST API's resources, methods,
+// integrations and deployments inherit its tags for authorization.
+
+/// Every API Gateway read of every kind (REST APIs, their resources and stages, VPC links).
+pub static READ: Grant = Grant {
+    sid: "ApiGatewayRead",
+    actions: &["apigateway:GET"],
+    resources: &[
+        Resource::ApiGw("/restapis"),
+        Resource::ApiGw("/restapis/*"),
+        Resource::ApiGw("/vpclinks"),
+        Resource::ApiGw("/vpclinks/*"),
+    ],
+    condition: &[],
+    when: When::GatewaySide,
+    why: "GetRestApis, GetResources (methods embedded), GetStages, GetVpcLinks",
+};
+pub static DELETE_IN_OWNED: Grant = Grant {
+    sid: "ApiGatewayDeleteInOwnedRestApis",
+    actions: &["apigateway:DELETE"],
+    resources: &[Resource::ApiGw("/restapis/*")],
+    condition: OWNED,
+    when: When::GatewaySide,
+    why: "DeleteRestApi, DeleteResource, DeleteMethod in REST APIs carrying the managed-by tag (resources and methods inherit the API's tags for authorization)",
+};
+pub static CREATE_TAGGED: Grant = Grant {
+    sid: "ApiGatewayCreateTaggedRestApis",
+    actions: &["apigateway:POST"],
+    resources: &[Resource::ApiGw("/restapis")],
+    condition: TAGGED_REQUEST,
+    when: When::OwnRestApis,
+    why: "CreateRestApi, carrying the managed-by tag",
+};
+
+pub static KIND: super::Kind = super::Kind {
+    name: "REST API",
+    calls: &[&GET, &CREATE, &DELETE],
+    grants: &[&READ, &DELETE_IN_OWNED, &CREATE_TAGGED],
+};
 
 // ---- Reading -----------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ use ipnet::Ipv4Net;
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
+use crate::grants::{Grant, Resource, When};
 use crate::observe::EC2_ROUTE_TABLE_PAGE;
 use crate::ratelimit::Bucket;
 
@@ -25,8 +26,23 @@ pub const CREATE: Call = Call::write(Ec2, "CreateRoute", &["ec2:CreateRoute"], W
 pub const REPLACE: Call = Call::write(Ec2, "ReplaceRoute", &["ec2:ReplaceRoute"], W);
 pub const DELETE: Call = Call::write(Ec2, "DeleteRoute", &["ec2:DeleteRoute"], W);
 
-pub static KIND: super::Kind =
-    super::Kind { name: "route", calls: &[&DESCRIBE_ROUTE_TABLES, &CREATE, &REPLACE, &DELETE] };
+/// Route tables are the user's, not crosslink's: no ownership tag to condition on, so routes are
+/// allowed in exactly the route tables named in desired state.
+pub static IN_LISTED_ROUTE_TABLES: Grant = Grant {
+    sid: "Ec2RoutesInListedRouteTablesNoTagCondition",
+    actions: &["ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute"],
+    resources: &[Resource::RouteTables],
+    condition: &[],
+    when: When::Always,
+    why: "route tables belong to the VPC owners, so no crosslink tag can be required (Create/Replace/DeleteRoute authorize on the route table): scoped to the route tables in desired state. A change that adds or removes a link or a route table needs `iam-policy --previous <old> <new>` applied first, and this policy only once the change has converged",
+};
+
+/// DescribeRouteTables is granted with the account's network reads.
+pub static KIND: super::Kind = super::Kind {
+    name: "route",
+    calls: &[&DESCRIBE_ROUTE_TABLES, &CREATE, &REPLACE, &DELETE],
+    grants: &[&IN_LISTED_ROUTE_TABLES],
+};
 
 // ---- Reading -----------------------------------------------------------------------------------
 

@@ -10,6 +10,9 @@ use crosslink_plan::observed::Stage;
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
+use crate::grants::Condition::*;
+use crate::grants::{Grant, Resource, TAGGED_REQUEST, When};
+use crate::kinds::rest_api;
 use crate::observe::str_map;
 use crate::ratelimit::Bucket;
 
@@ -22,7 +25,37 @@ pub const CREATE_DEPLOYMENT: Call = Call::write(
 );
 pub const TAG: Call = Call::write(ApiGateway, "TagResource", &["apigateway:PUT"], &[Bucket::ApiGateway]);
 
-pub static KIND: super::Kind = super::Kind { name: "stage", calls: &[&GET, &CREATE_DEPLOYMENT, &TAG] };
+pub static DEPLOY_OWNED: Grant = Grant {
+    sid: "ApiGatewayDeployOwnedRestApisToListedStages",
+    actions: &["apigateway:POST"],
+    resources: &[Resource::ApiGw("/restapis/*/deployments")],
+    condition: &[Owned, StageNames],
+    when: When::OwnRestApis,
+    why: "CreateDeployment in REST APIs carrying the managed-by tag, only to the stages in desired state",
+};
+pub static DEPLOY_REFERENCED: Grant = Grant {
+    sid: "ApiGatewayDeployReferencedRestApisToListedStages",
+    actions: &["apigateway:POST"],
+    resources: &[Resource::ReferencedRestApis("/deployments")],
+    condition: &[StageNames],
+    when: When::Gateways,
+    why: "CreateDeployment in the REST APIs referenced by id, only to the stages in desired state",
+};
+pub static TAG_STAGES: Grant = Grant {
+    sid: "ApiGatewayTagStagesNoResourceTag",
+    actions: &["apigateway:PUT"],
+    resources: &[Resource::ApiGw("/tags/*")],
+    condition: TAGGED_REQUEST,
+    when: When::Gateways,
+    why: "TagResource on the stage (deployed-hash): the /tags resource type supports no aws:ResourceTag, so the request must carry the managed-by tag and only crosslink's keys",
+};
+
+/// GetStages is granted with the REST API reads.
+pub static KIND: super::Kind = super::Kind {
+    name: "stage",
+    calls: &[&GET, &CREATE_DEPLOYMENT, &TAG],
+    grants: &[&rest_api::READ, &DEPLOY_OWNED, &DEPLOY_REFERENCED, &TAG_STAGES],
+};
 
 // ---- Reading -----------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ use crosslink_plan::observed::{HealthCheckSettings, TargetGroup};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
+use crate::grants::{Grant, Resource, TAGGED_REQUEST, When};
+use crate::kinds::load_balancer;
 use crate::observe::{ELB_PAGE, elb_tags};
 use crate::ratelimit::Bucket;
 
@@ -25,7 +27,27 @@ pub const CREATE: Call = Call::write(
 pub const MODIFY: Call = Call::write(Elbv2, "ModifyTargetGroup", &["elasticloadbalancing:ModifyTargetGroup"], B);
 pub const DELETE: Call = Call::write(Elbv2, "DeleteTargetGroup", &["elasticloadbalancing:DeleteTargetGroup"], B);
 
-pub static KIND: super::Kind = super::Kind { name: "target group", calls: &[&DESCRIBE, &CREATE, &MODIFY, &DELETE] };
+pub static CREATE_TAGGED: Grant = Grant {
+    sid: "ElbCreateTaggedTargetGroups",
+    actions: &["elasticloadbalancing:CreateTargetGroup"],
+    resources: &[Resource::Elb("targetgroup/*")],
+    condition: TAGGED_REQUEST,
+    when: When::Gateways,
+    why: "target groups are named by crosslink per link; the managed-by request tag is required",
+};
+
+/// Reading, tagging, changing and deleting are the ELBv2 statements of `load_balancer`.
+pub static KIND: super::Kind = super::Kind {
+    name: "target group",
+    calls: &[&DESCRIBE, &CREATE, &MODIFY, &DELETE],
+    grants: &[
+        &load_balancer::READ,
+        &load_balancer::DELETE_OWNED,
+        &CREATE_TAGGED,
+        &load_balancer::TAG_ON_CREATE,
+        &load_balancer::CHANGE_OWNED,
+    ],
+};
 
 // ---- Reading -----------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
+use crate::kinds::load_balancer;
 use crate::observe::ELB_CONCURRENCY;
 use crate::ratelimit::Bucket;
 
@@ -25,7 +26,13 @@ pub const DESCRIBE_HEALTH: Call =
 pub const REGISTER: Call = Call::write(Elbv2, "RegisterTargets", &["elasticloadbalancing:RegisterTargets"], B);
 pub const DEREGISTER: Call = Call::write(Elbv2, "DeregisterTargets", &["elasticloadbalancing:DeregisterTargets"], B);
 
-pub static KIND: super::Kind = super::Kind { name: "targets", calls: &[&DESCRIBE_HEALTH, &REGISTER, &DEREGISTER] };
+/// The ELBv2 statements of `load_balancer`: DescribeTargetHealth with the reads, RegisterTargets
+/// with the changes, DeregisterTargets with the deletes.
+pub static KIND: super::Kind = super::Kind {
+    name: "targets",
+    calls: &[&DESCRIBE_HEALTH, &REGISTER, &DEREGISTER],
+    grants: &[&load_balancer::READ, &load_balancer::DELETE_OWNED, &load_balancer::CHANGE_OWNED],
+};
 
 // ---- Reading -----------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ use crosslink_plan::observed::VpcLink;
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
+use crate::grants::{Grant, IN_REGION, OWNED, Resource, TAGGED_REQUEST, When};
+use crate::kinds::{load_balancer, rest_api};
 use crate::observe::{APIGW_PAGE, str_map};
 use crate::ratelimit::Bucket;
 
@@ -32,7 +34,66 @@ pub const CREATE: Call = Call::write(
 pub const DELETE: Call =
     Call::write(ApiGateway, "DeleteVpcLink", &["apigateway:DELETE", "ec2:DeleteVpcEndpointServiceConfigurations"], B);
 
-pub static KIND: super::Kind = super::Kind { name: "VPC link", calls: &[&GET, &CREATE, &DELETE] };
+// ---- Permissions -------------------------------------------------------------------------------
+// API Gateway creates and deletes a REST VPC link's endpoint service with the caller's EC2
+// permissions; the service carries none of crosslink's tags.
+
+pub static CREATE_TAGGED: Grant = Grant {
+    sid: "ApiGatewayCreateTaggedVpcLinks",
+    actions: &["apigateway:POST"],
+    resources: &[Resource::ApiGw("/vpclinks")],
+    condition: TAGGED_REQUEST,
+    when: When::Gateways,
+    why: "CreateVpcLink, carrying the managed-by tag",
+};
+pub static CREATE_ENDPOINT_SERVICE: Grant = Grant {
+    sid: "VpcLinkCreateEndpointServiceNoTagCondition",
+    actions: &["ec2:CreateVpcEndpointServiceConfiguration", "ec2:ModifyVpcEndpointServicePermissions"],
+    resources: &[Resource::Ec2("vpc-endpoint-service/*")],
+    condition: &[],
+    when: When::Gateways,
+    why: "API Gateway creates a REST VPC link's endpoint service with the caller's permissions, without crosslink's tags: no tag condition is possible",
+};
+pub static READ_ENDPOINT_SERVICES: Grant = Grant {
+    sid: "VpcLinkEndpointServiceReadNoResourceLevel",
+    actions: &["ec2:DescribeVpcEndpointServiceConfigurations"],
+    resources: &[Resource::Any],
+    condition: IN_REGION,
+    when: When::GatewaySide,
+    why: "needed by API Gateway to create and delete VPC links; Describe* has no resource-level permissions",
+};
+pub static DELETE_OWNED: Grant = Grant {
+    sid: "ApiGatewayDeleteOwnedVpcLinks",
+    actions: &["apigateway:DELETE"],
+    resources: &[Resource::ApiGw("/vpclinks/*")],
+    condition: OWNED,
+    when: When::GatewaySide,
+    why: "DeleteVpcLink, only VPC links carrying the managed-by tag",
+};
+pub static DELETE_ENDPOINT_SERVICE: Grant = Grant {
+    sid: "VpcLinkDeleteEndpointServiceNoTagCondition",
+    actions: &["ec2:DeleteVpcEndpointServiceConfigurations"],
+    resources: &[Resource::Ec2("vpc-endpoint-service/*")],
+    condition: &[],
+    when: When::GatewaySide,
+    why: "API Gateway deletes a REST VPC link's endpoint service with the caller's permissions; the service carries no crosslink tag, so no tag condition is possible",
+};
+
+/// GetVpcLinks is granted with the REST API reads; CreateVpcLink's check of the NLB with the
+/// ELBv2 reads.
+pub static KIND: super::Kind = super::Kind {
+    name: "VPC link",
+    calls: &[&GET, &CREATE, &DELETE],
+    grants: &[
+        &load_balancer::READ,
+        &rest_api::READ,
+        &DELETE_OWNED,
+        &DELETE_ENDPOINT_SERVICE,
+        &READ_ENDPOINT_SERVICES,
+        &CREATE_TAGGED,
+        &CREATE_ENDPOINT_SERVICE,
+    ],
+};
 
 // ---- Reading -----------------------------------------------------------------------------------
 
