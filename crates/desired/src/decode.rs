@@ -560,6 +560,21 @@ fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
     let service = f.req(cx, "service").and_then(|(p, n)| service(cx, &p, n));
     let targets = f.req(cx, "targets").and_then(|(p, n)| each(cx, &p, n, target));
     let listener_port = f.req(cx, "listenerPort").and_then(|(p, n)| int::<u16>(cx, &p, n, 1, 65535));
+    let min_healthy_targets = match f.opt(cx, "minHealthyTargets") {
+        Some((p, n)) => int::<u16>(cx, &p, n, 0, 1000).and_then(|m| match &targets {
+            Some(t) if usize::from(m) > t.len() => {
+                cx.error(
+                    n.loc,
+                    &p,
+                    format!("{m} healthy targets wanted, but the link has {} target(s)", t.len()),
+                    Some(format!("at most {}: the number of targets (0 makes target health informational)", t.len())),
+                );
+                None
+            }
+            _ => Some(m),
+        }),
+        None => Some(default_min_healthy_targets()),
+    };
     let health_check = opt_with(cx, &mut f, "healthCheck", health_check);
     let routes = f.req(cx, "routes").and_then(|(p, n)| each(cx, &p, n, route));
     let peering = match f.opt(cx, "peering") {
@@ -575,6 +590,7 @@ fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
         service: service?,
         targets: targets?,
         listener_port: listener_port?,
+        min_healthy_targets: min_healthy_targets?,
         health_check: health_check?,
         routes: routes?,
         peering: peering?,

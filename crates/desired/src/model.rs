@@ -201,6 +201,10 @@ pub struct LinkSpec {
     pub targets: Vec<Target>,
     /// The NLB listener port of this link; unique per gateway.
     pub listener_port: u16,
+    /// How many targets must pass their health checks for the link to be Healthy (traffic can
+    /// flow); at most the number of targets. 0 makes target health informational.
+    #[serde(default = "default_min_healthy_targets")]
+    pub min_healthy_targets: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
     /// API paths served by this link: each serves `path` and `path/{proxy+}`.
@@ -212,6 +216,10 @@ pub struct LinkSpec {
     /// Extra AWS tags for the resources crosslink creates for this link.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+}
+
+pub fn default_min_healthy_targets() -> u16 {
+    1
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]

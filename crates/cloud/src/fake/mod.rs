@@ -369,7 +369,14 @@ impl World {
 }
 
 fn target(ip: Ipv4Addr, port: u16) -> RegisteredTarget {
-    RegisteredTarget { ip, port, availability_zone: Some("all".into()), health: "healthy".into() }
+    RegisteredTarget {
+        ip,
+        port,
+        availability_zone: Some("all".into()),
+        health: "healthy".into(),
+        reason: None,
+        description: None,
+    }
 }
 
 /// The destination CIDRs of a route table, for assertions.

@@ -19,8 +19,14 @@ pub struct RegisteredTarget {
     pub ip: Ipv4Addr,
     pub port: u16,
     pub availability_zone: Option<String>,
-    /// `healthy`, `unhealthy`, `initial`, `draining`, `unused`, ...
+    /// `healthy`, `unhealthy`, `initial`, `draining`, `unused`, `unavailable` (as AWS reports it).
     pub health: String,
+    /// AWS's reason code when not healthy (`Target.FailedHealthChecks`, `Elb.RegistrationInProgress`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// AWS's description of that reason (`Health checks failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 // ---- Operations -------------------------------------------------------------------------------
