@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crosslink_cloud::{Cloud, CloudError, ErrorKind};
 use crosslink_coord::Ownership;
+use crosslink_plan::health::{LinkHealth, TargetCounts, link_health_on};
 use crosslink_plan::observed::Observed;
 use crosslink_plan::op::ResourceKey;
 use crosslink_plan::units::{self, ORPHANS, Units};
@@ -25,7 +26,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::engine::{ActionResult, Engine, ExecContext, Executed, MAX_RECREATES, ShardCx};
 use crate::focus::Focus;
-use crate::metrics::{LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels};
+use crate::metrics::{LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels, TargetStateLabels};
 use crate::source::{self, LoadFailure, Loaded};
 use crate::status::{
     DesiredStatus, Health, LastError, ObjectStatus, Phase, PruneStatus, StatusSnapshot, rfc3339, unix_now,
@@ -171,6 +172,8 @@ pub struct Daemon<C> {
     changed: Option<BTreeSet<Subject>>,
     /// The subjects the last pass made calls for: the next pass reads their state again.
     changed_last: BTreeSet<Subject>,
+    /// Each link's health as of the last pass's observation (`crosslink_plan::health`).
+    healths: BTreeMap<String, LinkHealth>,
 }
 
 /// Why an action was not started: the daemon is stopping (see `engine::execute`).
@@ -217,6 +220,7 @@ impl<C: Cloud> Daemon<C> {
             last_pruning: 0,
             first_state: None,
             last_observed: None,
+            healths: BTreeMap::new(),
             acted_in: BTreeMap::new(),
             changed: None,
             changed_last: BTreeSet::new(),
@@ -637,7 +641,23 @@ impl<C: Cloud> Daemon<C> {
             info!("first full pass done: ready");
             self.health.set_ready();
         }
+        self.healths = self.link_healths(&plan);
         self.publish_with(&plan, &executed, &pruned);
+    }
+
+    /// Every link's health from the pass's observation and plan (the links of units held here).
+    fn link_healths(&self, plan: &Plan) -> BTreeMap<String, LinkHealth> {
+        let (Some(d), Some(observed)) = (&self.desired, &self.last_observed) else { return BTreeMap::new() };
+        let ix = d.state.index();
+        d.state
+            .links
+            .iter()
+            .filter(|l| plan.reports.contains_key(&Subject::Link(l.metadata.name.clone())))
+            .map(|l| {
+                let h = link_health_on(ix.gateway(&l.spec.gateway), observed, plan, l);
+                (l.metadata.name.clone(), h)
+            })
+            .collect()
     }
 
     /// Drift is what AWS changed behind crosslink's back: a difference found while the subject's
@@ -880,6 +900,10 @@ impl<C: Cloud> Daemon<C> {
         let removed = matches!(s, Subject::Link(l) if tally.desired.as_ref().is_some_and(|d| d.link(l).is_none()))
             || matches!(s, Subject::Gateway(g) if tally.desired.as_ref().is_some_and(|d| d.gateway(g).is_none()));
         let last_failed = related.iter().any(|r| tally.failed.contains(r));
+        let health = match s {
+            Subject::Link(l) if !removed => self.healths.get(l).cloned(),
+            _ => None,
+        };
         let (phase, message) = if let Subject::Link(l) = s {
             if self.prune.blocked && pruned.contains(l) {
                 (Phase::PruneBlocked, "removal held back by the prune guard".to_string())
@@ -888,6 +912,16 @@ impl<C: Cloud> Daemon<C> {
             }
         } else {
             self.phase(&report, &item, pending, removed, last_failed)
+        };
+        let synced = phase == Phase::Ready && pending == 0;
+        // In sync is not working: a link whose traffic cannot flow is never plain Ready.
+        let (phase, message) = match &health {
+            Some(h) if phase == Phase::Ready && !h.healthy && h.starting() => {
+                (Phase::Progressing, format!("in sync; starting: {}", h.summary))
+            }
+            Some(h) if phase == Phase::Ready && !h.healthy => (Phase::Degraded, format!("in sync, but {}", h.summary)),
+            Some(h) if phase == Phase::Ready => (phase, format!("{message}; {}", h.summary)),
+            _ => (phase, message),
         };
         ObjectStatus {
             kind: kind.into(),
@@ -900,6 +934,8 @@ impl<C: Cloud> Daemon<C> {
             pending_changes: pending,
             revision: item.revision.clone(),
             retained: report.retained.clone(),
+            synced,
+            health,
         }
     }
 
@@ -988,12 +1024,21 @@ impl<C: Cloud> Daemon<C> {
             }
         }
         self.metrics.link_ready.clear();
+        self.metrics.link_healthy.clear();
+        self.metrics.link_targets.clear();
         self.metrics.links_by_phase.clear();
         for l in &links {
             self.metrics
                 .link_ready
                 .get_or_create(&LinkLabels { link: l.name.clone() })
                 .set(i64::from(l.phase == Phase::Ready));
+            if let Some(h) = &l.health {
+                self.metrics.link_healthy.get_or_create(&LinkLabels { link: l.name.clone() }).set(i64::from(h.healthy));
+                for state in TargetCounts::STATES {
+                    let labels = TargetStateLabels { link: l.name.clone(), state: state.into() };
+                    self.metrics.link_targets.get_or_create(&labels).set(i64::from(h.targets.get(state)));
+                }
+            }
             self.metrics.links_by_phase.get_or_create(&PhaseLabels { phase: l.phase.as_str().into() }).inc();
         }
         let snapshot = StatusSnapshot {

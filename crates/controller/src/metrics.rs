@@ -24,6 +24,13 @@ pub struct LinkLabels {
     pub link: String,
 }
 
+/// A link's targets in one health state (a fixed set: `TargetCounts::STATES`; never an address).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetStateLabels {
+    pub link: String,
+    pub state: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResourceLabels {
     pub resource: String,
@@ -69,6 +76,8 @@ pub struct Metrics {
     pub reconciles: Family<ReconcileLabels, Counter>,
     pub reconcile_duration: Histogram,
     pub link_ready: Family<LinkLabels, Gauge>,
+    pub link_healthy: Family<LinkLabels, Gauge>,
+    pub link_targets: Family<TargetStateLabels, Gauge>,
     pub links_by_phase: Family<PhaseLabels, Gauge>,
     pub drift_repairs: Family<ResourceLabels, Counter>,
     pub changes_applied: Family<ResourceLabels, Counter>,
@@ -102,6 +111,8 @@ impl Metrics {
             reconciles: Family::default(),
             reconcile_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
             link_ready: Family::default(),
+            link_healthy: Family::default(),
+            link_targets: Family::default(),
             links_by_phase: Family::default(),
             drift_repairs: Family::default(),
             changes_applied: Family::default(),
@@ -132,6 +143,16 @@ impl Metrics {
             m.reconcile_duration.clone(),
         );
         r.register("link_ready", "1 when the link is in sync with desired state, else 0", m.link_ready.clone());
+        r.register(
+            "link_healthy",
+            "1 when traffic can flow through the link (every hop ok, enough healthy targets), else 0; absent before its first observation",
+            m.link_healthy.clone(),
+        );
+        r.register(
+            "link_targets",
+            "The link's desired targets by health state (healthy, initial, unhealthy, draining, unused, unavailable, missing)",
+            m.link_targets.clone(),
+        );
         r.register("links", "Links by phase", m.links_by_phase.clone());
         r.register("drift_repairs", "Out-of-band changes repaired, by resource type", m.drift_repairs.clone());
         r.register(

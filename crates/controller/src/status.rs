@@ -71,6 +71,13 @@ pub struct ObjectStatus {
     /// (crosslink no longer changes them; its tags say so).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retained: Vec<String>,
+    /// Synced: AWS matches desired state (no change pending, no problem).
+    #[serde(default)]
+    pub synced: bool,
+    /// Healthy, for a link: whether traffic can flow, hop by hop, as of the last observation
+    /// (none before the first, and for gateways).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crosslink_plan::health::LinkHealth>,
 }
 
 /// The desired state the daemon runs with, and the last attempt to load it.

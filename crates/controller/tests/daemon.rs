@@ -577,3 +577,54 @@ async fn a_new_link_observes_only_what_it_touches() {
     assert!(all_ready(&s, 4), "every link stays ready: {s:#?}");
     d.stop().await;
 }
+
+/// In sync is not working (issue 18): targets that fail their health checks make a link
+/// Degraded with AWS's reason, hop by hop in /status and in the metrics, and Ready again once
+/// they pass; nothing is changed in AWS for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_sync_link_whose_targets_fail_is_degraded_not_ready() {
+    let f = world();
+    let mut d = start(&f, "health", 2, |_| {});
+    let s = d.until("all links ready", |s| all_ready(s, 2)).await;
+    let h = s.links[0].health.as_ref().expect("a link's health is published");
+    assert!(h.healthy && s.links[0].synced, "{h:#?}");
+    assert!(s.links[0].message.starts_with("in sync; 1 of 1 targets healthy"), "{}", s.links[0].message);
+    let text = d.metrics.encode();
+    assert!(text.contains(&format!("crosslink_link_healthy{{link=\"{}\"}} 1", s.links[0].name)), "{text}");
+
+    let calls = f.calls().len();
+    f.with_account(GW, |st| {
+        for tg in &mut st.target_groups {
+            for t in &mut tg.targets {
+                t.health = "unhealthy".into();
+                t.reason = Some("Target.FailedHealthChecks".into());
+                t.description = Some("Health checks failed".into());
+            }
+        }
+    });
+    let s = d.until("links degraded", |s| s.links.iter().all(|l| l.phase == Phase::Degraded)).await;
+    let l = &s.links[0];
+    assert!(l.synced);
+    assert_eq!(l.message, "in sync, but 0 of 1 targets healthy (Target.FailedHealthChecks)");
+    let first = l.health.as_ref().unwrap().first_broken_hop().unwrap();
+    assert_eq!(first.kind, "target");
+    assert_eq!(first.detail, "unhealthy: Target.FailedHealthChecks: Health checks failed");
+    let text = d.metrics.encode();
+    let name = &l.name;
+    assert!(text.contains(&format!("crosslink_link_healthy{{link=\"{name}\"}} 0")), "{text}");
+    assert!(text.contains(&format!("crosslink_link_targets{{link=\"{name}\",state=\"unhealthy\"}} 1")), "{text}");
+    assert!(text.contains(&format!("crosslink_link_targets{{link=\"{name}\",state=\"healthy\"}} 0")), "{text}");
+    assert!(!text.contains("10.20."), "no target address in a metric label");
+    assert_eq!(f.calls().len(), calls, "an unhealthy target is not a change to make");
+
+    f.with_account(GW, |st| {
+        for tg in &mut st.target_groups {
+            for t in &mut tg.targets {
+                t.health = "healthy".into();
+                (t.reason, t.description) = (None, None);
+            }
+        }
+    });
+    d.until("ready again", |s| all_ready(s, 2)).await;
+    d.stop().await;
+}

@@ -385,6 +385,8 @@ mod tests {
             pending_changes: 0,
             revision: None,
             retained: vec![],
+            synced: true,
+            health: None,
         }
     }
 

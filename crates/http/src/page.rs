@@ -275,6 +275,8 @@ mod tests {
             pending_changes: 2,
             revision: None,
             retained: vec![],
+            synced: true,
+            health: None,
         }
     }
 

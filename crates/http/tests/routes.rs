@@ -40,6 +40,8 @@ fn snapshot() -> StatusSnapshot {
             pending_changes: 0,
             revision: Some("3f2a9c1".into()),
             retained: vec![],
+            synced: true,
+            health: None,
         }],
         links: vec![ObjectStatus {
             kind: "Link".into(),
@@ -56,6 +58,8 @@ fn snapshot() -> StatusSnapshot {
             pending_changes: 3,
             revision: None,
             retained: vec![],
+            synced: true,
+            health: None,
         }],
     }
 }

@@ -35,6 +35,8 @@ fn snapshot() -> StatusSnapshot {
             pending_changes: 4,
             revision: None,
             retained: vec![],
+            synced: true,
+            health: None,
         }],
         ..Default::default()
     }

@@ -9,7 +9,7 @@
 
 use std::net::Ipv4Addr;
 
-use crosslink_desired::{DesiredState, Link};
+use crosslink_desired::{DesiredState, Gateway, Link};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
@@ -178,10 +178,15 @@ impl Hops {
 
 /// The health of `link` as `observed` shows it, with the ids `plan`'s reports give each hop.
 pub fn link_health(desired: &DesiredState, observed: &Observed, plan: &Plan, link: &Link) -> LinkHealth {
+    link_health_on(desired.gateway(&link.spec.gateway), observed, plan, link)
+}
+
+/// The same, given the link's gateway (looked up by the caller, in an index).
+pub fn link_health_on(gateway: Option<&Gateway>, observed: &Observed, plan: &Plan, link: &Link) -> LinkHealth {
     let mut h = Hops { hops: Vec::new() };
     let empty = Report::default();
     let lr = plan.reports.get(&Subject::Link(link.metadata.name.clone())).unwrap_or(&empty);
-    let gw = desired.gateway(&link.spec.gateway);
+    let gw = gateway;
     let gr = gw.and_then(|g| plan.reports.get(&Subject::Gateway(g.metadata.name.clone()))).unwrap_or(&empty);
     let mut targets = TargetCounts::default();
     let Some(gw) = gw else {
