@@ -54,6 +54,11 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print a running daemon's status as a table: exit 0 all Ready, 2 otherwise, 1 unreachable.
     Status(StatusArgs),
+    /// Show every hop of one link and whether traffic can flow through it: the first broken hop
+    /// comes with what to check, and in which account. Reads a running daemon's status with
+    /// --server, or observes AWS itself given the desired state. Exit 0 healthy, 2 not healthy
+    /// (or not in sync), 1 error.
+    Explain(ExplainArgs),
     /// Print least-privilege IAM policies for desired state: the controller's, and per account a
     /// trust policy (with the external id) and a permissions policy conditioned on ownership tags.
     ///
@@ -171,6 +176,26 @@ pub struct StatusArgs {
     /// Print the raw JSON.
     #[arg(long)]
     pub json: bool,
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The Link's name (metadata.name).
+    pub link: String,
+    /// Desired-state files or directories: observe AWS here instead of asking a daemon.
+    #[arg(required_unless_present = "server", conflicts_with = "server")]
+    pub paths: Vec<PathBuf>,
+    /// A running daemon's HTTP address: explain from its last observation (no AWS call here).
+    #[arg(long, env = "CROSSLINK_SERVER")]
+    pub server: Option<String>,
+    /// The value of the crosslink.dev/managed-by tag (when observing AWS).
+    #[arg(long, env = "CROSSLINK_INSTANCE", default_value = "crosslink")]
+    pub instance: String,
+    /// Output format.
+    #[arg(long, short, env = "CROSSLINK_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
 }

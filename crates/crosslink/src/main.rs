@@ -2,6 +2,7 @@
 
 mod cli;
 mod daemon;
+mod explain;
 mod iam;
 mod reconcile;
 mod render;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         cli::Command::Apply(args) => one_thread().block_on(reconcile::apply(&args)),
         cli::Command::Run(args) => runtime().block_on(daemon::run(&args)),
         cli::Command::Status(args) => one_thread().block_on(daemon::status(&args)),
+        cli::Command::Explain(args) => one_thread().block_on(explain::explain(&args)),
         cli::Command::Validate(args) => validate::validate(&args),
         cli::Command::IamPolicy(args) => iam::iam_policy(&args),
         cli::Command::Schema => {

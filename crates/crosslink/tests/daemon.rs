@@ -298,3 +298,71 @@ async fn the_daemon_converges_follows_edits_repairs_drift_and_stops_cleanly() {
     assert!(log.contains("\"reason\":\"no longer desired\"") || log.contains("\"reason\":\"missing\""), "{log}");
     let _ = std::fs::remove_dir_all(&env.dir);
 }
+
+fn explain(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
+    cmd.arg("explain").args(args).env("NO_COLOR", "1").env_remove("CROSSLINK_DESIRED_STATE");
+    for (k, v) in env.moto.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// `crosslink explain` end to end against moto (issue 18): a working link explained from the
+/// daemon and from its own observation, exit 0; a target removed behind crosslink's back is the
+/// marked broken hop, exit 2. (moto reports every registered target healthy: unhealthy ones are
+/// driven on the in-memory AWS, crates/controller/tests/health.rs.)
+#[tokio::test]
+async fn explain_shows_every_hop_and_marks_a_target_removed_behind_crosslink_s_back() {
+    let env = Env::new().await;
+    env.write("accounts.yaml", ACCOUNTS);
+    env.write("links.yaml", &env.links(&[("pay", 9001)]));
+    let port = free_port();
+    let daemon = Daemon(env.spawn(port, &[]));
+    let s = wait_for(&env, port, "the link ready", 60, |s| all_ready(s, 1));
+    let pay = &s.links[0];
+    assert!(pay.synced && pay.health.as_ref().is_some_and(|h| h.healthy), "{pay:#?}");
+
+    let server = format!("http://127.0.0.1:{port}");
+    let (code, out) = explain(&env, &["pay", "--server", &server]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Synced: yes  Healthy: yes (1 of 1 targets healthy"), "{out}");
+    for hop in ["route", "stage", "vpcLink", "listener", "targetGroup", "target", "peering", "networkRoute"] {
+        assert!(out.contains(&format!(" {hop} ")), "{hop} missing:\n{out}");
+    }
+    let (code, out) = explain(&env, &["nope", "--server", &server]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("Link/nope is not in the status of"), "{out}");
+    drop(daemon);
+
+    // Observed here, without a daemon.
+    let dir = env.dir.to_str().unwrap().to_string();
+    let (code, out) = explain(&env, &["pay", &dir, "-o", "json"]);
+    assert_eq!(code, Some(0), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["health"]["healthy"], true);
+    let hops = v["health"]["hops"].as_array().unwrap();
+    assert_eq!(hops.len(), 9, "{v:#}");
+    assert!(hops.iter().all(|h| h["state"] == "ok"), "{v:#}");
+
+    // A target deregistered out of band: the broken hop, marked, with its hint; exit 2.
+    let tg = pay.resources["targetGroup"].clone();
+    let gw = env.desired.account("shared").unwrap();
+    let cfg = env.cloud.session(gw).await.unwrap().config;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&cfg);
+    let target = aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+        .id("10.20.1.10")
+        .port(8080)
+        .availability_zone("all")
+        .build();
+    elb.deregister_targets().target_group_arn(&tg).targets(target).send().await.unwrap();
+    let (code, out) = explain(&env, &["pay", &dir]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("Healthy: no (0 of 1 targets healthy"), "{out}");
+    assert!(out.contains("Look first at: target 10.20.1.10:8080 in account payments: not registered"), "{out}");
+    let marked = out.lines().find(|l| l.starts_with('>')).unwrap_or_else(|| panic!("no marked hop:\n{out}"));
+    assert!(marked.contains("target 10.20.1.10:8080") && marked.contains("broken"), "{marked}");
+    assert!(out.contains("hint: the next pass registers it"), "{out}");
+    let _ = std::fs::remove_dir_all(&env.dir);
+}
