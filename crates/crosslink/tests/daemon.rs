@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crosslink_aws::{AwsCloud, Connector, SeededVpc, seed_network};
 use crosslink_controller::status::{Phase, StatusSnapshot};
 use crosslink_desired::DesiredState;
+use crosslink_testkit::proxy::Proxy;
 use crosslink_testkit::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
 
 const ACCOUNTS: &str = "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {name: shared}\nspec: {accountId: \"111111111111\", region: eu-central-1, assumeRole: {roleArn: \"arn:aws:iam::111111111111:role/crosslink\", externalId: d-ext}}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {name: payments}\nspec: {accountId: \"222222222222\", region: eu-central-1, assumeRole: {roleArn: \"arn:aws:iam::222222222222:role/crosslink\", externalId: d-ext}}\n";
@@ -299,10 +300,39 @@ async fn the_daemon_converges_follows_edits_repairs_drift_and_stops_cleanly() {
     let _ = std::fs::remove_dir_all(&env.dir);
 }
 
+/// DescribeTargetHealth's answer for one target failing its health checks, shaped as the ELBv2
+/// API reference documents it (Query protocol, XML).
+const UNHEALTHY_TARGET: &str = r#"<DescribeTargetHealthResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">
+  <DescribeTargetHealthResult>
+    <TargetHealthDescriptions>
+      <member>
+        <HealthCheckPort>8080</HealthCheckPort>
+        <TargetHealth>
+          <State>unhealthy</State>
+          <Reason>Target.FailedHealthChecks</Reason>
+          <Description>Health checks failed</Description>
+        </TargetHealth>
+        <Target>
+          <Id>10.20.1.10</Id>
+          <Port>8080</Port>
+          <AvailabilityZone>all</AvailabilityZone>
+        </Target>
+      </member>
+    </TargetHealthDescriptions>
+  </DescribeTargetHealthResult>
+  <ResponseMetadata>
+    <RequestId>c534f810-f389-11e5-9192-3fff33344cfa</RequestId>
+  </ResponseMetadata>
+</DescribeTargetHealthResponse>"#;
+
 fn explain(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    explain_via(&env.moto.env(), args)
+}
+
+fn explain_via(aws: &[(&'static str, String)], args: &[&str]) -> (Option<i32>, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
     cmd.arg("explain").args(args).env("NO_COLOR", "1").env_remove("CROSSLINK_DESIRED_STATE");
-    for (k, v) in env.moto.env() {
+    for (k, v) in aws {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
@@ -346,8 +376,22 @@ async fn explain_shows_every_hop_and_marks_a_target_removed_behind_crosslink_s_b
     assert_eq!(hops.len(), 9, "{v:#}");
     assert!(hops.iter().all(|h| h["state"] == "ok"), "{v:#}");
 
-    // A target deregistered out of band: the broken hop, marked, with its hint; exit 2.
+    // A target failing its health checks (moto never says so): the answer AWS gives, recorded
+    // as its API reference shapes it, reaches the real SDK through the proxy.
     let tg = pay.resources["targetGroup"].clone();
+    let proxy = Proxy::start(env.moto.addr);
+    proxy.answer_next("DescribeTargetHealth", 200, "text/xml", UNHEALTHY_TARGET, 1);
+    let (code, out) = explain_via(&proxy.env(), &["pay", &dir]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("Healthy: no (0 of 1 targets healthy (Target.FailedHealthChecks)"), "{out}");
+    assert!(
+        out.contains("Look first at: target 10.20.1.10:8080 in account payments: unhealthy: Target.FailedHealthChecks: Health checks failed"),
+        "{out}"
+    );
+    assert!(out.contains("hint: in account payments: check that the service listens on 10.20.1.10:8080"), "{out}");
+    assert_eq!(proxy.counts().get(&("elasticloadbalancing".into(), "DescribeTargetHealth".into())), Some(&1));
+
+    // A target deregistered out of band: the broken hop, marked, with its hint; exit 2.
     let gw = env.desired.account("shared").unwrap();
     let cfg = env.cloud.session(gw).await.unwrap().config;
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&cfg);

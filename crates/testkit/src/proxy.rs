@@ -216,11 +216,21 @@ struct Scripted {
     times: u32,
 }
 
+/// A recorded answer given instead of moto's (`Proxy::answer_next`).
+struct Canned {
+    selector: String,
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+    times: u32,
+}
+
 struct FaultState {
     faults: Faults,
     /// Seeded from `Faults::seed`: a seed replays the same faults.
     rng: StdRng,
     script: Vec<Scripted>,
+    canned: Vec<Canned>,
 }
 
 struct Shared {
@@ -279,6 +289,7 @@ impl Proxy {
                 faults: Faults::none(),
                 rng: StdRng::seed_from_u64(0),
                 script: Vec::new(),
+                canned: Vec::new(),
             }),
             accounts: Mutex::new(known_accounts()),
         });
@@ -320,11 +331,25 @@ impl Proxy {
         lock(&self.shared.faults).script.push(Scripted { selector: selector.to_string(), kind, times });
     }
 
-    /// No faults, no latency, no script.
+    /// The next `times` calls matching `selector` get this answer instead of moto's (which is
+    /// not called): a response recorded or shaped as AWS documents it, for what moto does not
+    /// emulate (a target failing its health checks, say). Recorded as a call without a fault.
+    pub fn answer_next(&self, selector: &str, status: u16, content_type: &str, body: &str, times: u32) {
+        lock(&self.shared.faults).canned.push(Canned {
+            selector: selector.to_string(),
+            status,
+            content_type: content_type.to_string(),
+            body: body.as_bytes().to_vec(),
+            times,
+        });
+    }
+
+    /// No faults, no latency, no script, no recorded answers.
     pub fn clear_faults(&self) {
         let mut st = lock(&self.shared.faults);
         st.faults = Faults::none();
         st.script.clear();
+        st.canned.clear();
     }
 
     /// Environment for a child process (the crosslink binary) to use the proxy as its AWS.
@@ -628,6 +653,19 @@ fn identify(req: &Message) -> Identity {
 }
 
 impl Shared {
+    /// A recorded answer for this call, if one is scripted.
+    fn canned(&self, id: &Identity) -> Option<(u16, String, Vec<u8>)> {
+        let mut st = lock(&self.faults);
+        let i = st.canned.iter().position(|c| c.times > 0 && selects(&c.selector, &id.service, &id.operation))?;
+        let c = &mut st.canned[i];
+        c.times -= 1;
+        let out = (c.status, c.content_type.clone(), c.body.clone());
+        if c.times == 0 {
+            st.canned.remove(i);
+        }
+        Some(out)
+    }
+
     /// The fault (if any) and extra latency for one call.
     fn decide(&self, id: &Identity) -> (Option<FaultKind>, Duration) {
         let mut st = lock(&self.faults);
@@ -786,6 +824,13 @@ fn handle(shared: &Shared, mut client: TcpStream) {
     };
     let arrived = Instant::now();
     let id = identify(&req);
+    if let Some((status, content_type, body)) = shared.canned(&id) {
+        let headers =
+            [("Content-Type".to_string(), content_type), ("x-amzn-RequestId".to_string(), shared.request_id())];
+        shared.record(id, status, None, arrived);
+        let _ = write_message(&mut client, &format!("HTTP/1.1 {status} {}", reason(status)), &headers, &body, false);
+        return;
+    }
     let (fault, latency) = shared.decide(&id);
     if !latency.is_zero() {
         std::thread::sleep(latency);
@@ -855,6 +900,7 @@ mod tests {
                 faults: Faults::none(),
                 rng: StdRng::seed_from_u64(0),
                 script: Vec::new(),
+                canned: Vec::new(),
             }),
             accounts: Mutex::new(known_accounts()),
         }
