@@ -14,7 +14,7 @@ use crate::kinds::method::integration_uri;
 use crate::kinds::{self, Outs, ResourceKind, StageOp};
 use crate::model::*;
 use crate::observed::*;
-use crate::op::{Op, Output};
+use crate::op::{Op, Output, Ref};
 use crate::tags::{self, DELETION_POLICY, MANAGED_BY, OWNER};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -235,6 +235,20 @@ pub(crate) enum Stage {
     Api,
     /// Each (gateway VPC, service VPC) pair of the links ([`PairCx`]): the peering and its routes.
     Pair,
+}
+
+/// What a kind hands on when that is one resource: its id (pending while this plan makes it, or
+/// while AWS does) and the action making it, which what uses it waits for.
+pub(crate) struct Made {
+    pub(crate) id: Ref,
+    pub(crate) action: Option<usize>,
+}
+
+impl Default for Made {
+    /// Before the kind's `plan` ran (a subject stopped earlier never reads it).
+    fn default() -> Self {
+        Made { id: Ref::Pending("not planned".into()), action: None }
+    }
 }
 
 /// A gateway as its kinds plan it, and what they planned (for the kinds after them, its links

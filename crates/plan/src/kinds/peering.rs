@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use crate::kinds::ResourceKind;
 use crate::op::{Op, Output};
-use crate::planner::PairCx;
+use crate::planner::{Made, PairCx};
 use crate::tags::{DELETION_POLICY, MANAGED_BY, OWNER};
 use super::KindOp;
 use crate::kinds::RouteOp;
@@ -281,18 +281,7 @@ pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<crate::op::Op> {
 
 /// What the pair's peering hands to its routes: its id (pending while this plan requests it)
 /// and the action the routes wait for (the acceptance).
-pub(crate) struct Planned {
-    pub(crate) id: Ref,
-    pub(crate) action: Option<usize>,
-}
-
-pub(crate) type Out<'a> = Planned;
-
-impl Default for Planned {
-    fn default() -> Self {
-        Planned { id: Ref::Pending("the pair's peering".into()), action: None }
-    }
-}
+pub(crate) type Out<'a> = Made;
 
 /// The pair's peering, found by its owner tag in the gateway account: accepted while pending,
 /// its DNS option kept as desired, its tags repaired, duplicates deleted; none: requested and
@@ -494,6 +483,6 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut PairCx<'a, '_>) -> Option<(
     if pcx.known().is_none() && pcx_action.is_none() {
         return None; // waiting for the peering; routes come after.
     }
-    cx.out.peering = Planned { id: pcx, action: pcx_action };
+    cx.out.peering = Made { id: pcx, action: pcx_action };
     Some(())
 }

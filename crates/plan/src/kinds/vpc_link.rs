@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Reason, Verb};
 use crate::op::{Op, Output};
-use crate::planner::{GatewayCx, Planner};
+use crate::planner::{GatewayCx, Made, Planner};
 use super::KindOp;
 use crate::observed::AccountState;
 use crate::planner::Prunable;
@@ -124,18 +124,7 @@ pub(crate) use crate::planner::untagged as tag_op;
 
 /// What the gateway's VPC link hands on: its id (pending while this plan creates it, or while
 /// AWS makes it AVAILABLE), and the action creating it.
-pub(crate) struct Planned {
-    pub(crate) id: Ref,
-    pub(crate) action: Option<usize>,
-}
-
-pub(crate) type Out<'a> = Planned;
-
-impl Default for Planned {
-    fn default() -> Self {
-        Planned { id: Ref::Pending("the gateway's VPC link".into()), action: None }
-    }
-}
+pub(crate) type Out<'a> = Made;
 
 /// The gateway's VPC link to its load balancer: one of its own that targets the load balancer
 /// and is not FAILED or DELETING is used (waited for while PENDING); the others are deleted, and
