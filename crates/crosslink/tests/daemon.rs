@@ -24,7 +24,8 @@ struct Env {
 }
 
 impl Env {
-    async fn new() -> Env {
+    /// `name` names its scratch folder: tests of this binary run at once, each in its own.
+    async fn new(name: &str) -> Env {
         let moto = Moto::start();
         let cloud = AwsCloud::new(Connector::static_credentials(&moto.endpoint, REGION, ACCESS_KEY, SECRET_KEY).await);
         let desired = crosslink_desired::load_str(Path::new("a.yaml"), ACCOUNTS).unwrap();
@@ -32,7 +33,7 @@ impl Env {
         let svc = cloud.session(desired.account("payments").unwrap()).await.unwrap();
         let gw = seed_network(&gw, "gateway", "10.1.0.0/16".parse().unwrap(), 2).await.unwrap();
         let svc = seed_network(&svc, "payments", "10.20.0.0/16".parse().unwrap(), 1).await.unwrap();
-        let dir = crosslink_testkit::scratch_dir("daemon");
+        let dir = crosslink_testkit::scratch_dir(name);
         Env { moto, cloud, desired, gw, svc, dir }
     }
 
@@ -167,7 +168,7 @@ fn check_exposition(text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_converges_follows_edits_repairs_drift_and_stops_cleanly() {
-    let env = Env::new().await;
+    let env = Env::new("daemon").await;
     env.write("accounts.yaml", ACCOUNTS);
     env.write("links.yaml", &env.links(&[("pay", 9001), ("refunds", 9002), ("cards", 9003)]));
     let port = free_port();
@@ -345,7 +346,7 @@ fn explain_via(aws: &[(&'static str, String)], args: &[&str]) -> (Option<i32>, S
 /// driven on the in-memory AWS, crates/controller/tests/health.rs.)
 #[tokio::test]
 async fn explain_shows_every_hop_and_marks_a_target_removed_behind_crosslink_s_back() {
-    let env = Env::new().await;
+    let env = Env::new("explain").await;
     env.write("accounts.yaml", ACCOUNTS);
     env.write("links.yaml", &env.links(&[("pay", 9001)]));
     let port = free_port();
