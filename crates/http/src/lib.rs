@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     bounded(
         Router::new()
             .route("/", get(status_page))
+            .route("/links/{name}", get(link_page))
             .route("/status", get(status_json))
             .route("/metrics", get(metrics))
             .route("/healthz", get(healthz))
@@ -180,6 +181,10 @@ async fn status_json(State(s): State<AppState>) -> Response {
 
 async fn status_page(State(s): State<AppState>) -> Response {
     let html = page::render(&s.status.borrow(), SystemTime::now());
+    html_response(html)
+}
+
+fn html_response(html: String) -> Response {
     let mut res = html.into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -192,6 +197,19 @@ async fn status_page(State(s): State<AppState>) -> Response {
     );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     res
+}
+
+async fn link_page(State(s): State<AppState>, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    let html = page::render_link(&s.status.borrow(), &name, SystemTime::now());
+    match html {
+        Some(html) => html_response(html),
+        None => text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Link/{name} is not in this daemon's status (with several replicas, its unit's holder reports it)\n"
+            ),
+        ),
+    }
 }
 
 async fn not_found() -> Response {

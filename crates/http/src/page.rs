@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use crosslink_controller::status::{ObjectStatus, Phase, StatusSnapshot};
+use crosslink_plan::health::LinkHealth;
 
 use crate::when::with_age;
 
@@ -43,7 +44,15 @@ dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .banner pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 6px 0 0; font-size: 0.9em; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: 6px 8px; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
-th { background: var(--head); font-weight: 600; }
+th { background: var(--head); font-weight: 600; white-space: nowrap; overflow-wrap: normal; }
+.scroll { overflow-x: auto; }
+.hop-ok { background: #1a7f37; }
+.hop-starting { background: #9a6700; }
+.hop-broken { background: #cf222e; }
+.hop-unknown { background: #6e7781; }
+tr.first { outline: 3px solid #cf222e; outline-offset: -3px; }
+.callout { border-left: 6px solid #cf222e; background: var(--head); padding: 10px 12px; margin: 12px 0; border-radius: 4px; }
+.callout.ok { border-left-color: #1a7f37; }
 td.num { text-align: right; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 0.85em; font-weight: 600; color: #fff; white-space: nowrap; }
 .Ready { background: #1a7f37; }
@@ -73,14 +82,7 @@ pub(crate) fn render(s: &StatusSnapshot, now: SystemTime) -> String {
     let e = escape_html;
     let mut h = String::with_capacity(8 * 1024);
     let title = if s.instance.is_empty() { "crosslink".to_string() } else { format!("crosslink · {}", s.instance) };
-    let _ = writeln!(
-        h,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta http-equiv=\"refresh\" content=\"{REFRESH_SECS}\">\
-         <title>{}</title><style>{STYLE}</style></head><body>",
-        e(&title)
-    );
+    head(&mut h, &title);
 
     let _ = write!(h, "<header><h1>{}</h1><dl class=\"facts\">", e(&title));
     fact(&mut h, "version", &e(&s.version));
@@ -168,7 +170,7 @@ fn shards(h: &mut String, sh: &crosslink_coord::ShardStatus) {
         );
     }
     h.push_str(
-        "<table><thead><tr><th>Unit</th><th>Gateways</th><th>Holder</th><th>Preferred</th></tr></thead><tbody>\n",
+        "<div class=\"scroll\"><table><thead><tr><th>Unit</th><th>Gateways</th><th>Holder</th><th>Preferred</th></tr></thead><tbody>\n",
     );
     let mut units: Vec<&crosslink_coord::UnitStatus> = sh.units.iter().collect();
     units.sort_by_key(|u| (!u.mine, u.unit.clone()));
@@ -187,7 +189,7 @@ fn shards(h: &mut String, sh: &crosslink_coord::ShardStatus) {
             e(u.preferred.as_deref().unwrap_or(""))
         );
     }
-    h.push_str("</tbody></table>\n");
+    h.push_str("</tbody></table></div>\n");
 }
 
 /// `value_html` is already escaped.
@@ -216,9 +218,12 @@ fn table(h: &mut String, title: &str, objects: &[ObjectStatus], now: SystemTime)
         let _ = writeln!(h, "<p class=\"empty\">No {} in desired state.</p>", title.to_lowercase());
         return;
     }
-    h.push_str(
-        "<table><thead><tr><th>Name</th><th>Phase</th><th>Message</th><th>Last error</th><th>Pending</th>\
-         <th>Last reconcile</th><th>Resources</th></tr></thead><tbody>\n",
+    let links = title == "Links";
+    let healthy_th = if links { "<th>Healthy</th>" } else { "" };
+    let _ = writeln!(
+        h,
+        "<div class=\"scroll\"><table><thead><tr><th>Name</th><th>Phase</th>{healthy_th}<th>Message</th><th>Last error</th>\
+         <th>Pending</th><th>Last reconcile</th><th>Resources</th></tr></thead><tbody>",
     );
     for o in objects {
         let phase = o.phase.as_str();
@@ -238,20 +243,135 @@ fn table(h: &mut String, title: &str, objects: &[ObjectStatus], now: SystemTime)
         };
         let mut resources: Vec<String> = o.resources.iter().map(|(k, v)| format!("{}: {}", e(k), e(v))).collect();
         resources.extend(o.retained.iter().map(|r| format!("kept: {}", e(r))));
+        let (name, healthy) = if links {
+            let name = format!("<a href=\"links/{}\"><strong>{}</strong></a>", e(&path_segment(&o.name)), e(&o.name));
+            (name, format!("<td data-label=\"Healthy\">{}</td>", healthy_badge(o.health.as_ref())))
+        } else {
+            (format!("<strong>{}</strong>", e(&o.name)), String::new())
+        };
         let _ = writeln!(
             h,
-            "<tr><td data-label=\"Name\"><strong>{}</strong></td>\
-             <td data-label=\"Phase\"><span class=\"badge {phase}\">{phase}</span></td>\
+            "<tr><td data-label=\"Name\">{name}</td>\
+             <td data-label=\"Phase\"><span class=\"badge {phase}\">{phase}</span></td>{healthy}\
              <td data-label=\"Message\">{}</td><td data-label=\"Last error\">{error}</td>\
              <td data-label=\"Pending\" class=\"num\">{}</td><td data-label=\"Last reconcile\">{reconciled}</td>\
              <td data-label=\"Resources\" class=\"small\">{}</td></tr>",
-            e(&o.name),
             e(&o.message),
             o.pending_changes,
             resources.join("<br>"),
         );
     }
-    h.push_str("</tbody></table>\n");
+    h.push_str("</tbody></table></div>\n");
+}
+
+/// A link name as one path segment of its page's address.
+pub(crate) fn path_segment(name: &str) -> String {
+    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// yes / no / starting / unknown, as a badge with its word (not colour alone).
+fn healthy_badge(h: Option<&LinkHealth>) -> String {
+    match h {
+        None => "<span class=\"badge hop-unknown\">unknown</span>".into(),
+        Some(h) if h.healthy => "<span class=\"badge hop-ok\">yes</span>".into(),
+        Some(h) if h.starting() => "<span class=\"badge hop-starting\">starting</span>".into(),
+        Some(_) => "<span class=\"badge hop-broken\">no</span>".into(),
+    }
+}
+
+fn head(h: &mut String, title: &str) {
+    let _ = writeln!(
+        h,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"refresh\" content=\"{REFRESH_SECS}\">\
+         <title>{}</title><style>{STYLE}</style></head><body>",
+        escape_html(title)
+    );
+}
+
+/// The page of one link: its phase, Synced and Healthy, the hop to look at first with its hint,
+/// then every hop in the order a request takes them. `None` for a link not in the report.
+pub(crate) fn render_link(s: &StatusSnapshot, name: &str, now: SystemTime) -> Option<String> {
+    let e = escape_html;
+    let o = s.links.iter().find(|l| l.name == name)?;
+    let mut h = String::with_capacity(8 * 1024);
+    head(&mut h, &format!("Link/{name} · crosslink"));
+    let phase = o.phase.as_str();
+    let _ = write!(
+        h,
+        "<header><p class=\"small\"><a href=\"../\">all links</a></p><h1>Link/{}</h1><dl class=\"facts\">",
+        e(name)
+    );
+    fact(&mut h, "phase", &format!("<span class=\"badge {phase}\">{phase}</span> {}", e(&o.message)));
+    let synced =
+        if o.synced { "<span class=\"badge hop-ok\">yes</span>" } else { "<span class=\"badge hop-broken\">no</span>" };
+    fact(&mut h, "synced", synced);
+    let healthy = match &o.health {
+        Some(hl) => format!("{} {}", healthy_badge(Some(hl)), e(&hl.summary)),
+        None => format!("{} not observed yet", healthy_badge(None)),
+    };
+    fact(&mut h, "healthy", &healthy);
+    if let Some(at) = &o.last_reconcile {
+        fact(&mut h, "last reconcile", &e(&with_age(at, now)));
+    }
+    h.push_str("</dl></header>\n");
+    if let Some(err) = &o.last_error {
+        let _ = writeln!(
+            h,
+            "<div class=\"banner error\" role=\"alert\"><strong>{}</strong> {}{}</div>",
+            e(&err.code),
+            e(&err.message),
+            err.hint.as_ref().map(|x| format!("<br>hint: {}", e(x))).unwrap_or_default()
+        );
+    }
+    let Some(hl) = &o.health else {
+        h.push_str("<p class=\"empty\">No observation of this link yet.</p></body></html>\n");
+        return Some(h);
+    };
+    match hl.first_broken_hop() {
+        Some(x) => {
+            let _ = writeln!(
+                h,
+                "<div class=\"callout\" role=\"alert\"><strong>Look here first:</strong> {} in account <strong>{}</strong>: \
+                 <span class=\"badge hop-{}\">{}</span> {}{}</div>",
+                e(&x.name),
+                e(&x.account),
+                x.state.as_str(),
+                x.state.as_str(),
+                e(&x.detail),
+                x.hint.as_ref().map(|t| format!("<br><span class=\"hint\">{}</span>", e(t))).unwrap_or_default()
+            );
+        }
+        None => h.push_str("<div class=\"callout ok\">Every hop works.</div>\n"),
+    }
+    let _ = writeln!(h, "<h2>Hops ({})</h2>", hl.hops.len());
+    h.push_str(
+        "<div class=\"scroll\"><table><thead><tr><th>#</th><th>Hop</th><th>Name</th><th>Account</th><th>State</th>\
+         <th>Detail</th><th>Id</th></tr></thead><tbody>\n",
+    );
+    for (i, x) in hl.hops.iter().enumerate() {
+        let first = if hl.first_broken == Some(i) { " class=\"first\"" } else { "" };
+        let state = x.state.as_str();
+        let _ = writeln!(
+            h,
+            "<tr{first}><td data-label=\"#\" class=\"num\">{}</td><td data-label=\"Hop\">{}</td><td data-label=\"Name\">{}</td>\
+             <td data-label=\"Account\">{}</td><td data-label=\"State\"><span class=\"badge hop-{state}\">{state}</span></td>\
+             <td data-label=\"Detail\">{}</td><td data-label=\"Id\" class=\"small\">{}</td></tr>",
+            i + 1,
+            e(&x.kind),
+            e(&x.name),
+            e(&x.account),
+            e(&x.detail),
+            e(x.id.as_deref().unwrap_or(""))
+        );
+    }
+    h.push_str("</tbody></table></div>\n");
+    let _ = writeln!(
+        h,
+        "<footer>Refreshes every {REFRESH_SECS} s · <a href=\"../status\">JSON</a></footer>\n</body></html>"
+    );
+    Some(h)
 }
 
 #[cfg(test)]
@@ -392,5 +512,97 @@ mod tests {
             "deletions held back for 2 link(s): a, b. 3 of 4 links would be deleted; the guard allows 1</div>"
         ));
         assert!(page.contains("No links in desired state."));
+    }
+
+    fn hop(
+        kind: &str,
+        name: &str,
+        state: crosslink_plan::health::HopState,
+        detail: &str,
+    ) -> crosslink_plan::health::Hop {
+        crosslink_plan::health::Hop {
+            kind: kind.into(),
+            name: name.into(),
+            account: "payments".into(),
+            id: Some("id-1".into()),
+            state,
+            detail: detail.into(),
+            hint: Some(format!("check {name} <now>")),
+        }
+    }
+
+    fn degraded_link() -> ObjectStatus {
+        use crosslink_plan::health::{HopState, TargetCounts};
+        let hops = vec![
+            hop("route", "GET /payments", HopState::Ok, "HTTP_PROXY through the VPC link"),
+            hop("listener", "listener :9001", HopState::Ok, "TCP :9001"),
+            hop("target", "target 10.20.1.10:8080", HopState::Broken, "unhealthy: Target.FailedHealthChecks"),
+            hop("networkRoute", "route 10.1.0.0/16 in rtb-1", HopState::Broken, "blackhole: its target is gone"),
+        ];
+        ObjectStatus {
+            health: Some(LinkHealth {
+                healthy: false,
+                summary: "0 of 1 targets healthy (Target.FailedHealthChecks)".into(),
+                targets: TargetCounts { unhealthy: 1, ..TargetCounts::default() },
+                min_healthy_targets: 1,
+                first_broken: Some(2),
+                hops,
+            }),
+            ..object("pay<x>", Phase::Degraded, "in sync, but 0 of 1 targets healthy (Target.FailedHealthChecks)")
+        }
+    }
+
+    #[test]
+    fn a_link_page_shows_the_broken_hop_first_then_every_hop_in_order() {
+        let s = StatusSnapshot { links: vec![degraded_link()], ..Default::default() };
+        let page = render_link(&s, "pay<x>", now()).unwrap();
+        let callout = page.find("Look here first:").expect("a callout");
+        let table = page.find("<h2>Hops (4)</h2>").expect("the hops");
+        assert!(callout < table, "the broken hop comes before the table");
+        assert!(page.contains(
+            "<strong>Look here first:</strong> target 10.20.1.10:8080 in account <strong>payments</strong>: <span class=\"badge hop-broken\">broken</span> unhealthy: Target.FailedHealthChecks"
+        ), "{page}");
+        assert!(page.contains("check target 10.20.1.10:8080 &lt;now&gt;"), "the hint, escaped");
+        assert!(page.contains("<tr class=\"first\"><td data-label=\"#\" class=\"num\">3</td>"), "the row marked");
+        assert_eq!(page.matches("<tr class=\"first\"").count(), 1);
+        let order: Vec<usize> = ["GET /payments", "listener :9001", "target 10.20.1.10", "route 10.1.0.0/16"]
+            .iter()
+            .map(|n| page.rfind(n).unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "hops in traffic order");
+        assert!(!page.contains("<x>") && page.contains("Link/pay&lt;x&gt;"));
+        for banned in ["<script", "src=", "http://", "https://"] {
+            assert!(!page.contains(banned), "{banned} in\n{page}");
+        }
+        assert!(render_link(&s, "other", now()).is_none());
+    }
+
+    #[test]
+    fn the_index_links_each_link_to_its_page_and_says_whether_it_is_healthy() {
+        let mut fine = object("orders", Phase::Progressing, "starting");
+        fine.health = None;
+        let s = StatusSnapshot { links: vec![degraded_link(), fine], ..Default::default() };
+        let page = render(&s, now());
+        assert!(page.contains("<th>Healthy</th>"));
+        assert!(page.contains("<a href=\"links/pay%3Cx%3E\"><strong>pay&lt;x&gt;</strong></a>"), "{page}");
+        assert!(page.contains("<td data-label=\"Healthy\"><span class=\"badge hop-broken\">no</span></td>"));
+        assert!(page.contains("<td data-label=\"Healthy\"><span class=\"badge hop-unknown\">unknown</span></td>"));
+        // Headers never break mid-word; wide tables scroll instead of squashing.
+        assert!(
+            STYLE.contains(
+                "th { background: var(--head); font-weight: 600; white-space: nowrap; overflow-wrap: normal; }"
+            )
+        );
+        assert!(page.contains("<div class=\"scroll\"><table>"));
+    }
+
+    #[test]
+    fn a_link_not_observed_yet_says_so() {
+        let s = StatusSnapshot {
+            links: vec![object("orders", Phase::Progressing, "2 change(s) in progress")],
+            ..Default::default()
+        };
+        let page = render_link(&s, "orders", now()).unwrap();
+        assert!(page.contains("not observed yet") && page.contains("No observation of this link yet."), "{page}");
     }
 }
