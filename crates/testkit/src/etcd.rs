@@ -5,57 +5,22 @@
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::free_port;
 
-static INSTALL: Mutex<Option<Result<String, String>>> = Mutex::new(None);
-
 /// The etcd binary, installing Debian's `etcd-server` if it is not on PATH.
 pub fn etcd_binary() -> Result<String, String> {
-    let mut guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(r) = guard.as_ref() {
-        return r.clone();
-    }
-    let r = find_or_install();
-    *guard = Some(r.clone());
-    r
-}
-
-fn runs(bin: &str) -> bool {
-    Command::new(bin).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-}
-
-fn find_or_install() -> Result<String, String> {
-    if let Ok(bin) = std::env::var("CROSSLINK_ETCD") {
-        return if runs(&bin) { Ok(bin) } else { Err(format!("CROSSLINK_ETCD={bin} does not run")) };
-    }
-    if runs("etcd") {
-        return Ok("etcd".into());
-    }
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        return Err("etcd is not installed and installing it needs root: apt-get install -y etcd-server".into());
-    }
-    eprintln!("testkit: installing etcd-server with apt-get");
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends", "etcd-server"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install() {
-        let _ = Command::new("apt-get").args(["update", "-q"]).stdout(Stdio::null()).status();
-        if !install() {
-            return Err("apt-get could not install etcd-server: are Debian's mirrors reachable?".into());
-        }
-    }
-    // The package starts a system etcd on the default ports; the tests use their own.
-    let _ = Command::new("sh").args(["-c", "systemctl stop etcd 2>/dev/null; pkill -x etcd 2>/dev/null"]).status();
-    if runs("etcd") { Ok("etcd".into()) } else { Err("etcd-server installed, but `etcd` does not run".into()) }
+    crate::apt::find_or_install(&crate::apt::Program {
+        bin: "etcd",
+        env: "CROSSLINK_ETCD",
+        package: "etcd-server",
+        // The package starts a system etcd on the default ports; the tests use their own.
+        after_install: || {
+            let _ =
+                Command::new("sh").args(["-c", "systemctl stop etcd 2>/dev/null; pkill -x etcd 2>/dev/null"]).status();
+        },
+    })
 }
 
 struct Member {

@@ -4,6 +4,7 @@
 //! `proxy` puts an intercepting HTTP proxy in front of it that records every AWS call and injects
 //! faults. Nothing here talks to anything but loopback.
 
+pub mod apt;
 pub mod etcd;
 pub mod http;
 pub mod operations;
