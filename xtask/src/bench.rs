@@ -167,6 +167,21 @@ pub struct Scale {
     pub drift_targets_deregistered: usize,
     pub drift: Phase,
     pub daemon: Daemon,
+    /// Steady full passes of the daemon with `--target-health-every 1` and with the default.
+    pub resyncs: Vec<Resyncs>,
+}
+
+/// The daemon's steady full passes (issue 18's cost of reading health), one entry per pass.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Resyncs {
+    /// `--target-health-every`.
+    pub every: u64,
+    pub resync_s: f64,
+    /// Per pass, `DescribeTargetHealth` calls (one per target group read).
+    pub target_health_reads: Vec<u64>,
+    /// Per pass, every AWS call.
+    pub calls: Vec<u64>,
+    pub exit_code: i32,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -659,6 +674,19 @@ fn adapter_counts(calls: &[Call]) -> BTreeMap<String, u64> {
 /// `crosslink run` on the scenario's desired state behind the proxy, alone, with no resync or
 /// timed reload during a measurement; logs to `dir/log`. Returns the child and its address.
 fn spawn_daemon(bin: &Path, dir: &Path, proxy: &Proxy, rate_limits: &str, log: &str) -> Result<(Child, SocketAddr)> {
+    spawn_daemon_with(bin, dir, proxy, rate_limits, log, "1h", &[])
+}
+
+/// `spawn_daemon` with a resync interval and more flags.
+fn spawn_daemon_with(
+    bin: &Path,
+    dir: &Path,
+    proxy: &Proxy,
+    rate_limits: &str,
+    log: &str,
+    resync: &str,
+    extra: &[&str],
+) -> Result<(Child, SocketAddr)> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
     let addr: SocketAddr = listen.parse()?;
@@ -670,14 +698,86 @@ fn spawn_daemon(bin: &Path, dir: &Path, proxy: &Proxy, rate_limits: &str, log: &
         "--listen",
         &listen,
         "--resync",
-        "1h",
+        resync,
         "--reload-interval",
         "1h",
         "--coordination",
         "none",
-        desired.to_str().context("utf-8 path")?,
     ];
+    let mut args: Vec<&str> = args.to_vec();
+    args.extend_from_slice(extra);
+    args.push(desired.to_str().context("utf-8 path")?);
     Ok((Child::spawn(bin, &args, proxy, &dir.join(log))?, addr))
+}
+
+/// Passes ended (`crosslink_reconcile_duration_seconds_count`) and AWS requests by
+/// `service:Operation`, from one `/metrics` scrape.
+fn passes_and_requests(text: &str) -> (u64, BTreeMap<String, u64>) {
+    let passes = text
+        .lines()
+        .find_map(|l| l.strip_prefix("crosslink_reconcile_duration_seconds_count "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64;
+    (passes, parse_requests(text))
+}
+
+/// The daemon's steady full passes on the converged scenario (issue 18): `--resync` every
+/// `resync` with `--target-health-every every`, limits off. Once ready, `passes` full passes are
+/// measured one by one from `/metrics`, each from the end of the one before (a scrape every
+/// 20 ms; `resync` is longer than a pass, so a pass has ended well before the next begins). No
+/// desired-state change happens meanwhile, so every pass is a full one.
+async fn resyncs(
+    bin: &Path,
+    dir: &Path,
+    proxy: &Proxy,
+    every: u64,
+    resync: Duration,
+    passes: usize,
+) -> Result<Resyncs> {
+    let log = format!("resync-every-{every}.daemon.log");
+    let resync_arg = format!("{}ms", resync.as_millis());
+    let every_arg = every.to_string();
+    let (mut child, addr) =
+        spawn_daemon_with(bin, dir, proxy, "off", &log, &resync_arg, &["--target-health-every", &every_arg])?;
+    let scrape = async move || -> Result<(u64, BTreeMap<String, u64>)> {
+        let (_, text) = tokio::task::spawn_blocking(move || http_get(addr, "/metrics")).await??;
+        Ok(passes_and_requests(&text))
+    };
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    // From the end of the first pass (the start-up one, which reads everything).
+    let mut last = loop {
+        if let Ok(m) = scrape().await
+            && m.0 >= 1
+        {
+            break m;
+        }
+        if Instant::now() > deadline {
+            bail!("the daemon did not finish a pass; see {}", dir.join(&log).display());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut r = Resyncs { every, resync_s: resync.as_secs_f64(), ..Resyncs::default() };
+    while r.calls.len() < passes {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if Instant::now() > deadline {
+            bail!("the daemon's resyncs stalled; see {}", dir.join(&log).display());
+        }
+        let Ok(now) = scrape().await else { continue };
+        if now.0 == last.0 {
+            continue;
+        }
+        if now.0 > last.0 + 1 {
+            bail!("two passes ended between scrapes 20 ms apart; see {}", dir.join(&log).display());
+        }
+        let delta = |k: &str| now.1.get(k).copied().unwrap_or(0) - last.1.get(k).copied().unwrap_or(0);
+        r.target_health_reads.push(delta("elbv2:DescribeTargetHealth"));
+        r.calls.push(now.1.keys().map(|k| delta(k)).sum());
+        last = now;
+    }
+    child.signal(libc::SIGTERM);
+    let (f, _) = tokio::task::spawn_blocking(move || child.wait()).await??;
+    r.exit_code = f.exit_code;
+    Ok(r)
 }
 
 /// The daemon on the converged scenario: until its first full pass is done (`/readyz`), then
@@ -813,6 +913,20 @@ async fn scale(bin: &Path, n: usize) -> Result<Scale> {
         daemon.vm_hwm_kib as f64 / 1024.0,
         if daemon.counts_agree { "agree with" } else { "DISAGREE with" }
     );
+    // Resync a little slower than the first pass took, so that passes do not run back to back.
+    let resync = Duration::from_secs_f64((2.0 * daemon.ready_s).max(1.0));
+    let mut resync_runs = Vec::new();
+    for every in [1, 3] {
+        eprintln!("==> N = {n}: daemon resyncs, --target-health-every {every}");
+        let r = resyncs(bin, &dir, &proxy, every, resync, 6).await?;
+        eprintln!(
+            "    DescribeTargetHealth per pass {:?}, AWS calls per pass {:?} ({} target groups)",
+            r.target_health_reads,
+            r.calls,
+            desired.links.len()
+        );
+        resync_runs.push(r);
+    }
     let mut resources = BTreeMap::new();
     resources.insert("peerings".to_string(), scenario.pairs().len());
     resources.insert("routes".to_string(), 2 * scenario.pairs().len());
@@ -832,6 +946,7 @@ async fn scale(bin: &Path, n: usize) -> Result<Scale> {
         drift_targets_deregistered: targets,
         drift,
         daemon,
+        resyncs: resync_runs,
     })
 }
 
@@ -1059,6 +1174,17 @@ mod tests {
         let m = parse_requests(text);
         assert_eq!(m.len(), 2);
         assert_eq!((m["ec2:DescribeVpcs"], m["elbv2:DescribeTags"]), (5, 1));
+    }
+
+    #[test]
+    fn passes_are_read_from_the_reconcile_histogram() {
+        let text = "crosslink_reconcile_duration_seconds_sum 1.5\n\
+            crosslink_reconcile_duration_seconds_count 4\n\
+            crosslink_aws_requests_total{service=\"elbv2\",operation=\"DescribeTargetHealth\",outcome=\"ok\"} 7\n";
+        let (passes, requests) = passes_and_requests(text);
+        assert_eq!(passes, 4);
+        assert_eq!(requests["elbv2:DescribeTargetHealth"], 7);
+        assert_eq!(passes_and_requests("").0, 0);
     }
 
     #[test]

@@ -251,6 +251,33 @@ pub fn render(r: &Report) -> String {
             s.steady_read_bound.map(|b| b.total().to_string()).unwrap_or_default()
         );
     }
+    let _ = writeln!(
+        out,
+        "\n## Daemon resyncs (steady full passes after the first, limits off; issue 18)\n\n\
+         Each row: 6 full passes one after another, per pass `DescribeTargetHealth` calls (one per target group read) and all AWS calls.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| N | --target-health-every | resync s | DescribeTargetHealth per pass | mean | AWS calls per pass | mean |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for s in &r.scales {
+        for x in &s.resyncs {
+            let mean = |v: &[u64]| if v.is_empty() { 0.0 } else { v.iter().sum::<u64>() as f64 / v.len() as f64 };
+            let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1} | {} | {:.1} | {} | {:.1} |",
+                s.scenario.links,
+                x.every,
+                x.resync_s,
+                list(&x.target_health_reads),
+                mean(&x.target_health_reads),
+                list(&x.calls),
+                mean(&x.calls)
+            );
+        }
+    }
     if let Some(l) = &r.limited {
         let _ = writeln!(out, "\n## With the AWS rate limits (`--rate-limits aws`), N = {}\n", l.scenario.links);
         let _ = writeln!(

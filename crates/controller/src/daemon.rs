@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::engine::{ActionResult, Engine, ExecContext, Executed, MAX_RECREATES, ShardCx};
-use crate::focus::Focus;
+use crate::focus::{Focus, HealthSample};
 use crate::metrics::{LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels, TargetStateLabels};
 use crate::source::{self, LoadFailure, Loaded};
 use crate::status::{
@@ -54,6 +54,9 @@ pub struct RunOptions {
     pub grace: Duration,
     /// The loop wakes at least this often (liveness heartbeat).
     pub heartbeat: Duration,
+    /// A target group whose targets were all healthy is read again one full pass in this many
+    /// (`focus::HealthSample`); 1 reads every group every full pass.
+    pub target_health_every: u64,
     pub version: String,
 }
 
@@ -72,6 +75,7 @@ impl Default for RunOptions {
             followup: Duration::from_secs(1),
             grace: Duration::from_secs(30),
             heartbeat: Duration::from_secs(5),
+            target_health_every: 3,
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -151,6 +155,8 @@ pub struct Daemon<C> {
     items: BTreeMap<Subject, Item>,
     prune: PruneStatus,
     last_full_sync: Option<u64>,
+    /// Full passes started: which settled target groups a full pass reads (`HealthSample`).
+    full_passes: u64,
     reload_soon: bool,
     /// Which units (gateways with their links) this replica may change; all when alone.
     ownership: Ownership,
@@ -212,6 +218,7 @@ impl<C: Cloud> Daemon<C> {
             items: BTreeMap::new(),
             prune: PruneStatus::default(),
             last_full_sync: None,
+            full_passes: 0,
             reload_soon: false,
             ownership: Ownership::solo(),
             units: Units::default(),
@@ -495,16 +502,25 @@ impl<C: Cloud> Daemon<C> {
         // A follow-up pass reads only what its due items touch (`focus`); a full pass everything.
         // Its focus: the due items and what the last pass changed (whose targets must be read
         // again, whether or not their follow-up is due yet).
+        // A full pass reads every account, and of the target groups whose targets were all
+        // healthy one pass in `target_health_every` (`HealthSample`).
+        if full {
+            self.full_passes += 1;
+        }
+        let subjects = || due.iter().chain(&self.changed_last).cloned();
         let focus = match (&self.last_observed, full) {
-            (Some(_), false) => {
-                Some(Focus::of(&desired, due.iter().chain(&self.changed_last).cloned(), &self.acted_in))
+            (Some(_), false) => Some(Focus::of(&desired, subjects(), &self.acted_in)),
+            (Some(_), true) if self.opts.target_health_every > 1 => {
+                let sample = HealthSample { pass: self.full_passes, every: self.opts.target_health_every };
+                Some(Focus::full(&desired, subjects(), &self.acted_in, sample))
             }
             _ => None,
         };
         let observe = async |only: Option<&BTreeSet<String>>| match (&focus, &self.last_observed) {
             (Some(f), Some(previous)) => {
                 let (observed, read) = self.engine.observe_focused(&desired, previous, f, only).await;
-                (observed, Some(read))
+                // A full pass reads every account: nothing it plans waits as unread.
+                (observed, (!full).then_some(read))
             }
             _ => (self.engine.observe_only(&desired, only).await, None),
         };
@@ -1024,6 +1040,7 @@ impl<C: Cloud> Daemon<C> {
             }
         }
         self.metrics.link_ready.clear();
+        self.metrics.link_synced.clear();
         self.metrics.link_healthy.clear();
         self.metrics.link_targets.clear();
         self.metrics.links_by_phase.clear();
@@ -1032,6 +1049,7 @@ impl<C: Cloud> Daemon<C> {
                 .link_ready
                 .get_or_create(&LinkLabels { link: l.name.clone() })
                 .set(i64::from(l.phase == Phase::Ready));
+            self.metrics.link_synced.get_or_create(&LinkLabels { link: l.name.clone() }).set(i64::from(l.synced));
             if let Some(h) = &l.health {
                 self.metrics.link_healthy.get_or_create(&LinkLabels { link: l.name.clone() }).set(i64::from(h.healthy));
                 for state in TargetCounts::STATES {

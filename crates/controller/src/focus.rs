@@ -8,11 +8,12 @@
 //! account state that was not read again.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
 
 use crosslink_cloud::Cloud;
 use crosslink_desired::{DesiredState, Index};
 use crosslink_plan::Subject;
-use crosslink_plan::observed::{AccountObservation, Observed};
+use crosslink_plan::observed::{AccountObservation, Observed, TargetGroup};
 use crosslink_plan::tags;
 
 use crate::engine::{Engine, scopes};
@@ -25,6 +26,39 @@ pub struct Focus {
     /// The subjects the pass is about: in the accounts read, their target groups' targets are
     /// read again; those of other links come from the previous observation.
     pub subjects: BTreeSet<Subject>,
+    /// On a full pass: which other target groups' targets are read again.
+    pub health: Option<HealthSample>,
+}
+
+/// Which target groups a full pass reads the targets (and their health) of (issue 18).
+/// `DescribeTargetHealth` is one call per target group and most of a steady pass's reads. A
+/// group whose targets were all healthy when last read is read one full pass in `every`, the
+/// groups spread over the passes by a hash of the ARN, so each pass reads about 1/`every` of
+/// them and each is read within `every` passes. A group that was not (a target unhealthy,
+/// starting, draining, unused, unavailable, or none registered) is read every pass, as is one
+/// never read, and those of the pass's subjects (`Focus::subjects`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HealthSample {
+    /// The full pass's number, counted by the daemon.
+    pub pass: u64,
+    /// 1 reads every group every pass.
+    pub every: u64,
+}
+
+impl HealthSample {
+    /// Whether the group, as last read (`previous`), is read again on this pass.
+    pub fn due(&self, previous: &TargetGroup) -> bool {
+        let settled = !previous.targets.is_empty() && previous.targets.iter().all(|t| t.health == "healthy");
+        !settled || self.every <= 1 || Self::slot(&previous.arn, self.every) == self.pass % self.every
+    }
+
+    /// The pass (mod `every`) a settled group is read on. The same for a group for as long as
+    /// the process runs: `DefaultHasher::new` has fixed keys.
+    fn slot(arn: &str, every: u64) -> u64 {
+        let mut h = std::hash::DefaultHasher::new();
+        arn.hash(&mut h);
+        h.finish() % every
+    }
 }
 
 impl Focus {
@@ -77,6 +111,20 @@ impl Focus {
                 }
             }
         }
+        f
+    }
+
+    /// A full pass that still leaves out targets (`HealthSample`): every account of the desired
+    /// state is read, and in them the targets of `subjects` and of the groups `health` finds due.
+    pub fn full(
+        desired: &DesiredState,
+        subjects: impl IntoIterator<Item = Subject>,
+        acted_in: &BTreeMap<Subject, BTreeSet<String>>,
+        health: HealthSample,
+    ) -> Focus {
+        let mut f = Focus::of(desired, subjects, acted_in);
+        f.accounts.extend(desired.accounts.iter().map(|a| a.metadata.name.clone()));
+        f.health = Some(health);
         f
     }
 }
@@ -136,6 +184,7 @@ impl<C: Cloud> Engine<C> {
                 .target_groups
                 .iter()
                 .filter(|t| tags::owner_subject(&t.tags).is_none_or(|s| !focus.subjects.contains(&s)))
+                .filter(|t| focus.health.is_none_or(|h| !h.due(t)))
                 .map(|t| t.arn.clone())
                 .collect();
         }
@@ -163,5 +212,72 @@ impl<C: Cloud> Engine<C> {
             }
         }
         (fresh, read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HealthSample;
+    use crosslink_plan::observed::{HealthCheckSettings, RegisteredTarget, TargetGroup};
+
+    fn group(arn: &str, health: &[&str]) -> TargetGroup {
+        TargetGroup {
+            arn: arn.into(),
+            name: arn.into(),
+            vpc_id: "vpc-1".into(),
+            protocol: "TCP".into(),
+            port: 80,
+            target_type: "ip".into(),
+            health_check: HealthCheckSettings {
+                protocol: "TCP".into(),
+                path: None,
+                port: "traffic-port".into(),
+                interval_seconds: 30,
+                healthy_threshold: 3,
+                unhealthy_threshold: 3,
+            },
+            tags: Default::default(),
+            targets: health
+                .iter()
+                .enumerate()
+                .map(|(i, h)| RegisteredTarget {
+                    ip: std::net::Ipv4Addr::new(10, 0, 0, i as u8 + 1),
+                    port: 80,
+                    availability_zone: None,
+                    health: (*h).into(),
+                    reason: None,
+                    description: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_settled_group_is_due_once_in_every_passes_and_the_groups_spread_over_them() {
+        let every = 3;
+        let groups: Vec<TargetGroup> =
+            (0..300).map(|i| group(&format!("arn:tg/{i}"), &["healthy", "healthy"])).collect();
+        let mut per_pass = Vec::new();
+        for g in &groups {
+            let due: Vec<u64> = (0..2 * every).filter(|p| HealthSample { pass: *p, every }.due(g)).collect();
+            assert_eq!(due.len(), 2, "{}: due on passes {due:?}", g.arn);
+            assert_eq!(due[1] - due[0], every);
+        }
+        for p in 0..every {
+            per_pass.push(groups.iter().filter(|g| HealthSample { pass: p, every }.due(g)).count());
+        }
+        // 100 each if even: the hash spreads them, no pass takes most of the reads.
+        assert!(per_pass.iter().all(|n| (60..=140).contains(n)), "{per_pass:?}");
+    }
+
+    #[test]
+    fn a_group_not_all_healthy_or_empty_is_due_every_pass_and_every_1_reads_all() {
+        for health in [&["healthy", "unhealthy"][..], &["initial"], &["draining"], &["unused"], &["unavailable"], &[]] {
+            let g = group("arn:tg/x", health);
+            assert!((0..6).all(|p| HealthSample { pass: p, every: 3 }.due(&g)), "{health:?}");
+        }
+        let g = group("arn:tg/x", &["healthy"]);
+        assert!((0..6).all(|p| HealthSample { pass: p, every: 1 }.due(&g)));
+        assert!((0..6).all(|p| HealthSample { pass: p, every: 0 }.due(&g)));
     }
 }

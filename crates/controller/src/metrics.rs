@@ -76,6 +76,7 @@ pub struct Metrics {
     pub reconciles: Family<ReconcileLabels, Counter>,
     pub reconcile_duration: Histogram,
     pub link_ready: Family<LinkLabels, Gauge>,
+    pub link_synced: Family<LinkLabels, Gauge>,
     pub link_healthy: Family<LinkLabels, Gauge>,
     pub link_targets: Family<TargetStateLabels, Gauge>,
     pub links_by_phase: Family<PhaseLabels, Gauge>,
@@ -111,6 +112,7 @@ impl Metrics {
             reconciles: Family::default(),
             reconcile_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
             link_ready: Family::default(),
+            link_synced: Family::default(),
             link_healthy: Family::default(),
             link_targets: Family::default(),
             links_by_phase: Family::default(),
@@ -142,7 +144,12 @@ impl Metrics {
             "Duration of a reconcile pass (observe, plan, apply)",
             m.reconcile_duration.clone(),
         );
-        r.register("link_ready", "1 when the link is in sync with desired state, else 0", m.link_ready.clone());
+        r.register(
+            "link_ready",
+            "1 when the link is Ready: in sync with desired state and healthy, else 0",
+            m.link_ready.clone(),
+        );
+        r.register("link_synced", "1 when the link's AWS resources match desired state, else 0", m.link_synced.clone());
         r.register(
             "link_healthy",
             "1 when traffic can flow through the link (every hop ok, enough healthy targets), else 0; absent before its first observation",

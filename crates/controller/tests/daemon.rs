@@ -612,6 +612,9 @@ async fn an_in_sync_link_whose_targets_fail_is_degraded_not_ready() {
     let text = d.metrics.encode();
     let name = &l.name;
     assert!(text.contains(&format!("crosslink_link_healthy{{link=\"{name}\"}} 0")), "{text}");
+    // In sync (not CrosslinkLinkNotReady's), but not Ready.
+    assert!(text.contains(&format!("crosslink_link_synced{{link=\"{name}\"}} 1")), "{text}");
+    assert!(text.contains(&format!("crosslink_link_ready{{link=\"{name}\"}} 0")), "{text}");
     assert!(text.contains(&format!("crosslink_link_targets{{link=\"{name}\",state=\"unhealthy\"}} 1")), "{text}");
     assert!(text.contains(&format!("crosslink_link_targets{{link=\"{name}\",state=\"healthy\"}} 0")), "{text}");
     assert!(!text.contains("10.20."), "no target address in a metric label");

@@ -1460,3 +1460,112 @@ async fn an_applys_later_rounds_read_only_what_they_changed() {
         r.rounds
     );
 }
+
+/// The target groups' targets as one observation read them, per ARN.
+fn targets_of(o: &crosslink_plan::observed::Observed) -> BTreeMap<String, Vec<String>> {
+    o.accounts
+        .values()
+        .filter_map(|a| match a {
+            AccountObservation::Ok(s) => Some(s),
+            _ => None,
+        })
+        .flat_map(|s| s.target_groups.iter())
+        .map(|t| (t.arn.clone(), t.targets.iter().map(|r| format!("{}:{}", r.ip, r.health)).collect()))
+        .collect()
+}
+
+/// Issue 18, the cost of reading health: a full pass with a `HealthSample` reads the targets of
+/// each settled (all healthy) target group one pass in `every`, spread over the passes; a group
+/// with a target not healthy every pass; a group never read before and those of the pass's
+/// subjects every pass; and `every: 1` every group every pass.
+#[tokio::test]
+async fn full_passes_read_settled_target_groups_one_pass_in_every() {
+    use crosslink_controller::focus::{Focus, HealthSample};
+    let f = world();
+    let d = desired(&three_links());
+    converge(&f, &d).await;
+    let eng = engine(&f);
+    let mut previous = eng.observe_only(&d, None).await;
+    let arns: Vec<String> = targets_of(&previous).keys().cloned().collect();
+    assert_eq!(arns.len(), 3);
+    let every = 3u64;
+    let mut pass = 0u64;
+    // `passes` full passes from `previous`, with `subjects`: the reads per ARN.
+    async fn passes(
+        eng: &Engine<Faulty<FakeAws>>,
+        f: &Arc<Faulty<FakeAws>>,
+        d: &DesiredState,
+        previous: &mut crosslink_plan::observed::Observed,
+        pass: &mut u64,
+        n: u64,
+        every: u64,
+        subjects: &[Subject],
+    ) -> BTreeMap<String, u64> {
+        let before = f.target_reads();
+        for _ in 0..n {
+            *pass += 1;
+            let focus = Focus::full(d, subjects.iter().cloned(), &BTreeMap::new(), HealthSample { pass: *pass, every });
+            let (observed, read) = eng.observe_focused(d, previous, &focus, None).await;
+            assert_eq!(read.len(), 3, "a full pass reads every account: {read:?}");
+            *previous = observed;
+        }
+        let after = f.target_reads();
+        after.iter().map(|(a, n)| (a.clone(), n - before.get(a).copied().unwrap_or(0))).collect()
+    }
+
+    // Settled: each group read exactly once in every `every` passes (2 in 6), 6 reads in all
+    // instead of 18; the observation still carries every group's targets.
+    let reads = passes(&eng, &f, &d, &mut previous, &mut pass, 2 * every, every, &[]).await;
+    for arn in &arns {
+        assert_eq!(reads.get(arn).copied().unwrap_or(0), 2, "{arn}: {reads:?}");
+    }
+    assert!(targets_of(&previous).values().all(|t| t.len() == 1 && t[0].ends_with(":healthy")), "{previous:#?}");
+
+    // One group's target fails behind crosslink's back: seen within `every` passes, and from
+    // then on its group is read every pass; the others stay at one in `every`.
+    let hooks_arn = {
+        let gw = state(&f, GW);
+        gw.target_groups
+            .iter()
+            .find(|t| crosslink_plan::tags::owner_subject(&t.tags) == Some(Subject::Link("hooks".into())))
+            .map(|t| t.arn.clone())
+            .unwrap()
+    };
+    let failing = arns.iter().find(|a| **a != hooks_arn).unwrap().clone();
+    f.with_account(GW, |s| {
+        for tg in s.target_groups.iter_mut().filter(|t| t.arn == failing) {
+            tg.targets[0].health = "unhealthy".into();
+        }
+    });
+    let mut seen_after = None;
+    for i in 1..=every {
+        passes(&eng, &f, &d, &mut previous, &mut pass, 1, every, &[]).await;
+        if targets_of(&previous)[&failing][0].ends_with(":unhealthy") {
+            seen_after = Some(i);
+            break;
+        }
+    }
+    assert!(seen_after.is_some(), "an unhealthy target was not seen in {every} full passes");
+    let reads = passes(&eng, &f, &d, &mut previous, &mut pass, 2 * every, every, &[]).await;
+    assert_eq!(reads[&failing], 2 * every, "a group with an unhealthy target is read every pass: {reads:?}");
+    for arn in arns.iter().filter(|a| **a != failing) {
+        assert_eq!(reads.get(arn).copied().unwrap_or(0), 2, "{arn}: {reads:?}");
+    }
+
+    // A pass's subjects have their groups read every pass, settled or not.
+    let reads = passes(&eng, &f, &d, &mut previous, &mut pass, every, every, &[Subject::Link("hooks".into())]).await;
+    assert_eq!(reads[&hooks_arn], every, "{reads:?}");
+
+    // `every: 1` reads every group every pass.
+    let reads = passes(&eng, &f, &d, &mut previous, &mut pass, 2, 1, &[]).await;
+    assert!(arns.iter().all(|a| reads.get(a) == Some(&2)), "{reads:?}");
+
+    // A group the previous observation did not have is read at once.
+    let more = three_links() + &link("fx", "svc-a", A_VPC, A_RTB, "10.20.1.12", 9004, "/fx", "");
+    let d2 = desired(&more);
+    converge(&f, &d2).await;
+    let fx = state(&f, GW).target_groups.iter().map(|t| t.arn.clone()).find(|a| !arns.contains(a)).unwrap();
+    let reads = passes(&eng, &f, &d2, &mut previous, &mut pass, 1, every, &[]).await;
+    assert_eq!(reads[&fx], 1, "{reads:?}");
+    assert_eq!(targets_of(&previous)[&fx].len(), 1);
+}

@@ -86,6 +86,12 @@ pub struct RunArgs {
     /// Re-read desired state at least this often (besides file-system events).
     #[arg(long, env = "CROSSLINK_RELOAD_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub reload_interval: std::time::Duration,
+    /// A target group whose targets were all healthy when last read has its target health read
+    /// again one full resync in this many; one with any target not healthy (or none) is read
+    /// every resync. So a healthy group turning unhealthy without crosslink acting is seen
+    /// within this many resyncs. 1 reads every group every resync.
+    #[arg(long, env = "CROSSLINK_TARGET_HEALTH_EVERY", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub target_health_every: u64,
     /// Refuse a pass that would remove more links than this (prune guard).
     #[arg(long, env = "CROSSLINK_MAX_PRUNE", default_value_t = 5)]
     pub max_prune: usize,

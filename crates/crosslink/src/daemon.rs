@@ -153,6 +153,7 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         paths: args.engine.paths.clone(),
         resync: args.resync,
         reload_interval: args.reload_interval,
+        target_health_every: args.target_health_every,
         max_prune: args.max_prune,
         allow_prune: args.allow_prune,
         max_backoff: args.max_backoff,

@@ -15,7 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crosslink_controller::metrics::{LinkLabels, PhaseLabels, ReconcileLabels, ResourceLabels};
+use crosslink_controller::metrics::{LinkLabels, PhaseLabels, ReconcileLabels, ResourceLabels, TargetStateLabels};
 use serde_json::Value;
 
 const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
@@ -136,6 +136,9 @@ fn exported_metric_names() -> BTreeSet<String> {
     m.reconciles.get_or_create(&ReconcileLabels { kind: "link".into(), result: "success".into() }).inc();
     m.reconcile_duration.observe(0.5);
     m.link_ready.get_or_create(&LinkLabels { link: "a".into() }).set(1);
+    m.link_synced.get_or_create(&LinkLabels { link: "a".into() }).set(1);
+    m.link_healthy.get_or_create(&LinkLabels { link: "a".into() }).set(1);
+    m.link_targets.get_or_create(&TargetStateLabels { link: "a".into(), state: "healthy".into() }).set(1);
     m.links_by_phase.get_or_create(&PhaseLabels { phase: "Ready".into() }).set(1);
     m.drift_repairs.get_or_create(&ResourceLabels { resource: "listener".into() }).inc();
     m.queue_depth.set(1);
@@ -529,6 +532,8 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
     for (alert, metric) in [
         ("CrosslinkCoordinationDown", "crosslink_coordination_healthy"),
         ("CrosslinkUnitsUnowned", "crosslink_shard_units_owned"),
+        ("CrosslinkLinkNotReady", "crosslink_link_synced"),
+        ("CrosslinkLinkUnhealthy", "crosslink_link_healthy"),
     ] {
         assert!(exprs.contains(&format!("alert: {alert}")) && exprs.contains(metric), "{alert} on {metric} is missing");
     }
@@ -606,6 +611,9 @@ fn rules_and_dashboard_use_only_metrics_the_daemon_exports() {
     for family in [
         "crosslink_links",
         "crosslink_link_ready",
+        "crosslink_link_synced",
+        "crosslink_link_healthy",
+        "crosslink_link_targets",
         "crosslink_aws_rate_limit_wait_seconds_total",
         "crosslink_queue_depth",
         "crosslink_shard_units",

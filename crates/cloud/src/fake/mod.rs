@@ -97,6 +97,8 @@ struct World {
     vpc_link_fates: VecDeque<(String, String)>,
     /// Target groups whose targets an observation did not read (the engine knew them).
     target_reads_skipped: u64,
+    /// Target group ARN -> observations that read its targets (one `DescribeTargetHealth` each).
+    target_reads: BTreeMap<String, u64>,
     /// Observations per account id (through `Cloud::observe`).
     observations: BTreeMap<String, u64>,
     /// Calls from the accepter a new peering stays unknown to (see `set_accepter_lag`).
@@ -162,6 +164,11 @@ impl FakeAws {
     /// (`ObserveScope::known_targets`): each is one `DescribeTargetHealth` not sent.
     pub fn target_reads_skipped(&self) -> u64 {
         self.lock().target_reads_skipped
+    }
+
+    /// Per target group ARN, how many observations read its targets (not left out as known).
+    pub fn target_reads(&self) -> BTreeMap<String, u64> {
+        self.lock().target_reads.clone()
     }
 
     /// How many times the engine read the account (`Cloud::observe`), per account id.
@@ -391,13 +398,15 @@ impl Cloud for FakeAws {
         let mut obs = self.observe_lagging(id);
         // As the adapter: the targets of groups the engine already knows are not read.
         if let AccountObservation::Ok(state) = &mut obs {
-            let skipped = state.target_groups.iter_mut().filter(|t| scope.known_targets.contains(&t.arn));
-            let mut n = 0u64;
-            for t in skipped {
-                t.targets.clear();
-                n += 1;
+            let mut inner = self.lock();
+            for t in state.target_groups.iter_mut() {
+                if scope.known_targets.contains(&t.arn) {
+                    t.targets.clear();
+                    inner.target_reads_skipped += 1;
+                } else {
+                    *inner.target_reads.entry(t.arn.clone()).or_default() += 1;
+                }
             }
-            self.lock().target_reads_skipped += n;
         }
         obs
     }
