@@ -63,6 +63,11 @@ impl Env {
     }
 
     fn spawn(&self, port: u16, extra: &[&str]) -> Child {
+        self.spawn_via(port, extra, &self.moto.env())
+    }
+
+    /// The daemon with these AWS endpoint and credential variables (a proxy's, say).
+    fn spawn_via(&self, port: u16, extra: &[&str], aws: &[(&'static str, String)]) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
         cmd.args([
             "run",
@@ -84,7 +89,7 @@ impl Env {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(self.dir.join("daemon.log")).unwrap());
-        for (k, v) in self.moto.env() {
+        for (k, v) in aws {
             cmd.env(k, v);
         }
         cmd.spawn().expect("start crosslink run")
@@ -409,5 +414,44 @@ async fn explain_shows_every_hop_and_marks_a_target_removed_behind_crosslink_s_b
     let marked = out.lines().find(|l| l.starts_with('>')).unwrap_or_else(|| panic!("no marked hop:\n{out}"));
     assert!(marked.contains("target 10.20.1.10:8080") && marked.contains("broken"), "{marked}");
     assert!(out.contains("hint: the next pass registers it"), "{out}");
+
+    // The daemon's page marks it too. Its RegisterTargets is refused (AccessDenied, as ELBv2
+    // answers it: a permanent error, retried in 15 minutes), so the target stays missing.
+    proxy.clear_faults();
+    proxy.answer_next("RegisterTargets", 403, "text/xml", REGISTER_DENIED, 1000);
+    let port = free_port();
+    let daemon = Daemon(env.spawn_via(port, &[], &proxy.env()));
+    let s = wait_for(&env, port, "the missing target found", 60, |s| {
+        s.links
+            .first()
+            .and_then(|l| l.health.as_ref())
+            .and_then(|h| h.first_broken_hop())
+            .is_some_and(|h| h.kind == "target")
+    });
+    assert!(!s.links[0].synced, "{:#?}", s.links[0]);
+    let (code, page) = get(port, "/links/pay").unwrap();
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains("<strong>Look here first:</strong> target 10.20.1.10:8080 in account <strong>payments</strong>"),
+        "{page}"
+    );
+    let first =
+        page.lines().find(|l| l.starts_with("<tr class=\"first\">")).unwrap_or_else(|| panic!("no first row:\n{page}"));
+    assert!(first.contains("target 10.20.1.10:8080") && first.contains("hop-broken"), "{first}");
+    assert_eq!(page.matches("<tr class=\"first\">").count(), 1, "{page}");
+    let (_, index) = get(port, "/").unwrap();
+    assert!(index.contains("href=\"links/pay\""), "the index links to the page: {index}");
+    assert!(proxy.counts().get(&("elasticloadbalancing".into(), "RegisterTargets".into())).is_some_and(|n| *n >= 1));
+    drop(daemon);
     let _ = std::fs::remove_dir_all(&env.dir);
 }
+
+/// ELBv2's answer to a call the role may not make, as its error reference shapes it.
+const REGISTER_DENIED: &str = r#"<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">
+  <Error>
+    <Type>Sender</Type>
+    <Code>AccessDenied</Code>
+    <Message>User: arn:aws:sts::222222222222:assumed-role/crosslink/crosslink is not authorized to perform: elasticloadbalancing:RegisterTargets</Message>
+  </Error>
+  <RequestId>5ad3c9f1-8b0e-4a4b-9d0c-1f2e3a4b5c6d</RequestId>
+</ErrorResponse>"#;
