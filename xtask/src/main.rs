@@ -41,7 +41,7 @@ async fn main() -> Result<()> {
             );
             eprintln!("       cargo xtask bench --fake [--fake-links 1000,10000,100000] [--fake-budget 600]");
             eprintln!("  demo    moto on loopback, seeded VPCs, and `crosslink run` on manifests/examples");
-            eprintln!("  --once  converge with `crosslink apply`, check with `crosslink plan`, then stop");
+            eprintln!("  --once  converge with `crosslink apply`, check with `crosslink plan` and `crosslink explain`, then stop");
             eprintln!("  --replicas N  N daemons sharing the work through a local etcd (ports from --listen up)");
             eprintln!("  bench   issue 7: converge, steady state, drift repair and daemon RSS at N links (release");
             eprintln!("          build, behind a call-counting proxy); writes target/bench/results.json");
@@ -169,7 +169,15 @@ async fn demo(args: &[String]) -> Result<()> {
         if !status.success() {
             bail!("crosslink plan after apply is not in sync ({status})");
         }
-        eprintln!("==> demo converged: apply made AWS match, plan shows nothing to do");
+        // Every hop of every link works (exit 0), as an on-call engineer would check it.
+        for link in &desired.links {
+            let name = &link.metadata.name;
+            let status = crosslink(&moto, &["explain", name, &out_s]).status().await?;
+            if !status.success() {
+                bail!("crosslink explain {name}: not healthy ({status})");
+            }
+        }
+        eprintln!("==> demo converged: apply made AWS match, plan shows nothing to do, explain finds every link healthy");
         return Ok(());
     }
 
