@@ -41,7 +41,9 @@ async fn main() -> Result<()> {
             );
             eprintln!("       cargo xtask bench --fake [--fake-links 1000,10000,100000] [--fake-budget 600]");
             eprintln!("  demo    moto on loopback, seeded VPCs, and `crosslink run` on manifests/examples");
-            eprintln!("  --once  converge with `crosslink apply`, check with `crosslink plan` and `crosslink explain`, then stop");
+            eprintln!(
+                "  --once  converge with `crosslink apply`, check with `crosslink plan` and `crosslink explain`, then stop"
+            );
             eprintln!("  --replicas N  N daemons sharing the work through a local etcd (ports from --listen up)");
             eprintln!("  bench   issue 7: converge, steady state, drift repair and daemon RSS at N links (release");
             eprintln!("          build, behind a call-counting proxy); writes target/bench/results.json");
@@ -177,7 +179,9 @@ async fn demo(args: &[String]) -> Result<()> {
                 bail!("crosslink explain {name}: not healthy ({status})");
             }
         }
-        eprintln!("==> demo converged: apply made AWS match, plan shows nothing to do, explain finds every link healthy");
+        eprintln!(
+            "==> demo converged: apply made AWS match, plan shows nothing to do, explain finds every link healthy"
+        );
         return Ok(());
     }
 
