@@ -499,11 +499,10 @@ impl<C: Cloud> Daemon<C> {
             }
             self.orphans_waiting = waiting;
         }
-        // A follow-up pass reads only what its due items touch (`focus`); a full pass everything.
-        // Its focus: the due items and what the last pass changed (whose targets must be read
-        // again, whether or not their follow-up is due yet).
-        // A full pass reads every account, and of the target groups whose targets were all
-        // healthy one pass in `target_health_every` (`HealthSample`).
+        // A follow-up pass reads only what its due items touch (`focus`). A full pass reads every
+        // account, and the targets of groups whose targets were all healthy one full pass in
+        // `target_health_every` (`HealthSample`). Both read the targets of the due items and of
+        // what the last pass changed, whether or not their follow-up is due yet.
         if full {
             self.full_passes += 1;
         }
