@@ -5,6 +5,7 @@
 pub mod fake;
 pub mod faults;
 pub mod fence;
+pub mod queue;
 pub mod slots;
 
 use std::future::Future;

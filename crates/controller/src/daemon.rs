@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::engine::{ActionResult, Engine, ExecContext, Executed, MAX_RECREATES, ShardCx};
+use crate::events::{Events, Resolver};
 use crate::focus::{Focus, HealthSample};
 use crate::metrics::{LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels, TargetStateLabels};
 use crate::source::{self, LoadFailure, Loaded};
@@ -57,6 +58,9 @@ pub struct RunOptions {
     /// A target group whose targets were all healthy is read again one full pass in this many
     /// (`focus::HealthSample`); 1 reads every group every full pass.
     pub target_health_every: u64,
+    /// What change events ask for is reconciled this long after the first of them arrives: a
+    /// burst (a `terraform destroy`, a script) becomes one pass.
+    pub event_settle: Duration,
     pub version: String,
 }
 
@@ -76,6 +80,7 @@ impl Default for RunOptions {
             grace: Duration::from_secs(30),
             heartbeat: Duration::from_secs(5),
             target_health_every: 3,
+            event_settle: Duration::from_millis(250),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -180,6 +185,11 @@ pub struct Daemon<C> {
     changed_last: BTreeSet<Subject>,
     /// Each link's health as of the last pass's observation (`crosslink_plan::health`).
     healths: BTreeMap<String, LinkHealth>,
+    /// Change events (`--events-queue`): what they ask for arrives here.
+    events: Option<Arc<Events>>,
+    /// Subjects a change event asked for, with when its first event arrived: the repair time is
+    /// measured to the end of the pass that brings each back in sync.
+    event_waiting: BTreeMap<Subject, Instant>,
 }
 
 /// Why an action was not started: the daemon is stopping (see `engine::execute`).
@@ -231,6 +241,63 @@ impl<C: Cloud> Daemon<C> {
             acted_in: BTreeMap::new(),
             changed: None,
             changed_last: BTreeSet::new(),
+            events: None,
+            event_waiting: BTreeMap::new(),
+        }
+    }
+
+    /// The metrics this daemon writes (a change-event consumer writes to the same).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Reconciles what change events touch as they arrive (`crate::events`).
+    pub fn with_events(mut self, events: Arc<Events>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Subjects change events asked for are due after `event_settle`, except those backing off after an error
+    /// (an event must not turn a backoff into a hot loop); their repair time starts counting.
+    fn take_events(&mut self) {
+        let Some(events) = &self.events else { return };
+        let due = Instant::now() + self.opts.event_settle;
+        for (s, at) in events.take() {
+            let backing_off = self.items.get(&s).is_some_and(|i| i.failures > 0) && self.queue.contains_key(&s);
+            if !backing_off {
+                let t = self.queue.entry(s.clone()).or_insert(due);
+                *t = (*t).min(due);
+            }
+            self.event_waiting.entry(s).or_insert(at);
+        }
+    }
+
+    /// After a pass: the event-asked subjects it brought back in sync (every action of theirs
+    /// done, no problem left) or found in sync have their repair time observed.
+    fn settle_events(&mut self, plan: &Plan, executed: &[Executed], considered: impl Fn(&Subject) -> bool) {
+        if self.event_waiting.is_empty() {
+            return;
+        }
+        let done: HashSet<usize> =
+            executed.iter().filter(|e| matches!(e.result, ActionResult::Done { .. })).map(|e| e.action.id).collect();
+        let mut open: HashSet<&Subject> =
+            plan.actions.iter().filter(|a| !done.contains(&a.id)).map(|a| &a.subject).collect();
+        open.extend(plan.reports.iter().filter(|(_, r)| !r.problems.is_empty()).map(|(s, _)| s));
+        let settled: Vec<Subject> =
+            self.event_waiting.keys().filter(|s| considered(s) && !open.contains(s)).cloned().collect();
+        for s in settled {
+            if let Some(at) = self.event_waiting.remove(&s) {
+                let took = at.elapsed();
+                self.metrics.event_repair.observe(took.as_secs_f64());
+                debug!(subject = %s, took_ms = took.as_millis() as u64, "change event handled: in sync");
+            }
+        }
+    }
+
+    /// What the events consumer resolves events with: this pass's observation and desired state.
+    fn publish_resolver(&self) {
+        if let (Some(events), Some(d)) = (&self.events, &self.desired) {
+            events.set_resolver(Resolver::new(&d.state, self.last_observed.as_ref(), &self.units));
         }
     }
 
@@ -261,6 +328,14 @@ impl<C: Cloud> Daemon<C> {
                 self.status.send_modify(|s| s.shards = Some(st));
             }
         }
+        if let Some(e) = &self.events {
+            let now = Some(e.status());
+            self.status.send_if_modified(|s| {
+                let changed = s.events != now;
+                s.events = now;
+                changed
+            });
+        }
     }
 
     /// Runs until `shutdown` is cancelled; then lets in-flight calls finish within the grace period.
@@ -290,6 +365,8 @@ impl<C: Cloud> Daemon<C> {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(()) = async { match watch.as_mut() { Some(w) => w.changes.recv().await, None => std::future::pending().await } } => reload = true,
+                // A change event: what it touched is due now.
+                () = async { match &self.events { Some(e) => e.arrived().await, None => std::future::pending().await } } => {}
                 // Units gained or lost: a full pass for what this replica owns now.
                 Ok(()) = owners.changed() => {
                     info!(owned = ?self.ownership.owned().unwrap_or_default(), "units owned changed");
@@ -305,6 +382,7 @@ impl<C: Cloud> Daemon<C> {
                 next_reload = now + self.opts.reload_interval;
                 self.reload_soon = false;
                 if self.reload() {
+                    self.publish_resolver();
                     // A new desired state observes what its difference touches; the first one,
                     // or one with nothing observed yet, everything.
                     match self.changed.take() {
@@ -325,6 +403,7 @@ impl<C: Cloud> Daemon<C> {
                 self.publish();
                 continue;
             }
+            self.take_events();
             let full = now >= next_full;
             let due: BTreeSet<Subject> =
                 self.queue.iter().filter(|(_, t)| **t <= now).map(|(s, _)| s.clone()).collect();
@@ -647,6 +726,7 @@ impl<C: Cloud> Daemon<C> {
             .map(|e| e.action.subject.clone())
             .collect();
         self.record(&plan, &executed, full, &due, &untouched, blocked, &loaded.revision);
+        self.settle_events(&plan, &executed, |s| (full || due.contains(s)) && !untouched.contains(s));
         if plan.in_sync() {
             let t = unix_now();
             self.last_full_sync = Some(t);
@@ -657,6 +737,7 @@ impl<C: Cloud> Daemon<C> {
             self.health.set_ready();
         }
         self.healths = self.link_healths(&plan);
+        self.publish_resolver();
         self.publish_with(&plan, &executed, &pruned);
     }
 
@@ -1068,6 +1149,7 @@ impl<C: Cloud> Daemon<C> {
             gateways,
             links,
             shards: self.ownership.status(),
+            events: self.events.as_ref().map(|e| e.status()),
         };
         self.status.send_replace(snapshot);
     }

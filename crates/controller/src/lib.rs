@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod engine;
+pub mod events;
 pub mod focus;
 pub mod metrics;
 pub mod source;

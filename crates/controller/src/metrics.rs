@@ -71,6 +71,24 @@ pub struct PhaseLabels {
     pub phase: String,
 }
 
+/// A change event's service (`ec2`, `elasticloadbalancing`, `apigateway`, `other`, `unknown`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub source: String,
+}
+
+/// Why a change event triggered nothing (`crate::events::Ignored`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IgnoredLabels {
+    pub reason: String,
+}
+
+/// The events queue (its URL: one per process).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    pub queue: String,
+}
+
 pub struct Metrics {
     pub registry: Registry,
     pub reconciles: Family<ReconcileLabels, Counter>,
@@ -99,6 +117,13 @@ pub struct Metrics {
     pub shard_members: Gauge,
     pub shard_leases_lost: Counter,
     pub coordination_healthy: Gauge,
+    pub events_received: Family<EventLabels, Counter>,
+    pub events_ignored: Family<IgnoredLabels, Counter>,
+    pub event_reconciles: Counter,
+    pub event_repair: Histogram,
+    pub event_delivery: Histogram,
+    pub events_queue_up: Family<QueueLabels, Gauge>,
+    pub events_queue_errors: Counter,
 }
 
 fn aws_histogram() -> Histogram {
@@ -135,6 +160,14 @@ impl Metrics {
             shard_members: Gauge::default(),
             shard_leases_lost: Counter::default(),
             coordination_healthy: Gauge::default(),
+            events_received: Family::default(),
+            events_ignored: Family::default(),
+            event_reconciles: Counter::default(),
+            // 0.1 s to about 27 minutes: a repair in seconds, or one that waited for a resync.
+            event_repair: Histogram::new(exponential_buckets(0.1, 2.0, 15)),
+            event_delivery: Histogram::new(exponential_buckets(0.5, 2.0, 12)),
+            events_queue_up: Family::default(),
+            events_queue_errors: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -220,6 +253,37 @@ impl Metrics {
             "1 while the last exchange with the coordination engine succeeded (always 1 when running alone)",
             m.coordination_healthy.clone(),
         );
+        r.register(
+            "events_received",
+            "Change events received from the events queue, by source service (a redelivery is not counted again)",
+            m.events_received.clone(),
+        );
+        r.register(
+            "events_ignored",
+            "Change events that triggered no reconcile, by reason (unparseable, not-a-change, failed-call, own-call, unknown-account, unknown-resource, duplicate, not-held)",
+            m.events_ignored.clone(),
+        );
+        r.register(
+            "event_reconciles",
+            "Reconciles of links, gateways and peerings that change events asked for",
+            m.event_reconciles.clone(),
+        );
+        r.register(
+            "event_repair_seconds",
+            "From receiving a change event to the end of the pass that brought what it touched back in sync",
+            m.event_repair.clone(),
+        );
+        r.register(
+            "event_delivery_seconds",
+            "From the time AWS gives a change event to its receipt by crosslink (CloudTrail and EventBridge delivery)",
+            m.event_delivery.clone(),
+        );
+        r.register(
+            "events_queue_up",
+            "1 while the last receive from the events queue succeeded, 0 while receives fail; absent without --events-queue",
+            m.events_queue_up.clone(),
+        );
+        r.register("events_queue_errors", "Failed receives from the events queue", m.events_queue_errors.clone());
         m.coordination_healthy.set(1);
         m.shard_members.set(1);
         m.build_info.get_or_create(&BuildLabels { version: version.into(), commit: commit.into() }).set(1);

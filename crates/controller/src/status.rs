@@ -123,6 +123,9 @@ pub struct StatusSnapshot {
     /// the units this replica holds; ask the holder for the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shards: Option<crosslink_coord::ShardStatus>,
+    /// With `--events-queue`: the queue's state and the last change event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<crate::events::EventsStatus>,
 }
 
 /// Liveness and readiness, kept apart: liveness is a heartbeat of the loop; readiness is a latch

@@ -15,6 +15,9 @@ use crosslink_controller::{Engine, EngineOptions};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+#[path = "daemon/events.rs"]
+mod events;
+
 const GW: &str = "111111111111";
 const SVC: &str = "222222222222";
 
@@ -120,6 +123,21 @@ fn start_logged(
     log: Option<&Log>,
     engine: EngineOptions,
 ) -> Running {
+    start_daemon(f, name, n, tweak, log, engine, |d| d)
+}
+
+type World = Arc<Faulty<FakeAws>>;
+
+/// `wrap` adds to the daemon what a test needs (events, ownership).
+fn start_daemon(
+    f: &World,
+    name: &str,
+    n: usize,
+    tweak: impl FnOnce(&mut RunOptions),
+    log: Option<&Log>,
+    engine: EngineOptions,
+    wrap: impl FnOnce(Daemon<Faulty<FakeAws>>) -> Daemon<Faulty<FakeAws>>,
+) -> Running {
     let dir = std::env::temp_dir().join(format!("crosslink-daemon-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -141,7 +159,7 @@ fn start_logged(
     let health = Health::new();
     let (tx, rx) = watch::channel(StatusSnapshot::default());
     let engine = Engine::new(f.clone(), engine);
-    let daemon = Daemon::new(engine, opts, metrics.clone(), health.clone(), tx);
+    let daemon = wrap(Daemon::new(engine, opts, metrics.clone(), health.clone(), tx));
     let stop = CancellationToken::new();
     let task = match log {
         // The daemon's own task logs to it (the engine runs its calls inside that task).

@@ -80,7 +80,9 @@ pub struct RunArgs {
     /// Address for the HTTP endpoints.
     #[arg(long, env = "CROSSLINK_LISTEN", default_value = "127.0.0.1:9090")]
     pub listen: String,
-    /// Full resync interval (drift detection; AWS has no watch). Jittered by 10%.
+    /// Full resync interval (drift detection; AWS has no watch). Jittered by 10%. It stays the
+    /// same with --events-queue: target health, peering expiry and VPC link failures make no
+    /// CloudTrail event, and the resync is the safety net for events lost or late.
     #[arg(long, env = "CROSSLINK_RESYNC", default_value = "5m", value_parser = humantime::parse_duration)]
     pub resync: std::time::Duration,
     /// Re-read desired state at least this often (besides file-system events).
@@ -92,6 +94,12 @@ pub struct RunArgs {
     /// within this many resyncs. 1 reads every group every resync.
     #[arg(long, env = "CROSSLINK_TARGET_HEALTH_EVERY", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     pub target_health_every: u64,
+    /// An SQS queue URL that change events arrive on (CloudTrail "AWS API Call via CloudTrail"
+    /// events of every account, forwarded by EventBridge; `crosslink events-setup` prints the
+    /// rules and policies). What an event touches is reconciled within seconds; the resync
+    /// still runs. Read with the controller's own credentials. See docs/events.md.
+    #[arg(long, env = "CROSSLINK_EVENTS_QUEUE", value_name = "URL")]
+    pub events_queue: Option<String>,
     /// Refuse a pass that would remove more links than this (prune guard).
     #[arg(long, env = "CROSSLINK_MAX_PRUNE", default_value_t = 5)]
     pub max_prune: usize,

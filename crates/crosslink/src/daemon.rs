@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anstream::{eprintln, print};
 use crosslink_aws::{AwsCloud, CallRecord, Connector};
 use crosslink_controller::daemon::{Daemon, RunOptions};
+use crosslink_controller::events::{Consumer, ConsumerOptions, Events};
 use crosslink_controller::metrics::Metrics;
 use crosslink_controller::status::{Health, StatusSnapshot};
 use crosslink_controller::{Engine, EngineOptions};
@@ -136,12 +137,14 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         }
     };
     let sink = metrics.clone();
-    let cloud = AwsCloud::new(Connector::from_env().await)
-        .with_rate_limits(args.engine.rate_limits())
-        .with_call_observer(Arc::new(move |r: &CallRecord| {
+    let connector = Connector::from_env().await;
+    let queue = args.events_queue.as_deref().map(|url| crosslink_aws::SqsQueue::new(&connector, url));
+    let cloud = AwsCloud::new(connector).with_rate_limits(args.engine.rate_limits()).with_call_observer(Arc::new(
+        move |r: &CallRecord| {
             sink.record_aws(r.service, r.operation, r.outcome, r.duration);
             sink.record_aws_wait(r.service, r.waited);
-        }));
+        },
+    ));
     let engine = Engine::new(
         Arc::new(cloud),
         EngineOptions {
@@ -173,6 +176,14 @@ pub async fn run(args: &RunArgs) -> ExitCode {
     let mut daemon = Daemon::new(engine, opts, metrics.clone(), health.clone(), tx);
     if let Some(c) = &coordinated {
         daemon = daemon.with_ownership(c.ownership.clone());
+    }
+    if let Some(queue) = queue {
+        use crosslink_cloud::queue::EventQueue;
+        let events = Events::new(&queue.name());
+        let ownership = coordinated.as_ref().map_or_else(Ownership::solo, |c| c.ownership.clone());
+        let consumer = Consumer::new(queue, events.clone(), metrics.clone(), ownership, ConsumerOptions::default());
+        tokio::spawn(consumer.run(shutdown.clone()));
+        daemon = daemon.with_events(events);
     }
     tokio::spawn(signals(shutdown.clone()));
     let state = AppState { status: rx, metrics, health, liveness_timeout };

@@ -235,6 +235,9 @@ fn status_table_at(s: &StatusSnapshot, now: SystemTime) -> String {
         let _ = writeln!(out, "{}", one_line(&line));
     }
 
+    if let Some(ev) = &s.events {
+        field(&mut out, "events", &format!("{} ({})", ev.summary(), ev.queue));
+    }
     if let Some(sh) = &s.shards {
         let mine: Vec<&str> = sh.units.iter().filter(|u| u.mine).map(|u| u.unit.as_str()).collect();
         field(&mut out, "replica", &format!("{} of {} ({})", sh.replica, sh.members.join(", "), sh.backend));
@@ -405,6 +408,7 @@ mod tests {
         ledger.last_reconcile = None;
         let s = StatusSnapshot {
             shards: None,
+            events: None,
             instance: "crosslink-0".into(),
             version: "0.1.0".into(),
             ready: false,
@@ -454,6 +458,7 @@ Link     ledger    Failed          0  never           CidrOverlap: 10.1.0.0/16 o
             valid_for_ms: mine.then_some(9000),
         };
         let s = StatusSnapshot {
+            events: None,
             shards: Some(ShardStatus {
                 replica: "crosslink-1".into(),
                 backend: "etcd http://10.0.0.1:2379 /crosslink/prod".into(),

@@ -132,6 +132,15 @@ pub(crate) fn render(s: &StatusSnapshot, now: SystemTime) -> String {
         h.push_str("</div>\n");
     }
 
+    if let Some(ev) = &s.events {
+        let class = if ev.state == "failing" { "banner error" } else { "banner" };
+        let _ = writeln!(
+            h,
+            "<div class=\"{class}\"><strong>Change events</strong> ({}): {}</div>",
+            e(&ev.queue),
+            e(&ev.summary())
+        );
+    }
     if let Some(sh) = &s.shards {
         shards(&mut h, sh);
     }
@@ -420,6 +429,7 @@ mod tests {
         link.resources.insert("<k>".into(), "\"><script>".into());
         let s = StatusSnapshot {
             shards: None,
+            events: None,
             instance: "<i>prod</i>".into(),
             version: "0.1.0".into(),
             desired: DesiredStatus {
@@ -450,6 +460,7 @@ mod tests {
         });
         let s = StatusSnapshot {
             shards: None,
+            events: None,
             instance: "crosslink-0".into(),
             version: "0.1.0".into(),
             ready: true,
@@ -491,6 +502,7 @@ mod tests {
     fn banners_for_rejected_desired_state_and_prune_guard() {
         let s = StatusSnapshot {
             shards: None,
+            events: None,
             desired: DesiredStatus {
                 revision: Some("good1".into()),
                 error: Some("links.yaml:3:7: Link/a: spec.port: expected a number".into()),
@@ -575,6 +587,37 @@ mod tests {
             assert!(!page.contains(banned), "{banned} in\n{page}");
         }
         assert!(render_link(&s, "other", now()).is_none());
+    }
+
+    #[test]
+    fn the_index_says_whether_change_events_arrive_and_what_the_last_did() {
+        let ev = crosslink_controller::events::EventsStatus {
+            queue: "https://sqs.eu-central-1.amazonaws.com/111111111111/crosslink-events".into(),
+            state: "failing".into(),
+            last_error: Some("AccessDenied: not authorized to perform: sqs:receivemessage".into()),
+            last_event: Some(crosslink_controller::events::LastEvent {
+                id: "e1".into(),
+                source: "ec2".into(),
+                name: "DeleteRoute".into(),
+                account: "222222222222".into(),
+                received: "2026-12-04T02:00:00Z".into(),
+                outcome: "reconcile: Link/<pay>".into(),
+            }),
+            received: 7,
+            triggered: 3,
+            ..Default::default()
+        };
+        let s = StatusSnapshot { events: Some(ev), ..Default::default() };
+        let page = render(&s, now());
+        assert!(page.contains("<div class=\"banner error\"><strong>Change events</strong> (https://sqs.eu-central-1.amazonaws.com/111111111111/crosslink-events): failing: 7 received, 3 reconciled; cannot read the queue: AccessDenied"), "{page}");
+        assert!(
+            page.contains(
+                "last DeleteRoute in 222222222222 (ec2) at 2026-12-04T02:00:00Z: reconcile: Link/&lt;pay&gt;"
+            ),
+            "{page}"
+        );
+        let quiet = render(&StatusSnapshot::default(), now());
+        assert!(!quiet.contains("Change events"), "nothing about events without a queue");
     }
 
     #[test]

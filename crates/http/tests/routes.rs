@@ -18,6 +18,7 @@ use tower::ServiceExt;
 fn snapshot() -> StatusSnapshot {
     StatusSnapshot {
         shards: None,
+        events: None,
         instance: "crosslink-0".into(),
         version: "0.1.0".into(),
         ready: true,

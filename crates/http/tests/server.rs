@@ -21,6 +21,7 @@ const PROMPTLY: Duration = Duration::from_secs(5);
 fn snapshot() -> StatusSnapshot {
     StatusSnapshot {
         shards: None,
+        events: None,
         instance: "crosslink-0".into(),
         version: "0.1.0".into(),
         ready: true,

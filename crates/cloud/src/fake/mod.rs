@@ -10,6 +10,8 @@
 //! Scripted faults (throttling, 5xx, timeouts, lost answers, chaos, broken accounts) are not
 //! AWS's behaviour: they wrap this or any other [`Cloud`] in [`crate::faults::Faulty`].
 
+pub mod queue;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
