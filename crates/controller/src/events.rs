@@ -46,13 +46,86 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("apigateway.amazonaws.com", "apigateway"),
 ];
 
+/// The calls crosslink reacts to, by `detail.eventSource`: those that change, add or remove
+/// what a link is made of (routes, peerings and their options, load balancers, listeners, target
+/// groups and their targets, REST APIs with their resources, methods, integrations, stages,
+/// deployments, VPC links and authorizers), and their tags (crosslink's ownership is a tag).
+/// `crosslink events-setup` puts exactly these in its EventBridge patterns; any other event is
+/// `not-a-change`.
+pub const WATCHED: &[(&str, &[&str])] = &[
+    (
+        "ec2.amazonaws.com",
+        &[
+            "CreateRoute",
+            "DeleteRoute",
+            "ReplaceRoute",
+            "DeleteRouteTable",
+            "AcceptVpcPeeringConnection",
+            "DeleteVpcPeeringConnection",
+            "RejectVpcPeeringConnection",
+            "ModifyVpcPeeringConnectionOptions",
+            "CreateTags",
+            "DeleteTags",
+        ],
+    ),
+    (
+        "elasticloadbalancing.amazonaws.com",
+        &[
+            "DeleteLoadBalancer",
+            "CreateListener",
+            "DeleteListener",
+            "ModifyListener",
+            "DeleteTargetGroup",
+            "ModifyTargetGroup",
+            "RegisterTargets",
+            "DeregisterTargets",
+            "AddTags",
+            "RemoveTags",
+        ],
+    ),
+    (
+        "apigateway.amazonaws.com",
+        &[
+            "DeleteRestApi",
+            "CreateResource",
+            "DeleteResource",
+            "UpdateResource",
+            "PutMethod",
+            "DeleteMethod",
+            "UpdateMethod",
+            "PutIntegration",
+            "DeleteIntegration",
+            "UpdateIntegration",
+            "CreateDeployment",
+            "DeleteDeployment",
+            "CreateStage",
+            "UpdateStage",
+            "DeleteStage",
+            "CreateVpcLink",
+            "UpdateVpcLink",
+            "DeleteVpcLink",
+            "CreateAuthorizer",
+            "UpdateAuthorizer",
+            "DeleteAuthorizer",
+            "TagResource",
+            "UntagResource",
+        ],
+    ),
+];
+
+/// Whether crosslink reacts to this call (`WATCHED`).
+pub fn watched(event_source: &str, name: &str) -> bool {
+    WATCHED.iter().any(|(s, names)| *s == event_source && names.contains(&name))
+}
+
 /// Why an event led to no reconcile (the `reason` label of `crosslink_events_ignored_total`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Ignored {
     /// Not JSON, or not an EventBridge event: deleted, never retried.
     Unparseable,
-    /// Another detail type, a read-only call, or a service crosslink does not use.
+    /// Another detail type, or a call crosslink does not react to (`WATCHED`): reads, other
+    /// services.
     NotAChange,
     /// The call failed (`errorCode`): it changed nothing.
     FailedCall,
@@ -136,17 +209,19 @@ pub fn parse(body: &str) -> Result<Parsed, String> {
     }
     let Some(source) = source else { return skip(Ignored::NotAChange) };
     let name = d.get("eventName").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    let read_only = d.get("readOnly").and_then(|v| v.as_bool()).unwrap_or(false)
-        || ["Describe", "Get", "List"].iter().any(|p| name.starts_with(p));
-    if name.is_empty() || read_only {
+    if !watched(event_source, &name) {
         return skip(Ignored::NotAChange);
     }
     if d.get("errorCode").is_some_and(|v| !v.is_null()) {
         return skip(Ignored::FailedCall);
     }
-    let account = env
-        .account
-        .or_else(|| d.get("recipientAccountId").and_then(|v| v.as_str()).map(String::from))
+    // The CloudTrail record's own account is where the call was made; the envelope's is the
+    // same for an event forwarded from that account's bus, and the sender's for PutEvents.
+    let account = d
+        .get("recipientAccountId")
+        .and_then(|v| v.as_str())
+        .map(String::from)
+        .or(env.account)
         .ok_or("the event names no account")?;
     let mut ids = Vec::new();
     collect_ids(d.get("requestParameters").unwrap_or(&serde_json::Value::Null), &mut ids);

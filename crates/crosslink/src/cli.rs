@@ -71,6 +71,12 @@ pub enum Command {
     /// of both states' policies); 2. merge the change and let the daemon converge; 3. apply
     /// `iam-policy <new>`. See docs/security.md.
     IamPolicy(crate::iam::IamPolicyArgs),
+    /// Print, as JSON ready to apply, what brings change events from every account of the
+    /// desired state to the daemon's queue (`run --events-queue`): per account an EventBridge
+    /// rule limited to the calls crosslink reacts to and the role it forwards with; in the
+    /// controller account the bus policy, the rule to the queue, the queue policy and the
+    /// controller's own permissions on the queue. See docs/events.md.
+    EventsSetup(crate::events_setup::EventsSetupArgs),
 }
 
 #[derive(Debug, Args)]

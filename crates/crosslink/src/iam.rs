@@ -61,6 +61,10 @@ pub struct IamPolicyArgs {
     /// daemon has converged on the new state, apply `iam-policy PATHS` alone.
     #[arg(long, env = "CROSSLINK_IAM_PREVIOUS", value_delimiter = ',', value_name = "PATH")]
     pub previous: Vec<std::path::PathBuf>,
+    /// The change-event queue the daemon reads (`run --events-queue`), by URL or ARN: the
+    /// controller's policy then may receive, delete and release its messages, on that queue only.
+    #[arg(long, env = "CROSSLINK_EVENTS_QUEUE", value_name = "URL|ARN")]
+    pub events_queue: Option<String>,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = PolicyFormat::Json)]
     pub output: PolicyFormat,
@@ -83,6 +87,13 @@ pub fn iam_policy(args: &IamPolicyArgs) -> ExitCode {
         }
     };
     let PolicyFormat::Json = args.output;
+    let queue = match args.events_queue.as_deref().map(crate::events_setup::Queue::parse).transpose() {
+        Ok(q) => q,
+        Err(e) => {
+            eprintln!("error: --events-queue: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let principal = args.controller_principal.as_deref();
     let mut doc = generate(&state, &args.instance, principal);
     if !args.previous.is_empty() {
@@ -95,6 +106,11 @@ pub fn iam_policy(args: &IamPolicyArgs) -> ExitCode {
             }
         };
         doc = union(&generate(&previous, &args.instance, principal), &doc);
+    }
+    if let Some(q) = &queue
+        && let Some(statements) = doc["controllerPolicy"]["Statement"].as_array_mut()
+    {
+        statements.push(crate::events_setup::consumer_statement(q));
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("a JSON value serializes"));

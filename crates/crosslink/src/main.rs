@@ -2,6 +2,7 @@
 
 mod cli;
 mod daemon;
+mod events_setup;
 mod explain;
 mod iam;
 mod reconcile;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Explain(args) => one_thread().block_on(explain::explain(&args)),
         cli::Command::Validate(args) => validate::validate(&args),
         cli::Command::IamPolicy(args) => iam::iam_policy(&args),
+        cli::Command::EventsSetup(args) => events_setup::events_setup(&args),
         cli::Command::Schema => {
             print!("{}", crosslink_desired::json_schema());
             ExitCode::SUCCESS

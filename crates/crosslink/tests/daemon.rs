@@ -69,26 +69,17 @@ impl Env {
     /// The daemon with these AWS endpoint and credential variables (a proxy's, say).
     fn spawn_via(&self, port: u16, extra: &[&str], aws: &[(&'static str, String)]) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosslink"));
-        cmd.args([
-            "run",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--resync",
-            "2s",
-            "--reload-interval",
-            "1s",
-            "--max-prune",
-            "1",
-        ])
-        .args(["--rate-limits", "off", "--log-format", "json"])
-        .args(extra)
-        .arg(self.dir.to_str().unwrap())
-        .env_remove("CROSSLINK_DESIRED_STATE")
-        // One replica, even if these tests run inside a Kubernetes pod.
-        .env("CROSSLINK_COORDINATION", "none")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(self.dir.join("daemon.log")).unwrap());
+        cmd.args(["run", "--listen", &format!("127.0.0.1:{port}"), "--reload-interval", "1s", "--max-prune", "1"])
+            .args(if extra.contains(&"--resync") { &[][..] } else { &["--resync", "2s"][..] })
+            .args(["--rate-limits", "off", "--log-format", "json"])
+            .args(extra)
+            .arg(self.dir.to_str().unwrap())
+            .env_remove("CROSSLINK_DESIRED_STATE")
+            // One replica, even if these tests run inside a Kubernetes pod.
+            .env("CROSSLINK_COORDINATION", "none")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("daemon.log")).unwrap());
         for (k, v) in aws {
             cmd.env(k, v);
         }
@@ -455,3 +446,101 @@ const REGISTER_DENIED: &str = r#"<ErrorResponse xmlns="http://elasticloadbalanci
   </Error>
   <RequestId>5ad3c9f1-8b0e-4a4b-9d0c-1f2e3a4b5c6d</RequestId>
 </ErrorResponse>"#;
+
+/// Issue 16 on the wire: moto's EventBridge matches a CloudTrail-shaped event (sent as AWS
+/// documents it; moto makes none of its own) with the rule `crosslink events-setup` prints and
+/// delivers it to moto's SQS queue; the daemon, with an hour's resync, long-polls it and puts back
+/// a route deleted by hand within 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_event_through_eventbridge_and_sqs_repairs_a_route_within_seconds() {
+    use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+    use aws_sdk_sqs::types::QueueAttributeName;
+
+    let env = Env::new("events").await;
+    env.write("accounts.yaml", ACCOUNTS);
+    env.write("links.yaml", &env.links(&[("pay", 9001)]));
+    let base = env.cloud.connector().base().clone();
+    let sqs = aws_sdk_sqs::Client::new(&base);
+    let url = sqs.create_queue().queue_name("crosslink-events").send().await.unwrap().queue_url().unwrap().to_string();
+    let attrs = sqs.get_queue_attributes().queue_url(&url).attribute_names(QueueAttributeName::QueueArn).send().await;
+    let arn = attrs.unwrap().attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
+    let out = Command::new(env!("CARGO_BIN_EXE_crosslink"))
+        .args(["events-setup", env.dir.to_str().unwrap(), "--queue", &arn])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let setup: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rule = &setup["controller"]["rule"];
+    let eb = aws_sdk_eventbridge::Client::new(&base);
+    eb.put_rule()
+        .name(rule["name"].as_str().unwrap())
+        .event_pattern(rule["eventPattern"].to_string())
+        .send()
+        .await
+        .unwrap();
+    let target = Target::builder().id("crosslink-queue").arn(&arn).build().unwrap();
+    eb.put_targets().rule(rule["name"].as_str().unwrap()).targets(target).send().await.unwrap();
+
+    let port = free_port();
+    let _daemon = Daemon(env.spawn(port, &["--resync", "1h", "--events-queue", &url]));
+    wait_for(&env, port, "the link ready", 60, |s| all_ready(s, 1));
+    let svc = env.cloud.session(env.desired.account("payments").unwrap()).await.unwrap().config;
+    let ec2 = aws_sdk_ec2::Client::new(&svc);
+    let routes = async || {
+        let t = ec2.describe_route_tables().route_table_ids(&env.svc.route_table_id).send().await.unwrap();
+        t.route_tables()[0].routes().iter().filter(|r| r.vpc_peering_connection_id().is_some()).count()
+    };
+    assert_eq!(routes().await, 1);
+    ec2.delete_route()
+        .route_table_id(&env.svc.route_table_id)
+        .destination_cidr_block("10.1.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(routes().await, 0, "nothing repairs it without an event (the resync is an hour)");
+
+    // Another account's call, not one crosslink reacts to, and one that matches: only the last
+    // reaches the queue.
+    let body = |name: &str, request: serde_json::Value| {
+        let event: serde_json::Value = serde_json::from_str(&crosslink_controller::events::cloudtrail_event(
+            "ignored",
+            "222222222222",
+            "ec2.amazonaws.com",
+            name,
+            "arn:aws:sts::222222222222:assumed-role/Admin/alice",
+            request,
+        ))
+        .unwrap();
+        PutEventsRequestEntry::builder()
+            .source("aws.ec2")
+            .detail_type(crosslink_controller::events::DETAIL_TYPE)
+            .detail(event["detail"].to_string())
+            .build()
+    };
+    let started = Instant::now();
+    eb.put_events()
+        .entries(body("DescribeRouteTables", serde_json::json!({})))
+        .entries(body(
+            "DeleteRoute",
+            serde_json::json!({"routeTableId": env.svc.route_table_id, "destinationCidrBlock": "10.1.0.0/16"}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    while routes().await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "not repaired within 5 s: {}", env.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("event to repair on moto: {:?}", started.elapsed());
+    let s = wait_for(&env, port, "the event in /status", 10, |s| {
+        s.events.as_ref().and_then(|e| e.last_event.as_ref()).is_some_and(|e| e.name == "DeleteRoute")
+    });
+    let e = s.events.unwrap();
+    assert_eq!((e.state.as_str(), e.received, e.queue.as_str()), ("ok", 1, url.as_str()), "{e:?}");
+    let (_, metrics) = get(port, "/metrics").unwrap();
+    assert!(metrics.contains("crosslink_events_received_total{source=\"ec2\"} 1"), "{metrics}");
+    assert!(metrics.contains(&format!("crosslink_events_queue_up{{queue=\"{url}\"}} 1")), "{metrics}");
+    let log = env.log();
+    assert!(log.contains("change event: reconciling what it touched"), "{log}");
+}

@@ -979,6 +979,38 @@ fn iam_policy_prints_the_reviewed_documents_for_the_examples() {
     assert!(o.stdout.is_empty() && text(&o).contains("listener-port-taken.yaml"), "{}", text(&o));
 }
 
+/// With the events queue, the controller may read that queue and no other; `events-setup`
+/// prints the rest, and refuses what is not a queue.
+#[test]
+fn iam_policy_and_events_setup_cover_the_events_queue() {
+    let url = "https://sqs.eu-central-1.amazonaws.com/000011112222/crosslink-events";
+    let o = run(Command::new(env!("CARGO_BIN_EXE_crosslink"))
+        .args(["iam-policy", "manifests/examples", "--events-queue", url])
+        .current_dir(repo()));
+    assert!(o.status.success(), "{}", text(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let statements = doc["controllerPolicy"]["Statement"].as_array().unwrap();
+    let read = statements.iter().find(|s| s["Sid"] == "ReadChangeEvents").expect("the queue statement");
+    assert_eq!(read["Resource"], "arn:aws:sqs:eu-central-1:000011112222:crosslink-events");
+
+    let o = run(Command::new(env!("CARGO_BIN_EXE_crosslink"))
+        .args(["events-setup", "manifests/examples", "--queue", url])
+        .current_dir(repo()));
+    assert!(o.status.success(), "{}", text(&o));
+    let setup: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(setup["controller"]["consumerPolicy"]["Statement"][0], *read, "one statement, two commands");
+    assert!(setup["accounts"]["cards"]["rule"]["eventPattern"]["detail"]["eventName"].is_array());
+
+    for args in [
+        &["events-setup", "manifests/examples", "--queue", "crosslink-events"][..],
+        &["iam-policy", "manifests/examples", "--events-queue", "arn:aws:sns:eu-central-1:000011112222:x"][..],
+    ] {
+        let o = run(Command::new(env!("CARGO_BIN_EXE_crosslink")).args(args).current_dir(repo()));
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(o.stdout.is_empty() && text(&o).contains("is not an SQS queue URL"), "{}", text(&o));
+    }
+}
+
 /// Removing a link drops its route table from the new state's policy (IAM authorizes routes on
 /// the route table, which carries no crosslink tag), so `--previous` prints the union to apply
 /// first: with it, the daemon may still delete the routes of Link/cards.
