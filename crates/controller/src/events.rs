@@ -567,6 +567,10 @@ pub struct ConsumerOptions {
     pub max_receives: u32,
     /// Event ids remembered for de-duplication.
     pub remember: usize,
+    /// After handing messages back, this replica waits this long before its next receive, so
+    /// that the others' long polls get them (a consumer that received again at once would take
+    /// them back itself).
+    pub release_pause: Duration,
     /// Backoff between receives while the queue cannot be read.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
@@ -578,6 +582,7 @@ impl Default for ConsumerOptions {
             wait: MAX_WAIT,
             max_receives: 10,
             remember: 10_000,
+            release_pause: Duration::from_secs(1),
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
         }
@@ -648,7 +653,12 @@ impl<Q: EventQueue> Consumer<Q> {
                         s.last_error = None;
                         s.last_receive = Some(rfc3339(unix_now()));
                     });
-                    self.handle(messages).await;
+                    if self.handle(messages).await > 0 {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(self.opts.release_pause) => {}
+                        }
+                    }
                 }
                 Err(e) => {
                     self.metrics.events_queue_up.get_or_create(&QueueLabels { queue: self.queue.name() }).set(0);
@@ -671,11 +681,13 @@ impl<Q: EventQueue> Consumer<Q> {
         }
     }
 
-    /// One receive's messages: queued subjects, then one batch delete, then the releases.
-    pub async fn handle(&mut self, messages: Vec<QueueMessage>) {
+    /// One receive's messages: queued subjects, the releases, then one batch delete. Returns
+    /// how many were handed back.
+    pub async fn handle(&mut self, messages: Vec<QueueMessage>) -> usize {
         if messages.is_empty() {
-            return;
+            return 0;
         }
+        let mut released = 0;
         let resolver = self.events.resolver();
         let owned = self.ownership.owned();
         let mut deletes = Vec::new();
@@ -683,6 +695,7 @@ impl<Q: EventQueue> Consumer<Q> {
             match self.fate(&m, &resolver, owned.as_ref()) {
                 Fate::Delete => deletes.push(m.receipt),
                 Fate::Release => {
+                    released += 1;
                     let started = std::time::Instant::now();
                     let released = self.queue.release(m.receipt).await;
                     self.record("ChangeMessageVisibility", released.as_ref().err(), started.elapsed());
@@ -693,7 +706,7 @@ impl<Q: EventQueue> Consumer<Q> {
             }
         }
         if deletes.is_empty() {
-            return;
+            return released;
         }
         let started = std::time::Instant::now();
         let deleted = self.queue.delete(deletes).await;
@@ -702,6 +715,7 @@ impl<Q: EventQueue> Consumer<Q> {
             // Not deleted: delivered again later, and then a duplicate (by event id).
             warn!(error = %e, "could not delete handled change events; they will be received again");
         }
+        released
     }
 
     /// The queue's calls count with every other AWS call (`crosslink_aws_requests_total`).

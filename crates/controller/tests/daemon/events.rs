@@ -328,7 +328,8 @@ async fn a_replica_releases_what_it_does_not_hold_until_the_cap() {
         None,
         EngineOptions::default(),
         |d| {
-            let opts = ConsumerOptions { max_receives: 4, ..Default::default() };
+            let opts =
+                ConsumerOptions { max_receives: 4, release_pause: Duration::from_millis(100), ..Default::default() };
             let l = Listener::start(&queue, d.metrics(), nothing.clone(), opts);
             let d = d.with_ownership(nothing.clone()).with_events(l.events.clone());
             listener = Some(l);
@@ -412,4 +413,101 @@ async fn a_method_and_a_listener_deleted_by_hand_are_repaired_on_their_events() 
     d.until("both links ready again", |s| all_ready(s, 2)).await;
     l.stop.cancel();
     d.stop().await;
+}
+
+/// Two replicas read one queue (docs/events.md, "Several replicas"): the event about a link
+/// reaches the replica holding the link's unit, which repairs it; the other only hands the
+/// message back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_replicas_the_holder_of_the_unit_repairs_what_the_event_touched() {
+    use crosslink_coord::memory::MemoryEngine;
+    use crosslink_coord::{Coordinator, Timing};
+
+    let f = world();
+    f.seed_vpc(
+        GW,
+        "eu-central-1",
+        "vpc-0000000000000000d",
+        "10.2.0.0/16",
+        &["subnet-0000000000000000d"],
+        "rtb-0000000000000000d",
+    );
+    let second = "apiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {name: edge2}\nspec:\n  account: shared\n  vpcId: vpc-0000000000000000d\n  subnetIds: [subnet-0000000000000000d]\n  routeTableIds: [rtb-0000000000000000d]\n  loadBalancer: {name: edge2-nlb}\n  api: {name: api2, stage: v1}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {name: k0}\nspec:\n  gateway: edge2\n  service: {account: svc, vpcId: vpc-0000000000000000b, routeTableIds: [rtb-0000000000000000b]}\n  targets: [{ip: 10.20.2.10, port: 8080}]\n  listenerPort: 9001\n  routes: [{path: /k0}]\n";
+    let queue = Arc::new(FakeQueue::default());
+    let engine = MemoryEngine::new();
+    let timing = Timing {
+        lease_duration: Duration::from_secs(3),
+        renew_deadline: Duration::from_secs(2),
+        retry_period: Duration::from_millis(300),
+    };
+    let coord_stop = CancellationToken::new();
+    let mut replicas = Vec::new();
+    for name in ["r1", "r2"] {
+        let ownership = Ownership::sharded(name, "memory", timing);
+        let c = Coordinator::new(engine.backend(name, timing.lease_duration), ownership.clone(), name, timing);
+        tokio::spawn(c.run(coord_stop.clone(), Duration::from_secs(1)));
+        let mut listener = None;
+        let d = start_daemon(
+            &f,
+            &format!("ev-ha-{name}"),
+            1,
+            |o| o.resync = Duration::from_secs(3600),
+            None,
+            EngineOptions::default(),
+            |d| {
+                let opts = ConsumerOptions { max_receives: 10, ..Default::default() };
+                let l = Listener::start(&queue, d.metrics(), ownership.clone(), opts);
+                let d = d.with_ownership(ownership.clone()).with_events(l.events.clone());
+                listener = Some(l);
+                d
+            },
+        );
+        put(&d.dir.join("second.yaml"), second);
+        replicas.push((name, d, listener.unwrap()));
+    }
+    eventually("both gateways' units held", Duration::from_secs(10), || {
+        let h = engine.holders();
+        h.contains_key("edge") && h.contains_key("edge2")
+    })
+    .await;
+    let holder = engine.holders()["edge"].clone();
+    let (hi, oi) = if replicas[0].0 == holder { (0, 1) } else { (1, 0) };
+    replicas[hi]
+        .1
+        .until("l0 ready at its holder", |s| s.links.iter().any(|l| l.name == "l0" && l.phase == Phase::Ready))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let tg = f.with_account(GW, |st| {
+        let tg = st.target_groups.iter_mut().find(|t| t.tags.values().any(|v| v == "Link/l0")).expect("l0's group");
+        tg.targets.clear();
+        tg.arn.clone()
+    });
+    for i in 0..5 {
+        queue.send(cloudtrail_event(
+            &format!("ha-{i}"),
+            GW,
+            "elasticloadbalancing.amazonaws.com",
+            "DeregisterTargets",
+            &alice(GW),
+            json!({"targetGroupArn": tg}),
+        ));
+    }
+    eventually("the holder re-registers the target", Duration::from_secs(5), || {
+        f.with_account(GW, |st| st.target_groups.iter().any(|t| t.arn == tg && !t.targets.is_empty()))
+    })
+    .await;
+    eventually("every message deleted", Duration::from_secs(5), || queue.is_empty()).await;
+    let reconciles = |i: usize| metric(&replicas[i].1.metrics.encode(), "crosslink_event_reconciles_total", "");
+    assert!(reconciles(hi) >= 1.0, "the holder ({holder}) reconciled");
+    assert_eq!(reconciles(oi), 0.0, "the other replica reconciles nothing it does not hold");
+    let not_held: f64 = (0..2)
+        .map(|i| metric(&replicas[i].1.metrics.encode(), "crosslink_events_ignored_total", "reason=\"not-held\""))
+        .sum();
+    assert_eq!(not_held, 0.0, "every message reached the holder");
+    coord_stop.cancel();
+    for (_, d, l) in replicas {
+        l.stop.cancel();
+        d.stop().await;
+    }
 }
