@@ -15,7 +15,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crosslink_controller::metrics::{LinkLabels, PhaseLabels, ReconcileLabels, ResourceLabels, TargetStateLabels};
+use crosslink_controller::metrics::{
+    EventLabels, IgnoredLabels, LinkLabels, PhaseLabels, QueueLabels, ReconcileLabels, ResourceLabels,
+    TargetStateLabels,
+};
 use serde_json::Value;
 
 const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
@@ -147,6 +150,9 @@ fn exported_metric_names() -> BTreeSet<String> {
     m.last_full_sync.set(1.0);
     m.prune_blocked.set(0);
     m.prune_blocked_total.inc();
+    m.events_received.get_or_create(&EventLabels { source: "ec2".into() }).inc();
+    m.events_ignored.get_or_create(&IgnoredLabels { reason: "own-call".into() }).inc();
+    m.events_queue_up.get_or_create(&QueueLabels { queue: "q".into() }).set(1);
     let text = m.encode();
     let mut families = BTreeSet::new();
     let mut samples = BTreeSet::new();
@@ -534,6 +540,7 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
         ("CrosslinkUnitsUnowned", "crosslink_shard_units_owned"),
         ("CrosslinkLinkNotReady", "crosslink_link_synced"),
         ("CrosslinkLinkUnhealthy", "crosslink_link_healthy"),
+        ("CrosslinkEventsQueueDown", "crosslink_events_queue_up"),
     ] {
         assert!(exprs.contains(&format!("alert: {alert}")) && exprs.contains(metric), "{alert} on {metric} is missing");
     }
@@ -621,6 +628,13 @@ fn rules_and_dashboard_use_only_metrics_the_daemon_exports() {
         "crosslink_shard_members",
         "crosslink_shard_leases_lost_total",
         "crosslink_coordination_healthy",
+        "crosslink_events_received_total",
+        "crosslink_events_ignored_total",
+        "crosslink_event_reconciles_total",
+        "crosslink_event_repair_seconds",
+        "crosslink_event_delivery_seconds",
+        "crosslink_events_queue_up",
+        "crosslink_events_queue_errors_total",
     ] {
         assert!(shown(family), "{family} is in no rule or panel");
     }
