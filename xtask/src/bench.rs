@@ -27,6 +27,9 @@ use serde::Serialize;
 use crate::bench_report::{self, Report};
 use crate::bench_scenario::{ReadBound, Scenario, Seeded};
 
+/// How many change events the events phase sends, one route deleted for each (issue 16).
+const EVENTS: usize = 20;
+
 /// How many routes and target registrations the drift phase removes (issue 7).
 const DRIFT: usize = 10;
 
@@ -169,6 +172,8 @@ pub struct Scale {
     pub daemon: Daemon,
     /// Steady full passes of the daemon with `--target-health-every 1` and with the default.
     pub resyncs: Vec<Resyncs>,
+    /// Change events to repair (issue 16).
+    pub events: crate::bench_events::Events,
 }
 
 /// The daemon's steady full passes (issue 18's cost of reading health), one entry per pass.
@@ -273,8 +278,8 @@ fn machine(command: &str) -> Machine {
 }
 
 /// A finished child: exit code and the kernel's account of its resources.
-struct Finished {
-    exit_code: i32,
+pub(crate) struct Finished {
+    pub(crate) exit_code: i32,
     wall: Duration,
     user: Duration,
     sys: Duration,
@@ -305,7 +310,7 @@ fn wait_rusage(pid: i32, started: Instant) -> std::io::Result<Finished> {
 }
 
 /// A crosslink child process, killed if the benchmark fails before it is waited for.
-struct Child {
+pub(crate) struct Child {
     pid: i32,
     started: Instant,
     stdout: Option<std::thread::JoinHandle<String>>,
@@ -369,7 +374,7 @@ impl Child {
         Ok(Child { pid, started, stdout: Some(stdout), hwm: Some(hwm), waited: false })
     }
 
-    fn wait(&mut self) -> Result<(Finished, String)> {
+    pub(crate) fn wait(&mut self) -> Result<(Finished, String)> {
         let mut f = wait_rusage(self.pid, self.started)?;
         self.waited = true;
         f.max_rss_kib = self.hwm.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
@@ -377,7 +382,7 @@ impl Child {
         Ok((f, out))
     }
 
-    fn signal(&self, sig: i32) {
+    pub(crate) fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own unreaped child's pid.
         unsafe {
             libc::kill(self.pid, sig);
@@ -641,7 +646,7 @@ fn free_port() -> Result<u16> {
 }
 
 /// GET over a fresh connection; (status, body).
-fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
     let r = crosslink_testkit::http::get(&format!("http://{addr}{path}")).map_err(anyhow::Error::msg)?;
     Ok((r.status, r.body))
 }
@@ -678,7 +683,7 @@ fn spawn_daemon(bin: &Path, dir: &Path, proxy: &Proxy, rate_limits: &str, log: &
 }
 
 /// `spawn_daemon` with a resync interval and more flags.
-fn spawn_daemon_with(
+pub(crate) fn spawn_daemon_with(
     bin: &Path,
     dir: &Path,
     proxy: &Proxy,
@@ -927,6 +932,18 @@ async fn scale(bin: &Path, n: usize) -> Result<Scale> {
         );
         resync_runs.push(r);
     }
+    eprintln!("==> N = {n}: change events through EventBridge and SQS, --resync 1h");
+    let events = crate::bench_events::events(bin, &dir, &proxy, &moto, &scenario, &seeded, &desired, EVENTS).await?;
+    eprintln!(
+        "    {} events: to repair p50 {:.2} s, p95 {:.2} s, max {:.2} s; {} receives idle in {:.0} s; AWS calls per event {:?}",
+        events.repair_s.len(),
+        events.quantile(0.5),
+        events.quantile(0.95),
+        events.quantile(1.0),
+        events.idle_receives,
+        events.idle_s,
+        events.calls
+    );
     let mut resources = BTreeMap::new();
     resources.insert("peerings".to_string(), scenario.pairs().len());
     resources.insert("routes".to_string(), 2 * scenario.pairs().len());
@@ -947,6 +964,7 @@ async fn scale(bin: &Path, n: usize) -> Result<Scale> {
         drift,
         daemon,
         resyncs: resync_runs,
+        events,
     })
 }
 

@@ -149,6 +149,29 @@ pub fn targets(r: &Report) -> Vec<Target> {
         ratio: None,
         met: agree,
     });
+    // Issue 16: change events.
+    let e = &big.events;
+    if !e.repair_s.is_empty() {
+        let p95 = e.quantile(0.95);
+        out.push(target(format!("event to repair p95 on moto, N={n}"), format!("{p95:.2} s"), "<= 5 s", p95 / 5.0));
+        let per_minute = e.idle_receives as f64 * 60.0 / e.idle_s.max(1.0);
+        out.push(target(
+            "SQS requests while idle",
+            format!("{per_minute:.1} per minute"),
+            "<= 3 per minute",
+            per_minute / 3.0,
+        ));
+        let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
+        if let Some(full) = big.resyncs.last().map(|x| mean(&x.calls)).filter(|f| *f > 0.0) {
+            let per_event = mean(&e.calls);
+            out.push(target(
+                format!("AWS calls caused by one event / a full pass, N={n}"),
+                format!("{per_event:.1} / {full:.1}"),
+                "< 1 (the affected scope, not a full observation)",
+                per_event / full,
+            ));
+        }
+    }
     out
 }
 
@@ -277,6 +300,33 @@ pub fn render(r: &Report) -> String {
                 mean(&x.calls)
             );
         }
+    }
+    let _ = writeln!(
+        out,
+        "\n## Change events (issue 16: EventBridge and SQS on moto, the daemon at --resync 1h)\n\n\
+         Each row: one route deleted in moto, then a CloudTrail-shaped DeleteRoute event put on moto's bus, one after another; repair time from PutEvents to the route back; AWS calls (SQS left out) from the event to 3 s after the repair, the follow-up pass included.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| N | events | event to repair p50 s | p95 s | max s | ReceiveMessage idle per minute | AWS calls per event, mean | AWS calls per full pass, mean |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for s in &r.scales {
+        let e = &s.events;
+        let mean = |v: &[u64]| if v.is_empty() { 0.0 } else { v.iter().sum::<u64>() as f64 / v.len() as f64 };
+        let full = s.resyncs.last().map(|x| mean(&x.calls)).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
+            s.scenario.links,
+            e.repair_s.len(),
+            e.quantile(0.5),
+            e.quantile(0.95),
+            e.quantile(1.0),
+            e.idle_receives as f64 * 60.0 / e.idle_s.max(1.0),
+            mean(&e.calls),
+            full
+        );
     }
     if let Some(l) = &r.limited {
         let _ = writeln!(out, "\n## With the AWS rate limits (`--rate-limits aws`), N = {}\n", l.scenario.links);

@@ -5,6 +5,7 @@
 //! in-memory AWS at up to 100,000 links (`bench_fake.rs`).
 
 mod bench;
+mod bench_events;
 mod bench_fake;
 mod bench_report;
 mod bench_scenario;
