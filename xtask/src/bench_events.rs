@@ -33,6 +33,12 @@ pub struct Events {
     pub repair_s: Vec<f64>,
     /// Per event: the daemon's AWS calls, SQS left out.
     pub calls: Vec<u64>,
+    /// Per event: the accounts the daemon called (the proxy's record, SQS and STS left out),
+    /// and the accounts the event's route is between (the gateway's and the service's).
+    pub accounts_read: Vec<usize>,
+    pub accounts_affected: Vec<usize>,
+    /// Accounts in the desired state.
+    pub accounts: usize,
     pub exit_code: i32,
 }
 
@@ -99,7 +105,7 @@ pub async fn events(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut r = Events { idle_s: 60.0, ..Events::default() };
+    let mut r = Events { idle_s: 60.0, accounts: desired.accounts.len(), ..Events::default() };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let receives = |m: &BTreeMap<String, u64>| m.get("sqs:ReceiveMessage").copied().unwrap_or(0);
     let before = scrape().await?;
@@ -129,6 +135,7 @@ pub async fn events(
             .detail(event["detail"].to_string())
             .build();
         let calls_before = aws_calls(&scrape().await?);
+        let proxied_before = proxy.calls().len();
         let started = Instant::now();
         eb.put_events().entries(entry).send().await?;
         loop {
@@ -152,6 +159,21 @@ pub async fn events(
         r.repair_s.push(started.elapsed().as_secs_f64());
         tokio::time::sleep(Duration::from_secs(3)).await;
         r.calls.push(aws_calls(&scrape().await?) - calls_before);
+        let read: std::collections::BTreeSet<String> = proxy.calls()[proxied_before..]
+            .iter()
+            .filter(|c| c.service != "sqs" && c.service != "sts")
+            .map(|c| c.account.clone())
+            .collect();
+        let gateway = desired
+            .account(&Scenario::gateway_account_name(scenario.gateway_account_of(g)))
+            .map(|a| a.spec.account_id.clone());
+        let affected: std::collections::BTreeSet<String> =
+            [gateway, Some(account.spec.account_id.clone())].into_iter().flatten().collect();
+        r.accounts_read.push(read.len());
+        r.accounts_affected.push(affected.len());
+        if !read.is_subset(&affected) {
+            eprintln!("    event {i}: read {read:?}, beyond the affected accounts {affected:?}");
+        }
     }
     child.signal(libc::SIGTERM);
     let (f, _) = tokio::task::spawn_blocking(move || child.wait()).await??;

@@ -162,15 +162,21 @@ pub fn targets(r: &Report) -> Vec<Target> {
             per_minute / 3.0,
         ));
         let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
-        if let Some(full) = big.resyncs.last().map(|x| mean(&x.calls)).filter(|f| *f > 0.0) {
-            let per_event = mean(&e.calls);
-            out.push(target(
-                format!("AWS calls caused by one event / a full pass, N={n}"),
-                format!("{per_event:.1} / {full:.1}"),
-                "< 1 (the affected scope, not a full observation)",
-                per_event / full,
-            ));
-        }
+        let full = big.resyncs.last().map(|x| mean(&x.calls)).unwrap_or_default();
+        let worst = e.accounts_read.iter().zip(&e.accounts_affected).map(|(r, a)| *r as f64 / (*a).max(1) as f64);
+        out.push(target(
+            format!("reads caused by one event, N={n}: accounts read / accounts the change is in"),
+            format!(
+                "at most {} of {} accounts ({} affected); {:.1} AWS calls per event over its repair and follow-up passes, {:.1} per full pass",
+                e.accounts_read.iter().max().copied().unwrap_or(0),
+                e.accounts,
+                e.accounts_affected.iter().max().copied().unwrap_or(0),
+                mean(&e.calls),
+                full
+            ),
+            "only the affected accounts (<= 1)",
+            worst.fold(0.0, f64::max),
+        ));
     }
     out
 }
@@ -304,26 +310,28 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         out,
         "\n## Change events (issue 16: EventBridge and SQS on moto, the daemon at --resync 1h)\n\n\
-         Each row: one route deleted in moto, then a CloudTrail-shaped DeleteRoute event put on moto's bus, one after another; repair time from PutEvents to the route back; AWS calls (SQS left out) from the event to 3 s after the repair, the follow-up pass included.\n"
+         Each row: 20 events one after another, each a route deleted in moto and then a CloudTrail-shaped DeleteRoute event put on moto's bus; repair time from PutEvents to the route back; accounts read and AWS calls (SQS and STS left out) from the event to 3 s after the repair, the follow-up pass included (accounts from the proxy's record).\n"
     );
     let _ = writeln!(
         out,
-        "| N | events | event to repair p50 s | p95 s | max s | ReceiveMessage idle per minute | AWS calls per event, mean | AWS calls per full pass, mean |"
+        "| N | events | event to repair p50 s | p95 s | max s | ReceiveMessage idle per minute | accounts read per event (of all) | AWS calls per event, mean | AWS calls per full pass, mean |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     for s in &r.scales {
         let e = &s.events;
         let mean = |v: &[u64]| if v.is_empty() { 0.0 } else { v.iter().sum::<u64>() as f64 / v.len() as f64 };
         let full = s.resyncs.last().map(|x| mean(&x.calls)).unwrap_or_default();
         let _ = writeln!(
             out,
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} of {} | {:.1} | {:.1} |",
             s.scenario.links,
             e.repair_s.len(),
             e.quantile(0.5),
             e.quantile(0.95),
             e.quantile(1.0),
             e.idle_receives as f64 * 60.0 / e.idle_s.max(1.0),
+            e.accounts_read.iter().max().copied().unwrap_or(0),
+            e.accounts,
             mean(&e.calls),
             full
         );

@@ -301,6 +301,14 @@ impl<C: Cloud> Daemon<C> {
         }
     }
 
+    /// After a pass: the resolver of its observation, and receiving may start.
+    fn publish_pass_to_events(&self) {
+        self.publish_resolver();
+        if let Some(events) = &self.events {
+            events.pass_done();
+        }
+    }
+
     /// Runs as one of several replicas: only the units `ownership` holds are reconciled.
     pub fn with_ownership(mut self, ownership: Ownership) -> Self {
         self.ownership = ownership;
@@ -737,7 +745,7 @@ impl<C: Cloud> Daemon<C> {
             self.health.set_ready();
         }
         self.healths = self.link_healths(&plan);
-        self.publish_resolver();
+        self.publish_pass_to_events();
         self.publish_with(&plan, &executed, &pruned);
     }
 

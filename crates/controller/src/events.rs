@@ -503,6 +503,10 @@ pub struct LastEvent {
 #[derive(Debug)]
 pub struct Events {
     resolver: RwLock<Arc<Resolver>>,
+    /// Set once the daemon's first pass is done: until then the consumer does not receive (the
+    /// messages wait in the queue), as nothing could be resolved against an observation.
+    first_pass: std::sync::atomic::AtomicBool,
+    first_pass_done: Notify,
     pending: Mutex<BTreeMap<Subject, Instant>>,
     arrived: Notify,
     status: Mutex<EventsStatus>,
@@ -512,6 +516,8 @@ impl Events {
     pub fn new(queue: &str) -> Arc<Events> {
         Arc::new(Events {
             resolver: RwLock::default(),
+            first_pass: std::sync::atomic::AtomicBool::new(false),
+            first_pass_done: Notify::new(),
             pending: Mutex::default(),
             arrived: Notify::new(),
             status: Mutex::new(EventsStatus {
@@ -525,6 +531,23 @@ impl Events {
     /// The daemon's view after a pass.
     pub fn set_resolver(&self, r: Resolver) {
         *self.resolver.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(r);
+    }
+
+    /// The daemon finished a pass (and published its resolver): receiving may start.
+    pub fn pass_done(&self) {
+        if !self.first_pass.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            self.first_pass_done.notify_waiters();
+        }
+    }
+
+    async fn first_pass(&self) {
+        loop {
+            let done = self.first_pass_done.notified();
+            if self.first_pass.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            done.await;
+        }
     }
 
     fn resolver(&self) -> Arc<Resolver> {
@@ -621,7 +644,11 @@ impl<Q: EventQueue> Consumer<Q> {
     }
 
     pub async fn run(mut self, shutdown: CancellationToken) {
-        info!(queue = %self.queue.name(), "reading change events");
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = self.events.first_pass() => {}
+        }
+        info!(queue = %self.queue.name(), "first pass done: reading change events");
         let (min, max) = (self.opts.min_backoff, self.opts.max_backoff);
         let backoff = move || {
             backon::ExponentialBuilder::default()

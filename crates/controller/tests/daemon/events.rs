@@ -305,6 +305,9 @@ async fn an_idle_consumer_sends_one_receive_per_twenty_seconds() {
     let queue = Arc::new(FakeQueue::default());
     let metrics = Arc::new(Metrics::new("test", "test"));
     let l = Listener::start(&queue, &metrics, Ownership::solo(), ConsumerOptions::default());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(queue.receive_calls(), 0, "nothing is received before the daemon's first pass");
+    l.events.pass_done();
     tokio::time::sleep(Duration::from_secs(600)).await;
     let calls = queue.receive_calls();
     assert!((30..=31).contains(&calls), "{calls} receives in 10 minutes");
