@@ -195,6 +195,25 @@ impl Running {
     }
 }
 
+const SVC2: &str = "333333333333";
+
+/// A second service account with a link of its own (`m0`): what a pass about the first must not
+/// read.
+fn with_second_service(f: &World, d: &Running) {
+    f.seed_vpc(
+        SVC2,
+        "eu-central-1",
+        "vpc-0000000000000000c",
+        "10.30.0.0/16",
+        &["subnet-0000000000000002a"],
+        "rtb-0000000000000000c",
+    );
+    let other = format!(
+        "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {{name: svc2}}\nspec: {{accountId: \"{SVC2}\", region: eu-central-1}}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {{name: m0}}\nspec:\n  gateway: edge\n  service: {{account: svc2, vpcId: vpc-0000000000000000c, routeTableIds: [rtb-0000000000000000c]}}\n  targets: [{{ip: 10.30.1.10, port: 8080}}]\n  listenerPort: 9100\n  routes: [{{path: /m0}}]\n"
+    );
+    put(&d.dir.join("other.yaml"), &other);
+}
+
 fn all_ready(s: &StatusSnapshot, n: usize) -> bool {
     s.ready && s.links.len() == n && s.links.iter().chain(&s.gateways).all(|o| o.phase == Phase::Ready)
 }
@@ -555,21 +574,9 @@ async fn retained_resources_are_listed_as_kept_in_status() {
 /// The full resync still reads everything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_link_observes_only_what_it_touches() {
-    const SVC2: &str = "333333333333";
     let f = world();
-    f.seed_vpc(
-        SVC2,
-        "eu-central-1",
-        "vpc-0000000000000000c",
-        "10.30.0.0/16",
-        &["subnet-0000000000000002a"],
-        "rtb-0000000000000000c",
-    );
-    let other = format!(
-        "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {{name: svc2}}\nspec: {{accountId: \"{SVC2}\", region: eu-central-1}}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {{name: m0}}\nspec:\n  gateway: edge\n  service: {{account: svc2, vpcId: vpc-0000000000000000c, routeTableIds: [rtb-0000000000000000c]}}\n  targets: [{{ip: 10.30.1.10, port: 8080}}]\n  listenerPort: 9100\n  routes: [{{path: /m0}}]\n"
-    );
     let mut d = start(&f, "focus", 2, |o| o.resync = Duration::from_secs(3600));
-    put(&d.dir.join("other.yaml"), &other);
+    with_second_service(&f, &d);
     d.until("three links ready", |s| all_ready(s, 3)).await;
     // Let the follow-ups of convergence settle.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -248,13 +248,7 @@ pub fn events_setup(args: &EventsSetupArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let state = match crosslink_desired::load(&args.paths) {
-        Ok(s) => s,
-        Err(diags) => {
-            crate::validate::print_diagnostics(&diags);
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(state) = crate::validate::load_or_report(&args.paths) else { return ExitCode::FAILURE };
     let doc = generate(&state, &q);
     let _ =
         writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&doc).expect("a JSON value serializes"));

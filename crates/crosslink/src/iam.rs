@@ -79,13 +79,7 @@ pub fn iam_policy(args: &IamPolicyArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let state = match crosslink_desired::load(&args.paths) {
-        Ok(s) => s,
-        Err(diags) => {
-            crate::validate::print_diagnostics(&diags);
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(state) = crate::validate::load_or_report(&args.paths) else { return ExitCode::FAILURE };
     let PolicyFormat::Json = args.output;
     let queue = match args.events_queue.as_deref().map(crate::events_setup::Queue::parse).transpose() {
         Ok(q) => q,

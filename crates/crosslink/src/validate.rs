@@ -31,6 +31,12 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
     }
 }
 
+/// Desired state for a command that prints something from it (`iam-policy`, `events-setup`): the
+/// state, or every error printed and `None`.
+pub fn load_or_report(paths: &[std::path::PathBuf]) -> Option<crosslink_desired::DesiredState> {
+    crosslink_desired::load(paths).map_err(|diags| print_diagnostics(&diags)).ok()
+}
+
 pub fn print_diagnostics(diags: &crosslink_desired::Diagnostics) {
     for d in diags.iter() {
         let mut text = d.to_string();

@@ -15,8 +15,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 
-const SVC2: &str = "333333333333";
-
 fn alice(account: &str) -> String {
     format!("arn:aws:sts::{account}:assumed-role/Admin/alice")
 }
@@ -85,22 +83,6 @@ async fn eventually(what: &str, within: Duration, cond: impl Fn() -> bool) -> Du
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     started.elapsed()
-}
-
-/// A second service account with a link of its own: what an event about the first must not read.
-fn with_second_service(f: &World, d: &Running) {
-    f.seed_vpc(
-        SVC2,
-        "eu-central-1",
-        "vpc-0000000000000000c",
-        "10.30.0.0/16",
-        &["subnet-0000000000000002a"],
-        "rtb-0000000000000000c",
-    );
-    let other = format!(
-        "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {{name: svc2}}\nspec: {{accountId: \"{SVC2}\", region: eu-central-1}}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {{name: m0}}\nspec:\n  gateway: edge\n  service: {{account: svc2, vpcId: vpc-0000000000000000c, routeTableIds: [rtb-0000000000000000c]}}\n  targets: [{{ip: 10.30.1.10, port: 8080}}]\n  listenerPort: 9100\n  routes: [{{path: /m0}}]\n"
-    );
-    put(&d.dir.join("other.yaml"), &other);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
