@@ -592,6 +592,40 @@ const CASES: &[Case] = &[
         },
     },
     Case {
+        name: "gateway-removed-foreign-listener-keeps-its-load-balancer",
+        build: |f| {
+            converge(f, &base());
+            // Someone added a listener of their own to crosslink's NLB: deleting the NLB would
+            // delete it too, so the NLB stays.
+            let lb = f.with_account(GW, |s| s.load_balancers[0].arn.clone());
+            let tg = f
+                .apply(
+                    GW,
+                    &Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
+                        name: "theirs".into(),
+                        vpc_id: GW_VPC.into(),
+                        port: 8443,
+                        health_check: f.with_account(GW, |s| s.target_groups[0].health_check.clone()),
+                        tags: Default::default(),
+                    }),
+                )
+                .unwrap()
+                .created
+                .unwrap();
+            f.apply(
+                GW,
+                &Op::Listener(ListenerOp::CreateListener {
+                    load_balancer_arn: Ref::Known(lb),
+                    port: 7443,
+                    target_group_arn: Ref::Known(tg),
+                    tags: Default::default(),
+                }),
+            )
+            .unwrap();
+            accounts(false)
+        },
+    },
+    Case {
         name: "retain-link-removed",
         build: |f| {
             converge(

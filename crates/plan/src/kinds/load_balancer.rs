@@ -7,6 +7,7 @@ use crate::kinds::ResourceKind;
 use crate::model::{Reason, Verb};
 use crate::op::{Op, Output};
 use crate::planner::{GatewayCx, Planner};
+use crate::Subject;
 use super::KindOp;
 use crate::observed::AccountState;
 use crate::planner::Prunable;
@@ -118,7 +119,39 @@ pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
         .collect()
 }
 
-pub(crate) use crate::planner::nothing_first as before_delete;
+/// A load balancer takes its listeners with it. One that still has a listener this plan does not
+/// delete (someone else's, or one kept by deletionPolicy Retain) is kept, and reported as kept
+/// with the ports in the way: crosslink never deletes what it does not own, not even as a side
+/// effect. Otherwise it waits for its listeners' deletes (they name it in `uses`).
+pub(crate) fn before_delete<'a>(
+    pl: &mut Planner<'a>,
+    subject: &Subject,
+    st: &'a AccountState,
+    c: &Prunable<'a>,
+) -> Option<Vec<Option<usize>>> {
+    let deleted: std::collections::HashSet<String> = pl
+        .plan
+        .actions
+        .iter()
+        .filter(|a| a.op.is_delete() && a.op.target().kind == ResourceKind::Listener)
+        .map(|a| a.op.target().id)
+        .collect();
+    let kept: Vec<String> = st
+        .listeners
+        .iter()
+        .filter(|l| l.load_balancer_arn == c.id && !deleted.contains(&l.arn))
+        .map(|l| format!(":{}", l.port))
+        .collect();
+    if kept.is_empty() {
+        return Some(Vec::new());
+    }
+    pl.report(subject).retained.push(format!(
+        "{} (deleting it would delete listener {} too, which crosslink does not remove: delete the load balancer by hand once they are gone)",
+        c.what,
+        kept.join(", ")
+    ));
+    None
+}
 
 /// ELBv2 tags are added with one call for any of its resources (`AddTags`).
 pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<crate::op::Op> {
