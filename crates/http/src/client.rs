@@ -489,6 +489,32 @@ Link     ledger    Failed          0  never           CidrOverlap: 10.1.0.0/16 o
     }
 
     #[test]
+    fn the_events_queue_and_its_last_event_are_one_line() {
+        let s = StatusSnapshot {
+            events: Some(crosslink_controller::events::EventsStatus {
+                queue: "https://sqs.eu-central-1.amazonaws.com/111111111111/crosslink-events".into(),
+                state: "ok".into(),
+                received: 12,
+                triggered: 3,
+                last_event: Some(crosslink_controller::events::LastEvent {
+                    id: "e".into(),
+                    source: "elasticloadbalancing".into(),
+                    name: "DeregisterTargets".into(),
+                    account: "111111111111".into(),
+                    received: "2026-12-04T02:00:00Z".into(),
+                    outcome: "reconcile: Link/pay".into(),
+                }),
+                ..Default::default()
+            }),
+            ..StatusSnapshot::default()
+        };
+        let table = status_table_at(&s, SystemTime::now());
+        let line = "events:    ok: 12 received, 3 reconciled; last DeregisterTargets in 111111111111 (elasticloadbalancing) at 2026-12-04T02:00:00Z: reconcile: Link/pay (https://sqs.eu-central-1.amazonaws.com/111111111111/crosslink-events)\n";
+        assert!(table.contains(line), "{line:?} missing from\n{table}");
+        assert!(!status_table_at(&StatusSnapshot::default(), SystemTime::now()).contains("events:"));
+    }
+
+    #[test]
     fn an_empty_report_says_so() {
         let table = status_table_at(&StatusSnapshot::default(), SystemTime::now());
         assert!(table.ends_with("\nno gateways or links in desired state\n"), "{table}");

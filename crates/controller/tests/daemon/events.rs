@@ -130,6 +130,11 @@ async fn a_route_deleted_by_hand_is_repaired_on_its_event_with_an_hour_resync() 
     assert!(metric(&text, "crosslink_event_reconciles_total", "") >= 1.0, "{text}");
     assert!(metric(&text, "crosslink_drift_repairs_total", "resource=\"route\"") >= 1.0, "{text}");
     assert_eq!(metric(&text, "crosslink_events_queue_up", "queue=\"memory://events\""), 1.0, "{text}");
+    assert_eq!(
+        metric(&text, "crosslink_event_delivery_seconds_count", ""),
+        1.0,
+        "the event's AWS time is read: {text}"
+    );
     let s = d.until("the last event in /status", |s| s.events.as_ref().is_some_and(|e| e.last_event.is_some())).await;
     let e = s.events.unwrap();
     assert_eq!(e.state, "ok");
