@@ -119,10 +119,12 @@ pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
         .collect()
 }
 
-/// A load balancer takes its listeners with it. One that still has a listener this plan does not
-/// delete (someone else's, or one kept by deletionPolicy Retain) is kept, and reported as kept
-/// with the ports in the way: crosslink never deletes what it does not own, not even as a side
-/// effect. Otherwise it waits for its listeners' deletes (they name it in `uses`).
+/// A load balancer takes its listeners with it. One that still has a listener someone else made
+/// (no managed-by tag of this instance) is kept, and reported as kept with the ports in the way:
+/// crosslink never deletes what it does not own, not even as a side effect. Its own listeners go
+/// with it, those of links removed with deletionPolicy Retain too: the Gateway's own policy
+/// decides what becomes of the Gateway's load balancer. Otherwise it waits for its listeners'
+/// deletes (they name it in `uses`).
 pub(crate) fn before_delete<'a>(
     pl: &mut Planner<'a>,
     subject: &Subject,
@@ -139,14 +141,14 @@ pub(crate) fn before_delete<'a>(
     let kept: Vec<String> = st
         .listeners
         .iter()
-        .filter(|l| l.load_balancer_arn == c.id && !deleted.contains(&l.arn))
+        .filter(|l| l.load_balancer_arn == c.id && !deleted.contains(&l.arn) && !pl.owned(&l.tags))
         .map(|l| format!(":{}", l.port))
         .collect();
     if kept.is_empty() {
         return Some(Vec::new());
     }
     pl.report(subject).retained.push(format!(
-        "{} (deleting it would delete listener {} too, which crosslink does not remove: delete the load balancer by hand once they are gone)",
+        "{} (deleting it would delete listener {} too, which is not crosslink's: delete the load balancer by hand once it is gone)",
         c.what,
         kept.join(", ")
     ));
