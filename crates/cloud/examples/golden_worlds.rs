@@ -448,6 +448,7 @@ const CASES: &[Case] = &[
                         "GET".to_string(),
                         ApiMethod {
                             authorization_type: "NONE".into(),
+                            api_key_required: false,
                             integration: Some(Integration {
                                 kind: "HTTP_PROXY".into(),
                                 http_method: Some("GET".into()),
@@ -623,6 +624,32 @@ const CASES: &[Case] = &[
             )
             .unwrap();
             accounts(false)
+        },
+    },
+    Case {
+        name: "method-protection-added",
+        build: |f| {
+            converge(f, &base());
+            // The route now wants IAM authorization and an API key: its methods are put again
+            // (replace) with them, and the stage redeployed.
+            accounts(false)
+                + &edge("")
+                + &Pay { routes: "[{path: /payments, authorization: AWS_IAM, apiKeyRequired: true}]", ..Pay::default() }
+                    .yaml()
+        },
+    },
+    Case {
+        name: "method-protection-weakened",
+        build: |f| {
+            converge(
+                f,
+                &(accounts(false)
+                    + &gateway("{name: open-banking, stage: v1, authorization: AWS_IAM, apiKeyRequired: true}", "")
+                    + &pay()),
+            );
+            // The gateway's defaults dropped, and the route sets none of its own: every method
+            // of it would be open to anyone. The plan marks each such change.
+            base()
         },
     },
     Case {

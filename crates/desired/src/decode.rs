@@ -532,7 +532,9 @@ fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
     let name = opt_string(cx, &mut f, "name");
     let id = opt_string(cx, &mut f, "id");
     let stage = f.req(cx, "stage").and_then(|(p, n)| string(cx, &p, n));
+    let (authorization, api_key_required) = protection(cx, &mut f);
     f.finish(cx);
+    let (authorization, api_key_required) = (authorization?, api_key_required?);
     let target = match (name?, id?) {
         (Some(n), None) => ApiTarget::Name(n),
         (None, Some(i)) => ApiTarget::Id(i),
@@ -550,7 +552,7 @@ fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
             return None;
         }
     };
-    Some(ApiRef { target, stage: stage? })
+    Some(ApiRef { target, stage: stage?, authorization, api_key_required })
 }
 
 fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
@@ -675,8 +677,27 @@ fn route(cx: &mut Cx, path: &str, node: &Node) -> Option<RouteSpec> {
         }),
         None => Some(default_methods()),
     };
+    let (authorization, api_key_required) = protection(cx, &mut f);
     f.finish(cx);
-    Some(RouteSpec { path: rpath?, methods: methods? })
+    Some(RouteSpec {
+        path: rpath?,
+        methods: methods?,
+        authorization: authorization?,
+        api_key_required: api_key_required?,
+    })
+}
+
+/// `authorization` and `apiKeyRequired`, on a route or as a gateway API's defaults.
+fn protection(cx: &mut Cx, f: &mut Fields<'_>) -> (Option<Option<Authorization>>, Option<Option<bool>>) {
+    let authorization = match f.opt(cx, "authorization") {
+        Some((p, n)) => keyword(cx, &p, n, Authorization::ALL).map(Some),
+        None => Some(None),
+    };
+    let key = match f.opt(cx, "apiKeyRequired") {
+        Some((p, n)) => boolean(cx, &p, n).map(Some),
+        None => Some(None),
+    };
+    (authorization, key)
 }
 
 fn peering(cx: &mut Cx, path: &str, node: &Node) -> Option<PeeringOptions> {

@@ -159,6 +159,22 @@ pub struct ApiRef {
     pub target: ApiTarget,
     /// The stage links are deployed to.
     pub stage: String,
+    /// The default authorization of every route (a route may set its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    /// Whether routes require an API key unless they say otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_required: Option<bool>,
+}
+
+impl ApiRef {
+    /// A route's effective protection: its own setting, else the gateway's default.
+    pub fn protection_of(&self, r: &RouteSpec) -> (Authorization, bool) {
+        (
+            r.authorization.or(self.authorization).unwrap_or(Authorization::None),
+            r.api_key_required.or(self.api_key_required).unwrap_or(false),
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
@@ -310,6 +326,37 @@ pub struct RouteSpec {
     /// Default `[ANY]`.
     #[serde(default = "default_methods")]
     pub methods: Vec<HttpMethod>,
+    /// Who may call the route; default: the gateway's `api.authorization` (itself `NONE` by
+    /// default). Changing it to something weaker is held by the protection guard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    /// Whether callers must send an API key (`x-api-key`); default: the gateway's
+    /// `api.apiKeyRequired` (itself false by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_required: Option<bool>,
+}
+
+/// A method's `authorizationType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+pub enum Authorization {
+    /// Anyone who can reach the API.
+    #[serde(rename = "NONE")]
+    None,
+    /// Callers sign their requests with SigV4 and need `execute-api:Invoke` on the route.
+    #[serde(rename = "AWS_IAM")]
+    AwsIam,
+}
+
+impl Authorization {
+    pub const ALL: &'static [(&'static str, Authorization)] =
+        &[("NONE", Authorization::None), ("AWS_IAM", Authorization::AwsIam)];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Authorization::None => "NONE",
+            Authorization::AwsIam => "AWS_IAM",
+        }
+    }
 }
 
 pub(crate) fn default_methods() -> Vec<HttpMethod> {

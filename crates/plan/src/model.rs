@@ -230,6 +230,10 @@ pub struct Plan {
     /// makes. Not shown: the operation shows the placeholders, as it always did.
     #[serde(skip)]
     pub fills: BTreeMap<usize, Fills>,
+    /// By action id: what the action would make less protected (a route's authorization down to
+    /// NONE, its API key requirement dropped). The protection guard holds these.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub weakening: BTreeMap<usize, String>,
 }
 
 /// Where an operation's text embeds values not known when planning: a method's URI holds the
@@ -312,6 +316,8 @@ impl Plan {
             }
             self.fills.insert(id, f);
         }
+        let weakening = std::mem::take(&mut self.weakening);
+        self.weakening = weakening.into_iter().filter_map(|(id, w)| Some((moved(id)?, w))).collect();
     }
 
     /// Nothing to do, nothing blocked, nothing awaited.

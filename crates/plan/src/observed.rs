@@ -217,7 +217,8 @@ mod tests {
                             (
                                 "ANY".to_string(),
                                 ApiMethod {
-                                    authorization_type: "NONE".into(),
+                                    authorization_type: "AWS_IAM".into(),
+                                    api_key_required: true,
                                     integration: Some(Integration {
                                         kind: "HTTP_PROXY".into(),
                                         http_method: Some("ANY".into()),
@@ -227,7 +228,14 @@ mod tests {
                                     }),
                                 },
                             ),
-                            ("GET".to_string(), ApiMethod { authorization_type: "NONE".into(), integration: None }),
+                            (
+                                "GET".to_string(),
+                                ApiMethod {
+                                    authorization_type: "NONE".into(),
+                                    api_key_required: false,
+                                    integration: None,
+                                },
+                            ),
                         ]),
                     },
                 ],

@@ -10,7 +10,7 @@ use crosslink_desired::{DeletionPolicy, DesiredState, Gateway, Index, Link};
 use ipnet::Ipv4Net;
 
 use crate::kinds::api_resource::parent_path;
-use crate::kinds::method::integration_uri;
+use crate::kinds::method::{Protection, integration_uri};
 use crate::kinds::{self, Outs, ResourceKind, StageOp};
 use crate::model::*;
 use crate::observed::*;
@@ -275,6 +275,9 @@ pub(crate) struct LinkCx<'a, 'g> {
     pub(crate) out: Outs<'a>,
 }
 
+/// A desired method: (HTTP method, integration URI, greedy, link, protection).
+pub(crate) type WantedMethod = (String, String, bool, String, Protection);
+
 /// A gateway's API as its kinds plan it: what its links want of it.
 pub(crate) struct ApiCx<'a, 'g> {
     pub(crate) gw: &'g GatewayCx<'a>,
@@ -289,7 +292,7 @@ pub(crate) struct ApiCx<'a, 'g> {
     pub(crate) by_path: BTreeMap<&'a str, &'a ApiResource>,
     /// Desired resources (each route, its `{proxy+}`, their parents) and their methods:
     /// (HTTP method, integration URI, greedy, link).
-    pub(crate) want: BTreeMap<String, Vec<(String, String, bool, String)>>,
+    pub(crate) want: BTreeMap<String, Vec<WantedMethod>>,
     /// Paths of blocked links (and their parents): kept as they are, neither changed nor pruned.
     pub(crate) frozen: BTreeSet<String>,
     /// Ports of retained listeners whose link left desired state: their methods stay.
@@ -327,7 +330,8 @@ pub(crate) struct PairCx<'a, 'p> {
 pub(crate) struct ApiEntry {
     pub(crate) link: String,
     port: u16,
-    paths: Vec<(String, Vec<String>)>,
+    /// Each route: its path, methods and protection.
+    paths: Vec<(String, Vec<String>, Protection)>,
     /// The link is blocked: its API resources are kept as they are, neither changed nor pruned.
     frozen: bool,
     /// A listener made for the link in this plan (a port move): its integrations wait for it.
@@ -519,7 +523,11 @@ impl<'a> Planner<'a> {
                 .spec
                 .routes
                 .iter()
-                .map(|r| (r.path.clone(), r.methods.iter().map(|m| m.as_str().to_string()).collect()))
+                .map(|r| {
+                    let (authorization, api_key_required) = gw.gw.spec.api.protection_of(r);
+                    let protection = Protection { authorization: authorization.as_str(), api_key_required };
+                    (r.path.clone(), r.methods.iter().map(|m| m.as_str().to_string()).collect(), protection)
+                })
                 .collect(),
             frozen: frozen || frozen_here,
             listener: None,
@@ -571,10 +579,10 @@ impl<'a> Planner<'a> {
         let by_path: BTreeMap<&'a str, &'a ApiResource> = live.iter().map(|r| (r.path.as_str(), r)).collect();
 
         // Desired resources: each route, its {proxy+}, and their parents; methods per resource.
-        let mut want: BTreeMap<String, Vec<(String, String, bool, String)>> = BTreeMap::new();
+        let mut want: BTreeMap<String, Vec<WantedMethod>> = BTreeMap::new();
         let mut frozen: BTreeSet<String> = BTreeSet::new();
         for e in entries.iter().filter(|e| e.frozen) {
-            for (path, _) in &e.paths {
+            for (path, ..) in &e.paths {
                 frozen.insert(path.clone());
                 frozen.insert(format!("{path}/{{proxy+}}"));
                 // Its parents too: deleting one would take the link's resources with it
@@ -587,13 +595,13 @@ impl<'a> Planner<'a> {
             }
         }
         for e in entries.iter().filter(|e| !e.frozen) {
-            for (path, methods) in &e.paths {
+            for (path, methods, protection) in &e.paths {
                 let proxy = format!("{path}/{{proxy+}}");
                 for (p, greedy) in [(path.clone(), false), (proxy, true)] {
                     let uri = integration_uri(&dns, e.port, path, greedy);
                     let ms = want.entry(p).or_default();
                     for m in methods {
-                        ms.push((m.clone(), uri.clone(), greedy, e.link.clone()));
+                        ms.push((m.clone(), uri.clone(), greedy, e.link.clone(), *protection));
                     }
                 }
                 let mut cur = parent_path(path);

@@ -210,6 +210,9 @@ fn render(plan: &Plan) -> String {
     if !pruned.is_empty() {
         let _ = writeln!(out, "pruned links: {}", pruned.join(", "));
     }
+    for (id, what) in &plan.weakening {
+        let _ = writeln!(out, "weakens [{}]: {what}", number[id]);
+    }
     out
 }
 
@@ -338,12 +341,23 @@ fn op_text(op: &Op) -> String {
             greedy,
             uri,
             vpc_link_id,
-        }) => format!(
-            "restApiId={} resourceId={} path={path} httpMethod={http_method} greedy={greedy} uri={uri} vpcLinkId={}",
-            r(rest_api_id),
-            r(resource_id),
-            r(vpc_link_id)
-        ),
+            authorization_type,
+            api_key_required,
+            replace,
+        }) => {
+            // Shown when not the default, so that cases without protection read as before.
+            let protection = if authorization_type != "NONE" || *api_key_required || *replace {
+                format!(" authorization={authorization_type} apiKeyRequired={api_key_required} replace={replace}")
+            } else {
+                String::new()
+            };
+            format!(
+                "restApiId={} resourceId={} path={path} httpMethod={http_method} greedy={greedy} uri={uri} vpcLinkId={}{protection}",
+                r(rest_api_id),
+                r(resource_id),
+                r(vpc_link_id)
+            )
+        }
         Op::Method(MethodOp::DeleteMethod { rest_api_id, resource_id, path, http_method }) => {
             format!("restApiId={rest_api_id} resourceId={resource_id} path={path} httpMethod={http_method}")
         }

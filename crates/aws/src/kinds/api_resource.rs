@@ -92,6 +92,7 @@ pub(crate) async fn api_resources(
                             });
                             let method = ApiMethod {
                                 authorization_type: m.authorization_type().unwrap_or("NONE").to_string(),
+                                api_key_required: m.api_key_required().unwrap_or(false),
                                 integration,
                             };
                             (verb.clone(), method)

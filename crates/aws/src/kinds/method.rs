@@ -30,18 +30,41 @@ pub static KIND: super::Kind = super::Kind {
 pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &MethodOp) -> Result<Outcome, CloudError> {
     use MethodOp::*;
     match op {
-        PutProxyMethod { rest_api_id, resource_id, path, http_method, greedy, uri, vpc_link_id } => {
+        PutProxyMethod {
+            rest_api_id,
+            resource_id,
+            path,
+            http_method,
+            greedy,
+            uri,
+            vpc_link_id,
+            authorization_type,
+            api_key_required,
+            replace,
+        } => {
             let api = known(rest_api_id, "the REST API")?;
             let resource = known(resource_id, "the resource")?;
             let link = known(vpc_link_id, "the VPC link")?;
             let subject = format!("{api} {http_method} {path} -> {uri} via {link}");
+            // Other protection on a method that is there: delete it and put it again (PutMethod
+            // refuses an existing method, and moto answers UpdateMethod with 500). Nothing is
+            // live until the next deployment.
+            if *replace {
+                let req = c.apigateway.delete_method().rest_api_id(api).resource_id(resource).http_method(http_method);
+                match ctx.write(&DELETE, &subject, req.send()).await {
+                    Ok(_) => {}
+                    Err(e) if e.kind == crosslink_cloud::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
             let mut put = c
                 .apigateway
                 .put_method()
                 .rest_api_id(api)
                 .resource_id(resource)
                 .http_method(http_method)
-                .authorization_type("NONE");
+                .authorization_type(authorization_type)
+                .api_key_required(*api_key_required);
             if *greedy {
                 put = put.request_parameters("method.request.path.proxy", true);
             }

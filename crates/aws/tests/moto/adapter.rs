@@ -532,7 +532,7 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
     )
     .await
     .expect("resource id");
-    let put = |resource: &str, path: &str, method: &str, greedy: bool, uri: &str| {
+    let put_with = |resource: &str, path: &str, method: &str, greedy: bool, uri: &str, auth: &str, key: bool| {
         Op::Method(MethodOp::PutProxyMethod {
             rest_api_id: known(&api),
             resource_id: known(resource),
@@ -541,7 +541,13 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
             greedy,
             uri: uri.into(),
             vpc_link_id: known(&link),
+            authorization_type: auth.into(),
+            api_key_required: key,
+            replace: auth != "NONE" || key,
         })
+    };
+    let put = |resource: &str, path: &str, method: &str, greedy: bool, uri: &str| {
+        put_with(resource, path, method, greedy, uri, "NONE", false)
     };
     let base = "http://cl-edge.elb.amazonaws.com:8080";
     exec(&cloud, &gw, put(&payments, "/payments", "ANY", false, &format!("{base}/payments"))).await;
@@ -603,6 +609,19 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
     let conflicts: Vec<_> =
         calls.lock().unwrap().iter().filter(|c| c.outcome != "ok").map(|c| c.code.clone()).collect();
     assert!(conflicts.iter().all(|c| c.as_deref() == Some("ConflictException")), "{conflicts:?}");
+
+    // Other protection: the method is deleted and put again, with AWS_IAM and an API key, read
+    // back from GetResources; then back to none.
+    let protection = async |auth: &str, key: bool| {
+        exec(&cloud, &gw, put_with(&payments, "/payments", "GET", false, &format!("{base}/payments"), auth, key)).await;
+        let st = observe(&cloud, &gw, &gateway_scope()).await;
+        let a = st.rest_apis.iter().find(|a| a.id == api).unwrap();
+        let m = a.resources.iter().find(|r| r.id == payments).unwrap().methods["GET"].clone();
+        assert!(m.integration.is_some(), "the integration is put again too");
+        (m.authorization_type, m.api_key_required)
+    };
+    assert_eq!(protection("AWS_IAM", true).await, ("AWS_IAM".to_string(), true));
+    assert_eq!(protection("AWS_IAM", false).await, ("AWS_IAM".to_string(), false));
 
     // A second deployment moves the stage and updates its tag.
     let second = exec(

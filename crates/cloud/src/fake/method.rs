@@ -8,7 +8,15 @@ pub(super) fn apply(w: &mut World, me: &str, op: &MethodOp) -> Result<Outcome, C
     use MethodOp::*;
     match op {
         PutProxyMethod {
-            rest_api_id, resource_id, http_method, uri, vpc_link_id, ..
+            rest_api_id,
+            resource_id,
+            http_method,
+            uri,
+            vpc_link_id,
+            authorization_type,
+            api_key_required,
+            replace,
+            ..
         } => {
             let (api, res, link) =
                 (known(rest_api_id)?.to_string(), known(resource_id)?.to_string(), known(vpc_link_id)?.to_string());
@@ -18,10 +26,20 @@ pub(super) fn apply(w: &mut World, me: &str, op: &MethodOp) -> Result<Outcome, C
                 .iter_mut()
                 .find(|r| r.id == res)
                 .ok_or_else(|| not_found("NotFoundException", &res))?;
+            // As AWS: PutMethod on an existing method is a ConflictException (its integration
+            // is put again, the method's own settings stay); `replace` deletes it first.
+            if *replace {
+                r.methods.remove(http_method);
+            }
+            let (authorization_type, api_key_required) = match r.methods.get(http_method) {
+                Some(m) => (m.authorization_type.clone(), m.api_key_required),
+                None => (authorization_type.clone(), *api_key_required),
+            };
             r.methods.insert(
                 http_method.clone(),
                 ApiMethod {
-                    authorization_type: "NONE".into(),
+                    authorization_type,
+                    api_key_required,
                     integration: Some(Integration {
                         kind: "HTTP_PROXY".into(),
                         http_method: Some(http_method.clone()),

@@ -16,7 +16,49 @@ use crate::op::{Ref, Service};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiMethod {
     pub authorization_type: String,
+    /// Older observations (golden inputs) lack it: false, as AWS's default.
+    #[serde(default)]
+    pub api_key_required: bool,
     pub integration: Option<Integration>,
+}
+
+/// Who may call a method: its `authorizationType` and whether it requires an API key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Protection {
+    pub authorization: &'static str,
+    pub api_key_required: bool,
+}
+
+impl Protection {
+    /// The live method's.
+    fn of(m: &ApiMethod) -> (&str, bool) {
+        (m.authorization_type.as_str(), m.api_key_required)
+    }
+
+    /// What a change from the live method to `self` gives up, for the protection guard:
+    /// authorization down to NONE, or the API key requirement dropped.
+    pub fn weakens(&self, live: &ApiMethod) -> Option<String> {
+        let (auth, key) = Protection::of(live);
+        let mut lost = Vec::new();
+        if auth != "NONE" && self.authorization == "NONE" {
+            lost.push(format!("authorization {auth} -> NONE"));
+        }
+        if key && !self.api_key_required {
+            lost.push("API key no longer required".to_string());
+        }
+        (!lost.is_empty()).then(|| lost.join(", "))
+    }
+
+    /// The text a deployment's hash takes for it: none for the default (no authorization, no
+    /// key), so deployments made before protection existed keep their hash.
+    pub fn hash_suffix(&self) -> String {
+        if self.authorization == "NONE" && !self.api_key_required {
+            String::new()
+        } else {
+            format!(" auth={} key={}", self.authorization, self.api_key_required)
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,6 +89,12 @@ pub enum MethodOp {
         greedy: bool,
         uri: String,
         vpc_link_id: Ref,
+        authorization_type: String,
+        api_key_required: bool,
+        /// The method is there with other protection: it is deleted and put again (PutMethod
+        /// refuses an existing method; moto answers UpdateMethod with 500). A method change is
+        /// live only with the next deployment, so traffic never sees the gap.
+        replace: bool,
     },
     DeleteMethod {
         rest_api_id: String,
@@ -154,6 +202,23 @@ pub(crate) fn integration_drift(m: &ApiMethod, uri: &str, method: &str, vpc_link
     None
 }
 
+/// A live method whose protection differs from the desired one.
+fn protection_drift(m: &ApiMethod, want: &Protection) -> Option<Reason> {
+    let (auth, key) = Protection::of(m);
+    if auth != want.authorization {
+        return Some(Reason::Drift {
+            field: "authorizationType".into(),
+            live: auth.into(),
+            desired: want.authorization.into(),
+        });
+    }
+    (key != want.api_key_required).then(|| Reason::Drift {
+        field: "apiKeyRequired".into(),
+        live: key.to_string(),
+        desired: want.api_key_required.to_string(),
+    })
+}
+
 // ---- Clean-up and tags (read by the planner's generic machinery) ------------------------------
 
 /// Methods are removed with their API resource or REST API.
@@ -198,11 +263,12 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
     for (path, methods) in &cx.want {
         let (res_ref, res_action) = resources.ids.get(path).cloned().unwrap_or((Ref::Pending(path.clone().into()), None));
         let live_methods = cx.by_path.get(path.as_str()).map(|r| &r.methods);
-        for (method, uri, greedy, link) in methods {
+        for (method, uri, greedy, link, protection) in methods {
             let live = live_methods.and_then(|m| m.get(method));
+            let protection_drift = live.and_then(|m| protection_drift(m, protection));
             let reason = match live {
                 None => Some(Reason::Missing),
-                Some(m) => integration_drift(m, uri, method, &vpc_link.id),
+                Some(m) => integration_drift(m, uri, method, &vpc_link.id).or(protection_drift.clone()),
             };
             let Some(reason) = reason else { continue };
             let link_subject = Subject::Link(link.clone());
@@ -220,9 +286,15 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
                     greedy: *greedy,
                     uri: uri.clone(),
                     vpc_link_id: vpc_link.id.clone(),
+                    authorization_type: protection.authorization.to_string(),
+                    api_key_required: protection.api_key_required,
+                    replace: protection_drift.is_some(),
                 }),
                 vec![res_action, vpc_link.action, lb.action, new_listener.get(link.as_str()).copied()],
             );
+            if let Some(lost) = live.and_then(|m| protection.weakens(m)) {
+                p.plan.weakening.insert(a, format!("{method} {path}: {lost}"));
+            }
             if let Some(fill) = cx.dns_fill.clone().filter(|(placeholder, ..)| uri.contains(placeholder.as_str())) {
                 p.plan.fills.insert(a, Fills { texts: vec![fill], ..Fills::default() });
             }

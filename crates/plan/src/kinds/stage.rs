@@ -117,7 +117,10 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
     let (api, vpc_link) = (&gw.out.rest_api, &gw.out.vpc_link);
     let stage_name = &gw.gw.spec.api.stage;
     let lines: Vec<String> =
-        cx.want.iter().flat_map(|(p, ms)| ms.iter().map(move |(m, uri, ..)| format!("{m} {p} {uri}"))).collect();
+        cx.want
+            .iter()
+            .flat_map(|(p, ms)| ms.iter().map(move |(m, uri, .., pr)| format!("{m} {p} {uri}{}", pr.hash_suffix())))
+            .collect();
     let vpc_link_line = format!("vpc-link {}", vpc_link.id);
     let hash = deployed_hash(lines.clone(), &vpc_link_line);
     // What the hash covers that this plan creates (the load balancer's DNS name in URIs, the VPC
