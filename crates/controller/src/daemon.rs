@@ -30,7 +30,8 @@ use crate::focus::{Focus, HealthSample};
 use crate::metrics::{LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels, TargetStateLabels};
 use crate::source::{self, LoadFailure, Loaded};
 use crate::status::{
-    DesiredStatus, Health, LastError, ObjectStatus, Phase, PruneStatus, StatusSnapshot, rfc3339, unix_now,
+    DesiredStatus, Health, LastError, ObjectStatus, Phase, ProtectionStatus, PruneStatus, StatusSnapshot, rfc3339,
+    unix_now,
 };
 
 #[derive(Clone, Debug)]
@@ -44,6 +45,8 @@ pub struct RunOptions {
     /// A pass that would remove more links than this is held back (prune guard).
     pub max_prune: usize,
     pub allow_prune: bool,
+    /// Let the protection guard pass: apply changes that make routes less protected.
+    pub allow_weakening: bool,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
     /// Permanent errors (access denied, invalid parameter, quota) are retried this slowly,
@@ -73,6 +76,7 @@ impl Default for RunOptions {
             debounce: Duration::from_millis(500),
             max_prune: 5,
             allow_prune: false,
+            allow_weakening: false,
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             permanent_retry: Duration::from_secs(900),
@@ -159,6 +163,10 @@ pub struct Daemon<C> {
     queue: BTreeMap<Subject, Instant>,
     items: BTreeMap<Subject, Item>,
     prune: PruneStatus,
+    protection: ProtectionStatus,
+    /// Subjects with changes the protection guard held in the last pass: they wait for an
+    /// operator, not for a retry.
+    protection_held: BTreeSet<Subject>,
     last_full_sync: Option<u64>,
     /// Full passes started: which settled target groups a full pass reads (`HealthSample`).
     full_passes: u64,
@@ -227,6 +235,8 @@ impl<C: Cloud> Daemon<C> {
             queue: BTreeMap::new(),
             items: BTreeMap::new(),
             prune: PruneStatus::default(),
+            protection: ProtectionStatus::default(),
+            protection_held: BTreeSet::new(),
             last_full_sync: None,
             full_passes: 0,
             reload_soon: false,
@@ -692,6 +702,28 @@ impl<C: Cloud> Daemon<C> {
             self.prune = PruneStatus::default();
         }
 
+        // Protection guard (issue 14): a change that makes a route less protected (authorization
+        // down to NONE, the API key requirement dropped) is as dangerous as a mass removal, and
+        // waits for an operator the same way: the YAML fixed, or --allow-weakening. Sharded, each
+        // replica holds the changes of the units it holds (the plan is scoped to them).
+        let weakening: Vec<String> = plan.weakening.values().cloned().collect();
+        let protect = !self.opts.allow_weakening && !weakening.is_empty();
+        if protect {
+            let message = format!(
+                "{} change(s) would make routes less protected; set the routes' authorization and apiKeyRequired back in the YAML, or restart with --allow-weakening",
+                weakening.len()
+            );
+            if self.protection.changes != weakening {
+                warn!(changes = ?weakening, "protection guard: {message}");
+            }
+            self.metrics.protection_blocked.set(1);
+            self.protection = ProtectionStatus { blocked: true, changes: weakening, message: Some(message) };
+        } else {
+            self.metrics.protection_blocked.set(0);
+            self.protection = ProtectionStatus::default();
+        }
+        let weakens = |a: &Action| protect && plan.weakening.contains_key(&a.id);
+
         // Items that failed wait out their backoff; everything else may progress in any pass
         // (the observation is shared, and changes of one item often wait on another's).
         let now = Instant::now();
@@ -714,6 +746,9 @@ impl<C: Cloud> Daemon<C> {
             if let Some(why) = count_pending.as_ref().filter(|_| a.reason == Reason::NoLongerDesired && !desired_link) {
                 return Some(format!("prune guard: {why}"));
             }
+            if weakens(a) {
+                return Some("held back by the protection guard".into());
+            }
             if in_backoff.contains(&a.subject) {
                 return Some("backing off after an error".into());
             }
@@ -733,6 +768,7 @@ impl<C: Cloud> Daemon<C> {
             .filter(|e| !matches!(e.result, ActionResult::Skipped { .. }))
             .map(|e| e.action.subject.clone())
             .collect();
+        self.protection_held = plan.actions.iter().filter(|a| weakens(a)).map(|a| a.subject.clone()).collect();
         self.record(&plan, &executed, full, &due, &untouched, blocked, &loaded.revision);
         self.settle_events(&plan, &executed, |s| (full || due.contains(s)) && !untouched.contains(s));
         if plan.in_sync() {
@@ -858,7 +894,9 @@ impl<C: Cloud> Daemon<C> {
             let pending = actions.len();
             let waiting = report.is_some_and(|r| !r.waiting.is_empty());
             let desired_link = matches!(s, Subject::Link(l) if ix.as_ref().is_some_and(|d| d.link(l).is_some()));
-            let held_by_guard = blocked && !desired_link && actions.iter().any(|a| a.reason == Reason::NoLongerDesired);
+            let held_by_guard =
+                (blocked && !desired_link && actions.iter().any(|a| a.reason == Reason::NoLongerDesired))
+                    || self.protection_held.contains(s);
             let interrupted =
                 mine.iter().any(|e| matches!(&e.result, ActionResult::Skipped { why } if why == SHUTTING_DOWN));
             let min_backoff = self.opts.min_backoff;
@@ -1153,6 +1191,7 @@ impl<C: Cloud> Daemon<C> {
             ready: self.health.is_ready(),
             desired: self.desired_status.clone(),
             prune: self.prune.clone(),
+            protection: self.protection.clone(),
             last_full_sync: self.last_full_sync.map(rfc3339),
             gateways,
             links,

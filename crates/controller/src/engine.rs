@@ -60,6 +60,9 @@ pub struct ApplyOptions {
     pub min_wait: Duration,
     pub max_wait: Duration,
     pub max_rounds: usize,
+    /// Let the protection guard pass (`Plan::weakening`): without it, changes that make routes
+    /// less protected are held, and the apply does not converge.
+    pub allow_weakening: bool,
 }
 
 impl Default for ApplyOptions {
@@ -69,6 +72,7 @@ impl Default for ApplyOptions {
             min_wait: Duration::from_secs(1),
             max_wait: Duration::from_secs(15),
             max_rounds: 100,
+            allow_weakening: false,
         }
     }
 }
@@ -675,7 +679,8 @@ impl<C: Cloud> Engine<C> {
                 failed_on.get(s).is_none_or(|r| plan.actions.iter().any(|a| &a.subject == s && a.op.target() == *r))
             });
             failed_on.retain(|s, _| failed.contains_key(s));
-            let runnable = plan.actions.iter().any(|a| !failed.contains_key(&a.subject));
+            let weakens = |a: &Action| !opts.allow_weakening && plan.weakening.contains_key(&a.id);
+            let runnable = plan.actions.iter().any(|a| !failed.contains_key(&a.subject) && !weakens(a));
             // An account that could not be read for a passing reason (throttled, a 5xx, a
             // timeout) is read again, with backoff, until the timeout: as a failed call is.
             let unread =
@@ -690,8 +695,12 @@ impl<C: Cloud> Engine<C> {
                 break;
             }
             let skip: BTreeSet<Subject> = failed.keys().cloned().collect();
-            let hold =
-                |a: &Action| skip.contains(&a.subject).then(|| format!("{} failed earlier in this apply", a.subject));
+            let hold = |a: &Action| {
+                if weakens(a) {
+                    return Some("held back by the protection guard (--allow-weakening)".to_string());
+                }
+                skip.contains(&a.subject).then(|| format!("{} failed earlier in this apply", a.subject))
+            };
             let executed =
                 self.execute(desired, &plan, &ExecContext { shards: None, hold: &hold, stop: None, revision }).await;
             let mut progressed = false;

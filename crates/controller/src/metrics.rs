@@ -111,6 +111,7 @@ pub struct Metrics {
     pub last_full_sync: Gauge<f64, AtomicU64>,
     pub prune_blocked: Gauge,
     pub prune_blocked_total: Counter,
+    pub protection_blocked: Gauge,
     pub build_info: Family<BuildLabels, Gauge>,
     pub shard_units: Gauge,
     pub shard_units_owned: Gauge,
@@ -154,6 +155,7 @@ impl Metrics {
             last_full_sync: Gauge::default(),
             prune_blocked: Gauge::default(),
             prune_blocked_total: Counter::default(),
+            protection_blocked: Gauge::default(),
             build_info: Family::default(),
             shard_units: Gauge::default(),
             shard_units_owned: Gauge::default(),
@@ -226,6 +228,11 @@ impl Metrics {
             "prune_blocked_passes",
             "Passes whose deletions the prune guard held back",
             m.prune_blocked_total.clone(),
+        );
+        r.register(
+            "protection_blocked",
+            "1 while the protection guard holds back changes that would make routes less protected",
+            m.protection_blocked.clone(),
         );
         r.register("build_info", "Version and commit of this binary (value 1)", m.build_info.clone());
         r.register(

@@ -106,6 +106,18 @@ pub struct PruneStatus {
     pub message: Option<String>,
 }
 
+/// The protection guard (issue 14): changes that would make routes less protected, held until
+/// the desired state is fixed or the daemon runs with `--allow-weakening`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProtectionStatus {
+    pub blocked: bool,
+    /// Each held change: `GET /payments: authorization AWS_IAM -> NONE`.
+    pub changes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// The whole report.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -115,6 +127,8 @@ pub struct StatusSnapshot {
     pub ready: bool,
     pub desired: DesiredStatus,
     pub prune: PruneStatus,
+    #[serde(default)]
+    pub protection: ProtectionStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_full_sync: Option<String>,
     pub gateways: Vec<ObjectStatus>,

@@ -656,3 +656,61 @@ async fn an_in_sync_link_whose_targets_fail_is_degraded_not_ready() {
     d.until("ready again", |s| all_ready(s, 2)).await;
     d.stop().await;
 }
+
+/// Every method's (authorizationType, apiKeyRequired) in the gateway account.
+fn protections(f: &FakeAws) -> Vec<(String, bool)> {
+    f.with_account(GW, |st| {
+        st.rest_apis
+            .iter()
+            .flat_map(|a| &a.resources)
+            .flat_map(|r| r.methods.values())
+            .map(|m| (m.authorization_type.clone(), m.api_key_required))
+            .collect()
+    })
+}
+
+/// Issue 14's protection guard: a desired state that would make routes less protected is held
+/// and reported, as the prune guard holds mass removal, until the YAML is fixed or the daemon
+/// runs with `allow_weakening`; making them more protected is never held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_protection_guard_holds_routes_made_less_protected_until_allowed() {
+    let f = world();
+    let protected = base().replace(
+        "api: {name: api, stage: v1}",
+        "api: {name: api, stage: v1, authorization: AWS_IAM, apiKeyRequired: true}",
+    );
+    assert_ne!(protected, base());
+    let all =
+        |p: &[(String, bool)], want: (&str, bool)| !p.is_empty() && p.iter().all(|(a, k)| (a.as_str(), *k) == want);
+    let mut d = start(&f, "protect", 1, |_| {});
+    d.until("ready", |s| all_ready(s, 1)).await;
+    put(&d.dir.join("base.yaml"), &protected);
+    d.until("protected and ready", |s| all_ready(s, 1) && all(&protections(&f), ("AWS_IAM", true))).await;
+
+    // The defaults are dropped: every method of l0 would be open to anyone. Held.
+    put(&d.dir.join("base.yaml"), &base());
+    let s = d.until("the guard holds", |s| s.protection.blocked).await;
+    assert!(
+        s.protection
+            .changes
+            .contains(&"ANY /s0: authorization AWS_IAM -> NONE, API key no longer required".to_string()),
+        "{:?}",
+        s.protection
+    );
+    assert!(s.protection.message.as_deref().unwrap_or_default().contains("--allow-weakening"));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(all(&protections(&f), ("AWS_IAM", true)), "nothing was opened: {:?}", protections(&f));
+    assert!(d.metrics.encode().contains("crosslink_protection_blocked 1"));
+
+    // The YAML fixed: the guard lets go, nothing to do.
+    put(&d.dir.join("base.yaml"), &protected);
+    d.until("guard released", |s| !s.protection.blocked && all_ready(s, 1)).await;
+    assert!(d.metrics.encode().contains("crosslink_protection_blocked 0"));
+    d.stop().await;
+
+    // Allowed: the same weakening goes through.
+    let mut d = start(&f, "protect-allowed", 1, |o| o.allow_weakening = true);
+    d.until("opened", |s| all_ready(s, 1) && all(&protections(&f), ("NONE", false))).await;
+    assert!(!d.status.borrow().protection.blocked);
+    d.stop().await;
+}

@@ -115,6 +115,7 @@ fn fast() -> ApplyOptions {
         min_wait: Duration::from_millis(5),
         max_wait: Duration::from_millis(50),
         max_rounds: 50,
+        allow_weakening: false,
     }
 }
 

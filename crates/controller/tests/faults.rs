@@ -113,6 +113,7 @@ fn opts() -> ApplyOptions {
         min_wait: Duration::from_millis(500),
         max_wait: Duration::from_secs(15),
         max_rounds: 60,
+        allow_weakening: false,
     }
 }
 

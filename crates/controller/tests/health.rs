@@ -79,6 +79,7 @@ async fn converged(extra: &str) -> (Arc<FakeAws>, DesiredState) {
         min_wait: Duration::from_millis(5),
         max_wait: Duration::from_millis(50),
         max_rounds: 50,
+        allow_weakening: false,
     };
     let r = engine(&f).apply(&d, &opts).await;
     assert!(r.converged, "did not converge: {:?}", r.failed);

@@ -112,6 +112,11 @@ pub struct RunArgs {
     /// Let the prune guard pass: remove links even in large numbers or all at once.
     #[arg(long, env = "CROSSLINK_ALLOW_PRUNE")]
     pub allow_prune: bool,
+    /// Let the protection guard pass: apply changes that make routes less protected (a route's
+    /// authorization down to NONE, its API key requirement dropped), which are otherwise held
+    /// and reported until the YAML is fixed.
+    #[arg(long, env = "CROSSLINK_ALLOW_WEAKENING")]
+    pub allow_weakening: bool,
     /// Longest wait between retries of a failing item.
     #[arg(long, env = "CROSSLINK_MAX_BACKOFF", default_value = "5m", value_parser = humantime::parse_duration)]
     pub max_backoff: std::time::Duration,
@@ -261,6 +266,10 @@ pub struct ApplyArgs {
     /// How long to wait for asynchronous steps (VPC Link PENDING takes minutes on AWS), e.g. 15m.
     #[arg(long, env = "CROSSLINK_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// Apply changes that make routes less protected (a route's authorization down to NONE, its
+    /// API key requirement dropped); without it they are held and reported.
+    #[arg(long, env = "CROSSLINK_ALLOW_WEAKENING")]
+    pub allow_weakening: bool,
 }
 
 #[derive(Debug, Args)]

@@ -159,6 +159,7 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         target_health_every: args.target_health_every,
         max_prune: args.max_prune,
         allow_prune: args.allow_prune,
+        allow_weakening: args.allow_weakening,
         max_backoff: args.max_backoff,
         grace: args.shutdown_grace,
         version: VERSION.to_string(),

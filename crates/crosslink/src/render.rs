@@ -107,6 +107,10 @@ pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
         for a in &actions {
             let what = format!("{} {}", a.verb.as_str(), a.resource);
             let _ = writeln!(out, "  {} {what:<width$}  {}", coloured_symbol(a), a.reason.to_string().dimmed());
+            // On a line of its own, so that a reviewer of the change cannot miss it.
+            if let Some(w) = plan.weakening.get(&a.id) {
+                let _ = writeln!(out, "    {} {w}", "! weakens protection:".red().bold());
+            }
         }
         if let Some(r) = report {
             for p in r.problems.iter().filter(|p| !is_shared(p)) {
@@ -149,6 +153,17 @@ pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
         );
     }
     out.push('\n');
+    if !plan.weakening.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} {} change{} make{} routes less protected: the daemon and apply hold {} unless run with --allow-weakening",
+            "!".red().bold(),
+            plan.weakening.len(),
+            if plan.weakening.len() == 1 { "" } else { "s" },
+            if plan.weakening.len() == 1 { "s" } else { "" },
+            if plan.weakening.len() == 1 { "it" } else { "them" }
+        );
+    }
     if plan.actions.iter().any(|a| !a.op.is_ready()) {
         let _ = writeln!(out, "{}", "Some ids are known only after earlier steps: apply runs them in order.".dimmed());
     }

@@ -211,7 +211,7 @@ fn status_table_at(s: &StatusSnapshot, now: SystemTime) -> String {
     field(&mut out, "last sync", &synced);
 
     // The two alerts sit together, apart from the facts above and the table below.
-    if s.desired.error.is_some() || s.prune.blocked {
+    if s.desired.error.is_some() || s.prune.blocked || s.protection.blocked {
         out.push('\n');
     }
     if let Some(err) = &s.desired.error {
@@ -235,6 +235,10 @@ fn status_table_at(s: &StatusSnapshot, now: SystemTime) -> String {
         let _ = writeln!(out, "{}", one_line(&line));
     }
 
+    if s.protection.blocked {
+        let line = format!("PROTECTION GUARD: held back: {}", s.protection.changes.join("; "));
+        let _ = writeln!(out, "{}", one_line(&line));
+    }
     if let Some(ev) = &s.events {
         field(&mut out, "events", &format!("{} ({})", ev.summary(), ev.queue));
     }
@@ -409,6 +413,7 @@ mod tests {
         let s = StatusSnapshot {
             shards: None,
             events: None,
+            protection: Default::default(),
             instance: "crosslink-0".into(),
             version: "0.1.0".into(),
             ready: false,
@@ -459,6 +464,7 @@ Link     ledger    Failed          0  never           CidrOverlap: 10.1.0.0/16 o
         };
         let s = StatusSnapshot {
             events: None,
+            protection: Default::default(),
             shards: Some(ShardStatus {
                 replica: "crosslink-1".into(),
                 backend: "etcd http://10.0.0.1:2379 /crosslink/prod".into(),

@@ -132,6 +132,21 @@ pub(crate) fn render(s: &StatusSnapshot, now: SystemTime) -> String {
         h.push_str("</div>\n");
     }
 
+    if s.protection.blocked {
+        let _ = write!(
+            h,
+            "<div class=\"banner warn\" role=\"alert\"><strong>Protection guard:</strong> {} change(s) held back that would make routes less protected",
+            s.protection.changes.len()
+        );
+        if !s.protection.changes.is_empty() {
+            let _ = write!(h, ": {}", e(&s.protection.changes.join("; ")));
+        }
+        h.push('.');
+        if let Some(msg) = &s.protection.message {
+            let _ = write!(h, " {}", e(msg));
+        }
+        h.push_str("</div>\n");
+    }
     if let Some(ev) = &s.events {
         let class = if ev.state == "failing" { "banner error" } else { "banner" };
         let _ = writeln!(
@@ -430,6 +445,7 @@ mod tests {
         let s = StatusSnapshot {
             shards: None,
             events: None,
+            protection: Default::default(),
             instance: "<i>prod</i>".into(),
             version: "0.1.0".into(),
             desired: DesiredStatus {
@@ -461,6 +477,7 @@ mod tests {
         let s = StatusSnapshot {
             shards: None,
             events: None,
+            protection: Default::default(),
             instance: "crosslink-0".into(),
             version: "0.1.0".into(),
             ready: true,
@@ -503,6 +520,7 @@ mod tests {
         let s = StatusSnapshot {
             shards: None,
             events: None,
+            protection: Default::default(),
             desired: DesiredStatus {
                 revision: Some("good1".into()),
                 error: Some("links.yaml:3:7: Link/a: spec.port: expected a number".into()),

@@ -19,6 +19,7 @@ fn snapshot() -> StatusSnapshot {
     StatusSnapshot {
         shards: None,
         events: None,
+        protection: Default::default(),
         instance: "crosslink-0".into(),
         version: "0.1.0".into(),
         ready: true,

@@ -112,6 +112,7 @@ impl Fixture {
             min_wait: Duration::from_millis(100),
             max_wait: Duration::from_secs(1),
             max_rounds: 30,
+            allow_weakening: false,
         };
         self.engine().apply(d, &opts).await
     }
