@@ -541,6 +541,7 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
         ("CrosslinkLinkNotReady", "crosslink_link_synced"),
         ("CrosslinkLinkUnhealthy", "crosslink_link_healthy"),
         ("CrosslinkEventsQueueDown", "crosslink_events_queue_up"),
+        ("CrosslinkProtectionBlocked", "crosslink_protection_blocked"),
     ] {
         assert!(exprs.contains(&format!("alert: {alert}")) && exprs.contains(metric), "{alert} on {metric} is missing");
     }
