@@ -714,3 +714,93 @@ async fn the_protection_guard_holds_routes_made_less_protected_until_allowed() {
     assert!(!d.status.borrow().protection.blocked);
     d.stop().await;
 }
+
+/// The protection guard with two replicas (units: `edge` and `edge2`): the replica holding
+/// `edge` holds back and reports the weakening of its routes; the other, holding `edge2`, has
+/// nothing to hold; nothing is opened by either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_replicas_the_holder_of_a_weakened_route_holds_it() {
+    use crosslink_coord::memory::MemoryEngine;
+    use crosslink_coord::{Coordinator, Ownership, Timing};
+
+    let f = world();
+    f.seed_vpc(
+        GW,
+        "eu-central-1",
+        "vpc-0000000000000000d",
+        "10.2.0.0/16",
+        &["subnet-0000000000000000d"],
+        "rtb-0000000000000000d",
+    );
+    let second = "apiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {name: edge2}\nspec:\n  account: shared\n  vpcId: vpc-0000000000000000d\n  subnetIds: [subnet-0000000000000000d]\n  routeTableIds: [rtb-0000000000000000d]\n  loadBalancer: {name: edge2-nlb}\n  api: {name: api2, stage: v1}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {name: k0}\nspec:\n  gateway: edge2\n  service: {account: svc, vpcId: vpc-0000000000000000b, routeTableIds: [rtb-0000000000000000b]}\n  targets: [{ip: 10.20.2.10, port: 8080}]\n  listenerPort: 9001\n  routes: [{path: /k0}]\n";
+    let protected = base().replace(
+        "api: {name: api, stage: v1}",
+        "api: {name: api, stage: v1, authorization: AWS_IAM, apiKeyRequired: true}",
+    );
+    let engine = MemoryEngine::new();
+    let timing = Timing {
+        lease_duration: Duration::from_secs(3),
+        renew_deadline: Duration::from_secs(2),
+        retry_period: Duration::from_millis(300),
+    };
+    let coord_stop = CancellationToken::new();
+    let mut replicas = Vec::new();
+    for name in ["p1", "p2"] {
+        let ownership = Ownership::sharded(name, "memory", timing);
+        let c = Coordinator::new(engine.backend(name, timing.lease_duration), ownership.clone(), name, timing);
+        tokio::spawn(c.run(coord_stop.clone(), Duration::from_secs(1)));
+        let d = start_daemon(
+            &f,
+            &format!("protect-ha-{name}"),
+            1,
+            |_| {},
+            None,
+            EngineOptions::default(),
+            |d| d.with_ownership(ownership.clone()),
+        );
+        put(&d.dir.join("second.yaml"), second);
+        put(&d.dir.join("base.yaml"), &protected);
+        replicas.push((name, d));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let api_protections = || {
+        f.with_account(GW, |st| {
+            st.rest_apis
+                .iter()
+                .find(|a| a.name == "api")
+                .map(|a| {
+                    a.resources
+                        .iter()
+                        .flat_map(|r| r.methods.values())
+                        .map(|m| (m.authorization_type.clone(), m.api_key_required))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    while {
+        let p = api_protections();
+        p.is_empty() || !p.iter().all(|(a, k)| a == "AWS_IAM" && *k)
+    } {
+        assert!(tokio::time::Instant::now() < deadline, "edge's routes never protected: {:?}", api_protections());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let holder = engine.holders()["edge"].clone();
+    for (_, d) in &replicas {
+        put(&d.dir.join("base.yaml"), &base());
+    }
+    let (hi, oi) = if replicas[0].0 == holder { (0, 1) } else { (1, 0) };
+    let s = replicas[hi].1.until("the holder holds the weakening", |s| s.protection.blocked).await;
+    assert!(
+        s.protection.changes.iter().any(|c| c.starts_with("ANY /s0: authorization AWS_IAM -> NONE")),
+        "{:?}",
+        s.protection
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!replicas[oi].1.status.borrow().protection.blocked, "the other replica has nothing of edge's to hold");
+    assert!(api_protections().iter().all(|(a, k)| a == "AWS_IAM" && *k), "nothing opened: {:?}", api_protections());
+    coord_stop.cancel();
+    for (_, d) in replicas {
+        d.stop().await;
+    }
+}
