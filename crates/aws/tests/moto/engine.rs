@@ -427,3 +427,64 @@ async fn a_failing_account_does_not_stop_the_others_and_overlaps_are_refused() {
     let gw = f.state(&d, "shared").await;
     assert_eq!(live_peerings(&gw), 1, "only the healthy pair is peered");
 }
+
+/// Issue 14 against moto, checked through the SDK: a route's IAM authorization and API key are
+/// put and deployed; drift (a method put again open, by hand) is repaired; dropping them from the
+/// YAML is held by apply's protection guard until allowed, then applied.
+#[tokio::test]
+async fn route_protection_converges_repairs_drift_and_weakening_waits_for_allow() {
+    let f = Fixture::new().await;
+    let protected = |auth: &str| {
+        accounts_yaml(false)
+            + &f.gateway_yaml()
+            + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "")
+                .replace("routes: [{path: /payments}]", &format!("routes: [{{path: /payments{auth}}}]"))
+    };
+    let d = desired(&protected(", authorization: AWS_IAM, apiKeyRequired: true"));
+    f.converge(&d).await;
+    let cfg = f.clients(&d, "shared").await;
+    let apigw = aws_sdk_apigateway::Client::new(&cfg);
+    let method = async || {
+        let apis = apigw.get_rest_apis().send().await.unwrap();
+        let api = apis.items().iter().find(|a| a.name() == Some("open-banking")).unwrap().id().unwrap().to_string();
+        let res = apigw.get_resources().rest_api_id(&api).send().await.unwrap();
+        let r = res.items().iter().find(|r| r.path() == Some("/payments")).unwrap().id().unwrap().to_string();
+        let m = apigw.get_method().rest_api_id(&api).resource_id(&r).http_method("ANY").send().await.unwrap();
+        (api, r, m.authorization_type().unwrap_or_default().to_string(), m.api_key_required().unwrap_or(false))
+    };
+    let (api, resource, auth, key) = method().await;
+    assert_eq!((auth.as_str(), key), ("AWS_IAM", true));
+
+    // Drift: someone puts the method again, open.
+    apigw.delete_method().rest_api_id(&api).resource_id(&resource).http_method("ANY").send().await.unwrap();
+    apigw
+        .put_method()
+        .rest_api_id(&api)
+        .resource_id(&resource)
+        .http_method("ANY")
+        .authorization_type("NONE")
+        .send()
+        .await
+        .unwrap();
+    f.converge(&d).await;
+    let (_, _, auth, key) = method().await;
+    assert_eq!((auth.as_str(), key), ("AWS_IAM", true), "repaired");
+
+    // The YAML drops the protection: held by apply unless allowed.
+    let open = desired(&protected(""));
+    let r = f.apply(&open).await;
+    assert!(!r.converged && !r.remaining.weakening.is_empty(), "held: {:#?}", r.remaining.weakening);
+    let (_, _, auth, key) = method().await;
+    assert_eq!((auth.as_str(), key), ("AWS_IAM", true), "nothing opened");
+    let opts = ApplyOptions {
+        timeout: Duration::from_secs(60),
+        min_wait: Duration::from_millis(100),
+        max_wait: Duration::from_secs(1),
+        max_rounds: 30,
+        allow_weakening: true,
+    };
+    let r = f.engine().apply(&open, &opts).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    let (_, _, auth, key) = method().await;
+    assert_eq!((auth.as_str(), key), ("NONE", false), "applied once allowed");
+}
