@@ -214,6 +214,38 @@ fn with_second_service(f: &World, d: &Running) {
     put(&d.dir.join("other.yaml"), &other);
 }
 
+/// A second gateway (`edge2`, its own VPC in the gateway account, so its own unit) with a link
+/// `k0` into the service VPC: the desired-state text to add.
+fn second_gateway(f: &World) -> &'static str {
+    f.seed_vpc(
+        GW,
+        "eu-central-1",
+        "vpc-0000000000000000d",
+        "10.2.0.0/16",
+        &["subnet-0000000000000000d"],
+        "rtb-0000000000000000d",
+    );
+    "apiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {name: edge2}\nspec:\n  account: shared\n  vpcId: vpc-0000000000000000d\n  subnetIds: [subnet-0000000000000000d]\n  routeTableIds: [rtb-0000000000000000d]\n  loadBalancer: {name: edge2-nlb}\n  api: {name: api2, stage: v1}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {name: k0}\nspec:\n  gateway: edge2\n  service: {account: svc, vpcId: vpc-0000000000000000b, routeTableIds: [rtb-0000000000000000b]}\n  targets: [{ip: 10.20.2.10, port: 8080}]\n  listenerPort: 9001\n  routes: [{path: /k0}]\n"
+}
+
+/// A replica's ownership, coordinated through `engine` with short leases until `stop`.
+fn replica(
+    engine: &crosslink_coord::memory::MemoryEngine,
+    name: &str,
+    stop: &CancellationToken,
+) -> crosslink_coord::Ownership {
+    let timing = crosslink_coord::Timing {
+        lease_duration: Duration::from_secs(3),
+        renew_deadline: Duration::from_secs(2),
+        retry_period: Duration::from_millis(300),
+    };
+    let ownership = crosslink_coord::Ownership::sharded(name, "memory", timing);
+    let c =
+        crosslink_coord::Coordinator::new(engine.backend(name, timing.lease_duration), ownership.clone(), name, timing);
+    tokio::spawn(c.run(stop.clone(), Duration::from_secs(1)));
+    ownership
+}
+
 fn all_ready(s: &StatusSnapshot, n: usize) -> bool {
     s.ready && s.links.len() == n && s.links.iter().chain(&s.gateways).all(|o| o.phase == Phase::Ready)
 }
@@ -721,34 +753,18 @@ async fn the_protection_guard_holds_routes_made_less_protected_until_allowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_two_replicas_the_holder_of_a_weakened_route_holds_it() {
     use crosslink_coord::memory::MemoryEngine;
-    use crosslink_coord::{Coordinator, Ownership, Timing};
 
     let f = world();
-    f.seed_vpc(
-        GW,
-        "eu-central-1",
-        "vpc-0000000000000000d",
-        "10.2.0.0/16",
-        &["subnet-0000000000000000d"],
-        "rtb-0000000000000000d",
-    );
-    let second = "apiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {name: edge2}\nspec:\n  account: shared\n  vpcId: vpc-0000000000000000d\n  subnetIds: [subnet-0000000000000000d]\n  routeTableIds: [rtb-0000000000000000d]\n  loadBalancer: {name: edge2-nlb}\n  api: {name: api2, stage: v1}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {name: k0}\nspec:\n  gateway: edge2\n  service: {account: svc, vpcId: vpc-0000000000000000b, routeTableIds: [rtb-0000000000000000b]}\n  targets: [{ip: 10.20.2.10, port: 8080}]\n  listenerPort: 9001\n  routes: [{path: /k0}]\n";
+    let second = second_gateway(&f);
     let protected = base().replace(
         "api: {name: api, stage: v1}",
         "api: {name: api, stage: v1, authorization: AWS_IAM, apiKeyRequired: true}",
     );
     let engine = MemoryEngine::new();
-    let timing = Timing {
-        lease_duration: Duration::from_secs(3),
-        renew_deadline: Duration::from_secs(2),
-        retry_period: Duration::from_millis(300),
-    };
     let coord_stop = CancellationToken::new();
     let mut replicas = Vec::new();
     for name in ["p1", "p2"] {
-        let ownership = Ownership::sharded(name, "memory", timing);
-        let c = Coordinator::new(engine.backend(name, timing.lease_duration), ownership.clone(), name, timing);
-        tokio::spawn(c.run(coord_stop.clone(), Duration::from_secs(1)));
+        let ownership = replica(&engine, name, &coord_stop);
         let d = start_daemon(
             &f,
             &format!("protect-ha-{name}"),

@@ -411,31 +411,15 @@ async fn a_method_and_a_listener_deleted_by_hand_are_repaired_on_their_events() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_two_replicas_the_holder_of_the_unit_repairs_what_the_event_touched() {
     use crosslink_coord::memory::MemoryEngine;
-    use crosslink_coord::{Coordinator, Timing};
 
     let f = world();
-    f.seed_vpc(
-        GW,
-        "eu-central-1",
-        "vpc-0000000000000000d",
-        "10.2.0.0/16",
-        &["subnet-0000000000000000d"],
-        "rtb-0000000000000000d",
-    );
-    let second = "apiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {name: edge2}\nspec:\n  account: shared\n  vpcId: vpc-0000000000000000d\n  subnetIds: [subnet-0000000000000000d]\n  routeTableIds: [rtb-0000000000000000d]\n  loadBalancer: {name: edge2-nlb}\n  api: {name: api2, stage: v1}\n---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {name: k0}\nspec:\n  gateway: edge2\n  service: {account: svc, vpcId: vpc-0000000000000000b, routeTableIds: [rtb-0000000000000000b]}\n  targets: [{ip: 10.20.2.10, port: 8080}]\n  listenerPort: 9001\n  routes: [{path: /k0}]\n";
+    let second = second_gateway(&f);
     let queue = Arc::new(FakeQueue::default());
     let engine = MemoryEngine::new();
-    let timing = Timing {
-        lease_duration: Duration::from_secs(3),
-        renew_deadline: Duration::from_secs(2),
-        retry_period: Duration::from_millis(300),
-    };
     let coord_stop = CancellationToken::new();
     let mut replicas = Vec::new();
     for name in ["r1", "r2"] {
-        let ownership = Ownership::sharded(name, "memory", timing);
-        let c = Coordinator::new(engine.backend(name, timing.lease_duration), ownership.clone(), name, timing);
-        tokio::spawn(c.run(coord_stop.clone(), Duration::from_secs(1)));
+        let ownership = replica(&engine, name, &coord_stop);
         let mut listener = None;
         let d = start_daemon(
             &f,
