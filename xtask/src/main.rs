@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use crosslink_aws::{AwsCloud, Connector, seed_network, seed_route_table};
+use crosslink_aws::{AwsCloud, Connector, seed_api_gateway_logging_role, seed_network, seed_route_table};
 use crosslink_desired::DesiredState;
 use crosslink_testkit::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
 
@@ -63,6 +63,9 @@ async fn seed(moto: &Moto, desired: &DesiredState) -> Result<BTreeMap<String, St
     for g in &desired.gateways {
         let account = desired.account(&g.spec.account).context("gateway account")?;
         let session = cloud.session(account).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The example gateway logs to CloudWatch: the account's logging role, as an admin sets it.
+        let role = format!("arn:aws:iam::{}:role/apigateway-cloudwatch", account.spec.account_id);
+        seed_api_gateway_logging_role(&session, &role).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let cidr = g.spec.cidr.unwrap_or_else(|| format!("10.{next_net}.0.0/16").parse().expect("cidr"));
         next_net += 1;
         let vpc = seed_network(&session, &g.metadata.name, cidr, g.spec.subnet_ids.len())

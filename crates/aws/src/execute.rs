@@ -36,3 +36,19 @@ pub(crate) fn elb_tags(tags: &Tags) -> Option<Vec<aws_sdk_elasticloadbalancingv2
 pub(crate) fn apigw_tags(tags: &Tags) -> Option<HashMap<String, String>> {
     (!tags.is_empty()).then(|| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
+
+/// API Gateway PATCH operations (UpdateStage, UpdateAuthorizer).
+pub(crate) fn apigw_patches(patches: &[crosslink_plan::op::Patch]) -> Vec<aws_sdk_apigateway::types::PatchOperation> {
+    use aws_sdk_apigateway::types::{Op, PatchOperation};
+    use crosslink_plan::op::PatchOp;
+    patches
+        .iter()
+        .map(|p| {
+            let b = PatchOperation::builder().path(&p.path);
+            match p.op {
+                PatchOp::Replace => b.op(Op::Replace).value(&p.value).build(),
+                PatchOp::Remove => b.op(Op::Remove).build(),
+            }
+        })
+        .collect()
+}

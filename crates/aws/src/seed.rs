@@ -109,3 +109,14 @@ pub async fn seed_route_table(session: &Session, vpc_id: &str, name: &str) -> Re
         .map_err(|e| from_sdk(&e))?;
     Ok(table.route_table().and_then(|t| t.route_table_id()).ok_or_else(|| missing("route table"))?.to_string())
 }
+
+/// Sets API Gateway's CloudWatch Logs role of the account (UpdateAccount), as an administrator
+/// does once per account and region before any stage logs to CloudWatch: crosslink itself never
+/// changes account settings (the demo and the benchmarks call this).
+pub async fn seed_api_gateway_logging_role(session: &Session, role_arn: &str) -> Result<(), CloudError> {
+    use aws_sdk_apigateway::types::{Op, PatchOperation};
+    let apigw = aws_sdk_apigateway::Client::new(&session.config);
+    let op = PatchOperation::builder().op(Op::Replace).path("/cloudwatchRoleArn").value(role_arn).build();
+    apigw.update_account().patch_operations(op).send().await.map_err(|e| from_sdk(&e))?;
+    Ok(())
+}

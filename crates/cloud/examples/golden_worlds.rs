@@ -11,7 +11,8 @@
 //!
 //! Review the diff: an input is right when it is what AWS would hold in that situation.
 
-use crosslink_plan::kinds::{ListenerOp, LoadBalancerOp, PeeringOp, RestApiOp, TargetGroupOp};
+use crosslink_plan::kinds::authorizer::Patch;
+use crosslink_plan::kinds::{AuthorizerOp, ListenerOp, LoadBalancerOp, PeeringOp, RestApiOp, TargetGroupOp};
 
 use std::path::{Path, PathBuf};
 
@@ -68,6 +69,23 @@ spec:
 
 fn edge(extra: &str) -> String {
     gateway("{name: open-banking, stage: v1}", extra)
+}
+
+/// A Lambda TOKEN authorizer, and a Cognito one (as flow mappings in `api.authorizers`).
+const PARTNERS: &str =
+    "{name: partners, type: TOKEN, lambdaArn: 'arn:aws:lambda:eu-central-1:111111111111:function:partner-authz'}";
+const STAFF: &str = "{name: staff, type: COGNITO_USER_POOLS, providerArns: ['arn:aws:cognito-idp:eu-central-1:111111111111:userpool/eu-central-1_Staff1'], resultTtlSeconds: 60}";
+
+/// Every stage setting (`api.stageSettings`, as a flow mapping).
+const SETTINGS: &str = "{throttling: {rateLimit: 500, burstLimit: 1000}, accessLogs: {destinationArn: 'arn:aws:logs:eu-central-1:111111111111:log-group:open-banking-access'}, executionLogs: {level: ERROR}, detailedMetrics: true, tracing: true, variables: {backend: v2}}";
+
+/// The account's CloudWatch Logs role for API Gateway, set as an administrator would.
+fn logging_role(f: &World) {
+    f.with_account(GW, |s| {
+        s.api_gateway_account = Some(crosslink_plan::observed::ApiGatewayAccount {
+            cloudwatch_role_arn: Some("arn:aws:iam::111111111111:role/apigateway-cloudwatch".into()),
+        })
+    });
 }
 
 /// Link `pay` in svc-a on :9001 serving /payments; each argument replaces one part of its spec.
@@ -449,6 +467,8 @@ const CASES: &[Case] = &[
                         ApiMethod {
                             authorization_type: "NONE".into(),
                             api_key_required: false,
+                            authorizer_id: None,
+                            authorization_scopes: vec![],
                             integration: Some(Integration {
                                 kind: "HTTP_PROXY".into(),
                                 http_method: Some("GET".into()),
@@ -650,6 +670,109 @@ const CASES: &[Case] = &[
             // The gateway's defaults dropped, and the route sets none of its own: every method
             // of it would be open to anyone. The plan marks each such change.
             base()
+        },
+    },
+    Case {
+        name: "authorizer-added",
+        build: |f| {
+            converge(f, &base());
+            // A Lambda authorizer for the route, and a Cognito one no route uses (a warning): both
+            // are created, the route's methods are put again with the new authorizer's id (known
+            // after apply), and the stage redeployed.
+            accounts(false)
+                + &gateway(&format!("{{name: open-banking, stage: v1, authorizers: [{PARTNERS}, {STAFF}]}}"), "")
+                + &Pay { routes: "[{path: /payments, authorization: {authorizer: partners}}]", ..Pay::default() }.yaml()
+        },
+    },
+    Case {
+        name: "authorizer-drifted",
+        build: |f| {
+            let text = accounts(false)
+                + &gateway(&format!("{{name: open-banking, stage: v1, authorizers: [{PARTNERS}]}}"), "")
+                + &Pay { routes: "[{path: /payments, authorization: {authorizer: partners}}]", ..Pay::default() }
+                    .yaml();
+            converge(f, &text);
+            // Someone switched off the authorizer's cache and pointed it at another function.
+            let api = api_of(f);
+            let id = f.with_account(GW, |s| s.rest_apis[0].authorizers[0].id.clone());
+            f.apply(
+                GW,
+                &Op::Authorizer(AuthorizerOp::UpdateAuthorizer {
+                    rest_api_id: api,
+                    id,
+                    name: "partners".into(),
+                    patches: vec![
+                        Patch::replace("/authorizerResultTtlInSeconds", "0"),
+                        Patch::replace(
+                            "/authorizerUri",
+                            "arn:aws:apigateway:eu-central-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-central-1:111111111111:function:allow-all/invocations",
+                        ),
+                    ],
+                }),
+            )
+            .unwrap();
+            text
+        },
+    },
+    Case {
+        name: "authorizer-removed",
+        build: |f| {
+            converge(
+                f,
+                &(accounts(false)
+                    + &gateway(&format!("{{name: open-banking, stage: v1, authorizers: [{PARTNERS}]}}"), "")
+                    + &Pay { routes: "[{path: /payments, authorization: {authorizer: partners}}]", ..Pay::default() }
+                        .yaml()),
+            );
+            // The route moves to IAM and the authorizer leaves: the methods are put again first,
+            // and the authorizer is deleted after them (AWS refuses to delete one in use).
+            accounts(false)
+                + &edge("")
+                + &Pay { routes: "[{path: /payments, authorization: AWS_IAM}]", ..Pay::default() }.yaml()
+        },
+    },
+    Case {
+        name: "stage-settings-added",
+        build: |f| {
+            converge(f, &base());
+            logging_role(f);
+            // Every stage setting at once, and a route's own throttle: one UpdateStage, no
+            // deployment (nothing the deployment serves changed).
+            accounts(false)
+                + &gateway(&format!("{{name: open-banking, stage: v1, stageSettings: {SETTINGS}}}"), "")
+                + &Pay { routes: "[{path: /payments, throttling: {rateLimit: 50, burstLimit: 100}}]", ..Pay::default() }
+                    .yaml()
+        },
+    },
+    Case {
+        name: "stage-settings-logging-role-missing",
+        build: |f| {
+            converge(f, &base());
+            // No CloudWatch Logs role in the account: the gateway is held with the fix as hint.
+            accounts(false)
+                + &gateway(&format!("{{name: open-banking, stage: v1, stageSettings: {SETTINGS}}}"), "")
+                + &pay()
+        },
+    },
+    Case {
+        name: "stage-settings-removed",
+        build: |f| {
+            logging_role(f);
+            converge(
+                f,
+                &(accounts(false)
+                    + &gateway(&format!("{{name: open-banking, stage: v1, stageSettings: {SETTINGS}}}"), "")
+                    + &pay()),
+            );
+            // Only throttling stays: the groups crosslink set are reset (execution logs off,
+            // metrics and tracing off, access logs and variables removed), and throttling, had it
+            // left too, would have been kept.
+            accounts(false)
+                + &gateway(
+                    "{name: open-banking, stage: v1, stageSettings: {throttling: {rateLimit: 500, burstLimit: 1000}}}",
+                    "",
+                )
+                + &pay()
         },
     },
     Case {

@@ -1570,3 +1570,163 @@ async fn full_passes_read_settled_target_groups_one_pass_in_every() {
     assert_eq!(reads[&fx], 1, "{reads:?}");
     assert_eq!(targets_of(&previous)[&fx].len(), 1);
 }
+
+/// Issue 14 against the in-memory AWS, which refuses (as AWS does, and moto does not) to delete
+/// an authorizer a method uses and to put a method naming an authorizer that is not there or of
+/// the wrong kind: a route moved to another authorizer, an authorizer replaced (its type
+/// changed), and the last one removed each converge in one apply with no failed call.
+#[tokio::test]
+async fn authorizers_are_replaced_and_removed_only_after_their_methods_move() {
+    let f = world();
+    let with = |authorizers: &str, auth: &str| {
+        accounts().replace(
+            "api: {name: open-banking, stage: v1}",
+            &format!("api: {{name: open-banking, stage: v1, authorizers: [{authorizers}]}}"),
+        ) + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "")
+            .replace("routes: [{path: /payments}]", &format!("routes: [{{path: /payments, authorization: {auth}}}]"))
+    };
+    let token = "{name: partners, type: TOKEN, lambdaArn: 'arn:aws:lambda:eu-central-1:111111111111:function:authz'}";
+    let request = "{name: partners, type: REQUEST, lambdaArn: 'arn:aws:lambda:eu-central-1:111111111111:function:authz', identitySource: 'method.request.header.X-Partner'}";
+    let pool = "{name: pool, type: COGNITO_USER_POOLS, providerArns: ['arn:aws:cognito-idp:eu-central-1:111111111111:userpool/eu-central-1_Pool1']}";
+    let authorizers = |f: &FakeAws| state(f, GW).rest_apis[0].authorizers.clone();
+    let method = |f: &FakeAws| {
+        state(f, GW).rest_apis[0].resources.iter().find(|r| r.path == "/payments").unwrap().methods["ANY"].clone()
+    };
+    let no_failures = |r: &ApplyReport| {
+        let failed: Vec<String> = r
+            .executed
+            .iter()
+            .filter_map(|e| match &e.result {
+                ActionResult::Failed { error } => Some(format!("{}: {error}", e.action.resource)),
+                _ => None,
+            })
+            .collect();
+        assert!(failed.is_empty(), "{failed:?}");
+    };
+
+    let r = converge(&f, &desired(&with(token, "{authorizer: partners}"))).await;
+    no_failures(&r);
+    let first = authorizers(&f);
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (method(&f).authorization_type.as_str(), method(&f).authorizer_id.as_deref()),
+        ("CUSTOM", Some(first[0].id.as_str()))
+    );
+
+    // TOKEN -> REQUEST: a new authorizer, the methods moved to it, the old one deleted after.
+    let r = converge(&f, &desired(&with(request, "{authorizer: partners}"))).await;
+    no_failures(&r);
+    let second = authorizers(&f);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second[0].id, first[0].id, "replaced");
+    assert_eq!(second[0].kind, "REQUEST");
+    assert_eq!(method(&f).authorizer_id.as_deref(), Some(second[0].id.as_str()));
+
+    // To a Cognito authorizer with a scope, the Lambda one leaving.
+    let r = converge(&f, &desired(&with(pool, "{authorizer: pool, scopes: [payments/write]}"))).await;
+    no_failures(&r);
+    let third = authorizers(&f);
+    assert_eq!(third.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["pool"]);
+    let m = method(&f);
+    assert_eq!(m.authorization_type, "COGNITO_USER_POOLS");
+    assert_eq!(m.authorization_scopes, ["payments/write"]);
+
+    // Opening the route (authorizer -> NONE) is held by the protection guard.
+    let r = apply(&f, &desired(&with("", "NONE"))).await;
+    assert!(!r.converged && r.remaining.weakening.values().any(|w| w.contains("COGNITO_USER_POOLS -> NONE")), "{r:#?}");
+    assert_eq!(method(&f).authorization_type, "COGNITO_USER_POOLS", "nothing opened");
+
+    // The last one leaves with the route moving to IAM.
+    let r = converge(&f, &desired(&with("", "AWS_IAM"))).await;
+    no_failures(&r);
+    assert!(authorizers(&f).is_empty());
+    assert_eq!(method(&f).authorization_type, "AWS_IAM");
+    let deletes = f.calls().iter().filter(|(_, op)| op == "DeleteAuthorizer").count();
+    assert_eq!(deletes, 3);
+}
+
+/// Issue 14's stage settings against the in-memory AWS, which (as AWS documents, and moto does
+/// not) refuses logging without the account's CloudWatch Logs role, refuses unknown patch paths
+/// and drops a method setting override on `remove`: a gateway asking for logs without the role
+/// is held with nothing changed; with the role every setting converges in one UpdateStage and no
+/// deployment; drift is repaired; groups leaving the YAML are reset, throttling is kept.
+#[tokio::test]
+async fn stage_settings_converge_without_redeploying_and_groups_that_leave_are_reset() {
+    let f = world();
+    let settings = "{throttling: {rateLimit: 500, burstLimit: 1000}, accessLogs: {destinationArn: 'arn:aws:logs:eu-central-1:111111111111:log-group:access'}, executionLogs: {level: INFO}, detailedMetrics: true, tracing: true, variables: {backend: v2}}";
+    let with = |settings: &str, route_extra: &str| {
+        accounts().replace(
+            "api: {name: open-banking, stage: v1}",
+            &format!("api: {{name: open-banking, stage: v1, stageSettings: {settings}}}"),
+        ) + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "")
+            .replace("routes: [{path: /payments}]", &format!("routes: [{{path: /payments{route_extra}}}]"))
+    };
+    let base = accounts() + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "");
+    converge(&f, &desired(&base)).await;
+    let stage = |f: &FakeAws| state(f, GW).rest_apis[0].stages[0].clone();
+    let deployments = |f: &FakeAws| f.calls().iter().filter(|(_, op)| op == "CreateDeployment").count();
+    let deployed = deployments(&f);
+
+    // No CloudWatch Logs role: the gateway is held, nothing is called.
+    let d = desired(&with(settings, ", throttling: {rateLimit: 50, burstLimit: 100}"));
+    let r = apply(&f, &d).await;
+    let problems = &r.remaining.reports[&Subject::Gateway("edge".into())].problems;
+    assert_eq!(problems.iter().map(|p| p.code.as_str()).collect::<Vec<_>>(), ["CloudWatchRoleMissing"], "{r:#?}");
+    assert!(problems[0].hint.as_deref().unwrap().contains("cloudwatchRoleArn"), "{problems:?}");
+    assert!(!f.calls().iter().any(|(_, op)| op == "UpdateStage"));
+
+    // With the role: one UpdateStage carries everything; no deployment.
+    f.with_account(GW, |s| {
+        s.api_gateway_account = Some(crosslink_plan::observed::ApiGatewayAccount {
+            cloudwatch_role_arn: Some("arn:aws:iam::111111111111:role/apigateway-cloudwatch".into()),
+        })
+    });
+    converge(&f, &d).await;
+    let s = stage(&f).settings;
+    let all = &s.method_settings["*/*"];
+    assert_eq!((all.throttling_rate_limit, all.throttling_burst_limit), (Some(500.0), Some(1000)));
+    assert_eq!((all.logging_level.as_deref(), all.metrics_enabled), (Some("INFO"), true));
+    for key in ["~1payments/ANY", "~1payments~1{proxy+}/ANY"] {
+        assert_eq!(s.method_settings[key].throttling_rate_limit, Some(50.0), "{key}");
+    }
+    let log = s.access_log.as_ref().unwrap();
+    assert_eq!(log.destination_arn.as_deref(), Some("arn:aws:logs:eu-central-1:111111111111:log-group:access"));
+    assert!(log.format.as_deref().unwrap().contains("$context.requestId"));
+    assert!(s.tracing_enabled);
+    assert_eq!(s.variables["backend"], "v2");
+    assert_eq!(
+        stage(&f).tags["crosslink.dev/stage-settings"],
+        "accessLogs detailedMetrics executionLogs tracing variables"
+    );
+    assert_eq!(deployments(&f), deployed, "a settings change does not redeploy");
+    assert_eq!(f.calls().iter().filter(|(_, op)| op == "UpdateStage").count(), 1);
+
+    // Drift: tracing off and the stage throttle raised by hand; repaired.
+    f.with_account(GW, |st| {
+        let s = &mut st.rest_apis[0].stages[0].settings;
+        s.tracing_enabled = false;
+        s.method_settings.get_mut("*/*").unwrap().throttling_rate_limit = Some(10_000.0);
+        s.variables.insert("debug".into(), "on".into());
+    });
+    let (_, plan) = engine(&f).plan(&d).await;
+    let texts: Vec<String> = plan.actions.iter().map(|a| format!("{}: {}", a.resource, a.reason)).collect();
+    assert_eq!(texts, ["stage v1 settings: drift of throttling */* rateLimit: live 10000, desired 500"], "{texts:?}");
+    converge(&f, &d).await;
+    let s = stage(&f).settings;
+    assert!(s.tracing_enabled);
+    assert_eq!(s.method_settings["*/*"].throttling_rate_limit, Some(500.0));
+    assert!(!s.variables.contains_key("debug"), "crosslink owns the variable map once it is written");
+
+    // Everything but throttling leaves the YAML: reset, and forgotten; throttling is kept.
+    converge(&f, &desired(&with("{}", ""))).await;
+    let st = stage(&f);
+    let s = &st.settings;
+    assert_eq!(s.method_settings["*/*"].logging_level.as_deref(), Some("OFF"));
+    assert!(!s.method_settings["*/*"].metrics_enabled && !s.tracing_enabled);
+    assert!(s.access_log.is_none() && s.variables.is_empty(), "{s:?}");
+    assert_eq!(s.method_settings["*/*"].throttling_rate_limit, Some(500.0), "a limit is never lifted implicitly");
+    assert_eq!(s.method_settings["~1payments/ANY"].throttling_rate_limit, Some(50.0));
+    assert_eq!(st.tags["crosslink.dev/stage-settings"], "");
+    assert_eq!(deployments(&f), deployed);
+    assert!(engine(&f).plan(&desired(&with("{}", ""))).await.1.actions.is_empty());
+}

@@ -929,6 +929,11 @@ mod tests {
             ("apigateway", "GetStages") => {
                 (Gateway, vec![req("apigateway:GET", f.apigw(&format!("{api}/stages")), none())])
             }
+            ("apigateway", "GetAccount") => (Gateway, vec![req("apigateway:GET", f.apigw("/account"), none())]),
+            // Stages inherit their REST API's tags for authorization.
+            ("apigateway", "UpdateStage") => {
+                (Gateway, vec![req("apigateway:PATCH", f.apigw(&format!("{api}/stages/{}", f.stage)), f.owned())])
+            }
             ("apigateway", "CreateVpcLink") => (
                 Gateway,
                 vec![
@@ -975,6 +980,18 @@ mod tests {
                 (Gateway, vec![req("apigateway:PUT", f.apigw(&format!("{method}/integration")), f.owned())])
             }
             ("apigateway", "DeleteMethod") => (Gateway, vec![req("apigateway:DELETE", f.apigw(&method), f.owned())]),
+            ("apigateway", "GetAuthorizers") => {
+                (Gateway, vec![req("apigateway:GET", f.apigw(&format!("{api}/authorizers")), none())])
+            }
+            ("apigateway", "CreateAuthorizer") => {
+                (Gateway, vec![req("apigateway:POST", f.apigw(&format!("{api}/authorizers")), f.owned())])
+            }
+            ("apigateway", "UpdateAuthorizer") => {
+                (Gateway, vec![req("apigateway:PATCH", f.apigw(&format!("{api}/authorizers/au1b2c")), f.owned())])
+            }
+            ("apigateway", "DeleteAuthorizer") => {
+                (Gateway, vec![req("apigateway:DELETE", f.apigw(&format!("{api}/authorizers/au1b2c")), f.owned())])
+            }
             ("apigateway", "CreateDeployment") => (
                 Gateway,
                 vec![req(
@@ -988,7 +1005,11 @@ mod tests {
                 let encoded = stage_arn.replace(':', "%3A").replace('/', "%2F");
                 let tags = merged(
                     ctx(&[(&format!("aws:RequestTag/{MANAGED_BY}"), DEFAULT_INSTANCE)]),
-                    ctx(&[("aws:TagKeys", MANAGED_BY), ("aws:TagKeys", "crosslink.dev/deployed-hash")]),
+                    ctx(&[
+                        ("aws:TagKeys", MANAGED_BY),
+                        ("aws:TagKeys", "crosslink.dev/deployed-hash"),
+                        ("aws:TagKeys", "crosslink.dev/stage-settings"),
+                    ]),
                 );
                 (Gateway, vec![req("apigateway:PUT", f.apigw(&format!("/tags/{encoded}")), tags)])
             }

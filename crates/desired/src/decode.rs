@@ -533,8 +533,17 @@ fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
     let id = opt_string(cx, &mut f, "id");
     let stage = f.req(cx, "stage").and_then(|(p, n)| string(cx, &p, n));
     let (authorization, api_key_required) = protection(cx, &mut f);
+    let authorizers = match f.opt(cx, "authorizers") {
+        Some((p, n)) => each(cx, &p, n, authorizer),
+        None => Some(Vec::new()),
+    };
+    let stage_settings = match f.opt(cx, "stageSettings") {
+        Some((p, n)) => stage_settings(cx, &p, n),
+        None => Some(StageSettings::default()),
+    };
     f.finish(cx);
-    let (authorization, api_key_required) = (authorization?, api_key_required?);
+    let (authorization, api_key_required, authorizers, stage_settings) =
+        (authorization?, api_key_required?, authorizers?, stage_settings?);
     let target = match (name?, id?) {
         (Some(n), None) => ApiTarget::Name(n),
         (None, Some(i)) => ApiTarget::Id(i),
@@ -552,7 +561,63 @@ fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
             return None;
         }
     };
-    Some(ApiRef { target, stage: stage?, authorization, api_key_required })
+    Some(ApiRef { target, stage: stage?, authorization, api_key_required, authorizers, stage_settings })
+}
+
+fn stage_settings(cx: &mut Cx, path: &str, node: &Node) -> Option<StageSettings> {
+    let mut f = Fields::of(cx, node, path)?;
+    let throttling = opt_with(cx, &mut f, "throttling", throttle);
+    let access_logs = opt_with(cx, &mut f, "accessLogs", |cx, p, n| {
+        let mut f = Fields::of(cx, n, p)?;
+        let destination_arn = f.req(cx, "destinationArn").and_then(|(p, n)| string(cx, &p, n));
+        let format = opt_string(cx, &mut f, "format");
+        f.finish(cx);
+        Some(AccessLogs { destination_arn: destination_arn?, format: format? })
+    });
+    let execution_logs = opt_with(cx, &mut f, "executionLogs", |cx, p, n| {
+        let mut f = Fields::of(cx, n, p)?;
+        let level = f.req(cx, "level").and_then(|(p, n)| keyword(cx, &p, n, LogLevel::ALL));
+        let data_trace = match f.opt(cx, "dataTrace") {
+            Some((p, n)) => boolean(cx, &p, n),
+            None => Some(false),
+        };
+        f.finish(cx);
+        Some(ExecutionLogs { level: level?, data_trace: data_trace? })
+    });
+    let detailed_metrics = opt_with(cx, &mut f, "detailedMetrics", boolean);
+    let tracing = opt_with(cx, &mut f, "tracing", boolean);
+    let variables = opt_with(cx, &mut f, "variables", string_map);
+    f.finish(cx);
+    Some(StageSettings {
+        throttling: throttling?,
+        access_logs: access_logs?,
+        execution_logs: execution_logs?,
+        detailed_metrics: detailed_metrics?,
+        tracing: tracing?,
+        variables: variables?,
+    })
+}
+
+/// `{rateLimit, burstLimit}`, within API Gateway's default account quota (10,000 requests per
+/// second, burst 5,000); a burst of 0 with a rate above 0 would refuse every request.
+fn throttle(cx: &mut Cx, path: &str, node: &Node) -> Option<Throttle> {
+    let mut f = Fields::of(cx, node, path)?;
+    let rate_limit = f.req(cx, "rateLimit").and_then(|(p, n)| int::<u32>(cx, &p, n, 0, 10_000));
+    let burst = f.req(cx, "burstLimit");
+    let burst_limit = burst.as_ref().and_then(|(p, n)| int::<u32>(cx, p, n, 0, 5_000));
+    f.finish(cx);
+    let (rate_limit, burst_limit) = (rate_limit?, burst_limit?);
+    if rate_limit > 0 && burst_limit == 0 {
+        let (p, n) = burst?;
+        cx.error(
+            n.loc,
+            &p,
+            "a burst of 0 refuses every request, whatever the rate",
+            Some(format!("allow at least one request at once, e.g. burstLimit: {}", rate_limit.clamp(1, 5_000))),
+        );
+        return None;
+    }
+    Some(Throttle { rate_limit, burst_limit })
 }
 
 fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
@@ -678,26 +743,79 @@ fn route(cx: &mut Cx, path: &str, node: &Node) -> Option<RouteSpec> {
         None => Some(default_methods()),
     };
     let (authorization, api_key_required) = protection(cx, &mut f);
+    let throttling = opt_with(cx, &mut f, "throttling", throttle);
     f.finish(cx);
     Some(RouteSpec {
         path: rpath?,
         methods: methods?,
         authorization: authorization?,
         api_key_required: api_key_required?,
+        throttling: throttling?,
     })
 }
 
 /// `authorization` and `apiKeyRequired`, on a route or as a gateway API's defaults.
 fn protection(cx: &mut Cx, f: &mut Fields<'_>) -> (Option<Option<Authorization>>, Option<Option<bool>>) {
-    let authorization = match f.opt(cx, "authorization") {
-        Some((p, n)) => keyword(cx, &p, n, Authorization::ALL).map(Some),
-        None => Some(None),
-    };
+    let authorization = opt_with(cx, f, "authorization", authorization);
     let key = match f.opt(cx, "apiKeyRequired") {
         Some((p, n)) => boolean(cx, &p, n).map(Some),
         None => Some(None),
     };
     (authorization, key)
+}
+
+/// `NONE`, `AWS_IAM`, or `{authorizer: <name>, scopes: [...]}`.
+fn authorization(cx: &mut Cx, path: &str, node: &Node) -> Option<Authorization> {
+    if let Value::Map(_) = node.value {
+        let mut f = Fields::of(cx, node, path)?;
+        let authorizer = f.req(cx, "authorizer").and_then(|(p, n)| string(cx, &p, n));
+        let scopes = match f.opt(cx, "scopes") {
+            Some((p, n)) => strings(cx, &p, n),
+            None => Some(Vec::new()),
+        };
+        f.finish(cx);
+        return Some(Authorization::Authorizer(AuthorizerUse { authorizer: authorizer?, scopes: scopes? }));
+    }
+    if let Value::Str(s) = &node.value
+        && matches!(s.as_str(), "CUSTOM" | "COGNITO_USER_POOLS")
+    {
+        cx.error(
+            node.loc,
+            path,
+            format!("`{s}` needs an authorizer"),
+            Some("define it under the gateway's spec.api.authorizers and write {authorizer: <its name>}".into()),
+        );
+        return None;
+    }
+    keyword(cx, path, node, BuiltinAuthorization::ALL).map(Authorization::Builtin)
+}
+
+/// One of `api.authorizers`.
+fn authorizer(cx: &mut Cx, path: &str, node: &Node) -> Option<AuthorizerSpec> {
+    let mut f = Fields::of(cx, node, path)?;
+    let name = f.req(cx, "name").and_then(|(p, n)| string(cx, &p, n));
+    let kind = f.req(cx, "type").and_then(|(p, n)| keyword(cx, &p, n, AuthorizerType::ALL));
+    let lambda_arn = opt_string(cx, &mut f, "lambdaArn");
+    let provider_arns = match f.opt(cx, "providerArns") {
+        Some((p, n)) => strings(cx, &p, n),
+        None => Some(Vec::new()),
+    };
+    let identity_source = opt_string(cx, &mut f, "identitySource");
+    let ttl = match f.opt(cx, "resultTtlSeconds") {
+        Some((p, n)) => int::<u16>(cx, &p, n, 0, 3600),
+        None => Some(default_authorizer_ttl()),
+    };
+    let credentials_role_arn = opt_string(cx, &mut f, "credentialsRoleArn");
+    f.finish(cx);
+    Some(AuthorizerSpec {
+        name: name?,
+        kind: kind?,
+        lambda_arn: lambda_arn?,
+        provider_arns: provider_arns?,
+        identity_source: identity_source?,
+        result_ttl_seconds: ttl?,
+        credentials_role_arn: credentials_role_arn?,
+    })
 }
 
 fn peering(cx: &mut Cx, path: &str, node: &Node) -> Option<PeeringOptions> {

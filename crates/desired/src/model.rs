@@ -165,15 +165,196 @@ pub struct ApiRef {
     /// Whether routes require an API key unless they say otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_required: Option<bool>,
+    /// Lambda (TOKEN, REQUEST) and Cognito user pool authorizers of the REST API, defined once
+    /// here and named by routes (`authorization: {authorizer: <name>}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorizers: Vec<AuthorizerSpec>,
+    /// Settings of the stage (throttling, logs, metrics, tracing, variables), applied with
+    /// UpdateStage: a change takes effect at once, with no deployment.
+    #[serde(default, skip_serializing_if = "StageSettings::is_empty")]
+    pub stage_settings: StageSettings,
+}
+
+/// The gateway stage's settings. Each group is managed once it is written here; a group left
+/// out is left as it is, except that crosslink resets the groups it set before (remembered in
+/// the stage's `crosslink.dev/stage-settings` tag) when they leave the YAML. Throttling is never
+/// reset implicitly: removing a limit is left to an explicit value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StageSettings {
+    /// The stage's default throttling of every method (routes may set their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttling: Option<Throttle>,
+    /// Access logging: one line per request to a CloudWatch Logs group or a Firehose stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_logs: Option<AccessLogs>,
+    /// Execution logging to CloudWatch Logs (`API-Gateway-Execution-Logs_<api id>/<stage>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_logs: Option<ExecutionLogs>,
+    /// Detailed CloudWatch metrics per method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detailed_metrics: Option<bool>,
+    /// AWS X-Ray tracing of requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<bool>,
+    /// Stage variables: crosslink owns the stage's whole variable map once this is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<BTreeMap<String, String>>,
+}
+
+impl StageSettings {
+    pub fn is_empty(&self) -> bool {
+        *self == StageSettings::default()
+    }
+}
+
+/// A throttle: the steady rate and the burst API Gateway allows before answering 429.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Throttle {
+    /// Requests per second, steady state.
+    pub rate_limit: u32,
+    /// Requests allowed at once above the rate (the token bucket's size).
+    pub burst_limit: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessLogs {
+    /// `arn:aws:logs:<region>:<account>:log-group:<name>` or a Kinesis Data Firehose stream
+    /// `arn:aws:firehose:<region>:<account>:deliverystream/amazon-apigateway-<name>`.
+    pub destination_arn: String,
+    /// The line format, with `$context` variables; it must include `$context.requestId` or
+    /// `$context.extendedRequestId`. Default: a JSON line (`DEFAULT_ACCESS_LOG_FORMAT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// The access log line crosslink writes unless told otherwise: JSON, with what an on-call
+/// engineer needs to follow a request (never a header or body, so no key or token is logged).
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","caller":"$context.identity.caller","apiKeyId":"$context.identity.apiKeyId","time":"$context.requestTime","method":"$context.httpMethod","path":"$context.resourcePath","status":"$context.status","length":"$context.responseLength","latencyMs":"$context.responseLatency","integrationLatencyMs":"$context.integrationLatency","error":"$context.error.message"}"#;
+
+impl AccessLogs {
+    pub fn format(&self) -> &str {
+        self.format.as_deref().unwrap_or(DEFAULT_ACCESS_LOG_FORMAT)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecutionLogs {
+    /// `OFF`, `ERROR` or `INFO`.
+    pub level: LogLevel,
+    /// Log full requests and responses. They may carry personal data and credentials: AWS
+    /// advises against it in production.
+    #[serde(default)]
+    pub data_trace: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum LogLevel {
+    #[serde(rename = "OFF")]
+    Off,
+    #[serde(rename = "ERROR")]
+    Error,
+    #[serde(rename = "INFO")]
+    Info,
+}
+
+impl LogLevel {
+    pub const ALL: &'static [(&'static str, LogLevel)] =
+        &[("OFF", LogLevel::Off), ("ERROR", LogLevel::Error), ("INFO", LogLevel::Info)];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Off => "OFF",
+            LogLevel::Error => "ERROR",
+            LogLevel::Info => "INFO",
+        }
+    }
+}
+
+/// An authorizer of the gateway's REST API. crosslink creates it, repairs its drift and deletes
+/// it once no longer desired (after the methods that use it have moved off it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorizerSpec {
+    /// Its name in the REST API, unique among the gateway's authorizers; routes refer to it.
+    pub name: String,
+    /// `TOKEN` (a Lambda function given a bearer token), `REQUEST` (a Lambda function given the
+    /// request's identity sources) or `COGNITO_USER_POOLS`.
+    #[serde(rename = "type")]
+    pub kind: AuthorizerType,
+    /// TOKEN and REQUEST: the ARN of the Lambda function that decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_arn: Option<String>,
+    /// COGNITO_USER_POOLS: the ARNs of the user pools whose tokens are accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provider_arns: Vec<String>,
+    /// Where the caller's identity is read, e.g. `method.request.header.Authorization` (the
+    /// default for TOKEN and COGNITO_USER_POOLS); REQUEST lists its sources comma-separated and
+    /// needs them while results are cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_source: Option<String>,
+    /// How long API Gateway caches a decision, from 0 (never) to 3600 seconds; default 300.
+    #[serde(default = "default_authorizer_ttl")]
+    pub result_ttl_seconds: u16,
+    /// TOKEN and REQUEST: a role API Gateway assumes to invoke the function (otherwise the
+    /// function's resource policy must let apigateway.amazonaws.com invoke it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_role_arn: Option<String>,
+}
+
+pub(crate) fn default_authorizer_ttl() -> u16 {
+    300
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+pub enum AuthorizerType {
+    #[serde(rename = "TOKEN")]
+    Token,
+    #[serde(rename = "REQUEST")]
+    Request,
+    #[serde(rename = "COGNITO_USER_POOLS")]
+    CognitoUserPools,
+}
+
+impl AuthorizerType {
+    pub const ALL: &'static [(&'static str, AuthorizerType)] = &[
+        ("TOKEN", AuthorizerType::Token),
+        ("REQUEST", AuthorizerType::Request),
+        ("COGNITO_USER_POOLS", AuthorizerType::CognitoUserPools),
+    ];
+
+    /// As AWS names it (`type` of an authorizer).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorizerType::Token => "TOKEN",
+            AuthorizerType::Request => "REQUEST",
+            AuthorizerType::CognitoUserPools => "COGNITO_USER_POOLS",
+        }
+    }
+
+    /// The `authorizationType` of a method that uses an authorizer of this type.
+    pub fn method_authorization(self) -> &'static str {
+        match self {
+            AuthorizerType::Token | AuthorizerType::Request => "CUSTOM",
+            AuthorizerType::CognitoUserPools => "COGNITO_USER_POOLS",
+        }
+    }
 }
 
 impl ApiRef {
     /// A route's effective protection: its own setting, else the gateway's default.
     pub fn protection_of(&self, r: &RouteSpec) -> (Authorization, bool) {
         (
-            r.authorization.or(self.authorization).unwrap_or(Authorization::None),
+            r.authorization.clone().or_else(|| self.authorization.clone()).unwrap_or(Authorization::NONE),
             r.api_key_required.or(self.api_key_required).unwrap_or(false),
         )
+    }
+
+    pub fn authorizer(&self, name: &str) -> Option<&AuthorizerSpec> {
+        self.authorizers.iter().find(|a| a.name == name)
     }
 }
 
@@ -334,11 +515,28 @@ pub struct RouteSpec {
     /// `api.apiKeyRequired` (itself false by default).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key_required: Option<bool>,
+    /// The route's own throttle (its methods and its `{proxy+}`), instead of the stage's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttling: Option<Throttle>,
 }
 
-/// A method's `authorizationType`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+/// Who may call a route: `NONE`, `AWS_IAM`, or one of the gateway's authorizers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(untagged)]
 pub enum Authorization {
+    /// `NONE` or `AWS_IAM`.
+    Builtin(BuiltinAuthorization),
+    /// `{authorizer: <name>, scopes: [...]}`: one of the gateway's `api.authorizers`.
+    Authorizer(AuthorizerUse),
+}
+
+impl Authorization {
+    pub const NONE: Authorization = Authorization::Builtin(BuiltinAuthorization::None);
+}
+
+/// A method's `authorizationType` that needs no authorizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+pub enum BuiltinAuthorization {
     /// Anyone who can reach the API.
     #[serde(rename = "NONE")]
     None,
@@ -347,16 +545,28 @@ pub enum Authorization {
     AwsIam,
 }
 
-impl Authorization {
-    pub const ALL: &'static [(&'static str, Authorization)] =
-        &[("NONE", Authorization::None), ("AWS_IAM", Authorization::AwsIam)];
+impl BuiltinAuthorization {
+    pub const ALL: &'static [(&'static str, BuiltinAuthorization)] =
+        &[("NONE", BuiltinAuthorization::None), ("AWS_IAM", BuiltinAuthorization::AwsIam)];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Authorization::None => "NONE",
-            Authorization::AwsIam => "AWS_IAM",
+            BuiltinAuthorization::None => "NONE",
+            BuiltinAuthorization::AwsIam => "AWS_IAM",
         }
     }
+}
+
+/// A route protected by one of the gateway's authorizers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorizerUse {
+    /// The authorizer's `name` in the gateway's `api.authorizers`.
+    pub authorizer: String,
+    /// COGNITO_USER_POOLS only: OAuth scopes of which the access token must carry one (the
+    /// method's `authorizationScopes`); without them an identity token is accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 pub(crate) fn default_methods() -> Vec<HttpMethod> {

@@ -90,6 +90,93 @@ pub fn role_arn(arn: &str) -> Result<String, Problem> {
     Ok(parts[4].to_string())
 }
 
+/// `arn:<partition>:lambda:<region>:<account>:function:<name>[:<alias or version>]`; returns
+/// the region on success.
+pub fn lambda_function_arn(arn: &str) -> Result<String, Problem> {
+    let bad = || {
+        (
+            format!("`{arn}` is not a Lambda function ARN"),
+            "write arn:aws:lambda:<region>:<12-digit account id>:function:<function name>".to_string(),
+        )
+    };
+    let parts: Vec<&str> = arn.split(':').collect();
+    if !(7..=8).contains(&parts.len())
+        || parts[0] != "arn"
+        || !parts[1].starts_with("aws")
+        || parts[2] != "lambda"
+        || region(parts[3]).is_some()
+        || account_id(parts[4]).is_some()
+        || parts[5] != "function"
+    {
+        return Err(bad());
+    }
+    let valid =
+        |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+    if !valid(parts[6]) || parts.get(7).is_some_and(|q| !valid(q)) {
+        return Err(bad());
+    }
+    Ok(parts[3].to_string())
+}
+
+/// Where API Gateway can send access logs: a CloudWatch Logs group
+/// (`arn:<partition>:logs:<region>:<account>:log-group:<name>`, without a trailing `:*`) or a
+/// Kinesis Data Firehose stream whose name starts with `amazon-apigateway-`.
+pub fn access_log_destination(arn: &str) -> Option<Problem> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let head_ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && region(parts[3]).is_none()
+        && account_id(parts[4]).is_none();
+    let hint = "write arn:aws:logs:<region>:<account id>:log-group:<name>, or arn:aws:firehose:<region>:<account id>:deliverystream/amazon-apigateway-<name>";
+    if !head_ok {
+        return problem(format!("`{arn}` is not a CloudWatch Logs group or Firehose stream ARN"), hint);
+    }
+    match parts[2] {
+        "logs" => match parts[5].strip_prefix("log-group:") {
+            Some(name) if name.ends_with(":*") => problem(
+                format!("`{arn}` ends in `:*` (the log streams), which API Gateway refuses"),
+                format!("write the group's ARN without it: {}", arn.trim_end_matches(":*")),
+            ),
+            Some(name) if !name.is_empty() && !name.contains(':') => None,
+            _ => problem(format!("`{arn}` is not a CloudWatch Logs group ARN"), hint),
+        },
+        "firehose" => match parts[5].strip_prefix("deliverystream/") {
+            Some(name) if name.starts_with("amazon-apigateway-") => None,
+            Some(name) => problem(
+                format!(
+                    "API Gateway delivers access logs only to Firehose streams named amazon-apigateway-*, not `{name}`"
+                ),
+                "rename the stream amazon-apigateway-<name>",
+            ),
+            None => problem(format!("`{arn}` is not a Firehose delivery stream ARN"), hint),
+        },
+        _ => problem(format!("`{arn}` is not a CloudWatch Logs group or Firehose stream ARN"), hint),
+    }
+}
+
+/// `arn:<partition>:cognito-idp:<region>:<account>:userpool/<region>_<id>`.
+pub fn user_pool_arn(arn: &str) -> Option<Problem> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "cognito-idp"
+        && region(parts[3]).is_none()
+        && account_id(parts[4]).is_none()
+        && parts[5]
+            .strip_prefix("userpool/")
+            .and_then(|id| id.split_once('_'))
+            .is_some_and(|(r, id)| r == parts[3] && !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()));
+    if ok {
+        return None;
+    }
+    problem(
+        format!("`{arn}` is not a Cognito user pool ARN"),
+        "write arn:aws:cognito-idp:<region>:<12-digit account id>:userpool/<region>_<pool id>",
+    )
+}
+
 /// `<prefix>-` followed by 8 or 17 hex digits, as EC2 ids are.
 pub fn ec2_id(id: &str, prefix: &str, what: &str) -> Option<Problem> {
     let ok = id.strip_prefix(prefix).and_then(|s| s.strip_prefix('-')).is_some_and(|hex| {

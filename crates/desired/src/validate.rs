@@ -431,7 +431,203 @@ fn gateway(v: &mut V, ix: &Index, g: &Gateway, accounts: &Known) {
         _ => {}
     }
     v.check("Gateway", m, "spec.api.stage", rules::stage_name(&s.api.stage));
+    authorizers(v, g);
+    stage_settings(v, g);
+    if let Some(a) = &s.api.authorization {
+        authorization_use(v, "Gateway", m, "spec.api.authorization", &s.api, a);
+    }
     tags(v, "Gateway", m, &s.tags);
+}
+
+/// A gateway's `api.authorizers`: unique names, and each type's own fields.
+fn authorizers(v: &mut V, g: &Gateway) {
+    let m = &g.metadata;
+    let mut seen = BTreeSet::new();
+    for (i, a) in g.spec.api.authorizers.iter().enumerate() {
+        let f = |field: &str| format!("spec.api.authorizers[{i}].{field}");
+        if a.name.is_empty() || a.name.len() > 128 {
+            v.at("Gateway", m, &f("name"), p("an authorizer name has 1 to 128 characters", "choose a shorter name"));
+        }
+        if !seen.insert(a.name.as_str()) {
+            v.at(
+                "Gateway",
+                m,
+                &f("name"),
+                p(format!("authorizer `{}` is defined twice", a.name), "rename or remove one"),
+            );
+        }
+        let lambda = matches!(a.kind, AuthorizerType::Token | AuthorizerType::Request);
+        if lambda {
+            match &a.lambda_arn {
+                None => v.at(
+                    "Gateway",
+                    m,
+                    &format!("spec.api.authorizers[{i}]"),
+                    p(
+                        format!("a {} authorizer needs `lambdaArn`", a.kind.as_str()),
+                        "write lambdaArn: arn:aws:lambda:<region>:<account id>:function:<name>",
+                    ),
+                ),
+                Some(arn) => {
+                    if let Err(e) = rules::lambda_function_arn(arn) {
+                        v.at("Gateway", m, &f("lambdaArn"), e);
+                    }
+                }
+            }
+            if !a.provider_arns.is_empty() {
+                v.at(
+                    "Gateway",
+                    m,
+                    &f("providerArns"),
+                    p(
+                        "`providerArns` are for COGNITO_USER_POOLS authorizers",
+                        "remove them, or use type COGNITO_USER_POOLS",
+                    ),
+                );
+            }
+            if let Some(role) = &a.credentials_role_arn
+                && let Err(e) = rules::role_arn(role)
+            {
+                v.at("Gateway", m, &f("credentialsRoleArn"), e);
+            }
+        } else {
+            if a.provider_arns.is_empty() {
+                v.at(
+                    "Gateway",
+                    m,
+                    &format!("spec.api.authorizers[{i}]"),
+                    p(
+                        "a COGNITO_USER_POOLS authorizer needs `providerArns`",
+                        "list the user pools: providerArns: [arn:aws:cognito-idp:<region>:<account id>:userpool/<pool id>]",
+                    ),
+                );
+            }
+            for (j, arn) in a.provider_arns.iter().enumerate() {
+                v.check("Gateway", m, &f(&format!("providerArns[{j}]")), rules::user_pool_arn(arn));
+            }
+            for (field, given) in
+                [("lambdaArn", a.lambda_arn.is_some()), ("credentialsRoleArn", a.credentials_role_arn.is_some())]
+            {
+                if given {
+                    v.at(
+                        "Gateway",
+                        m,
+                        &f(field),
+                        p(
+                            format!("`{field}` is for TOKEN and REQUEST authorizers"),
+                            "remove it, or use type TOKEN or REQUEST",
+                        ),
+                    );
+                }
+            }
+        }
+        match (a.kind, &a.identity_source) {
+            (AuthorizerType::Request, None) if a.result_ttl_seconds > 0 => v.at(
+                "Gateway",
+                m,
+                &format!("spec.api.authorizers[{i}]"),
+                p(
+                    "a REQUEST authorizer that caches its results needs `identitySource` (the cache key)",
+                    "write e.g. identitySource: method.request.header.Authorization, or resultTtlSeconds: 0",
+                ),
+            ),
+            (AuthorizerType::Token | AuthorizerType::CognitoUserPools, Some(src))
+                if !src.strip_prefix("method.request.header.").is_some_and(|h| !h.is_empty() && !h.contains(',')) =>
+            {
+                v.at(
+                    "Gateway",
+                    m,
+                    &f("identitySource"),
+                    p(
+                        format!("a {} authorizer reads one header, not `{src}`", a.kind.as_str()),
+                        "write method.request.header.<Header-Name>, e.g. method.request.header.Authorization",
+                    ),
+                )
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A gateway's `api.stageSettings`: where access logs go and what they hold, and stage
+/// variables as API Gateway accepts them.
+fn stage_settings(v: &mut V, g: &Gateway) {
+    let m = &g.metadata;
+    let st = &g.spec.api.stage_settings;
+    if let Some(a) = &st.access_logs {
+        v.check(
+            "Gateway",
+            m,
+            "spec.api.stageSettings.accessLogs.destinationArn",
+            rules::access_log_destination(&a.destination_arn),
+        );
+        if let Some(f) = &a.format
+            && !(f.contains("$context.requestId") || f.contains("$context.extendedRequestId"))
+        {
+            v.at(
+                "Gateway",
+                m,
+                "spec.api.stageSettings.accessLogs.format",
+                p(
+                    "an access log format must include $context.requestId or $context.extendedRequestId",
+                    "add \"requestId\":\"$context.requestId\" to it, or leave `format` out for crosslink's JSON line",
+                ),
+            );
+        }
+    }
+    for (k, val) in st.variables.iter().flatten() {
+        let field = format!("spec.api.stageSettings.variables.{k}");
+        if k.is_empty() || k.len() > 64 || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            v.at(
+                "Gateway",
+                m,
+                &field,
+                p(format!("`{k}` is not a stage variable name"), "use letters, digits and `_` (at most 64)"),
+            );
+        }
+        if val.is_empty()
+            || val.len() > 512
+            || !val.chars().all(|c| c.is_ascii_alphanumeric() || "-._~:/?#&=,".contains(c))
+        {
+            v.at(
+                "Gateway",
+                m,
+                &field,
+                p(
+                    format!("`{val}` is not a stage variable value"),
+                    "use 1-512 of letters, digits and -._~:/?#&=, (API Gateway accepts no spaces or other characters)",
+                ),
+            );
+        }
+    }
+}
+
+/// An authorization naming an authorizer: the gateway defines it, and scopes go with Cognito.
+fn authorization_use(v: &mut V, kind: &str, m: &Metadata, field: &str, api: &ApiRef, a: &Authorization) {
+    let Authorization::Authorizer(u) = a else { return };
+    match api.authorizer(&u.authorizer) {
+        None => {
+            let names: Vec<&str> = api.authorizers.iter().map(|a| a.name.as_str()).collect();
+            let hint = match did_you_mean(&u.authorizer, &names) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if names.is_empty() => {
+                    "the gateway defines no authorizers: add it under spec.api.authorizers".into()
+                }
+                None => format!("the gateway defines: {}", names.join(", ")),
+            };
+            v.at(kind, m, &format!("{field}.authorizer"), p(format!("unknown authorizer `{}`", u.authorizer), hint));
+        }
+        Some(def) if !u.scopes.is_empty() && def.kind != AuthorizerType::CognitoUserPools => v.at(
+            kind,
+            m,
+            &format!("{field}.scopes"),
+            p(
+                format!("scopes need a COGNITO_USER_POOLS authorizer; `{}` is {}", def.name, def.kind.as_str()),
+                "remove `scopes`: a Lambda authorizer decides by itself",
+            ),
+        ),
+        Some(_) => {}
+    }
 }
 
 fn link(v: &mut V, ix: &Index, l: &Link, accounts: &Known, gateways: &Known) {
@@ -541,6 +737,11 @@ fn link(v: &mut V, ix: &Index, l: &Link, accounts: &Known, gateways: &Known) {
     let (Some(gw), true, true) = (ix.gateway(&s.gateway), gw_ok, acct_ok) else {
         return;
     };
+    for (i, r) in s.routes.iter().enumerate() {
+        if let Some(a) = &r.authorization {
+            authorization_use(v, "Link", m, &format!("spec.routes[{i}].authorization"), &gw.spec.api, a);
+        }
+    }
     if gw.spec.vpc_id == s.service.vpc_id {
         v.at(
             "Link",

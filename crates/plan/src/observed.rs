@@ -7,13 +7,14 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 pub use crate::kinds::api_resource::ApiResource;
+pub use crate::kinds::authorizer::Authorizer;
 pub use crate::kinds::listener::Listener;
 pub use crate::kinds::load_balancer::LoadBalancer;
 pub use crate::kinds::method::{ApiMethod, Integration};
 pub use crate::kinds::peering::{Peering, PeeringStatus};
 pub use crate::kinds::rest_api::RestApi;
 pub use crate::kinds::route::{Route, RouteTable};
-pub use crate::kinds::stage::Stage;
+pub use crate::kinds::stage::{AccessLog, ApiGatewayAccount, LiveStageSettings, MethodSetting, Stage};
 pub use crate::kinds::target_group::{HealthCheckSettings, TargetGroup};
 pub use crate::kinds::targets::RegisteredTarget;
 pub use crate::kinds::vpc_link::VpcLink;
@@ -57,6 +58,9 @@ macro_rules! account_state {
             pub account_id: String,
             pub region: String,
             pub vpcs: BTreeMap<String, Vpc>,
+            /// API Gateway's account settings, where a Gateway lives (older observations lack it).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub api_gateway_account: Option<crate::kinds::stage::ApiGatewayAccount>,
             $($(pub $field: crate::kinds::$module::Observed,)?)*
         }
     };
@@ -103,6 +107,9 @@ mod tests {
         let st = AccountState {
             account_id: "111111111111".into(),
             region: "eu-central-1".into(),
+            api_gateway_account: Some(ApiGatewayAccount {
+                cloudwatch_role_arn: Some("arn:aws:iam::111111111111:role/apigw-logs".into()),
+            }),
             vpcs: BTreeMap::from([(
                 "vpc-a".to_string(),
                 Vpc { id: "vpc-a".into(), cidrs: vec![net("10.1.0.0/16"), net("100.64.0.0/16")] },
@@ -219,6 +226,8 @@ mod tests {
                                 ApiMethod {
                                     authorization_type: "AWS_IAM".into(),
                                     api_key_required: true,
+                                    authorizer_id: None,
+                                    authorization_scopes: vec![],
                                     integration: Some(Integration {
                                         kind: "HTTP_PROXY".into(),
                                         http_method: Some("ANY".into()),
@@ -233,6 +242,8 @@ mod tests {
                                 ApiMethod {
                                     authorization_type: "NONE".into(),
                                     api_key_required: false,
+                                    authorizer_id: None,
+                                    authorization_scopes: vec![],
                                     integration: None,
                                 },
                             ),
@@ -240,9 +251,43 @@ mod tests {
                     },
                 ],
                 stages: vec![
-                    Stage { name: "v1".into(), deployment_id: Some("d-1".into()), tags: tags(&[("k", "v")]) },
-                    Stage { name: "v2".into(), deployment_id: None, tags: Tags::new() },
+                    Stage {
+                        name: "v1".into(),
+                        deployment_id: Some("d-1".into()),
+                        tags: tags(&[("k", "v")]),
+                        settings: LiveStageSettings {
+                            method_settings: [(
+                                "*/*".to_string(),
+                                MethodSetting {
+                                    throttling_rate_limit: Some(100.0),
+                                    throttling_burst_limit: Some(200),
+                                    logging_level: Some("ERROR".into()),
+                                    data_trace_enabled: false,
+                                    metrics_enabled: true,
+                                },
+                            )]
+                            .into(),
+                            access_log: Some(AccessLog {
+                                destination_arn: Some("arn:aws:logs:eu-west-1:111111111111:log-group:access".into()),
+                                format: Some("$context.requestId".into()),
+                            }),
+                            tracing_enabled: true,
+                            variables: [("k".to_string(), "v".to_string())].into(),
+                        },
+                    },
+                    Stage { name: "v2".into(), deployment_id: None, tags: Tags::new(), settings: Default::default() },
                 ],
+                authorizers: vec![Authorizer {
+                    id: "au1".into(),
+                    name: "partners".into(),
+                    kind: "TOKEN".into(),
+                    provider_arns: vec![],
+                    authorizer_uri: Some("arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:111111111111:function:authz/invocations".into()),
+                    credentials: None,
+                    identity_source: Some("method.request.header.Authorization".into()),
+                    result_ttl_seconds: Some(300),
+                    auth_type: Some("crosslink:default".into()),
+                }],
             }],
         };
         Observed {

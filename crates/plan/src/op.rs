@@ -46,6 +46,41 @@ impl fmt::Display for Pending {
     }
 }
 
+/// One operation of an API Gateway PATCH request (UpdateStage, UpdateAuthorizer, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Patch {
+    pub op: PatchOp,
+    pub path: String,
+    /// Empty for `remove`.
+    pub value: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatchOp {
+    Replace,
+    Remove,
+}
+
+impl Patch {
+    pub fn replace(path: impl Into<String>, value: impl Into<String>) -> Patch {
+        Patch { op: PatchOp::Replace, path: path.into(), value: value.into() }
+    }
+
+    pub fn remove(path: impl Into<String>) -> Patch {
+        Patch { op: PatchOp::Remove, path: path.into(), value: String::new() }
+    }
+}
+
+impl fmt::Display for Patch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.op {
+            PatchOp::Replace => write!(f, "{}={}", self.path, self.value),
+            PatchOp::Remove => write!(f, "-{}", self.path),
+        }
+    }
+}
+
 /// Which value of a create's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Output {

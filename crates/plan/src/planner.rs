@@ -165,7 +165,7 @@ fn peerings_by_id(o: &Observed) -> HashMap<&str, &Peering> {
 }
 
 pub(crate) struct Planner<'a> {
-    d: &'a DesiredState,
+    pub(crate) d: &'a DesiredState,
     /// Lookups by name into `d`, built once (a search per link made planning quadratic).
     pub(crate) ix: Index<'a>,
     /// Every observed peering by id: the first account (in name order) that shows it.
@@ -331,7 +331,7 @@ pub(crate) struct ApiEntry {
     pub(crate) link: String,
     port: u16,
     /// Each route: its path, methods and protection.
-    paths: Vec<(String, Vec<String>, Protection)>,
+    pub(crate) paths: Vec<(String, Vec<String>, Protection)>,
     /// The link is blocked: its API resources are kept as they are, neither changed nor pruned.
     frozen: bool,
     /// A listener made for the link in this plan (a port move): its integrations wait for it.
@@ -524,8 +524,7 @@ impl<'a> Planner<'a> {
                 .routes
                 .iter()
                 .map(|r| {
-                    let (authorization, api_key_required) = gw.gw.spec.api.protection_of(r);
-                    let protection = Protection { authorization: authorization.as_str(), api_key_required };
+                    let protection = Protection::of_route(&gw.gw.spec.api, r);
                     (r.path.clone(), r.methods.iter().map(|m| m.as_str().to_string()).collect(), protection)
                 })
                 .collect(),
@@ -601,7 +600,7 @@ impl<'a> Planner<'a> {
                     let uri = integration_uri(&dns, e.port, path, greedy);
                     let ms = want.entry(p).or_default();
                     for m in methods {
-                        ms.push((m.clone(), uri.clone(), greedy, e.link.clone(), *protection));
+                        ms.push((m.clone(), uri.clone(), greedy, e.link.clone(), protection.clone()));
                     }
                 }
                 let mut cur = parent_path(path);

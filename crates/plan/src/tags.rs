@@ -12,6 +12,9 @@ pub const OWNER: &str = "crosslink.dev/owner";
 pub const DELETION_POLICY: &str = "crosslink.dev/deletion-policy";
 /// On the stage: hash of the API definition last deployed there.
 pub const DEPLOYED_HASH: &str = "crosslink.dev/deployed-hash";
+/// On the stage: the settings groups crosslink set there (space-separated), reset when they
+/// leave the YAML.
+pub const STAGE_SETTINGS: &str = "crosslink.dev/stage-settings";
 pub const DEFAULT_INSTANCE: &str = "crosslink";
 
 pub fn is_managed(tags: &Tags, instance: &str) -> bool {

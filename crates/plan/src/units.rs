@@ -23,7 +23,7 @@ use crosslink_desired::{ApiTarget, DesiredState, LoadBalancerRef};
 
 use crate::model::{Action, Plan, Subject};
 use crate::observed::{AccountObservation, AccountState, Observed};
-use crate::op::{Op, Ref};
+use crate::op::{AuthorizerOp, Op, Ref};
 
 /// The unit of everything no desired gateway accounts for. Not a valid gateway name (names are
 /// DNS labels), so it never collides with one.
@@ -216,10 +216,16 @@ impl Units {
             }
             Op::RestApi(RestApiOp::DeleteRestApi { id }) => self.api_unit(account, st, id),
             Op::ApiResource(ApiResourceOp::DeleteResource { rest_api_id, .. })
-            | Op::Method(MethodOp::DeleteMethod { rest_api_id, .. }) => self.api_unit(account, st, rest_api_id),
-            Op::ApiResource(ApiResourceOp::CreateResource { rest_api_id: r, .. })
+            | Op::Method(MethodOp::DeleteMethod { rest_api_id, .. })
+            | Op::Authorizer(AuthorizerOp::UpdateAuthorizer { rest_api_id, .. })
+            | Op::Authorizer(AuthorizerOp::DeleteAuthorizer { rest_api_id, .. }) => {
+                self.api_unit(account, st, rest_api_id)
+            }
+            Op::Authorizer(AuthorizerOp::CreateAuthorizer { rest_api_id: r, .. })
+            | Op::ApiResource(ApiResourceOp::CreateResource { rest_api_id: r, .. })
             | Op::Method(MethodOp::PutProxyMethod { rest_api_id: r, .. })
-            | Op::Stage(StageOp::CreateDeployment { rest_api_id: r, .. }) => {
+            | Op::Stage(StageOp::CreateDeployment { rest_api_id: r, .. })
+            | Op::Stage(StageOp::UpdateStage { rest_api_id: r, .. }) => {
                 known(r).and_then(|id| self.api_unit(account, st, &id))
             }
             Op::Peering(PeeringOp::CreateEc2Tags { resource_id: id, .. })

@@ -16,8 +16,8 @@
 //! dependencies.
 
 use crosslink_plan::kinds::{
-    ApiResourceOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, RestApiOp, RouteOp, StageOp, TargetGroupOp,
-    TargetsOp, VpcLinkOp,
+    ApiResourceOp, AuthorizerOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, RestApiOp, RouteOp, StageOp,
+    TargetGroupOp, TargetsOp, VpcLinkOp,
 };
 
 use std::collections::BTreeMap;
@@ -342,15 +342,20 @@ fn op_text(op: &Op) -> String {
             uri,
             vpc_link_id,
             authorization_type,
+            authorizer_id,
+            authorization_scopes,
             api_key_required,
             replace,
         }) => {
             // Shown when not the default, so that cases without protection read as before.
-            let protection = if authorization_type != "NONE" || *api_key_required || *replace {
+            let mut protection = if authorization_type != "NONE" || *api_key_required || *replace {
                 format!(" authorization={authorization_type} apiKeyRequired={api_key_required} replace={replace}")
             } else {
                 String::new()
             };
+            if let Some(id) = authorizer_id {
+                protection.push_str(&format!(" authorizerId={} scopes={}", r(id), authorization_scopes.join(",")));
+            }
             format!(
                 "restApiId={} resourceId={} path={path} httpMethod={http_method} greedy={greedy} uri={uri} vpcLinkId={}{protection}",
                 r(rest_api_id),
@@ -361,10 +366,29 @@ fn op_text(op: &Op) -> String {
         Op::Method(MethodOp::DeleteMethod { rest_api_id, resource_id, path, http_method }) => {
             format!("restApiId={rest_api_id} resourceId={resource_id} path={path} httpMethod={http_method}")
         }
+        Op::Authorizer(AuthorizerOp::CreateAuthorizer { rest_api_id, name, settings }) => format!(
+            "restApiId={} name={name} settings={}",
+            r(rest_api_id),
+            serde_json::to_string(settings).expect("serializes")
+        ),
+        Op::Authorizer(AuthorizerOp::UpdateAuthorizer { rest_api_id, id, name, patches }) => format!(
+            "restApiId={rest_api_id} id={id} name={name} patches={}",
+            patches.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+        ),
+        Op::Authorizer(AuthorizerOp::DeleteAuthorizer { rest_api_id, id, name }) => {
+            format!("restApiId={rest_api_id} id={id} name={name}")
+        }
         Op::Stage(StageOp::CreateDeployment { rest_api_id, stage, description, stage_tags }) => format!(
             "restApiId={} stage={stage} description={description:?} stageTags={}",
             r(rest_api_id),
             tags(stage_tags)
+        ),
+        Op::Stage(StageOp::UpdateStage { rest_api_id, stage, patches, tag_first, tag_after }) => format!(
+            "restApiId={} stage={stage} patches=[{}] tagFirst={} tagAfter={}",
+            r(rest_api_id),
+            patches.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            tag_first.as_ref().map_or("-".into(), tags),
+            tag_after.as_ref().map_or("-".into(), tags),
         ),
     };
     format!("{name} {args}")

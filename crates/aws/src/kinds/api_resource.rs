@@ -93,6 +93,8 @@ pub(crate) async fn api_resources(
                             let method = ApiMethod {
                                 authorization_type: m.authorization_type().unwrap_or("NONE").to_string(),
                                 api_key_required: m.api_key_required().unwrap_or(false),
+                                authorizer_id: m.authorizer_id().map(str::to_string),
+                                authorization_scopes: m.authorization_scopes().to_vec(),
                                 integration,
                             };
                             (verb.clone(), method)

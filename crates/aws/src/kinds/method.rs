@@ -39,6 +39,8 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &MethodOp) -> Result
             uri,
             vpc_link_id,
             authorization_type,
+            authorizer_id,
+            authorization_scopes,
             api_key_required,
             replace,
         } => {
@@ -64,6 +66,8 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &MethodOp) -> Result
                 .resource_id(resource)
                 .http_method(http_method)
                 .authorization_type(authorization_type)
+                .set_authorizer_id(authorizer_id.as_ref().map(|a| known(a, "the authorizer")).transpose()?.map(str::to_string))
+                .set_authorization_scopes((!authorization_scopes.is_empty()).then(|| authorization_scopes.clone()))
                 .api_key_required(*api_key_required);
             if *greedy {
                 put = put.request_parameters("method.request.path.proxy", true);

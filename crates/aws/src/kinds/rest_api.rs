@@ -6,7 +6,7 @@ use crosslink_plan::kinds::RestApiOp;
 use crate::execute::{apigw_tags, created, done};
 
 use crosslink_cloud::{CloudError, ObserveScope};
-use crosslink_plan::observed::{ApiResource, RestApi, Stage};
+use crosslink_plan::observed::{ApiResource, Authorizer, RestApi, Stage};
 use crosslink_plan::tags::is_managed;
 use futures::{StreamExt, TryStreamExt};
 
@@ -46,7 +46,7 @@ pub static READ: Grant = Grant {
     ],
     condition: &[],
     when: When::GatewaySide,
-    why: "GetRestApis, GetResources (methods embedded), GetStages, GetVpcLinks",
+    why: "GetRestApis, GetResources (methods embedded), GetStages, GetAuthorizers, GetVpcLinks",
 };
 pub static DELETE_IN_OWNED: Grant = Grant {
     sid: "ApiGatewayDeleteInOwnedRestApis",
@@ -54,7 +54,7 @@ pub static DELETE_IN_OWNED: Grant = Grant {
     resources: &[Resource::ApiGw("/restapis/*")],
     condition: OWNED,
     when: When::GatewaySide,
-    why: "DeleteRestApi, DeleteResource, DeleteMethod in REST APIs carrying the managed-by tag (resources and methods inherit the API's tags for authorization)",
+    why: "DeleteRestApi, DeleteResource, DeleteMethod, DeleteAuthorizer in REST APIs carrying the managed-by tag (resources, methods and authorizers inherit the API's tags for authorization)",
 };
 pub static CREATE_TAGGED: Grant = Grant {
     sid: "ApiGatewayCreateTaggedRestApis",
@@ -86,6 +86,7 @@ pub(crate) async fn rest_apis(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) 
                 tags: str_map(a.tags()),
                 resources: Vec::new(),
                 stages: Vec::new(),
+                authorizers: Vec::new(),
             })
         })
         .collect();
@@ -98,24 +99,27 @@ pub(crate) async fn rest_apis(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) 
                 || scope.rest_api_names.contains(&a.name)
         })
         .collect();
-    let details: Vec<(usize, Vec<ApiResource>, Vec<Stage>)> = futures::stream::iter(wanted)
+    type Details = (usize, Vec<ApiResource>, Vec<Stage>, Vec<Authorizer>);
+    let details: Vec<Details> = futures::stream::iter(wanted)
         .map(|i| {
             let id = apis[i].id.clone();
             async move {
-                let (resources, stages) = futures::future::try_join(
+                let (resources, stages, authorizers) = futures::future::try_join3(
                     super::api_resource::api_resources(ctx, c, &id),
                     super::stage::api_stages(ctx, c, &id),
+                    super::authorizer::api_authorizers(ctx, c, &id),
                 )
                 .await?;
-                Ok::<_, CloudError>((i, resources, stages))
+                Ok::<_, CloudError>((i, resources, stages, authorizers))
             }
         })
         .buffer_unordered(APIGW_CONCURRENCY)
         .try_collect()
         .await?;
-    for (i, resources, stages) in details {
+    for (i, resources, stages, authorizers) in details {
         apis[i].resources = resources;
         apis[i].stages = stages;
+        apis[i].authorizers = authorizers;
     }
     Ok(apis)
 }

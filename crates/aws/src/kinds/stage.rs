@@ -3,10 +3,10 @@
 use crosslink_cloud::Outcome;
 use crosslink_plan::kinds::StageOp;
 use crate::errors::known;
-use crate::execute::{apigw_tags, created};
+use crate::execute::{apigw_patches, apigw_tags, created, done};
 
 use crosslink_cloud::CloudError;
-use crosslink_plan::observed::Stage;
+use crosslink_plan::observed::{AccessLog, ApiGatewayAccount, LiveStageSettings, MethodSetting, Stage, Tags};
 
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
@@ -24,6 +24,8 @@ pub const CREATE_DEPLOYMENT: Call = Call::write(
     &[Bucket::ApiGatewayCreateDeployment, Bucket::ApiGateway],
 );
 pub const TAG: Call = Call::write(ApiGateway, "TagResource", &["apigateway:PUT"], &[Bucket::ApiGateway]);
+pub const UPDATE: Call = Call::write(ApiGateway, "UpdateStage", &["apigateway:PATCH"], &[Bucket::ApiGateway]);
+pub const GET_ACCOUNT: Call = Call::read(ApiGateway, "GetAccount", &["apigateway:GET"], &[Bucket::ApiGateway]);
 
 pub static DEPLOY_OWNED: Grant = Grant {
     sid: "ApiGatewayDeployOwnedRestApisToListedStages",
@@ -50,11 +52,36 @@ pub static TAG_STAGES: Grant = Grant {
     why: "TagResource on the stage (deployed-hash): the /tags resource type supports no aws:ResourceTag, so the request must carry the managed-by tag and only crosslink's keys",
 };
 
+pub static UPDATE_OWNED: Grant = Grant {
+    sid: "ApiGatewayUpdateStagesOfOwnedRestApis",
+    actions: &["apigateway:PATCH"],
+    resources: &[Resource::ApiGw("/restapis/*/stages/*")],
+    condition: &[Owned],
+    when: When::OwnRestApis,
+    why: "UpdateStage (throttling, logs, metrics, tracing, variables) on the stages of REST APIs carrying the managed-by tag",
+};
+pub static UPDATE_REFERENCED: Grant = Grant {
+    sid: "ApiGatewayUpdateStagesOfReferencedRestApis",
+    actions: &["apigateway:PATCH"],
+    resources: &[Resource::ReferencedRestApis("/stages/*")],
+    condition: &[],
+    when: When::Gateways,
+    why: "UpdateStage on the stages of the REST APIs referenced by id (crosslink sets only the settings the YAML names)",
+};
+pub static READ_ACCOUNT: Grant = Grant {
+    sid: "ApiGatewayReadAccountSettings",
+    actions: &["apigateway:GET"],
+    resources: &[Resource::ApiGw("/account")],
+    condition: &[],
+    when: When::GatewaySide,
+    why: "GetAccount: whether API Gateway's CloudWatch Logs role is set, which stage logging needs",
+};
+
 /// GetStages is granted with the REST API reads.
 pub static KIND: super::Kind = super::Kind {
     name: "stage",
-    calls: &[&GET, &CREATE_DEPLOYMENT, &TAG],
-    grants: &[&rest_api::READ, &DEPLOY_OWNED, &DEPLOY_REFERENCED, &TAG_STAGES],
+    calls: &[&GET, &GET_ACCOUNT, &CREATE_DEPLOYMENT, &UPDATE, &TAG],
+    grants: &[&rest_api::READ, &READ_ACCOUNT, &DEPLOY_OWNED, &DEPLOY_REFERENCED, &UPDATE_OWNED, &UPDATE_REFERENCED, &TAG_STAGES],
 };
 
 // ---- Reading -----------------------------------------------------------------------------------
@@ -65,10 +92,35 @@ pub(crate) async fn api_stages(ctx: &Ctx<'_>, c: &Clients, rest_api_id: &str) ->
         .item()
         .iter()
         .filter_map(|s| {
+            let method_settings = s
+                .method_settings()
+                .into_iter()
+                .flatten()
+                .map(|(k, m)| {
+                    let setting = MethodSetting {
+                        throttling_rate_limit: Some(m.throttling_rate_limit()),
+                        throttling_burst_limit: Some(i64::from(m.throttling_burst_limit())),
+                        logging_level: m.logging_level().map(str::to_string),
+                        data_trace_enabled: m.data_trace_enabled(),
+                        metrics_enabled: m.metrics_enabled(),
+                    };
+                    (k.clone(), setting)
+                })
+                .collect();
+            let access_log = s.access_log_settings().map(|a| AccessLog {
+                destination_arn: a.destination_arn().map(str::to_string),
+                format: a.format().map(str::to_string),
+            });
             Some(Stage {
                 name: s.stage_name()?.to_string(),
                 deployment_id: s.deployment_id().map(str::to_string),
                 tags: str_map(s.tags()),
+                settings: LiveStageSettings {
+                    method_settings,
+                    access_log: access_log.filter(|a| a.destination_arn.is_some() || a.format.is_some()),
+                    tracing_enabled: s.tracing_enabled(),
+                    variables: str_map(s.variables()),
+                },
             })
         })
         .collect();
@@ -95,8 +147,39 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &StageOp) -> Result<
             }
             Ok(outcome)
         }
+        UpdateStage { rest_api_id, stage, patches, tag_first, tag_after } => {
+            let api = known(rest_api_id, "the REST API")?;
+            let arn = format!("arn:aws:apigateway:{}::/restapis/{api}/stages/{stage}", c.session.region);
+            let tag = |tags: &Tags| c.apigateway.tag_resource().resource_arn(&arn).set_tags(apigw_tags(tags)).send();
+            if let Some(t) = tag_first {
+                ctx.write(&TAG, &arn, tag(t)).await?;
+            }
+            if !patches.is_empty() {
+                let req = c
+                    .apigateway
+                    .update_stage()
+                    .rest_api_id(api)
+                    .stage_name(stage)
+                    .set_patch_operations(Some(apigw_patches(patches)));
+                ctx.write(&UPDATE, &format!("{api} stage {stage}"), req.send()).await?;
+            }
+            if let Some(t) = tag_after {
+                ctx.write(&TAG, &arn, tag(t)).await?;
+            }
+            done()
+        }
     }
 }
 
-/// Read with its REST API (`crate::observe::observe`).
-pub(crate) use crate::observe::read_by_parent as read;
+/// GetAccount where a Gateway lives (the REST APIs, with their stages, are read by `rest_api`).
+pub(crate) async fn read(
+    ctx: &Ctx<'_>,
+    c: &Clients,
+    scope: &crosslink_cloud::ObserveScope,
+) -> Result<crate::observe::Found, CloudError> {
+    let read = async {
+        let out = ctx.call(&GET_ACCOUNT, c.apigateway.get_account().send()).await?;
+        Ok(ApiGatewayAccount { cloudwatch_role_arn: out.cloudwatch_role_arn().map(str::to_string) })
+    };
+    crate::observe::store(scope.gateway_side, read, |st, found| st.api_gateway_account = Some(found)).await
+}

@@ -542,6 +542,8 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
             uri: uri.into(),
             vpc_link_id: known(&link),
             authorization_type: auth.into(),
+            authorizer_id: None,
+            authorization_scopes: vec![],
             api_key_required: key,
             replace: auth != "NONE" || key,
         })

@@ -488,3 +488,207 @@ async fn route_protection_converges_repairs_drift_and_weakening_waits_for_allow(
     let (_, _, auth, key) = method().await;
     assert_eq!((auth.as_str(), key), ("NONE", false), "applied once allowed");
 }
+
+/// Issue 14 against moto, checked through the SDK: a Lambda authorizer is created and the
+/// route's methods use it; its drift (TTL, function) is repaired; moving the route to a Cognito
+/// authorizer with scopes creates that one, moves the methods and deletes the Lambda one; moving
+/// it to IAM deletes the last one. An authorizer made by hand (no crosslink mark) is never touched.
+#[tokio::test]
+async fn authorizers_converge_repair_drift_move_and_are_removed() {
+    let f = Fixture::new().await;
+    let lambda = "arn:aws:lambda:eu-central-1:111111111111:function:partner-authz";
+    let pool = "arn:aws:cognito-idp:eu-central-1:111111111111:userpool/eu-central-1_Partners1";
+    let with = |authorizers: &str, auth: &str| {
+        accounts_yaml(false)
+            + &f.gateway_yaml().replace(
+                "api: {name: open-banking, stage: v1}",
+                &format!("api: {{name: open-banking, stage: v1, authorizers: [{authorizers}]}}"),
+            )
+            + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "").replace(
+                "routes: [{path: /payments}]",
+                &format!("routes: [{{path: /payments, authorization: {auth}}}]"),
+            )
+    };
+    let partners = format!("{{name: partners, type: TOKEN, lambdaArn: '{lambda}'}}");
+    let d = desired(&with(&partners, "{authorizer: partners}"));
+    f.converge(&d).await;
+    let cfg = f.clients(&d, "shared").await;
+    let apigw = aws_sdk_apigateway::Client::new(&cfg);
+    let apis = apigw.get_rest_apis().send().await.unwrap();
+    let api = apis.items().iter().find(|a| a.name() == Some("open-banking")).unwrap().id().unwrap().to_string();
+    let res = apigw.get_resources().rest_api_id(&api).send().await.unwrap();
+    let resource = res.items().iter().find(|r| r.path() == Some("/payments")).unwrap().id().unwrap().to_string();
+    let authorizers = async || apigw.get_authorizers().rest_api_id(&api).send().await.unwrap().items().to_vec();
+    let method =
+        async || apigw.get_method().rest_api_id(&api).resource_id(&resource).http_method("ANY").send().await.unwrap();
+
+    // A hand-made authorizer in the same API: crosslink's mark is not on it.
+    let theirs = apigw
+        .create_authorizer()
+        .rest_api_id(&api)
+        .name("legacy")
+        .r#type(aws_sdk_apigateway::types::AuthorizerType::Token)
+        .authorizer_uri("arn:aws:apigateway:eu-central-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-central-1:111111111111:function:legacy/invocations")
+        .identity_source("method.request.header.Authorization")
+        .send()
+        .await
+        .unwrap();
+
+    let all = authorizers().await;
+    let p = all.iter().find(|a| a.name() == Some("partners")).expect("partners created");
+    assert_eq!(p.r#type().map(|t| t.as_str()), Some("TOKEN"));
+    assert_eq!(p.auth_type(), Some("crosslink:crosslink"));
+    assert_eq!(
+        p.authorizer_uri(),
+        Some(format!("arn:aws:apigateway:eu-central-1:lambda:path/2015-03-31/functions/{lambda}/invocations").as_str())
+    );
+    assert_eq!(p.identity_source(), Some("method.request.header.Authorization"));
+    assert_eq!(p.authorizer_result_ttl_in_seconds(), Some(300));
+    let m = method().await;
+    assert_eq!(m.authorization_type(), Some("CUSTOM"));
+    assert_eq!(m.authorizer_id(), p.id());
+    let partners_id = p.id().unwrap().to_string();
+
+    // Drift: the cache switched off and the function swapped, by hand.
+    let patch = |path: &str, value: &str| {
+        aws_sdk_apigateway::types::PatchOperation::builder()
+            .op(aws_sdk_apigateway::types::Op::Replace)
+            .path(path)
+            .value(value)
+            .build()
+    };
+    apigw
+        .update_authorizer()
+        .rest_api_id(&api)
+        .authorizer_id(&partners_id)
+        .patch_operations(patch("/authorizerResultTtlInSeconds", "0"))
+        .patch_operations(patch("/authorizerUri", "arn:aws:apigateway:eu-central-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-central-1:111111111111:function:allow-all/invocations"))
+        .send()
+        .await
+        .unwrap();
+    f.converge(&d).await;
+    let all = authorizers().await;
+    let p = all.iter().find(|a| a.name() == Some("partners")).unwrap();
+    assert_eq!(p.id(), Some(partners_id.as_str()), "repaired in place");
+    assert_eq!(p.authorizer_result_ttl_in_seconds(), Some(300));
+    assert!(p.authorizer_uri().unwrap().contains(":function:partner-authz/"), "{:?}", p.authorizer_uri());
+
+    // The route moves to a Cognito authorizer with a scope; the Lambda one leaves the YAML.
+    let partner_pool = format!("{{name: partner-pool, type: COGNITO_USER_POOLS, providerArns: ['{pool}']}}");
+    let d = desired(&with(&partner_pool, "{authorizer: partner-pool, scopes: [payments/write]}"));
+    f.converge(&d).await;
+    let all = authorizers().await;
+    let names: Vec<&str> = all.iter().filter_map(|a| a.name()).collect();
+    assert!(!names.contains(&"partners"), "the Lambda authorizer was deleted: {names:?}");
+    let c = all.iter().find(|a| a.name() == Some("partner-pool")).expect("created");
+    assert_eq!(c.provider_arns(), [pool.to_string()]);
+    let m = method().await;
+    assert_eq!(m.authorization_type(), Some("COGNITO_USER_POOLS"));
+    assert_eq!(m.authorizer_id(), c.id());
+    assert_eq!(m.authorization_scopes(), ["payments/write".to_string()]);
+
+    // To IAM, with no authorizers left in the YAML: the last one is deleted, the stranger stays.
+    let d = desired(&with("", "AWS_IAM"));
+    f.converge(&d).await;
+    let all = authorizers().await;
+    let ids: Vec<&str> = all.iter().filter_map(|a| a.id()).collect();
+    assert_eq!(ids, [theirs.id().unwrap()], "only the hand-made authorizer is left");
+    let m = method().await;
+    assert_eq!((m.authorization_type(), m.authorizer_id()), (Some("AWS_IAM"), None));
+}
+
+/// Issue 14's stage settings against moto, checked through the SDK (GetStage, GetAccount): the
+/// logging role is required (set here as an administrator would, with UpdateAccount); every
+/// setting converges with no new deployment; drift made with UpdateStage is repaired; groups that
+/// leave the YAML are reset. moto keeps a method setting override after `remove` (AWS drops it),
+/// so route throttles are only set and repaired here; their removal is tested in memory.
+#[tokio::test]
+async fn stage_settings_converge_repair_drift_and_reset_without_redeploying() {
+    let f = Fixture::new().await;
+    let settings = "{throttling: {rateLimit: 500, burstLimit: 1000}, accessLogs: {destinationArn: 'arn:aws:logs:eu-central-1:111111111111:log-group:access'}, executionLogs: {level: ERROR}, detailedMetrics: true, tracing: true, variables: {backend: v2}}";
+    let with = |settings: &str| {
+        accounts_yaml(false)
+            + &f.gateway_yaml().replace(
+                "api: {name: open-banking, stage: v1}",
+                &format!("api: {{name: open-banking, stage: v1, stageSettings: {settings}}}"),
+            )
+            + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "").replace(
+                "routes: [{path: /payments}]",
+                "routes: [{path: /payments, throttling: {rateLimit: 50, burstLimit: 100}}]",
+            )
+    };
+    let d = desired(&with(settings));
+    let cfg = f.clients(&d, "shared").await;
+    let apigw = aws_sdk_apigateway::Client::new(&cfg);
+
+    // moto's account has no CloudWatch Logs role: the gateway is held before anything is made.
+    let r = f.apply(&d).await;
+    let problems = &r.remaining.reports[&crosslink_plan::Subject::Gateway("edge".into())].problems;
+    assert!(problems.iter().any(|p| p.code == "CloudWatchRoleMissing"), "{problems:?}");
+    assert!(apigw.get_rest_apis().send().await.unwrap().items().is_empty(), "nothing was created");
+    apigw
+        .update_account()
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path("/cloudwatchRoleArn")
+                .value("arn:aws:iam::111111111111:role/apigateway-cloudwatch")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    f.converge(&d).await;
+    let apis = apigw.get_rest_apis().send().await.unwrap();
+    let api = apis.items().iter().find(|a| a.name() == Some("open-banking")).unwrap().id().unwrap().to_string();
+    let stage = async || apigw.get_stage().rest_api_id(&api).stage_name("v1").send().await.unwrap();
+    let s = stage().await;
+    let deployment = s.deployment_id().unwrap().to_string();
+    let all = &s.method_settings().unwrap()["*/*"];
+    assert_eq!((all.throttling_rate_limit(), all.throttling_burst_limit()), (500.0, 1000));
+    assert_eq!((all.logging_level(), all.metrics_enabled()), (Some("ERROR"), true));
+    for key in ["~1payments/ANY", "~1payments~1{proxy+}/ANY"] {
+        let m = &s.method_settings().unwrap()[key];
+        assert_eq!((m.throttling_rate_limit(), m.throttling_burst_limit()), (50.0, 100), "{key}");
+    }
+    let log = s.access_log_settings().unwrap();
+    assert_eq!(log.destination_arn(), Some("arn:aws:logs:eu-central-1:111111111111:log-group:access"));
+    assert!(log.format().unwrap().contains("$context.requestId"));
+    assert!(s.tracing_enabled());
+    assert_eq!(s.variables().unwrap()["backend"], "v2");
+
+    // Drift by hand: tracing off, logs at INFO, a variable changed.
+    let patch = |path: &str, value: &str| {
+        aws_sdk_apigateway::types::PatchOperation::builder()
+            .op(aws_sdk_apigateway::types::Op::Replace)
+            .path(path)
+            .value(value)
+            .build()
+    };
+    apigw
+        .update_stage()
+        .rest_api_id(&api)
+        .stage_name("v1")
+        .patch_operations(patch("/tracingEnabled", "false"))
+        .patch_operations(patch("/*/*/logging/loglevel", "INFO"))
+        .patch_operations(patch("/variables/backend", "v1"))
+        .send()
+        .await
+        .unwrap();
+    f.converge(&d).await;
+    let s = stage().await;
+    assert!(s.tracing_enabled());
+    assert_eq!(s.method_settings().unwrap()["*/*"].logging_level(), Some("ERROR"));
+    assert_eq!(s.variables().unwrap()["backend"], "v2");
+
+    // Access logs, execution logs, metrics, tracing and variables leave the YAML: reset.
+    f.converge(&desired(&with("{throttling: {rateLimit: 500, burstLimit: 1000}}"))).await;
+    let s = stage().await;
+    assert!(s.access_log_settings().is_none_or(|a| a.destination_arn().is_none()), "{:?}", s.access_log_settings());
+    assert_eq!(s.method_settings().unwrap()["*/*"].logging_level(), Some("OFF"));
+    assert!(!s.method_settings().unwrap()["*/*"].metrics_enabled() && !s.tracing_enabled());
+    assert!(s.variables().is_none_or(|v| v.is_empty()), "{:?}", s.variables());
+    assert_eq!(s.method_settings().unwrap()["*/*"].throttling_rate_limit(), 500.0, "throttling kept");
+    assert_eq!(s.deployment_id(), Some(deployment.as_str()), "settings never redeploy");
+}

@@ -14,6 +14,8 @@ pub(super) fn apply(w: &mut World, me: &str, op: &MethodOp) -> Result<Outcome, C
             uri,
             vpc_link_id,
             authorization_type,
+            authorizer_id,
+            authorization_scopes,
             api_key_required,
             replace,
             ..
@@ -21,6 +23,15 @@ pub(super) fn apply(w: &mut World, me: &str, op: &MethodOp) -> Result<Outcome, C
             let (api, res, link) =
                 (known(rest_api_id)?.to_string(), known(resource_id)?.to_string(), known(vpc_link_id)?.to_string());
             let api = w.api(me, &api)?;
+            // As AWS: a CUSTOM or COGNITO_USER_POOLS method names an authorizer of the API.
+            let authorizer_id = authorizer_id.as_ref().map(known).transpose()?.map(str::to_string);
+            if matches!(authorization_type.as_str(), "CUSTOM" | "COGNITO_USER_POOLS") {
+                let found = authorizer_id.as_deref().and_then(|id| api.authorizers.iter().find(|a| a.id == id));
+                let fits = found.is_some_and(|a| (a.kind == "COGNITO_USER_POOLS") == (authorization_type == "COGNITO_USER_POOLS"));
+                if !fits {
+                    return Err(err(ErrorKind::Permanent, "BadRequestException", "Invalid authorizer ID specified"));
+                }
+            }
             let r = api
                 .resources
                 .iter_mut()
@@ -31,15 +42,23 @@ pub(super) fn apply(w: &mut World, me: &str, op: &MethodOp) -> Result<Outcome, C
             if *replace {
                 r.methods.remove(http_method);
             }
-            let (authorization_type, api_key_required) = match r.methods.get(http_method) {
-                Some(m) => (m.authorization_type.clone(), m.api_key_required),
-                None => (authorization_type.clone(), *api_key_required),
-            };
+            let (authorization_type, api_key_required, authorizer_id, authorization_scopes) =
+                match r.methods.get(http_method) {
+                    Some(m) => (
+                        m.authorization_type.clone(),
+                        m.api_key_required,
+                        m.authorizer_id.clone(),
+                        m.authorization_scopes.clone(),
+                    ),
+                    None => (authorization_type.clone(), *api_key_required, authorizer_id, authorization_scopes.clone()),
+                };
             r.methods.insert(
                 http_method.clone(),
                 ApiMethod {
                     authorization_type,
                     api_key_required,
+                    authorizer_id,
+                    authorization_scopes,
                     integration: Some(Integration {
                         kind: "HTTP_PROXY".into(),
                         http_method: Some(http_method.clone()),

@@ -21,6 +21,7 @@ pub(super) fn apply(w: &mut World, me: &str, op: &RestApiOp) -> Result<Outcome, 
                     methods: BTreeMap::new(),
                 }],
                 stages: vec![],
+                authorizers: vec![],
             });
             Ok(Outcome { root_resource_id: Some(root), ..Outcome::created(id) })
         }

@@ -19,27 +19,59 @@ pub struct ApiMethod {
     /// Older observations (golden inputs) lack it: false, as AWS's default.
     #[serde(default)]
     pub api_key_required: bool,
+    /// The authorizer of a CUSTOM or COGNITO_USER_POOLS method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_scopes: Vec<String>,
     pub integration: Option<Integration>,
 }
 
-/// Who may call a method: its `authorizationType` and whether it requires an API key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// Who may call a method: its `authorizationType` (with its authorizer, by name, and OAuth
+/// scopes) and whether it requires an API key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Protection {
-    pub authorization: &'static str,
+    /// `NONE`, `AWS_IAM`, `CUSTOM` or `COGNITO_USER_POOLS`.
+    pub authorization: String,
+    /// The gateway's authorizer a CUSTOM or COGNITO_USER_POOLS method uses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
     pub api_key_required: bool,
 }
 
 impl Protection {
-    /// The live method's.
-    fn of(m: &ApiMethod) -> (&str, bool) {
-        (m.authorization_type.as_str(), m.api_key_required)
+    /// A route's, from the desired state: `gw` defines the authorizers it may name.
+    pub fn of_route(api: &crosslink_desired::ApiRef, r: &crosslink_desired::RouteSpec) -> Protection {
+        use crosslink_desired::Authorization;
+        let (authorization, api_key_required) = api.protection_of(r);
+        match authorization {
+            Authorization::Builtin(b) => {
+                Protection { authorization: b.as_str().into(), authorizer: None, scopes: Vec::new(), api_key_required }
+            }
+            Authorization::Authorizer(u) => {
+                let mut scopes = u.scopes.clone();
+                scopes.sort();
+                Protection {
+                    // Validation makes sure the gateway defines it.
+                    authorization: api
+                        .authorizer(&u.authorizer)
+                        .map_or("CUSTOM", |a| a.kind.method_authorization())
+                        .into(),
+                    authorizer: Some(u.authorizer),
+                    scopes,
+                    api_key_required,
+                }
+            }
+        }
     }
 
     /// What a change from the live method to `self` gives up, for the protection guard:
     /// authorization down to NONE, or the API key requirement dropped.
     pub fn weakens(&self, live: &ApiMethod) -> Option<String> {
-        let (auth, key) = Protection::of(live);
+        let (auth, key) = (live.authorization_type.as_str(), live.api_key_required);
         let mut lost = Vec::new();
         if auth != "NONE" && self.authorization == "NONE" {
             lost.push(format!("authorization {auth} -> NONE"));
@@ -54,10 +86,13 @@ impl Protection {
     /// key), so deployments made before protection existed keep their hash.
     pub fn hash_suffix(&self) -> String {
         if self.authorization == "NONE" && !self.api_key_required {
-            String::new()
-        } else {
-            format!(" auth={} key={}", self.authorization, self.api_key_required)
+            return String::new();
         }
+        let mut s = format!(" auth={} key={}", self.authorization, self.api_key_required);
+        if let Some(a) = &self.authorizer {
+            s.push_str(&format!(" authorizer={a} scopes={}", self.scopes.join(",")));
+        }
+        s
     }
 }
 
@@ -90,6 +125,12 @@ pub enum MethodOp {
         uri: String,
         vpc_link_id: Ref,
         authorization_type: String,
+        /// The authorizer of a CUSTOM or COGNITO_USER_POOLS method (pending while this plan
+        /// creates it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        authorizer_id: Option<Ref>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        authorization_scopes: Vec<String>,
         api_key_required: bool,
         /// The method is there with other protection: it is deleted and put again (PutMethod
         /// refuses an existing method; moto answers UpdateMethod with 500). A method change is
@@ -125,14 +166,18 @@ impl KindOp for MethodOp {
 
     fn refs(&self) -> Vec<&Ref> {
         match self {
-            Self::PutProxyMethod { rest_api_id, resource_id, vpc_link_id, .. } => vec![rest_api_id, resource_id, vpc_link_id],
+            Self::PutProxyMethod { rest_api_id, resource_id, vpc_link_id, authorizer_id, .. } => {
+                [rest_api_id, resource_id, vpc_link_id].into_iter().chain(authorizer_id.as_ref()).collect()
+            }
             Self::DeleteMethod { .. } => vec![],
         }
     }
 
     fn refs_mut(&mut self) -> Vec<&mut Ref> {
         match self {
-            Self::PutProxyMethod { rest_api_id, resource_id, vpc_link_id, .. } => vec![rest_api_id, resource_id, vpc_link_id],
+            Self::PutProxyMethod { rest_api_id, resource_id, vpc_link_id, authorizer_id, .. } => {
+                [rest_api_id, resource_id, vpc_link_id].into_iter().chain(authorizer_id.as_mut()).collect()
+            }
             Self::DeleteMethod { .. } => vec![],
         }
     }
@@ -202,15 +247,28 @@ pub(crate) fn integration_drift(m: &ApiMethod, uri: &str, method: &str, vpc_link
     None
 }
 
-/// A live method whose protection differs from the desired one.
-fn protection_drift(m: &ApiMethod, want: &Protection) -> Option<Reason> {
-    let (auth, key) = Protection::of(m);
+/// A live method whose protection differs from the desired one (`authorizer`: the id of the
+/// authorizer it should use, if any).
+fn protection_drift(m: &ApiMethod, want: &Protection, authorizer: Option<&Ref>) -> Option<Reason> {
+    let (auth, key) = (m.authorization_type.as_str(), m.api_key_required);
+    let drift = |field: &str, live: &str, desired: &str| {
+        Some(Reason::Drift { field: field.into(), live: live.into(), desired: desired.into() })
+    };
     if auth != want.authorization {
-        return Some(Reason::Drift {
-            field: "authorizationType".into(),
-            live: auth.into(),
-            desired: want.authorization.into(),
-        });
+        return drift("authorizationType", auth, &want.authorization);
+    }
+    if let Some(id) = authorizer {
+        let live = m.authorizer_id.as_deref().unwrap_or("(none)");
+        match id.known() {
+            Some(want_id) if want_id == live => {}
+            Some(want_id) => return drift("authorizerId", live, want_id),
+            None => return drift("authorizerId", live, &format!("the new authorizer {}", want.authorizer.as_deref().unwrap_or_default())),
+        }
+        let mut scopes = m.authorization_scopes.clone();
+        scopes.sort();
+        if scopes != want.scopes {
+            return drift("authorizationScopes", &scopes.join(","), &want.scopes.join(","));
+        }
     }
     (key != want.api_key_required).then(|| Reason::Drift {
         field: "apiKeyRequired".into(),
@@ -260,12 +318,15 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
     let resources = &cx.out.api_resource;
     let new_listener: BTreeMap<&str, usize> =
         cx.entries.iter().filter_map(|e| Some((e.link.as_str(), e.listener?))).collect();
+    let authorizers = &cx.out.authorizer;
+    let first_change = cx.changes.len();
     for (path, methods) in &cx.want {
         let (res_ref, res_action) = resources.ids.get(path).cloned().unwrap_or((Ref::Pending(path.clone().into()), None));
         let live_methods = cx.by_path.get(path.as_str()).map(|r| &r.methods);
         for (method, uri, greedy, link, protection) in methods {
             let live = live_methods.and_then(|m| m.get(method));
-            let protection_drift = live.and_then(|m| protection_drift(m, protection));
+            let authorizer = protection.authorizer.as_ref().and_then(|a| authorizers.ids.get(a));
+            let protection_drift = live.and_then(|m| protection_drift(m, protection, authorizer.map(|(id, _)| id)));
             let reason = match live {
                 None => Some(Reason::Missing),
                 Some(m) => integration_drift(m, uri, method, &vpc_link.id).or(protection_drift.clone()),
@@ -286,11 +347,19 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
                     greedy: *greedy,
                     uri: uri.clone(),
                     vpc_link_id: vpc_link.id.clone(),
-                    authorization_type: protection.authorization.to_string(),
+                    authorization_type: protection.authorization.clone(),
+                    authorizer_id: authorizer.map(|(id, _)| id.clone()),
+                    authorization_scopes: if authorizer.is_some() { protection.scopes.clone() } else { Vec::new() },
                     api_key_required: protection.api_key_required,
                     replace: protection_drift.is_some(),
                 }),
-                vec![res_action, vpc_link.action, lb.action, new_listener.get(link.as_str()).copied()],
+                vec![
+                    res_action,
+                    vpc_link.action,
+                    lb.action,
+                    new_listener.get(link.as_str()).copied(),
+                    authorizer.and_then(|(_, a)| *a),
+                ],
             );
             if let Some(lost) = live.and_then(|m| protection.weakens(m)) {
                 p.plan.weakening.insert(a, format!("{method} {path}: {lost}"));
@@ -332,5 +401,16 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
             cx.changes.push(a);
         }
     }
+    wait_for_methods(p, cx, first_change);
     Some(())
+}
+
+/// AWS refuses to delete an authorizer a method uses: the deletions wait for every method
+/// change (`cx.changes` from `first`), which moves the methods off them.
+fn wait_for_methods(p: &mut Planner<'_>, cx: &ApiCx<'_, '_>, first: usize) {
+    for &d in &cx.out.authorizer.deletes {
+        for &m in &cx.changes[first..] {
+            p.wait_for(d, m);
+        }
+    }
 }

@@ -55,6 +55,7 @@ macro_rules! for_each_kind {
             Listener => listener : ListenerOp, "listener", Link, listeners;
             VpcLink => vpc_link : VpcLinkOp, "vpc_link", Gateway, vpc_links;
             RestApi => rest_api : RestApiOp, "rest_api", Gateway, rest_apis;
+            Authorizer => authorizer : AuthorizerOp, "authorizer", Api;
             ApiResource => api_resource : ApiResourceOp, "api_resource", Api;
             Method => method : MethodOp, "integration", Api;
             Stage => stage : StageOp, "deployment", Api;

@@ -11,6 +11,7 @@ use crate::observed::AccountState;
 use crate::planner::Prunable;
 use crate::kinds::api_resource::ApiResource;
 use crate::kinds::stage::Stage;
+use crate::kinds::authorizer::Authorizer;
 use crate::op::{Ref, Service};
 use crate::observed::Tags;
 
@@ -28,6 +29,9 @@ pub struct RestApi {
     /// Read only for the APIs of desired Gateways or crosslink's own.
     pub resources: Vec<ApiResource>,
     pub stages: Vec<Stage>,
+    /// Older observations (golden inputs) lack it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorizers: Vec<Authorizer>,
 }
 
 // ---- Operations -------------------------------------------------------------------------------
