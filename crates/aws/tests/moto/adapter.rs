@@ -337,7 +337,8 @@ async fn load_balancer_target_group_listener_and_targets() {
     let mut sorted = observe_calls.clone();
     sorted.sort();
     // Batched per account: one call per list, one DescribeTags per kind, listeners and target
-    // health only for crosslink's own load balancer and target group.
+    // health only for crosslink's own load balancer and target group, and API Gateway's account
+    // settings (GetAccount: the CloudWatch Logs role stage logging needs) once.
     assert_eq!(
         sorted,
         vec![
@@ -351,6 +352,7 @@ async fn load_balancer_target_group_listener_and_targets() {
             "DescribeTargetHealth",
             "DescribeVpcPeeringConnections",
             "DescribeVpcs",
+            "GetAccount",
             "GetRestApis",
             "GetVpcLinks",
         ]
