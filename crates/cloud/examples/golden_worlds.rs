@@ -79,6 +79,9 @@ const STAFF: &str = "{name: staff, type: COGNITO_USER_POOLS, providerArns: ['arn
 /// Every stage setting (`api.stageSettings`, as a flow mapping).
 const SETTINGS: &str = "{throttling: {rateLimit: 500, burstLimit: 1000}, accessLogs: {destinationArn: 'arn:aws:logs:eu-central-1:111111111111:log-group:open-banking-access'}, executionLogs: {level: ERROR}, detailedMetrics: true, tracing: true, variables: {backend: v2}}";
 
+/// A resource policy: callers from the bank's network ranges, or through a partner's VPC endpoint.
+const POLICY: &str = "{Version: '2012-10-17', Statement: [{Effect: Allow, Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*'}, {Effect: Deny, Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*', Condition: {NotIpAddress: {'aws:SourceIp': ['10.0.0.0/8', '192.0.2.0/24']}, StringNotEquals: {'aws:SourceVpce': 'vpce-0a1b2c3d4e5f60718'}}}]}";
+
 /// The account's CloudWatch Logs role for API Gateway, set as an administrator would.
 fn logging_role(f: &World) {
     f.with_account(GW, |s| {
@@ -770,6 +773,37 @@ const CASES: &[Case] = &[
             accounts(false)
                 + &gateway(
                     "{name: open-banking, stage: v1, stageSettings: {throttling: {rateLimit: 500, burstLimit: 1000}}}",
+                    "",
+                )
+                + &pay()
+        },
+    },
+    Case {
+        name: "resource-policy-added",
+        build: |f| {
+            converge(f, &base());
+            // Callers restricted to the bank's network and its partners' VPC endpoint: the policy
+            // is put, and the API deployed (API Gateway enforces the deployed policy).
+            accounts(false)
+                + &gateway(&format!("{{name: open-banking, stage: v1, resourcePolicy: {POLICY}}}"), "")
+                + &pay()
+        },
+    },
+    Case {
+        name: "resource-policy-widened",
+        build: |f| {
+            // AWS stored the policy with its resources expanded to full ARNs: converging proves
+            // the comparison by meaning (the plan after it is empty). Then the YAML opens the API
+            // to everyone: held by the protection guard, and marked as such.
+            converge(
+                f,
+                &(accounts(false)
+                    + &gateway(&format!("{{name: open-banking, stage: v1, resourcePolicy: {POLICY}}}"), "")
+                    + &pay()),
+            );
+            accounts(false)
+                + &gateway(
+                    "{name: open-banking, stage: v1, resourcePolicy: {Version: '2012-10-17', Statement: [{Effect: Allow, Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*'}]}}",
                     "",
                 )
                 + &pay()

@@ -1730,3 +1730,48 @@ async fn stage_settings_converge_without_redeploying_and_groups_that_leave_are_r
     assert_eq!(deployments(&f), deployed);
     assert!(engine(&f).plan(&desired(&with("{}", ""))).await.1.actions.is_empty());
 }
+
+/// Issue 14's resource policy against the in-memory AWS, which stores a policy as AWS does (its
+/// `execute-api:/` resources expanded to the API's ARN): converged and deployed with no flapping
+/// afterwards (compared by meaning); a policy rewritten by hand is put back and deployed again;
+/// removing it from the YAML opens the API, so it is held by the protection guard until allowed.
+#[tokio::test]
+async fn resource_policy_converges_by_meaning_and_widening_it_is_held() {
+    let f = world();
+    let policy = "{Version: '2012-10-17', Statement: [{Effect: Allow, Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*', Condition: {IpAddress: {'aws:SourceIp': ['10.0.0.0/8']}}}]}";
+    let with = |policy: Option<&str>| {
+        let api = match policy {
+            Some(p) => format!("api: {{name: open-banking, stage: v1, resourcePolicy: {p}}}"),
+            None => "api: {name: open-banking, stage: v1}".to_string(),
+        };
+        accounts().replace("api: {name: open-banking, stage: v1}", &api)
+            + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "")
+    };
+    let deployments = |f: &FakeAws| f.calls().iter().filter(|(_, op)| op == "CreateDeployment").count();
+    let live_policy = |f: &FakeAws| state(f, GW).rest_apis[0].policy.clone();
+    let d = desired(&with(Some(policy)));
+    converge(&f, &d).await;
+    let stored = live_policy(&f).expect("a policy");
+    assert!(stored.contains(":execute-api:eu-central-1:111111111111:"), "stored expanded, as AWS does: {stored}");
+    assert!(engine(&f).plan(&d).await.1.actions.is_empty(), "no flapping over the expansion");
+    let deployed = deployments(&f);
+
+    // Rewritten by hand to let everyone in: put back, and deployed again.
+    f.with_account(GW, |s| {
+        s.rest_apis[0].policy = Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"*"}]}"#.into())
+    });
+    converge(&f, &d).await;
+    assert!(live_policy(&f).unwrap().contains("aws:SourceIp"));
+    assert_eq!(deployments(&f), deployed + 1, "a policy change is deployed");
+
+    // Removed from the YAML of an API crosslink owns: that opens it to everyone, so it is held.
+    let open = desired(&with(None));
+    let r = apply(&f, &open).await;
+    assert!(!r.converged, "{r:#?}");
+    assert!(r.remaining.weakening.values().any(|w| w.contains("widened to everyone")), "{:#?}", r.remaining.weakening);
+    assert!(live_policy(&f).unwrap().contains("aws:SourceIp"), "nothing opened");
+    let opts = ApplyOptions { allow_weakening: true, ..fast() };
+    let r = engine(&f).apply(&open, &opts).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    assert_eq!(live_policy(&f), None);
+}

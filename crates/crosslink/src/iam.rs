@@ -929,6 +929,7 @@ mod tests {
             ("apigateway", "GetStages") => {
                 (Gateway, vec![req("apigateway:GET", f.apigw(&format!("{api}/stages")), none())])
             }
+            ("apigateway", "UpdateRestApi") => (Gateway, vec![req("apigateway:PATCH", f.apigw(api), f.owned())]),
             ("apigateway", "GetAccount") => (Gateway, vec![req("apigateway:GET", f.apigw("/account"), none())]),
             // Stages inherit their REST API's tags for authorization.
             ("apigateway", "UpdateStage") => {

@@ -541,9 +541,21 @@ fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
         Some((p, n)) => stage_settings(cx, &p, n),
         None => Some(StageSettings::default()),
     };
+    let resource_policy = opt_with(cx, &mut f, "resourcePolicy", |cx, p, n| match &n.value {
+        Value::Map(_) => Some(json(cx, p, n)),
+        other => {
+            cx.error(
+                n.loc,
+                p,
+                format!("expected a policy document (a mapping), found {}", other.describe()),
+                Some("write it as YAML: {Version: \"2012-10-17\", Statement: [...]}".into()),
+            );
+            None
+        }
+    });
     f.finish(cx);
-    let (authorization, api_key_required, authorizers, stage_settings) =
-        (authorization?, api_key_required?, authorizers?, stage_settings?);
+    let (authorization, api_key_required, authorizers, stage_settings, resource_policy) =
+        (authorization?, api_key_required?, authorizers?, stage_settings?, resource_policy?);
     let target = match (name?, id?) {
         (Some(n), None) => ApiTarget::Name(n),
         (None, Some(i)) => ApiTarget::Id(i),
@@ -561,7 +573,35 @@ fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
             return None;
         }
     };
-    Some(ApiRef { target, stage: stage?, authorization, api_key_required, authorizers, stage_settings })
+    Some(ApiRef {
+        target,
+        stage: stage?,
+        authorization,
+        api_key_required,
+        authorizers,
+        stage_settings,
+        resource_policy,
+    })
+}
+
+/// A YAML value as JSON (a policy document is free-form; its rules are checked by `validate`,
+/// whose errors point at the places recorded here).
+fn json(cx: &mut Cx, path: &str, node: &Node) -> serde_json::Value {
+    use serde_json::Value as J;
+    cx.seen(path, node.loc);
+    match &node.value {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => i64::try_from(*i).map_or_else(|_| J::String(i.to_string()), J::from),
+        Value::Float(x) => serde_json::Number::from_f64(*x).map_or(J::Null, J::Number),
+        Value::Str(s) => J::String(s.clone()),
+        Value::Seq(items) => {
+            J::Array(items.iter().enumerate().map(|(i, n)| json(cx, &format!("{path}[{i}]"), n)).collect())
+        }
+        Value::Map(entries) => {
+            J::Object(entries.iter().map(|(k, v)| (k.name.clone(), json(cx, &join(path, &k.name), v))).collect())
+        }
+    }
 }
 
 fn stage_settings(cx: &mut Cx, path: &str, node: &Node) -> Option<StageSettings> {

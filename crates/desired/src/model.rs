@@ -173,6 +173,13 @@ pub struct ApiRef {
     /// UpdateStage: a change takes effect at once, with no deployment.
     #[serde(default, skip_serializing_if = "StageSettings::is_empty")]
     pub stage_settings: StageSettings,
+    /// The REST API's resource policy, an IAM policy document written as YAML (e.g. callers
+    /// restricted to source VPCs, IP ranges or the organization). Compared with the live one by
+    /// meaning, not as text; a change is deployed. Widening it to everyone is held by the
+    /// protection guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
+    pub resource_policy: Option<serde_json::Value>,
 }
 
 /// The gateway stage's settings. Each group is managed once it is written here; a group left

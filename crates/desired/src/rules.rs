@@ -155,6 +155,82 @@ pub fn access_log_destination(arn: &str) -> Option<Problem> {
     }
 }
 
+/// A REST API resource policy: the shape IAM requires (a `Statement` list, each with an `Effect`,
+/// a principal, an action and a resource), and no statement that locks every caller out: a
+/// `Deny` of everyone, for every action on every resource, with no condition. Each problem comes
+/// with the field (relative to the policy) it is about.
+pub fn resource_policy(policy: &serde_json::Value) -> Vec<(String, Problem)> {
+    use serde_json::Value;
+    let mut out = Vec::new();
+    let mut bad = |field: String, msg: String, hint: &str| out.push((field, (msg, hint.to_string())));
+    let Some(statements) = policy.get("Statement").and_then(Value::as_array) else {
+        bad(
+            String::new(),
+            "a resource policy needs a `Statement` list".into(),
+            "write Statement: [{Effect: Allow, Principal: \"*\", Action: execute-api:Invoke, Resource: \"execute-api:/*\", Condition: {...}}]",
+        );
+        return out;
+    };
+    if let Some(v) = policy.get("Version").and_then(Value::as_str)
+        && v != "2012-10-17"
+    {
+        bad(
+            "Version".into(),
+            format!("`{v}` is not the policy language version API Gateway reads"),
+            "write Version: \"2012-10-17\"",
+        );
+    }
+    let everything = |v: Option<&Value>, all: &[&str]| match v {
+        Some(Value::String(s)) => all.contains(&s.as_str()),
+        Some(Value::Array(xs)) => xs.iter().any(|x| x.as_str().is_some_and(|s| all.contains(&s))),
+        _ => false,
+    };
+    for (i, st) in statements.iter().enumerate() {
+        let f = |k: &str| format!("Statement[{i}].{k}");
+        let effect = st.get("Effect").and_then(Value::as_str);
+        if !matches!(effect, Some("Allow" | "Deny")) {
+            bad(
+                f("Effect"),
+                "each statement needs `Effect: Allow` or `Effect: Deny`".into(),
+                "write Effect: Allow or Effect: Deny",
+            );
+        }
+        if st.get("Principal").is_none() && st.get("NotPrincipal").is_none() {
+            bad(
+                format!("Statement[{i}]"),
+                "a resource policy statement needs a `Principal`".into(),
+                "write Principal: \"*\" and narrow it with a Condition, or name accounts: Principal: {AWS: [arn:aws:iam::<account id>:root]}",
+            );
+        }
+        if st.get("Action").is_none() && st.get("NotAction").is_none() {
+            bad(format!("Statement[{i}]"), "a statement needs an `Action`".into(), "write Action: execute-api:Invoke");
+        }
+        if st.get("Resource").is_none() && st.get("NotResource").is_none() {
+            bad(
+                format!("Statement[{i}]"),
+                "a statement needs a `Resource`".into(),
+                "write Resource: \"execute-api:/*\" (every method of every stage), or narrow it",
+            );
+        }
+        let principal = st.get("Principal");
+        let everyone = principal.is_some_and(|p| p == "*" || everything(p.get("AWS"), &["*"]));
+        let lockout = effect == Some("Deny")
+            && everyone
+            && everything(st.get("Action"), &["*", "execute-api:*", "execute-api:Invoke"])
+            && everything(st.get("Resource"), &["*", "execute-api:/*", "execute-api:*"])
+            && st.get("Condition").is_none_or(|c| c.as_object().is_some_and(|o| o.is_empty()));
+        if lockout {
+            bad(
+                format!("Statement[{i}]"),
+                "this statement denies everyone every call, with no condition: it locks every caller out of the API"
+                    .into(),
+                "add the Condition under which to deny (e.g. StringNotEquals: {aws:SourceVpce: vpce-...}, or NotIpAddress: {aws:SourceIp: [...]})",
+            );
+        }
+    }
+    out
+}
+
 /// `arn:<partition>:cognito-idp:<region>:<account>:userpool/<region>_<id>`.
 pub fn user_pool_arn(arn: &str) -> Option<Problem> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();

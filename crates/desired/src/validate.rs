@@ -433,6 +433,16 @@ fn gateway(v: &mut V, ix: &Index, g: &Gateway, accounts: &Known) {
     v.check("Gateway", m, "spec.api.stage", rules::stage_name(&s.api.stage));
     authorizers(v, g);
     stage_settings(v, g);
+    if let Some(policy) = &s.api.resource_policy {
+        for (field, problem) in rules::resource_policy(policy) {
+            let field = if field.is_empty() {
+                "spec.api.resourcePolicy".to_string()
+            } else {
+                format!("spec.api.resourcePolicy.{field}")
+            };
+            v.at("Gateway", m, &field, problem);
+        }
+    }
     if let Some(a) = &s.api.authorization {
         authorization_use(v, "Gateway", m, "spec.api.authorization", &s.api, a);
     }

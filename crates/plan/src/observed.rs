@@ -288,6 +288,7 @@ mod tests {
                     result_ttl_seconds: Some(300),
                     auth_type: Some("crosslink:default".into()),
                 }],
+                policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
             }],
         };
         Observed {

@@ -16,8 +16,8 @@
 //! dependencies.
 
 use crosslink_plan::kinds::{
-    ApiResourceOp, AuthorizerOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, RestApiOp, RouteOp, StageOp,
-    TargetGroupOp, TargetsOp, VpcLinkOp,
+    ApiResourceOp, AuthorizerOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, ResourcePolicyOp, RestApiOp, RouteOp,
+    StageOp, TargetGroupOp, TargetsOp, VpcLinkOp,
 };
 
 use std::collections::BTreeMap;
@@ -383,6 +383,9 @@ fn op_text(op: &Op) -> String {
             r(rest_api_id),
             tags(stage_tags)
         ),
+        Op::ResourcePolicy(ResourcePolicyOp::PutRestApiPolicy { rest_api_id, policy }) => {
+            format!("restApiId={} policy={policy}", r(rest_api_id))
+        }
         Op::Stage(StageOp::UpdateStage { rest_api_id, stage, patches, tag_first, tag_after }) => format!(
             "restApiId={} stage={stage} patches=[{}] tagFirst={} tagAfter={}",
             r(rest_api_id),

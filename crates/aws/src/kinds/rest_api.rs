@@ -87,6 +87,7 @@ pub(crate) async fn rest_apis(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) 
                 resources: Vec::new(),
                 stages: Vec::new(),
                 authorizers: Vec::new(),
+                policy: a.policy().map(str::to_string),
             })
         })
         .collect();

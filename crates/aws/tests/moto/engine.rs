@@ -692,3 +692,76 @@ async fn stage_settings_converge_repair_drift_and_reset_without_redeploying() {
     assert_eq!(s.method_settings().unwrap()["*/*"].throttling_rate_limit(), 500.0, "throttling kept");
     assert_eq!(s.deployment_id(), Some(deployment.as_str()), "settings never redeploy");
 }
+
+/// Issue 14's resource policy against moto, checked through the SDK (GetRestApi): put and
+/// deployed; rewritten by hand to let everyone in, put back; removing it from the YAML is held by
+/// apply's protection guard, then done once allowed.
+#[tokio::test]
+async fn resource_policy_converges_is_repaired_and_widening_waits_for_allow() {
+    let f = Fixture::new().await;
+    let policy = "{Version: '2012-10-17', Statement: [{Effect: Allow, Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*', Condition: {IpAddress: {'aws:SourceIp': ['10.0.0.0/8']}}}]}";
+    let with = |policy: Option<&str>| {
+        let api = match policy {
+            Some(p) => format!("api: {{name: open-banking, stage: v1, resourcePolicy: {p}}}"),
+            None => "api: {name: open-banking, stage: v1}".to_string(),
+        };
+        accounts_yaml(false)
+            + &f.gateway_yaml().replace("api: {name: open-banking, stage: v1}", &api)
+            + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "")
+    };
+    let d = desired(&with(Some(policy)));
+    f.converge(&d).await;
+    let cfg = f.clients(&d, "shared").await;
+    let apigw = aws_sdk_apigateway::Client::new(&cfg);
+    let apis = apigw.get_rest_apis().send().await.unwrap();
+    let api = apis.items().iter().find(|a| a.name() == Some("open-banking")).unwrap().id().unwrap().to_string();
+    // The policy as text, with AWS's escaping of `/` undone (none when empty).
+    let live = async || {
+        let a = apigw.get_rest_api().rest_api_id(&api).send().await.unwrap();
+        a.policy().filter(|p| !p.is_empty()).map(|p| p.replace("\\/", "/"))
+    };
+    let p = live().await.expect("a policy");
+    assert!(p.contains(r#""aws:SourceIp":["10.0.0.0/8"]"#) && p.contains(r#""Effect":"Allow""#), "{p}");
+    let deployments = async || apigw.get_deployments().rest_api_id(&api).send().await.unwrap().items().len();
+    let deployed = deployments().await;
+    assert!(f.engine().plan(&d).await.1.actions.is_empty(), "in sync after converging");
+
+    // Rewritten by hand to let everyone in.
+    let open_text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"*"}]}"#;
+    apigw
+        .update_rest_api()
+        .rest_api_id(&api)
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path("/policy")
+                .value(open_text)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    f.converge(&d).await;
+    assert!(live().await.unwrap().contains("aws:SourceIp"), "put back");
+    assert_eq!(deployments().await, deployed + 1, "and deployed");
+
+    // The YAML drops it: held, nothing opened; then applied once allowed.
+    let open = desired(&with(None));
+    let r = f.apply(&open).await;
+    assert!(
+        !r.converged && r.remaining.weakening.values().any(|w| w.contains("widened")),
+        "{:#?}",
+        r.remaining.weakening
+    );
+    assert!(live().await.unwrap().contains("aws:SourceIp"), "nothing opened");
+    let opts = ApplyOptions {
+        timeout: Duration::from_secs(60),
+        min_wait: Duration::from_millis(100),
+        max_wait: Duration::from_secs(1),
+        max_rounds: 30,
+        allow_weakening: true,
+    };
+    let r = f.engine().apply(&open, &opts).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    assert_eq!(live().await, None, "removed");
+}

@@ -22,6 +22,7 @@ pub(super) fn apply(w: &mut World, me: &str, op: &RestApiOp) -> Result<Outcome, 
                 }],
                 stages: vec![],
                 authorizers: vec![],
+                policy: None,
             });
             Ok(Outcome { root_resource_id: Some(root), ..Outcome::created(id) })
         }

@@ -58,6 +58,7 @@ macro_rules! for_each_kind {
             Authorizer => authorizer : AuthorizerOp, "authorizer", Api;
             ApiResource => api_resource : ApiResourceOp, "api_resource", Api;
             Method => method : MethodOp, "integration", Api;
+            ResourcePolicy => resource_policy : ResourcePolicyOp, "resource_policy", Api;
             Stage => stage : StageOp, "deployment", Api;
         }
     };

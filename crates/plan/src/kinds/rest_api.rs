@@ -32,6 +32,9 @@ pub struct RestApi {
     /// Older observations (golden inputs) lack it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorizers: Vec<Authorizer>,
+    /// Its resource policy, as AWS returns it (a JSON string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 // ---- Operations -------------------------------------------------------------------------------

@@ -226,6 +226,7 @@ fn plan_deployment<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) {
         .iter()
         .flat_map(|(p, ms)| ms.iter().map(move |(m, uri, .., pr)| format!("{m} {p} {uri}{}", pr.hash_suffix())))
         .chain(cx.out.authorizer.hash_lines.iter().cloned())
+        .chain(cx.out.resource_policy.iter().cloned())
         .collect();
     let vpc_link_line = format!("vpc-link {}", vpc_link.id);
     let hash = deployed_hash(lines.clone(), &vpc_link_line);
