@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use crosslink_aws::{AwsCloud, Connector, seed_api_gateway_logging_role, seed_network, seed_route_table};
+use crosslink_aws::{AwsCloud, Connector, seed_api_gateway_logging_role, seed_network, seed_route_table, seed_web_acl};
 use crosslink_desired::DesiredState;
 use crosslink_testkit::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
 
@@ -66,6 +66,12 @@ async fn seed(moto: &Moto, desired: &DesiredState) -> Result<BTreeMap<String, St
         // The example gateway logs to CloudWatch: the account's logging role, as an admin sets it.
         let role = format!("arn:aws:iam::{}:role/apigateway-cloudwatch", account.spec.account_id);
         seed_api_gateway_logging_role(&session, &role).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The example's web ACL, made under its name (the YAML's ARN is rewritten to the real one).
+        if let Some(arn) = &g.spec.api.web_acl_arn {
+            let name = arn.rsplit('/').nth(1).unwrap_or("crosslink-demo");
+            let real = seed_web_acl(&session, name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            ids.insert(arn.clone(), real);
+        }
         let cidr = g.spec.cidr.unwrap_or_else(|| format!("10.{next_net}.0.0/16").parse().expect("cidr"));
         next_net += 1;
         let vpc = seed_network(&session, &g.metadata.name, cidr, g.spec.subnet_ids.len())

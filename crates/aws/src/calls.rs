@@ -15,6 +15,7 @@ pub enum AwsService {
     Elbv2,
     ApiGateway,
     Sts,
+    Wafv2,
 }
 
 impl AwsService {
@@ -26,6 +27,7 @@ impl AwsService {
             AwsService::Elbv2 => "elbv2",
             AwsService::ApiGateway => "apigateway",
             AwsService::Sts => "sts",
+            AwsService::Wafv2 => "wafv2",
         }
     }
 
@@ -36,6 +38,7 @@ impl AwsService {
             AwsService::Elbv2 => "elasticloadbalancing",
             AwsService::ApiGateway => "apigateway",
             AwsService::Sts => "sts",
+            AwsService::Wafv2 => "wafv2",
         }
     }
 }
@@ -46,6 +49,7 @@ impl From<crosslink_plan::op::Service> for AwsService {
             crosslink_plan::op::Service::Ec2 => AwsService::Ec2,
             crosslink_plan::op::Service::Elbv2 => AwsService::Elbv2,
             crosslink_plan::op::Service::ApiGateway => AwsService::ApiGateway,
+            crosslink_plan::op::Service::Wafv2 => AwsService::Wafv2,
         }
     }
 }

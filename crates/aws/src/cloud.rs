@@ -35,7 +35,7 @@ use crate::session::{Connector, Session, SessionError};
 pub struct CallRecord {
     /// The Account's name (not its id).
     pub account: String,
-    /// `ec2`, `elbv2`, `apigateway` or `sts`.
+    /// `ec2`, `elbv2`, `apigateway`, `sts` or `wafv2`.
     pub service: &'static str,
     /// The AWS operation name, e.g. `DescribeVpcs`.
     pub operation: &'static str,
@@ -59,6 +59,7 @@ pub(crate) struct Clients {
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub(crate) apigateway: aws_sdk_apigateway::Client,
+    pub(crate) wafv2: aws_sdk_wafv2::Client,
 }
 
 /// The cached clients of one Account. Its own lock serializes verification for this account
@@ -143,6 +144,9 @@ impl AwsCloud {
             ),
             apigateway: aws_sdk_apigateway::Client::from_conf(
                 aws_sdk_apigateway::config::Builder::from(&session.config).interceptor(FenceCheck).build(),
+            ),
+            wafv2: aws_sdk_wafv2::Client::from_conf(
+                aws_sdk_wafv2::config::Builder::from(&session.config).interceptor(FenceCheck).build(),
             ),
             session,
         });

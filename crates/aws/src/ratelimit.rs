@@ -62,10 +62,11 @@ pub enum Bucket {
     ApiGatewayDeleteResource,
     ApiGatewayGetResources,
     Sts,
+    Wafv2,
 }
 
 impl Bucket {
-    pub const ALL: [Bucket; 12] = [
+    pub const ALL: [Bucket; 13] = [
         Bucket::Ec2Read,
         Bucket::Ec2Write,
         Bucket::Elbv2,
@@ -78,6 +79,7 @@ impl Bucket {
         Bucket::ApiGatewayDeleteResource,
         Bucket::ApiGatewayGetResources,
         Bucket::Sts,
+        Bucket::Wafv2,
     ];
 
     /// The name used in logs and on the command line, e.g. `ec2-write`.
@@ -95,6 +97,7 @@ impl Bucket {
             Bucket::ApiGatewayDeleteResource => "apigateway:DeleteResource",
             Bucket::ApiGatewayGetResources => "apigateway:GetResources",
             Bucket::Sts => "sts",
+            Bucket::Wafv2 => "wafv2",
         }
     }
 
@@ -112,6 +115,9 @@ impl Bucket {
             Bucket::ApiGatewayGetResources => (5.0 / 2.0, 1),
             // Not documented as tight; crosslink only calls GetCallerIdentity once per session.
             Bucket::Sts => (10.0, 20),
+            // Not documented per operation; crosslink makes at most one association change per
+            // stage and pass, so a modest bucket suffices.
+            Bucket::Wafv2 => (5.0, 10),
         };
         Rate { per_second, burst }
     }
@@ -165,6 +171,7 @@ fn by_service(service: &str, operation: &str) -> Vec<Bucket> {
             own.into_iter().chain([Bucket::ApiGateway]).collect()
         }
         "sts" => vec![Bucket::Sts],
+        "wafv2" => vec![Bucket::Wafv2],
         _ => Vec::new(),
     }
 }

@@ -120,3 +120,26 @@ pub async fn seed_api_gateway_logging_role(session: &Session, role_arn: &str) ->
     apigw.update_account().patch_operations(op).send().await.map_err(|e| from_sdk(&e))?;
     Ok(())
 }
+
+/// Creates a regional WAF web ACL that allows everything (the demo's stand-in for the
+/// organisation's rules); returns its ARN.
+pub async fn seed_web_acl(session: &Session, name: &str) -> Result<String, CloudError> {
+    use aws_sdk_wafv2::types::{AllowAction, DefaultAction, Scope, VisibilityConfig};
+    let waf = aws_sdk_wafv2::Client::new(&session.config);
+    let visibility = VisibilityConfig::builder()
+        .sampled_requests_enabled(true)
+        .cloud_watch_metrics_enabled(true)
+        .metric_name(name)
+        .build()
+        .map_err(|e| CloudError::new(ErrorKind::Permanent, "InvalidParameter", e.to_string()))?;
+    let out = waf
+        .create_web_acl()
+        .name(name)
+        .scope(Scope::Regional)
+        .default_action(DefaultAction::builder().allow(AllowAction::builder().build()).build())
+        .visibility_config(visibility)
+        .send()
+        .await
+        .map_err(|e| from_sdk(&e))?;
+    out.summary().and_then(|s| s.arn()).map(str::to_string).ok_or_else(|| missing("web ACL"))
+}

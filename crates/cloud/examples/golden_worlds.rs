@@ -79,6 +79,10 @@ const STAFF: &str = "{name: staff, type: COGNITO_USER_POOLS, providerArns: ['arn
 /// Every stage setting (`api.stageSettings`, as a flow mapping).
 const SETTINGS: &str = "{throttling: {rateLimit: 500, burstLimit: 1000}, accessLogs: {destinationArn: 'arn:aws:logs:eu-central-1:111111111111:log-group:open-banking-access'}, executionLogs: {level: ERROR}, detailedMetrics: true, tracing: true, variables: {backend: v2}}";
 
+/// A regional web ACL.
+const WEB_ACL: &str =
+    "arn:aws:wafv2:eu-central-1:111111111111:regional/webacl/open-banking/0a1b2c3d-1111-2222-3333-444455556666";
+
 /// A resource policy: callers from the bank's network ranges, or through a partner's VPC endpoint.
 const POLICY: &str = "{Version: '2012-10-17', Statement: [{Effect: Allow, Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*'}, {Effect: Deny, Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*', Condition: {NotIpAddress: {'aws:SourceIp': ['10.0.0.0/8', '192.0.2.0/24']}, StringNotEquals: {'aws:SourceVpce': 'vpce-0a1b2c3d4e5f60718'}}}]}";
 
@@ -807,6 +811,30 @@ const CASES: &[Case] = &[
                     "",
                 )
                 + &pay()
+        },
+    },
+    Case {
+        name: "web-acl-added",
+        build: |f| {
+            converge(f, &base());
+            // Associated at once, with no deployment.
+            accounts(false)
+                + &gateway(&format!("{{name: open-banking, stage: v1, webAclArn: '{WEB_ACL}'}}"), "")
+                + &pay()
+        },
+    },
+    Case {
+        name: "web-acl-removed",
+        build: |f| {
+            converge(
+                f,
+                &(accounts(false)
+                    + &gateway(&format!("{{name: open-banking, stage: v1, webAclArn: '{WEB_ACL}'}}"), "")
+                    + &pay()),
+            );
+            // The YAML drops the web ACL: the stage would lose its WAF, so the protection guard
+            // marks the disassociation.
+            base()
         },
     },
     Case {

@@ -166,6 +166,7 @@ pub fn throttling(service: Service) -> CloudError {
         Service::Ec2 => err(ErrorKind::Throttled, "RequestLimitExceeded", "Request limit exceeded."),
         Service::Elbv2 => err(ErrorKind::Throttled, "ThrottlingException", "Rate exceeded"),
         Service::ApiGateway => err(ErrorKind::Throttled, "TooManyRequestsException", "HTTP 429: Too Many Requests"),
+        Service::Wafv2 => err(ErrorKind::Throttled, "ThrottlingException", "Rate exceeded"),
     }
 }
 

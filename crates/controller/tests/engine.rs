@@ -1775,3 +1775,43 @@ async fn resource_policy_converges_by_meaning_and_widening_it_is_held() {
     assert!(r.converged, "{:#?}", r.remaining);
     assert_eq!(live_policy(&f), None);
 }
+
+/// Issue 14's WAF against the in-memory AWS: a web ACL is associated with the stage with no
+/// deployment; one swapped by hand is put back; removing it from the YAML is held by the
+/// protection guard until allowed.
+#[tokio::test]
+async fn a_web_acl_is_associated_repaired_and_its_removal_is_held() {
+    let f = world();
+    let acl = "arn:aws:wafv2:eu-central-1:111111111111:regional/webacl/open-banking/0a1b2c3d";
+    let with = |acl: Option<&str>| {
+        let api = match acl {
+            Some(a) => format!("api: {{name: open-banking, stage: v1, webAclArn: '{a}'}}"),
+            None => "api: {name: open-banking, stage: v1}".to_string(),
+        };
+        accounts().replace("api: {name: open-banking, stage: v1}", &api)
+            + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "")
+    };
+    let live = |f: &FakeAws| state(f, GW).rest_apis[0].stages[0].settings.web_acl_arn.clone();
+    let deployments = |f: &FakeAws| f.calls().iter().filter(|(_, op)| op == "CreateDeployment").count();
+    // From empty: the stage is associated after its first deployment, in the same apply.
+    let d = desired(&with(Some(acl)));
+    converge(&f, &d).await;
+    assert_eq!(live(&f).as_deref(), Some(acl));
+    let deployed = deployments(&f);
+
+    f.with_account(GW, |s| {
+        s.rest_apis[0].stages[0].settings.web_acl_arn =
+            Some("arn:aws:wafv2:eu-central-1:111111111111:regional/webacl/allow-all/9".into())
+    });
+    converge(&f, &d).await;
+    assert_eq!(live(&f).as_deref(), Some(acl), "put back");
+    assert_eq!(deployments(&f), deployed, "an association is not deployed");
+
+    let open = desired(&with(None));
+    let r = apply(&f, &open).await;
+    assert!(!r.converged && r.remaining.weakening.values().any(|w| w.contains("disassociated")), "{r:#?}");
+    assert_eq!(live(&f).as_deref(), Some(acl), "the WAF stays until allowed");
+    let r = engine(&f).apply(&open, &ApplyOptions { allow_weakening: true, ..fast() }).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    assert_eq!(live(&f), None);
+}

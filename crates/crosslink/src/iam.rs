@@ -930,6 +930,18 @@ mod tests {
                 (Gateway, vec![req("apigateway:GET", f.apigw(&format!("{api}/stages")), none())])
             }
             ("apigateway", "UpdateRestApi") => (Gateway, vec![req("apigateway:PATCH", f.apigw(api), f.owned())]),
+            // WAF checks both sides: the web ACL (wafv2) and the stage (apigateway:SetWebACL).
+            ("wafv2", "AssociateWebACL" | "DisassociateWebACL") => {
+                let stage = f.apigw(&format!("{api}/stages/{}", f.stage));
+                let acl = format!("arn:aws:wafv2:{}:{}:regional/webacl/edge/0a1b2c3d", f.gw_region, f.gw_account);
+                (
+                    Gateway,
+                    vec![
+                        req(&format!("wafv2:{op}"), acl, region(&f.gw_region)),
+                        req("apigateway:SetWebACL", stage, f.owned()),
+                    ],
+                )
+            }
             ("apigateway", "GetAccount") => (Gateway, vec![req("apigateway:GET", f.apigw("/account"), none())]),
             // Stages inherit their REST API's tags for authorization.
             ("apigateway", "UpdateStage") => {

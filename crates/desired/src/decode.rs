@@ -553,9 +553,10 @@ fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
             None
         }
     });
+    let web_acl_arn = opt_string(cx, &mut f, "webAclArn");
     f.finish(cx);
-    let (authorization, api_key_required, authorizers, stage_settings, resource_policy) =
-        (authorization?, api_key_required?, authorizers?, stage_settings?, resource_policy?);
+    let (authorization, api_key_required, authorizers, stage_settings, resource_policy, web_acl_arn) =
+        (authorization?, api_key_required?, authorizers?, stage_settings?, resource_policy?, web_acl_arn?);
     let target = match (name?, id?) {
         (Some(n), None) => ApiTarget::Name(n),
         (None, Some(i)) => ApiTarget::Id(i),
@@ -581,6 +582,7 @@ fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
         authorizers,
         stage_settings,
         resource_policy,
+        web_acl_arn,
     })
 }
 

@@ -180,6 +180,11 @@ pub struct ApiRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
     pub resource_policy: Option<serde_json::Value>,
+    /// A regional AWS WAF web ACL associated with the stage
+    /// (`arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>`). Removing it is held by
+    /// the protection guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_acl_arn: Option<String>,
 }
 
 /// The gateway stage's settings. Each group is managed once it is written here; a group left

@@ -155,6 +155,31 @@ pub fn access_log_destination(arn: &str) -> Option<Problem> {
     }
 }
 
+/// A regional WAFv2 web ACL: `arn:<partition>:wafv2:<region>:<account>:regional/webacl/<name>/<id>`
+/// (API Gateway stages take regional web ACLs only; CloudFront's are `global/`).
+pub fn regional_web_acl(arn: &str) -> Option<Problem> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let hint = "write arn:aws:wafv2:<region>:<account id>:regional/webacl/<name>/<id> (the ARN the WAF console shows)";
+    let head = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "wafv2"
+        && region(parts[3]).is_none()
+        && account_id(parts[4]).is_none();
+    if !head {
+        return problem(format!("`{arn}` is not a WAFv2 web ACL ARN"), hint);
+    }
+    let rest: Vec<&str> = parts[5].split('/').collect();
+    match rest.as_slice() {
+        ["regional", "webacl", name, id] if !name.is_empty() && !id.is_empty() => None,
+        ["global", ..] => problem(
+            format!("`{arn}` is a CloudFront (global) web ACL; an API Gateway stage takes a regional one"),
+            "create the web ACL with scope REGIONAL in the gateway's region",
+        ),
+        _ => problem(format!("`{arn}` is not a WAFv2 web ACL ARN"), hint),
+    }
+}
+
 /// A REST API resource policy: the shape IAM requires (a `Statement` list, each with an `Effect`,
 /// a principal, an action and a resource), and no statement that locks every caller out: a
 /// `Deny` of everyone, for every action on every resource, with no condition. Each problem comes

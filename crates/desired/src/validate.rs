@@ -433,6 +433,9 @@ fn gateway(v: &mut V, ix: &Index, g: &Gateway, accounts: &Known) {
     v.check("Gateway", m, "spec.api.stage", rules::stage_name(&s.api.stage));
     authorizers(v, g);
     stage_settings(v, g);
+    if let Some(arn) = &s.api.web_acl_arn {
+        v.check("Gateway", m, "spec.api.webAclArn", rules::regional_web_acl(arn));
+    }
     if let Some(policy) = &s.api.resource_policy {
         for (field, problem) in rules::resource_policy(policy) {
             let field = if field.is_empty() {

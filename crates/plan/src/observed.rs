@@ -273,6 +273,9 @@ mod tests {
                             }),
                             tracing_enabled: true,
                             variables: [("k".to_string(), "v".to_string())].into(),
+                            web_acl_arn: Some(
+                                "arn:aws:wafv2:eu-central-1:111111111111:regional/webacl/edge/0a1b2c3d".into(),
+                            ),
                         },
                     },
                     Stage { name: "v2".into(), deployment_id: None, tags: Tags::new(), settings: Default::default() },

@@ -148,6 +148,8 @@ pub enum Service {
     Ec2,
     Elbv2,
     ApiGateway,
+    /// AWS WAF (v2): web ACL associations.
+    Wafv2,
 }
 
 /// What an operation acts on, as a typed identity: what per-resource memory (backoff, recreate

@@ -23,7 +23,7 @@ use crosslink_desired::{ApiTarget, DesiredState, LoadBalancerRef};
 
 use crate::model::{Action, Plan, Subject};
 use crate::observed::{AccountObservation, AccountState, Observed};
-use crate::op::{AuthorizerOp, Op, Ref, ResourcePolicyOp};
+use crate::op::{AuthorizerOp, Op, Ref, ResourcePolicyOp, WebAclOp};
 
 /// The unit of everything no desired gateway accounts for. Not a valid gateway name (names are
 /// DNS labels), so it never collides with one.
@@ -226,7 +226,9 @@ impl Units {
             | Op::Method(MethodOp::PutProxyMethod { rest_api_id: r, .. })
             | Op::Stage(StageOp::CreateDeployment { rest_api_id: r, .. })
             | Op::Stage(StageOp::UpdateStage { rest_api_id: r, .. })
-            | Op::ResourcePolicy(ResourcePolicyOp::PutRestApiPolicy { rest_api_id: r, .. }) => {
+            | Op::ResourcePolicy(ResourcePolicyOp::PutRestApiPolicy { rest_api_id: r, .. })
+            | Op::WebAcl(WebAclOp::AssociateWebAcl { rest_api_id: r, .. })
+            | Op::WebAcl(WebAclOp::DisassociateWebAcl { rest_api_id: r, .. }) => {
                 known(r).and_then(|id| self.api_unit(account, st, &id))
             }
             Op::Peering(PeeringOp::CreateEc2Tags { resource_id: id, .. })

@@ -17,7 +17,7 @@
 
 use crosslink_plan::kinds::{
     ApiResourceOp, AuthorizerOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, ResourcePolicyOp, RestApiOp, RouteOp,
-    StageOp, TargetGroupOp, TargetsOp, VpcLinkOp,
+    StageOp, TargetGroupOp, TargetsOp, VpcLinkOp, WebAclOp,
 };
 
 use std::collections::BTreeMap;
@@ -383,6 +383,12 @@ fn op_text(op: &Op) -> String {
             r(rest_api_id),
             tags(stage_tags)
         ),
+        Op::WebAcl(WebAclOp::AssociateWebAcl { rest_api_id, stage, web_acl_arn }) => {
+            format!("restApiId={} stage={stage} webAclArn={web_acl_arn}", r(rest_api_id))
+        }
+        Op::WebAcl(WebAclOp::DisassociateWebAcl { rest_api_id, stage }) => {
+            format!("restApiId={} stage={stage}", r(rest_api_id))
+        }
         Op::ResourcePolicy(ResourcePolicyOp::PutRestApiPolicy { rest_api_id, policy }) => {
             format!("restApiId={} policy={policy}", r(rest_api_id))
         }

@@ -116,6 +116,7 @@ mod tests {
                 (AwsService::Ec2, Access::Write) => &[Bucket::Ec2Write],
                 (AwsService::Elbv2, _) => &[Bucket::Elbv2],
                 (AwsService::Sts, _) => &[Bucket::Sts],
+                (AwsService::Wafv2, _) => &[Bucket::Wafv2],
                 (AwsService::ApiGateway, _) => {
                     assert_eq!(c.buckets.last(), Some(&Bucket::ApiGateway), "{}", c.operation);
                     continue;
@@ -174,7 +175,8 @@ mod tests {
             for a in g.actions {
                 assert!(actions.insert(a), "{}: {a} twice", g.sid);
                 let (prefix, name) = a.split_once(':').expect("service:Action");
-                let known = [AwsService::Ec2, AwsService::Elbv2, AwsService::ApiGateway, AwsService::Sts];
+                let known =
+                    [AwsService::Ec2, AwsService::Elbv2, AwsService::ApiGateway, AwsService::Sts, AwsService::Wafv2];
                 assert!(known.iter().any(|s| s.iam_prefix() == prefix) && !name.is_empty(), "{}: {a}", g.sid);
             }
             for c in g.condition {

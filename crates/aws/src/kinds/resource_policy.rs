@@ -8,7 +8,6 @@ use crate::cloud::{Clients, Ctx};
 use crate::errors::known;
 use crate::execute::{apigw_patches, done};
 use crate::grants::{Grant, OWNED, Resource, When};
-use crate::kinds::rest_api;
 use crate::ratelimit::Bucket;
 
 pub const UPDATE: Call = Call::write(ApiGateway, "UpdateRestApi", &["apigateway:PATCH"], &[Bucket::ApiGateway]);
@@ -35,7 +34,7 @@ pub static PUT_REFERENCED: Grant = Grant {
 pub static KIND: super::Kind = super::Kind {
     name: "resource policy",
     calls: &[&UPDATE],
-    grants: &[&rest_api::READ, &PUT_OWNED, &PUT_REFERENCED],
+    grants: &[&PUT_OWNED, &PUT_REFERENCED],
 };
 
 pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &ResourcePolicyOp) -> Result<Outcome, CloudError> {

@@ -120,6 +120,7 @@ pub(crate) async fn api_stages(ctx: &Ctx<'_>, c: &Clients, rest_api_id: &str) ->
                     access_log: access_log.filter(|a| a.destination_arn.is_some() || a.format.is_some()),
                     tracing_enabled: s.tracing_enabled(),
                     variables: str_map(s.variables()),
+                    web_acl_arn: s.web_acl_arn().filter(|a| !a.is_empty()).map(str::to_string),
                 },
             })
         })

@@ -765,3 +765,77 @@ async fn resource_policy_converges_is_repaired_and_widening_waits_for_allow() {
     assert!(r.converged, "{:#?}", r.remaining);
     assert_eq!(live().await, None, "removed");
 }
+
+/// Issue 14's WAF against moto, checked through the SDK (GetStage's `webAclArn`, and WAF's
+/// GetWebACLForResource): a regional web ACL made with the SDK is associated with the stage;
+/// an association removed by hand is put back; removing it from the YAML is held by apply's
+/// protection guard, then done once allowed.
+#[tokio::test]
+async fn a_web_acl_is_associated_repaired_and_its_removal_waits_for_allow() {
+    let f = Fixture::new().await;
+    let d0 =
+        desired(&(accounts_yaml(false) + &f.gateway_yaml() + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "")));
+    let cfg = f.clients(&d0, "shared").await;
+    let waf = aws_sdk_wafv2::Client::new(&cfg);
+    use aws_sdk_wafv2::types::{DefaultAction, Scope, VisibilityConfig};
+    let acl = waf
+        .create_web_acl()
+        .name("open-banking")
+        .scope(Scope::Regional)
+        .default_action(DefaultAction::builder().allow(aws_sdk_wafv2::types::AllowAction::builder().build()).build())
+        .visibility_config(
+            VisibilityConfig::builder()
+                .sampled_requests_enabled(false)
+                .cloud_watch_metrics_enabled(false)
+                .metric_name("open-banking")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let acl_arn = acl.summary().unwrap().arn().unwrap().to_string();
+    let with = |acl: Option<&str>| {
+        let api = match acl {
+            Some(a) => format!("api: {{name: open-banking, stage: v1, webAclArn: '{a}'}}"),
+            None => "api: {name: open-banking, stage: v1}".to_string(),
+        };
+        accounts_yaml(false)
+            + &f.gateway_yaml().replace("api: {name: open-banking, stage: v1}", &api)
+            + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "")
+    };
+    let d = desired(&with(Some(&acl_arn)));
+    f.converge(&d).await;
+    let apigw = aws_sdk_apigateway::Client::new(&cfg);
+    let apis = apigw.get_rest_apis().send().await.unwrap();
+    let api = apis.items().iter().find(|a| a.name() == Some("open-banking")).unwrap().id().unwrap().to_string();
+    let live = async || {
+        apigw.get_stage().rest_api_id(&api).stage_name("v1").send().await.unwrap().web_acl_arn().map(str::to_string)
+    };
+    assert_eq!(live().await.as_deref(), Some(acl_arn.as_str()));
+    let stage_arn = format!("arn:aws:apigateway:eu-central-1::/restapis/{api}/stages/v1");
+    let for_resource = waf.get_web_acl_for_resource().resource_arn(&stage_arn).send().await.unwrap();
+    assert_eq!(for_resource.web_acl().map(|w| w.arn()), Some(acl_arn.as_str()));
+
+    // Disassociated by hand: put back.
+    waf.disassociate_web_acl().resource_arn(&stage_arn).send().await.unwrap();
+    assert_eq!(live().await.filter(|a| !a.is_empty()), None);
+    f.converge(&d).await;
+    assert_eq!(live().await.as_deref(), Some(acl_arn.as_str()), "repaired");
+
+    // The YAML drops it: held, then done once allowed.
+    let open = desired(&with(None));
+    let r = f.apply(&open).await;
+    assert!(!r.converged && r.remaining.weakening.values().any(|w| w.contains("disassociated")), "{:#?}", r.remaining);
+    assert_eq!(live().await.as_deref(), Some(acl_arn.as_str()), "the WAF stays");
+    let opts = ApplyOptions {
+        timeout: Duration::from_secs(60),
+        min_wait: Duration::from_millis(100),
+        max_wait: Duration::from_secs(1),
+        max_rounds: 30,
+        allow_weakening: true,
+    };
+    let r = f.engine().apply(&open, &opts).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    assert_eq!(live().await.filter(|a| !a.is_empty()), None);
+}

@@ -60,6 +60,7 @@ macro_rules! for_each_kind {
             Method => method : MethodOp, "integration", Api;
             ResourcePolicy => resource_policy : ResourcePolicyOp, "resource_policy", Api;
             Stage => stage : StageOp, "deployment", Api;
+            WebAcl => web_acl : WebAclOp, "web_acl", Api;
         }
     };
 }

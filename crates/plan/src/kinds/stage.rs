@@ -40,6 +40,9 @@ pub struct LiveStageSettings {
     pub tracing_enabled: bool,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
+    /// The WAF web ACL associated with the stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_acl_arn: Option<String>,
 }
 
 impl LiveStageSettings {
