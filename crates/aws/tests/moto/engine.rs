@@ -107,14 +107,12 @@ impl Fixture {
     }
 
     async fn apply(&self, d: &DesiredState) -> ApplyReport {
-        let opts = ApplyOptions {
-            timeout: Duration::from_secs(60),
-            min_wait: Duration::from_millis(100),
-            max_wait: Duration::from_secs(1),
-            max_rounds: 30,
-            allow_weakening: false,
-        };
-        self.engine().apply(d, &opts).await
+        self.engine().apply(d, &apply_options(false)).await
+    }
+
+    /// `apply --allow-weakening`: changes that make a route less protected are made too.
+    async fn apply_allowing_weakening(&self, d: &DesiredState) -> ApplyReport {
+        self.engine().apply(d, &apply_options(true)).await
     }
 
     async fn converge(&self, d: &DesiredState) -> ApplyReport {
@@ -140,6 +138,16 @@ impl Fixture {
 
     async fn clients(&self, d: &DesiredState, name: &str) -> aws_config::SdkConfig {
         self.cloud.session(d.account(name).unwrap()).await.unwrap().config
+    }
+}
+
+fn apply_options(allow_weakening: bool) -> ApplyOptions {
+    ApplyOptions {
+        timeout: Duration::from_secs(60),
+        min_wait: Duration::from_millis(100),
+        max_wait: Duration::from_secs(1),
+        max_rounds: 30,
+        allow_weakening,
     }
 }
 
@@ -476,14 +484,7 @@ async fn route_protection_converges_repairs_drift_and_weakening_waits_for_allow(
     assert!(!r.converged && !r.remaining.weakening.is_empty(), "held: {:#?}", r.remaining.weakening);
     let (_, _, auth, key) = method().await;
     assert_eq!((auth.as_str(), key), ("AWS_IAM", true), "nothing opened");
-    let opts = ApplyOptions {
-        timeout: Duration::from_secs(60),
-        min_wait: Duration::from_millis(100),
-        max_wait: Duration::from_secs(1),
-        max_rounds: 30,
-        allow_weakening: true,
-    };
-    let r = f.engine().apply(&open, &opts).await;
+    let r = f.apply_allowing_weakening(&open).await;
     assert!(r.converged, "{:#?}", r.remaining);
     let (_, _, auth, key) = method().await;
     assert_eq!((auth.as_str(), key), ("NONE", false), "applied once allowed");
@@ -754,14 +755,7 @@ async fn resource_policy_converges_is_repaired_and_widening_waits_for_allow() {
         r.remaining.weakening
     );
     assert!(live().await.unwrap().contains("aws:SourceIp"), "nothing opened");
-    let opts = ApplyOptions {
-        timeout: Duration::from_secs(60),
-        min_wait: Duration::from_millis(100),
-        max_wait: Duration::from_secs(1),
-        max_rounds: 30,
-        allow_weakening: true,
-    };
-    let r = f.engine().apply(&open, &opts).await;
+    let r = f.apply_allowing_weakening(&open).await;
     assert!(r.converged, "{:#?}", r.remaining);
     assert_eq!(live().await, None, "removed");
 }
@@ -828,14 +822,7 @@ async fn a_web_acl_is_associated_repaired_and_its_removal_waits_for_allow() {
     let r = f.apply(&open).await;
     assert!(!r.converged && r.remaining.weakening.values().any(|w| w.contains("disassociated")), "{:#?}", r.remaining);
     assert_eq!(live().await.as_deref(), Some(acl_arn.as_str()), "the WAF stays");
-    let opts = ApplyOptions {
-        timeout: Duration::from_secs(60),
-        min_wait: Duration::from_millis(100),
-        max_wait: Duration::from_secs(1),
-        max_rounds: 30,
-        allow_weakening: true,
-    };
-    let r = f.engine().apply(&open, &opts).await;
+    let r = f.apply_allowing_weakening(&open).await;
     assert!(r.converged, "{:#?}", r.remaining);
     assert_eq!(live().await.filter(|a| !a.is_empty()), None);
 }
