@@ -44,6 +44,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("ec2.amazonaws.com", "ec2"),
     ("elasticloadbalancing.amazonaws.com", "elasticloadbalancing"),
     ("apigateway.amazonaws.com", "apigateway"),
+    ("wafv2.amazonaws.com", "wafv2"),
 ];
 
 /// The calls crosslink reacts to, by `detail.eventSource`: those that change, add or remove
@@ -87,6 +88,7 @@ pub const WATCHED: &[(&str, &[&str])] = &[
         "apigateway.amazonaws.com",
         &[
             "DeleteRestApi",
+            "UpdateRestApi",
             "CreateResource",
             "DeleteResource",
             "UpdateResource",
@@ -111,6 +113,8 @@ pub const WATCHED: &[(&str, &[&str])] = &[
             "UntagResource",
         ],
     ),
+    // A stage's web ACL: `resourceArn` is the stage's ARN, which gives the REST API's id.
+    ("wafv2.amazonaws.com", &["AssociateWebACL", "DisassociateWebACL"]),
 ];
 
 /// Whether crosslink reacts to this call (`WATCHED`).
@@ -963,6 +967,16 @@ mod tests {
         );
         let Ok(Parsed::Change(ev)) = parse(&body) else { panic!() };
         assert!(ev.ids.contains(&"abc123".to_string()), "{:?}", ev.ids);
+        // A web ACL taken off a stage by hand (WAF's own event) names the stage the same way.
+        let body = cloudtrail(
+            "e3",
+            "1",
+            "wafv2.amazonaws.com",
+            "DisassociateWebACL",
+            serde_json::json!({"resourceArn": "arn:aws:apigateway:eu-central-1::/restapis/abc123/stages/prod"}),
+        );
+        let Ok(Parsed::Change(ev)) = parse(&body) else { panic!("{:?}", parse(&body)) };
+        assert_eq!((ev.source, ev.ids.contains(&"abc123".to_string())), ("wafv2", true), "{:?}", ev.ids);
     }
 
     /// crosslink's own calls are known by the role and session it assumes in the account; the
