@@ -287,9 +287,10 @@ mod tests {
         let doc = generate(&state, &q);
         let pattern = &doc["eventPattern"];
         assert_eq!(pattern["detail-type"], json!([DETAIL_TYPE]));
-        assert_eq!(pattern["source"], json!(["aws.ec2", "aws.elasticloadbalancing", "aws.apigateway"]));
+        assert_eq!(pattern["source"], json!(["aws.ec2", "aws.elasticloadbalancing", "aws.apigateway", "aws.wafv2"]));
         let names = pattern["detail"]["eventName"].as_array().unwrap();
         assert!(names.contains(&json!("DeleteRoute")) && names.contains(&json!("DeregisterTargets")));
+        assert!(names.contains(&json!("DisassociateWebACL")) && names.contains(&json!("UpdateRestApi")));
         assert!(!names.iter().any(|n| n.as_str().unwrap().starts_with("Describe")), "no reads");
         let accounts = doc["accounts"].as_object().unwrap();
         assert_eq!(accounts.len(), state.accounts.len());
