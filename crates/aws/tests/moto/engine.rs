@@ -141,6 +141,15 @@ impl Fixture {
     }
 }
 
+/// An API Gateway `replace` patch, as a person changing something by hand sends it.
+fn patch(path: &str, value: &str) -> aws_sdk_apigateway::types::PatchOperation {
+    aws_sdk_apigateway::types::PatchOperation::builder()
+        .op(aws_sdk_apigateway::types::Op::Replace)
+        .path(path)
+        .value(value)
+        .build()
+}
+
 fn apply_options(allow_weakening: bool) -> ApplyOptions {
     ApplyOptions {
         timeout: Duration::from_secs(60),
@@ -551,13 +560,6 @@ async fn authorizers_converge_repair_drift_move_and_are_removed() {
     let partners_id = p.id().unwrap().to_string();
 
     // Drift: the cache switched off and the function swapped, by hand.
-    let patch = |path: &str, value: &str| {
-        aws_sdk_apigateway::types::PatchOperation::builder()
-            .op(aws_sdk_apigateway::types::Op::Replace)
-            .path(path)
-            .value(value)
-            .build()
-    };
     apigw
         .update_authorizer()
         .rest_api_id(&api)
@@ -629,13 +631,7 @@ async fn stage_settings_converge_repair_drift_and_reset_without_redeploying() {
     assert!(apigw.get_rest_apis().send().await.unwrap().items().is_empty(), "nothing was created");
     apigw
         .update_account()
-        .patch_operations(
-            aws_sdk_apigateway::types::PatchOperation::builder()
-                .op(aws_sdk_apigateway::types::Op::Replace)
-                .path("/cloudwatchRoleArn")
-                .value("arn:aws:iam::111111111111:role/apigateway-cloudwatch")
-                .build(),
-        )
+        .patch_operations(patch("/cloudwatchRoleArn", "arn:aws:iam::111111111111:role/apigateway-cloudwatch"))
         .send()
         .await
         .unwrap();
@@ -660,13 +656,6 @@ async fn stage_settings_converge_repair_drift_and_reset_without_redeploying() {
     assert_eq!(s.variables().unwrap()["backend"], "v2");
 
     // Drift by hand: tracing off, logs at INFO, a variable changed.
-    let patch = |path: &str, value: &str| {
-        aws_sdk_apigateway::types::PatchOperation::builder()
-            .op(aws_sdk_apigateway::types::Op::Replace)
-            .path(path)
-            .value(value)
-            .build()
-    };
     apigw
         .update_stage()
         .rest_api_id(&api)
@@ -729,19 +718,7 @@ async fn resource_policy_converges_is_repaired_and_widening_waits_for_allow() {
 
     // Rewritten by hand to let everyone in.
     let open_text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"*"}]}"#;
-    apigw
-        .update_rest_api()
-        .rest_api_id(&api)
-        .patch_operations(
-            aws_sdk_apigateway::types::PatchOperation::builder()
-                .op(aws_sdk_apigateway::types::Op::Replace)
-                .path("/policy")
-                .value(open_text)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    apigw.update_rest_api().rest_api_id(&api).patch_operations(patch("/policy", open_text)).send().await.unwrap();
     f.converge(&d).await;
     assert!(live().await.unwrap().contains("aws:SourceIp"), "put back");
     assert_eq!(deployments().await, deployed + 1, "and deployed");
