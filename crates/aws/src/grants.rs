@@ -21,6 +21,8 @@ pub enum When {
     ServiceLinks,
     /// Accounts with a Gateway whose REST API is crosslink's own (`api.name`, not `api.id`).
     OwnRestApis,
+    /// Accounts whose gateways have Consumers (usage plans and API keys are made there).
+    Consumers,
 }
 
 /// The VPCs a scope names, each in the account (and region) that owns it.

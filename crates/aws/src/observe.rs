@@ -62,6 +62,9 @@ pub(crate) async fn observe(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) ->
     for store in found {
         store(&mut state);
     }
+    // The time of the reads: the planner's clock (API key rotation overlaps).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    state.observed_at = Some(i64::try_from(now).unwrap_or(i64::MAX));
     Ok(state)
 }
 

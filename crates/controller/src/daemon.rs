@@ -146,6 +146,18 @@ fn inputs(d: &crosslink_desired::Index<'_>, s: &Subject) -> u64 {
                 );
             }
         }
+        // A consumer's plan names its gateways' stages and their links' routes.
+        Subject::Consumer(c) => {
+            if let Some(c) = d.consumer(c) {
+                parts.push(json(&c.spec));
+                for g in &c.spec.gateways {
+                    if let Some(gw) = d.gateway(g) {
+                        parts.push(json(&gw.spec.api.stage));
+                        parts.extend(d.links_of(g).iter().map(|l| json(&l.spec.routes)));
+                    }
+                }
+            }
+        }
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
     serde_json::Value::Array(parts).to_string().hash(&mut h);
@@ -213,6 +225,7 @@ fn kind_of(s: &Subject) -> &'static str {
         Subject::Link(_) => "link",
         Subject::Gateway(_) => "gateway",
         Subject::Peering(..) => "peering",
+        Subject::Consumer(_) => "consumer",
     }
 }
 
@@ -1020,6 +1033,7 @@ impl<C: Cloud> Daemon<C> {
             Subject::Link(n) => ("Link", n.clone()),
             Subject::Gateway(n) => ("Gateway", n.clone()),
             Subject::Peering(a, b) => ("Peering", format!("{a}/{b}")),
+            Subject::Consumer(n) => ("Consumer", n.clone()),
         };
         // A link's chain includes its peering: its failures and waits are the link's too.
         let mut related = vec![s.clone()];
@@ -1040,7 +1054,8 @@ impl<C: Cloud> Daemon<C> {
             acc
         });
         let removed = matches!(s, Subject::Link(l) if tally.desired.as_ref().is_some_and(|d| d.link(l).is_none()))
-            || matches!(s, Subject::Gateway(g) if tally.desired.as_ref().is_some_and(|d| d.gateway(g).is_none()));
+            || matches!(s, Subject::Gateway(g) if tally.desired.as_ref().is_some_and(|d| d.gateway(g).is_none()))
+            || matches!(s, Subject::Consumer(c) if tally.desired.as_ref().is_some_and(|d| d.consumer(c).is_none()));
         let last_failed = related.iter().any(|r| tally.failed.contains(r));
         let health = match s {
             Subject::Link(l) if !removed => self.healths.get(l).cloned(),

@@ -99,6 +99,11 @@ impl Focus {
                         f.accounts.insert(gw.spec.account.clone());
                     }
                 }
+                Subject::Consumer(name) => {
+                    if let Some(c) = ix.consumer(name) {
+                        f.accounts.extend(c.spec.gateways.iter().filter_map(|g| ix.gateway(g)).map(|g| g.spec.account.clone()));
+                    }
+                }
                 Subject::Peering(gateway_vpc, service_vpc) => {
                     for gw in ix.gateways_in_vpc(gateway_vpc) {
                         f.accounts.insert(gw.spec.account.clone());

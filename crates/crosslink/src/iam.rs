@@ -311,6 +311,8 @@ struct AccountWork<'a> {
     gateways: Vec<&'a Gateway>,
     /// Links whose service side (peering accepter, routes) is in this account.
     service_links: Vec<&'a Link>,
+    /// Some Consumer's usage plan and keys are made here (its gateways' account).
+    consumers: bool,
 }
 
 impl AccountWork<'_> {
@@ -337,6 +339,9 @@ pub fn generate(state: &DesiredState, instance: &str, principal: Option<&str>) -
         let work = AccountWork {
             gateways: state.gateways.iter().filter(|g| &g.spec.account == name).collect(),
             service_links: state.links.iter().filter(|l| &l.spec.service.account == name).collect(),
+            consumers: state.consumers.iter().any(|c| {
+                c.spec.gateways.iter().filter_map(|g| state.gateway(g)).any(|g| &g.spec.account == name)
+            }),
         };
         let place = Place {
             partition: partition(&account.spec.region),
@@ -497,6 +502,7 @@ fn permissions(
             When::Gateways => !work.gateways.is_empty(),
             When::ServiceLinks => !work.service_links.is_empty(),
             When::OwnRestApis => work.gateways.iter().any(|g| matches!(g.spec.api.target, ApiTarget::Name(_))),
+            When::Consumers => work.consumers,
         };
         let resources: Vec<Vec<String>> = grant.resources.iter().map(|r| scope.resource(*r)).collect();
         let condition: Vec<(&str, String, BTreeSet<String>)> =

@@ -41,6 +41,10 @@ fn heading(s: &Subject, desired: &DesiredState) -> String {
             Some(_) => s.to_string(),
             None => format!("{s} (removed from desired state)"),
         },
+        Subject::Consumer(c) => match desired.consumer(c) {
+            Some(c) => format!("{s} (gateways: {})", c.spec.gateways.join(", ")),
+            None => format!("{s} (removed from desired state)"),
+        },
     }
 }
 
@@ -49,6 +53,7 @@ fn order(s: &Subject) -> u8 {
         Subject::Gateway(_) => 0,
         Subject::Link(_) => 1,
         Subject::Peering(..) => 2,
+        Subject::Consumer(_) => 3,
     }
 }
 

@@ -368,21 +368,29 @@ pub(crate) fn document(cx: &mut Cx, node: &Node) -> Option<Document> {
     let spec_node = top.req(cx, "spec");
     top.finish(cx);
     let (sp, sn) = spec_node?;
+    /// The spec of one kind, decoded.
+    enum Spec {
+        Account(AccountSpec),
+        Gateway(GatewaySpec),
+        Link(LinkSpec),
+        Consumer(ConsumerSpec),
+    }
     let doc = match kind.as_str() {
-        "Account" => account_spec(cx, &sp, sn).map(|spec| (Some(spec), None, None)),
-        "Gateway" => gateway_spec(cx, &sp, sn).map(|spec| (None, Some(spec), None)),
-        _ => link_spec(cx, &sp, sn).map(|spec| (None, None, Some(spec))),
+        "Account" => account_spec(cx, &sp, sn).map(Spec::Account),
+        "Gateway" => gateway_spec(cx, &sp, sn).map(Spec::Gateway),
+        "Consumer" => consumer_spec(cx, &sp, sn).map(Spec::Consumer),
+        _ => link_spec(cx, &sp, sn).map(Spec::Link),
     };
-    let (api_version, mut metadata, specs) = (api_version?, metadata?, doc?);
+    let (api_version, mut metadata, spec) = (api_version?, metadata?, doc?);
     if cx.failed {
         return None;
     }
     metadata.source = Source { file: cx.file.to_path_buf(), loc: node.loc, fields: std::mem::take(&mut cx.fields) };
-    Some(match specs {
-        (Some(spec), _, _) => Document::Account(Account { api_version, metadata, spec }),
-        (_, Some(spec), _) => Document::Gateway(Gateway { api_version, metadata, spec }),
-        (_, _, Some(spec)) => Document::Link(Link { api_version, metadata, spec }),
-        _ => unreachable!("one spec is decoded per kind"),
+    Some(match spec {
+        Spec::Account(spec) => Document::Account(Account { api_version, metadata, spec }),
+        Spec::Gateway(spec) => Document::Gateway(Gateway { api_version, metadata, spec }),
+        Spec::Link(spec) => Document::Link(Link { api_version, metadata, spec }),
+        Spec::Consumer(spec) => Document::Consumer(Consumer { api_version, metadata, spec }),
     })
 }
 
@@ -868,4 +876,98 @@ fn peering(cx: &mut Cx, path: &str, node: &Node) -> Option<PeeringOptions> {
     };
     f.finish(cx);
     Some(PeeringOptions { allow_dns_resolution: dns? })
+}
+
+fn consumer_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<ConsumerSpec> {
+    let mut f = Fields::of(cx, node, path)?;
+    let description = opt_string(cx, &mut f, "description");
+    let gateways = f.req(cx, "gateways").and_then(|(p, n)| strings(cx, &p, n));
+    let throttling = opt_with(cx, &mut f, "throttling", throttle);
+    let quota = opt_with(cx, &mut f, "quota", quota);
+    let routes = match f.opt(cx, "routes") {
+        Some((p, n)) => each(cx, &p, n, consumer_route),
+        None => Some(Vec::new()),
+    };
+    let api_key = match f.opt(cx, "apiKey") {
+        Some((p, n)) => api_key(cx, &p, n),
+        None => Some(ApiKeySpec::default()),
+    };
+    let tags = opt_map(cx, &mut f, "tags");
+    let deletion_policy = deletion_policy(cx, &mut f);
+    f.finish(cx);
+    Some(ConsumerSpec {
+        description: description?,
+        gateways: gateways?,
+        throttling: throttling?,
+        quota: quota?,
+        routes: routes?,
+        api_key: api_key?,
+        tags: tags?,
+        deletion_policy: deletion_policy?,
+    })
+}
+
+/// `{limit, period, offset}`. AWS counts `offset` requests as made at the start of the first
+/// period, so it must stay below the limit.
+fn quota(cx: &mut Cx, path: &str, node: &Node) -> Option<Quota> {
+    let mut f = Fields::of(cx, node, path)?;
+    let limit = f.req(cx, "limit").and_then(|(p, n)| int::<u32>(cx, &p, n, 1, i32::MAX as u32));
+    let period = f.req(cx, "period").and_then(|(p, n)| keyword(cx, &p, n, QuotaPeriod::ALL));
+    let offset_node = f.opt(cx, "offset");
+    let offset = match &offset_node {
+        Some((p, n)) => int::<u32>(cx, p, n, 0, i32::MAX as u32),
+        None => Some(0),
+    };
+    f.finish(cx);
+    let (limit, period, offset) = (limit?, period?, offset?);
+    if offset >= limit {
+        let (p, n) = offset_node?;
+        cx.error(
+            n.loc,
+            &p,
+            format!("an offset of {offset} uses up the whole quota of {limit} at the start of each period"),
+            Some(format!("use an offset below the limit (0 to {})", limit - 1)),
+        );
+        return None;
+    }
+    Some(Quota { limit, period, offset })
+}
+
+fn consumer_route(cx: &mut Cx, path: &str, node: &Node) -> Option<ConsumerRoute> {
+    let mut f = Fields::of(cx, node, path)?;
+    let gateway = opt_string(cx, &mut f, "gateway");
+    let route_path = f.req(cx, "path").and_then(|(p, n)| string(cx, &p, n));
+    let throttling = f.req(cx, "throttling").and_then(|(p, n)| throttle(cx, &p, n));
+    f.finish(cx);
+    Some(ConsumerRoute { gateway: gateway?, path: route_path?, throttling: throttling? })
+}
+
+/// `{generation, overlapHours, enabled}`. A key's value is never written here: AWS generates it.
+fn api_key(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiKeySpec> {
+    let mut f = Fields::of(cx, node, path)?;
+    if let Some((p, n)) = f.opt(cx, "value") {
+        cx.error(
+            n.loc,
+            &p,
+            "an API key's value does not belong in desired state",
+            Some(
+                "remove it (and treat it as leaked: it was committed); AWS generates the value, and crosslink shows only the key's id"
+                    .into(),
+            ),
+        );
+    }
+    let generation = match f.opt(cx, "generation") {
+        Some((p, n)) => int::<u32>(cx, &p, n, 1, 1_000_000),
+        None => Some(default_generation()),
+    };
+    let overlap_hours = match f.opt(cx, "overlapHours") {
+        Some((p, n)) => int::<u32>(cx, &p, n, 0, 720),
+        None => Some(default_overlap_hours()),
+    };
+    let enabled = match f.opt(cx, "enabled") {
+        Some((p, n)) => boolean(cx, &p, n),
+        None => Some(true),
+    };
+    f.finish(cx);
+    Some(ApiKeySpec { generation: generation?, overlap_hours: overlap_hours?, enabled: enabled? })
 }

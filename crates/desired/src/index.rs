@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Account, DesiredState, Gateway, Link};
+use crate::model::{Account, Consumer, DesiredState, Gateway, Link};
 
 /// Name -> object maps over one [`DesiredState`].
 #[derive(Debug, Default)]
@@ -13,6 +13,7 @@ pub struct Index<'a> {
     accounts: HashMap<&'a str, &'a Account>,
     gateways: HashMap<&'a str, &'a Gateway>,
     links: HashMap<&'a str, &'a Link>,
+    consumers: HashMap<&'a str, &'a Consumer>,
     /// Every gateway by its VPC id, in desired order.
     gateways_in_vpc: HashMap<&'a str, Vec<&'a Gateway>>,
     /// By the gateway name they give, in desired order.
@@ -39,7 +40,15 @@ impl<'a> Index<'a> {
                 of_gateway_vpc.entry(l.spec.service.vpc_id.as_str()).or_default().push(l);
             }
         }
+        for c in &d.consumers {
+            ix.consumers.entry(c.metadata.name.as_str()).or_insert(c);
+        }
         ix
+    }
+
+    /// As [`DesiredState::consumer`].
+    pub fn consumer(&self, name: &str) -> Option<&'a Consumer> {
+        self.consumers.get(name).copied()
     }
 
     /// As [`DesiredState::account`].

@@ -90,6 +90,7 @@ fn from_sources<'a>(sources: impl Iterator<Item = (&'a Path, &'a str)>, diags: &
                 Some(Document::Account(a)) => state.accounts.push(a),
                 Some(Document::Gateway(g)) => state.gateways.push(g),
                 Some(Document::Link(l)) => state.links.push(l),
+                Some(Document::Consumer(c)) => state.consumers.push(c),
                 None => undecoded.document(doc),
             }
         }

@@ -1,4 +1,4 @@
-//! The desired-state model, `crosslink.dev/v1alpha1`: Account, Gateway and Link.
+//! The desired-state model, `crosslink.dev/v1alpha1`: Account, Gateway, Link and Consumer.
 //!
 //! These types are what the rest of crosslink consumes. They are produced by `decode.rs` (never
 //! deserialized directly, so that every error carries a location) and serialize to the same shape
@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::node::Loc;
 
 pub const API_VERSION: &str = "crosslink.dev/v1alpha1";
-pub const KINDS: &[&str] = &["Account", "Gateway", "Link"];
+pub const KINDS: &[&str] = &["Account", "Gateway", "Link", "Consumer"];
 
 /// Where an object was written, and where each of its fields is (by field path).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -48,6 +48,7 @@ pub enum Document {
     Account(Account),
     Gateway(Gateway),
     Link(Link),
+    Consumer(Consumer),
 }
 
 /// The `apiVersion` every document carries.
@@ -619,12 +620,132 @@ pub struct PeeringOptions {
     pub allow_dns_resolution: bool,
 }
 
+/// A consumer of the gateways (a partner, a team, an app): its usage plan over the gateways'
+/// stages and its API key. AWS generates the key's value; crosslink never reads, logs or shows
+/// it, only the key's id.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Consumer {
+    pub api_version: ApiVersion,
+    pub metadata: Metadata,
+    pub spec: ConsumerSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsumerSpec {
+    /// Who the consumer is, for people (the usage plan's description).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The Gateways whose stages the consumer may call with its key, all in one Account (a usage
+    /// plan and an API key belong to one AWS account and region).
+    pub gateways: Vec<String>,
+    /// The consumer's own steady rate and burst over all its gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttling: Option<Throttle>,
+    /// How many requests the consumer may make per day, week or month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Quota>,
+    /// Throttles of the consumer on single routes of its gateways.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<ConsumerRoute>,
+    /// The consumer's API key.
+    #[serde(default)]
+    pub api_key: ApiKeySpec,
+    /// Extra AWS tags for the usage plan and API keys.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// What happens to the usage plan and keys when the Consumer is removed from desired state.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// A usage plan quota: at most `limit` requests per `period`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Quota {
+    pub limit: u32,
+    pub period: QuotaPeriod,
+    /// Requests already counted at the start of the first period (AWS's `offset`); default 0.
+    #[serde(default)]
+    pub offset: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum QuotaPeriod {
+    Day,
+    Week,
+    Month,
+}
+
+impl QuotaPeriod {
+    pub const ALL: &'static [(&'static str, QuotaPeriod)] =
+        &[("DAY", QuotaPeriod::Day), ("WEEK", QuotaPeriod::Week), ("MONTH", QuotaPeriod::Month)];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaPeriod::Day => "DAY",
+            QuotaPeriod::Week => "WEEK",
+            QuotaPeriod::Month => "MONTH",
+        }
+    }
+}
+
+/// The consumer's throttle on one route of one of its gateways (the route's methods and its
+/// `{proxy+}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsumerRoute {
+    /// One of the consumer's `gateways`; may be left out when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// A route `path` of one of the gateway's Links.
+    pub path: String,
+    pub throttling: Throttle,
+}
+
+/// The consumer's API key. Rotating it: raise `generation`. crosslink makes a new key and adds
+/// it to the usage plan, keeps the previous key working for `overlapHours` so that the consumer
+/// can switch, then deletes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiKeySpec {
+    /// The key's generation, from 1; raising it rotates the key.
+    #[serde(default = "default_generation")]
+    pub generation: u32,
+    /// How long a previous key keeps working after the next one is made: 0 to 720 hours
+    /// (default 24).
+    #[serde(default = "default_overlap_hours")]
+    pub overlap_hours: u32,
+    /// `false` suspends the consumer: its keys are disabled, not deleted (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+pub(crate) fn default_generation() -> u32 {
+    1
+}
+pub(crate) fn default_overlap_hours() -> u32 {
+    24
+}
+pub(crate) fn default_true() -> bool {
+    true
+}
+
+impl Default for ApiKeySpec {
+    fn default() -> Self {
+        ApiKeySpec { generation: default_generation(), overlap_hours: default_overlap_hours(), enabled: true }
+    }
+}
+
 /// A whole, loaded desired state.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DesiredState {
     pub accounts: Vec<Account>,
     pub gateways: Vec<Gateway>,
     pub links: Vec<Link>,
+    pub consumers: Vec<Consumer>,
     /// The files it was read from, in order.
     pub files: Vec<PathBuf>,
 }
@@ -642,15 +763,22 @@ impl DesiredState {
     pub fn links_of<'a>(&'a self, gateway: &'a str) -> impl Iterator<Item = &'a Link> + 'a {
         self.links.iter().filter(move |l| l.spec.gateway == gateway)
     }
+    pub fn consumer(&self, name: &str) -> Option<&Consumer> {
+        self.consumers.iter().find(|c| c.metadata.name == name)
+    }
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty() && self.gateways.is_empty() && self.links.is_empty()
+        self.accounts.is_empty() && self.gateways.is_empty() && self.links.is_empty() && self.consumers.is_empty()
     }
     /// A one-line summary, as `crosslink validate` prints it.
     pub fn summary(&self) -> String {
         let routes: usize = self.links.iter().map(|l| l.spec.routes.len()).sum();
         let targets: usize = self.links.iter().map(|l| l.spec.targets.len()).sum();
+        let consumers = match self.consumers.len() {
+            0 => String::new(),
+            n => format!(", {n} consumer{}", plural(n)),
+        };
         format!(
-            "{} account{}, {} gateway{}, {} link{} ({} route{}, {} target{}) from {} file{}",
+            "{} account{}, {} gateway{}, {} link{} ({} route{}, {} target{}){consumers} from {} file{}",
             self.accounts.len(),
             plural(self.accounts.len()),
             self.gateways.len(),

@@ -68,6 +68,7 @@ pub(crate) fn validate(state: &DesiredState, undecoded: &Undecoded, diags: &mut 
     names(&mut v, "Account", state.accounts.iter().map(|a| &a.metadata));
     names(&mut v, "Gateway", state.gateways.iter().map(|g| &g.metadata));
     names(&mut v, "Link", state.links.iter().map(|l| &l.metadata));
+    names(&mut v, "Consumer", state.consumers.iter().map(|c| &c.metadata));
     for a in &state.accounts {
         account(&mut v, a);
     }
@@ -78,6 +79,9 @@ pub(crate) fn validate(state: &DesiredState, undecoded: &Undecoded, diags: &mut 
     }
     for l in &state.links {
         link(&mut v, &ix, l, &account_names, &gateway_names);
+    }
+    for c in &state.consumers {
+        consumer(&mut v, &ix, c, &gateway_names);
     }
     per_gateway(&mut v, state, &ix);
     per_vpc_pair(&mut v, state, &ix);
@@ -791,6 +795,90 @@ fn link(v: &mut V, ix: &Index, l: &Link, accounts: &Known, gateways: &Known) {
                 "v1alpha1 links VPCs of one region; define an Account for the service's region",
             ),
         );
+    }
+}
+
+/// A consumer's gateways exist and share one account (a usage plan and its keys belong to one
+/// account); its route throttles name one of them and a route one of its links serves.
+fn consumer(v: &mut V, ix: &Index, c: &Consumer, gateways: &Known) {
+    const K: &str = "Consumer";
+    let m = &c.metadata;
+    tags(v, K, m, &c.spec.tags);
+    if c.spec.gateways.is_empty() {
+        v.at(K, m, "spec.gateways", p("a consumer needs at least one gateway", "name the Gateways whose stages it may call"));
+    }
+    let mut first: Option<(&str, &Gateway)> = None;
+    let mut seen = BTreeSet::new();
+    for (i, name) in c.spec.gateways.iter().enumerate() {
+        let field = format!("spec.gateways[{i}]");
+        if !seen.insert(name.as_str()) {
+            v.at(K, m, &field, p(format!("Gateway/{name} is listed twice"), "list each gateway once"));
+            continue;
+        }
+        if !reference(v, K, m, &field, "Gateway", name, gateways) {
+            continue;
+        }
+        let Some(g) = ix.gateway(name) else { continue };
+        match first {
+            None => first = Some((name, g)),
+            Some((fname, fg)) if fg.spec.account != g.spec.account => v.at(
+                K,
+                m,
+                &field,
+                p(
+                    format!(
+                        "Gateway/{name} is in Account/{}, but Gateway/{fname} is in Account/{}: a usage plan and its API key belong to one account",
+                        g.spec.account, fg.spec.account
+                    ),
+                    "write one Consumer per gateway account",
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    let mut routes = BTreeSet::new();
+    for (i, r) in c.spec.routes.iter().enumerate() {
+        let field = format!("spec.routes[{i}]");
+        let gw = match (&r.gateway, c.spec.gateways.as_slice()) {
+            (Some(g), _) if c.spec.gateways.contains(g) => g.as_str(),
+            (Some(g), all) => {
+                let names: Vec<&str> = all.iter().map(String::as_str).collect();
+                let hint = match did_you_mean(g, &names) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("use one of the consumer's gateways: {}", all.join(", ")),
+                };
+                v.at(K, m, &format!("{field}.gateway"), p(format!("`{g}` is not one of the consumer's gateways"), hint));
+                continue;
+            }
+            (None, [only]) => only.as_str(),
+            (None, []) => continue,
+            (None, all) => {
+                v.at(
+                    K,
+                    m,
+                    &field,
+                    p("the consumer has several gateways: say which one the route is on", format!("add `gateway:` with one of {}", all.join(", "))),
+                );
+                continue;
+            }
+        };
+        if ix.gateway(gw).is_none() {
+            continue;
+        }
+        if !routes.insert((gw, r.path.as_str())) {
+            v.at(K, m, &format!("{field}.path"), p(format!("the route {} of Gateway/{gw} is throttled twice", r.path), "give each route one throttle"));
+            continue;
+        }
+        let served: Vec<&str> =
+            ix.links_of(gw).iter().flat_map(|l| l.spec.routes.iter().map(|r| r.path.as_str())).collect();
+        if !served.contains(&r.path.as_str()) {
+            let hint = match did_you_mean(&r.path, &served) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if served.is_empty() => format!("Gateway/{gw} has no routes yet"),
+                None => format!("the routes of Gateway/{gw} are: {}", served.join(", ")),
+            };
+            v.at(K, m, &format!("{field}.path"), p(format!("no Link of Gateway/{gw} serves the route {}", r.path), hint));
+        }
     }
 }
 

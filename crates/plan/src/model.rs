@@ -19,16 +19,20 @@ pub enum Subject {
     Link(String),
     /// The peering of a (gateway VPC, service VPC) pair, shared by the links between them.
     Peering(String, String),
+    /// A consumer: its usage plan and API keys.
+    Consumer(String),
 }
 
 impl Subject {
     /// The value of the owner tag (`crosslink.dev/owner`) on what crosslink creates for it:
-    /// `Link/<name>`, `Gateway/<name>` or `Peering/<gateway vpc>/<service vpc>`.
+    /// `Link/<name>`, `Gateway/<name>`, `Peering/<gateway vpc>/<service vpc>` or
+    /// `Consumer/<name>`.
     pub fn owner_tag(&self) -> String {
         match self {
             Subject::Link(n) => format!("Link/{n}"),
             Subject::Gateway(n) => format!("Gateway/{n}"),
             Subject::Peering(a, b) => format!("Peering/{a}/{b}"),
+            Subject::Consumer(n) => format!("Consumer/{n}"),
         }
     }
 
@@ -39,6 +43,7 @@ impl Subject {
             "Link" => Some(Subject::Link(rest.to_string())),
             "Gateway" => Some(Subject::Gateway(rest.to_string())),
             "Peering" => rest.split_once('/').map(|(a, b)| Subject::Peering(a.to_string(), b.to_string())),
+            "Consumer" => Some(Subject::Consumer(rest.to_string())),
             _ => None,
         }
     }
@@ -50,6 +55,7 @@ impl fmt::Display for Subject {
             Subject::Gateway(n) => write!(f, "Gateway/{n}"),
             Subject::Link(n) => write!(f, "Link/{n}"),
             Subject::Peering(a, b) => write!(f, "Peering {a} <-> {b}"),
+            Subject::Consumer(n) => write!(f, "Consumer/{n}"),
         }
     }
 }

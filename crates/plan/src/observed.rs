@@ -18,6 +18,8 @@ pub use crate::kinds::stage::{AccessLog, ApiGatewayAccount, LiveStageSettings, M
 pub use crate::kinds::target_group::{HealthCheckSettings, TargetGroup};
 pub use crate::kinds::targets::RegisteredTarget;
 pub use crate::kinds::vpc_link::VpcLink;
+pub use crate::kinds::usage_plan::{ApiStage, LiveQuota, LiveThrottle, UsagePlan};
+pub use crate::kinds::api_key::ApiKey;
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -61,6 +63,10 @@ macro_rules! account_state {
             /// API Gateway's account settings, where a Gateway lives (older observations lack it).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub api_gateway_account: Option<crate::kinds::stage::ApiGatewayAccount>,
+            /// When the account was read, in seconds since the Unix epoch: the planner's only
+            /// clock (an API key's rotation overlap is measured against it).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_at: Option<i64>,
             $($(pub $field: crate::kinds::$module::Observed,)?)*
         }
     };
@@ -293,6 +299,31 @@ mod tests {
                 }],
                 policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
             }],
+            usage_plans: vec![UsagePlan {
+                id: "up1".into(),
+                name: "crosslink-acme".into(),
+                description: Some("Acme".into()),
+                throttle: Some(LiveThrottle { rate_limit: 50.0, burst_limit: 100 }),
+                quota: Some(LiveQuota { limit: 10_000, period: "DAY".into(), offset: 0 }),
+                api_stages: vec![ApiStage {
+                    api_id: "api1".into(),
+                    stage: "v1".into(),
+                    throttle: BTreeMap::from([(
+                        "/payments/POST".to_string(),
+                        LiveThrottle { rate_limit: 5.0, burst_limit: 10 },
+                    )]),
+                }],
+                key_ids: vec!["key1".into()],
+                tags: tags(&[("crosslink.dev/owner", "Consumer/acme")]),
+            }],
+            api_keys: vec![ApiKey {
+                id: "key1".into(),
+                name: "crosslink-acme-g1".into(),
+                enabled: true,
+                created_date: 1_800_000_000,
+                tags: tags(&[("crosslink.dev/key-generation", "1")]),
+            }],
+            observed_at: Some(1_800_000_600),
         };
         Observed {
             accounts: BTreeMap::from([

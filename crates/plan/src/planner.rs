@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use crosslink_desired::{DeletionPolicy, DesiredState, Gateway, Index, Link};
+use crosslink_desired::{Consumer, DeletionPolicy, DesiredState, Gateway, Index, Link};
 use ipnet::Ipv4Net;
 
 use crate::kinds::api_resource::parent_path;
@@ -111,23 +111,38 @@ fn plan_with(desired: &DesiredState, observed: &Observed, settings: &Settings, f
     for l in &desired.links {
         p.plan.reports.entry(Subject::Link(l.metadata.name.clone())).or_default();
     }
+    for c in &desired.consumers {
+        p.plan.reports.entry(Subject::Consumer(c.metadata.name.clone())).or_default();
+    }
     let mut gateways = Vec::new();
     for g in &desired.gateways {
         if let Some(cx) = p.gateway(g) {
             gateways.push(cx);
         }
     }
+    // Each planned gateway's stage, for its consumers.
+    let mut stages: BTreeMap<String, GatewayStage> = BTreeMap::new();
     for cx in &gateways {
         let mut entries = Vec::new();
         for l in p.ix.links_of(&cx.gw.metadata.name).to_vec() {
             entries.push(p.link(cx, l));
         }
         // Listeners a link leaves go once the API no longer points at them: after the deployment.
-        if let Some(deploy) = p.api(cx, &entries) {
+        let deploy = p.api(cx, &entries);
+        if let Some(deploy) = deploy {
             for a in entries.iter().flat_map(|e| &e.after_deploy) {
                 Arc::make_mut(&mut p.plan.actions[*a]).deps.push(deploy);
             }
         }
+        let stage = &cx.gw.spec.api.stage;
+        let exists = cx.out.rest_api.api.is_some_and(|a| a.stages.iter().any(|s| &s.name == stage));
+        stages.insert(
+            cx.gw.metadata.name.clone(),
+            GatewayStage { api_id: cx.out.rest_api.id.clone(), stage: stage.clone(), exists, deploy },
+        );
+    }
+    for c in &desired.consumers {
+        p.consumer(c, &stages);
     }
     p.peerings();
     p.orphans();
@@ -235,6 +250,45 @@ pub(crate) enum Stage {
     Api,
     /// Each (gateway VPC, service VPC) pair of the links ([`PairCx`]): the peering and its routes.
     Pair,
+    /// Each consumer once its gateways are planned ([`ConsumerCx`]): its usage plan and keys.
+    Consumer,
+}
+
+/// A planned gateway's stage, as its consumers' usage plans name it.
+pub(crate) struct GatewayStage {
+    api_id: Ref,
+    stage: String,
+    /// The stage is there already.
+    exists: bool,
+    /// The deployment this plan makes (which makes the stage when it is not there).
+    deploy: Option<usize>,
+}
+
+/// One stage of a consumer's usage plan, as its kinds plan it.
+pub(crate) struct ConsumerStage {
+    pub(crate) gateway: String,
+    pub(crate) api_id: Ref,
+    pub(crate) stage: String,
+    /// The stage exists, or this plan makes it (`action`): it can join the usage plan.
+    pub(crate) ready: bool,
+    pub(crate) action: Option<usize>,
+    /// The consumer's per-method throttles on it, keyed `/<resource path>/<METHOD>`.
+    pub(crate) throttle: BTreeMap<String, crosslink_desired::Throttle>,
+}
+
+/// A consumer as its kinds plan it, in its gateways' account.
+pub(crate) struct ConsumerCx<'a> {
+    pub(crate) consumer: &'a Consumer,
+    pub(crate) subject: Subject,
+    pub(crate) owner: String,
+    pub(crate) account: String,
+    pub(crate) state: &'a AccountState,
+    pub(crate) want_tags: Tags,
+    /// The stages of its gateways that were planned.
+    pub(crate) stages: Vec<ConsumerStage>,
+    /// Every gateway of the consumer was planned: a live stage none of them names can go.
+    pub(crate) all_stages_known: bool,
+    pub(crate) out: Outs<'a>,
 }
 
 /// What a kind hands on when that is one resource: its id (pending while this plan makes it, or
@@ -643,6 +697,71 @@ impl<'a> Planner<'a> {
         cx.out.stage
     }
 
+    // ---- the consumer stage: each consumer's account and stages, then its kinds -----------------
+    // ---- (usage plan, API keys) -------------------------------------------------------------------
+
+    fn consumer(&mut self, c: &'a Consumer, stages: &BTreeMap<String, GatewayStage>) {
+        let subject = Subject::Consumer(c.metadata.name.clone());
+        let owner = tags::consumer_owner(&c.metadata.name);
+        let Some(account) = c.spec.gateways.iter().find_map(|g| self.ix.gateway(g)).map(|g| g.spec.account.clone())
+        else {
+            return;
+        };
+        let state = match self.state(&account) {
+            Ok(s) => s,
+            Err(p) => {
+                self.report(&subject).problems.push(p);
+                return;
+            }
+        };
+        let mut want = Vec::new();
+        let mut all_stages_known = true;
+        for g in &c.spec.gateways {
+            let Some(gs) = stages.get(g) else {
+                all_stages_known = false;
+                self.report(&subject).waiting.push(format!("Gateway/{g} to be planned (see its problems)"));
+                continue;
+            };
+            let ready = gs.exists || gs.deploy.is_some();
+            if !ready {
+                self.report(&subject).waiting.push(format!("stage {} of Gateway/{g} to be deployed (it has no routes yet)", gs.stage));
+            }
+            let mut throttle = BTreeMap::new();
+            for r in c.spec.routes.iter().filter(|r| r.gateway.as_deref().unwrap_or(g) == g) {
+                for l in self.ix.links_of(g) {
+                    for route in l.spec.routes.iter().filter(|x| x.path == r.path) {
+                        for path in [route.path.clone(), format!("{}/{{proxy+}}", route.path)] {
+                            for m in &route.methods {
+                                throttle.insert(format!("{path}/{}", m.as_str()), r.throttling);
+                            }
+                        }
+                    }
+                }
+            }
+            want.push(ConsumerStage {
+                gateway: g.clone(),
+                api_id: gs.api_id.clone(),
+                stage: gs.stage.clone(),
+                ready,
+                action: if gs.exists { None } else { gs.deploy },
+                throttle,
+            });
+        }
+        let want_tags = self.tags(&owner, c.spec.deletion_policy, &c.spec.tags);
+        let mut cx = ConsumerCx {
+            consumer: c,
+            subject,
+            owner,
+            account,
+            state,
+            want_tags,
+            stages: want,
+            all_stages_known,
+            out: Outs::default(),
+        };
+        kinds::plan_consumer(self, &mut cx);
+    }
+
     // ---- the pair stage: the (gateway VPC, service VPC) pairs, each checked, then its kinds -----
     // ---- (peering, routes) ----------------------------------------------------------------------
 
@@ -858,6 +977,7 @@ impl<'a> Planner<'a> {
             Some(Subject::Link(l)) => self.ix.link(&l).is_some(),
             Some(Subject::Gateway(g)) => self.ix.gateway(&g).is_some(),
             Some(Subject::Peering(a, b)) => !self.ix.links_of_pair(&a, &b).is_empty(),
+            Some(Subject::Consumer(c)) => self.d.consumer(&c).is_some(),
             None => false,
         }
     }
@@ -923,7 +1043,7 @@ impl<'a> Planner<'a> {
                 if c.deleting {
                     continue;
                 }
-                let Some(first) = kinds::before_delete(kind, self, &subject, st, &c) else { continue };
+                let Some(first) = kinds::before_delete(kind, self, &subject, account, st, &c) else { continue };
                 let mut deps = users.remove(&c.id).unwrap_or_default();
                 deps.extend(first);
                 let a = self.add(&subject, account, c.what, Verb::Delete, reason, c.delete, deps);
@@ -945,6 +1065,7 @@ pub(crate) fn nothing_to_prune(_: &AccountState) -> Vec<Prunable<'_>> {
 pub(crate) fn nothing_first<'a>(
     _: &mut Planner<'a>,
     _: &Subject,
+    _: &str,
     _: &'a AccountState,
     _: &Prunable<'a>,
 ) -> Option<Vec<Option<usize>>> {

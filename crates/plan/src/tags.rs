@@ -5,7 +5,7 @@ use crate::Subject;
 use crate::observed::Tags;
 
 pub const MANAGED_BY: &str = "crosslink.dev/managed-by";
-/// `Link/<name>`, `Gateway/<name>` or `Peering/<gateway vpc>/<service vpc>`.
+/// `Link/<name>`, `Gateway/<name>`, `Peering/<gateway vpc>/<service vpc>` or `Consumer/<name>`.
 pub const OWNER: &str = "crosslink.dev/owner";
 /// `Delete` or `Retain`: what to do once the owner leaves desired state (it cannot be read from
 /// YAML then).
@@ -15,6 +15,8 @@ pub const DEPLOYED_HASH: &str = "crosslink.dev/deployed-hash";
 /// On the stage: the settings groups crosslink set there (space-separated), reset when they
 /// leave the YAML.
 pub const STAGE_SETTINGS: &str = "crosslink.dev/stage-settings";
+/// On a consumer's API key: its generation (`apiKey.generation`); raising it rotates the key.
+pub const KEY_GENERATION: &str = "crosslink.dev/key-generation";
 pub const DEFAULT_INSTANCE: &str = "crosslink";
 
 pub fn is_managed(tags: &Tags, instance: &str) -> bool {
@@ -40,4 +42,8 @@ pub fn gateway_owner(gateway: &str) -> String {
 
 pub fn peering_owner(gateway_vpc: &str, service_vpc: &str) -> String {
     Subject::Peering(gateway_vpc.to_string(), service_vpc.to_string()).owner_tag()
+}
+
+pub fn consumer_owner(consumer: &str) -> String {
+    Subject::Consumer(consumer.to_string()).owner_tag()
 }

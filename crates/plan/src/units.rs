@@ -41,6 +41,9 @@ pub struct Units {
     /// Link name -> the gateway it names (the first link of that name, as
     /// `DesiredState::link`): a subject's unit without a search of the links.
     link_gateway: HashMap<String, String>,
+    /// Consumer name -> the unit of its first gateway: one replica owns its usage plan and keys
+    /// (no gateway's own planning touches them).
+    consumer_unit: HashMap<String, String>,
 }
 
 fn find(parent: &mut [usize], mut i: usize) -> usize {
@@ -104,6 +107,11 @@ impl Units {
         for l in &desired.links {
             u.link_gateway.entry(l.metadata.name.clone()).or_insert_with(|| l.spec.gateway.clone());
         }
+        for c in &desired.consumers {
+            if let Some(unit) = c.spec.gateways.iter().find_map(|g| u.gateway_unit.get(g)) {
+                u.consumer_unit.entry(c.metadata.name.clone()).or_insert_with(|| unit.clone());
+            }
+        }
         for g in gws {
             let unit = u.gateway_unit[&g.metadata.name].clone();
             u.by_vpc.insert(g.spec.vpc_id.clone(), unit.clone());
@@ -144,6 +152,7 @@ impl Units {
             Subject::Gateway(g) => self.of_gateway(g),
             Subject::Link(l) => self.link_gateway.get(l).and_then(|g| self.of_gateway(g)),
             Subject::Peering(vpc, _) => self.by_vpc.get(vpc).map(String::as_str),
+            Subject::Consumer(c) => self.consumer_unit.get(c).map(String::as_str),
         }
     }
 
@@ -247,6 +256,8 @@ impl Units {
             | Op::Route(RouteOp::ReplaceRoute { .. })
             | Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer { .. })
             | Op::RestApi(RestApiOp::CreateRestApi { .. }) => None,
+            // A consumer's usage plan and keys are its own: its subject's unit.
+            Op::UsagePlan(_) | Op::ApiKey(_) => None,
         }
     }
 }

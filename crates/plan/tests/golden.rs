@@ -15,7 +15,7 @@
 //! without changing a golden file, as long as it plans the same actions with the same
 //! dependencies.
 
-use crosslink_plan::kinds::{
+use crosslink_plan::kinds::{ApiKeyOp, UsagePlanOp, 
     ApiResourceOp, AuthorizerOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, ResourcePolicyOp, RestApiOp, RouteOp,
     StageOp, TargetGroupOp, TargetsOp, VpcLinkOp, WebAclOp,
 };
@@ -129,6 +129,7 @@ fn subject_rank(s: &Subject) -> u8 {
         Subject::Gateway(_) => 0,
         Subject::Link(_) => 1,
         Subject::Peering(..) => 2,
+        Subject::Consumer(_) => 3,
     }
 }
 
@@ -263,6 +264,12 @@ fn health(h: &HealthCheckSettings) -> String {
 
 /// The operation with every parameter. Destructured in full: a new parameter that is not shown
 /// here does not compile.
+fn plan_stage(s: &crosslink_plan::kinds::usage_plan::PlanStage) -> String {
+    let throttle: Vec<String> =
+        s.throttle.iter().map(|(k, t)| format!("{k}={}/{}", t.rate_limit, t.burst_limit)).collect();
+    format!("{}:{} throttle={{{}}}", r(&s.api_id), s.stage, throttle.join(", "))
+}
+
 fn op_text(op: &Op) -> String {
     let name = op.name();
     let args = match op {
@@ -389,6 +396,40 @@ fn op_text(op: &Op) -> String {
         Op::WebAcl(WebAclOp::DisassociateWebAcl { rest_api_id, stage }) => {
             format!("restApiId={} stage={stage}", r(rest_api_id))
         }
+        Op::UsagePlan(UsagePlanOp::CreateUsagePlan { name, description, throttle, quota, api_stages, tags: t }) => {
+            format!(
+                "name={name} description={description:?} throttle={} quota={} apiStages=[{}] tags={}",
+                serde_json::to_string(throttle).expect("serializes"),
+                serde_json::to_string(quota).expect("serializes"),
+                api_stages.iter().map(plan_stage).collect::<Vec<_>>().join(", "),
+                tags(t)
+            )
+        }
+        Op::UsagePlan(UsagePlanOp::UpdateUsagePlan { id, name, patches }) => format!(
+            "id={id} name={name} patches=[{}]",
+            patches.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+        Op::UsagePlan(UsagePlanOp::AddApiStage { usage_plan_id, stage }) => {
+            format!("usagePlanId={} add={}", r(usage_plan_id), plan_stage(stage))
+        }
+        Op::UsagePlan(UsagePlanOp::RemoveApiStage { usage_plan_id, api_id, stage }) => {
+            format!("usagePlanId={usage_plan_id} remove={api_id}:{stage}")
+        }
+        Op::UsagePlan(UsagePlanOp::DeleteUsagePlan { id, name }) => format!("id={id} name={name}"),
+        Op::ApiKey(ApiKeyOp::CreateApiKey { name, description, enabled, tags: t }) => {
+            format!("name={name} description={description:?} enabled={enabled} tags={}", tags(t))
+        }
+        Op::ApiKey(ApiKeyOp::CreateUsagePlanKey { usage_plan_id, key_id, key_name }) => {
+            format!("usagePlanId={} keyId={} keyName={key_name}", r(usage_plan_id), r(key_id))
+        }
+        Op::ApiKey(ApiKeyOp::UpdateApiKey { id, name, patches }) => format!(
+            "id={id} name={name} patches=[{}]",
+            patches.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+        Op::ApiKey(ApiKeyOp::DeleteUsagePlanKey { usage_plan_id, key_id, key_name }) => {
+            format!("usagePlanId={usage_plan_id} keyId={key_id} keyName={key_name}")
+        }
+        Op::ApiKey(ApiKeyOp::DeleteApiKey { id, name }) => format!("id={id} name={name}"),
         Op::ResourcePolicy(ResourcePolicyOp::PutRestApiPolicy { rest_api_id, policy }) => {
             format!("restApiId={} policy={policy}", r(rest_api_id))
         }

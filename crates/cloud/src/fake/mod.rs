@@ -107,6 +107,12 @@ struct World {
     accepter_lag: u32,
     /// Peering id -> the accepter's AcceptVpcPeeringConnection calls still answered NotFound.
     unseen_by_accepter: BTreeMap<String, u32>,
+    /// The clock, in seconds since the Unix epoch: what observations report as their time and
+    /// API keys as their `createdDate`. Moved by `advance_clock`, never by itself.
+    now: i64,
+    /// API key id -> the value AWS generated (never observed: for tests that check it leaks
+    /// nowhere).
+    key_values: BTreeMap<String, String>,
 }
 
 /// The fake. Cheap to share behind an `Arc`.
@@ -135,7 +141,19 @@ fn known(r: &Ref) -> Result<&str, CloudError> {
 
 impl FakeAws {
     pub fn new() -> Self {
-        FakeAws { world: Mutex::new(World { new_vpc_link_status: "AVAILABLE".into(), ..World::default() }) }
+        FakeAws {
+            world: Mutex::new(World { new_vpc_link_status: "AVAILABLE".into(), now: 1_800_000_000, ..World::default() }),
+        }
+    }
+
+    /// Moves the clock on (an API key's rotation overlap is measured on it).
+    pub fn advance_clock(&self, secs: i64) {
+        self.lock().now += secs;
+    }
+
+    /// The value AWS generated for an API key: what must never appear in crosslink's output.
+    pub fn api_key_value(&self, id: &str) -> Option<String> {
+        self.lock().key_values.get(id).cloned()
     }
 
     /// Eventual consistency: a resource created from now on stays out of the next `reads`
@@ -233,8 +251,9 @@ impl FakeAws {
     pub fn with_account<R>(&self, account: &str, f: impl FnOnce(&mut AccountState) -> R) -> R {
         let mut w = self.lock();
         let peerings: Vec<Peering> = w.peerings.of(account).cloned().collect();
+        let now = w.now;
         let a = w.accounts.entry(account.to_string()).or_default();
-        let mut st = snapshot(account, a, peerings.iter());
+        let mut st = snapshot(account, a, peerings.iter(), now);
         let r = f(&mut st);
         let changed = std::mem::take(&mut st.peerings);
         st.account_id = String::new();
@@ -251,7 +270,7 @@ impl FakeAws {
     pub fn observe_account(&self, account_id: &str) -> AccountObservation {
         let w = self.lock();
         match w.accounts.get(account_id) {
-            Some(a) => AccountObservation::Ok(Box::new(snapshot(account_id, a, w.peerings.of(account_id)))),
+            Some(a) => AccountObservation::Ok(Box::new(snapshot(account_id, a, w.peerings.of(account_id), w.now))),
             None => {
                 AccountObservation::Ok(Box::new(AccountState { account_id: account_id.into(), ..Default::default() }))
             }
@@ -281,7 +300,7 @@ impl FakeAws {
     pub fn observe_lagging(&self, account_id: &str) -> AccountObservation {
         let mut w = self.lock();
         let mut obs = match w.accounts.get(account_id) {
-            Some(a) => snapshot(account_id, a, w.peerings.of(account_id)),
+            Some(a) => snapshot(account_id, a, w.peerings.of(account_id), w.now),
             None => AccountState { account_id: account_id.into(), ..Default::default() },
         };
         let hidden: Vec<String> = w.hidden.keys().filter(|(a, _)| a == account_id).map(|(_, id)| id.clone()).collect();
@@ -310,9 +329,15 @@ impl FakeAws {
     }
 }
 
-fn snapshot<'a>(account_id: &str, a: &AccountWorld, peerings: impl Iterator<Item = &'a Peering>) -> AccountState {
+fn snapshot<'a>(
+    account_id: &str,
+    a: &AccountWorld,
+    peerings: impl Iterator<Item = &'a Peering>,
+    now: i64,
+) -> AccountState {
     let mut st = a.state.clone();
     st.account_id = account_id.into();
+    st.observed_at = Some(now);
     st.peerings = peerings.cloned().collect();
     // GetAccount always answers: no CloudWatch Logs role until a test sets one.
     st.api_gateway_account.get_or_insert_default();

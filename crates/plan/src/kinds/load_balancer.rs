@@ -128,6 +128,7 @@ pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
 pub(crate) fn before_delete<'a>(
     pl: &mut Planner<'a>,
     subject: &Subject,
+    _account: &str,
     st: &'a AccountState,
     c: &Prunable<'a>,
 ) -> Option<Vec<Option<usize>>> {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::model::Subject;
 use crate::observed::{AccountState, Tags};
 use crate::op::{Ref, ResourceKey, Service};
-use crate::planner::{ApiCx, GatewayCx, LinkCx, PairCx, Planner, Prunable, Stage};
+use crate::planner::{ApiCx, ConsumerCx, GatewayCx, LinkCx, PairCx, Planner, Prunable, Stage};
 
 /// What every kind's operations tell the generic machinery (scheduling, ids handed over within a
 /// pass, per-resource memory, metrics). No method has a default: a new kind answers each.
@@ -37,7 +37,7 @@ pub trait KindOp {
 /// The registration of every resource kind, in dependency order (what is created first comes
 /// first): its variant in [`ResourceKind`](kinds::ResourceKind) and [`Op`](kinds::Op), its module
 /// under `kinds/`, its operations' enum, its name in metric labels, the planner stage that plans
-/// it (`Gateway`, `Link`, `Api` or `Pair`: see `planner::Stage`), and, when it is observed on its
+/// it (`Gateway`, `Link`, `Api`, `Pair` or `Consumer`: see `planner::Stage`), and, when it is observed on its
 /// own rather than inside its parent's observation, its field of
 /// [`AccountState`](crate::observed::AccountState) (of the module's type `Observed`). Adding a
 /// kind is one line here plus its modules; everything that dispatches over kinds is generated
@@ -61,6 +61,8 @@ macro_rules! for_each_kind {
             ResourcePolicy => resource_policy : ResourcePolicyOp, "resource_policy", Api;
             Stage => stage : StageOp, "deployment", Api;
             WebAcl => web_acl : WebAclOp, "web_acl", Api;
+            UsagePlan => usage_plan : UsagePlanOp, "usage_plan", Consumer, usage_plans;
+            ApiKey => api_key : ApiKeyOp, "api_key", Consumer, api_keys;
         }
     };
 }
@@ -141,11 +143,12 @@ macro_rules! declare_kinds {
             kind: ResourceKind,
             p: &mut Planner<'a>,
             subject: &Subject,
+            account: &str,
             st: &'a AccountState,
             c: &Prunable<'a>,
         ) -> Option<Vec<Option<usize>>> {
             match kind {
-                $(ResourceKind::$Kind => $module::before_delete(p, subject, st, c),)*
+                $(ResourceKind::$Kind => $module::before_delete(p, subject, account, st, c),)*
             }
         }
 
@@ -193,6 +196,12 @@ macro_rules! declare_kinds {
             $(in_stage!(Pair $stage { $module::plan(p, cx)?; });)*
             Some(())
         }
+
+        /// The kinds of the consumer stage, in registration order, until one stops the consumer.
+        pub(crate) fn plan_consumer<'a>(p: &mut Planner<'a>, cx: &mut ConsumerCx<'a>) -> Option<()> {
+            $(in_stage!(Consumer $stage { $module::plan(p, cx)?; });)*
+            Some(())
+        }
     };
 }
 
@@ -209,6 +218,9 @@ macro_rules! in_stage {
         $b
     };
     (Pair Pair $b:block) => {
+        $b
+    };
+    (Consumer Consumer $b:block) => {
         $b
     };
     ($wanted:ident $registered:ident $b:block) => {};
