@@ -1091,6 +1091,7 @@ impl<C: Cloud> Daemon<C> {
             pending_changes: pending,
             revision: item.revision.clone(),
             retained: report.retained.clone(),
+            warnings: report.warnings.clone(),
             synced,
             health,
         }
@@ -1142,6 +1143,7 @@ impl<C: Cloud> Daemon<C> {
         let desired = self.desired.as_ref().map(|d| d.state.clone());
         let mut gateways = Vec::new();
         let mut links = Vec::new();
+        let mut consumers = Vec::new();
         let mut seen: BTreeSet<Subject> = BTreeSet::new();
         if let Some(d) = &desired {
             // Sharded: only the objects of the units held here; the holder reports the others.
@@ -1150,6 +1152,7 @@ impl<C: Cloud> Daemon<C> {
                 |s: &Subject| owned.as_ref().is_none_or(|o| o.contains(self.units.of_subject(s).unwrap_or(ORPHANS)));
             seen.extend(d.gateways.iter().map(|g| Subject::Gateway(g.metadata.name.clone())).filter(|s| mine(s)));
             seen.extend(d.links.iter().map(|l| Subject::Link(l.metadata.name.clone())).filter(|s| mine(s)));
+            seen.extend(d.consumers.iter().map(|c| Subject::Consumer(c.metadata.name.clone())).filter(|s| mine(s)));
         }
         // Removed objects with changes left are shown until they are gone, and those whose
         // resources were kept (Retain) for as long as they are there.
@@ -1177,6 +1180,7 @@ impl<C: Cloud> Daemon<C> {
             let o = self.object(s, plan, &tally, pruned);
             match s {
                 Subject::Gateway(_) => gateways.push(o),
+                Subject::Consumer(_) => consumers.push(o),
                 _ => links.push(o),
             }
         }
@@ -1210,6 +1214,7 @@ impl<C: Cloud> Daemon<C> {
             last_full_sync: self.last_full_sync.map(rfc3339),
             gateways,
             links,
+            consumers,
             shards: self.ownership.status(),
             events: self.events.as_ref().map(|e| e.status()),
         };

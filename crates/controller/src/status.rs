@@ -71,6 +71,10 @@ pub struct ObjectStatus {
     /// (crosslink no longer changes them; its tags say so).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retained: Vec<String>,
+    /// Non-blocking observations worth a person's attention (an authorizer no route uses, an
+    /// API key still working through its rotation overlap).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Synced: AWS matches desired state (no change pending, no problem).
     #[serde(default)]
     pub synced: bool,
@@ -133,6 +137,9 @@ pub struct StatusSnapshot {
     pub last_full_sync: Option<String>,
     pub gateways: Vec<ObjectStatus>,
     pub links: Vec<ObjectStatus>,
+    /// Each consumer: its usage plan and API key ids (never a key's value), rotation overlaps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<ObjectStatus>,
     /// With several replicas: who owns which unit. Gateways and links above are only those of
     /// the units this replica holds; ask the holder for the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1815,3 +1815,168 @@ async fn a_web_acl_is_associated_repaired_and_its_removal_is_held() {
     assert!(r.converged, "{:#?}", r.remaining);
     assert_eq!(live(&f), None);
 }
+
+// ---- consumers: usage plans and API keys ---------------------------------------------------------
+
+fn consumer(name: &str, body: &str) -> String {
+    format!(
+        r#"
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Consumer
+metadata: {{name: {name}}}
+spec:
+  gateways: [edge]
+{body}"#
+    )
+}
+
+fn usage_plans(f: &FakeAws) -> Vec<crosslink_plan::observed::UsagePlan> {
+    state(f, GW).usage_plans
+}
+
+fn plan_of<'a>(plans: &'a [crosslink_plan::observed::UsagePlan], name: &str) -> &'a crosslink_plan::observed::UsagePlan {
+    plans.iter().find(|u| u.name == name).unwrap_or_else(|| panic!("no usage plan {name} in {plans:#?}"))
+}
+
+fn keys_of(f: &FakeAws, consumer: &str) -> Vec<crosslink_plan::observed::ApiKey> {
+    let owner = format!("Consumer/{consumer}");
+    state(f, GW).api_keys.into_iter().filter(|k| k.tags.get("crosslink.dev/owner") == Some(&owner)).collect()
+}
+
+/// A consumer from an empty account: its usage plan joins the stage the same pass deploys, with
+/// its throttle, quota and per-route throttles, and its key is made and added. Drift of each is
+/// repaired; a rotation keeps the previous key through the overlap, then removes it; a suspended
+/// consumer's key is disabled; removing the consumer removes its plan (stages first) and keys.
+/// What crosslink does not own (a hand-made plan and key) is never touched, and the key's value
+/// is in nothing crosslink reports.
+#[tokio::test]
+async fn consumers_get_a_usage_plan_and_key_repaired_rotated_with_overlap_and_removed() {
+    let f = world();
+    f.with_account(GW, |s| {
+        s.usage_plans.push(crosslink_plan::observed::UsagePlan {
+            id: "handmade".into(),
+            name: "partner-by-hand".into(),
+            description: None,
+            throttle: None,
+            quota: None,
+            api_stages: vec![],
+            key_ids: vec!["handkey".into()],
+            tags: BTreeMap::new(),
+        });
+        s.api_keys.push(crosslink_plan::observed::ApiKey {
+            id: "handkey".into(),
+            name: "by-hand".into(),
+            enabled: true,
+            created_date: 1_700_000_000,
+            tags: BTreeMap::new(),
+        });
+    });
+    let acme = |key: &str, route: &str| {
+        consumer(
+            "acme",
+            &format!(
+                "  description: Acme Payments Ltd\n  throttling: {{rateLimit: 50, burstLimit: 100}}\n  quota: {{limit: 10000, period: DAY}}\n  routes: [{{path: /payments, throttling: {route}}}]\n  apiKey: {key}\n"
+            ),
+        )
+    };
+    let base = three_links() + &consumer("beta", "  quota: {limit: 500, period: MONTH}\n");
+    let d1 = desired(&(base.clone() + &acme("{generation: 1}", "{rateLimit: 5, burstLimit: 10}")));
+    let r = converge(&f, &d1).await;
+    let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    assert_eq!(ops.iter().filter(|o| **o == "CreateUsagePlan").count(), 2, "{ops:?}");
+    assert_eq!(ops.iter().filter(|o| **o == "CreateUsagePlanKey").count(), 2, "{ops:?}");
+
+    let api = state(&f, GW).rest_apis.iter().find(|a| a.name == "open-banking").expect("api").id.clone();
+    let plans = usage_plans(&f);
+    let up = plan_of(&plans, "crosslink-acme");
+    assert_eq!(up.description.as_deref(), Some("Acme Payments Ltd"));
+    assert_eq!(up.throttle.map(|t| (t.rate_limit, t.burst_limit)), Some((50.0, 100)));
+    let q = up.quota.as_ref().expect("quota");
+    assert_eq!((q.limit, q.period.as_str(), q.offset), (10000, "DAY", 0));
+    assert_eq!(up.api_stages.len(), 1);
+    assert_eq!((up.api_stages[0].api_id.as_str(), up.api_stages[0].stage.as_str()), (api.as_str(), "v1"));
+    let keys: Vec<&String> = up.api_stages[0].throttle.keys().collect();
+    assert_eq!(keys, ["/payments/ANY", "/payments/{proxy+}/ANY"]);
+    let k1 = keys_of(&f, "acme");
+    assert_eq!(k1.len(), 1);
+    assert!(k1[0].enabled && k1[0].name == "crosslink-acme-g1" && up.key_ids == [k1[0].id.clone()]);
+    assert_eq!(plan_of(&plans, "crosslink-beta").quota.as_ref().map(|q| q.period.clone()), Some("MONTH".into()));
+    assert!(plan_of(&plans, "crosslink-beta").throttle.is_none());
+    // The key's value reaches nothing crosslink reports (the in-memory AWS never hands it over,
+    // as crosslink never asks AWS for it).
+    let value = f.api_key_value(&k1[0].id).expect("AWS generated a value");
+    let said = format!("{r:?}{}", serde_json::to_string(&r).expect("report serializes"));
+    assert!(!said.contains(&value) && said.contains(&k1[0].id));
+
+    // Drift: the throttle, quota, a per-route throttle and the key's membership and state.
+    f.with_account(GW, |s| {
+        let u = s.usage_plans.iter_mut().find(|u| u.name == "crosslink-acme").expect("plan");
+        u.throttle = Some(crosslink_plan::observed::LiveThrottle { rate_limit: 5000.0, burst_limit: 5000 });
+        u.quota = None;
+        u.api_stages[0].throttle.clear();
+        u.key_ids.clear();
+        s.api_keys.iter_mut().find(|k| k.name == "crosslink-acme-g1").expect("key").enabled = false;
+    });
+    let r = converge(&f, &d1).await;
+    let mut fixes: Vec<String> =
+        r.executed.iter().map(|e| format!("{} {}", e.action.op.name(), e.action.reason)).collect();
+    fixes.sort();
+    assert_eq!(fixes.len(), 3, "{fixes:#?}");
+    assert!(fixes[0].starts_with("CreateUsagePlanKey missing"), "{fixes:#?}");
+    assert!(fixes[1].starts_with("UpdateApiKey drift of apiKey.enabled: live false, desired true"), "{fixes:#?}");
+    assert!(fixes[2].starts_with("UpdateUsagePlan drift of throttling: live 5000/s burst 5000"), "{fixes:#?}");
+    let plans = usage_plans(&f);
+    let up = plan_of(&plans, "crosslink-acme");
+    assert_eq!(up.throttle.map(|t| (t.rate_limit, t.burst_limit)), Some((50.0, 100)));
+    assert_eq!(up.quota.as_ref().map(|q| q.limit), Some(10000));
+    assert_eq!(up.api_stages[0].throttle["/payments/{proxy+}/ANY"].burst_limit, 10);
+
+    // A changed per-route throttle: patched in place (the stage stays in the plan throughout).
+    let d2 = desired(&(base.clone() + &acme("{generation: 1}", "{rateLimit: 7, burstLimit: 14}")));
+    let r = converge(&f, &d2).await;
+    assert_eq!(r.executed.iter().map(|e| e.action.op.name()).collect::<Vec<_>>(), ["UpdateUsagePlan"]);
+    assert_eq!(plan_of(&usage_plans(&f), "crosslink-acme").api_stages[0].throttle["/payments/ANY"].rate_limit, 7.0);
+
+    // Rotation: generation 2 joins the plan; generation 1 keeps working through the overlap.
+    let d3 = desired(&(base.clone() + &acme("{generation: 2, overlapHours: 24}", "{rateLimit: 7, burstLimit: 14}")));
+    let r = converge(&f, &d3).await;
+    let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    assert_eq!(ops, ["CreateApiKey", "CreateUsagePlanKey"]);
+    assert!(r.executed[0].action.reason.to_string().contains("rotated"), "{}", r.executed[0].action.reason);
+    let keys = keys_of(&f, "acme");
+    assert_eq!(keys.len(), 2);
+    let up = plan_of(&usage_plans(&f), "crosslink-acme").clone();
+    assert_eq!(up.key_ids.len(), 2, "both keys work during the overlap");
+    let warnings = &r.remaining.reports[&Subject::Consumer("acme".into())].warnings;
+    assert!(warnings.iter().any(|w| w.contains("crosslink-acme-g1") && w.contains("still works until")), "{warnings:?}");
+    f.advance_clock(23 * 3600);
+    assert!(converge(&f, &d3).await.executed.is_empty(), "still within the overlap");
+    f.advance_clock(3600);
+    let r = converge(&f, &d3).await;
+    let mut ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    ops.sort();
+    assert_eq!(ops, ["DeleteApiKey", "DeleteUsagePlanKey"]);
+    let keys = keys_of(&f, "acme");
+    assert_eq!(keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["crosslink-acme-g2"]);
+    assert_eq!(plan_of(&usage_plans(&f), "crosslink-acme").key_ids, [keys[0].id.clone()]);
+
+    // Suspended: the key is disabled, not deleted.
+    let d4 = desired(&(base.clone() + &acme("{generation: 2, enabled: false}", "{rateLimit: 7, burstLimit: 14}")));
+    converge(&f, &d4).await;
+    assert!(!keys_of(&f, "acme")[0].enabled);
+
+    // Removed: the plan's stage first, then the plan; its key too. Beta and the hand-made ones stay.
+    let d5 = desired(&base);
+    let r = converge(&f, &d5).await;
+    let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    let at = |op: &str| ops.iter().position(|o| *o == op).unwrap_or_else(|| panic!("{op} in {ops:?}"));
+    assert!(at("UpdateUsagePlan") < at("DeleteUsagePlan"), "{ops:?}");
+    assert!(ops.contains(&"DeleteApiKey"), "{ops:?}");
+    let plans = usage_plans(&f);
+    let names: BTreeSet<&str> = plans.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(["crosslink-beta", "partner-by-hand"]));
+    assert!(keys_of(&f, "acme").is_empty());
+    assert!(state(&f, GW).api_keys.iter().any(|k| k.id == "handkey"));
+    assert_eq!(plan_of(&plans, "partner-by-hand").key_ids, ["handkey"]);
+}

@@ -371,18 +371,20 @@ pub fn generate(state: &DesiredState, instance: &str, principal: Option<&str>) -
                 (Value::Null, Value::Null)
             }
         };
-        accounts.insert(
-            name.clone(),
-            json!({
-                "accountId": account.spec.account_id,
-                "region": account.spec.region,
-                "sides": work.sides(),
-                "roleArn": role_arn,
-                "trustPolicy": trust,
-                "permissionsPolicy": policy.document(),
-                "notes": policy.notes,
-            }),
-        );
+        let document = policy.document();
+        let mut entry = json!({
+            "accountId": account.spec.account_id,
+            "region": account.spec.region,
+            "sides": work.sides(),
+            "roleArn": role_arn,
+            "trustPolicy": trust,
+            "permissionsPolicy": document,
+            "notes": policy.notes,
+        });
+        if let Some(parts) = managed_parts(&entry["permissionsPolicy"]) {
+            entry["permissionsPolicyParts"] = Value::Array(parts);
+        }
+        accounts.insert(name.clone(), entry);
     }
 
     let mut controller = Policy::new();
@@ -419,20 +421,44 @@ pub fn generate(state: &DesiredState, instance: &str, principal: Option<&str>) -
     })
 }
 
-/// Past the managed policy limit: say so, and where it still fits.
+/// Past the managed policy limit: say so, and what to attach instead.
 fn size_note(policy: &Value) -> Option<String> {
     let size = serde_json::to_string(policy).map(|s| s.len()).unwrap_or_default();
     if size <= MANAGED_POLICY_LIMIT {
         return None;
     }
-    let limit = if size > INLINE_ROLE_POLICY_LIMIT {
-        "the inline role policy limit too"
+    let parts = managed_parts(policy).map_or(0, |p| p.len());
+    let inline = if size > INLINE_ROLE_POLICY_LIMIT {
+        "and over a role's inline policy limit (10,240) too"
     } else {
-        "not the inline role policy limit (10,240)"
+        "but within a role's inline policy limit (10,240): attach it inline, or"
     };
     Some(format!(
-        "{size} characters: over the managed policy limit (6,144), {limit}; attach it inline or split it by Sid"
+        "{size} characters: over the managed policy limit (6,144) {inline} attach the {parts} documents of permissionsPolicyParts as managed policies (the same statements, split by Sid)"
     ))
+}
+
+/// A policy over the managed policy limit, split into documents that each fit it: the same
+/// statements, in order, none split. `None` when it fits as it is.
+fn managed_parts(policy: &Value) -> Option<Vec<Value>> {
+    let size = |v: &Value| serde_json::to_string(v).map(|s| s.len()).unwrap_or_default();
+    if size(policy) <= MANAGED_POLICY_LIMIT {
+        return None;
+    }
+    let empty = size(&json!({"Version": "2012-10-17", "Statement": []}));
+    let mut parts: Vec<Vec<Value>> = vec![Vec::new()];
+    let mut used = empty;
+    for st in policy["Statement"].as_array().into_iter().flatten() {
+        // One comma between statements.
+        let add = size(st) + 1;
+        if used + add > MANAGED_POLICY_LIMIT && parts.last().is_some_and(|p| !p.is_empty()) {
+            parts.push(Vec::new());
+            used = empty;
+        }
+        used += add;
+        parts.last_mut().expect("one part at least").push(st.clone());
+    }
+    Some(parts.into_iter().map(|st| json!({"Version": "2012-10-17", "Statement": st})).collect())
 }
 
 fn trust_policy(
@@ -949,6 +975,34 @@ mod tests {
                 )
             }
             ("apigateway", "GetAccount") => (Gateway, vec![req("apigateway:GET", f.apigw("/account"), none())]),
+            // Consumers: usage plans and API keys carry tags of their own; a plan's key list
+            // does not.
+            ("apigateway", "GetUsagePlans") => (Gateway, vec![req("apigateway:GET", f.apigw("/usageplans"), none())]),
+            ("apigateway", "GetUsagePlanKeys") => {
+                (Gateway, vec![req("apigateway:GET", f.apigw("/usageplans/up1a2b/keys"), none())])
+            }
+            ("apigateway", "GetApiKeys") => (Gateway, vec![req("apigateway:GET", f.apigw("/apikeys"), none())]),
+            ("apigateway", "CreateUsagePlan") => {
+                (Gateway, vec![req("apigateway:POST", f.apigw("/usageplans"), f.request_tags())])
+            }
+            ("apigateway", "CreateApiKey") => (Gateway, vec![req("apigateway:POST", f.apigw("/apikeys"), f.request_tags())]),
+            ("apigateway", "UpdateUsagePlan") => {
+                (Gateway, vec![req("apigateway:PATCH", f.apigw("/usageplans/up1a2b"), f.owned())])
+            }
+            ("apigateway", "DeleteUsagePlan") => {
+                (Gateway, vec![req("apigateway:DELETE", f.apigw("/usageplans/up1a2b"), f.owned())])
+            }
+            ("apigateway", "UpdateApiKey") => (Gateway, vec![req("apigateway:PATCH", f.apigw("/apikeys/k1a2b3"), f.owned())]),
+            ("apigateway", "DeleteApiKey") => {
+                (Gateway, vec![req("apigateway:DELETE", f.apigw("/apikeys/k1a2b3"), f.owned())])
+            }
+            ("apigateway", "CreateUsagePlanKey") => {
+                (Gateway, vec![req("apigateway:POST", f.apigw("/usageplans/up1a2b/keys"), region(&f.gw_region))])
+            }
+            ("apigateway", "DeleteUsagePlanKey") => (
+                Gateway,
+                vec![req("apigateway:DELETE", f.apigw("/usageplans/up1a2b/keys/k1a2b3"), region(&f.gw_region))],
+            ),
             // Stages inherit their REST API's tags for authorization.
             ("apigateway", "UpdateStage") => {
                 (Gateway, vec![req("apigateway:PATCH", f.apigw(&format!("{api}/stages/{}", f.stage)), f.owned())])
@@ -1231,8 +1285,24 @@ mod tests {
             for sid in &sids {
                 assert!(account["notes"].get(*sid).is_some(), "{name}: no note for {sid}");
             }
+            // It fits a role's inline policy, or it comes in parts that each fit a managed
+            // policy and together hold exactly its statements.
             let size = serde_json::to_string(policy).unwrap().len();
-            assert!(size <= INLINE_ROLE_POLICY_LIMIT, "{name}: {size} characters");
+            match account.get("permissionsPolicyParts") {
+                None => assert!(size <= MANAGED_POLICY_LIMIT, "{name}: {size} characters and no parts"),
+                Some(parts) => {
+                    let parts = parts.as_array().expect("parts");
+                    assert!(parts.len() >= 2, "{name}: {} part(s)", parts.len());
+                    let mut joined = Vec::new();
+                    for part in parts {
+                        let n = serde_json::to_string(part).unwrap().len();
+                        assert!(n <= MANAGED_POLICY_LIMIT, "{name}: a part of {n} characters");
+                        joined.extend(part["Statement"].as_array().unwrap().iter().cloned());
+                    }
+                    assert_eq!(&Value::Array(joined), &policy["Statement"], "{name}: parts differ from the policy");
+                    assert!(account["notes"]["size"].as_str().unwrap().contains("permissionsPolicyParts"));
+                }
+            }
         }
     }
 

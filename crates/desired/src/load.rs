@@ -127,6 +127,11 @@ fn secrets(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> bool {
 }
 
 fn credential(file: &Path, loc: Loc, field: &str) -> Diagnostic {
+    if field.split('.').any(|f| f == "apiKey") {
+        // A consumer's key: AWS generates its value, crosslink never writes or shows it.
+        return Diagnostic::new(file, loc, field, "an API key's value does not belong in desired state")
+            .hint("remove it (and treat it as leaked: it was committed); AWS generates the value, and crosslink shows only the key's id");
+    }
     Diagnostic::new(file, loc, field, "credentials do not belong in desired state; use assumeRole")
         .hint("remove the secret (and rotate it: it was committed), then give the Account `assumeRole: {roleArn: ...}`")
 }

@@ -260,7 +260,7 @@ fn status_table_at(s: &StatusSnapshot, now: SystemTime) -> String {
         }
     }
     out.push('\n');
-    let rows: Vec<[String; 6]> = s.gateways.iter().chain(&s.links).map(|o| row(o, now)).collect();
+    let rows: Vec<[String; 6]> = s.gateways.iter().chain(&s.links).chain(&s.consumers).map(|o| row(o, now)).collect();
     if rows.is_empty() {
         out.push_str("no gateways or links in desired state\n");
         return out;
@@ -299,6 +299,10 @@ fn row(o: &ObjectStatus, now: SystemTime) -> [String; 6] {
         Some(e) if o.message.is_empty() => format!("{}: {}", e.code, e.message),
         Some(e) => format!("{} [{}: {}]", o.message, e.code, e.message),
         None => o.message.clone(),
+    };
+    let message = match o.warnings.as_slice() {
+        [] => message,
+        w => format!("{message}; warning: {}", w.join("; ")),
     };
     [
         truncate(&one_line(&o.kind), NAME_WIDTH),
@@ -392,6 +396,7 @@ mod tests {
             pending_changes: 0,
             revision: None,
             retained: vec![],
+            warnings: vec![],
             synced: true,
             health: None,
         }
@@ -427,6 +432,10 @@ mod tests {
             last_full_sync: None,
             gateways: vec![object("Gateway", "edge", Phase::Ready, "in sync")],
             links: vec![payments, ledger],
+            consumers: vec![ObjectStatus {
+                warnings: vec!["API key crosslink-acme-g1 (k1) of generation 1 still works until 2025-06-02T09:00:00Z".into()],
+                ..object("Consumer", "acme", Phase::Ready, "in sync")
+            }],
         };
         let now = humantime::parse_rfc3339("2025-06-01T10:00:00Z").unwrap();
         let table = status_table_at(&s, now);
@@ -442,10 +451,11 @@ DESIRED STATE ERROR (revision bad77 rejected; still running 3f2a9c1):
   links.yaml:9:1: second
 PRUNE GUARD: deletions held back for 2 link(s): a, b; held
 
-KIND     NAME      PHASE     PENDING  LAST RECONCILE  MESSAGE / ERROR
-Gateway  edge      Ready           0  10s ago         in sync
-Link     payments  Degraded       12  10s ago         retrying in 30s [ThrottlingException: Rate exceeded]
-Link     ledger    Failed          0  never           CidrOverlap: 10.1.0.0/16 overlaps the gateway VPC [31mred [0m 10.1.0.0/16 overlaps the gateway VPC…
+KIND      NAME      PHASE     PENDING  LAST RECONCILE  MESSAGE / ERROR
+Gateway   edge      Ready           0  10s ago         in sync
+Link      payments  Degraded       12  10s ago         retrying in 30s [ThrottlingException: Rate exceeded]
+Link      ledger    Failed          0  never           CidrOverlap: 10.1.0.0/16 overlaps the gateway VPC [31mred [0m 10.1.0.0/16 overlaps the gateway VPC…
+Consumer  acme      Ready           0  10s ago         in sync; warning: API key crosslink-acme-g1 (k1) of generation 1 still works until 2025-06-02T09:00…
 ";
         assert_eq!(table, want_head, "\n{table}");
         assert!(!table.contains('\x1b'), "escape sequences from the daemon reach the terminal");

@@ -41,6 +41,7 @@ dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .banner { border-radius: 6px; padding: 10px 12px; margin: 12px 0; color: #fff; }
 .banner.error { background: #b42318; }
 .banner.warn { background: #9a6700; }
+span.warn { color: #9a6700; }
 .banner pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 6px 0 0; font-size: 0.9em; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: 6px 8px; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
@@ -101,6 +102,9 @@ pub(crate) fn render(s: &StatusSnapshot, now: SystemTime) -> String {
     fact(&mut h, "last full sync", &synced);
     fact(&mut h, "gateways", &e(&phase_counts(&s.gateways)));
     fact(&mut h, "links", &e(&phase_counts(&s.links)));
+    if !s.consumers.is_empty() {
+        fact(&mut h, "consumers", &e(&phase_counts(&s.consumers)));
+    }
     h.push_str("</dl></header>\n");
 
     if let Some(err) = &s.desired.error {
@@ -161,6 +165,9 @@ pub(crate) fn render(s: &StatusSnapshot, now: SystemTime) -> String {
     }
     table(&mut h, "Gateways", &s.gateways, now);
     table(&mut h, "Links", &s.links, now);
+    if !s.consumers.is_empty() {
+        table(&mut h, "Consumers", &s.consumers, now);
+    }
 
     let _ = writeln!(
         h,
@@ -267,6 +274,7 @@ fn table(h: &mut String, title: &str, objects: &[ObjectStatus], now: SystemTime)
         };
         let mut resources: Vec<String> = o.resources.iter().map(|(k, v)| format!("{}: {}", e(k), e(v))).collect();
         resources.extend(o.retained.iter().map(|r| format!("kept: {}", e(r))));
+        resources.extend(o.warnings.iter().map(|w| format!("<span class=\"warn\">warning: {}</span>", e(w))));
         let (name, healthy) = if links {
             let name = format!("<a href=\"links/{}\"><strong>{}</strong></a>", e(&path_segment(&o.name)), e(&o.name));
             (name, format!("<td data-label=\"Healthy\">{}</td>", healthy_badge(o.health.as_ref())))
@@ -419,6 +427,7 @@ mod tests {
             pending_changes: 2,
             revision: None,
             retained: vec![],
+            warnings: vec![],
             synced: true,
             health: None,
         }

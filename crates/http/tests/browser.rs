@@ -44,6 +44,7 @@ fn link(name: &str, phase: Phase, health: Option<LinkHealth>, message: &str) -> 
         pending_changes: 0,
         revision: Some("3f2a9c1d0b7e".into()),
         retained: vec![],
+        warnings: vec![],
         synced: true,
         health,
     }

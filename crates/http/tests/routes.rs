@@ -17,6 +17,7 @@ use tower::ServiceExt;
 
 fn snapshot() -> StatusSnapshot {
     StatusSnapshot {
+        consumers: vec![],
         shards: None,
         events: None,
         protection: Default::default(),
@@ -42,6 +43,7 @@ fn snapshot() -> StatusSnapshot {
             pending_changes: 0,
             revision: Some("3f2a9c1".into()),
             retained: vec![],
+            warnings: vec![],
             synced: true,
             health: None,
         }],
@@ -60,6 +62,7 @@ fn snapshot() -> StatusSnapshot {
             pending_changes: 3,
             revision: None,
             retained: vec![],
+            warnings: vec![],
             synced: true,
             health: None,
         }],

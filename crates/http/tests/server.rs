@@ -37,6 +37,7 @@ fn snapshot() -> StatusSnapshot {
             pending_changes: 4,
             revision: None,
             retained: vec![],
+            warnings: vec![],
             synced: true,
             health: None,
         }],

@@ -722,6 +722,20 @@ impl<'a> Planner<'a> {
                 self.report(&subject).waiting.push(format!("Gateway/{g} to be planned (see its problems)"));
                 continue;
             };
+            if let Some(gw) = self.ix.gateway(g) {
+                let default = gw.spec.api.api_key_required.unwrap_or(false);
+                let keyed = self
+                    .ix
+                    .links_of(g)
+                    .iter()
+                    .flat_map(|l| &l.spec.routes)
+                    .any(|r| r.api_key_required.unwrap_or(default));
+                if !keyed {
+                    self.report(&subject).warnings.push(format!(
+                        "no route of Gateway/{g} requires an API key, so the usage plan limits nothing there: set `apiKeyRequired: true` on the gateway's api or on routes"
+                    ));
+                }
+            }
             let ready = gs.exists || gs.deploy.is_some();
             if !ready {
                 self.report(&subject).waiting.push(format!("stage {} of Gateway/{g} to be deployed (it has no routes yet)", gs.stage));
