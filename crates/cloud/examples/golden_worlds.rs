@@ -253,6 +253,21 @@ struct Case {
     build: fn(&World) -> String,
 }
 
+/// A partner as a consumer of the gateway (the cases' links serve /payments).
+const CONSUMER: &str = r#"
+---
+apiVersion: crosslink.dev/v1alpha1
+kind: Consumer
+metadata: {name: acme}
+spec:
+  description: Acme Payments Ltd
+  gateways: [edge]
+  throttling: {rateLimit: 50, burstLimit: 100}
+  quota: {limit: 100000, period: MONTH}
+  routes: [{path: /payments, throttling: {rateLimit: 5, burstLimit: 10}}]
+  apiKey: {generation: 1, overlapHours: 24}
+"#;
+
 const CASES: &[Case] = &[
     Case { name: "everything-from-empty", build: |_| base() },
     Case {
@@ -863,6 +878,31 @@ const CASES: &[Case] = &[
             let retained = Pay { extra: "  deletionPolicy: Retain\n", ..Pay::default() }.yaml();
             converge(f, &(accounts(false) + &edge("") + &retained));
             converge(f, &(accounts(false) + &edge("")));
+            base()
+        },
+    },
+    Case {
+        name: "consumer-added",
+        build: |f| {
+            converge(f, &base());
+            // A usage plan over the stage with a per-route throttle, and its key.
+            base() + CONSUMER
+        },
+    },
+    Case {
+        name: "consumer-key-rotated-in-overlap",
+        build: |f| {
+            converge(f, &(base() + CONSUMER));
+            f.advance_clock(3600);
+            // Generation 2 is made and joins the plan; generation 1 stays for the overlap.
+            base() + &CONSUMER.replace("generation: 1", "generation: 2")
+        },
+    },
+    Case {
+        name: "consumer-removed",
+        build: |f| {
+            converge(f, &(base() + CONSUMER));
+            // The plan's stage is removed before the plan; the key goes too.
             base()
         },
     },

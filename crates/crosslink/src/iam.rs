@@ -429,12 +429,12 @@ fn size_note(policy: &Value) -> Option<String> {
     }
     let parts = managed_parts(policy).map_or(0, |p| p.len());
     let inline = if size > INLINE_ROLE_POLICY_LIMIT {
-        "and over a role's inline policy limit (10,240) too"
+        " and a role's inline policy limit (10,240) too:"
     } else {
-        "but within a role's inline policy limit (10,240): attach it inline, or"
+        ", within a role's inline policy limit (10,240): attach it inline, or"
     };
     Some(format!(
-        "{size} characters: over the managed policy limit (6,144) {inline} attach the {parts} documents of permissionsPolicyParts as managed policies (the same statements, split by Sid)"
+        "{size} characters: over the managed policy limit (6,144){inline} attach the {parts} documents of permissionsPolicyParts as managed policies (the same statements, split by Sid)"
     ))
 }
 

@@ -67,7 +67,8 @@ macro_rules! account_state {
             /// clock (an API key's rotation overlap is measured against it).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub observed_at: Option<i64>,
-            $($(pub $field: crate::kinds::$module::Observed,)?)*
+            // An observation kept from before a kind existed reads as holding none of it.
+            $($(#[serde(default)] pub $field: crate::kinds::$module::Observed,)?)*
         }
     };
 }
