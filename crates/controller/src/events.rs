@@ -109,6 +109,13 @@ pub const WATCHED: &[(&str, &[&str])] = &[
             "CreateAuthorizer",
             "UpdateAuthorizer",
             "DeleteAuthorizer",
+            // Consumers: their usage plans, keys, and the keys in each plan.
+            "UpdateUsagePlan",
+            "DeleteUsagePlan",
+            "CreateUsagePlanKey",
+            "DeleteUsagePlanKey",
+            "UpdateApiKey",
+            "DeleteApiKey",
             "TagResource",
             "UntagResource",
         ],
@@ -391,6 +398,17 @@ impl Resolver {
                 }
                 for g in v.target_arns.iter().flat_map(|a| lb_gateways.get(a.as_str()).into_iter().flatten()) {
                     add(&v.id, Subject::Gateway(g.metadata.name.clone()));
+                }
+            }
+            // A consumer's usage plan and keys (`usagePlanId`, `keyId`, `apiKey` in requests).
+            for u in &st.usage_plans {
+                if let Some(s) = tags::owner_subject(&u.tags) {
+                    add(&u.id, s);
+                }
+            }
+            for k in &st.api_keys {
+                if let Some(s) = tags::owner_subject(&k.tags) {
+                    add(&k.id, s);
                 }
             }
             for api in &st.rest_apis {
@@ -1009,6 +1027,45 @@ mod tests {
         let far = cloudtrail_event("e", "999999999999", "ec2.amazonaws.com", "DeleteRoute", "x", serde_json::json!({}));
         let Ok(Parsed::Change(ev)) = parse(&far) else { panic!() };
         assert_eq!(r.resolve(&ev), Resolution::Ignore(Ignored::UnknownAccount));
+    }
+
+    /// A hand change to a consumer's usage plan or key (`usagePlanId`, `keyId`, `apiKey`) reaches
+    /// the consumer, by the owner tag of what crosslink observed.
+    #[test]
+    fn usage_plan_and_api_key_events_reach_their_consumer() {
+        use crosslink_plan::observed::{AccountState, ApiKey, UsagePlan};
+        let yaml = "apiVersion: crosslink.dev/v1alpha1\nkind: Account\nmetadata: {name: gw}\nspec:\n  accountId: \"111111111111\"\n  region: eu-central-1\n";
+        let desired = crosslink_desired::load_str(std::path::Path::new("a.yaml"), yaml).expect("valid");
+        let owned = |c: &str| BTreeMap::from([("crosslink.dev/owner".to_string(), format!("Consumer/{c}"))]);
+        let st = AccountState {
+            usage_plans: vec![UsagePlan {
+                id: "up1".into(),
+                name: "crosslink-acme".into(),
+                description: None,
+                throttle: None,
+                quota: None,
+                api_stages: vec![],
+                key_ids: vec!["k1".into()],
+                tags: owned("acme"),
+            }],
+            api_keys: vec![ApiKey { id: "k1".into(), name: "crosslink-acme-g1".into(), enabled: true, created_date: 0, tags: owned("acme") }],
+            ..AccountState::default()
+        };
+        let observed = Observed { accounts: BTreeMap::from([("gw".to_string(), AccountObservation::Ok(Box::new(st)))]) };
+        let r = Resolver::new(&desired, Some(&observed), &Units::of(&desired));
+        let touched = |name: &str, params: serde_json::Value| {
+            let body = cloudtrail_event("e", "111111111111", "apigateway.amazonaws.com", name, "arn:aws:sts::111111111111:assumed-role/Admin/alice", params);
+            let Ok(Parsed::Change(ev)) = parse(&body) else { panic!("{name} is watched") };
+            match r.resolve(&ev) {
+                Resolution::Touches { subjects, .. } => subjects.into_iter().collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let acme = vec![Subject::Consumer("acme".into())];
+        assert_eq!(touched("UpdateUsagePlan", serde_json::json!({"usagePlanId": "up1"})), acme);
+        assert_eq!(touched("DeleteUsagePlanKey", serde_json::json!({"usagePlanId": "up1", "keyId": "k1"})), acme);
+        assert_eq!(touched("UpdateApiKey", serde_json::json!({"apiKey": "k1"})), acme);
+        assert_eq!(touched("DeleteApiKey", serde_json::json!({"apiKey": "someone-elses"})), vec![]);
     }
 
     #[test]

@@ -338,7 +338,8 @@ async fn load_balancer_target_group_listener_and_targets() {
     sorted.sort();
     // Batched per account: one call per list, one DescribeTags per kind, listeners and target
     // health only for crosslink's own load balancer and target group, and API Gateway's account
-    // settings (GetAccount: the CloudWatch Logs role stage logging needs) once.
+    // settings (GetAccount: the CloudWatch Logs role stage logging needs) once; consumers' usage
+    // plans and API keys one list each (no plan is crosslink's, so no GetUsagePlanKeys).
     assert_eq!(
         sorted,
         vec![
@@ -353,7 +354,9 @@ async fn load_balancer_target_group_listener_and_targets() {
             "DescribeVpcPeeringConnections",
             "DescribeVpcs",
             "GetAccount",
+            "GetApiKeys",
             "GetRestApis",
+            "GetUsagePlans",
             "GetVpcLinks",
         ]
     );
