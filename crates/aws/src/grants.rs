@@ -23,6 +23,8 @@ pub enum When {
     OwnRestApis,
     /// Accounts whose gateways have Consumers (usage plans and API keys are made there).
     Consumers,
+    /// Accounts with a Gateway that has a custom domain.
+    CustomDomains,
 }
 
 /// The VPCs a scope names, each in the account (and region) that owns it.
@@ -59,6 +61,9 @@ pub enum Resource {
     ReferencedLoadBalancers,
     /// `/restapis/<id><suffix>` for each REST API this Account's gateways reference by id.
     ReferencedRestApis(&'static str),
+    /// `arn:<partition>:s3:::<bucket>/<key>` of each mutual TLS truststore this Account's
+    /// gateways name.
+    Truststores,
 }
 
 /// One entry of a statement's `Condition`.

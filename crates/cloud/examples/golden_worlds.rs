@@ -253,6 +253,15 @@ struct Case {
     build: fn(&World) -> String,
 }
 
+/// The gateway's API with a custom domain (and `extra` fields of the domain).
+fn domain_api(extra: &str) -> String {
+    format!(
+        "{{name: open-banking, stage: v1, customDomain: {{domainName: api.bank.example, certificateArn: 'arn:aws:acm:eu-central-1:111111111111:certificate/c1', basePath: open-banking{extra}}}}}"
+    )
+}
+
+const MTLS: &str = ", mutualTls: {truststoreUri: 's3://bank-truststores/qwac.pem'}";
+
 /// A partner as a consumer of the gateway (the cases' links serve /payments).
 const CONSUMER: &str = r#"
 ---
@@ -879,6 +888,22 @@ const CASES: &[Case] = &[
             converge(f, &(accounts(false) + &edge("") + &retained));
             converge(f, &(accounts(false) + &edge("")));
             base()
+        },
+    },
+    Case {
+        name: "custom-domain-added",
+        build: |f| {
+            converge(f, &base());
+            // The domain, then its mapping to the stage; no deployment.
+            accounts(false) + &gateway(&domain_api(""), "") + &pay()
+        },
+    },
+    Case {
+        name: "custom-domain-weakened",
+        build: |f| {
+            converge(f, &(accounts(false) + &gateway(&domain_api(MTLS), "") + &pay()));
+            // TLS 1.0 and no mutual TLS: the guard marks the update.
+            accounts(false) + &gateway(&domain_api(", securityPolicy: TLS_1_0"), "") + &pay()
         },
     },
     Case {

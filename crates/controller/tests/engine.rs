@@ -1980,3 +1980,104 @@ async fn consumers_get_a_usage_plan_and_key_repaired_rotated_with_overlap_and_re
     assert!(state(&f, GW).api_keys.iter().any(|k| k.id == "handkey"));
     assert_eq!(plan_of(&plans, "partner-by-hand").key_ids, ["handkey"]);
 }
+
+// ---- custom domains -------------------------------------------------------------------------------
+
+fn with_domain(domain: &str) -> String {
+    three_links().replace("  api: {name: open-banking, stage: v1}\n", &format!("  api:\n    name: open-banking\n    stage: v1\n    customDomain:\n{domain}"))
+}
+
+const CERT: &str = "arn:aws:acm:eu-central-1:111111111111:certificate/c1";
+const CERT2: &str = "arn:aws:acm:eu-central-1:111111111111:certificate/c2";
+
+/// A custom domain from empty: made with its certificate, policy and truststore, mapped to the
+/// stage the same pass deploys, and the DNS record to create reported. Drift of the certificate,
+/// the truststore and the mapping is repaired; a new base path moves the mapping; lowering the
+/// TLS policy and turning mutual TLS off are held until allowed; a domain of the same name that
+/// crosslink does not own is a problem, never taken over; removing it deletes it.
+#[tokio::test]
+async fn a_custom_domain_is_made_mapped_repaired_guarded_and_removed() {
+    let f = world();
+    let mtls = "      mutualTls: {truststoreUri: s3://bank-truststores/qwac.pem}\n";
+    let domain = |extra: &str| format!("      domainName: api.bank.example\n      certificateArn: {CERT}\n{extra}");
+    let d1 = desired(&with_domain(&(domain("      basePath: open-banking\n") + mtls)));
+    let r = converge(&f, &d1).await;
+    let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    let at = |op: &str| ops.iter().position(|o| *o == op).unwrap_or_else(|| panic!("{op} in {ops:?}"));
+    assert!(at("CreateDomainName") < at("CreateBasePathMapping") && at("CreateDeployment") < at("CreateBasePathMapping"));
+    let api = state(&f, GW).rest_apis.iter().find(|a| a.name == "open-banking").expect("api").id.clone();
+    let live = || state(&f, GW).domain_names.into_iter().find(|d| d.name == "api.bank.example").expect("domain");
+    let d = live();
+    assert_eq!(d.certificate_arn.as_deref(), Some(CERT));
+    assert_eq!(d.security_policy.as_deref(), Some("TLS_1_2"));
+    assert_eq!(d.truststore_uri.as_deref(), Some("s3://bank-truststores/qwac.pem"));
+    assert_eq!(d.mappings.len(), 1);
+    assert_eq!((d.mappings[0].base_path.as_str(), d.mappings[0].rest_api_id.as_str()), ("open-banking", api.as_str()));
+    let report = &r.remaining.reports[&Subject::Gateway("edge".into())];
+    let dns = report.resources.get("dnsRecord").expect("the record to create");
+    assert!(dns.starts_with("api.bank.example CNAME d-") && dns.contains(".execute-api.eu-central-1.amazonaws.com"), "{dns}");
+
+    // Drift: the certificate and truststore changed, the mapping pointed elsewhere.
+    f.with_account(GW, |s| {
+        let d = s.domain_names.iter_mut().find(|d| d.name == "api.bank.example").expect("domain");
+        d.certificate_arn = Some(CERT2.into());
+        d.truststore_uri = Some("s3://someone/else.pem".into());
+        d.mappings[0].stage = Some("test".into());
+    });
+    let r = converge(&f, &d1).await;
+    let mut ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    ops.sort();
+    assert_eq!(ops, ["UpdateBasePathMapping", "UpdateDomainName"]);
+    let d = live();
+    assert_eq!((d.certificate_arn.as_deref(), d.truststore_uri.as_deref()), (Some(CERT), Some("s3://bank-truststores/qwac.pem")));
+    assert_eq!(d.mappings[0].stage.as_deref(), Some("v1"));
+
+    // A new base path: mapped there, the old path removed; a stranger's mapping stays.
+    f.with_account(GW, |s| {
+        let d = s.domain_names.iter_mut().find(|d| d.name == "api.bank.example").expect("domain");
+        d.mappings.push(crosslink_plan::observed::BasePathMapping {
+            base_path: "partner".into(),
+            rest_api_id: "someoneelse".into(),
+            stage: Some("prod".into()),
+        });
+    });
+    let d2 = desired(&with_domain(&(domain("      basePath: psd2\n") + mtls)));
+    converge(&f, &d2).await;
+    let paths: BTreeSet<String> = live().mappings.into_iter().map(|m| m.base_path).collect();
+    assert_eq!(paths, BTreeSet::from(["partner".to_string(), "psd2".to_string()]));
+
+    // Weaker: TLS 1.0 without mutual TLS is held, then made when allowed.
+    let weak = desired(&with_domain(&domain("      basePath: psd2\n      securityPolicy: TLS_1_0\n")));
+    let r = apply(&f, &weak).await;
+    assert!(!r.converged, "held");
+    let held: Vec<&String> = r.remaining.weakening.values().collect();
+    assert!(held.iter().any(|w| w.contains("TLS_1_2 -> TLS_1_0") && w.contains("mutual TLS turned off")), "{held:?}");
+    assert_eq!(live().truststore_uri.as_deref(), Some("s3://bank-truststores/qwac.pem"), "nothing weakened");
+    let r = engine(&f).apply(&weak, &ApplyOptions { allow_weakening: true, ..fast() }).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    let d = live();
+    assert_eq!((d.security_policy.as_deref(), d.truststore_uri.as_deref()), (Some("TLS_1_0"), None));
+
+    // Removed from the YAML: the domain goes (with its mappings).
+    converge(&f, &desired(&three_links())).await;
+    assert!(state(&f, GW).domain_names.is_empty());
+
+    // A name that exists without crosslink's tag: a problem, nothing made or changed.
+    f.with_account(GW, |s| {
+        s.domain_names.push(crosslink_plan::observed::DomainName {
+            name: "api.bank.example".into(),
+            regional_domain_name: None,
+            regional_hosted_zone_id: None,
+            certificate_arn: Some(CERT2.into()),
+            security_policy: Some("TLS_1_2".into()),
+            truststore_uri: None,
+            truststore_version: None,
+            tags: BTreeMap::new(),
+            mappings: vec![],
+        })
+    });
+    let r = apply(&f, &d1).await;
+    let problems = &r.remaining.reports[&Subject::Gateway("edge".into())].problems;
+    assert!(problems.iter().any(|p| p.code == "NameTaken"), "{problems:?}");
+    assert_eq!(live().certificate_arn.as_deref(), Some(CERT2), "not taken over");
+}

@@ -529,6 +529,7 @@ fn permissions(
             When::ServiceLinks => !work.service_links.is_empty(),
             When::OwnRestApis => work.gateways.iter().any(|g| matches!(g.spec.api.target, ApiTarget::Name(_))),
             When::Consumers => work.consumers,
+            When::CustomDomains => work.gateways.iter().any(|g| g.spec.api.custom_domain.is_some()),
         };
         let resources: Vec<Vec<String>> = grant.resources.iter().map(|r| scope.resource(*r)).collect();
         let condition: Vec<(&str, String, BTreeSet<String>)> =
@@ -620,6 +621,13 @@ impl Scope<'_> {
                     .collect();
                 return ids.into_iter().map(|id| place.apigw(&format!("/restapis/{id}{suffix}"))).collect();
             }
+            Resource::Truststores => work
+                .gateways
+                .iter()
+                .filter_map(|g| g.spec.api.custom_domain.as_ref()?.mutual_tls.as_ref())
+                .filter_map(|m| m.truststore_uri.strip_prefix("s3://"))
+                .map(|object| format!("arn:{}:s3:::{object}", place.partition))
+                .collect(),
         };
         set.into_iter().collect()
     }
@@ -977,6 +985,40 @@ mod tests {
             ("apigateway", "GetAccount") => (Gateway, vec![req("apigateway:GET", f.apigw("/account"), none())]),
             // Consumers: usage plans and API keys carry tags of their own; a plan's key list
             // does not.
+            // Custom domains: the domain name carries tags; its mappings do not. With mutual TLS,
+            // API Gateway reads the truststore from S3 with the caller's rights.
+            ("apigateway", "GetDomainNames") => (Gateway, vec![req("apigateway:GET", f.apigw("/domainnames"), none())]),
+            ("apigateway", "GetBasePathMappings") => (
+                Gateway,
+                vec![req("apigateway:GET", f.apigw("/domainnames/api.openbanking.bank.example/basepathmappings"), none())],
+            ),
+            ("apigateway", "CreateDomainName" | "UpdateDomainName") => {
+                let (action, path, context) = if op == "CreateDomainName" {
+                    ("apigateway:POST", "/domainnames".to_string(), f.request_tags())
+                } else {
+                    ("apigateway:PATCH", "/domainnames/api.openbanking.bank.example".to_string(), f.owned())
+                };
+                let truststore = "arn:aws:s3:::bank-psd2-truststores/eidas-qwac-issuers.pem".to_string();
+                (
+                    Gateway,
+                    vec![
+                        req(action, f.apigw(&path), context),
+                        req("s3:GetObject", truststore.clone(), none()),
+                        req("s3:GetObjectVersion", truststore, none()),
+                    ],
+                )
+            }
+            ("apigateway", "DeleteDomainName") => {
+                (Gateway, vec![req("apigateway:DELETE", f.apigw("/domainnames/api.openbanking.bank.example"), f.owned())])
+            }
+            ("apigateway", "CreateBasePathMapping" | "UpdateBasePathMapping" | "DeleteBasePathMapping") => {
+                let (action, path) = match op {
+                    "CreateBasePathMapping" => ("apigateway:POST", "/domainnames/api.openbanking.bank.example/basepathmappings"),
+                    "UpdateBasePathMapping" => ("apigateway:PATCH", "/domainnames/api.openbanking.bank.example/basepathmappings/open-banking"),
+                    _ => ("apigateway:DELETE", "/domainnames/api.openbanking.bank.example/basepathmappings/open-banking"),
+                };
+                (Gateway, vec![req(action, f.apigw(path), region(&f.gw_region))])
+            }
             ("apigateway", "GetUsagePlans") => (Gateway, vec![req("apigateway:GET", f.apigw("/usageplans"), none())]),
             ("apigateway", "GetUsagePlanKeys") => {
                 (Gateway, vec![req("apigateway:GET", f.apigw("/usageplans/up1a2b/keys"), none())])

@@ -562,9 +562,17 @@ fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
         }
     });
     let web_acl_arn = opt_string(cx, &mut f, "webAclArn");
+    let custom_domain = opt_with(cx, &mut f, "customDomain", custom_domain);
     f.finish(cx);
-    let (authorization, api_key_required, authorizers, stage_settings, resource_policy, web_acl_arn) =
-        (authorization?, api_key_required?, authorizers?, stage_settings?, resource_policy?, web_acl_arn?);
+    let (authorization, api_key_required, authorizers, stage_settings, resource_policy, web_acl_arn, custom_domain) = (
+        authorization?,
+        api_key_required?,
+        authorizers?,
+        stage_settings?,
+        resource_policy?,
+        web_acl_arn?,
+        custom_domain?,
+    );
     let target = match (name?, id?) {
         (Some(n), None) => ApiTarget::Name(n),
         (None, Some(i)) => ApiTarget::Id(i),
@@ -591,6 +599,33 @@ fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
         stage_settings,
         resource_policy,
         web_acl_arn,
+        custom_domain,
+    })
+}
+
+fn custom_domain(cx: &mut Cx, path: &str, node: &Node) -> Option<CustomDomain> {
+    let mut f = Fields::of(cx, node, path)?;
+    let domain_name = f.req(cx, "domainName").and_then(|(p, n)| string(cx, &p, n));
+    let certificate_arn = f.req(cx, "certificateArn").and_then(|(p, n)| string(cx, &p, n));
+    let security_policy = match f.opt(cx, "securityPolicy") {
+        Some((p, n)) => keyword(cx, &p, n, TlsPolicy::ALL),
+        None => Some(TlsPolicy::default()),
+    };
+    let base_path = opt_string(cx, &mut f, "basePath");
+    let mutual_tls = opt_with(cx, &mut f, "mutualTls", |cx, p, n| {
+        let mut f = Fields::of(cx, n, p)?;
+        let truststore_uri = f.req(cx, "truststoreUri").and_then(|(p, n)| string(cx, &p, n));
+        let truststore_version = opt_string(cx, &mut f, "truststoreVersion");
+        f.finish(cx);
+        Some(MutualTls { truststore_uri: truststore_uri?, truststore_version: truststore_version? })
+    });
+    f.finish(cx);
+    Some(CustomDomain {
+        domain_name: domain_name?,
+        certificate_arn: certificate_arn?,
+        security_policy: security_policy?,
+        base_path: base_path?,
+        mutual_tls: mutual_tls?,
     })
 }
 

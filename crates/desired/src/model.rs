@@ -186,6 +186,65 @@ pub struct ApiRef {
     /// the protection guard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_acl_arn: Option<String>,
+    /// A regional custom domain name for the stage: its ACM certificate, TLS security policy,
+    /// base path and optional mutual TLS. DNS is not managed: `/status` says which record to
+    /// create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_domain: Option<CustomDomain>,
+}
+
+/// A regional custom domain name mapped to the gateway's stage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomDomain {
+    /// The domain name callers use, e.g. `api.bank.example` (lower case; not under
+    /// `amazonaws.com`).
+    pub domain_name: String,
+    /// An ACM certificate for the name, in the gateway's region
+    /// (`arn:aws:acm:<region>:<account>:certificate/<id>`).
+    pub certificate_arn: String,
+    /// The TLS security policy of the domain (default `TLS_1_2`). Lowering it is held by the
+    /// protection guard.
+    #[serde(default)]
+    pub security_policy: TlsPolicy,
+    /// The base path the stage is mapped to (`payments`, `v1/payments`); absent: the root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_path: Option<String>,
+    /// Mutual TLS: callers must present a client certificate trusted by this truststore.
+    /// Turning it off is held by the protection guard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mutual_tls: Option<MutualTls>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+pub enum TlsPolicy {
+    #[serde(rename = "TLS_1_0")]
+    Tls10,
+    #[default]
+    #[serde(rename = "TLS_1_2")]
+    Tls12,
+}
+
+impl TlsPolicy {
+    pub const ALL: &'static [(&'static str, TlsPolicy)] = &[("TLS_1_0", TlsPolicy::Tls10), ("TLS_1_2", TlsPolicy::Tls12)];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsPolicy::Tls10 => "TLS_1_0",
+            TlsPolicy::Tls12 => "TLS_1_2",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MutualTls {
+    /// `s3://<bucket>/<key>` of the PEM truststore (the CA certificates callers' certificates
+    /// must chain to).
+    pub truststore_uri: String,
+    /// The S3 object version of the truststore (versioned buckets); absent: the latest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truststore_version: Option<String>,
 }
 
 /// The gateway stage's settings. Each group is managed once it is written here; a group left

@@ -180,6 +180,80 @@ pub fn regional_web_acl(arn: &str) -> Option<Problem> {
     }
 }
 
+/// A custom domain name: a lower-case DNS name of at least two labels, each 1-63 letters, digits
+/// and `-` (not at either end), at most 253 characters, not AWS's own.
+pub fn custom_domain_name(name: &str) -> Option<Problem> {
+    let hint = "write the name callers use, in lower case, e.g. api.bank.example";
+    if name.len() > 253 || name.split('.').count() < 2 {
+        return problem(format!("`{name}` is not a domain name"), hint);
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    if let Some(bad) = name.split('.').find(|l| !label_ok(l)) {
+        let lower = name.to_ascii_lowercase();
+        if lower.split('.').all(label_ok) {
+            return problem(format!("`{name}` has upper-case letters"), format!("write it in lower case: {lower}"));
+        }
+        return problem(format!("`{name}` is not a domain name: the label `{bad}` is not a DNS label"), hint);
+    }
+    if name.ends_with(".amazonaws.com") {
+        return problem(format!("`{name}` is AWS's own name"), "a custom domain is a name of your own, e.g. api.bank.example");
+    }
+    None
+}
+
+/// An ACM certificate ARN in the gateway's region (a regional custom domain takes a certificate
+/// of its own region).
+pub fn acm_certificate(arn: &str, gateway_region: Option<&str>) -> Option<Problem> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let hint = "write arn:aws:acm:<region>:<account id>:certificate/<id> (the ARN the ACM console shows)";
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "acm"
+        && region(parts[3]).is_none()
+        && account_id(parts[4]).is_none()
+        && parts[5].strip_prefix("certificate/").is_some_and(|id| !id.is_empty());
+    if !ok {
+        return problem(format!("`{arn}` is not an ACM certificate ARN"), hint);
+    }
+    match gateway_region {
+        Some(r) if r != parts[3] => problem(
+            format!("the certificate is in {}, but the gateway is in {r}", parts[3]),
+            format!("a regional custom domain takes a certificate of its own region: request or import one in {r}"),
+        ),
+        _ => None,
+    }
+}
+
+/// A base path mapping's path: one or more segments of letters, digits and `-._~`, separated by
+/// `/`, with no leading or trailing `/`.
+pub fn base_path(path: &str) -> Option<Problem> {
+    let ok = !path.is_empty()
+        && path.split('/').all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c)));
+    if ok {
+        None
+    } else {
+        problem(
+            format!("`{path}` is not a base path"),
+            "write segments of letters, digits and -._~ separated by / with no leading or trailing /, e.g. open-banking or v1/payments; leave it out to map the root",
+        )
+    }
+}
+
+/// A mutual TLS truststore: an object in S3.
+pub fn truststore_uri(uri: &str) -> Option<Problem> {
+    match uri.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => None,
+        _ => problem(format!("`{uri}` is not an S3 object URI"), "write s3://<bucket>/<key> of the PEM truststore"),
+    }
+}
+
 /// A REST API resource policy: the shape IAM requires (a `Statement` list, each with an `Effect`,
 /// a principal, an action and a resource), and no statement that locks every caller out: a
 /// `Deny` of everyone, for every action on every resource, with no condition. Each problem comes

@@ -241,7 +241,15 @@ fn one_owner_each(v: &mut V, state: &DesiredState) {
             ApiTarget::Name(n) => ("spec.api.name", format!("REST API `{n}`"), format!("api:{}:{n}", g.spec.account)),
             ApiTarget::Id(i) => ("spec.api.id", format!("REST API {i}"), format!("api-id:{}:{i}", g.spec.account)),
         };
-        for (field, what, key) in [lb, api] {
+        let mut owned = vec![lb, api];
+        if let Some(d) = &g.spec.api.custom_domain {
+            owned.push((
+                "spec.api.customDomain.domainName",
+                format!("custom domain {}", d.domain_name),
+                format!("domain:{}:{}", g.spec.account, d.domain_name),
+            ));
+        }
+        for (field, what, key) in owned {
             match claimed.get(&key) {
                 Some(first) => v.at(
                     "Gateway",
@@ -249,7 +257,7 @@ fn one_owner_each(v: &mut V, state: &DesiredState) {
                     field,
                     p(
                         format!("the {what} is already Gateway/{}'s", first.metadata.name),
-                        "a Gateway owns its load balancer and REST API: give this one its own, or put the links on the other Gateway",
+                        "a Gateway owns its load balancer, REST API and custom domain: give this one its own, or put the links on the other Gateway",
                     ),
                 ),
                 None => {
@@ -440,6 +448,9 @@ fn gateway(v: &mut V, ix: &Index, g: &Gateway, accounts: &Known) {
     if let Some(arn) = &s.api.web_acl_arn {
         v.check("Gateway", m, "spec.api.webAclArn", rules::regional_web_acl(arn));
     }
+    if let Some(d) = &s.api.custom_domain {
+        custom_domain(v, ix, g, d);
+    }
     if let Some(policy) = &s.api.resource_policy {
         for (field, problem) in rules::resource_policy(policy) {
             let field = if field.is_empty() {
@@ -454,6 +465,34 @@ fn gateway(v: &mut V, ix: &Index, g: &Gateway, accounts: &Known) {
         authorization_use(v, "Gateway", m, "spec.api.authorization", &s.api, a);
     }
     tags(v, "Gateway", m, &s.tags);
+}
+
+/// A gateway's custom domain: a DNS name of its own, an ACM certificate in the gateway's region,
+/// a base path API Gateway accepts, and a truststore in S3 (mutual TLS needs TLS 1.2).
+fn custom_domain(v: &mut V, ix: &Index, g: &Gateway, d: &CustomDomain) {
+    const K: &str = "Gateway";
+    let m = &g.metadata;
+    let f = |x: &str| format!("spec.api.customDomain.{x}");
+    v.check(K, m, &f("domainName"), rules::custom_domain_name(&d.domain_name));
+    let region = ix.account(&g.spec.account).map(|a| a.spec.region.as_str());
+    v.check(K, m, &f("certificateArn"), rules::acm_certificate(&d.certificate_arn, region));
+    if let Some(b) = &d.base_path {
+        v.check(K, m, &f("basePath"), rules::base_path(b));
+    }
+    if let Some(mtls) = &d.mutual_tls {
+        v.check(K, m, &f("mutualTls.truststoreUri"), rules::truststore_uri(&mtls.truststore_uri));
+        if d.security_policy != TlsPolicy::Tls12 {
+            v.at(
+                K,
+                m,
+                &f("securityPolicy"),
+                p(
+                    format!("mutual TLS needs the TLS_1_2 security policy, not {}", d.security_policy.as_str()),
+                    "write `securityPolicy: TLS_1_2` (the default)",
+                ),
+            );
+        }
+    }
 }
 
 /// A gateway's `api.authorizers`: unique names, and each type's own fields.

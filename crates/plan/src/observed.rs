@@ -20,6 +20,7 @@ pub use crate::kinds::targets::RegisteredTarget;
 pub use crate::kinds::vpc_link::VpcLink;
 pub use crate::kinds::usage_plan::{ApiStage, LiveQuota, LiveThrottle, UsagePlan};
 pub use crate::kinds::api_key::ApiKey;
+pub use crate::kinds::domain_name::{BasePathMapping, DomainName};
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -325,6 +326,17 @@ mod tests {
                 tags: tags(&[("crosslink.dev/key-generation", "1")]),
             }],
             observed_at: Some(1_800_000_600),
+            domain_names: vec![DomainName {
+                name: "api.bank.example".into(),
+                regional_domain_name: Some("d-abc.execute-api.eu-central-1.amazonaws.com".into()),
+                regional_hosted_zone_id: Some("Z1U9ULNL0V5AJ3".into()),
+                certificate_arn: Some("arn:aws:acm:eu-central-1:111111111111:certificate/c1".into()),
+                security_policy: Some("TLS_1_2".into()),
+                truststore_uri: Some("s3://bank-truststores/tpp-ca.pem".into()),
+                truststore_version: None,
+                tags: tags(&[("crosslink.dev/owner", "Gateway/edge")]),
+                mappings: vec![BasePathMapping { base_path: "open-banking".into(), rest_api_id: "api1".into(), stage: Some("v1".into()) }],
+            }],
         };
         Observed {
             accounts: BTreeMap::from([

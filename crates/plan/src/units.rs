@@ -256,6 +256,9 @@ impl Units {
             | Op::Route(RouteOp::ReplaceRoute { .. })
             | Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer { .. })
             | Op::RestApi(RestApiOp::CreateRestApi { .. }) => None,
+            // A custom domain and its mapping: the gateway's (subject's) unit; a removed
+            // gateway's domain: the orphans'.
+            Op::DomainName(_) | Op::BasePathMapping(_) => None,
             // A consumer's usage plan and keys are its own: its subject's unit.
             Op::UsagePlan(_) | Op::ApiKey(_) => None,
         }

@@ -339,7 +339,8 @@ async fn load_balancer_target_group_listener_and_targets() {
     // Batched per account: one call per list, one DescribeTags per kind, listeners and target
     // health only for crosslink's own load balancer and target group, and API Gateway's account
     // settings (GetAccount: the CloudWatch Logs role stage logging needs) once; consumers' usage
-    // plans and API keys one list each (no plan is crosslink's, so no GetUsagePlanKeys).
+    // plans and API keys, and custom domain names, one list each (none is crosslink's, so no
+    // GetUsagePlanKeys or GetBasePathMappings).
     assert_eq!(
         sorted,
         vec![
@@ -355,6 +356,7 @@ async fn load_balancer_target_group_listener_and_targets() {
             "DescribeVpcs",
             "GetAccount",
             "GetApiKeys",
+            "GetDomainNames",
             "GetRestApis",
             "GetUsagePlans",
             "GetVpcLinks",

@@ -918,3 +918,73 @@ async fn a_consumer_gets_a_usage_plan_and_key_repaired_rotated_and_removed() {
     assert_eq!(keys_in(&theirs).await, [their_key.clone()]);
     assert!(apigw.get_api_key().api_key(&their_key).send().await.is_ok());
 }
+
+/// Issue 14 item 6: a regional custom domain with its certificate and policy, mapped to the
+/// stage, checked through the SDK; the DNS record to create is reported; a mapping deleted or
+/// repointed by hand and the domain deleted by hand are repaired; removal deletes it. (moto
+/// neither stores mutual TLS nor answers UpdateDomainName: those are tested against the
+/// in-memory AWS. moto does not check the certificate ARN.)
+#[tokio::test]
+async fn a_custom_domain_is_made_mapped_repaired_and_removed() {
+    let f = Fixture::new().await;
+    let cert = "arn:aws:acm:eu-central-1:111111111111:certificate/3c8e2f4a";
+    let with = |domain: bool| {
+        let api = if domain {
+            format!("api: {{name: open-banking, stage: v1, customDomain: {{domainName: api.bank.example, certificateArn: '{cert}', basePath: open-banking}}}}")
+        } else {
+            "api: {name: open-banking, stage: v1}".to_string()
+        };
+        accounts_yaml(false)
+            + &f.gateway_yaml().replace("api: {name: open-banking, stage: v1}", &api)
+            + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "")
+    };
+    let d = desired(&with(true));
+    let r = f.converge(&d).await;
+    let cfg = f.clients(&d, "shared").await;
+    let apigw = aws_sdk_apigateway::Client::new(&cfg);
+    let apis = apigw.get_rest_apis().send().await.unwrap();
+    let api = apis.items().iter().find(|a| a.name() == Some("open-banking")).unwrap().id().unwrap().to_string();
+    let domain = apigw.get_domain_name().domain_name("api.bank.example").send().await.unwrap();
+    assert_eq!(domain.regional_certificate_arn(), Some(cert));
+    assert_eq!(domain.security_policy().map(|p| p.as_str()), Some("TLS_1_2"));
+    assert_eq!(domain.tags().unwrap()["crosslink.dev/owner"], "Gateway/edge");
+    let target = domain.regional_domain_name().unwrap().to_string();
+    let mappings = async || {
+        let m = apigw.get_base_path_mappings().domain_name("api.bank.example").send().await.unwrap();
+        m.items()
+            .iter()
+            .map(|m| (m.base_path().unwrap().to_string(), m.rest_api_id().unwrap().to_string(), m.stage().unwrap_or_default().to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(mappings().await, [("open-banking".to_string(), api.clone(), "v1".to_string())]);
+    let dns = &r.remaining.reports[&Subject::Gateway("edge".into())].resources["dnsRecord"];
+    assert!(dns.starts_with(&format!("api.bank.example CNAME {target}")), "{dns}");
+
+    // The mapping repointed by hand (to a stage someone made), then deleted by hand: put back.
+    apigw.create_deployment().rest_api_id(&api).stage_name("test").send().await.unwrap();
+    apigw
+        .update_base_path_mapping()
+        .domain_name("api.bank.example")
+        .base_path("open-banking")
+        .patch_operations(patch("/stage", "test"))
+        .send()
+        .await
+        .unwrap();
+    let r = f.converge(&d).await;
+    assert!(r.executed.iter().any(|e| e.action.op.name() == "UpdateBasePathMapping"));
+    assert_eq!(mappings().await, [("open-banking".to_string(), api.clone(), "v1".to_string())]);
+    apigw.delete_base_path_mapping().domain_name("api.bank.example").base_path("open-banking").send().await.unwrap();
+    f.converge(&d).await;
+    assert_eq!(mappings().await.len(), 1);
+
+    // The domain deleted by hand: made again, and mapped.
+    apigw.delete_domain_name().domain_name("api.bank.example").send().await.unwrap();
+    let r = f.converge(&d).await;
+    let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    assert_eq!(ops, ["CreateDomainName", "CreateBasePathMapping"]);
+    assert_eq!(mappings().await, [("open-banking".to_string(), api.clone(), "v1".to_string())]);
+
+    // Removed from the YAML: deleted.
+    f.converge(&desired(&with(false))).await;
+    assert!(apigw.get_domain_name().domain_name("api.bank.example").send().await.is_err());
+}

@@ -61,6 +61,8 @@ macro_rules! for_each_kind {
             ResourcePolicy => resource_policy : ResourcePolicyOp, "resource_policy", Api;
             Stage => stage : StageOp, "deployment", Api;
             WebAcl => web_acl : WebAclOp, "web_acl", Api;
+            DomainName => domain_name : DomainNameOp, "domain_name", Api, domain_names;
+            BasePathMapping => base_path_mapping : BasePathMappingOp, "base_path_mapping", Api;
             UsagePlan => usage_plan : UsagePlanOp, "usage_plan", Consumer, usage_plans;
             ApiKey => api_key : ApiKeyOp, "api_key", Consumer, api_keys;
         }
