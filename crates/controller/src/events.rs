@@ -1048,13 +1048,27 @@ mod tests {
                 key_ids: vec!["k1".into()],
                 tags: owned("acme"),
             }],
-            api_keys: vec![ApiKey { id: "k1".into(), name: "crosslink-acme-g1".into(), enabled: true, created_date: 0, tags: owned("acme") }],
+            api_keys: vec![ApiKey {
+                id: "k1".into(),
+                name: "crosslink-acme-g1".into(),
+                enabled: true,
+                created_date: 0,
+                tags: owned("acme"),
+            }],
             ..AccountState::default()
         };
-        let observed = Observed { accounts: BTreeMap::from([("gw".to_string(), AccountObservation::Ok(Box::new(st)))]) };
+        let observed =
+            Observed { accounts: BTreeMap::from([("gw".to_string(), AccountObservation::Ok(Box::new(st)))]) };
         let r = Resolver::new(&desired, Some(&observed), &Units::of(&desired));
         let touched = |name: &str, params: serde_json::Value| {
-            let body = cloudtrail_event("e", "111111111111", "apigateway.amazonaws.com", name, "arn:aws:sts::111111111111:assumed-role/Admin/alice", params);
+            let body = cloudtrail_event(
+                "e",
+                "111111111111",
+                "apigateway.amazonaws.com",
+                name,
+                "arn:aws:sts::111111111111:assumed-role/Admin/alice",
+                params,
+            );
             let Ok(Parsed::Change(ev)) = parse(&body) else { panic!("{name} is watched") };
             match r.resolve(&ev) {
                 Resolution::Touches { subjects, .. } => subjects.into_iter().collect::<Vec<_>>(),

@@ -101,7 +101,9 @@ impl Focus {
                 }
                 Subject::Consumer(name) => {
                     if let Some(c) = ix.consumer(name) {
-                        f.accounts.extend(c.spec.gateways.iter().filter_map(|g| ix.gateway(g)).map(|g| g.spec.account.clone()));
+                        f.accounts.extend(
+                            c.spec.gateways.iter().filter_map(|g| ix.gateway(g)).map(|g| g.spec.account.clone()),
+                        );
                     }
                 }
                 Subject::Peering(gateway_vpc, service_vpc) => {

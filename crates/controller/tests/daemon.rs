@@ -747,27 +747,29 @@ async fn the_protection_guard_holds_routes_made_less_protected_until_allowed() {
     d.stop().await;
 }
 
-/// The protection guard with two replicas (units: `edge` and `edge2`): the replica holding
-/// `edge` holds back and reports the weakening of its routes; the other, holding `edge2`, has
-/// nothing to hold; nothing is opened by either.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_two_replicas_the_holder_of_a_weakened_route_holds_it() {
+/// The protection guard with two replicas (units: `edge` and `edge2`): both run `protected`
+/// until `is_protected` holds, then `weakened`. The replica holding `edge` holds back and reports
+/// the weakening (each of `held` among its changes); the other, holding `edge2`, has nothing to
+/// hold; nothing is weakened by either.
+async fn two_replicas_hold_a_weakening(
+    name: &str,
+    protected: &str,
+    weakened: &str,
+    is_protected: impl Fn(&FakeAws) -> bool,
+    held: &[&str],
+) {
     use crosslink_coord::memory::MemoryEngine;
 
     let f = world();
     let second = second_gateway(&f);
-    let protected = base().replace(
-        "api: {name: api, stage: v1}",
-        "api: {name: api, stage: v1, authorization: AWS_IAM, apiKeyRequired: true}",
-    );
     let engine = MemoryEngine::new();
     let coord_stop = CancellationToken::new();
     let mut replicas = Vec::new();
-    for name in ["p1", "p2"] {
-        let ownership = replica(&engine, name, &coord_stop);
+    for r in ["p1", "p2"] {
+        let ownership = replica(&engine, r, &coord_stop);
         let d = start_daemon(
             &f,
-            &format!("protect-ha-{name}"),
+            &format!("{name}-{r}"),
             1,
             |_| {},
             None,
@@ -775,48 +777,101 @@ async fn with_two_replicas_the_holder_of_a_weakened_route_holds_it() {
             |d| d.with_ownership(ownership.clone()),
         );
         put(&d.dir.join("second.yaml"), second);
-        put(&d.dir.join("base.yaml"), &protected);
-        replicas.push((name, d));
+        put(&d.dir.join("base.yaml"), protected);
+        replicas.push((r, d));
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let api_protections = || {
-        f.with_account(GW, |st| {
-            st.rest_apis
-                .iter()
-                .find(|a| a.name == "api")
-                .map(|a| {
-                    a.resources
-                        .iter()
-                        .flat_map(|r| r.methods.values())
-                        .map(|m| (m.authorization_type.clone(), m.api_key_required))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        })
-    };
-    while {
-        let p = api_protections();
-        p.is_empty() || !p.iter().all(|(a, k)| a == "AWS_IAM" && *k)
-    } {
-        assert!(tokio::time::Instant::now() < deadline, "edge's routes never protected: {:?}", api_protections());
+    while !is_protected(&f) {
+        assert!(tokio::time::Instant::now() < deadline, "{name}: edge never protected");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let holder = engine.holders()["edge"].clone();
     for (_, d) in &replicas {
-        put(&d.dir.join("base.yaml"), &base());
+        put(&d.dir.join("base.yaml"), weakened);
     }
     let (hi, oi) = if replicas[0].0 == holder { (0, 1) } else { (1, 0) };
     let s = replicas[hi].1.until("the holder holds the weakening", |s| s.protection.blocked).await;
-    assert!(
-        s.protection.changes.iter().any(|c| c.starts_with("ANY /s0: authorization AWS_IAM -> NONE")),
-        "{:?}",
-        s.protection
-    );
+    for h in held {
+        assert!(s.protection.changes.iter().any(|c| c.contains(h)), "{name}: {h:?} not in {:?}", s.protection);
+    }
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(!replicas[oi].1.status.borrow().protection.blocked, "the other replica has nothing of edge's to hold");
-    assert!(api_protections().iter().all(|(a, k)| a == "AWS_IAM" && *k), "nothing opened: {:?}", api_protections());
+    assert!(
+        !replicas[oi].1.status.borrow().protection.blocked,
+        "{name}: the other replica has nothing of edge's to hold"
+    );
+    assert!(is_protected(&f), "{name}: something was weakened");
     coord_stop.cancel();
     for (_, d) in replicas {
         d.stop().await;
     }
+}
+
+/// Routes: authorization and the API key requirement dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_replicas_the_holder_of_a_weakened_route_holds_it() {
+    let protected = base().replace(
+        "api: {name: api, stage: v1}",
+        "api: {name: api, stage: v1, authorization: AWS_IAM, apiKeyRequired: true}",
+    );
+    let routes_protected = |f: &FakeAws| {
+        f.with_account(GW, |st| {
+            let methods: Vec<(String, bool)> = st
+                .rest_apis
+                .iter()
+                .filter(|a| a.name == "api")
+                .flat_map(|a| &a.resources)
+                .flat_map(|r| r.methods.values())
+                .map(|m| (m.authorization_type.clone(), m.api_key_required))
+                .collect();
+            !methods.is_empty() && methods.iter().all(|(a, k)| a == "AWS_IAM" && *k)
+        })
+    };
+    two_replicas_hold_a_weakening(
+        "protect-ha",
+        &protected,
+        &base(),
+        routes_protected,
+        &["ANY /s0: authorization AWS_IAM -> NONE"],
+    )
+    .await;
+}
+
+/// The stage's WAF disassociated and the custom domain's mutual TLS turned off and its TLS
+/// policy lowered, in one change of the YAML: both held by the holder of the gateway's unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_replicas_the_holder_holds_a_waf_and_mutual_tls_weakening() {
+    const ACL: &str = "arn:aws:wafv2:eu-central-1:111111111111:regional/webacl/edge/0a1b2c3d";
+    const CERT: &str = "arn:aws:acm:eu-central-1:111111111111:certificate/c1";
+    let with = |extra: &str| {
+        base().replace(
+            "api: {name: api, stage: v1}",
+            &format!("api: {{name: api, stage: v1{extra}, customDomain: {{domainName: api.bank.example, certificateArn: '{CERT}'DOMAIN}}}}"),
+        )
+    };
+    let protected = with(&format!(", webAclArn: '{ACL}'"))
+        .replace("DOMAIN", ", mutualTls: {truststoreUri: 's3://bank-truststores/qwac.pem'}");
+    let weakened = with("").replace("DOMAIN", ", securityPolicy: TLS_1_0");
+    let is_protected = |f: &FakeAws| {
+        f.with_account(GW, |st| {
+            let waf = st
+                .rest_apis
+                .iter()
+                .filter(|a| a.name == "api")
+                .flat_map(|a| &a.stages)
+                .any(|s| s.settings.web_acl_arn.as_deref() == Some(ACL));
+            let mtls = st.domain_names.iter().any(|d| {
+                d.truststore_uri.as_deref() == Some("s3://bank-truststores/qwac.pem")
+                    && d.security_policy.as_deref() == Some("TLS_1_2")
+            });
+            waf && mtls
+        })
+    };
+    two_replicas_hold_a_weakening(
+        "protect-ha-tls",
+        &protected,
+        &weakened,
+        is_protected,
+        &["web ACL", "disassociated", "mutual TLS turned off", "TLS_1_2 -> TLS_1_0"],
+    )
+    .await;
 }

@@ -1835,7 +1835,10 @@ fn usage_plans(f: &FakeAws) -> Vec<crosslink_plan::observed::UsagePlan> {
     state(f, GW).usage_plans
 }
 
-fn plan_of<'a>(plans: &'a [crosslink_plan::observed::UsagePlan], name: &str) -> &'a crosslink_plan::observed::UsagePlan {
+fn plan_of<'a>(
+    plans: &'a [crosslink_plan::observed::UsagePlan],
+    name: &str,
+) -> &'a crosslink_plan::observed::UsagePlan {
     plans.iter().find(|u| u.name == name).unwrap_or_else(|| panic!("no usage plan {name} in {plans:#?}"))
 }
 
@@ -1949,7 +1952,10 @@ async fn consumers_get_a_usage_plan_and_key_repaired_rotated_with_overlap_and_re
     let up = plan_of(&usage_plans(&f), "crosslink-acme").clone();
     assert_eq!(up.key_ids.len(), 2, "both keys work during the overlap");
     let warnings = &r.remaining.reports[&Subject::Consumer("acme".into())].warnings;
-    assert!(warnings.iter().any(|w| w.contains("crosslink-acme-g1") && w.contains("still works until")), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("crosslink-acme-g1") && w.contains("still works until")),
+        "{warnings:?}"
+    );
     f.advance_clock(23 * 3600);
     assert!(converge(&f, &d3).await.executed.is_empty(), "still within the overlap");
     f.advance_clock(3600);
@@ -1984,7 +1990,10 @@ async fn consumers_get_a_usage_plan_and_key_repaired_rotated_with_overlap_and_re
 // ---- custom domains -------------------------------------------------------------------------------
 
 fn with_domain(domain: &str) -> String {
-    three_links().replace("  api: {name: open-banking, stage: v1}\n", &format!("  api:\n    name: open-banking\n    stage: v1\n    customDomain:\n{domain}"))
+    three_links().replace(
+        "  api: {name: open-banking, stage: v1}\n",
+        &format!("  api:\n    name: open-banking\n    stage: v1\n    customDomain:\n{domain}"),
+    )
 }
 
 const CERT: &str = "arn:aws:acm:eu-central-1:111111111111:certificate/c1";
@@ -2004,7 +2013,9 @@ async fn a_custom_domain_is_made_mapped_repaired_guarded_and_removed() {
     let r = converge(&f, &d1).await;
     let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
     let at = |op: &str| ops.iter().position(|o| *o == op).unwrap_or_else(|| panic!("{op} in {ops:?}"));
-    assert!(at("CreateDomainName") < at("CreateBasePathMapping") && at("CreateDeployment") < at("CreateBasePathMapping"));
+    assert!(
+        at("CreateDomainName") < at("CreateBasePathMapping") && at("CreateDeployment") < at("CreateBasePathMapping")
+    );
     let api = state(&f, GW).rest_apis.iter().find(|a| a.name == "open-banking").expect("api").id.clone();
     let live = || state(&f, GW).domain_names.into_iter().find(|d| d.name == "api.bank.example").expect("domain");
     let d = live();
@@ -2015,7 +2026,10 @@ async fn a_custom_domain_is_made_mapped_repaired_guarded_and_removed() {
     assert_eq!((d.mappings[0].base_path.as_str(), d.mappings[0].rest_api_id.as_str()), ("open-banking", api.as_str()));
     let report = &r.remaining.reports[&Subject::Gateway("edge".into())];
     let dns = report.resources.get("dnsRecord").expect("the record to create");
-    assert!(dns.starts_with("api.bank.example CNAME d-") && dns.contains(".execute-api.eu-central-1.amazonaws.com"), "{dns}");
+    assert!(
+        dns.starts_with("api.bank.example CNAME d-") && dns.contains(".execute-api.eu-central-1.amazonaws.com"),
+        "{dns}"
+    );
 
     // Drift: the certificate and truststore changed, the mapping pointed elsewhere.
     f.with_account(GW, |s| {
@@ -2029,7 +2043,10 @@ async fn a_custom_domain_is_made_mapped_repaired_guarded_and_removed() {
     ops.sort();
     assert_eq!(ops, ["UpdateBasePathMapping", "UpdateDomainName"]);
     let d = live();
-    assert_eq!((d.certificate_arn.as_deref(), d.truststore_uri.as_deref()), (Some(CERT), Some("s3://bank-truststores/qwac.pem")));
+    assert_eq!(
+        (d.certificate_arn.as_deref(), d.truststore_uri.as_deref()),
+        (Some(CERT), Some("s3://bank-truststores/qwac.pem"))
+    );
     assert_eq!(d.mappings[0].stage.as_deref(), Some("v1"));
 
     // A new base path: mapped there, the old path removed; a stranger's mapping stays.

@@ -226,7 +226,11 @@ pub async fn status(args: &StatusArgs) -> ExitCode {
             }
             let healthy = s.ready
                 && s.desired.error.is_none()
-                && s.links.iter().chain(&s.gateways).chain(&s.consumers).all(|o| o.phase == crosslink_controller::status::Phase::Ready);
+                && s.links
+                    .iter()
+                    .chain(&s.gateways)
+                    .chain(&s.consumers)
+                    .all(|o| o.phase == crosslink_controller::status::Phase::Ready);
             if healthy { ExitCode::SUCCESS } else { ExitCode::from(2) }
         }
         Err(e) => {

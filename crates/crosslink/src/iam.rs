@@ -339,9 +339,10 @@ pub fn generate(state: &DesiredState, instance: &str, principal: Option<&str>) -
         let work = AccountWork {
             gateways: state.gateways.iter().filter(|g| &g.spec.account == name).collect(),
             service_links: state.links.iter().filter(|l| &l.spec.service.account == name).collect(),
-            consumers: state.consumers.iter().any(|c| {
-                c.spec.gateways.iter().filter_map(|g| state.gateway(g)).any(|g| &g.spec.account == name)
-            }),
+            consumers: state
+                .consumers
+                .iter()
+                .any(|c| c.spec.gateways.iter().filter_map(|g| state.gateway(g)).any(|g| &g.spec.account == name)),
         };
         let place = Place {
             partition: partition(&account.spec.region),
@@ -990,7 +991,11 @@ mod tests {
             ("apigateway", "GetDomainNames") => (Gateway, vec![req("apigateway:GET", f.apigw("/domainnames"), none())]),
             ("apigateway", "GetBasePathMappings") => (
                 Gateway,
-                vec![req("apigateway:GET", f.apigw("/domainnames/api.openbanking.bank.example/basepathmappings"), none())],
+                vec![req(
+                    "apigateway:GET",
+                    f.apigw("/domainnames/api.openbanking.bank.example/basepathmappings"),
+                    none(),
+                )],
             ),
             ("apigateway", "CreateDomainName" | "UpdateDomainName") => {
                 let (action, path, context) = if op == "CreateDomainName" {
@@ -1008,14 +1013,21 @@ mod tests {
                     ],
                 )
             }
-            ("apigateway", "DeleteDomainName") => {
-                (Gateway, vec![req("apigateway:DELETE", f.apigw("/domainnames/api.openbanking.bank.example"), f.owned())])
-            }
+            ("apigateway", "DeleteDomainName") => (
+                Gateway,
+                vec![req("apigateway:DELETE", f.apigw("/domainnames/api.openbanking.bank.example"), f.owned())],
+            ),
             ("apigateway", "CreateBasePathMapping" | "UpdateBasePathMapping" | "DeleteBasePathMapping") => {
                 let (action, path) = match op {
-                    "CreateBasePathMapping" => ("apigateway:POST", "/domainnames/api.openbanking.bank.example/basepathmappings"),
-                    "UpdateBasePathMapping" => ("apigateway:PATCH", "/domainnames/api.openbanking.bank.example/basepathmappings/open-banking"),
-                    _ => ("apigateway:DELETE", "/domainnames/api.openbanking.bank.example/basepathmappings/open-banking"),
+                    "CreateBasePathMapping" => {
+                        ("apigateway:POST", "/domainnames/api.openbanking.bank.example/basepathmappings")
+                    }
+                    "UpdateBasePathMapping" => {
+                        ("apigateway:PATCH", "/domainnames/api.openbanking.bank.example/basepathmappings/open-banking")
+                    }
+                    _ => {
+                        ("apigateway:DELETE", "/domainnames/api.openbanking.bank.example/basepathmappings/open-banking")
+                    }
                 };
                 (Gateway, vec![req(action, f.apigw(path), region(&f.gw_region))])
             }
@@ -1027,14 +1039,18 @@ mod tests {
             ("apigateway", "CreateUsagePlan") => {
                 (Gateway, vec![req("apigateway:POST", f.apigw("/usageplans"), f.request_tags())])
             }
-            ("apigateway", "CreateApiKey") => (Gateway, vec![req("apigateway:POST", f.apigw("/apikeys"), f.request_tags())]),
+            ("apigateway", "CreateApiKey") => {
+                (Gateway, vec![req("apigateway:POST", f.apigw("/apikeys"), f.request_tags())])
+            }
             ("apigateway", "UpdateUsagePlan") => {
                 (Gateway, vec![req("apigateway:PATCH", f.apigw("/usageplans/up1a2b"), f.owned())])
             }
             ("apigateway", "DeleteUsagePlan") => {
                 (Gateway, vec![req("apigateway:DELETE", f.apigw("/usageplans/up1a2b"), f.owned())])
             }
-            ("apigateway", "UpdateApiKey") => (Gateway, vec![req("apigateway:PATCH", f.apigw("/apikeys/k1a2b3"), f.owned())]),
+            ("apigateway", "UpdateApiKey") => {
+                (Gateway, vec![req("apigateway:PATCH", f.apigw("/apikeys/k1a2b3"), f.owned())])
+            }
             ("apigateway", "DeleteApiKey") => {
                 (Gateway, vec![req("apigateway:DELETE", f.apigw("/apikeys/k1a2b3"), f.owned())])
             }

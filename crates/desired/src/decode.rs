@@ -369,6 +369,7 @@ pub(crate) fn document(cx: &mut Cx, node: &Node) -> Option<Document> {
     top.finish(cx);
     let (sp, sn) = spec_node?;
     /// The spec of one kind, decoded.
+    #[allow(clippy::large_enum_variant, reason = "one value per document, moved at once")]
     enum Spec {
         Account(AccountSpec),
         Gateway(GatewaySpec),
@@ -562,7 +563,7 @@ fn api(cx: &mut Cx, path: &str, node: &Node) -> Option<ApiRef> {
         }
     });
     let web_acl_arn = opt_string(cx, &mut f, "webAclArn");
-    let custom_domain = opt_with(cx, &mut f, "customDomain", custom_domain);
+    let custom_domain = opt_with(cx, &mut f, "customDomain", |cx, p, n| custom_domain(cx, p, n).map(Box::new));
     f.finish(cx);
     let (authorization, api_key_required, authorizers, stage_settings, resource_policy, web_acl_arn, custom_domain) = (
         authorization?,

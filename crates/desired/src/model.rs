@@ -42,6 +42,7 @@ impl Source {
 }
 
 /// One document of desired state.
+#[allow(clippy::large_enum_variant, reason = "one value per YAML document, moved once into DesiredState")]
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "kind")]
 pub enum Document {
@@ -190,7 +191,7 @@ pub struct ApiRef {
     /// base path and optional mutual TLS. DNS is not managed: `/status` says which record to
     /// create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub custom_domain: Option<CustomDomain>,
+    pub custom_domain: Option<Box<CustomDomain>>,
 }
 
 /// A regional custom domain name mapped to the gateway's stage.
@@ -226,7 +227,8 @@ pub enum TlsPolicy {
 }
 
 impl TlsPolicy {
-    pub const ALL: &'static [(&'static str, TlsPolicy)] = &[("TLS_1_0", TlsPolicy::Tls10), ("TLS_1_2", TlsPolicy::Tls12)];
+    pub const ALL: &'static [(&'static str, TlsPolicy)] =
+        &[("TLS_1_0", TlsPolicy::Tls10), ("TLS_1_2", TlsPolicy::Tls12)];
 
     pub fn as_str(self) -> &'static str {
         match self {

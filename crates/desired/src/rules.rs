@@ -202,7 +202,10 @@ pub fn custom_domain_name(name: &str) -> Option<Problem> {
         return problem(format!("`{name}` is not a domain name: the label `{bad}` is not a DNS label"), hint);
     }
     if name.ends_with(".amazonaws.com") {
-        return problem(format!("`{name}` is AWS's own name"), "a custom domain is a name of your own, e.g. api.bank.example");
+        return problem(
+            format!("`{name}` is AWS's own name"),
+            "a custom domain is a name of your own, e.g. api.bank.example",
+        );
     }
     None
 }

@@ -844,7 +844,12 @@ fn consumer(v: &mut V, ix: &Index, c: &Consumer, gateways: &Known) {
     let m = &c.metadata;
     tags(v, K, m, &c.spec.tags);
     if c.spec.gateways.is_empty() {
-        v.at(K, m, "spec.gateways", p("a consumer needs at least one gateway", "name the Gateways whose stages it may call"));
+        v.at(
+            K,
+            m,
+            "spec.gateways",
+            p("a consumer needs at least one gateway", "name the Gateways whose stages it may call"),
+        );
     }
     let mut first: Option<(&str, &Gateway)> = None;
     let mut seen = BTreeSet::new();
@@ -886,7 +891,12 @@ fn consumer(v: &mut V, ix: &Index, c: &Consumer, gateways: &Known) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("use one of the consumer's gateways: {}", all.join(", ")),
                 };
-                v.at(K, m, &format!("{field}.gateway"), p(format!("`{g}` is not one of the consumer's gateways"), hint));
+                v.at(
+                    K,
+                    m,
+                    &format!("{field}.gateway"),
+                    p(format!("`{g}` is not one of the consumer's gateways"), hint),
+                );
                 continue;
             }
             (None, [only]) => only.as_str(),
@@ -896,7 +906,10 @@ fn consumer(v: &mut V, ix: &Index, c: &Consumer, gateways: &Known) {
                     K,
                     m,
                     &field,
-                    p("the consumer has several gateways: say which one the route is on", format!("add `gateway:` with one of {}", all.join(", "))),
+                    p(
+                        "the consumer has several gateways: say which one the route is on",
+                        format!("add `gateway:` with one of {}", all.join(", ")),
+                    ),
                 );
                 continue;
             }
@@ -905,7 +918,12 @@ fn consumer(v: &mut V, ix: &Index, c: &Consumer, gateways: &Known) {
             continue;
         }
         if !routes.insert((gw, r.path.as_str())) {
-            v.at(K, m, &format!("{field}.path"), p(format!("the route {} of Gateway/{gw} is throttled twice", r.path), "give each route one throttle"));
+            v.at(
+                K,
+                m,
+                &format!("{field}.path"),
+                p(format!("the route {} of Gateway/{gw} is throttled twice", r.path), "give each route one throttle"),
+            );
             continue;
         }
         let served: Vec<&str> =
@@ -916,7 +934,12 @@ fn consumer(v: &mut V, ix: &Index, c: &Consumer, gateways: &Known) {
                 None if served.is_empty() => format!("Gateway/{gw} has no routes yet"),
                 None => format!("the routes of Gateway/{gw} are: {}", served.join(", ")),
             };
-            v.at(K, m, &format!("{field}.path"), p(format!("no Link of Gateway/{gw} serves the route {}", r.path), hint));
+            v.at(
+                K,
+                m,
+                &format!("{field}.path"),
+                p(format!("no Link of Gateway/{gw} serves the route {}", r.path), hint),
+            );
         }
     }
 }

@@ -433,7 +433,9 @@ mod tests {
             gateways: vec![object("Gateway", "edge", Phase::Ready, "in sync")],
             links: vec![payments, ledger],
             consumers: vec![ObjectStatus {
-                warnings: vec!["API key crosslink-acme-g1 (k1) of generation 1 still works until 2025-06-02T09:00:00Z".into()],
+                warnings: vec![
+                    "API key crosslink-acme-g1 (k1) of generation 1 still works until 2025-06-02T09:00:00Z".into(),
+                ],
                 ..object("Consumer", "acme", Phase::Ready, "in sync")
             }],
         };

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+pub use crate::kinds::api_key::ApiKey;
 pub use crate::kinds::api_resource::ApiResource;
 pub use crate::kinds::authorizer::Authorizer;
+pub use crate::kinds::domain_name::{BasePathMapping, DomainName};
 pub use crate::kinds::listener::Listener;
 pub use crate::kinds::load_balancer::LoadBalancer;
 pub use crate::kinds::method::{ApiMethod, Integration};
@@ -17,10 +19,8 @@ pub use crate::kinds::route::{Route, RouteTable};
 pub use crate::kinds::stage::{AccessLog, ApiGatewayAccount, LiveStageSettings, MethodSetting, Stage};
 pub use crate::kinds::target_group::{HealthCheckSettings, TargetGroup};
 pub use crate::kinds::targets::RegisteredTarget;
-pub use crate::kinds::vpc_link::VpcLink;
 pub use crate::kinds::usage_plan::{ApiStage, LiveQuota, LiveThrottle, UsagePlan};
-pub use crate::kinds::api_key::ApiKey;
-pub use crate::kinds::domain_name::{BasePathMapping, DomainName};
+pub use crate::kinds::vpc_link::VpcLink;
 
 pub type Tags = BTreeMap<String, String>;
 

@@ -738,7 +738,9 @@ impl<'a> Planner<'a> {
             }
             let ready = gs.exists || gs.deploy.is_some();
             if !ready {
-                self.report(&subject).waiting.push(format!("stage {} of Gateway/{g} to be deployed (it has no routes yet)", gs.stage));
+                self.report(&subject)
+                    .waiting
+                    .push(format!("stage {} of Gateway/{g} to be deployed (it has no routes yet)", gs.stage));
             }
             let mut throttle = BTreeMap::new();
             for r in c.spec.routes.iter().filter(|r| r.gateway.as_deref().unwrap_or(g) == g) {
@@ -1107,6 +1109,14 @@ pub(crate) struct Prunable<'a> {
     pub(crate) follows_link: bool,
     /// AWS is deleting it already: nothing to do.
     pub(crate) deleting: bool,
+}
+
+impl<'a> Prunable<'a> {
+    /// A resource that uses nothing crosslink deletes after it, stays with its account and is
+    /// not being deleted by AWS already: the common case.
+    pub(crate) fn plain(tags: &'a Tags, id: impl Into<String>, what: String, delete: Op) -> Self {
+        Prunable { tags, id: id.into(), what, delete, uses: Vec::new(), follows_link: false, deleting: false }
+    }
 }
 
 /// What to check when an account cannot be read, by what went wrong: a connection that fails is

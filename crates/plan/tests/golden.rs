@@ -15,9 +15,10 @@
 //! without changing a golden file, as long as it plans the same actions with the same
 //! dependencies.
 
-use crosslink_plan::kinds::{ApiKeyOp, BasePathMappingOp, DomainNameOp, UsagePlanOp, 
-    ApiResourceOp, AuthorizerOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, ResourcePolicyOp, RestApiOp, RouteOp,
-    StageOp, TargetGroupOp, TargetsOp, VpcLinkOp, WebAclOp,
+use crosslink_plan::kinds::{
+    ApiKeyOp, ApiResourceOp, AuthorizerOp, BasePathMappingOp, DomainNameOp, ListenerOp, LoadBalancerOp, MethodOp,
+    PeeringOp, ResourcePolicyOp, RestApiOp, RouteOp, StageOp, TargetGroupOp, TargetsOp, UsagePlanOp, VpcLinkOp,
+    WebAclOp,
 };
 
 use std::collections::BTreeMap;
@@ -396,19 +397,29 @@ fn op_text(op: &Op) -> String {
         Op::WebAcl(WebAclOp::DisassociateWebAcl { rest_api_id, stage }) => {
             format!("restApiId={} stage={stage}", r(rest_api_id))
         }
-        Op::DomainName(DomainNameOp::CreateDomainName { name, certificate_arn, security_policy, truststore, tags: t }) => {
+        Op::DomainName(DomainNameOp::CreateDomainName {
+            name,
+            certificate_arn,
+            security_policy,
+            truststore,
+            tags: t,
+        }) => {
             format!(
                 "name={name} certificateArn={certificate_arn} securityPolicy={security_policy} truststore={} tags={}",
                 serde_json::to_string(truststore).expect("serializes"),
                 tags(t)
             )
         }
-        Op::DomainName(DomainNameOp::UpdateDomainName { name, patches }) => format!(
-            "name={name} patches=[{}]",
-            patches.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-        ),
+        Op::DomainName(DomainNameOp::UpdateDomainName { name, patches }) => {
+            format!("name={name} patches=[{}]", patches.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+        }
         Op::DomainName(DomainNameOp::DeleteDomainName { name }) => format!("name={name}"),
-        Op::BasePathMapping(BasePathMappingOp::CreateBasePathMapping { domain_name, base_path, rest_api_id, stage }) => {
+        Op::BasePathMapping(BasePathMappingOp::CreateBasePathMapping {
+            domain_name,
+            base_path,
+            rest_api_id,
+            stage,
+        }) => {
             format!("domainName={domain_name} basePath={base_path} restApiId={} stage={stage}", r(rest_api_id))
         }
         Op::BasePathMapping(BasePathMappingOp::UpdateBasePathMapping { domain_name, base_path, patches }) => format!(

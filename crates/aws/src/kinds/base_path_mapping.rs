@@ -7,12 +7,12 @@ use crosslink_plan::kinds::base_path_mapping::ROOT;
 use crate::cloud::{Clients, Ctx};
 use crate::errors::known;
 use crate::execute::{apigw_patches, done};
-use crate::kinds::domain_name::{self, mapping};
+use crate::kinds::domain_name::mapping;
 
 pub static KIND: super::Kind = super::Kind {
     name: "base path mapping",
     calls: &[&mapping::CREATE, &mapping::UPDATE, &mapping::DELETE],
-    grants: &[&mapping::CHANGE, &domain_name::READ],
+    grants: &[&mapping::CHANGE],
 };
 
 /// AWS takes the root as an empty base path, and names it `(none)` when it answers.

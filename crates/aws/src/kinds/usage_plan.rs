@@ -147,7 +147,10 @@ pub(crate) async fn read(
 // ---- Changing ----------------------------------------------------------------------------------
 
 fn sdk_throttle(t: &crosslink_desired::Throttle) -> ThrottleSettings {
-    ThrottleSettings::builder().rate_limit(f64::from(t.rate_limit)).burst_limit(t.burst_limit as i32).build()
+    ThrottleSettings::builder()
+        .rate_limit(f64::from(t.rate_limit))
+        .burst_limit(i32::try_from(t.burst_limit).unwrap_or(i32::MAX))
+        .build()
 }
 
 fn sdk_stage(s: &PlanStage) -> Result<SdkStage, CloudError> {
@@ -165,16 +168,13 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &UsagePlanOp) -> Res
     match op {
         CreateUsagePlan { name, description, throttle, quota, api_stages, tags } => {
             let stages = api_stages.iter().map(sdk_stage).collect::<Result<Vec<_>, _>>()?;
-            let quota = match quota {
-                Some(q) => Some(
-                    QuotaSettings::builder()
-                        .limit(q.limit as i32)
-                        .offset(q.offset as i32)
-                        .period(QuotaPeriodType::from(q.period.as_str()))
-                        .build(),
-                ),
-                None => None,
-            };
+            let quota = quota.map(|q| {
+                QuotaSettings::builder()
+                    .limit(i32::try_from(q.limit).unwrap_or(i32::MAX))
+                    .offset(i32::try_from(q.offset).unwrap_or(i32::MAX))
+                    .period(QuotaPeriodType::from(q.period.as_str()))
+                    .build()
+            });
             let req = c
                 .apigateway
                 .create_usage_plan()

@@ -828,7 +828,8 @@ async fn a_consumer_gets_a_usage_plan_and_key_repaired_rotated_and_removed() {
     let apigw = aws_sdk_apigateway::Client::new(&cfg);
     // Someone else's plan and key, made by hand.
     let theirs = apigw.create_usage_plan().name("partner-by-hand").send().await.unwrap().id().unwrap().to_string();
-    let their_key = apigw.create_api_key().name("by-hand").enabled(true).send().await.unwrap().id().unwrap().to_string();
+    let their_key =
+        apigw.create_api_key().name("by-hand").enabled(true).send().await.unwrap().id().unwrap().to_string();
     apigw.create_usage_plan_key().usage_plan_id(&theirs).key_id(&their_key).key_type("API_KEY").send().await.unwrap();
 
     let d1 = desired(&(base.clone() + &consumer("{generation: 1}")));
@@ -848,7 +849,9 @@ async fn a_consumer_gets_a_usage_plan_and_key_repaired_rotated_and_removed() {
         let keys = apigw.get_api_keys().send().await.unwrap();
         keys.items()
             .iter()
-            .filter(|k| k.tags().and_then(|t| t.get("crosslink.dev/owner")).map(String::as_str) == Some("Consumer/acme"))
+            .filter(|k| {
+                k.tags().and_then(|t| t.get("crosslink.dev/owner")).map(String::as_str) == Some("Consumer/acme")
+            })
             .cloned()
             .collect::<Vec<_>>()
     };
@@ -876,16 +879,23 @@ async fn a_consumer_gets_a_usage_plan_and_key_repaired_rotated_and_removed() {
     assert_eq!(keys.len(), 1);
     let key = keys[0].id().unwrap().to_string();
     assert!(keys[0].enabled() && keys[0].name() == Some("crosslink-acme-g1"));
-    assert_eq!(keys_in(&up_id).await, [key.clone()]);
+    assert_eq!(keys_in(&up_id).await, std::slice::from_ref(&key));
     // The value AWS generated is in nothing crosslink reports.
-    let value = apigw.get_api_key().api_key(&key).include_value(true).send().await.unwrap().value().unwrap().to_string();
+    let value =
+        apigw.get_api_key().api_key(&key).include_value(true).send().await.unwrap().value().unwrap().to_string();
     let said = format!("{r:?}");
     assert!(said.contains(&key) && !said.contains(&value), "the key's value was reported");
 
     // Drift by hand: the throttle, the key out of the plan, the key disabled. (moto stores a
     // patched quota as a string, which no SDK reads back: quota drift is tested against the
     // in-memory AWS.)
-    apigw.update_usage_plan().usage_plan_id(&up_id).patch_operations(patch("/throttle/rateLimit", "5000")).send().await.unwrap();
+    apigw
+        .update_usage_plan()
+        .usage_plan_id(&up_id)
+        .patch_operations(patch("/throttle/rateLimit", "5000"))
+        .send()
+        .await
+        .unwrap();
     apigw.delete_usage_plan_key().usage_plan_id(&up_id).key_id(&key).send().await.unwrap();
     apigw.update_api_key().api_key(&key).patch_operations(patch("/enabled", "false")).send().await.unwrap();
     let r = f.converge(&d1).await;
@@ -894,7 +904,7 @@ async fn a_consumer_gets_a_usage_plan_and_key_repaired_rotated_and_removed() {
     assert_eq!(fixed, ["CreateUsagePlanKey", "UpdateApiKey", "UpdateUsagePlan"]);
     let up = plan().await.unwrap();
     assert_eq!(up.throttle().unwrap().rate_limit(), 50.0);
-    assert_eq!(keys_in(&up_id).await, [key.clone()]);
+    assert_eq!(keys_in(&up_id).await, std::slice::from_ref(&key));
     assert!(acme_keys().await[0].enabled());
 
     // Rotation with no overlap: the next key joins the plan, then the previous one leaves it
@@ -903,7 +913,10 @@ async fn a_consumer_gets_a_usage_plan_and_key_repaired_rotated_and_removed() {
     let r = f.converge(&d2).await;
     let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
     let at = |op: &str| ops.iter().position(|o| *o == op).unwrap_or_else(|| panic!("{op} in {ops:?}"));
-    assert!(at("CreateUsagePlanKey") < at("DeleteUsagePlanKey") && at("DeleteUsagePlanKey") < at("DeleteApiKey"), "{ops:?}");
+    assert!(
+        at("CreateUsagePlanKey") < at("DeleteUsagePlanKey") && at("DeleteUsagePlanKey") < at("DeleteApiKey"),
+        "{ops:?}"
+    );
     let keys = acme_keys().await;
     assert_eq!(keys.iter().map(|k| k.name().unwrap()).collect::<Vec<_>>(), ["crosslink-acme-g2"]);
     assert_eq!(keys_in(&up_id).await, [keys[0].id().unwrap().to_string()]);
@@ -915,7 +928,7 @@ async fn a_consumer_gets_a_usage_plan_and_key_repaired_rotated_and_removed() {
     assert!(acme_keys().await.is_empty());
     let plans = apigw.get_usage_plans().send().await.unwrap();
     assert!(plans.items().iter().any(|u| u.id() == Some(theirs.as_str())));
-    assert_eq!(keys_in(&theirs).await, [their_key.clone()]);
+    assert_eq!(keys_in(&theirs).await, std::slice::from_ref(&their_key));
     assert!(apigw.get_api_key().api_key(&their_key).send().await.is_ok());
 }
 
@@ -930,7 +943,9 @@ async fn a_custom_domain_is_made_mapped_repaired_and_removed() {
     let cert = "arn:aws:acm:eu-central-1:111111111111:certificate/3c8e2f4a";
     let with = |domain: bool| {
         let api = if domain {
-            format!("api: {{name: open-banking, stage: v1, customDomain: {{domainName: api.bank.example, certificateArn: '{cert}', basePath: open-banking}}}}")
+            format!(
+                "api: {{name: open-banking, stage: v1, customDomain: {{domainName: api.bank.example, certificateArn: '{cert}', basePath: open-banking}}}}"
+            )
         } else {
             "api: {name: open-banking, stage: v1}".to_string()
         };
@@ -953,7 +968,13 @@ async fn a_custom_domain_is_made_mapped_repaired_and_removed() {
         let m = apigw.get_base_path_mappings().domain_name("api.bank.example").send().await.unwrap();
         m.items()
             .iter()
-            .map(|m| (m.base_path().unwrap().to_string(), m.rest_api_id().unwrap().to_string(), m.stage().unwrap_or_default().to_string()))
+            .map(|m| {
+                (
+                    m.base_path().unwrap().to_string(),
+                    m.rest_api_id().unwrap().to_string(),
+                    m.stage().unwrap_or_default().to_string(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(mappings().await, [("open-banking".to_string(), api.clone(), "v1".to_string())]);

@@ -12,6 +12,10 @@ fn stage_exists(w: &mut World, me: &str, api: &str, stage: &str) -> bool {
     w.acct(me).rest_apis.iter().any(|a| a.id == api && a.stages.iter().any(|s| s.name == stage))
 }
 
+fn domain<'w>(w: &'w mut World, me: &str, name: &str) -> Result<&'w mut DomainName, CloudError> {
+    w.acct(me).domain_names.iter_mut().find(|d| d.name == name).ok_or_else(|| not_found("NotFoundException", name))
+}
+
 pub(super) fn apply(w: &mut World, me: &str, op: &BasePathMappingOp) -> Result<Outcome, CloudError> {
     use BasePathMappingOp::*;
     let invalid_stage = |api: &str, stage: &str| {
@@ -23,12 +27,7 @@ pub(super) fn apply(w: &mut World, me: &str, op: &BasePathMappingOp) -> Result<O
             if !stage_exists(w, me, &api, stage) {
                 return Err(invalid_stage(&api, stage));
             }
-            let d = w
-                .acct(me)
-                .domain_names
-                .iter_mut()
-                .find(|d| &d.name == domain_name)
-                .ok_or_else(|| not_found("NotFoundException", domain_name))?;
+            let d = domain(w, me, domain_name)?;
             let path = if base_path.is_empty() { ROOT.to_string() } else { base_path.clone() };
             if d.mappings.iter().any(|m| m.base_path == path) {
                 return Err(err(ErrorKind::Conflict, "ConflictException", format!("Base path already exists for this domain name: {path}")));
@@ -58,12 +57,7 @@ pub(super) fn apply(w: &mut World, me: &str, op: &BasePathMappingOp) -> Result<O
             done()
         }
         DeleteBasePathMapping { domain_name, base_path } => {
-            let d = w
-                .acct(me)
-                .domain_names
-                .iter_mut()
-                .find(|d| &d.name == domain_name)
-                .ok_or_else(|| not_found("NotFoundException", domain_name))?;
+            let d = domain(w, me, domain_name)?;
             let before = d.mappings.len();
             d.mappings.retain(|m| &m.base_path != base_path);
             if d.mappings.len() == before {

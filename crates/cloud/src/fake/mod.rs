@@ -142,7 +142,11 @@ fn known(r: &Ref) -> Result<&str, CloudError> {
 impl FakeAws {
     pub fn new() -> Self {
         FakeAws {
-            world: Mutex::new(World { new_vpc_link_status: "AVAILABLE".into(), now: 1_800_000_000, ..World::default() }),
+            world: Mutex::new(World {
+                new_vpc_link_status: "AVAILABLE".into(),
+                now: 1_800_000_000,
+                ..World::default()
+            }),
         }
     }
 

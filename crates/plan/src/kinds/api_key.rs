@@ -120,14 +120,9 @@ impl KindOp for ApiKeyOp {
 pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
     st.api_keys
         .iter()
-        .map(|k| Prunable {
-            tags: &k.tags,
-            id: k.id.clone(),
-            what: format!("API key {} ({})", k.name, k.id),
-            delete: ApiKeyOp::DeleteApiKey { id: k.id.clone(), name: k.name.clone() }.into(),
-            uses: Vec::new(),
-            follows_link: false,
-            deleting: false,
+        .map(|k| {
+            let delete = ApiKeyOp::DeleteApiKey { id: k.id.clone(), name: k.name.clone() }.into();
+            Prunable::plain(&k.tags, &k.id, format!("API key {} ({})", k.name, k.id), delete)
         })
         .collect()
 }

@@ -128,14 +128,9 @@ impl KindOp for DomainNameOp {
 pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
     st.domain_names
         .iter()
-        .map(|d| Prunable {
-            tags: &d.tags,
-            id: d.name.clone(),
-            what: format!("custom domain {}", d.name),
-            delete: DomainNameOp::DeleteDomainName { name: d.name.clone() }.into(),
-            uses: Vec::new(),
-            follows_link: false,
-            deleting: false,
+        .map(|d| {
+            let delete = DomainNameOp::DeleteDomainName { name: d.name.clone() }.into();
+            Prunable::plain(&d.tags, &d.name, format!("custom domain {}", d.name), delete)
         })
         .collect()
 }
@@ -171,7 +166,7 @@ fn truststore(d: &CustomDomain) -> Option<Truststore> {
 pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()> {
     let (gw, subject) = (cx.gw, cx.subject.clone());
     let account = gw.account.as_str();
-    let want = gw.gw.spec.api.custom_domain.as_ref();
+    let want = gw.gw.spec.api.custom_domain.as_deref();
     let st = gw.state;
     let mine: Vec<&DomainName> = st.domain_names.iter().filter(|d| p.owned_by(&d.tags, &gw.owner)).collect();
     for d in mine {

@@ -199,14 +199,9 @@ pub fn stage_throttle_patches(api_id: &str, stage: &str, key: &str, t: &Throttle
 pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
     st.usage_plans
         .iter()
-        .map(|u| Prunable {
-            tags: &u.tags,
-            id: u.id.clone(),
-            what: format!("usage plan {} ({})", u.name, u.id),
-            delete: UsagePlanOp::DeleteUsagePlan { id: u.id.clone(), name: u.name.clone() }.into(),
-            uses: Vec::new(),
-            follows_link: false,
-            deleting: false,
+        .map(|u| {
+            let delete = UsagePlanOp::DeleteUsagePlan { id: u.id.clone(), name: u.name.clone() }.into();
+            Prunable::plain(&u.tags, &u.id, format!("usage plan {} ({})", u.name, u.id), delete)
         })
         .collect()
 }
