@@ -195,6 +195,10 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
         (None, None) => true,
         _ => false,
     };
+    if let Some(l) = &live {
+        let statements = l.get("Statement").and_then(Value::as_array).map_or(1, Vec::len);
+        p.report(&subject).resources.insert("resourcePolicy".into(), format!("{statements} statement(s)"));
+    }
     cx.out.resource_policy = want.map(|w| format!("policy {}", canonical(w, "execute-api")));
     if same {
         return Some(());

@@ -335,6 +335,11 @@ fn plan_settings<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) {
     let live = stage.map_or(&empty, |s| &s.settings);
     let before: BTreeSet<&str> =
         stage.and_then(|s| s.tags.get(STAGE_SETTINGS_TAG)).map(|t| t.split_whitespace().collect()).unwrap_or_default();
+    if !before.is_empty() {
+        // The settings groups crosslink manages on the stage, as the stage's tag records them.
+        let groups: Vec<&str> = before.iter().copied().collect();
+        p.report(subject).resources.insert("stageSettings".into(), groups.join(" "));
+    }
     let mut d = SettingsDiff { patches: Vec::new(), first: None };
     let mut after: BTreeSet<&str> = BTreeSet::new();
     let all = live.method_settings.get("*/*");

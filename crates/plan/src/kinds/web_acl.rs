@@ -107,6 +107,9 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
         return Some(());
     }
     let live = stage.and_then(|s| s.settings.web_acl_arn.as_deref());
+    if let Some(arn) = live.filter(|a| !a.is_empty()) {
+        p.report(&subject).resources.insert("webAcl".into(), arn.to_string());
+    }
     if live == want {
         return Some(());
     }
