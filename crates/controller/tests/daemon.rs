@@ -785,20 +785,33 @@ async fn two_replicas_hold_a_weakening(
         assert!(tokio::time::Instant::now() < deadline, "{name}: edge never protected");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let holder = engine.holders()["edge"].clone();
     for (_, d) in &replicas {
         put(&d.dir.join("base.yaml"), weakened);
     }
-    let (hi, oi) = if replicas[0].0 == holder { (0, 1) } else { (1, 0) };
-    let s = replicas[hi].1.until("the holder holds the weakening", |s| s.protection.blocked).await;
-    for h in held {
-        assert!(s.protection.changes.iter().any(|c| c.contains(h)), "{name}: {h:?} not in {:?}", s.protection);
+    // The replica holding `edge` holds the weakening and the other holds nothing. A unit may be
+    // handed over while the replicas settle (leases follow the preferred holder), so this is
+    // checked against the holder of the moment, until it holds for both.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let holder = engine.holders().get("edge").cloned().unwrap_or_default();
+        let blocked: Vec<(&str, bool)> =
+            replicas.iter().map(|(r, d)| (*r, d.status.borrow().protection.blocked)).collect();
+        let settled = !holder.is_empty() && blocked.iter().all(|(r, b)| *b == (*r == holder));
+        if settled {
+            let (_, d) = replicas.iter().find(|(r, _)| *r == holder).expect("a replica holds edge");
+            let s = d.status.borrow().clone();
+            for h in held {
+                assert!(s.protection.changes.iter().any(|c| c.contains(h)), "{name}: {h:?} not in {:?}", s.protection);
+            }
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: edge is {holder:?}'s, but the replicas holding a weakening are {blocked:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(
-        !replicas[oi].1.status.borrow().protection.blocked,
-        "{name}: the other replica has nothing of edge's to hold"
-    );
     assert!(is_protected(&f), "{name}: something was weakened");
     coord_stop.cancel();
     for (_, d) in replicas {
