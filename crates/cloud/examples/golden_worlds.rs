@@ -506,6 +506,8 @@ const CASES: &[Case] = &[
                                 uri: Some("https://legacy.example.com/".into()),
                                 connection_type: Some("INTERNET".into()),
                                 connection_id: None,
+                                insecure_skip_verification: false,
+                                timeout_millis: None,
                             }),
                         },
                     )]
@@ -623,6 +625,7 @@ const CASES: &[Case] = &[
                     load_balancer_arn: Ref::Known(lb),
                     port: 7000,
                     target_group_arn: Ref::Known(tg),
+                    tls: None,
                     tags: Default::default(),
                 }),
             )
@@ -670,6 +673,7 @@ const CASES: &[Case] = &[
                     load_balancer_arn: Ref::Known(lb),
                     port: 7443,
                     target_group_arn: Ref::Known(tg),
+                    tls: None,
                     tags: Default::default(),
                 }),
             )

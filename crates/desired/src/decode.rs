@@ -730,6 +730,7 @@ fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
     };
     let health_check = opt_with(cx, &mut f, "healthCheck", health_check);
     let routes = f.req(cx, "routes").and_then(|(p, n)| each(cx, &p, n, route));
+    let tls = opt_with(cx, &mut f, "tls", backend_tls);
     let peering = match f.opt(cx, "peering") {
         Some((p, n)) => peering(cx, &p, n),
         None => Some(PeeringOptions::default()),
@@ -746,9 +747,31 @@ fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
         min_healthy_targets: min_healthy_targets?,
         health_check: health_check?,
         routes: routes?,
+        tls: tls?,
         peering: peering?,
         deletion_policy: deletion_policy?,
         tags: tags?,
+    })
+}
+
+fn backend_tls(cx: &mut Cx, path: &str, node: &Node) -> Option<BackendTls> {
+    let mut f = Fields::of(cx, node, path)?;
+    let certificate_arn = f.req(cx, "certificateArn").and_then(|(p, n)| string(cx, &p, n));
+    let ssl_policy = match f.opt(cx, "sslPolicy") {
+        Some((p, n)) => string(cx, &p, n),
+        None => Some(default_ssl_policy()),
+    };
+    let server_name = f.req(cx, "serverName").and_then(|(p, n)| string(cx, &p, n));
+    let insecure_skip_verification = match f.opt(cx, "insecureSkipVerification") {
+        Some((p, n)) => boolean(cx, &p, n),
+        None => Some(false),
+    };
+    f.finish(cx);
+    Some(BackendTls {
+        certificate_arn: certificate_arn?,
+        ssl_policy: ssl_policy?,
+        server_name: server_name?,
+        insecure_skip_verification: insecure_skip_verification?,
     })
 }
 
@@ -830,6 +853,7 @@ fn route(cx: &mut Cx, path: &str, node: &Node) -> Option<RouteSpec> {
     };
     let (authorization, api_key_required) = protection(cx, &mut f);
     let throttling = opt_with(cx, &mut f, "throttling", throttle);
+    let timeout_millis = opt_with(cx, &mut f, "timeoutMillis", |cx, p, n| int::<u32>(cx, p, n, 50, MAX_TIMEOUT_MILLIS));
     f.finish(cx);
     Some(RouteSpec {
         path: rpath?,
@@ -837,6 +861,7 @@ fn route(cx: &mut Cx, path: &str, node: &Node) -> Option<RouteSpec> {
         authorization: authorization?,
         api_key_required: api_key_required?,
         throttling: throttling?,
+        timeout_millis: timeout_millis?,
     })
 }
 

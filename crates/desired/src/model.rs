@@ -480,6 +480,11 @@ pub struct LinkSpec {
     pub health_check: Option<HealthCheck>,
     /// API paths served by this link: each serves `path` and `path/{proxy+}`.
     pub routes: Vec<RouteSpec>,
+    /// TLS from API Gateway to the link: its listener is a TLS listener with this certificate,
+    /// and its integrations are `https://<serverName>:<listenerPort>/...`, checked by API
+    /// Gateway. Switching it off, or switching the check off, is held by the protection guard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<BackendTls>,
     #[serde(default)]
     pub peering: PeeringOptions,
     #[serde(default)]
@@ -488,6 +493,35 @@ pub struct LinkSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
 }
+
+/// TLS from API Gateway to a link's listener.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackendTls {
+    /// The listener's ACM certificate, in the gateway's region; it must cover `serverName`.
+    pub certificate_arn: String,
+    /// The listener's security policy (default `ELBSecurityPolicy-TLS13-1-2-2021-06`).
+    #[serde(default = "default_ssl_policy")]
+    pub ssl_policy: String,
+    /// The name API Gateway sends (SNI, `Host`) and checks the certificate against: the host of
+    /// the integration URIs. The VPC link routes the request, so it need not resolve.
+    pub server_name: String,
+    /// Accept any certificate (a private CA, an expired one). Default false; turning it on is
+    /// held by the protection guard.
+    #[serde(default)]
+    pub insecure_skip_verification: bool,
+}
+
+pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+
+pub fn default_ssl_policy() -> String {
+    DEFAULT_SSL_POLICY.to_string()
+}
+
+/// API Gateway's integration timeout, and its range (above 29,000 ms needs a raised quota in
+/// the account, for Regional and private APIs).
+pub const DEFAULT_TIMEOUT_MILLIS: u32 = 29_000;
+pub const MAX_TIMEOUT_MILLIS: u32 = 300_000;
 
 pub fn default_min_healthy_targets() -> u16 {
     1
@@ -592,6 +626,10 @@ pub struct RouteSpec {
     /// The route's own throttle (its methods and its `{proxy+}`), instead of the stage's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttling: Option<Throttle>,
+    /// How long API Gateway waits for the backend, in ms: 50 to 29,000 (the default), or up to
+    /// 300,000 where the account's quota was raised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_millis: Option<u32>,
 }
 
 /// Who may call a route: `NONE`, `AWS_IAM`, or one of the gateway's authorizers.

@@ -183,7 +183,24 @@ pub fn regional_web_acl(arn: &str) -> Option<Problem> {
 /// A custom domain name: a lower-case DNS name of at least two labels, each 1-63 letters, digits
 /// and `-` (not at either end), at most 253 characters, not AWS's own.
 pub fn custom_domain_name(name: &str) -> Option<Problem> {
-    let hint = "write the name callers use, in lower case, e.g. api.bank.example";
+    domain_name(
+        name,
+        "write the name callers use, in lower case, e.g. api.bank.example",
+        "a custom domain is a name of your own, e.g. api.bank.example",
+    )
+}
+
+/// The name API Gateway checks a link's TLS certificate against: a DNS name the certificate
+/// covers (not the load balancer's own name: ACM issues no certificate for it).
+pub fn server_name(name: &str) -> Option<Problem> {
+    domain_name(
+        name,
+        "write the name the listener's certificate covers, in lower case, e.g. payments.internal.bank.example",
+        "ACM issues no certificate for AWS's names: use a name of your own the certificate covers, e.g. payments.internal.bank.example",
+    )
+}
+
+fn domain_name(name: &str, hint: &str, aws_hint: &str) -> Option<Problem> {
     if name.len() > 253 || name.split('.').count() < 2 {
         return problem(format!("`{name}` is not a domain name"), hint);
     }
@@ -202,17 +219,14 @@ pub fn custom_domain_name(name: &str) -> Option<Problem> {
         return problem(format!("`{name}` is not a domain name: the label `{bad}` is not a DNS label"), hint);
     }
     if name.ends_with(".amazonaws.com") {
-        return problem(
-            format!("`{name}` is AWS's own name"),
-            "a custom domain is a name of your own, e.g. api.bank.example",
-        );
+        return problem(format!("`{name}` is AWS's own name"), aws_hint);
     }
     None
 }
 
-/// An ACM certificate ARN in the gateway's region (a regional custom domain takes a certificate
-/// of its own region).
-pub fn acm_certificate(arn: &str, gateway_region: Option<&str>) -> Option<Problem> {
+/// An ACM certificate ARN in the gateway's region (a regional custom domain and a load
+/// balancer's listener take a certificate of their own region); `user` says which.
+pub fn acm_certificate(arn: &str, gateway_region: Option<&str>, user: &str) -> Option<Problem> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let hint = "write arn:aws:acm:<region>:<account id>:certificate/<id> (the ARN the ACM console shows)";
     let ok = parts.len() == 6
@@ -228,10 +242,25 @@ pub fn acm_certificate(arn: &str, gateway_region: Option<&str>) -> Option<Proble
     match gateway_region {
         Some(r) if r != parts[3] => problem(
             format!("the certificate is in {}, but the gateway is in {r}", parts[3]),
-            format!("a regional custom domain takes a certificate of its own region: request or import one in {r}"),
+            format!("{user} takes a certificate of its own region: request or import one in {r}"),
         ),
         _ => None,
     }
+}
+
+/// An NLB TLS listener's security policy: one of ELB's `ELBSecurityPolicy-...` names (AWS
+/// adds new ones: the name's form is checked, and AWS checks the name).
+pub fn ssl_policy(name: &str) -> Option<Problem> {
+    let ok = name.strip_prefix("ELBSecurityPolicy-").is_some_and(|rest| {
+        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    if ok {
+        return None;
+    }
+    problem(
+        format!("`{name}` is not an ELB security policy"),
+        format!("write e.g. {} (the default: TLS 1.3 and 1.2)", crate::model::DEFAULT_SSL_POLICY),
+    )
 }
 
 /// A base path mapping's path: one or more segments of letters, digits and `-._~`, separated by

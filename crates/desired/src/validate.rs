@@ -475,7 +475,7 @@ fn custom_domain(v: &mut V, ix: &Index, g: &Gateway, d: &CustomDomain) {
     let f = |x: &str| format!("spec.api.customDomain.{x}");
     v.check(K, m, &f("domainName"), rules::custom_domain_name(&d.domain_name));
     let region = ix.account(&g.spec.account).map(|a| a.spec.region.as_str());
-    v.check(K, m, &f("certificateArn"), rules::acm_certificate(&d.certificate_arn, region));
+    v.check(K, m, &f("certificateArn"), rules::acm_certificate(&d.certificate_arn, region, "a regional custom domain"));
     if let Some(b) = &d.base_path {
         v.check(K, m, &f("basePath"), rules::base_path(b));
     }
@@ -788,6 +788,10 @@ fn link(v: &mut V, ix: &Index, l: &Link, accounts: &Known, gateways: &Known) {
             }
         }
     }
+    if let Some(tls) = &s.tls {
+        v.check("Link", m, "spec.tls.serverName", rules::server_name(&tls.server_name));
+        v.check("Link", m, "spec.tls.sslPolicy", rules::ssl_policy(&tls.ssl_policy));
+    }
     tags(v, "Link", m, &s.tags);
 
     let (Some(gw), true, true) = (ix.gateway(&s.gateway), gw_ok, acct_ok) else {
@@ -797,6 +801,11 @@ fn link(v: &mut V, ix: &Index, l: &Link, accounts: &Known, gateways: &Known) {
         if let Some(a) = &r.authorization {
             authorization_use(v, "Link", m, &format!("spec.routes[{i}].authorization"), &gw.spec.api, a);
         }
+    }
+    if let Some(tls) = &s.tls {
+        let region = ix.account(&gw.spec.account).map(|a| a.spec.region.as_str());
+        let cert = rules::acm_certificate(&tls.certificate_arn, region, "a load balancer's TLS listener");
+        v.check("Link", m, "spec.tls.certificateArn", cert);
     }
     if gw.spec.vpc_id == s.service.vpc_id {
         v.at(

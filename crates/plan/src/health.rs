@@ -14,7 +14,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::kinds::StageOp;
-use crate::kinds::method::uri_port;
+use crate::kinds::method::integration_base;
 use crate::model::{Plan, Report, Subject};
 use crate::observed::{AccountObservation, AccountState, Observed, PeeringStatus};
 use crate::op::Op;
@@ -291,8 +291,13 @@ fn gateway_hops(
                     continue;
                 };
                 let integration = method.integration.as_ref();
-                let at = integration.and_then(|i| i.uri.as_deref()).and_then(|u| dns.and_then(|d| uri_port(u, d)));
-                if integration.is_none_or(|i| i.connection_type.as_deref() != Some("VPC_LINK")) || at != Some(port) {
+                // At the link's listener: `http://<dns>:<port>/...`, or with TLS to the backend
+                // `https://<server name>:<port>/...`.
+                let base = dns.map(|d| integration_base(d, port, link.spec.tls.as_ref()));
+                let at = integration.and_then(|i| i.uri.as_deref()).is_some_and(|u| {
+                    base.as_deref().and_then(|b| u.strip_prefix(b)).is_some_and(|rest| rest.starts_with('/'))
+                });
+                if integration.is_none_or(|i| i.connection_type.as_deref() != Some("VPC_LINK")) || !at {
                     let to = integration.and_then(|i| i.uri.clone()).unwrap_or_else(|| "nothing".into());
                     broken = Some(format!("{m} {path} integrates with {to}, not the listener :{port}"));
                 }

@@ -6,11 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use crosslink_desired::{Consumer, DeletionPolicy, DesiredState, Gateway, Index, Link};
+use crosslink_desired::{BackendTls, Consumer, DeletionPolicy, DesiredState, Gateway, Index, Link};
 use ipnet::Ipv4Net;
 
 use crate::kinds::api_resource::parent_path;
-use crate::kinds::method::{Protection, integration_uri};
+use crate::kinds::method::{Backend, Protection, integration_base, uri_at};
 use crate::kinds::{self, Outs, ResourceKind, StageOp};
 use crate::model::*;
 use crate::observed::*;
@@ -329,8 +329,16 @@ pub(crate) struct LinkCx<'a, 'g> {
     pub(crate) out: Outs<'a>,
 }
 
-/// A desired method: (HTTP method, integration URI, greedy, link, protection).
-pub(crate) type WantedMethod = (String, String, bool, String, Protection);
+/// A desired method of a resource.
+pub(crate) struct WantedMethod {
+    pub(crate) method: String,
+    pub(crate) uri: String,
+    /// The resource is the route's `{proxy+}`.
+    pub(crate) greedy: bool,
+    pub(crate) link: String,
+    pub(crate) protection: Protection,
+    pub(crate) backend: Backend,
+}
 
 /// A gateway's API as its kinds plan it: what its links want of it.
 pub(crate) struct ApiCx<'a, 'g> {
@@ -384,8 +392,10 @@ pub(crate) struct PairCx<'a, 'p> {
 pub(crate) struct ApiEntry {
     pub(crate) link: String,
     port: u16,
-    /// Each route: its path, methods and protection.
-    pub(crate) paths: Vec<(String, Vec<String>, Protection)>,
+    /// TLS to the backend.
+    tls: Option<BackendTls>,
+    /// Each route: its path, methods, protection, and what it asks of its integration.
+    pub(crate) paths: Vec<(String, Vec<String>, Protection, Backend)>,
     /// The link is blocked: its API resources are kept as they are, neither changed nor pruned.
     frozen: bool,
     /// A listener made for the link in this plan (a port move): its integrations wait for it.
@@ -573,13 +583,18 @@ impl<'a> Planner<'a> {
         let entry = |frozen: bool| ApiEntry {
             link: name.clone(),
             port: l.spec.listener_port,
+            tls: l.spec.tls.clone(),
             paths: l
                 .spec
                 .routes
                 .iter()
                 .map(|r| {
                     let protection = Protection::of_route(&gw.gw.spec.api, r);
-                    (r.path.clone(), r.methods.iter().map(|m| m.as_str().to_string()).collect(), protection)
+                    let backend = Backend {
+                        insecure_skip_verification: l.spec.tls.as_ref().is_some_and(|t| t.insecure_skip_verification),
+                        timeout_millis: r.timeout_millis,
+                    };
+                    (r.path.clone(), r.methods.iter().map(|m| m.as_str().to_string()).collect(), protection, backend)
                 })
                 .collect(),
             frozen: frozen || frozen_here,
@@ -648,13 +663,21 @@ impl<'a> Planner<'a> {
             }
         }
         for e in entries.iter().filter(|e| !e.frozen) {
-            for (path, methods, protection) in &e.paths {
+            let base = integration_base(&dns, e.port, e.tls.as_ref());
+            for (path, methods, protection, backend) in &e.paths {
                 let proxy = format!("{path}/{{proxy+}}");
                 for (p, greedy) in [(path.clone(), false), (proxy, true)] {
-                    let uri = integration_uri(&dns, e.port, path, greedy);
+                    let uri = uri_at(&base, path, greedy);
                     let ms = want.entry(p).or_default();
                     for m in methods {
-                        ms.push((m.clone(), uri.clone(), greedy, e.link.clone(), protection.clone()));
+                        ms.push(WantedMethod {
+                            method: m.clone(),
+                            uri: uri.clone(),
+                            greedy,
+                            link: e.link.clone(),
+                            protection: protection.clone(),
+                            backend: backend.clone(),
+                        });
                     }
                 }
                 let mut cur = parent_path(path);

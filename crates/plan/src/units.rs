@@ -402,6 +402,8 @@ spec: {gateway: gamma, service: {account: svc, vpcId: vpc-0000000000000000d, rou
                 port: 9002,
                 protocol: "TCP".into(),
                 target_group_arn: None,
+                certificate_arn: None,
+                ssl_policy: None,
                 tags: Tags::new(),
             }],
             ..Default::default()

@@ -271,6 +271,13 @@ fn plan_stage(s: &crosslink_plan::kinds::usage_plan::PlanStage) -> String {
     format!("{}:{} throttle={{{}}}", r(&s.api_id), s.stage, throttle.join(", "))
 }
 
+/// A listener's TLS settings, when it has them.
+fn listener_tls(tls: &Option<crosslink_plan::kinds::listener::ListenerTls>) -> String {
+    tls.as_ref()
+        .map(|t| format!(" protocol=TLS certificateArn={} sslPolicy={}", t.certificate_arn, t.ssl_policy))
+        .unwrap_or_default()
+}
+
 fn op_text(op: &Op) -> String {
     let name = op.name();
     let args = match op {
@@ -315,14 +322,15 @@ fn op_text(op: &Op) -> String {
         Op::Targets(TargetsOp::DeregisterTargets { target_group_arn, targets: t }) => {
             format!("targetGroupArn={target_group_arn} targets={}", targets(t))
         }
-        Op::Listener(ListenerOp::CreateListener { load_balancer_arn, port, target_group_arn, tags: t }) => format!(
-            "loadBalancerArn={} port={port} targetGroupArn={} tags={}",
+        Op::Listener(ListenerOp::CreateListener { load_balancer_arn, port, target_group_arn, tls, tags: t }) => format!(
+            "loadBalancerArn={} port={port} targetGroupArn={}{} tags={}",
             r(load_balancer_arn),
             r(target_group_arn),
+            listener_tls(tls),
             tags(t)
         ),
-        Op::Listener(ListenerOp::ModifyListener { arn, port, target_group_arn }) => {
-            format!("arn={arn} port={port} targetGroupArn={}", r(target_group_arn))
+        Op::Listener(ListenerOp::ModifyListener { arn, port, target_group_arn, tls }) => {
+            format!("arn={arn} port={port} targetGroupArn={}{}", r(target_group_arn), listener_tls(tls))
         }
         Op::Listener(ListenerOp::DeleteListener { arn }) => format!("arn={arn}"),
         Op::LoadBalancer(LoadBalancerOp::AddElbTags { arn, tags: t }) => format!("arn={arn} tags={}", tags(t)),
@@ -353,6 +361,8 @@ fn op_text(op: &Op) -> String {
             authorizer_id,
             authorization_scopes,
             api_key_required,
+            insecure_skip_verification,
+            timeout_millis,
             replace,
         }) => {
             // Shown when not the default, so that cases without protection read as before.
@@ -363,6 +373,12 @@ fn op_text(op: &Op) -> String {
             };
             if let Some(id) = authorizer_id {
                 protection.push_str(&format!(" authorizerId={} scopes={}", r(id), authorization_scopes.join(",")));
+            }
+            if *insecure_skip_verification {
+                protection.push_str(" tlsConfig.insecureSkipVerification=true");
+            }
+            if let Some(t) = timeout_millis {
+                protection.push_str(&format!(" timeoutInMillis={t}"));
             }
             format!(
                 "restApiId={} resourceId={} path={path} httpMethod={http_method} greedy={greedy} uri={uri} vpcLinkId={}{protection}",

@@ -89,6 +89,10 @@ pub(crate) async fn api_resources(
                                 uri: i.uri().map(str::to_string),
                                 connection_type: i.connection_type().map(|t| t.as_str().to_string()),
                                 connection_id: i.connection_id().map(str::to_string),
+                                insecure_skip_verification: i
+                                    .tls_config()
+                                    .is_some_and(|t| t.insecure_skip_verification()),
+                                timeout_millis: u32::try_from(i.timeout_in_millis()).ok().filter(|t| *t > 0),
                             });
                             let method = ApiMethod {
                                 authorization_type: m.authorization_type().unwrap_or("NONE").to_string(),

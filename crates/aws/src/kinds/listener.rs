@@ -1,8 +1,9 @@
 //! NLB listeners, one per link.
 
-use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
+use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, Certificate, ProtocolEnum};
 use crosslink_cloud::Outcome;
 use crosslink_plan::kinds::ListenerOp;
+use crosslink_plan::kinds::listener::ListenerTls;
 use crate::errors::known;
 use crate::execute::{created, done, elb_tags as tags_of};
 
@@ -112,6 +113,9 @@ pub(crate) async fn listeners(
                 port: l.port().and_then(|p| u16::try_from(p).ok()).unwrap_or_default(),
                 protocol: l.protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
                 target_group_arn: forward_target(l.default_actions()),
+                // The default certificate: the first (the only one DescribeListeners lists).
+                certificate_arn: l.certificates().first().and_then(|c| c.certificate_arn()).map(str::to_string),
+                ssl_policy: l.ssl_policy().map(str::to_string),
                 tags: tags.remove(&arn).unwrap_or_default(),
                 arn,
             }
@@ -126,30 +130,49 @@ fn forward(target_group_arn: &str) -> Action {
     Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group_arn).build()
 }
 
+/// The protocol, certificate and policy of a listener: TLS with `tls`, else TCP (AWS removes a
+/// certificate and policy from a listener changed to TCP).
+fn protocol(tls: &Option<ListenerTls>) -> (ProtocolEnum, Option<Vec<Certificate>>, Option<String>) {
+    match tls {
+        Some(t) => (
+            ProtocolEnum::Tls,
+            Some(vec![Certificate::builder().certificate_arn(&t.certificate_arn).build()]),
+            Some(t.ssl_policy.clone()),
+        ),
+        None => (ProtocolEnum::Tcp, None, None),
+    }
+}
+
 pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &ListenerOp) -> Result<Outcome, CloudError> {
     use ListenerOp::*;
     match op {
-        CreateListener { load_balancer_arn, port, target_group_arn, tags } => {
+        CreateListener { load_balancer_arn, port, target_group_arn, tls, tags } => {
             let lb = known(load_balancer_arn, "the load balancer")?;
             let tg = known(target_group_arn, "the target group")?;
+            let (protocol, certificates, ssl_policy) = protocol(tls);
             let req = c
                 .elbv2
                 .create_listener()
                 .load_balancer_arn(lb)
-                .protocol(ProtocolEnum::Tcp)
+                .protocol(protocol)
+                .set_certificates(certificates)
+                .set_ssl_policy(ssl_policy)
                 .port(i32::from(*port))
                 .default_actions(forward(tg))
                 .set_tags(tags_of(tags));
             let out = ctx.write(&CREATE, &format!("{lb}:{port} -> {tg}"), req.send()).await?;
             created(out.listeners().first().and_then(|l| l.listener_arn()), "listener")
         }
-        ModifyListener { arn, port, target_group_arn } => {
+        ModifyListener { arn, port, target_group_arn, tls } => {
             let tg = known(target_group_arn, "the target group")?;
+            let (protocol, certificates, ssl_policy) = protocol(tls);
             let req = c
                 .elbv2
                 .modify_listener()
                 .listener_arn(arn)
-                .protocol(ProtocolEnum::Tcp)
+                .protocol(protocol)
+                .set_certificates(certificates)
+                .set_ssl_policy(ssl_policy)
                 .port(i32::from(*port))
                 .default_actions(forward(tg));
             ctx.write(&MODIFY, &format!("{arn}:{port} -> {tg}"), req.send()).await?;

@@ -1,6 +1,6 @@
 //! Methods with their HTTP_PROXY integration through the VPC link (read with the resources).
 
-use aws_sdk_apigateway::types::{ConnectionType, IntegrationType};
+use aws_sdk_apigateway::types::{ConnectionType, IntegrationType, TlsConfig};
 use crosslink_cloud::{CloudError, Outcome};
 use crosslink_plan::kinds::MethodOp;
 use crate::cloud::{Clients, Ctx};
@@ -42,6 +42,8 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &MethodOp) -> Result
             authorizer_id,
             authorization_scopes,
             api_key_required,
+            insecure_skip_verification,
+            timeout_millis,
             replace,
         } => {
             let api = known(rest_api_id, "the REST API")?;
@@ -90,7 +92,14 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &MethodOp) -> Result
                 .integration_http_method(http_method)
                 .uri(uri)
                 .connection_type(ConnectionType::VpcLink)
-                .connection_id(link);
+                .connection_id(link)
+                .set_timeout_in_millis(timeout_millis.and_then(|t| i32::try_from(t).ok()));
+            // An https URI: API Gateway checks the backend's certificate against its host unless
+            // told not to (and then says so in tlsConfig).
+            if uri.starts_with("https://") {
+                let tls = TlsConfig::builder().insecure_skip_verification(*insecure_skip_verification).build();
+                integration = integration.tls_config(tls);
+            }
             if *greedy {
                 integration =
                     integration.request_parameters("integration.request.path.proxy", "method.request.path.proxy");

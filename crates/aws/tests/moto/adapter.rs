@@ -296,6 +296,7 @@ async fn load_balancer_target_group_listener_and_targets() {
             load_balancer_arn: known(&lb),
             port: 8080,
             target_group_arn: known(&tg),
+            tls: None,
             tags: owned("Link/payments"),
         }),
     )
@@ -420,7 +421,7 @@ async fn load_balancer_target_group_listener_and_targets() {
     exec(
         &cloud,
         &gw,
-        Op::Listener(ListenerOp::ModifyListener { arn: listener.clone(), port: 9090, target_group_arn: known(&tg) }),
+        Op::Listener(ListenerOp::ModifyListener { arn: listener.clone(), port: 9090, target_group_arn: known(&tg), tls: None }),
     )
     .await;
     exec(&cloud, &gw, Op::LoadBalancer(LoadBalancerOp::AddElbTags { arn: lb.clone(), tags: tags(&[("extra", "1")]) }))
@@ -552,6 +553,8 @@ async fn vpc_link_rest_api_resources_methods_and_stage() {
             authorizer_id: None,
             authorization_scopes: vec![],
             api_key_required: key,
+            insecure_skip_verification: false,
+            timeout_millis: None,
             replace: auth != "NONE" || key,
         })
     };

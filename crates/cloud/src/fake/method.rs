@@ -1,4 +1,6 @@
-//! The in-memory AWS: Methods with their integrations.
+//! The in-memory AWS: Methods with their integrations. As AWS documents PutIntegration:
+//! `timeoutInMillis` is 50 to 29,000 unless the account's quota was raised (this account's is
+//! not), and `tlsConfig` applies to HTTP integrations only.
 
 use crosslink_plan::kinds::MethodOp;
 
@@ -17,9 +19,18 @@ pub(super) fn apply(w: &mut World, me: &str, op: &MethodOp) -> Result<Outcome, C
             authorizer_id,
             authorization_scopes,
             api_key_required,
+            insecure_skip_verification,
+            timeout_millis,
             replace,
             ..
         } => {
+            if timeout_millis.is_some_and(|t| !(50..=29_000).contains(&t)) {
+                return Err(err(
+                    ErrorKind::Permanent,
+                    "BadRequestException",
+                    "Timeout should be between 50 ms and 29000 ms",
+                ));
+            }
             let (api, res, link) =
                 (known(rest_api_id)?.to_string(), known(resource_id)?.to_string(), known(vpc_link_id)?.to_string());
             let api = w.api(me, &api)?;
@@ -65,6 +76,8 @@ pub(super) fn apply(w: &mut World, me: &str, op: &MethodOp) -> Result<Outcome, C
                         uri: Some(uri.clone()),
                         connection_type: Some("VPC_LINK".into()),
                         connection_id: Some(link),
+                        insecure_skip_verification: *insecure_skip_verification,
+                        timeout_millis: Some(timeout_millis.unwrap_or(29_000)),
                     }),
                 },
             );

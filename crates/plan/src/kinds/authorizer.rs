@@ -269,7 +269,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
     }
     let mut used: BTreeSet<&str> = BTreeSet::new();
     for e in cx.entries {
-        for (.., protection) in &e.paths {
+        for (_, _, protection, _) in &e.paths {
             used.extend(protection.authorizer.as_deref());
         }
     }

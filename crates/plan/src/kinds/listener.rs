@@ -28,7 +28,36 @@ pub struct Listener {
     pub protocol: String,
     /// The target group of the default forward action.
     pub target_group_arn: Option<String>,
+    /// A TLS listener's default certificate and security policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_policy: Option<String>,
     pub tags: Tags,
+}
+
+impl Listener {
+    /// Its TLS settings, if it is a TLS listener.
+    pub fn tls(&self) -> Option<ListenerTls> {
+        (self.protocol == "TLS").then(|| ListenerTls {
+            certificate_arn: self.certificate_arn.clone().unwrap_or_default(),
+            ssl_policy: self.ssl_policy.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// A TLS listener's certificate and security policy (absent: a TCP listener).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerTls {
+    pub certificate_arn: String,
+    pub ssl_policy: String,
+}
+
+impl ListenerTls {
+    pub fn of(tls: Option<&crosslink_desired::BackendTls>) -> Option<ListenerTls> {
+        tls.map(|t| ListenerTls { certificate_arn: t.certificate_arn.clone(), ssl_policy: t.ssl_policy.clone() })
+    }
 }
 
 // ---- Operations -------------------------------------------------------------------------------
@@ -36,16 +65,22 @@ pub struct Listener {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "op", rename_all = "PascalCase", rename_all_fields = "camelCase")]
 pub enum ListenerOp {
+    /// A TCP listener, or a TLS one with `tls`.
     CreateListener {
         load_balancer_arn: Ref,
         port: u16,
         target_group_arn: Ref,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tls: Option<ListenerTls>,
         tags: Tags,
     },
+    /// Sets the port, the target group and the protocol (TLS with `tls`, else TCP).
     ModifyListener {
         arn: String,
         port: u16,
         target_group_arn: Ref,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tls: Option<ListenerTls>,
     },
     DeleteListener {
         arn: String,
@@ -153,6 +188,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
         LoadBalancerRef::Arn(a) => a.rsplit('/').nth(1).unwrap_or(a).to_string(),
     };
     let want_port = l.spec.listener_port;
+    let want_tls = ListenerTls::of(l.spec.tls.as_ref());
     let chosen = mine.iter().find(|x| x.port == want_port).or(mine.first()).copied();
     // Every change to the link's listeners: a replaced target group goes after them.
     let mut listener_actions: Vec<usize> = Vec::new();
@@ -162,6 +198,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
             p.claimed.insert(x.arn.clone());
             p.report(subject).resources.insert("listener".into(), x.arn.clone());
             let tg_differs = tg.arn.known() != x.target_group_arn.as_deref();
+            let tls_drift = tls_drift(&x.tls(), &want_tls);
             let port_differs = x.port != want_port;
             let mut leaving = false;
             if port_differs && on_lb.iter().any(|o| o.port == want_port && o.arn != x.arn) {
@@ -191,6 +228,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
                         load_balancer_arn: lb.arn.clone(),
                         port: want_port,
                         target_group_arn: tg.arn.clone(),
+                        tls: want_tls.clone(),
                         tags: cx.want_tags.clone(),
                     }),
                     vec![lb.action, tg.action],
@@ -209,13 +247,16 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
                 out.made = Some(new);
                 out.after_deploy.push(old);
                 listener_actions.extend([new, old]);
-            } else if tg_differs {
-                let reason = Reason::Drift {
-                    field: "listener target group".into(),
-                    live: x.target_group_arn.clone().unwrap_or("(none)".into()),
-                    desired: tg.arn.to_string(),
+            } else if tg_differs || tls_drift.is_some() {
+                let reason = match tls_drift {
+                    Some(r) if !tg_differs => r,
+                    _ => Reason::Drift {
+                        field: "listener target group".into(),
+                        live: x.target_group_arn.clone().unwrap_or("(none)".into()),
+                        desired: tg.arn.to_string(),
+                    },
                 };
-                listener_actions.push(p.add(
+                let a = p.add(
                     subject,
                     account,
                     format!("listener :{} on {lb_label}", x.port),
@@ -225,9 +266,18 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
                         arn: x.arn.clone(),
                         port: want_port,
                         target_group_arn: tg.arn.clone(),
+                        tls: want_tls.clone(),
                     }),
                     vec![tg.action],
-                ));
+                );
+                listener_actions.push(a);
+                if x.protocol != protocol(&want_tls) {
+                    // The integrations change scheme with it: they wait for it.
+                    out.made = Some(a);
+                }
+                if x.protocol == "TLS" && want_tls.is_none() {
+                    p.plan.weakening.insert(a, format!("listener :{} of Link/{name}: TLS -> TCP (backend TLS off)", x.port));
+                }
             }
             if !leaving {
                 p.tag_drift(
@@ -256,6 +306,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
                         load_balancer_arn: lb.arn.clone(),
                         port: want_port,
                         target_group_arn: tg.arn.clone(),
+                        tls: want_tls.clone(),
                         tags: cx.want_tags.clone(),
                     }),
                     vec![lb.action, tg.action],
@@ -307,6 +358,26 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
         }
     }
     Some(())
+}
+
+fn protocol(tls: &Option<ListenerTls>) -> &'static str {
+    if tls.is_some() { "TLS" } else { "TCP" }
+}
+
+/// The first difference between a listener's protocol, certificate and policy and the wanted.
+fn tls_drift(live: &Option<ListenerTls>, want: &Option<ListenerTls>) -> Option<Reason> {
+    let drift = |field: &str, live: &str, desired: &str| {
+        Some(Reason::Drift { field: field.into(), live: live.into(), desired: desired.into() })
+    };
+    match (live, want) {
+        (None, None) => None,
+        (l, w) if l.is_some() != w.is_some() => drift("listener protocol", protocol(l), protocol(w)),
+        (Some(l), Some(w)) if l.certificate_arn != w.certificate_arn => {
+            drift("listener certificate", &l.certificate_arn, &w.certificate_arn)
+        }
+        (Some(l), Some(w)) if l.ssl_policy != w.ssl_policy => drift("listener sslPolicy", &l.ssl_policy, &w.ssl_policy),
+        _ => None,
+    }
 }
 
 /// The port a link wants is held by another listener. Waits when the holder is moving away or

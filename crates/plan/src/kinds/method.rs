@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use crate::model::{Fills, Subject, Verb};
 use crate::op::Op;
-use crate::planner::{ApiCx, GatewayCx, Planner};
+use crate::planner::{ApiCx, GatewayCx, Planner, WantedMethod};
+use crosslink_desired::DEFAULT_TIMEOUT_MILLIS;
 use super::KindOp;
 use crate::model::Reason;
 use crate::op::{Ref, Service};
@@ -106,6 +107,48 @@ pub struct Integration {
     pub connection_type: Option<String>,
     /// Real AWS reports it; moto does not (it is then `None` and not compared).
     pub connection_id: Option<String>,
+    /// `tlsConfig.insecureSkipVerification`: the backend's certificate is not checked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_verification: bool,
+    /// `timeoutInMillis` (absent: AWS's default, 29,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_millis: Option<u32>,
+}
+
+/// What a route asks of its integration besides its URI: the backend TLS check and the timeout.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Backend {
+    /// Only with an `https` URI.
+    pub insecure_skip_verification: bool,
+    /// Absent: AWS's default (29,000 ms).
+    pub timeout_millis: Option<u32>,
+}
+
+impl Backend {
+    /// What a deployment's hash takes for it: nothing for the defaults, so deployments made
+    /// before these settings existed keep their hash.
+    pub fn hash_suffix(&self) -> String {
+        let mut s = String::new();
+        if self.insecure_skip_verification {
+            s.push_str(" tls-insecure");
+        }
+        if let Some(t) = self.timeout_millis {
+            s.push_str(&format!(" timeout={t}"));
+        }
+        s
+    }
+
+    /// What a change from the live integration to `uri` with `self` gives up, for the protection
+    /// guard: TLS to the backend, or the check of its certificate.
+    pub fn weakens(&self, live: &ApiMethod, uri: &str) -> Option<String> {
+        let i = live.integration.as_ref()?;
+        let live_https = i.uri.as_deref().is_some_and(|u| u.starts_with("https://"));
+        if live_https && !uri.starts_with("https://") {
+            return Some("backend TLS off (https -> http)".into());
+        }
+        (live_https && !i.insecure_skip_verification && self.insecure_skip_verification)
+            .then(|| "backend certificate check off (insecureSkipVerification)".into())
+    }
 }
 
 // ---- Operations -------------------------------------------------------------------------------
@@ -132,6 +175,12 @@ pub enum MethodOp {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         authorization_scopes: Vec<String>,
         api_key_required: bool,
+        /// `tlsConfig.insecureSkipVerification` of an `https` integration.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        insecure_skip_verification: bool,
+        /// `timeoutInMillis` (absent: AWS's default).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        timeout_millis: Option<u32>,
         /// The method is there with other protection: it is deleted and put again (PutMethod
         /// refuses an existing method; moto answers UpdateMethod with 500). A method change is
         /// live only with the next deployment, so traffic never sees the gap.
@@ -198,19 +247,53 @@ impl KindOp for MethodOp {
 
 // ---- Planning: names and comparisons ----------------------------------------------------------
 
-/// The integration URI of a route: `http://<nlb-dns>:<port><path>[/{proxy}]`.
+/// The integration URI of a route over plain TCP: `http://<nlb-dns>:<port><path>[/{proxy}]`.
 pub fn integration_uri(dns: &str, port: u16, path: &str, greedy: bool) -> String {
-    if greedy { format!("http://{dns}:{port}{path}/{{proxy}}") } else { format!("http://{dns}:{port}{path}") }
+    uri_at(&integration_base(dns, port, None), path, greedy)
 }
 
-/// The port of an integration URI pointing at `dns`, if it does.
-pub(crate) fn uri_port(uri: &str, dns: &str) -> Option<u16> {
-    let rest = uri.strip_prefix("http://")?.strip_prefix(dns)?.strip_prefix(':')?;
-    rest.split('/').next()?.parse().ok()
+/// Where a link's integrations point: `http://<nlb-dns>:<port>`, or with TLS to the backend
+/// `https://<server name>:<port>` (the VPC link routes to the load balancer; the name is what API
+/// Gateway sends and checks the certificate against).
+pub fn integration_base(dns: &str, port: u16, tls: Option<&crosslink_desired::BackendTls>) -> String {
+    match tls {
+        Some(t) => format!("https://{}:{port}", t.server_name),
+        None => format!("http://{dns}:{port}"),
+    }
+}
+
+/// A route's integration URI under `base`: its path, and `/{proxy}` for its `{proxy+}`.
+pub fn uri_at(base: &str, path: &str, greedy: bool) -> String {
+    if greedy { format!("{base}{path}/{{proxy}}") } else { format!("{base}{path}") }
+}
+
+/// The listener port of the gateway's load balancer an integration URI reaches: `http://<dns>:
+/// <port>/...`, or `https://<any name>:<port>/...` where `port` is one of the load balancer's TLS
+/// listeners (`tls_ports`; the host is then a link's server name).
+pub(crate) fn uri_port(uri: &str, dns: &str, tls_ports: &BTreeSet<u16>) -> Option<u16> {
+    if let Some(rest) = uri.strip_prefix("http://") {
+        let rest = rest.strip_prefix(dns)?.strip_prefix(':')?;
+        return rest.split('/').next()?.parse().ok();
+    }
+    let host_port = uri.strip_prefix("https://")?.split('/').next()?;
+    let port: u16 = host_port.rsplit_once(':')?.1.parse().ok()?;
+    tls_ports.contains(&port).then_some(port)
+}
+
+/// The ports of the TLS listeners on a gateway's load balancer.
+pub(crate) fn tls_ports(gw: &GatewayCx<'_>) -> BTreeSet<u16> {
+    let lb = gw.out.load_balancer.arn.known();
+    gw.state
+        .listeners
+        .iter()
+        .filter(|x| lb == Some(x.load_balancer_arn.as_str()) && x.protocol == "TLS")
+        .map(|x| x.port)
+        .collect()
 }
 
 /// The first difference between a method's live integration and the one it should have.
-pub(crate) fn integration_drift(m: &ApiMethod, uri: &str, method: &str, vpc_link: &Ref) -> Option<Reason> {
+pub(crate) fn integration_drift(m: &ApiMethod, w: &WantedMethod, vpc_link: &Ref) -> Option<Reason> {
+    let (uri, method) = (w.uri.as_str(), w.method.as_str());
     let Some(i) = &m.integration else {
         return Some(Reason::Drift {
             field: "integration".into(),
@@ -244,7 +327,19 @@ pub(crate) fn integration_drift(m: &ApiMethod, uri: &str, method: &str, vpc_link
             desired: want.into(),
         });
     }
-    None
+    if uri.starts_with("https://") && i.insecure_skip_verification != w.backend.insecure_skip_verification {
+        return Some(Reason::Drift {
+            field: "integration tlsConfig.insecureSkipVerification".into(),
+            live: i.insecure_skip_verification.to_string(),
+            desired: w.backend.insecure_skip_verification.to_string(),
+        });
+    }
+    let (live_t, want_t) = (i.timeout_millis.unwrap_or(DEFAULT_TIMEOUT_MILLIS), w.backend.timeout_millis.unwrap_or(DEFAULT_TIMEOUT_MILLIS));
+    (live_t != want_t).then(|| Reason::Drift {
+        field: "integration timeoutInMillis".into(),
+        live: live_t.to_string(),
+        desired: want_t.to_string(),
+    })
 }
 
 /// A live method whose protection differs from the desired one (`authorizer`: the id of the
@@ -288,9 +383,10 @@ pub(crate) use crate::planner::untagged as tag_op;
 /// balancer.
 pub(crate) fn ours(gw: &GatewayCx<'_>, m: &ApiMethod) -> bool {
     let dns = gw.out.load_balancer.dns.as_deref();
+    let tls = tls_ports(gw);
     m.integration.as_ref().is_some_and(|i| {
         i.connection_type.as_deref() == Some("VPC_LINK")
-            && i.uri.as_deref().is_some_and(|u| dns.is_some_and(|d| uri_port(u, d).is_some()))
+            && i.uri.as_deref().is_some_and(|u| dns.is_some_and(|d| uri_port(u, d, &tls).is_some()))
     })
 }
 
@@ -298,10 +394,11 @@ pub(crate) fn ours(gw: &GatewayCx<'_>, m: &ApiMethod) -> bool {
 /// deletionPolicy Retain): it stays.
 pub(crate) fn retained(gw: &GatewayCx<'_>, retained_ports: &BTreeSet<u16>, m: &ApiMethod) -> bool {
     let dns = gw.out.load_balancer.dns.as_deref();
+    let tls = tls_ports(gw);
     m.integration
         .as_ref()
         .and_then(|i| i.uri.as_deref())
-        .is_some_and(|u| dns.and_then(|d| uri_port(u, d)).is_some_and(|p| retained_ports.contains(&p)))
+        .is_some_and(|u| dns.and_then(|d| uri_port(u, d, &tls)).is_some_and(|p| retained_ports.contains(&p)))
 }
 
 // ---- Planning (the API stage) -----------------------------------------------------------------
@@ -323,13 +420,14 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
     for (path, methods) in &cx.want {
         let (res_ref, res_action) = resources.ids.get(path).cloned().unwrap_or((Ref::Pending(path.clone().into()), None));
         let live_methods = cx.by_path.get(path.as_str()).map(|r| &r.methods);
-        for (method, uri, greedy, link, protection) in methods {
+        for w in methods {
+            let WantedMethod { method, uri, greedy, link, protection, backend } = w;
             let live = live_methods.and_then(|m| m.get(method));
             let authorizer = protection.authorizer.as_ref().and_then(|a| authorizers.ids.get(a));
             let protection_drift = live.and_then(|m| protection_drift(m, protection, authorizer.map(|(id, _)| id)));
             let reason = match live {
                 None => Some(Reason::Missing),
-                Some(m) => integration_drift(m, uri, method, &vpc_link.id).or(protection_drift.clone()),
+                Some(m) => integration_drift(m, w, &vpc_link.id).or(protection_drift.clone()),
             };
             let Some(reason) = reason else { continue };
             let link_subject = Subject::Link(link.clone());
@@ -351,6 +449,8 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
                     authorizer_id: authorizer.map(|(id, _)| id.clone()),
                     authorization_scopes: if authorizer.is_some() { protection.scopes.clone() } else { Vec::new() },
                     api_key_required: protection.api_key_required,
+                    insecure_skip_verification: backend.insecure_skip_verification && uri.starts_with("https://"),
+                    timeout_millis: backend.timeout_millis,
                     replace: protection_drift.is_some(),
                 }),
                 vec![
@@ -361,8 +461,10 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
                     authorizer.and_then(|(_, a)| *a),
                 ],
             );
-            if let Some(lost) = live.and_then(|m| protection.weakens(m)) {
-                p.plan.weakening.insert(a, format!("{method} {path}: {lost}"));
+            let lost: Vec<String> =
+                live.into_iter().flat_map(|m| [protection.weakens(m), backend.weakens(m, uri)]).flatten().collect();
+            if !lost.is_empty() {
+                p.plan.weakening.insert(a, format!("{method} {path}: {}", lost.join(", ")));
             }
             if let Some(fill) = cx.dns_fill.clone().filter(|(placeholder, ..)| uri.contains(placeholder.as_str())) {
                 p.plan.fills.insert(a, Fills { texts: vec![fill], ..Fills::default() });
@@ -376,7 +478,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
             continue;
         }
         let want_methods: BTreeSet<&str> =
-            cx.want.get(&r.path).map(|ms| ms.iter().map(|(m, ..)| m.as_str()).collect()).unwrap_or_default();
+            cx.want.get(&r.path).map(|ms| ms.iter().map(|w| w.method.as_str()).collect()).unwrap_or_default();
         for (m, method) in &r.methods {
             if want_methods.contains(m.as_str())
                 || retained(gw, &cx.retained_ports, method)

@@ -227,7 +227,11 @@ fn plan_deployment<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) {
     let lines: Vec<String> = cx
         .want
         .iter()
-        .flat_map(|(p, ms)| ms.iter().map(move |(m, uri, .., pr)| format!("{m} {p} {uri}{}", pr.hash_suffix())))
+        .flat_map(|(p, ms)| {
+            ms.iter().map(move |w| {
+                format!("{} {p} {}{}{}", w.method, w.uri, w.protection.hash_suffix(), w.backend.hash_suffix())
+            })
+        })
         .chain(cx.out.authorizer.hash_lines.iter().cloned())
         .chain(cx.out.resource_policy.iter().cloned())
         .collect();
