@@ -274,7 +274,7 @@ fn plan_stage(s: &crosslink_plan::kinds::usage_plan::PlanStage) -> String {
 /// A listener's TLS settings, when it has them.
 fn listener_tls(tls: &Option<crosslink_plan::kinds::listener::ListenerTls>) -> String {
     tls.as_ref()
-        .map(|t| format!(" protocol=TLS certificateArn={} sslPolicy={}", t.certificate_arn, t.ssl_policy))
+        .map(|t| format!(" certificateArn={} sslPolicy={}", t.certificate_arn, t.ssl_policy))
         .unwrap_or_default()
 }
 
@@ -323,14 +323,20 @@ fn op_text(op: &Op) -> String {
             format!("targetGroupArn={target_group_arn} targets={}", targets(t))
         }
         Op::Listener(ListenerOp::CreateListener { load_balancer_arn, port, target_group_arn, tls, tags: t }) => format!(
-            "loadBalancerArn={} port={port} targetGroupArn={}{} tags={}",
+            "loadBalancerArn={} port={port} targetGroupArn={}{}{} tags={}",
             r(load_balancer_arn),
             r(target_group_arn),
+            if tls.is_some() { " protocol=TLS" } else { "" },
             listener_tls(tls),
             tags(t)
         ),
-        Op::Listener(ListenerOp::ModifyListener { arn, port, target_group_arn, tls }) => {
-            format!("arn={arn} port={port} targetGroupArn={}{}", r(target_group_arn), listener_tls(tls))
+        Op::Listener(ListenerOp::ModifyListener { arn, port, target_group_arn, tls, protocol_changes }) => {
+            let protocol = match (protocol_changes, tls) {
+                (false, _) => "",
+                (true, Some(_)) => " protocol=TLS",
+                (true, None) => " protocol=TCP",
+            };
+            format!("arn={arn} port={port} targetGroupArn={}{}{protocol}", r(target_group_arn), listener_tls(tls))
         }
         Op::Listener(ListenerOp::DeleteListener { arn }) => format!("arn={arn}"),
         Op::LoadBalancer(LoadBalancerOp::AddElbTags { arn, tags: t }) => format!("arn={arn} tags={}", tags(t)),

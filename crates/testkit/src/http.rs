@@ -56,6 +56,25 @@ pub fn request_with(method: &str, url: &str, timeout: Duration) -> Result<Respon
     })
 }
 
+/// POST `body` to `url` with `headers`.
+pub fn post(url: &str, headers: &[(&str, &str)], body: &str) -> Result<Response, String> {
+    let url = url.to_string();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut req = CLIENT.post(&url).body(body.to_string());
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let res = req.send().map_err(|e| describe(&url, &e))?;
+            let status = res.status().as_u16();
+            let body = res.text().map_err(|e| describe(&url, &e))?;
+            Ok(Response { status, body })
+        })
+        .join()
+        .unwrap_or_else(|_| Err(format!("{url}: the request thread panicked")))
+    })
+}
+
 /// GET `url`.
 pub fn get(url: &str) -> Result<Response, String> {
     request("GET", url)

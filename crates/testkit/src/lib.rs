@@ -165,6 +165,35 @@ impl Moto {
     pub fn env(&self) -> Vec<(&'static str, String)> {
         aws_env(&self.endpoint)
     }
+
+    /// An ACM certificate for `domain` in `account` and `region`, as a TLS listener needs one
+    /// (moto's ELBv2 refuses a certificate its ACM does not hold): its ARN.
+    pub fn request_certificate(&self, account: &str, region: &str, domain: &str) -> Result<String, String> {
+        request_certificate(&self.endpoint, account, region, domain)
+    }
+}
+
+/// ACM RequestCertificate at a moto server, in `account` (moto's `x-moto-account-id`) and
+/// `region` (the credential scope; moto does not check signatures): the certificate's ARN. The
+/// certificate stays PENDING_VALIDATION for a minute in moto; ELBv2 takes it at once.
+pub fn request_certificate(endpoint: &str, account: &str, region: &str, domain: &str) -> Result<String, String> {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/{region}/acm/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    let headers = [
+        ("X-Amz-Target", "CertificateManager.RequestCertificate"),
+        ("Content-Type", "application/x-amz-json-1.1"),
+        ("x-moto-account-id", account),
+        ("Authorization", auth.as_str()),
+    ];
+    let body = format!(r#"{{"DomainName": "{domain}", "ValidationMethod": "DNS"}}"#);
+    let r = http::post(&format!("{endpoint}/"), &headers, &body)?;
+    if r.status != 200 {
+        return Err(format!("RequestCertificate answered {}: {}", r.status, r.body));
+    }
+    // {"CertificateArn": "arn:aws:acm:..."}
+    let arn = r.body.split('"').skip_while(|s| *s != "CertificateArn").nth(2);
+    arn.map(str::to_string).ok_or_else(|| format!("RequestCertificate answered no ARN: {}", r.body))
 }
 
 /// The AWS environment of a child process that talks to `endpoint` with moto's static credentials

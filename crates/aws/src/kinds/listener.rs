@@ -163,14 +163,14 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &ListenerOp) -> Resu
             let out = ctx.write(&CREATE, &format!("{lb}:{port} -> {tg}"), req.send()).await?;
             created(out.listeners().first().and_then(|l| l.listener_arn()), "listener")
         }
-        ModifyListener { arn, port, target_group_arn, tls } => {
+        ModifyListener { arn, port, target_group_arn, tls, protocol_changes } => {
             let tg = known(target_group_arn, "the target group")?;
             let (protocol, certificates, ssl_policy) = protocol(tls);
             let req = c
                 .elbv2
                 .modify_listener()
                 .listener_arn(arn)
-                .protocol(protocol)
+                .set_protocol(protocol_changes.then_some(protocol))
                 .set_certificates(certificates)
                 .set_ssl_policy(ssl_policy)
                 .port(i32::from(*port))

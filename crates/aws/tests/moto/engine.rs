@@ -1009,3 +1009,114 @@ async fn a_custom_domain_is_made_mapped_repaired_and_removed() {
     f.converge(&desired(&with(false))).await;
     assert!(apigw.get_domain_name().domain_name("api.bank.example").send().await.is_err());
 }
+
+/// Issue 14 item 7 against moto, checked through the SDK: a link with TLS to the backend gets a
+/// TLS listener (its ACM certificate and security policy) and https integrations to its server
+/// name with tlsConfig and the route's timeout; a listener switched to TCP by hand, an
+/// integration put back with another timeout and the check switched off by hand are repaired;
+/// dropping TLS (https -> http) is held unless allowed, and then the listener is TCP again and the
+/// integrations plain http through the NLB's name.
+#[tokio::test]
+async fn backend_tls_converges_is_repaired_and_switching_it_off_waits_for_allow() {
+    let f = Fixture::new().await;
+    let server = "payments.internal.bank.example";
+    let cert = f._moto.request_certificate(GW, "eu-central-1", server).unwrap();
+    let with = |tls: bool| {
+        let tls = if tls {
+            format!("  tls: {{certificateArn: '{cert}', serverName: {server}}}\n")
+        } else {
+            String::new()
+        };
+        accounts_yaml(false)
+            + &f.gateway_yaml()
+            + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", &tls)
+                .replace("routes: [{path: /payments}]", "routes: [{path: /payments, timeoutMillis: 8000}]")
+    };
+    let d = desired(&with(true));
+    f.converge(&d).await;
+    let cfg = f.clients(&d, "shared").await;
+    let (apigw, elb) = (aws_sdk_apigateway::Client::new(&cfg), aws_sdk_elasticloadbalancingv2::Client::new(&cfg));
+    let listener = async || {
+        let lbs = elb.describe_load_balancers().names("edge-nlb").send().await.unwrap();
+        let lb = lbs.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+        let ls = elb.describe_listeners().load_balancer_arn(&lb).send().await.unwrap();
+        let l = ls.listeners().iter().find(|l| l.port() == Some(9001)).unwrap().clone();
+        (
+            l.listener_arn().unwrap().to_string(),
+            l.protocol().unwrap().as_str().to_string(),
+            l.certificates().first().and_then(|c| c.certificate_arn()).map(str::to_string),
+            l.ssl_policy().map(str::to_string),
+        )
+    };
+    let (listener_arn, protocol, certificate, policy) = listener().await;
+    assert_eq!(protocol, "TLS");
+    assert_eq!(certificate.as_deref(), Some(cert.as_str()));
+    assert_eq!(policy.as_deref(), Some("ELBSecurityPolicy-TLS13-1-2-2021-06"));
+    let apis = apigw.get_rest_apis().send().await.unwrap();
+    let api = apis.items().iter().find(|a| a.name() == Some("open-banking")).unwrap().id().unwrap().to_string();
+    let res = apigw.get_resources().rest_api_id(&api).send().await.unwrap();
+    let resource = |path: &str| res.items().iter().find(|r| r.path() == Some(path)).unwrap().id().unwrap().to_string();
+    let (route, proxy) = (resource("/payments"), resource("/payments/{proxy+}"));
+    let integration = async |r: &str| {
+        let i = apigw.get_integration().rest_api_id(&api).resource_id(r).http_method("ANY").send().await.unwrap();
+        (
+            i.uri().unwrap_or_default().to_string(),
+            i.tls_config().map(|t| t.insecure_skip_verification()),
+            i.timeout_in_millis(),
+        )
+    };
+    let https = format!("https://{server}:9001/payments");
+    assert_eq!(integration(&route).await, (https.clone(), Some(false), 8000));
+    assert_eq!(integration(&proxy).await, (format!("{https}/{{proxy}}"), Some(false), 8000));
+
+    // Drift: the listener's security policy changed by hand, and the route's integration put
+    // again with the check off and AWS's default timeout: both repaired. (moto's ModifyListener
+    // refuses the TLS protocol and ignores a TLS listener's certificates: a listener switched to
+    // TCP by hand and a certificate swapped are repaired against the in-memory AWS.)
+    elb.modify_listener()
+        .listener_arn(&listener_arn)
+        .ssl_policy("ELBSecurityPolicy-TLS13-1-0-2021-06")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listener().await.3.as_deref(), Some("ELBSecurityPolicy-TLS13-1-0-2021-06"));
+    let vpc_links = apigw.get_vpc_links().send().await.unwrap();
+    apigw
+        .put_integration()
+        .rest_api_id(&api)
+        .resource_id(&route)
+        .http_method("ANY")
+        .r#type(IntegrationType::HttpProxy)
+        .integration_http_method("ANY")
+        .uri(&https)
+        .connection_type(ConnectionType::VpcLink)
+        .connection_id(vpc_links.items()[0].id().unwrap())
+        .tls_config(aws_sdk_apigateway::types::TlsConfig::builder().insecure_skip_verification(true).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(integration(&route).await.1, Some(true));
+    let r = f.converge(&d).await;
+    let ops: Vec<&str> = r.executed.iter().map(|e| e.action.op.name()).collect();
+    assert!(ops.contains(&"ModifyListener") && ops.contains(&"PutMethod+PutIntegration"), "{ops:?}");
+    assert_eq!(listener().await, (listener_arn.clone(), "TLS".into(), Some(cert.clone()), policy.clone()));
+    assert_eq!(integration(&route).await, (https.clone(), Some(false), 8000));
+
+    // The YAML drops TLS: the listener change and the https -> http integrations are held.
+    let plain = desired(&with(false));
+    let r = f.apply(&plain).await;
+    assert!(!r.converged, "held");
+    let held: Vec<&String> = r.remaining.weakening.values().collect();
+    assert!(held.iter().any(|w| w.contains("backend TLS off (https -> http)")), "{held:#?}");
+    assert!(held.iter().any(|w| w.contains("TLS -> TCP")), "{held:#?}");
+    assert_eq!(listener().await.1, "TLS", "nothing switched off");
+    assert_eq!(integration(&route).await.0, https);
+    let r = f.apply_allowing_weakening(&plain).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    assert_eq!(listener().await.1, "TCP");
+    let (uri, _, timeout) = integration(&route).await;
+    assert!(uri.starts_with("http://") && uri.ends_with(":9001/payments"), "{uri}");
+    assert_eq!(timeout, 8000);
+    let (_, plan) = f.engine().plan(&plain).await;
+    assert!(plan.in_sync(), "{plan:#?}");
+}

@@ -53,7 +53,7 @@ pub(super) fn apply(w: &mut World, me: &str, op: &ListenerOp) -> Result<Outcome,
             });
             created(arn)
         }
-        ModifyListener { arn, port, target_group_arn, tls } => {
+        ModifyListener { arn, port, target_group_arn, tls, .. } => {
             let tg = known(target_group_arn)?.to_string();
             let a = w.acct(me);
             let (protocol, certificate_arn, ssl_policy) = tls_settings(&a.region, tls)?;

@@ -74,13 +74,17 @@ pub enum ListenerOp {
         tls: Option<ListenerTls>,
         tags: Tags,
     },
-    /// Sets the port, the target group and the protocol (TLS with `tls`, else TCP).
+    /// Sets the port, the target group and, with `tls`, the certificate and policy.
     ModifyListener {
         arn: String,
         port: u16,
         target_group_arn: Ref,
         #[serde(skip_serializing_if = "Option::is_none")]
         tls: Option<ListenerTls>,
+        /// The protocol changes (to TLS with `tls`, else to TCP); otherwise it is left out of
+        /// the call, as AWS allows.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        protocol_changes: bool,
     },
     DeleteListener {
         arn: String,
@@ -267,6 +271,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
                         port: want_port,
                         target_group_arn: tg.arn.clone(),
                         tls: want_tls.clone(),
+                        protocol_changes: x.protocol != protocol(&want_tls),
                     }),
                     vec![tg.action],
                 );
