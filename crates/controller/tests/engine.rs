@@ -2098,3 +2098,102 @@ async fn a_custom_domain_is_made_mapped_repaired_guarded_and_removed() {
     assert!(problems.iter().any(|p| p.code == "NameTaken"), "{problems:?}");
     assert_eq!(live().certificate_arn.as_deref(), Some(CERT2), "not taken over");
 }
+
+/// Issue 14 item 7 against the in-memory AWS, which checks a TLS listener's certificate and
+/// policy as AWS documents CreateListener and ModifyListener (and, unlike moto, takes the TLS
+/// protocol and a new certificate on ModifyListener) and refuses an integration timeout outside
+/// 50-29,000 ms: TLS to the backend converges; a listener switched to TCP by hand and a swapped
+/// certificate are repaired; switching the certificate check off and switching TLS off are each
+/// held until allowed; a timeout the account's quota does not allow is a located failure.
+#[tokio::test]
+async fn backend_tls_converges_repairs_drift_and_switching_it_off_waits_for_allow() {
+    let f = world();
+    let cert = "arn:aws:acm:eu-central-1:111111111111:certificate/5d1e2c3b";
+    let with = |tls: &str, timeout: &str| {
+        accounts()
+            + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", tls)
+                .replace("routes: [{path: /payments}]", &format!("routes: [{{path: /payments{timeout}}}]"))
+    };
+    let tls = |insecure: bool| {
+        format!(
+            "  tls: {{certificateArn: '{cert}', serverName: payments.internal.bank.example, insecureSkipVerification: {insecure}}}\n"
+        )
+    };
+    converge(&f, &desired(&with("", ""))).await;
+    let listener = |f: &FakeAws| state(f, GW).listeners.into_iter().find(|l| l.port == 9001).unwrap();
+    let integrations = |f: &FakeAws| -> Vec<crosslink_plan::observed::Integration> {
+        let gw = state(f, GW);
+        let res = gw.rest_apis[0].resources.iter().filter(|r| r.path.starts_with("/payments"));
+        res.flat_map(|r| r.methods.values().filter_map(|m| m.integration.clone())).collect()
+    };
+    assert_eq!(listener(&f).protocol, "TCP");
+
+    // Turned on, with a timeout: a TLS listener, and https integrations to the server name.
+    let on = desired(&with(&tls(false), ", timeoutMillis: 8000"));
+    let (_, plan) = engine(&f).plan(&on).await;
+    assert!(plan.weakening.is_empty(), "turning TLS on weakens nothing: {:?}", plan.weakening);
+    converge(&f, &on).await;
+    let l = listener(&f);
+    assert_eq!((l.protocol.as_str(), l.certificate_arn.as_deref()), ("TLS", Some(cert)));
+    assert_eq!(l.ssl_policy.as_deref(), Some("ELBSecurityPolicy-TLS13-1-2-2021-06"));
+    let is = integrations(&f);
+    assert_eq!(is.len(), 2);
+    for i in &is {
+        assert!(i.uri.as_deref().unwrap().starts_with("https://payments.internal.bank.example:9001/payments"), "{i:?}");
+        assert_eq!((i.insecure_skip_verification, i.timeout_millis), (false, Some(8000)));
+    }
+
+    // Drift: switched to TCP by hand; then another certificate put on by hand. Both repaired.
+    f.with_account(GW, |s| {
+        let l = s.listeners.iter_mut().find(|l| l.port == 9001).unwrap();
+        (l.protocol, l.certificate_arn, l.ssl_policy) = ("TCP".into(), None, None);
+    });
+    let (_, plan) = engine(&f).plan(&on).await;
+    let texts: Vec<String> = plan.actions.iter().map(|a| format!("{}: {}", a.resource, a.reason)).collect();
+    assert_eq!(texts, ["listener :9001 on edge-nlb: drift of listener protocol: live TCP, desired TLS"]);
+    converge(&f, &on).await;
+    f.with_account(GW, |s| {
+        s.listeners.iter_mut().find(|l| l.port == 9001).unwrap().certificate_arn =
+            Some("arn:aws:acm:eu-central-1:111111111111:certificate/0ther".into());
+    });
+    converge(&f, &on).await;
+    assert_eq!(listener(&f).certificate_arn.as_deref(), Some(cert));
+
+    // The certificate check switched off in the YAML: held, then applied when allowed.
+    let insecure = desired(&with(&tls(true), ", timeoutMillis: 8000"));
+    let r = apply(&f, &insecure).await;
+    let held: Vec<&String> = r.remaining.weakening.values().collect();
+    assert!(!r.converged && held.len() == 2, "{held:#?}");
+    assert!(held.iter().all(|w| w.contains("backend certificate check off (insecureSkipVerification)")), "{held:#?}");
+    assert!(integrations(&f).iter().all(|i| !i.insecure_skip_verification), "nothing switched off");
+    let r = engine(&f).apply(&insecure, &ApplyOptions { allow_weakening: true, ..fast() }).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    assert!(integrations(&f).iter().all(|i| i.insecure_skip_verification));
+    // Back on: no guard (it protects more).
+    converge(&f, &on).await;
+
+    // A timeout the account's quota does not allow: AWS's refusal reaches the link, nothing else.
+    let long = desired(&with(&tls(false), ", timeoutMillis: 60000"));
+    let r = apply(&f, &long).await;
+    let failed = &r.failed[&Subject::Link("pay".into())];
+    assert!(failed.message.contains("between 50 ms and 29000 ms"), "{failed:?}");
+    assert!(integrations(&f).iter().all(|i| i.timeout_millis == Some(8000)));
+
+    // TLS switched off: the listener change and the https -> http integrations are held.
+    let plain = desired(&with("", ""));
+    let r = apply(&f, &plain).await;
+    let held: Vec<&String> = r.remaining.weakening.values().collect();
+    assert!(!r.converged, "held");
+    assert_eq!(held.iter().filter(|w| w.contains("backend TLS off (https -> http)")).count(), 2, "{held:#?}");
+    assert!(held.iter().any(|w| w.contains("listener :9001 of Link/pay: TLS -> TCP")), "{held:#?}");
+    assert_eq!(listener(&f).protocol, "TLS", "nothing switched off");
+    let r = engine(&f).apply(&plain, &ApplyOptions { allow_weakening: true, ..fast() }).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    let l = listener(&f);
+    assert_eq!((l.protocol.as_str(), l.certificate_arn.as_deref()), ("TCP", None));
+    for i in integrations(&f) {
+        assert!(i.uri.as_deref().unwrap().starts_with("http://"), "{i:?}");
+        assert_eq!(i.timeout_millis, Some(29_000), "AWS's default again");
+    }
+    assert!(engine(&f).plan(&plain).await.1.actions.is_empty());
+}
