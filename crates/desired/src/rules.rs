@@ -257,10 +257,12 @@ pub fn ssl_policy(name: &str) -> Option<Problem> {
     if ok {
         return None;
     }
-    problem(
-        format!("`{name}` is not an ELB security policy"),
-        format!("write e.g. {} (the default: TLS 1.3 and 1.2)", crate::model::DEFAULT_SSL_POLICY),
-    )
+    let hint = if name.starts_with("TLS") || name.starts_with("20") {
+        format!("ELB's names start with ELBSecurityPolicy-: write ELBSecurityPolicy-{name}")
+    } else {
+        format!("write e.g. {} (the default: TLS 1.3 and 1.2)", crate::model::DEFAULT_SSL_POLICY)
+    };
+    problem(format!("`{name}` is not an ELB security policy"), hint)
 }
 
 /// A base path mapping's path: one or more segments of letters, digits and `-._~`, separated by
