@@ -90,6 +90,17 @@ async fn seed(moto: &Moto, desired: &DesiredState) -> Result<BTreeMap<String, St
             ids.insert(rtb.clone(), real);
         }
     }
+    // A link's backend TLS certificate, requested in the gateway's ACM (moto's ELBv2 takes only a
+    // certificate its ACM holds; the YAML's ARN is rewritten to the real one).
+    for l in &desired.links {
+        let Some(tls) = &l.spec.tls else { continue };
+        let gw = desired.gateway(&l.spec.gateway).context("link gateway")?;
+        let account = desired.account(&gw.spec.account).context("gateway account")?;
+        let real = moto
+            .request_certificate(&account.spec.account_id, &account.spec.region, &tls.server_name)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        ids.insert(tls.certificate_arn.clone(), real);
+    }
     for l in &desired.links {
         let svc = &l.spec.service;
         if ids.contains_key(&svc.vpc_id) {

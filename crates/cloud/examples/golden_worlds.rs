@@ -96,6 +96,9 @@ fn logging_role(f: &World) {
 }
 
 /// Link `pay` in svc-a on :9001 serving /payments; each argument replaces one part of its spec.
+/// A link's TLS to the backend (the in-memory AWS takes any ACM ARN of the region).
+const BACKEND_TLS: &str = "  tls: {certificateArn: 'arn:aws:acm:eu-central-1:111111111111:certificate/b1', serverName: payments.internal.bank.example}\n";
+
 struct Pay<'a> {
     route_tables: &'a str,
     targets: &'a str,
@@ -908,6 +911,32 @@ const CASES: &[Case] = &[
             converge(f, &(accounts(false) + &gateway(&domain_api(MTLS), "") + &pay()));
             // TLS 1.0 and no mutual TLS: the guard marks the update.
             accounts(false) + &gateway(&domain_api(", securityPolicy: TLS_1_0"), "") + &pay()
+        },
+    },
+    Case {
+        name: "backend-tls-added",
+        build: |f| {
+            converge(f, &base());
+            // TLS to the backend with a tighter timeout: the listener becomes a TLS listener
+            // (the integrations wait for it), the integrations https to the server name, and the
+            // stage is redeployed.
+            accounts(false)
+                + &gateway("{name: open-banking, stage: v1}", "")
+                + &Pay { routes: "[{path: /payments, timeoutMillis: 10000}]", extra: BACKEND_TLS, ..Pay::default() }.yaml()
+        },
+    },
+    Case {
+        name: "backend-tls-switched-off",
+        build: |f| {
+            converge(
+                f,
+                &(accounts(false)
+                    + &gateway("{name: open-banking, stage: v1}", "")
+                    + &Pay { extra: BACKEND_TLS, ..Pay::default() }.yaml()),
+            );
+            // TLS dropped from the YAML: the listener back to TCP and the integrations to
+            // plain http are each marked as weakening.
+            base()
         },
     },
     Case {
