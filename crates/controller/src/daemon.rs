@@ -716,14 +716,16 @@ impl<C: Cloud> Daemon<C> {
         }
 
         // Protection guard (issue 14): a change that makes a route less protected (authorization
-        // down to NONE, the API key requirement dropped) is as dangerous as a mass removal, and
+        // down to NONE, the API key requirement dropped, a WAF disassociated, the resource policy
+        // widened to everyone, a custom domain's TLS lowered, TLS to the backend or its check
+        // switched off) is as dangerous as a mass removal, and
         // waits for an operator the same way: the YAML fixed, or --allow-weakening. Sharded, each
         // replica holds the changes of the units it holds (the plan is scoped to them).
         let weakening: Vec<String> = plan.weakening.values().cloned().collect();
         let protect = !self.opts.allow_weakening && !weakening.is_empty();
         if protect {
             let message = format!(
-                "{} change(s) would make routes less protected; set the routes' authorization and apiKeyRequired back in the YAML, or restart with --allow-weakening",
+                "{} change(s) would make routes less protected; put the settings each change names back in the YAML, or restart with --allow-weakening",
                 weakening.len()
             );
             if self.protection.changes != weakening {

@@ -888,3 +888,40 @@ async fn with_two_replicas_the_holder_holds_a_waf_and_mutual_tls_weakening() {
     )
     .await;
 }
+
+/// TLS to the backend switched off for a link, in one change of the YAML: the listener back to
+/// TCP and its integrations to plain http are held by the holder of the gateway's unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_replicas_the_holder_holds_backend_tls_switched_off() {
+    const CERT: &str = "arn:aws:acm:eu-central-1:111111111111:certificate/b1";
+    let with = |tls: &str| {
+        base()
+            + &format!(
+                "---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {{name: secure}}\nspec:\n  gateway: edge\n  service: {{account: svc, vpcId: vpc-0000000000000000b, routeTableIds: [rtb-0000000000000000b]}}\n  targets: [{{ip: 10.20.1.99, port: 8443}}]\n  listenerPort: 9101\n  routes: [{{path: /secure}}]\n{tls}"
+            )
+    };
+    let protected = with(&format!("  tls: {{certificateArn: '{CERT}', serverName: secure.internal.bank.example}}\n"));
+    let is_protected = |f: &FakeAws| {
+        f.with_account(GW, |st| {
+            let tls_listener = st.listeners.iter().any(|l| l.port == 9101 && l.protocol == "TLS");
+            let uris: Vec<String> = st
+                .rest_apis
+                .iter()
+                .filter(|a| a.name == "api")
+                .flat_map(|a| &a.resources)
+                .filter(|r| r.path.starts_with("/secure"))
+                .flat_map(|r| r.methods.values())
+                .filter_map(|m| m.integration.as_ref()?.uri.clone())
+                .collect();
+            tls_listener && uris.len() == 2 && uris.iter().all(|u| u.starts_with("https://secure.internal.bank.example:9101/"))
+        })
+    };
+    two_replicas_hold_a_weakening(
+        "protect-ha-backend-tls",
+        &protected,
+        &with(""),
+        is_protected,
+        &["listener :9101 of Link/secure: TLS -> TCP", "ANY /secure: backend TLS off (https -> http)"],
+    )
+    .await;
+}
