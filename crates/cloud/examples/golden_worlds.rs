@@ -922,7 +922,8 @@ const CASES: &[Case] = &[
             // stage is redeployed.
             accounts(false)
                 + &gateway("{name: open-banking, stage: v1}", "")
-                + &Pay { routes: "[{path: /payments, timeoutMillis: 10000}]", extra: BACKEND_TLS, ..Pay::default() }.yaml()
+                + &Pay { routes: "[{path: /payments, timeoutMillis: 10000}]", extra: BACKEND_TLS, ..Pay::default() }
+                    .yaml()
         },
     },
     Case {

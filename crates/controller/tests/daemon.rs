@@ -913,7 +913,9 @@ async fn with_two_replicas_the_holder_holds_backend_tls_switched_off() {
                 .flat_map(|r| r.methods.values())
                 .filter_map(|m| m.integration.as_ref()?.uri.clone())
                 .collect();
-            tls_listener && uris.len() == 2 && uris.iter().all(|u| u.starts_with("https://secure.internal.bank.example:9101/"))
+            tls_listener
+                && uris.len() == 2
+                && uris.iter().all(|u| u.starts_with("https://secure.internal.bank.example:9101/"))
         })
     };
     two_replicas_hold_a_weakening(

@@ -251,9 +251,9 @@ pub fn acm_certificate(arn: &str, gateway_region: Option<&str>, user: &str) -> O
 /// An NLB TLS listener's security policy: one of ELB's `ELBSecurityPolicy-...` names (AWS
 /// adds new ones: the name's form is checked, and AWS checks the name).
 pub fn ssl_policy(name: &str) -> Option<Problem> {
-    let ok = name.strip_prefix("ELBSecurityPolicy-").is_some_and(|rest| {
-        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    });
+    let ok = name
+        .strip_prefix("ELBSecurityPolicy-")
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     if ok {
         return None;
     }

@@ -322,14 +322,16 @@ fn op_text(op: &Op) -> String {
         Op::Targets(TargetsOp::DeregisterTargets { target_group_arn, targets: t }) => {
             format!("targetGroupArn={target_group_arn} targets={}", targets(t))
         }
-        Op::Listener(ListenerOp::CreateListener { load_balancer_arn, port, target_group_arn, tls, tags: t }) => format!(
-            "loadBalancerArn={} port={port} targetGroupArn={}{}{} tags={}",
-            r(load_balancer_arn),
-            r(target_group_arn),
-            if tls.is_some() { " protocol=TLS" } else { "" },
-            listener_tls(tls),
-            tags(t)
-        ),
+        Op::Listener(ListenerOp::CreateListener { load_balancer_arn, port, target_group_arn, tls, tags: t }) => {
+            format!(
+                "loadBalancerArn={} port={port} targetGroupArn={}{}{} tags={}",
+                r(load_balancer_arn),
+                r(target_group_arn),
+                if tls.is_some() { " protocol=TLS" } else { "" },
+                listener_tls(tls),
+                tags(t)
+            )
+        }
         Op::Listener(ListenerOp::ModifyListener { arn, port, target_group_arn, tls, protocol_changes }) => {
             let protocol = match (protocol_changes, tls) {
                 (false, _) => "",

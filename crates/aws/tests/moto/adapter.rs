@@ -421,7 +421,13 @@ async fn load_balancer_target_group_listener_and_targets() {
     exec(
         &cloud,
         &gw,
-        Op::Listener(ListenerOp::ModifyListener { arn: listener.clone(), port: 9090, target_group_arn: known(&tg), tls: None, protocol_changes: false }),
+        Op::Listener(ListenerOp::ModifyListener {
+            arn: listener.clone(),
+            port: 9090,
+            target_group_arn: known(&tg),
+            tls: None,
+            protocol_changes: false,
+        }),
     )
     .await;
     exec(&cloud, &gw, Op::LoadBalancer(LoadBalancerOp::AddElbTags { arn: lb.clone(), tags: tags(&[("extra", "1")]) }))

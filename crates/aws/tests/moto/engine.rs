@@ -1022,11 +1022,8 @@ async fn backend_tls_converges_is_repaired_and_switching_it_off_waits_for_allow(
     let server = "payments.internal.bank.example";
     let cert = f._moto.request_certificate(GW, "eu-central-1", server).unwrap();
     let with = |tls: bool| {
-        let tls = if tls {
-            format!("  tls: {{certificateArn: '{cert}', serverName: {server}}}\n")
-        } else {
-            String::new()
-        };
+        let tls =
+            if tls { format!("  tls: {{certificateArn: '{cert}', serverName: {server}}}\n") } else { String::new() };
         accounts_yaml(false)
             + &f.gateway_yaml()
             + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", &tls)
