@@ -241,3 +241,21 @@ async fn a_missing_method_or_listener_breaks_its_hop() {
     let l = h.hops.iter().find(|x| x.kind == "listener").unwrap();
     assert_eq!((l.state, l.detail.as_str()), (HopState::Broken, "missing"));
 }
+
+/// TLS to the backend: the route and listener hops say so; a listener switched to TCP by hand is
+/// the first broken hop (the https integrations expect TLS), with the plan repairing it.
+#[tokio::test]
+async fn a_link_with_backend_tls_says_so_and_a_tcp_listener_breaks_it() {
+    let tls = "  tls: {certificateArn: 'arn:aws:acm:eu-central-1:111111111111:certificate/b1', serverName: pay.internal.bank.example}\n";
+    let (f, d) = converged(tls).await;
+    let h = health(&f, &d).await;
+    assert!(h.healthy, "{h:#?}");
+    assert_eq!(h.hops[0].detail, "HTTP_PROXY through the VPC link, TLS (certificate checked)");
+    assert_eq!(h.hops[3].detail, "TLS :9001 (ELBSecurityPolicy-TLS13-1-2-2021-06, for pay.internal.bank.example)");
+    f.with_account(GW, |s| s.listeners[0].protocol = "TCP".into());
+    let h = health(&f, &d).await;
+    assert!(!h.healthy);
+    let broken = &h.hops[h.first_broken.expect("a broken hop")];
+    assert_eq!((broken.kind.as_str(), broken.state), ("listener", HopState::Broken));
+    assert_eq!(broken.detail, "TCP :9001, not TLS: the route's integrations expect TLS");
+}

@@ -304,7 +304,16 @@ fn gateway_hops(
             }
         }
         match broken {
-            None => h.push("route", name, acct, Some(&api.id), HopState::Ok, "HTTP_PROXY through the VPC link", None),
+            None => {
+                let how = match &link.spec.tls {
+                    Some(t) if t.insecure_skip_verification => {
+                        "HTTP_PROXY through the VPC link, TLS (certificate not checked)"
+                    }
+                    Some(_) => "HTTP_PROXY through the VPC link, TLS (certificate checked)",
+                    None => "HTTP_PROXY through the VPC link",
+                };
+                h.push("route", name, acct, Some(&api.id), HopState::Ok, how, None)
+            }
             Some(why) => h.push("route", name, acct, Some(&api.id), HopState::Broken, why, Some(repair.clone())),
         }
     }
@@ -395,6 +404,21 @@ fn gateway_hops(
                 (HopState::Broken, format!("on :{}, not :{port}", x.port))
             } else if tg.is_some_and(|t| x.target_group_arn.as_deref() != Some(t.arn.as_str())) {
                 (HopState::Broken, "forwards to another target group".to_string())
+            } else if link.spec.tls.is_some() != (x.protocol == "TLS") {
+                let want = if link.spec.tls.is_some() { "TLS" } else { "TCP" };
+                (
+                    HopState::Broken,
+                    format!("{} :{port}, not {want}: the route's integrations expect {want}", x.protocol),
+                )
+            } else if let Some(tls) = &link.spec.tls {
+                (
+                    HopState::Ok,
+                    format!(
+                        "TLS :{port} ({}, for {})",
+                        x.ssl_policy.as_deref().unwrap_or("no policy"),
+                        tls.server_name
+                    ),
+                )
             } else {
                 (HopState::Ok, format!("TCP :{port}"))
             };
