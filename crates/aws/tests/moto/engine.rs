@@ -1021,15 +1021,15 @@ async fn backend_tls_converges_is_repaired_and_switching_it_off_waits_for_allow(
     let f = Fixture::new().await;
     let server = "payments.internal.bank.example";
     let cert = f._moto.request_certificate(GW, "eu-central-1", server).unwrap();
-    let with = |tls: bool| {
+    let with = |tls: bool, timeout: &str| {
         let tls =
             if tls { format!("  tls: {{certificateArn: '{cert}', serverName: {server}}}\n") } else { String::new() };
         accounts_yaml(false)
             + &f.gateway_yaml()
             + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", &tls)
-                .replace("routes: [{path: /payments}]", "routes: [{path: /payments, timeoutMillis: 8000}]")
+                .replace("routes: [{path: /payments}]", &format!("routes: [{{path: /payments{timeout}}}]"))
     };
-    let d = desired(&with(true));
+    let d = desired(&with(true, ", timeoutMillis: 8000"));
     f.converge(&d).await;
     let cfg = f.clients(&d, "shared").await;
     let (apigw, elb) = (aws_sdk_apigateway::Client::new(&cfg), aws_sdk_elasticloadbalancingv2::Client::new(&cfg));
@@ -1100,7 +1100,7 @@ async fn backend_tls_converges_is_repaired_and_switching_it_off_waits_for_allow(
     assert_eq!(integration(&route).await, (https.clone(), Some(false), 8000));
 
     // The YAML drops TLS: the listener change and the https -> http integrations are held.
-    let plain = desired(&with(false));
+    let plain = desired(&with(false, ", timeoutMillis: 8000"));
     let r = f.apply(&plain).await;
     assert!(!r.converged, "held");
     let held: Vec<&String> = r.remaining.weakening.values().collect();
@@ -1116,4 +1116,12 @@ async fn backend_tls_converges_is_repaired_and_switching_it_off_waits_for_allow(
     assert_eq!(timeout, 8000);
     let (_, plan) = f.engine().plan(&plain).await;
     assert!(plan.in_sync(), "{plan:#?}");
+
+    // The timeout leaves the YAML: AWS's default again, on the route and its {proxy+} (AWS
+    // reports 29,000; moto leaves `timeoutInMillis` out, which the SDK reads as 0).
+    f.converge(&desired(&with(false, ""))).await;
+    for r in [&route, &proxy] {
+        let t = integration(r).await.2;
+        assert!(t == 0 || t == 29_000, "{r}: {t}");
+    }
 }
