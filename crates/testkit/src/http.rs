@@ -39,35 +39,28 @@ pub fn request(method: &str, url: &str) -> Result<Response, String> {
 /// As [`request`], giving up after `timeout`.
 pub fn request_with(method: &str, url: &str, timeout: Duration) -> Result<Response, String> {
     let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| format!("{method}: {e}"))?;
-    let url = url.to_string();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let mut req = CLIENT.request(method.clone(), &url).timeout(timeout);
-            if matches!(method, reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH) {
-                req = req.body(Vec::new());
-            }
-            let res = req.send().map_err(|e| describe(&url, &e))?;
-            let status = res.status().as_u16();
-            let body = res.text().map_err(|e| describe(&url, &e))?;
-            Ok(Response { status, body })
-        })
-        .join()
-        .unwrap_or_else(|_| Err(format!("{url}: the request thread panicked")))
+    send(url, || {
+        let req = CLIENT.request(method.clone(), url).timeout(timeout);
+        if matches!(method, reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH) {
+            req.body(Vec::new())
+        } else {
+            req
+        }
     })
 }
 
 /// POST `body` to `url` with `headers`.
 pub fn post(url: &str, headers: &[(&str, &str)], body: &str) -> Result<Response, String> {
-    let url = url.to_string();
+    send(url, || headers.iter().fold(CLIENT.post(url).body(body.to_string()), |req, (k, v)| req.header(*k, *v)))
+}
+
+/// Sends the request `build` makes, on a thread of its own, and reads the whole answer.
+fn send(url: &str, build: impl FnOnce() -> reqwest::blocking::RequestBuilder + Send) -> Result<Response, String> {
     std::thread::scope(|s| {
         s.spawn(|| {
-            let mut req = CLIENT.post(&url).body(body.to_string());
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            let res = req.send().map_err(|e| describe(&url, &e))?;
+            let res = build().send().map_err(|e| describe(url, &e))?;
             let status = res.status().as_u16();
-            let body = res.text().map_err(|e| describe(&url, &e))?;
+            let body = res.text().map_err(|e| describe(url, &e))?;
             Ok(Response { status, body })
         })
         .join()
