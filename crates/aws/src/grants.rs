@@ -25,6 +25,8 @@ pub enum When {
     Consumers,
     /// Accounts with a Gateway that has a custom domain.
     CustomDomains,
+    /// Accounts with a Gateway one of whose links adopts (`adoption: Adopt`).
+    Adopting,
 }
 
 /// The VPCs a scope names, each in the account (and region) that owns it.

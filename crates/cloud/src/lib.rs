@@ -91,6 +91,9 @@ pub struct ObserveScope {
     /// read and fills in itself: their `DescribeTargetHealth` is not sent, and they are returned
     /// with no targets. Empty (the default): every crosslink target group's targets are read.
     pub known_targets: std::collections::BTreeSet<String>,
+    /// A link of a gateway here adopts (`adoption: Adopt`): the targets of every target group are
+    /// read, not only crosslink's, so that a group about to be adopted shows what it holds.
+    pub adopting: bool,
 }
 
 /// What a successful call produced: what the steps after it in the same pass need.

@@ -161,6 +161,9 @@ pub fn scopes(desired: &DesiredState, instance: &str) -> BTreeMap<String, Observ
             gateways.is_empty() && desired.links.iter().any(|l| l.spec.service.account == a.metadata.name);
         let mut s = ObserveScope { gateway_side: !service_only, instance: instance.to_string(), ..Default::default() };
         for g in gateways {
+            s.adopting |= desired.links.iter().any(|l| {
+                l.spec.gateway == g.metadata.name && l.spec.adoption == crosslink_desired::AdoptionPolicy::Adopt
+            });
             match &g.spec.api.target {
                 ApiTarget::Id(id) => s.rest_api_ids.push(id.clone()),
                 ApiTarget::Name(n) => s.rest_api_names.push(n.clone()),

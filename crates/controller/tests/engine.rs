@@ -2197,3 +2197,136 @@ async fn backend_tls_converges_repairs_drift_and_switching_it_off_waits_for_allo
     }
     assert!(engine(&f).plan(&plain).await.1.actions.is_empty());
 }
+
+/// Issue 17 (adoption), the link's side on the gateway's load balancer, against the in-memory
+/// AWS: a listener and target group made by hand (another target in it, a health check of its
+/// own) are refused without `adoption`, and with `adoption: Adopt` are taken over in place: the
+/// plan shows `adopt` with the live id and the rule that matched, and deletes nothing; the first
+/// apply tags them (ids unchanged), repairs the health check in place, and deregisters the target
+/// the YAML does not name only on a later pass. A listener of another crosslink instance is
+/// never adopted.
+#[tokio::test]
+async fn a_hand_made_listener_and_target_group_are_adopted_in_place() {
+    use crosslink_plan::kinds::listener::Listener;
+    use crosslink_plan::kinds::target_group::HealthCheckSettings;
+    use crosslink_plan::kinds::{TargetGroupOp, TargetsOp};
+    use crosslink_plan::op::Ref;
+
+    let f = world();
+    let base = accounts() + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "");
+    converge(&f, &desired(&base)).await;
+    let lb = state(&f, GW).load_balancers[0].arn.clone();
+    // Made by hand: a target group with two targets and a 10 s health check, and a listener.
+    let hc = HealthCheckSettings {
+        protocol: "TCP".into(),
+        path: None,
+        port: "traffic-port".into(),
+        interval_seconds: 10,
+        healthy_threshold: 3,
+        unhealthy_threshold: 3,
+    };
+    let tg = f
+        .apply(
+            GW,
+            &Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
+                name: "legacy-by-hand".into(),
+                vpc_id: GW_VPC.into(),
+                port: 8080,
+                health_check: hc,
+                tags: Default::default(),
+            }),
+        )
+        .unwrap()
+        .created
+        .unwrap();
+    let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
+    f.apply(
+        GW,
+        &Op::Targets(TargetsOp::RegisterTargets {
+            target_group_arn: Ref::Known(tg.clone()),
+            targets: vec![(ip("10.20.1.30"), 8080), (ip("10.20.1.77"), 8080)],
+        }),
+    )
+    .unwrap();
+    let hand_listener = |port: u16, tg: &str, tags: &[(&str, &str)]| {
+        f.apply(
+            GW,
+            &Op::Listener(ListenerOp::CreateListener {
+                load_balancer_arn: Ref::Known(lb.clone()),
+                port,
+                target_group_arn: Ref::Known(tg.to_string()),
+                tls: None,
+                tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            }),
+        )
+        .unwrap()
+        .created
+        .unwrap()
+    };
+    let listener = hand_listener(9002, &tg, &[]);
+    let legacy =
+        |extra: &str| base.clone() + &link("legacy", "svc-a", A_VPC, A_RTB, "10.20.1.30", 9002, "/legacy", extra);
+
+    // Without adoption: refused, as before.
+    let (_, plan) = engine(&f).plan(&desired(&legacy(""))).await;
+    let problems = &plan.reports[&Subject::Link("legacy".into())].problems;
+    assert!(
+        problems.iter().any(|p| p.code == "PortInUse" && p.message.contains("not managed by crosslink")),
+        "{problems:?}"
+    );
+
+    // With adoption: adopt, and nothing deleted or deregistered on this pass.
+    let adopt = desired(&legacy("  adoption: Adopt\n"));
+    let (_, plan) = engine(&f).plan(&adopt).await;
+    let mine: Vec<&crosslink_plan::Action> =
+        plan.actions.iter().map(|a| &**a).filter(|a| a.subject == Subject::Link("legacy".into())).collect();
+    let adopted: Vec<String> =
+        mine.iter().filter(|a| a.verb == Verb::Adopt).map(|a| format!("{}: {}", a.resource, a.reason)).collect();
+    assert_eq!(
+        adopted,
+        [
+            format!(
+                "target group legacy-by-hand ({tg}): built without crosslink, matched by the forward action of listener :9002 on the gateway's load balancer"
+            ),
+            format!("listener :9002 ({listener}): built without crosslink, matched by port 9002 on edge-nlb"),
+        ]
+    );
+    assert!(
+        mine.iter().all(
+            |a| !matches!(a.verb, Verb::Delete | Verb::Deregister | Verb::Create) || a.resource.contains("/legacy")
+        ),
+        "{mine:#?}"
+    );
+    assert!(mine.iter().any(|a| a.reason.to_string().contains("healthCheck.intervalSeconds")), "repaired in place");
+    let warnings = &plan.reports[&Subject::Link("legacy".into())].warnings;
+    assert!(warnings.iter().any(|w| w.contains("10.20.1.77:8080") && w.contains("later pass")), "{warnings:?}");
+
+    // Applied: the same ids, tagged; the health check repaired; the extra target gone after.
+    converge(&f, &adopt).await;
+    let st = state(&f, GW);
+    let tgs: Vec<_> = st.target_groups.iter().filter(|t| t.arn == tg).collect();
+    assert_eq!(tgs.len(), 1);
+    assert_eq!(tgs[0].tags["crosslink.dev/owner"], "Link/legacy");
+    assert_eq!(tgs[0].tags["crosslink.dev/adopted"], "true");
+    assert_eq!(tgs[0].health_check.interval_seconds, 30);
+    let targets: Vec<String> = tgs[0].targets.iter().map(|t| t.ip.to_string()).collect();
+    assert_eq!(targets, ["10.20.1.30"]);
+    let l: &Listener = st.listeners.iter().find(|l| l.port == 9002).unwrap();
+    assert_eq!((l.arn.as_str(), l.tags["crosslink.dev/owner"].as_str()), (listener.as_str(), "Link/legacy"));
+    assert!(!st.target_groups.iter().any(|t| t.name.starts_with("cl-legacy")), "no target group of its own was made");
+
+    // Another instance's listener is never adopted.
+    let theirs = hand_listener(9003, &tg, &[("crosslink.dev/managed-by", "crosslink-eu")]);
+    let (_, plan) = engine(&f)
+        .plan(&desired(
+            &(base.clone()
+                + &link("other", "svc-a", A_VPC, A_RTB, "10.20.1.31", 9003, "/other", "  adoption: Adopt\n")),
+        ))
+        .await;
+    let problems = &plan.reports[&Subject::Link("other".into())].problems;
+    assert!(
+        problems.iter().any(|p| p.code == "OwnedByAnotherInstance" && p.message.contains("`crosslink-eu`")),
+        "{problems:?}"
+    );
+    assert!(!plan.actions.iter().any(|a| a.resource.contains(&theirs)));
+}

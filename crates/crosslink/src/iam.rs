@@ -531,6 +531,9 @@ fn permissions(
             When::OwnRestApis => work.gateways.iter().any(|g| matches!(g.spec.api.target, ApiTarget::Name(_))),
             When::Consumers => work.consumers,
             When::CustomDomains => work.gateways.iter().any(|g| g.spec.api.custom_domain.is_some()),
+            When::Adopting => work.gateways.iter().any(|g| {
+                state.links_of(&g.metadata.name).any(|l| l.spec.adoption == crosslink_desired::AdoptionPolicy::Adopt)
+            }),
         };
         let resources: Vec<Vec<String>> = grant.resources.iter().map(|r| scope.resource(*r)).collect();
         let condition: Vec<(&str, String, BTreeSet<String>)> =
@@ -1328,6 +1331,21 @@ mod tests {
             controller,
             &req("sts:AssumeRole", "arn:aws:iam::111111111111:role/admin".into(), BTreeMap::new())
         ));
+    }
+
+    /// Tagging a listener or target group that carries no managed-by tag yet is granted only
+    /// while a link of the account's gateways adopts.
+    #[test]
+    fn adoption_tags_untagged_load_balancer_resources_only_while_a_link_adopts() {
+        let sids = |state: &DesiredState| -> Vec<String> {
+            let doc = generate(state, DEFAULT_INSTANCE, None);
+            let statements = account_policy(&doc, "shared-services")["Statement"].as_array().unwrap().clone();
+            statements.iter().map(|s| s["Sid"].as_str().unwrap().to_string()).collect()
+        };
+        let mut state = examples();
+        assert!(!sids(&state).contains(&"ElbAdoptListenersAndTargetGroups".to_string()));
+        state.links[0].spec.adoption = crosslink_desired::AdoptionPolicy::Adopt;
+        assert!(sids(&state).contains(&"ElbAdoptListenersAndTargetGroups".to_string()));
     }
 
     #[test]

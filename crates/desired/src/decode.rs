@@ -736,6 +736,10 @@ fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
         None => Some(PeeringOptions::default()),
     };
     let deletion_policy = deletion_policy(cx, &mut f);
+    let adoption = match f.opt(cx, "adoption") {
+        Some((p, n)) => keyword(cx, &p, n, &[("Never", AdoptionPolicy::Never), ("Adopt", AdoptionPolicy::Adopt)]),
+        None => Some(AdoptionPolicy::Never),
+    };
     let tags = opt_map(cx, &mut f, "tags");
     f.finish(cx);
     Some(LinkSpec {
@@ -750,6 +754,7 @@ fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
         tls: tls?,
         peering: peering?,
         deletion_policy: deletion_policy?,
+        adoption: adoption?,
         tags: tags?,
     })
 }

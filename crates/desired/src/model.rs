@@ -441,6 +441,18 @@ pub enum ApiTarget {
     Id(String),
 }
 
+/// Whether crosslink takes over matching resources it did not create.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum AdoptionPolicy {
+    /// A matching resource without crosslink's tags is refused (the default).
+    #[default]
+    Never,
+    /// A matching resource without crosslink's tags is adopted: `plan` shows it with the verb
+    /// `adopt`, the live id and the rule that matched; the first apply tags it, and from then on
+    /// it is crosslink's. A resource of another crosslink instance is never adopted.
+    Adopt,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub enum DeletionPolicy {
     /// Remove the AWS resources when the object leaves desired state.
@@ -489,6 +501,10 @@ pub struct LinkSpec {
     pub peering: PeeringOptions,
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// `Adopt`: resources built without crosslink (by hand, by Terraform) that match this link
+    /// are taken over in place instead of refused, tagged as crosslink's on the first apply.
+    #[serde(default)]
+    pub adoption: AdoptionPolicy,
     /// Extra AWS tags for the resources crosslink creates for this link.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,

@@ -70,6 +70,8 @@ pub enum Verb {
     Register,
     Deregister,
     Deploy,
+    /// Take over a resource crosslink did not create (the link's `adoption: Adopt`): tag it.
+    Adopt,
 }
 
 impl Verb {
@@ -82,6 +84,7 @@ impl Verb {
             Verb::Register => "register",
             Verb::Deregister => "deregister",
             Verb::Deploy => "deploy",
+            Verb::Adopt => "adopt",
         }
     }
     pub fn is_mutation_of_existing(self) -> bool {
@@ -106,6 +109,8 @@ pub enum Reason {
     Replaced { why: String },
     /// A step that follows other changes (acceptance, deployment).
     FollowsChanges { why: String },
+    /// Built without crosslink, matched to the desired state by `rule` (`adoption: Adopt`).
+    Adopted { rule: String },
 }
 
 impl Reason {
@@ -132,6 +137,7 @@ impl fmt::Display for Reason {
             }
             Reason::NoLongerDesired => f.write_str("no longer desired"),
             Reason::Replaced { why } => write!(f, "replaced: {why}"),
+            Reason::Adopted { rule } => write!(f, "built without crosslink, matched {rule}"),
             Reason::FollowsChanges { why } => f.write_str(why),
         }
     }

@@ -18,6 +18,9 @@ pub const STAGE_SETTINGS: &str = "crosslink.dev/stage-settings";
 /// On a consumer's API key: its generation (`apiKey.generation`); raising it rotates the key.
 pub const KEY_GENERATION: &str = "crosslink.dev/key-generation";
 pub const DEFAULT_INSTANCE: &str = "crosslink";
+/// On a resource crosslink adopted rather than created: its name need not be the one crosslink
+/// derives.
+pub const ADOPTED: &str = "crosslink.dev/adopted";
 
 pub fn is_managed(tags: &Tags, instance: &str) -> bool {
     tags.get(MANAGED_BY).is_some_and(|v| v == instance)

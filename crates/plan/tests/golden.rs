@@ -231,6 +231,7 @@ fn reason_text(r: &Reason) -> String {
         Reason::NoLongerDesired => "no longer desired".into(),
         Reason::Replaced { why } => format!("replaced: {why}"),
         Reason::FollowsChanges { why } => format!("follows changes: {why}"),
+        Reason::Adopted { rule } => format!("built without crosslink, matched {rule}"),
     }
 }
 

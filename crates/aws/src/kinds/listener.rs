@@ -47,6 +47,17 @@ pub static CREATE_TAGGED_ON_REFERENCED: Grant = Grant {
     why: "an NLB referenced by ARN is not crosslink's and carries no managed-by tag: scoped to exactly those ARNs; the listener itself must carry the tag",
 };
 
+/// Adoption (`adoption: Adopt`) tags a listener or target group made without crosslink: no
+/// managed-by tag to condition on yet, so only while a link adopts, and only crosslink's keys.
+pub static ADOPT_UNTAGGED: Grant = Grant {
+    sid: "ElbAdoptListenersAndTargetGroups",
+    actions: &["elasticloadbalancing:AddTags"],
+    resources: &[Resource::Elb("targetgroup/*"), Resource::Elb("listener/net/*")],
+    condition: TAGGED_REQUEST,
+    when: When::Adopting,
+    why: "adopting tags a listener and target group built without crosslink (they carry no managed-by tag yet); granted only while a link has adoption: Adopt",
+};
+
 /// Reading, tagging, changing and deleting are the ELBv2 statements of `load_balancer`.
 pub static KIND: super::Kind = super::Kind {
     name: "listener",
@@ -58,6 +69,7 @@ pub static KIND: super::Kind = super::Kind {
         &CREATE_TAGGED_ON_REFERENCED,
         &load_balancer::TAG_ON_CREATE,
         &load_balancer::CHANGE_OWNED,
+        &ADOPT_UNTAGGED,
     ],
 };
 

@@ -44,10 +44,13 @@ pub(crate) async fn read_into(
     scope: &ObserveScope,
     groups: &mut [TargetGroup],
 ) -> Result<(), CloudError> {
-    // Targets only of crosslink's own groups: one DescribeTargetHealth per group.
-    // Those the engine already knows (a targeted read) are left out.
+    // Targets only of crosslink's own groups (of every group while a link adopts): one
+    // DescribeTargetHealth per group. Those the engine already knows (a targeted read) are left out.
     let own: Vec<usize> = (0..groups.len())
-        .filter(|&i| is_managed(&groups[i].tags, &scope.instance) && !scope.known_targets.contains(&groups[i].arn))
+        .filter(|&i| {
+            (scope.adopting || is_managed(&groups[i].tags, &scope.instance))
+                && !scope.known_targets.contains(&groups[i].arn)
+        })
         .collect();
     let healths: Vec<(usize, Vec<RegisteredTarget>)> = futures::stream::iter(own)
         .map(|i| {

@@ -1125,3 +1125,83 @@ async fn backend_tls_converges_is_repaired_and_switching_it_off_waits_for_allow(
         assert!(t == 0 || t == 29_000, "{r}: {t}");
     }
 }
+
+/// Issue 17 (adoption) against moto, checked through the SDK: on crosslink's load balancer, a
+/// target group and listener made by hand with the SDK, as an engineer would in the console (an
+/// extra target, a 10 s health check), are adopted by a link with `adoption: Adopt`: the same
+/// ARNs afterwards, crosslink's tags added, the health check repaired in place, the extra target
+/// deregistered on the pass after the adoption, and the plan in sync.
+#[tokio::test]
+async fn a_hand_made_listener_and_target_group_are_adopted_without_recreating_them() {
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
+    let f = Fixture::new().await;
+    let base = accounts_yaml(false) + &f.gateway_yaml() + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "");
+    f.converge(&desired(&base)).await;
+    let d0 = desired(&base);
+    let cfg = f.clients(&d0, "shared").await;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&cfg);
+    let lbs = elb.describe_load_balancers().names("edge-nlb").send().await.unwrap();
+    let lb = lbs.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let tg = elb
+        .create_target_group()
+        .name("legacy-by-hand")
+        .protocol(ProtocolEnum::Tcp)
+        .port(8080)
+        .vpc_id(&f.gw.vpc_id)
+        .target_type(TargetTypeEnum::Ip)
+        .health_check_interval_seconds(10)
+        .send()
+        .await
+        .unwrap();
+    let tg = tg.target_groups()[0].target_group_arn().unwrap().to_string();
+    for ip in ["10.20.1.30", "10.20.1.77"] {
+        let t = TargetDescription::builder().id(ip).port(8080).availability_zone("all").build();
+        elb.register_targets().target_group_arn(&tg).targets(t).send().await.unwrap();
+    }
+    let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&tg).build();
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(&lb)
+        .protocol(ProtocolEnum::Tcp)
+        .port(9002)
+        .default_actions(forward)
+        .send()
+        .await
+        .unwrap();
+    let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
+
+    let adopt = desired(&(base.clone() + &f.link("legacy", "a", "10.20.1.30", 9002, "/legacy", "  adoption: Adopt\n")));
+    let (_, plan) = f.engine().plan(&adopt).await;
+    let adopted: Vec<&str> =
+        plan.actions.iter().filter(|a| a.verb == Verb::Adopt).map(|a| a.resource.as_str()).collect();
+    assert_eq!(adopted.len(), 2, "{adopted:?}");
+    assert!(adopted.iter().any(|r| r.contains(&tg)) && adopted.iter().any(|r| r.contains(&listener)), "{adopted:?}");
+    assert!(!plan.actions.iter().any(|a| a.verb == Verb::Delete || a.verb == Verb::Deregister), "{plan:#?}");
+
+    let r = f.converge(&adopt).await;
+    let deregistered = r.executed.iter().filter(|e| e.action.op.name() == "DeregisterTargets").count();
+    assert_eq!(deregistered, 1, "the extra target, on a pass after the adoption");
+    // Nothing recreated: the same ARNs, now tagged as the link's.
+    let tgs = elb.describe_target_groups().target_group_arns(&tg).send().await.unwrap();
+    assert_eq!(tgs.target_groups()[0].health_check_interval_seconds(), Some(30), "repaired in place");
+    let tag_of = async |arn: &str, key: &str| {
+        let t = elb.describe_tags().resource_arns(arn).send().await.unwrap();
+        t.tag_descriptions()[0].tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_string)
+    };
+    assert_eq!(tag_of(&tg, "crosslink.dev/owner").await.as_deref(), Some("Link/legacy"));
+    assert_eq!(tag_of(&listener, "crosslink.dev/owner").await.as_deref(), Some("Link/legacy"));
+    let ls = elb.describe_listeners().load_balancer_arn(&lb).send().await.unwrap();
+    let at_9002: Vec<&str> =
+        ls.listeners().iter().filter(|l| l.port() == Some(9002)).filter_map(|l| l.listener_arn()).collect();
+    assert_eq!(at_9002, [listener.as_str()]);
+    let health = elb.describe_target_health().target_group_arn(&tg).send().await.unwrap();
+    let ips: Vec<&str> = health.target_health_descriptions().iter().filter_map(|d| d.target()?.id()).collect();
+    assert_eq!(ips, ["10.20.1.30"]);
+    let all = elb.describe_target_groups().send().await.unwrap();
+    assert!(!all.target_groups().iter().any(|t| t.target_group_name().unwrap_or_default().starts_with("cl-legacy")));
+
+    // From now on it is crosslink's: drift is repaired like any other.
+    elb.modify_target_group().target_group_arn(&tg).health_check_interval_seconds(10).send().await.unwrap();
+    let r = f.converge(&adopt).await;
+    assert!(r.executed.iter().any(|e| e.action.op.name() == "ModifyTargetGroup"));
+}

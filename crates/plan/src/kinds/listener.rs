@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crosslink_desired::LoadBalancerRef;
+use crosslink_desired::{AdoptionPolicy, LoadBalancerRef};
 use crate::kinds::ResourceKind;
 use crate::model::{Reason, Subject, Verb};
 use crate::op::Op;
@@ -193,7 +193,12 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
     };
     let want_port = l.spec.listener_port;
     let want_tls = ListenerTls::of(l.spec.tls.as_ref());
-    let chosen = mine.iter().find(|x| x.port == want_port).or(mine.first()).copied();
+    // A listener built without crosslink on the link's port, taken over (`adoption: Adopt`).
+    let adopted = (mine.is_empty() && l.spec.adoption == AdoptionPolicy::Adopt)
+        .then(|| on_lb.iter().find(|o| o.port == want_port && !o.tags.contains_key(tags::MANAGED_BY)))
+        .flatten()
+        .copied();
+    let chosen = mine.iter().find(|x| x.port == want_port).or(mine.first()).copied().or(adopted);
     // Every change to the link's listeners: a replaced target group goes after them.
     let mut listener_actions: Vec<usize> = Vec::new();
     let out = &mut cx.out.listener;
@@ -201,6 +206,14 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
         Some(x) => {
             p.claimed.insert(x.arn.clone());
             p.report(subject).resources.insert("listener".into(), x.arn.clone());
+            if adopted.is_some() {
+                let mut tags = cx.want_tags.clone();
+                tags.insert(tags::ADOPTED.into(), "true".into());
+                let diff: Tags = tags.into_iter().filter(|(k, v)| x.tags.get(k) != Some(v)).collect();
+                let op = super::tag_op(ResourceKind::Listener, &x.arn, diff)?;
+                let rule = format!("by port {want_port} on {lb_label}");
+                p.add(subject, account, format!("listener :{want_port} ({})", x.arn), Verb::Adopt, Reason::Adopted { rule }, op, vec![]);
+            }
             let tg_differs = tg.arn.known() != x.target_group_arn.as_deref();
             let tls_drift = tls_drift(&x.tls(), &want_tls);
             let port_differs = x.port != want_port;
@@ -284,7 +297,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
                     p.plan.weakening.insert(a, format!("listener :{} of Link/{name}: TLS -> TCP (backend TLS off)", x.port));
                 }
             }
-            if !leaving {
+            if !leaving && adopted.is_none() {
                 p.tag_drift(
                     ResourceKind::Listener,
                     subject,

@@ -7,7 +7,8 @@ use crate::model::{Reason, Verb};
 use crate::op::{Op, Output};
 use crate::planner::{LinkCx, Planner};
 use super::KindOp;
-use crosslink_desired::{HealthProtocol, Link};
+use crosslink_desired::{AdoptionPolicy, HealthProtocol, Link};
+use crate::{kinds, tags};
 use sha2::{Digest, Sha256};
 use crate::observed::AccountState;
 use crate::planner::Prunable;
@@ -194,6 +195,9 @@ pub(crate) struct Out<'a> {
     pub(crate) action: Option<usize>,
     pub(crate) current: Option<&'a TargetGroup>,
     pub(crate) stale: Vec<usize>,
+    /// This plan adopts `current` (built without crosslink): its targets the YAML does not name
+    /// are reported, and deregistered only on a later pass.
+    pub(crate) adopting: bool,
 }
 
 impl Default for Out<'_> {
@@ -204,6 +208,7 @@ impl Default for Out<'_> {
             action: None,
             current: None,
             stale: Vec::new(),
+            adopting: false,
         }
     }
 }
@@ -219,7 +224,20 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
     let tg_name = out.name.clone();
     let want_hc = health_check(l);
     let mine: Vec<&'a TargetGroup> = p.owned_target_groups(state, &cx.owner);
-    out.current = mine.iter().find(|t| t.name == tg_name).copied();
+    // The derived name, or one adopted under its own name.
+    out.current = mine
+        .iter()
+        .find(|t| t.name == tg_name)
+        .or_else(|| mine.iter().find(|t| t.tags.contains_key(tags::ADOPTED)))
+        .copied();
+    if out.current.is_none()
+        && l.spec.adoption == AdoptionPolicy::Adopt
+        && let Some(tg) = adoptable(p, cx)?
+    {
+        adopt(p, cx, tg, &want_hc)?;
+        return Some(());
+    }
+    let out = &mut cx.out.target_group;
     match out.current {
         Some(tg) => {
             p.claimed.insert(tg.arn.clone());
@@ -278,7 +296,8 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
             (out.arn, out.action) = (Ref::created(format!("target group {tg_name}"), a, Output::Id), Some(a));
         }
     }
-    for tg in mine.into_iter().filter(|t| t.name != tg_name) {
+    let current = out.current.map(|t| t.arn.clone());
+    for tg in mine.into_iter().filter(|t| Some(&t.arn) != current.as_ref()) {
         p.claimed.insert(tg.arn.clone());
         let a = p.add(
             subject,
@@ -291,5 +310,79 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
         );
         out.stale.push(a);
     }
+    Some(())
+}
+
+/// The target group a link adopts (`adoption: Adopt`): the one the gateway NLB's listener on the
+/// link's port forwards to, when neither carries a crosslink instance's tags. A listener or target
+/// group of another crosslink instance is a problem naming it (`None` out: the link is held).
+fn adoptable<'a>(p: &mut Planner<'a>, cx: &LinkCx<'a, '_>) -> Option<Option<&'a TargetGroup>> {
+    let (gw, l, subject) = (cx.gw, cx.link, &cx.subject);
+    let port = l.spec.listener_port;
+    let on_lb = p.listeners_on(gw.state, gw.out.load_balancer.arn.known());
+    let Some(listener) = on_lb.into_iter().find(|x| x.port == port) else { return Some(None) };
+    let tg = listener.target_group_arn.as_deref().and_then(|arn| gw.state.target_groups.iter().find(|t| t.arn == arn));
+    for (what, t) in [("listener", Some(&listener.tags)), ("target group", tg.map(|t| &t.tags))] {
+        let Some(instance) = t.and_then(|t| t.get(tags::MANAGED_BY)) else { continue };
+        if instance != &p.s.instance {
+            p.problem(
+                subject,
+                "OwnedByAnotherInstance",
+                format!("the {what} on :{port} belongs to crosslink instance `{instance}`: it is never adopted"),
+                Some(format!("release it from `{instance}` first (deletionPolicy: Retain, then remove its tags), or choose another listenerPort")),
+            );
+            return None;
+        }
+        // This instance's, of another link: not adoptable (the listener's own planning says who).
+        return Some(None);
+    }
+    Some(tg)
+}
+
+/// Takes over a target group built without crosslink: tagged as the link's (with `adopted`, so
+/// that its own name stays), its health check repaired in place. A group that cannot serve the
+/// link without being replaced (not TCP, not of type ip, in another VPC) is a problem: replacing it
+/// would break the path it carries.
+fn adopt<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>, tg: &'a TargetGroup, want_hc: &HealthCheckSettings) -> Option<()> {
+    let (l, subject, account) = (cx.link, &cx.subject, cx.gw.account.as_str());
+    let vpc = &cx.gw.gw.spec.vpc_id;
+    let unfit: Vec<String> = [
+        (tg.protocol != "TCP").then(|| format!("protocol {} (the link needs TCP)", tg.protocol)),
+        (tg.target_type != "ip").then(|| format!("target type {} (the link needs ip)", tg.target_type)),
+        (&tg.vpc_id != vpc).then(|| format!("VPC {} (the link needs the gateway's {vpc})", tg.vpc_id)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !unfit.is_empty() {
+        p.problem(
+            subject,
+            "AdoptionNeedsReplacement",
+            format!("target group {} cannot be adopted in place: {}", tg.name, unfit.join(", ")),
+            Some("crosslink replaces nothing while adopting: move the listener to a TCP target group of type ip in the gateway VPC, or remove `adoption` and free the port".into()),
+        );
+        return None;
+    }
+    let mut tags = cx.want_tags.clone();
+    tags.insert(tags::ADOPTED.into(), "true".into());
+    let diff: Tags = tags.into_iter().filter(|(k, v)| tg.tags.get(k) != Some(v)).collect();
+    let op = kinds::tag_op(ResourceKind::TargetGroup, &tg.arn, diff)?;
+    let rule = format!("by the forward action of listener :{} on the gateway's load balancer", l.spec.listener_port);
+    p.add(subject, account, format!("target group {} ({})", tg.name, tg.arn), Verb::Adopt, Reason::Adopted { rule }, op, vec![]);
+    if let Some((field, live, desired)) = hc_drift(&tg.health_check, want_hc) {
+        p.add(
+            subject,
+            account,
+            format!("target group {}", tg.name),
+            Verb::Update,
+            Reason::Drift { field, live, desired },
+            Op::TargetGroup(TargetGroupOp::ModifyTargetGroup { arn: tg.arn.clone(), health_check: want_hc.clone() }),
+            vec![],
+        );
+    }
+    p.claimed.insert(tg.arn.clone());
+    p.report(subject).resources.insert("targetGroup".into(), tg.arn.clone());
+    let out = &mut cx.out.target_group;
+    (out.current, out.arn, out.adopting) = (Some(tg), Ref::Known(tg.arn.clone()), true);
     Some(())
 }

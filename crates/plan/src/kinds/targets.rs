@@ -110,7 +110,7 @@ pub(crate) type Out<'a> = ();
 pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<()> {
     let (l, subject, account) = (cx.link, &cx.subject, cx.gw.account.as_str());
     let tg = &cx.out.target_group;
-    let tg_name = &tg.name;
+    let tg_name = tg.current.map_or(&tg.name, |c| &c.name);
     let want: BTreeSet<(Ipv4Addr, u16)> = l.spec.targets.iter().map(|t| (t.ip, t.port)).collect();
     let live: BTreeSet<(Ipv4Addr, u16)> = tg
         .current
@@ -130,7 +130,15 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
             vec![tg.action],
         );
     }
-    if let (false, Some(current)) = (extra.is_empty(), tg.current) {
+    if tg.adopting && !extra.is_empty() {
+        // Adoption never removes a working path: what the YAML does not name goes on a later
+        // pass, once the group is crosslink's (and under the prune guard's rules).
+        let shown: Vec<String> = extra.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
+        p.report(subject).warnings.push(format!(
+            "targets {} in the adopted {tg_name} are not in the YAML: they are deregistered on a later pass, once it is crosslink's",
+            shown.join(", ")
+        ));
+    } else if let (false, Some(current)) = (extra.is_empty(), tg.current) {
         let shown: Vec<String> = extra.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
         p.add(
             subject,
