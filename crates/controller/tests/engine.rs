@@ -2330,3 +2330,94 @@ async fn a_hand_made_listener_and_target_group_are_adopted_in_place() {
     );
     assert!(!plan.actions.iter().any(|a| a.resource.contains(&theirs)));
 }
+
+/// Issue 17 (adoption): a peering built by hand between the gateway VPC and a service VPC, with
+/// the gateway side's route (the service side's was forgotten), is adopted by a link of the pair
+/// with `adoption: Adopt`: the plan adopts it by the VPC pair and creates no peering; the apply
+/// tags it (same id), keeps the hand-made route and adds the missing one. Without adoption it is
+/// refused as before, and one of another crosslink instance is never adopted.
+#[tokio::test]
+async fn a_hand_made_peering_is_adopted_with_its_routes() {
+    use crosslink_plan::kinds::PeeringOp;
+    use crosslink_plan::op::Ref;
+
+    let f = world();
+    let hand_peering = |f: &FakeAws, tags: &[(&str, &str)]| {
+        let id = f
+            .apply(
+                GW,
+                &Op::Peering(PeeringOp::CreateVpcPeeringConnection {
+                    vpc_id: GW_VPC.into(),
+                    peer_vpc_id: A_VPC.into(),
+                    peer_owner_id: SVC_A.into(),
+                    peer_region: "eu-central-1".into(),
+                    tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                }),
+            )
+            .unwrap()
+            .created
+            .unwrap();
+        f.apply(SVC_A, &Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: Ref::Known(id.clone()) }))
+            .unwrap();
+        id
+    };
+    let pcx = hand_peering(&f, &[("Name", "payments by hand")]);
+    f.apply(
+        GW,
+        &Op::Route(RouteOp::CreateRoute {
+            route_table_id: GW_RTB.into(),
+            destination: "10.20.0.0/16".parse().unwrap(),
+            peering_id: Ref::Known(pcx.clone()),
+        }),
+    )
+    .unwrap();
+    let pay = |extra: &str| accounts() + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", extra);
+
+    let (_, plan) = engine(&f).plan(&desired(&pay(""))).await;
+    let problems: Vec<&str> = plan.reports.values().flat_map(|r| &r.problems).map(|p| p.code.as_str()).collect();
+    assert!(problems.contains(&"PeeringExists"), "{problems:?}");
+
+    let adopt = desired(&pay("  adoption: Adopt\n"));
+    let (_, plan) = engine(&f).plan(&adopt).await;
+    let peering_actions: Vec<String> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.op, Op::Peering(_)) || a.resource.contains(&pcx))
+        .map(|a| format!("{} {}: {}", a.verb.as_str(), a.resource, a.reason))
+        .collect();
+    assert_eq!(
+        peering_actions,
+        [format!("adopt peering {pcx}: built without crosslink, matched by the VPC pair {GW_VPC} -> {A_VPC}")]
+    );
+    let routes: Vec<String> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.op, Op::Route(_)))
+        .map(|a| format!("{} {}", a.verb.as_str(), a.resource))
+        .collect();
+    assert_eq!(routes.len(), 1, "only the missing route back: {routes:?}");
+    assert!(routes[0].starts_with("create") && routes[0].contains(A_RTB), "{routes:?}");
+
+    converge(&f, &adopt).await;
+    let live = live_peerings(&f);
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].id, pcx, "the same peering");
+    assert_eq!(live[0].tags["crosslink.dev/managed-by"], "crosslink");
+    assert_eq!(live[0].tags["crosslink.dev/adopted"], "true");
+    assert_eq!(live[0].tags["Name"], format!("crosslink edge: {A_VPC}"));
+    assert_eq!(gw_route(&f, "10.20.0.0/16").as_deref(), Some(pcx.as_str()));
+    let back = state(&f, SVC_A).route_tables[A_RTB]
+        .routes
+        .iter()
+        .find(|r| r.destination.to_string() == "10.1.0.0/16")
+        .cloned();
+    assert_eq!(back.and_then(|r| r.peering_id).as_deref(), Some(pcx.as_str()));
+
+    // Another instance's peering of a pair is never adopted.
+    let g = world();
+    hand_peering(&g, &[("crosslink.dev/managed-by", "crosslink-eu")]);
+    let (_, plan) = engine(&g).plan(&adopt).await;
+    let problems: Vec<String> = plan.reports.values().flat_map(|r| &r.problems).map(|p| p.message.clone()).collect();
+    assert!(problems.iter().any(|m| m.contains("crosslink instance `crosslink-eu`")), "{problems:?}");
+    assert!(!plan.actions.iter().any(|a| a.verb == Verb::Adopt));
+}

@@ -1333,8 +1333,8 @@ mod tests {
         ));
     }
 
-    /// Tagging a listener or target group that carries no managed-by tag yet is granted only
-    /// while a link of the account's gateways adopts.
+    /// Tagging a listener, target group or peering that carries no managed-by tag yet is granted
+    /// only while a link of the account's gateways adopts.
     #[test]
     fn adoption_tags_untagged_load_balancer_resources_only_while_a_link_adopts() {
         let sids = |state: &DesiredState| -> Vec<String> {
@@ -1343,9 +1343,11 @@ mod tests {
             statements.iter().map(|s| s["Sid"].as_str().unwrap().to_string()).collect()
         };
         let mut state = examples();
-        assert!(!sids(&state).contains(&"ElbAdoptListenersAndTargetGroups".to_string()));
+        let adoption = ["ElbAdoptListenersAndTargetGroups".to_string(), "Ec2AdoptPeerings".to_string()];
+        assert!(!sids(&state).iter().any(|s| adoption.contains(s)));
         state.links[0].spec.adoption = crosslink_desired::AdoptionPolicy::Adopt;
-        assert!(sids(&state).contains(&"ElbAdoptListenersAndTargetGroups".to_string()));
+        let with = sids(&state);
+        assert!(adoption.iter().all(|s| with.contains(s)), "{with:?}");
     }
 
     #[test]

@@ -68,6 +68,14 @@ pub static RETAG_OWNED: Grant = Grant {
     when: When::Gateways,
     why: "tag repairs, only on peerings that carry the managed-by tag (the requester's side)",
 };
+pub static ADOPT_UNTAGGED: Grant = Grant {
+    sid: "Ec2AdoptPeerings",
+    actions: &["ec2:CreateTags"],
+    resources: &[Resource::Ec2("vpc-peering-connection/*")],
+    condition: &[TaggedRequest, CrosslinkTagKeys],
+    when: When::Adopting,
+    why: "adopting tags a peering built without crosslink (it carries no managed-by tag yet); granted only while a link has adoption: Adopt",
+};
 pub static DELETE_OWNED: Grant = Grant {
     sid: "Ec2DeleteOwnedPeerings",
     actions: &["ec2:DeleteVpcPeeringConnection"],
@@ -110,6 +118,7 @@ pub static KIND: super::Kind = super::Kind {
         &CREATE_TAGGED_TO_SERVICE_VPCS,
         &TAG_ON_CREATE,
         &RETAG_OWNED,
+        &ADOPT_UNTAGGED,
         &DELETE_OWNED,
         &ACCEPT_INTO_SERVICE_VPC,
         &ACCEPT_FROM_GATEWAY_VPC,

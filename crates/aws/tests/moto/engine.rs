@@ -1205,3 +1205,68 @@ async fn a_hand_made_listener_and_target_group_are_adopted_without_recreating_th
     let r = f.converge(&adopt).await;
     assert!(r.executed.iter().any(|e| e.action.op.name() == "ModifyTargetGroup"));
 }
+
+/// Issue 17 (adoption) against moto, checked through the SDK: a peering requested and accepted
+/// by hand with the SDK, with the route on the gateway side, is adopted by a link with `adoption:
+/// Adopt`: the same peering id afterwards, tagged as crosslink's, the hand-made route kept and the
+/// route back added; the plan is in sync.
+#[tokio::test]
+async fn a_hand_made_peering_is_adopted_with_its_routes_without_recreating_it() {
+    let f = Fixture::new().await;
+    let text = |extra: &str| {
+        accounts_yaml(false) + &f.gateway_yaml() + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", extra)
+    };
+    let d0 = desired(&text(""));
+    let (gw_cfg, a_cfg) = (f.clients(&d0, "shared").await, f.clients(&d0, "svc-a").await);
+    let (gw_ec2, a_ec2) = (aws_sdk_ec2::Client::new(&gw_cfg), aws_sdk_ec2::Client::new(&a_cfg));
+    let pcx = gw_ec2
+        .create_vpc_peering_connection()
+        .vpc_id(&f.gw.vpc_id)
+        .peer_vpc_id(&f.a.vpc_id)
+        .peer_owner_id(SVC_A)
+        .peer_region("eu-central-1")
+        .send()
+        .await
+        .unwrap();
+    let pcx = pcx.vpc_peering_connection().unwrap().vpc_peering_connection_id().unwrap().to_string();
+    a_ec2.accept_vpc_peering_connection().vpc_peering_connection_id(&pcx).send().await.unwrap();
+    gw_ec2
+        .create_route()
+        .route_table_id(&f.gw.route_table_id)
+        .destination_cidr_block("10.20.0.0/16")
+        .vpc_peering_connection_id(&pcx)
+        .send()
+        .await
+        .unwrap();
+
+    let adopt = desired(&text("  adoption: Adopt\n"));
+    let (_, plan) = f.engine().plan(&adopt).await;
+    let adopted: Vec<&str> =
+        plan.actions.iter().filter(|a| a.verb == Verb::Adopt).map(|a| a.resource.as_str()).collect();
+    assert_eq!(adopted, [format!("peering {pcx}").as_str()]);
+    assert!(!plan.actions.iter().any(|a| a.op.name() == "CreateVpcPeeringConnection"), "{plan:#?}");
+    f.converge(&adopt).await;
+
+    let peerings = gw_ec2.describe_vpc_peering_connections().send().await.unwrap();
+    let live: Vec<_> = peerings
+        .vpc_peering_connections()
+        .iter()
+        .filter(|p| p.status().and_then(|s| s.code()).is_some_and(|c| c.as_str() == "active"))
+        .collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].vpc_peering_connection_id(), Some(pcx.as_str()), "the same peering");
+    let tag = |k: &str| live[0].tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_string);
+    assert_eq!(tag("crosslink.dev/managed-by").as_deref(), Some("crosslink"));
+    assert_eq!(tag("crosslink.dev/adopted").as_deref(), Some("true"));
+    let route_to = async |ec2: &aws_sdk_ec2::Client, rtb: &str, dest: &str| {
+        let t = ec2.describe_route_tables().route_table_ids(rtb).send().await.unwrap();
+        t.route_tables()[0]
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some(dest))
+            .and_then(|r| r.vpc_peering_connection_id())
+            .map(str::to_string)
+    };
+    assert_eq!(route_to(&gw_ec2, &f.gw.route_table_id, "10.20.0.0/16").await.as_deref(), Some(pcx.as_str()));
+    assert_eq!(route_to(&a_ec2, &f.a.route_table_id, "10.1.0.0/16").await.as_deref(), Some(pcx.as_str()));
+}

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use crate::kinds::ResourceKind;
 use crate::op::{Op, Output};
 use crate::planner::{Made, PairCx};
-use crate::tags::{DELETION_POLICY, MANAGED_BY, OWNER};
+use crate::kinds;
+use crate::tags::{ADOPTED, DELETION_POLICY, MANAGED_BY, OWNER};
+use crosslink_desired::AdoptionPolicy;
 use super::KindOp;
 use crate::kinds::RouteOp;
 use crate::model::{Reason, Subject, Verb};
@@ -306,11 +308,33 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut PairCx<'a, '_>) -> Option<(
         .filter(|x| x.requester_vpc == gw.spec.vpc_id && x.accepter_vpc == pair.svc_vpc && !x.status.is_dead())
         .collect();
     let mine: Vec<&Peering> = live.iter().filter(|x| p.owned_by(&x.tags, owner)).copied().collect();
+    // A peering of the pair built without crosslink, taken over when a link of the pair opts in
+    // (`adoption: Adopt`); one of another crosslink instance never is.
+    let adopting = pair.links.iter().any(|l| l.spec.adoption == AdoptionPolicy::Adopt);
+    let adopted = (mine.is_empty() && adopting)
+        .then(|| {
+            live.iter().find(|x| {
+                !x.tags.contains_key(MANAGED_BY)
+                    && matches!(x.status, PeeringStatus::Active | PeeringStatus::PendingAcceptance)
+            })
+        })
+        .flatten()
+        .copied();
     let chosen = mine
         .iter()
         .find(|x| x.status == PeeringStatus::Active)
         .or_else(|| mine.iter().find(|x| x.status != PeeringStatus::Deleting))
-        .copied();
+        .copied()
+        .or(adopted);
+    if let Some(x) = adopted {
+        p.claimed.insert(x.id.clone());
+        let mut tags = want_tags.clone();
+        tags.insert(ADOPTED.into(), "true".into());
+        let diff: Tags = tags.into_iter().filter(|(k, v)| x.tags.get(k) != Some(v)).collect();
+        let op = kinds::tag_op(ResourceKind::Peering, &x.id, diff)?;
+        let rule = format!("by the VPC pair {} -> {}", gw.spec.vpc_id, pair.svc_vpc);
+        p.add(subject, gw_account, format!("peering {}", x.id), Verb::Adopt, Reason::Adopted { rule }, op, vec![]);
+    }
     for x in &mine {
         p.claimed.insert(x.id.clone());
     }
@@ -379,6 +403,16 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut PairCx<'a, '_>) -> Option<(
             }
         }
         None => {
+            let other_instance = |x: &&Peering| x.tags.get(MANAGED_BY).filter(|i| **i != p.s.instance).cloned();
+            if let Some((x, instance)) = live.iter().find_map(|x| Some((x, other_instance(x)?))) {
+                p.problem(
+                    subject,
+                    "OwnedByAnotherInstance",
+                    format!("{} peers {} and {} and belongs to crosslink instance `{instance}`", x.id, gw.spec.vpc_id, pair.svc_vpc),
+                    Some(format!("AWS allows one peering per VPC pair: release it from `{instance}` first; it is never adopted while it carries that instance's tag")),
+                );
+                return None;
+            }
             if let Some(foreign) = live.iter().find(|x| !p.owned(&x.tags)) {
                 p.problem(
                     subject,
@@ -388,8 +422,8 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut PairCx<'a, '_>) -> Option<(
                         foreign.id, gw.spec.vpc_id, pair.svc_vpc
                     ),
                     Some(format!(
-                        "AWS allows one peering per VPC pair: delete {0}, or adopt it by tagging it {MANAGED_BY}={1} and {OWNER}={owner}",
-                        foreign.id, p.s.instance
+                        "AWS allows one peering per VPC pair: delete {}, or adopt it: set `adoption: Adopt` on a link of the pair",
+                        foreign.id
                     )),
                 );
                 return None;
@@ -457,7 +491,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut PairCx<'a, '_>) -> Option<(
             deps,
         );
     }
-    if let Some(x) = chosen {
+    if let Some(x) = chosen.filter(|_| adopted.is_none()) {
         p.tag_drift(
             ResourceKind::Peering,
             subject,
