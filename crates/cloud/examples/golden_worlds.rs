@@ -941,6 +941,63 @@ const CASES: &[Case] = &[
         },
     },
     Case {
+        name: "adoption-listener-and-target-group",
+        build: |f| {
+            converge(f, &base());
+            // A listener on :9002 of crosslink's NLB and its target group, made by hand (with a
+            // target the YAML does not name); a link on that port opts in to adoption: both are
+            // adopted in place (the verb `adopt`, the live id, the rule that matched), the extra
+            // target is a warning, and nothing is deleted.
+            let lb = f.with_account(GW, |s| s.load_balancers[0].arn.clone());
+            let tg = f
+                .apply(
+                    GW,
+                    &Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
+                        name: "hooks-by-hand".into(),
+                        vpc_id: GW_VPC.into(),
+                        port: 8080,
+                        health_check: f.with_account(GW, |s| s.target_groups[0].health_check.clone()),
+                        tags: Default::default(),
+                    }),
+                )
+                .unwrap()
+                .created
+                .unwrap();
+            f.apply(
+                GW,
+                &Op::Targets(crosslink_plan::kinds::TargetsOp::RegisterTargets {
+                    target_group_arn: Ref::Known(tg.clone()),
+                    targets: vec![("10.20.1.20".parse().unwrap(), 8080), ("10.20.1.99".parse().unwrap(), 8080)],
+                }),
+            )
+            .unwrap();
+            f.apply(
+                GW,
+                &Op::Listener(ListenerOp::CreateListener {
+                    load_balancer_arn: Ref::Known(lb),
+                    port: 9002,
+                    target_group_arn: Ref::Known(tg),
+                    tls: None,
+                    tags: Default::default(),
+                }),
+            )
+            .unwrap();
+            base()
+                + "---
+apiVersion: crosslink.dev/v1alpha1
+kind: Link
+metadata: {name: hooks}
+spec:
+  gateway: edge
+  service: {account: svc-a, vpcId: vpc-0000000000000000b, routeTableIds: [rtb-0000000000000000b]}
+  targets: [{ip: 10.20.1.20, port: 8080}]
+  listenerPort: 9002
+  routes: [{path: /hooks}]
+  adoption: Adopt
+"
+        },
+    },
+    Case {
         name: "consumer-added",
         build: |f| {
             converge(f, &base());
