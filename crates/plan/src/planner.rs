@@ -573,6 +573,28 @@ impl<'a> Planner<'a> {
         Some(self.add(subject, account, resource.to_string(), Verb::Update, reason, op, vec![dep]))
     }
 
+    /// Takes over a resource built without crosslink (`adoption: Adopt`): tags it as `want`
+    /// says, with `crosslink.dev/adopted`, under the verb `adopt` and the rule that matched it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn adopt(
+        &mut self,
+        kind: ResourceKind,
+        subject: &Subject,
+        account: &str,
+        resource: String,
+        id: &str,
+        live: &Tags,
+        want: &Tags,
+        rule: String,
+    ) -> Option<usize> {
+        let mut tags = want.clone();
+        tags.insert(tags::ADOPTED.into(), "true".into());
+        let diff: Tags = tags.into_iter().filter(|(k, v)| live.get(k) != Some(v)).collect();
+        let op = kinds::tag_op(kind, id, diff)?;
+        self.claimed.insert(id.to_string());
+        Some(self.add(subject, account, resource, Verb::Adopt, Reason::Adopted { rule }, op, vec![]))
+    }
+
     // ---- the link stage: its service account, then its kinds (target group, targets, listener) --
 
     fn link(&mut self, gw: &GatewayCx<'a>, l: &'a Link) -> ApiEntry {

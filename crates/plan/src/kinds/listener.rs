@@ -207,12 +207,9 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
             p.claimed.insert(x.arn.clone());
             p.report(subject).resources.insert("listener".into(), x.arn.clone());
             if adopted.is_some() {
-                let mut tags = cx.want_tags.clone();
-                tags.insert(tags::ADOPTED.into(), "true".into());
-                let diff: Tags = tags.into_iter().filter(|(k, v)| x.tags.get(k) != Some(v)).collect();
-                let op = super::tag_op(ResourceKind::Listener, &x.arn, diff)?;
                 let rule = format!("by port {want_port} on {lb_label}");
-                p.add(subject, account, format!("listener :{want_port} ({})", x.arn), Verb::Adopt, Reason::Adopted { rule }, op, vec![]);
+                let resource = format!("listener :{want_port} ({})", x.arn);
+                p.adopt(ResourceKind::Listener, subject, account, resource, &x.arn, &x.tags, &cx.want_tags, rule)?;
             }
             let tg_differs = tg.arn.known() != x.target_group_arn.as_deref();
             let tls_drift = tls_drift(&x.tls(), &want_tls);

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use crate::kinds::ResourceKind;
 use crate::op::{Op, Output};
 use crate::planner::{Made, PairCx};
-use crate::kinds;
-use crate::tags::{ADOPTED, DELETION_POLICY, MANAGED_BY, OWNER};
+use crate::tags::{DELETION_POLICY, MANAGED_BY, OWNER};
 use crosslink_desired::AdoptionPolicy;
 use super::KindOp;
 use crate::kinds::RouteOp;
@@ -327,13 +326,9 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut PairCx<'a, '_>) -> Option<(
         .copied()
         .or(adopted);
     if let Some(x) = adopted {
-        p.claimed.insert(x.id.clone());
-        let mut tags = want_tags.clone();
-        tags.insert(ADOPTED.into(), "true".into());
-        let diff: Tags = tags.into_iter().filter(|(k, v)| x.tags.get(k) != Some(v)).collect();
-        let op = kinds::tag_op(ResourceKind::Peering, &x.id, diff)?;
         let rule = format!("by the VPC pair {} -> {}", gw.spec.vpc_id, pair.svc_vpc);
-        p.add(subject, gw_account, format!("peering {}", x.id), Verb::Adopt, Reason::Adopted { rule }, op, vec![]);
+        let resource = format!("peering {}", x.id);
+        p.adopt(ResourceKind::Peering, subject, gw_account, resource, &x.id, &x.tags, &want_tags, rule)?;
     }
     for x in &mine {
         p.claimed.insert(x.id.clone());

@@ -3,12 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::kinds::ResourceKind;
-use crate::model::{Reason, Verb};
+use crate::model::{Reason, Subject, Verb};
 use crate::op::{Op, Output};
 use crate::planner::{LinkCx, Planner};
 use super::KindOp;
 use crosslink_desired::{AdoptionPolicy, HealthProtocol, Link};
-use crate::{kinds, tags};
+use crate::tags;
 use sha2::{Digest, Sha256};
 use crate::observed::AccountState;
 use crate::planner::Prunable;
@@ -241,20 +241,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
     match out.current {
         Some(tg) => {
             p.claimed.insert(tg.arn.clone());
-            if let Some((field, live, desired)) = hc_drift(&tg.health_check, &want_hc) {
-                p.add(
-                    subject,
-                    account,
-                    format!("target group {}", tg.name),
-                    Verb::Update,
-                    Reason::Drift { field, live, desired },
-                    Op::TargetGroup(TargetGroupOp::ModifyTargetGroup {
-                        arn: tg.arn.clone(),
-                        health_check: want_hc.clone(),
-                    }),
-                    vec![],
-                );
-            }
+            repair_health_check(p, subject, account, tg, &want_hc);
             p.tag_drift(
                 ResourceKind::TargetGroup,
                 subject,
@@ -363,26 +350,27 @@ fn adopt<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>, tg: &'a TargetGroup, 
         );
         return None;
     }
-    let mut tags = cx.want_tags.clone();
-    tags.insert(tags::ADOPTED.into(), "true".into());
-    let diff: Tags = tags.into_iter().filter(|(k, v)| tg.tags.get(k) != Some(v)).collect();
-    let op = kinds::tag_op(ResourceKind::TargetGroup, &tg.arn, diff)?;
     let rule = format!("by the forward action of listener :{} on the gateway's load balancer", l.spec.listener_port);
-    p.add(subject, account, format!("target group {} ({})", tg.name, tg.arn), Verb::Adopt, Reason::Adopted { rule }, op, vec![]);
-    if let Some((field, live, desired)) = hc_drift(&tg.health_check, want_hc) {
+    let resource = format!("target group {} ({})", tg.name, tg.arn);
+    p.adopt(ResourceKind::TargetGroup, subject, account, resource, &tg.arn, &tg.tags, &cx.want_tags, rule)?;
+    repair_health_check(p, subject, account, tg, want_hc);
+    p.report(subject).resources.insert("targetGroup".into(), tg.arn.clone());
+    let out = &mut cx.out.target_group;
+    (out.current, out.arn, out.adopting) = (Some(tg), Ref::Known(tg.arn.clone()), true);
+    Some(())
+}
+
+/// A target group's health check put back to the wanted one (in place: ModifyTargetGroup).
+fn repair_health_check(p: &mut Planner<'_>, subject: &Subject, account: &str, tg: &TargetGroup, want: &HealthCheckSettings) {
+    if let Some((field, live, desired)) = hc_drift(&tg.health_check, want) {
         p.add(
             subject,
             account,
             format!("target group {}", tg.name),
             Verb::Update,
             Reason::Drift { field, live, desired },
-            Op::TargetGroup(TargetGroupOp::ModifyTargetGroup { arn: tg.arn.clone(), health_check: want_hc.clone() }),
+            Op::TargetGroup(TargetGroupOp::ModifyTargetGroup { arn: tg.arn.clone(), health_check: want.clone() }),
             vec![],
         );
     }
-    p.claimed.insert(tg.arn.clone());
-    p.report(subject).resources.insert("targetGroup".into(), tg.arn.clone());
-    let out = &mut cx.out.target_group;
-    (out.current, out.arn, out.adopting) = (Some(tg), Ref::Known(tg.arn.clone()), true);
-    Some(())
 }
