@@ -625,6 +625,21 @@ impl<C: Cloud> Engine<C> {
         self.apply_revision(desired, opts, None).await
     }
 
+    /// `crosslink release`: the objects' resources handed to another tool. Plans the release
+    /// (`crosslink_plan::release::release`) against a fresh observation and, unless `dry_run` or
+    /// the plan has a problem (then nothing is released), removes crosslink's tags from each.
+    pub async fn release(&self, desired: &DesiredState, objects: &[Subject], dry_run: bool) -> (Plan, Vec<Executed>) {
+        let observed = self.observe(desired).await;
+        let plan = crosslink_plan::release::release(desired, &observed, &self.opts.settings, objects);
+        if dry_run || plan.has_problems() {
+            return (plan, Vec::new());
+        }
+        let hold = |_: &Action| None;
+        let ctx = ExecContext { shards: None, hold: &hold, stop: None, revision: None };
+        let executed = self.execute(desired, &plan, &ctx).await;
+        (plan, executed)
+    }
+
     /// As `apply`, naming the desired-state revision in the logs.
     pub async fn apply_revision(
         &self,

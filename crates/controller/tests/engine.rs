@@ -2421,3 +2421,121 @@ async fn a_hand_made_peering_is_adopted_with_its_routes() {
     assert!(problems.iter().any(|m| m.contains("crosslink instance `crosslink-eu`")), "{problems:?}");
     assert!(!plan.actions.iter().any(|a| a.verb == Verb::Adopt));
 }
+
+/// Issue 17 (release): a link removed with deletionPolicy Retain is released with its pair's
+/// peering: a dry run changes nothing; the release removes only the crosslink.dev/* tags (user
+/// tags stay) from its listener, target group and peering; the passes after it leave them, its
+/// routes and its API methods alone (nothing of it is deleted). A link still desired is refused.
+/// Then a second crosslink instance, whose gateway references the same NLB, VPC link and API,
+/// adopts the released resources in place (same ids, its own tags).
+#[tokio::test]
+async fn a_released_link_is_left_alone_and_a_second_instance_adopts_it() {
+    use crosslink_plan::Settings;
+
+    let f = world();
+    let base = accounts() + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "");
+    let ledger = |extra: &str| link("ledger", "svc-b", B_VPC, B_RTB, "10.30.1.10", 9003, "/accounts", extra);
+    converge(&f, &desired(&(base.clone() + &ledger("  deletionPolicy: Retain\n  tags: {cost-center: ledger}\n"))))
+        .await;
+    let d = desired(&base);
+    converge(&f, &d).await;
+    let before = state(&f, GW);
+    let tg = before
+        .target_groups
+        .iter()
+        .find(|t| t.tags.get("crosslink.dev/owner").map(String::as_str) == Some("Link/ledger"))
+        .unwrap()
+        .arn
+        .clone();
+    let listener = before.listeners.iter().find(|l| l.port == 9003).unwrap().arn.clone();
+    let pcx = peering_to(&f, B_VPC).unwrap().id;
+    let objects = [Subject::Link("ledger".into()), Subject::Peering(GW_VPC.into(), B_VPC.into())];
+
+    // Still desired: refused, nothing released.
+    let (plan, executed) = engine(&f).release(&desired(&(base.clone() + &ledger(""))), &objects[..1], false).await;
+    assert_eq!(plan.reports[&objects[0]].problems[0].code, "StillDesired");
+    assert!(plan.actions.is_empty() && executed.is_empty());
+
+    // A dry run: the plan, nothing changed.
+    let (plan, executed) = engine(&f).release(&d, &objects, true).await;
+    let lines: BTreeSet<String> =
+        plan.actions.iter().map(|a| format!("{} {} {}", a.verb.as_str(), a.subject, a.op.name())).collect();
+    assert_eq!(
+        lines,
+        BTreeSet::from([
+            "release Link/ledger RemoveTags".to_string(),
+            format!("release Peering {GW_VPC} <-> {B_VPC} DeleteTags"),
+        ])
+    );
+    assert_eq!(plan.actions.len(), 3, "listener, target group, peering: {:#?}", plan.actions);
+    assert!(executed.is_empty());
+    assert_eq!(
+        state(&f, GW).listeners.iter().find(|l| l.arn == listener).unwrap().tags["crosslink.dev/managed-by"],
+        "crosslink"
+    );
+
+    // Released: crosslink's keys gone, the user's tag kept, every id the same.
+    let (_, executed) = engine(&f).release(&d, &objects, false).await;
+    assert_eq!(executed.len(), 3);
+    assert!(executed.iter().all(|e| matches!(e.result, ActionResult::Done { .. })), "{executed:#?}");
+    let st = state(&f, GW);
+    let crosslink_keys =
+        |t: &crosslink_plan::observed::Tags| t.keys().filter(|k| k.starts_with("crosslink.dev/")).count();
+    let t = st.target_groups.iter().find(|t| t.arn == tg).unwrap();
+    assert_eq!((crosslink_keys(&t.tags), t.tags.get("cost-center").map(String::as_str)), (0, Some("ledger")));
+    assert_eq!(crosslink_keys(&st.listeners.iter().find(|l| l.arn == listener).unwrap().tags), 0);
+    assert_eq!(crosslink_keys(&peering_to(&f, B_VPC).unwrap().tags), 0);
+
+    // From now on crosslink leaves them alone: no action touches them, and the API keeps the
+    // released link's methods.
+    let (_, plan) = engine(&f).plan(&d).await;
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+    converge(&f, &d).await;
+    let st = state(&f, GW);
+    assert!(st.target_groups.iter().any(|t| t.arn == tg) && st.listeners.iter().any(|l| l.arn == listener));
+    assert_eq!(peering_to(&f, B_VPC).unwrap().id, pcx);
+    assert_eq!(gw_route(&f, "10.30.0.0/16").as_deref(), Some(pcx.as_str()));
+    let api = &st.rest_apis[0];
+    assert!(
+        api.resources.iter().any(|r| r.path == "/accounts" && r.methods.contains_key("ANY")),
+        "{:#?}",
+        api.resources
+    );
+    // Nothing left to release.
+    let (plan, _) = engine(&f).release(&d, &objects[..1], true).await;
+    assert_eq!(plan.reports[&objects[0]].problems[0].code, "NothingToRelease");
+
+    // A second instance adopts them: its gateway references the NLB, the VPC link and the API
+    // (deployed to a stage of its own).
+    let vpc_link = st.vpc_links[0].id.clone();
+    let second = accounts()
+        .replace(
+            "loadBalancer: {name: edge-nlb}",
+            &format!("loadBalancer: {{arn: {}}}\n  vpcLink: {{id: \"{vpc_link}\"}}", st.load_balancers[0].arn),
+        )
+        .replace("api: {name: open-banking, stage: v1}", &format!("api: {{id: \"{}\", stage: v2}}", api.id))
+        + &ledger("  adoption: Adopt\n");
+    let eu = Engine::new(
+        f.clone(),
+        EngineOptions { settings: Settings { instance: "crosslink-eu".into() }, ..EngineOptions::default() },
+    );
+    let d2 = desired(&second);
+    let (_, plan) = eu.plan(&d2).await;
+    let adopted: BTreeSet<String> =
+        plan.actions.iter().filter(|a| a.verb == Verb::Adopt).map(|a| a.resource.clone()).collect();
+    assert_eq!(adopted.len(), 3, "listener, target group and peering adopted: {adopted:?}");
+    assert!(plan.actions.iter().all(|a| !a.op.is_delete()), "{:#?}", plan.actions);
+    let r = eu.apply(&d2, &fast()).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    let (_, plan) = eu.plan(&d2).await;
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+    let st = state(&f, GW);
+    let t = st.target_groups.iter().find(|t| t.arn == tg).unwrap();
+    assert_eq!(t.tags["crosslink.dev/managed-by"], "crosslink-eu");
+    assert_eq!(st.listeners.iter().find(|l| l.arn == listener).unwrap().tags["crosslink.dev/owner"], "Link/ledger");
+    assert_eq!(peering_to(&f, B_VPC).unwrap().id, pcx);
+    assert_eq!(st.vpc_links.len(), 1, "the referenced VPC link is used, no other made");
+    // And the first instance still leaves them alone.
+    let (_, plan) = engine(&f).plan(&d).await;
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+}

@@ -54,6 +54,11 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print a running daemon's status as a table: exit 0 all Ready, 2 otherwise, 1 unreachable.
     Status(StatusArgs),
+    /// Hand objects that left desired state to another tool: remove crosslink's tags
+    /// (crosslink.dev/*) from every resource they own, so that crosslink never touches them
+    /// again. Remove the object from the YAML first, with deletionPolicy: Retain so that its
+    /// resources stay meanwhile. Exit 0 released (or, with --dry-run, releasable), 1 otherwise.
+    Release(ReleaseArgs),
     /// Show every hop of one link and whether traffic can flow through it: the first broken hop
     /// comes with what to check, and in which account. Reads a running daemon's status with
     /// --server, or observes AWS itself given the desired state. Exit 0 healthy, 2 not healthy
@@ -270,6 +275,28 @@ pub struct ApplyArgs {
     /// API key requirement dropped); without it they are held and reported.
     #[arg(long, env = "CROSSLINK_ALLOW_WEAKENING")]
     pub allow_weakening: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// An object to release: Link/<name>, Gateway/<name>, Consumer/<name> or
+    /// Peering/<gateway vpc>/<service vpc> (repeatable).
+    #[arg(long = "object", required = true, value_parser = parse_subject)]
+    pub objects: Vec<crosslink_plan::Subject>,
+    /// Show what would be released; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, short, env = "CROSSLINK_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+fn parse_subject(s: &str) -> Result<crosslink_plan::Subject, String> {
+    crosslink_plan::Subject::from_owner_tag(s).ok_or_else(|| {
+        format!("{s:?} names no object: write Link/<name>, Gateway/<name>, Consumer/<name> or Peering/<gateway vpc>/<service vpc>")
+    })
 }
 
 #[derive(Debug, Args)]

@@ -908,6 +908,9 @@ mod tests {
             ("ec2", "CreateTags") => {
                 (Gateway, vec![req("ec2:CreateTags", pcx_gw, merged(f.owned(), f.request_tags()))])
             }
+            ("ec2", "DeleteTags") => {
+                (Gateway, vec![req("ec2:DeleteTags", pcx_gw, merged(f.owned(), f.request_tags()))])
+            }
             ("ec2", "CreateRoute" | "ReplaceRoute" | "DeleteRoute") => (
                 Service,
                 vec![
@@ -958,11 +961,11 @@ mod tests {
             ("elbv2", "ModifyListener" | "DeleteListener") => {
                 (Gateway, vec![req(&format!("elasticloadbalancing:{op}"), listener, f.owned())])
             }
-            ("elbv2", "AddTags") => (
+            ("elbv2", "AddTags" | "RemoveTags") => (
                 Gateway,
                 [lb, tg, listener]
                     .into_iter()
-                    .map(|r| req("elasticloadbalancing:AddTags", r, merged(f.owned(), f.request_tags())))
+                    .map(|r| req(&format!("elasticloadbalancing:{op}"), r, merged(f.owned(), f.request_tags())))
                     .collect(),
             ),
             ("apigateway", "GetRestApis") => (Gateway, vec![req("apigateway:GET", f.apigw("/restapis"), none())]),

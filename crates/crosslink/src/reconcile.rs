@@ -10,7 +10,7 @@ use crosslink_controller::{ApplyOptions, Engine, EngineOptions};
 use crosslink_desired::DesiredState;
 use crosslink_plan::Settings;
 
-use crate::cli::{ApplyArgs, EngineArgs, Output, PlanArgs};
+use crate::cli::{ApplyArgs, EngineArgs, Output, PlanArgs, ReleaseArgs};
 use crate::render;
 
 /// Exit code of `plan` when changes are pending.
@@ -72,4 +72,28 @@ pub async fn apply(args: &ApplyArgs) -> ExitCode {
         }
     }
     if report.converged { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+pub async fn release(args: &ReleaseArgs) -> ExitCode {
+    let desired = match load(&args.engine.paths) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let engine = engine(&args.engine).await;
+    let (plan, executed) = engine.release(&desired, &args.objects, args.dry_run).await;
+    let failed: Vec<_> =
+        executed.iter().filter(|e| !matches!(e.result, crosslink_controller::ActionResult::Done { .. })).collect();
+    match args.output {
+        Output::Json => {
+            let doc = serde_json::json!({ "plan": serde_json::from_str::<serde_json::Value>(&render::plan_json(&plan)).expect("a plan is JSON"), "executed": executed });
+            println!("{}", serde_json::to_string_pretty(&doc).expect("a report serializes"));
+        }
+        Output::Text => {
+            print!("{}", render::plan_text(&plan, &desired));
+            if !args.dry_run && !plan.has_problems() {
+                println!("Released: {} resource(s), {} failed.", executed.len() - failed.len(), failed.len());
+            }
+        }
+    }
+    if plan.has_problems() || !failed.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

@@ -495,6 +495,7 @@ fn gateway_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<GatewaySpec> {
     let subnet_ids = f.req(cx, "subnetIds").and_then(|(p, n)| strings(cx, &p, n));
     let route_table_ids = f.req(cx, "routeTableIds").and_then(|(p, n)| strings(cx, &p, n));
     let load_balancer = f.req(cx, "loadBalancer").and_then(|(p, n)| load_balancer(cx, &p, n));
+    let vpc_link = opt_with(cx, &mut f, "vpcLink", vpc_link);
     let api = f.req(cx, "api").and_then(|(p, n)| api(cx, &p, n));
     let tags = opt_map(cx, &mut f, "tags");
     let deletion_policy = deletion_policy(cx, &mut f);
@@ -506,10 +507,18 @@ fn gateway_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<GatewaySpec> {
         subnet_ids: subnet_ids?,
         route_table_ids: route_table_ids?,
         load_balancer: load_balancer?,
+        vpc_link: vpc_link?,
         api: api?,
         tags: tags?,
         deletion_policy: deletion_policy?,
     })
+}
+
+fn vpc_link(cx: &mut Cx, path: &str, node: &Node) -> Option<VpcLinkRef> {
+    let mut f = Fields::of(cx, node, path)?;
+    let id = f.req(cx, "id").and_then(|(p, n)| string(cx, &p, n));
+    f.finish(cx);
+    Some(VpcLinkRef { id: id? })
 }
 
 fn load_balancer(cx: &mut Cx, path: &str, node: &Node) -> Option<LoadBalancerRef> {

@@ -135,6 +135,10 @@ pub struct GatewaySpec {
     pub route_table_ids: Vec<String>,
     /// The NLB: by name (created and owned by crosslink) or by ARN (an existing one, never deleted).
     pub load_balancer: LoadBalancerRef,
+    /// An existing API Gateway VPC link to the NLB, to use instead of one crosslink creates and
+    /// owns (a gateway built by hand or by another tool): crosslink never deletes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_link: Option<VpcLinkRef>,
     /// The REST API and stage.
     pub api: ApiRef,
     /// Extra AWS tags for the resources crosslink creates for this gateway.
@@ -143,6 +147,14 @@ pub struct GatewaySpec {
     /// What happens to the gateway's resources when the Gateway is removed from desired state.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+}
+
+/// An existing REST VPC link, by id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VpcLinkRef {
+    /// Its id (`GetVpcLinks`); it must target the gateway's NLB.
+    pub id: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]

@@ -456,6 +456,16 @@ pub fn rest_api_id(id: &str) -> Option<Problem> {
     )
 }
 
+pub fn vpc_link_id(id: &str) -> Option<Problem> {
+    if !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+        return None;
+    }
+    problem(
+        format!("`{id}` is not a VPC link id"),
+        "a REST VPC link id is lower-case letters and digits, as `aws apigateway get-vpc-links` shows it (e.g. gim7c3)",
+    )
+}
+
 pub fn stage_name(s: &str) -> Option<Problem> {
     if !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return None;

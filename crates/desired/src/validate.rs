@@ -411,6 +411,9 @@ fn gateway(v: &mut V, ix: &Index, g: &Gateway, accounts: &Known) {
     v.check("Gateway", m, "spec.vpcId", rules::ec2_id(&s.vpc_id, "vpc", "VPC"));
     ids(v, "Gateway", m, "spec.subnetIds", &s.subnet_ids, "subnet", "subnet");
     ids(v, "Gateway", m, "spec.routeTableIds", &s.route_table_ids, "rtb", "route table");
+    if let Some(l) = &s.vpc_link {
+        v.check("Gateway", m, "spec.vpcLink.id", rules::vpc_link_id(&l.id));
+    }
     match &s.load_balancer {
         LoadBalancerRef::Name(n) => v.check("Gateway", m, "spec.loadBalancer.name", rules::elb_name(n)),
         LoadBalancerRef::Arn(arn) => match rules::load_balancer_arn(arn) {

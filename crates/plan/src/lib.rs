@@ -7,6 +7,7 @@ pub mod model;
 pub mod observed;
 pub mod op;
 mod planner;
+pub mod release;
 pub mod tags;
 pub mod units;
 

@@ -72,6 +72,8 @@ pub enum Verb {
     Deploy,
     /// Take over a resource crosslink did not create (the link's `adoption: Adopt`): tag it.
     Adopt,
+    /// Hand a resource to another tool (`crosslink release`): remove crosslink's tags from it.
+    Release,
 }
 
 impl Verb {
@@ -85,6 +87,7 @@ impl Verb {
             Verb::Deregister => "deregister",
             Verb::Deploy => "deploy",
             Verb::Adopt => "adopt",
+            Verb::Release => "release",
         }
     }
     pub fn is_mutation_of_existing(self) -> bool {
@@ -111,6 +114,9 @@ pub enum Reason {
     FollowsChanges { why: String },
     /// Built without crosslink, matched to the desired state by `rule` (`adoption: Adopt`).
     Adopted { rule: String },
+    /// Its owner left desired state and is released (`crosslink release`): crosslink's tags are
+    /// removed, and crosslink never touches it again.
+    Released,
 }
 
 impl Reason {
@@ -138,6 +144,7 @@ impl fmt::Display for Reason {
             Reason::NoLongerDesired => f.write_str("no longer desired"),
             Reason::Replaced { why } => write!(f, "replaced: {why}"),
             Reason::Adopted { rule } => write!(f, "built without crosslink, matched {rule}"),
+            Reason::Released => f.write_str("released: crosslink's tags removed, never touched again"),
             Reason::FollowsChanges { why } => f.write_str(why),
         }
     }

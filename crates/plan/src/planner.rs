@@ -712,16 +712,19 @@ impl<'a> Planner<'a> {
             }
         }
 
-        // Ports of retained listeners whose link left desired state: their API methods stay.
+        // Ports of listeners crosslink keeps or does not own: retained ones whose link left
+        // desired state, and those it never made or released (`crosslink release`). Their API
+        // methods stay.
         let retained_ports: BTreeSet<u16> = gw
             .state
             .listeners
             .iter()
             .filter(|x| lb.arn.known() == Some(x.load_balancer_arn.as_str()))
-            .filter(|x| self.owned(&x.tags) && is_retained(&x.tags))
-            .filter(
-                |x| matches!(tags::owner_subject(&x.tags), Some(Subject::Link(link)) if self.ix.link(&link).is_none()),
-            )
+            .filter(|x| {
+                !self.owned(&x.tags)
+                    || (is_retained(&x.tags)
+                        && matches!(tags::owner_subject(&x.tags), Some(Subject::Link(link)) if self.ix.link(&link).is_none()))
+            })
             .map(|x| x.port)
             .collect();
 
@@ -1135,6 +1138,12 @@ pub(crate) fn nothing_first<'a>(
 
 /// `kinds::tag_op` of a kind whose tags crosslink does not repair.
 pub(crate) fn untagged(_: &str, _: Tags) -> Option<Op> {
+    None
+}
+
+/// `kinds::untag_op` of a kind crosslink cannot release (it carries no tags, or crosslink does
+/// not remove them): its resources are reported, never untagged.
+pub(crate) fn not_releasable(_: &str, _: Vec<String>) -> Option<Op> {
     None
 }
 

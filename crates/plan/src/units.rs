@@ -213,6 +213,7 @@ impl Units {
             | Op::Listener(ListenerOp::ModifyListener { arn, .. })
             | Op::LoadBalancer(LoadBalancerOp::DeleteLoadBalancer { arn })
             | Op::LoadBalancer(LoadBalancerOp::AddElbTags { arn, .. })
+            | Op::LoadBalancer(LoadBalancerOp::RemoveElbTags { arn, .. })
             | Op::Targets(TargetsOp::DeregisterTargets { target_group_arn: arn, .. }) => self.elb_unit(st, arn),
             Op::Targets(TargetsOp::RegisterTargets { target_group_arn: r, .. })
             | Op::Listener(ListenerOp::CreateListener { load_balancer_arn: r, .. })
@@ -241,6 +242,7 @@ impl Units {
                 known(r).and_then(|id| self.api_unit(account, st, &id))
             }
             Op::Peering(PeeringOp::CreateEc2Tags { resource_id: id, .. })
+            | Op::Peering(PeeringOp::DeleteEc2Tags { resource_id: id, .. })
             | Op::Peering(PeeringOp::DeleteVpcPeeringConnection { peering_id: id }) => self.peering_unit(observed, id),
             Op::Peering(PeeringOp::SetPeeringDnsResolution { peering_id: r, .. }) => {
                 known(r).and_then(|id| self.peering_unit(observed, &id))

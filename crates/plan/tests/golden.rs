@@ -232,6 +232,7 @@ fn reason_text(r: &Reason) -> String {
         Reason::Replaced { why } => format!("replaced: {why}"),
         Reason::FollowsChanges { why } => format!("follows changes: {why}"),
         Reason::Adopted { rule } => format!("built without crosslink, matched {rule}"),
+        Reason::Released => "released".to_string(),
     }
 }
 
@@ -345,6 +346,10 @@ fn op_text(op: &Op) -> String {
         Op::LoadBalancer(LoadBalancerOp::AddElbTags { arn, tags: t }) => format!("arn={arn} tags={}", tags(t)),
         Op::Peering(PeeringOp::CreateEc2Tags { resource_id, tags: t }) => {
             format!("resourceId={resource_id} tags={}", tags(t))
+        }
+        Op::LoadBalancer(LoadBalancerOp::RemoveElbTags { arn, keys }) => format!("arn={arn} keys={}", keys.join(",")),
+        Op::Peering(PeeringOp::DeleteEc2Tags { resource_id, keys }) => {
+            format!("resourceId={resource_id} keys={}", keys.join(","))
         }
         Op::VpcLink(VpcLinkOp::CreateVpcLink { name, load_balancer_arn, tags: t }) => {
             format!("name={name} loadBalancerArn={} tags={}", r(load_balancer_arn), tags(t))

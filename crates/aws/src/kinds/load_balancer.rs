@@ -31,6 +31,8 @@ pub const DELETE: Call = Call::write(Elbv2, "DeleteLoadBalancer", &["elasticload
 pub const DESCRIBE_TAGS: Call = Call::read(Elbv2, "DescribeTags", &["elasticloadbalancing:DescribeTags"], B);
 /// Sets tags on any ELBv2 resource (tag drift).
 pub const ADD_TAGS: Call = Call::write(Elbv2, "AddTags", &["elasticloadbalancing:AddTags"], B);
+/// Removes crosslink's tags from any ELBv2 resource (`crosslink release`).
+pub const REMOVE_TAGS: Call = Call::write(Elbv2, "RemoveTags", &["elasticloadbalancing:RemoveTags"], B);
 
 // ---- Permissions -------------------------------------------------------------------------------
 // The reads, deletes, tag-on-create and changes of every ELBv2 kind (load balancer, target group,
@@ -99,10 +101,19 @@ pub static CHANGE_OWNED: Grant = Grant {
     why: "every change to an existing load balancer, listener or target group requires the managed-by tag on it",
 };
 
+pub static RELEASE_OWNED: Grant = Grant {
+    sid: "ElbReleaseOwnedResources",
+    actions: &["elasticloadbalancing:RemoveTags"],
+    resources: &[Resource::Elb("loadbalancer/net/*"), Resource::Elb("targetgroup/*"), Resource::Elb("listener/net/*")],
+    condition: OWNED_TAGGING,
+    when: When::GatewaySide,
+    why: "crosslink release: removing crosslink's own tag keys, only from what carries the managed-by tag (released objects have left desired state)",
+};
+
 pub static KIND: super::Kind = super::Kind {
     name: "load balancer",
-    calls: &[&DESCRIBE, &CREATE, &DELETE, &DESCRIBE_TAGS, &ADD_TAGS],
-    grants: &[&READ, &DELETE_OWNED, &CREATE_TAGGED_INTERNAL, &TAG_ON_CREATE, &CHANGE_OWNED],
+    calls: &[&DESCRIBE, &CREATE, &DELETE, &DESCRIBE_TAGS, &ADD_TAGS, &REMOVE_TAGS],
+    grants: &[&READ, &DELETE_OWNED, &CREATE_TAGGED_INTERNAL, &TAG_ON_CREATE, &CHANGE_OWNED, &RELEASE_OWNED],
 };
 
 // ---- Reading -----------------------------------------------------------------------------------
@@ -172,6 +183,14 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &LoadBalancerOp) -> 
             let Some(tags) = tags_of(tags) else { return done() };
             let req = c.elbv2.add_tags().resource_arns(arn).set_tags(Some(tags));
             ctx.write(&ADD_TAGS, arn, req.send()).await?;
+            done()
+        }
+        RemoveElbTags { arn, keys } => {
+            if keys.is_empty() {
+                return done();
+            }
+            let req = c.elbv2.remove_tags().resource_arns(arn).set_tag_keys(Some(keys.clone()));
+            ctx.write(&REMOVE_TAGS, arn, req.send()).await?;
             done()
         }
     }

@@ -29,6 +29,8 @@ pub const MODIFY_OPTIONS: Call =
 pub const DELETE: Call = Call::write(Ec2, "DeleteVpcPeeringConnection", &["ec2:DeleteVpcPeeringConnection"], W);
 /// Tags of a peering connection (tag drift).
 pub const CREATE_TAGS: Call = Call::write(Ec2, "CreateTags", &["ec2:CreateTags"], W);
+/// Removes crosslink's tags from a peering connection (`crosslink release`).
+pub const DELETE_TAGS: Call = Call::write(Ec2, "DeleteTags", &["ec2:DeleteTags"], W);
 
 // ---- Permissions -------------------------------------------------------------------------------
 // Gateway side: requested from the gateway VPC, tagged at creation, deleted by tag. Service side:
@@ -84,6 +86,14 @@ pub static DELETE_OWNED: Grant = Grant {
     when: When::Always,
     why: "removal follows ownership, not desired state: any peering that carries the managed-by tag here (AWS shows it only to the requester), so that one left by a link or gateway removed from desired state can still be deleted",
 };
+pub static RELEASE_OWNED: Grant = Grant {
+    sid: "Ec2ReleaseOwnedPeerings",
+    actions: &["ec2:DeleteTags"],
+    resources: &[Resource::Ec2("vpc-peering-connection/*")],
+    condition: OWNED_TAGGING,
+    when: When::Always,
+    why: "crosslink release: removing crosslink's own tag keys, only from peerings that carry the managed-by tag",
+};
 pub static ACCEPT_INTO_SERVICE_VPC: Grant = Grant {
     sid: "Ec2AcceptPeeringIntoServiceVpc",
     actions: &["ec2:AcceptVpcPeeringConnection"],
@@ -112,7 +122,7 @@ pub static SET_OPTIONS_FROM_GATEWAY_VPC: Grant = Grant {
 /// DescribeVpcPeeringConnections is granted with the account's network reads.
 pub static KIND: super::Kind = super::Kind {
     name: "peering",
-    calls: &[&DESCRIBE, &CREATE, &ACCEPT, &MODIFY_OPTIONS, &DELETE, &CREATE_TAGS],
+    calls: &[&DESCRIBE, &CREATE, &ACCEPT, &MODIFY_OPTIONS, &DELETE, &CREATE_TAGS, &DELETE_TAGS],
     grants: &[
         &REQUEST_FROM_GATEWAY_VPC,
         &CREATE_TAGGED_TO_SERVICE_VPCS,
@@ -120,6 +130,7 @@ pub static KIND: super::Kind = super::Kind {
         &RETAG_OWNED,
         &ADOPT_UNTAGGED,
         &DELETE_OWNED,
+        &RELEASE_OWNED,
         &ACCEPT_INTO_SERVICE_VPC,
         &ACCEPT_FROM_GATEWAY_VPC,
         &SET_OPTIONS_FROM_GATEWAY_VPC,
@@ -220,6 +231,15 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &PeeringOp) -> Resul
             }
             let req = c.ec2.create_tags().resources(resource_id).set_tags(Some(tag_list(tags)));
             ctx.write(&CREATE_TAGS, resource_id, req.send()).await?;
+            done()
+        }
+        DeleteEc2Tags { resource_id, keys } => {
+            if keys.is_empty() {
+                return done();
+            }
+            let tags = keys.iter().map(|k| aws_sdk_ec2::types::Tag::builder().key(k).build()).collect();
+            let req = c.ec2.delete_tags().resources(resource_id).set_tags(Some(tags));
+            ctx.write(&DELETE_TAGS, resource_id, req.send()).await?;
             done()
         }
     }

@@ -64,5 +64,18 @@ pub(super) fn apply(w: &mut World, me: &str, op: &LoadBalancerOp) -> Result<Outc
             t.extend(tags.clone());
             done()
         }
+        RemoveElbTags { arn, keys } => {
+            let a = &mut w.acct(me).state;
+            let t = a
+                .load_balancers
+                .iter_mut()
+                .find(|x| &x.arn == arn)
+                .map(|x| &mut x.tags)
+                .or_else(|| a.target_groups.iter_mut().find(|x| &x.arn == arn).map(|x| &mut x.tags))
+                .or_else(|| a.listeners.iter_mut().find(|x| &x.arn == arn).map(|x| &mut x.tags))
+                .ok_or_else(|| not_found("LoadBalancerNotFound", arn))?;
+            t.retain(|k, _| !keys.contains(k));
+            done()
+        }
     }
 }

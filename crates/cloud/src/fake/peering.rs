@@ -94,5 +94,13 @@ pub(super) fn apply(w: &mut World, me: &str, op: &PeeringOp) -> Result<Outcome, 
             p.tags.extend(tags.clone());
             done()
         }
+        DeleteEc2Tags { resource_id, keys } => {
+            let p = w
+                .peerings
+                .get_mut(resource_id)
+                .ok_or_else(|| not_found("InvalidVpcPeeringConnectionID.NotFound", resource_id))?;
+            p.tags.retain(|k, _| !keys.contains(k));
+            done()
+        }
     }
 }

@@ -129,6 +129,7 @@ pub(crate) fn kept_subtrees<'a>(kept: impl IntoIterator<Item = &'a str>) -> std:
 pub(crate) use crate::planner::nothing_to_prune as prunable;
 pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) use crate::planner::untagged as tag_op;
+pub(crate) use crate::planner::not_releasable as untag_op;
 
 #[cfg(test)]
 mod tests {

@@ -225,6 +225,7 @@ fn hash_line(name: &str, s: &AuthorizerSettings) -> String {
 pub(crate) use crate::planner::nothing_to_prune as prunable;
 pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) use crate::planner::untagged as tag_op;
+pub(crate) use crate::planner::not_releasable as untag_op;
 
 // ---- Planning (the API stage) -----------------------------------------------------------------
 

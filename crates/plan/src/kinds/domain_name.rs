@@ -137,6 +137,7 @@ pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
 
 pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) use crate::planner::untagged as tag_op;
+pub(crate) use crate::planner::not_releasable as untag_op;
 
 // ---- Planning (the API stage) -----------------------------------------------------------------
 

@@ -161,7 +161,7 @@ pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
 pub(crate) use crate::planner::nothing_first as before_delete;
 
 /// ELBv2 tags are added with one call for any of its resources (`AddTags`).
-pub(crate) use super::load_balancer::tag_op;
+pub(crate) use super::load_balancer::{tag_op, untag_op};
 
 // ---- Planning (the link stage) ----------------------------------------------------------------
 

@@ -53,6 +53,11 @@ pub enum LoadBalancerOp {
         arn: String,
         tags: Tags,
     },
+    /// Removes tags (by key) from an ELBv2 resource: `crosslink release`.
+    RemoveElbTags {
+        arn: String,
+        keys: Vec<String>,
+    },
 }
 
 impl KindOp for LoadBalancerOp {
@@ -65,6 +70,7 @@ impl KindOp for LoadBalancerOp {
             Self::CreateLoadBalancer { .. } => "CreateLoadBalancer",
             Self::DeleteLoadBalancer { .. } => "DeleteLoadBalancer",
             Self::AddElbTags { .. } => "AddTags",
+            Self::RemoveElbTags { .. } => "RemoveTags",
         }
     }
 
@@ -72,19 +78,27 @@ impl KindOp for LoadBalancerOp {
         match self {
             Self::CreateLoadBalancer { name, .. } => name.clone(),
             // Tags of a load balancer, target group or listener: the ARN says which.
-            Self::DeleteLoadBalancer { arn } | Self::AddElbTags { arn, .. } => arn.clone(),
+            Self::DeleteLoadBalancer { arn } | Self::AddElbTags { arn, .. } | Self::RemoveElbTags { arn, .. } => {
+                arn.clone()
+            }
         }
     }
 
     fn refs(&self) -> Vec<&Ref> {
         match self {
-            Self::CreateLoadBalancer { .. } | Self::DeleteLoadBalancer { .. } | Self::AddElbTags { .. } => vec![],
+            Self::CreateLoadBalancer { .. }
+            | Self::DeleteLoadBalancer { .. }
+            | Self::AddElbTags { .. }
+            | Self::RemoveElbTags { .. } => vec![],
         }
     }
 
     fn refs_mut(&mut self) -> Vec<&mut Ref> {
         match self {
-            Self::CreateLoadBalancer { .. } | Self::DeleteLoadBalancer { .. } | Self::AddElbTags { .. } => vec![],
+            Self::CreateLoadBalancer { .. }
+            | Self::DeleteLoadBalancer { .. }
+            | Self::AddElbTags { .. }
+            | Self::RemoveElbTags { .. } => vec![],
         }
     }
 
@@ -159,6 +173,11 @@ pub(crate) fn before_delete<'a>(
 /// ELBv2 tags are added with one call for any of its resources (`AddTags`).
 pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<crate::op::Op> {
     Some(LoadBalancerOp::AddElbTags { arn: id.to_string(), tags }.into())
+}
+
+/// ELBv2 tags are removed with one call for any of its resources (`RemoveTags`).
+pub(crate) fn untag_op(id: &str, keys: Vec<String>) -> Option<crate::op::Op> {
+    Some(LoadBalancerOp::RemoveElbTags { arn: id.to_string(), keys }.into())
 }
 
 // ---- Planning (the gateway stage) -------------------------------------------------------------

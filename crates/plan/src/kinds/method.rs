@@ -378,6 +378,7 @@ fn protection_drift(m: &ApiMethod, want: &Protection, authorizer: Option<&Ref>) 
 pub(crate) use crate::planner::nothing_to_prune as prunable;
 pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) use crate::planner::untagged as tag_op;
+pub(crate) use crate::planner::not_releasable as untag_op;
 
 /// Whether a method is crosslink's: an integration through a VPC link to the gateway's load
 /// balancer.

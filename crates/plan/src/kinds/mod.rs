@@ -162,6 +162,14 @@ macro_rules! declare_kinds {
             }
         }
 
+        /// The call that removes tags (by key) from one of the kind's resources, if it carries
+        /// tags (`untag_op` in each kind's module): `crosslink release`.
+        pub fn untag_op(kind: ResourceKind, id: &str, keys: Vec<String>) -> Option<Op> {
+            match kind {
+                $(ResourceKind::$Kind => $module::untag_op(id, keys),)*
+            }
+        }
+
         // Each kind's planning, by the stage the registration names (`planner::Stage`): a
         // registered kind whose module lacks `Out` or a `plan` over its stage's context does not
         // compile, and neither does a stage name that is not one.

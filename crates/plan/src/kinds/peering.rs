@@ -114,6 +114,11 @@ pub enum PeeringOp {
         resource_id: String,
         tags: Tags,
     },
+    /// Removes tags (by key) from an EC2 resource: `crosslink release`.
+    DeleteEc2Tags {
+        resource_id: String,
+        keys: Vec<String>,
+    },
 }
 
 impl KindOp for PeeringOp {
@@ -128,6 +133,7 @@ impl KindOp for PeeringOp {
             Self::DeleteVpcPeeringConnection { .. } => "DeleteVpcPeeringConnection",
             Self::SetPeeringDnsResolution { .. } => "ModifyVpcPeeringConnectionOptions",
             Self::CreateEc2Tags { .. } => "CreateTags",
+            Self::DeleteEc2Tags { .. } => "DeleteTags",
         }
     }
 
@@ -138,7 +144,7 @@ impl KindOp for PeeringOp {
                 peering_id.to_string()
             }
             Self::DeleteVpcPeeringConnection { peering_id } => peering_id.clone(),
-            Self::CreateEc2Tags { resource_id, .. } => resource_id.clone(),
+            Self::CreateEc2Tags { resource_id, .. } | Self::DeleteEc2Tags { resource_id, .. } => resource_id.clone(),
         }
     }
 
@@ -147,7 +153,8 @@ impl KindOp for PeeringOp {
             Self::AcceptVpcPeeringConnection { peering_id } | Self::SetPeeringDnsResolution { peering_id, .. } => {
                 vec![peering_id]
             }
-            Self::CreateVpcPeeringConnection { .. } | Self::DeleteVpcPeeringConnection { .. } | Self::CreateEc2Tags { .. } => {
+            Self::CreateVpcPeeringConnection { .. } | Self::DeleteVpcPeeringConnection { .. } | Self::CreateEc2Tags { .. }
+            | Self::DeleteEc2Tags { .. } => {
                 vec![]
             }
         }
@@ -158,7 +165,8 @@ impl KindOp for PeeringOp {
             Self::AcceptVpcPeeringConnection { peering_id } | Self::SetPeeringDnsResolution { peering_id, .. } => {
                 vec![peering_id]
             }
-            Self::CreateVpcPeeringConnection { .. } | Self::DeleteVpcPeeringConnection { .. } | Self::CreateEc2Tags { .. } => {
+            Self::CreateVpcPeeringConnection { .. } | Self::DeleteVpcPeeringConnection { .. } | Self::CreateEc2Tags { .. }
+            | Self::DeleteEc2Tags { .. } => {
                 vec![]
             }
         }
@@ -171,7 +179,8 @@ impl KindOp for PeeringOp {
             // routes and DNS options need an active peering.
             Self::CreateVpcPeeringConnection { .. } => matches!(state, Some("pending-acceptance" | "initiating-request")),
             Self::AcceptVpcPeeringConnection { .. } => state == Some("active"),
-            Self::DeleteVpcPeeringConnection { .. } | Self::SetPeeringDnsResolution { .. } | Self::CreateEc2Tags { .. } => true,
+            Self::DeleteVpcPeeringConnection { .. } | Self::SetPeeringDnsResolution { .. } | Self::CreateEc2Tags { .. }
+            | Self::DeleteEc2Tags { .. } => true,
         }
     }
 
@@ -180,7 +189,8 @@ impl KindOp for PeeringOp {
             Self::AcceptVpcPeeringConnection { peering_id } | Self::SetPeeringDnsResolution { peering_id, .. } => {
                 peering_id.known().is_none()
             }
-            Self::CreateVpcPeeringConnection { .. } | Self::DeleteVpcPeeringConnection { .. } | Self::CreateEc2Tags { .. } => {
+            Self::CreateVpcPeeringConnection { .. } | Self::DeleteVpcPeeringConnection { .. } | Self::CreateEc2Tags { .. }
+            | Self::DeleteEc2Tags { .. } => {
                 false
             }
         }
@@ -277,6 +287,11 @@ pub(crate) fn before_delete<'a>(
 /// EC2 tags are added with `CreateTags`.
 pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<crate::op::Op> {
     Some(PeeringOp::CreateEc2Tags { resource_id: id.to_string(), tags }.into())
+}
+
+/// EC2 tags are removed with `DeleteTags`.
+pub(crate) fn untag_op(id: &str, keys: Vec<String>) -> Option<crate::op::Op> {
+    Some(PeeringOp::DeleteEc2Tags { resource_id: id.to_string(), keys }.into())
 }
 
 // ---- Planning (the pair stage) ----------------------------------------------------------------

@@ -157,6 +157,7 @@ pub fn open_to_everyone(policy: Option<&Value>) -> bool {
 pub(crate) use crate::planner::nothing_to_prune as prunable;
 pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) use crate::planner::untagged as tag_op;
+pub(crate) use crate::planner::not_releasable as untag_op;
 
 // ---- Planning (the API stage) -----------------------------------------------------------------
 

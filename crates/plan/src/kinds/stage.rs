@@ -177,6 +177,7 @@ pub(crate) fn deployed_hash(mut lines: Vec<String>, vpc_link_line: &str) -> Stri
 pub(crate) use crate::planner::nothing_to_prune as prunable;
 pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) use crate::planner::untagged as tag_op;
+pub(crate) use crate::planner::not_releasable as untag_op;
 
 // ---- Planning (the API stage) -----------------------------------------------------------------
 

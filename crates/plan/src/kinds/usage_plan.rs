@@ -240,6 +240,7 @@ fn remove_stages(p: &mut Planner<'_>, subject: &Subject, account: &str, u: &Usag
 }
 
 pub(crate) use crate::planner::untagged as tag_op;
+pub(crate) use crate::planner::not_releasable as untag_op;
 
 // ---- Planning (the consumer stage) ------------------------------------------------------------
 

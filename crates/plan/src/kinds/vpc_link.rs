@@ -119,6 +119,7 @@ pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
 
 pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) use crate::planner::untagged as tag_op;
+pub(crate) use crate::planner::not_releasable as untag_op;
 
 // ---- Planning (the gateway stage) -------------------------------------------------------------
 
@@ -134,9 +135,44 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut GatewayCx<'a>) -> Option<()
     let lb = &cx.out.load_balancer;
     let link_name = vpc_link_name(&cx.gw.metadata.name);
     let mine: Vec<&VpcLink> = state.vpc_links.iter().filter(|v| p.owned_by(&v.tags, &cx.owner)).collect();
-    let usable = mine.iter().find(|v| {
-        lb.arn.known().is_some_and(|arn| v.target_arns.iter().any(|t| t == arn))
-            && !matches!(v.status.as_str(), "FAILED" | "DELETING")
+    let targets_lb = |v: &VpcLink| lb.arn.known().is_some_and(|arn| v.target_arns.iter().any(|t| t == arn));
+    // One referenced by id (`vpcLink.id`) is used as it is, never deleted; crosslink's own are
+    // then removed.
+    let referenced = match &cx.gw.spec.vpc_link {
+        None => None,
+        Some(r) => match state.vpc_links.iter().find(|v| v.id == r.id) {
+            None => {
+                p.problem(
+                    subject,
+                    "NotFound",
+                    format!("VPC link {} not found in account {account}", r.id),
+                    Some("reference an existing VPC link (aws apigateway get-vpc-links), or leave vpcLink out to have crosslink create one".into()),
+                );
+                return None;
+            }
+            Some(v) if lb.arn.known().is_some() && !targets_lb(v) => {
+                p.problem(
+                    subject,
+                    "VpcLinkMismatch",
+                    format!("VPC link {} targets {:?}, not the gateway's load balancer {}", v.id, v.target_arns, lb.arn),
+                    Some("a VPC link cannot change its target: reference the VPC link of the gateway's NLB, or leave vpcLink out".into()),
+                );
+                return None;
+            }
+            Some(v) if matches!(v.status.as_str(), "FAILED" | "DELETING") => {
+                p.problem(
+                    subject,
+                    "VpcLinkUnusable",
+                    format!("VPC link {} is {}: {}", v.id, v.status, v.status_message.clone().unwrap_or_default()),
+                    Some("reference a working VPC link, or leave vpcLink out to have crosslink create one".into()),
+                );
+                return None;
+            }
+            Some(v) => Some(v),
+        },
+    };
+    let usable = referenced.or_else(|| {
+        mine.iter().copied().find(|v| targets_lb(v) && !matches!(v.status.as_str(), "FAILED" | "DELETING"))
     });
     for v in &mine {
         if usable.is_some_and(|u| u.id == v.id) {
@@ -148,6 +184,8 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut GatewayCx<'a>) -> Option<()
         }
         let why = if v.status == "FAILED" {
             format!("VPC link {} is FAILED: {}", v.id, v.status_message.clone().unwrap_or_default())
+        } else if let Some(r) = referenced {
+            format!("the gateway uses VPC link {} (vpcLink.id)", r.id)
         } else if usable.is_some() {
             "duplicate VPC link".to_string()
         } else {
