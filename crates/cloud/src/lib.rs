@@ -94,6 +94,9 @@ pub struct ObserveScope {
     /// A link of a gateway here adopts (`adoption: Adopt`): the targets of every target group are
     /// read, not only crosslink's, so that a group about to be adopted shows what it holds.
     pub adopting: bool,
+    /// `crosslink discover`: read the listeners of every load balancer, the resources of every
+    /// REST API and the targets of every target group, crosslink's or not.
+    pub discover: bool,
 }
 
 /// What a successful call produced: what the steps after it in the same pass need.

@@ -625,6 +625,34 @@ impl<C: Cloud> Engine<C> {
         self.apply_revision(desired, opts, None).await
     }
 
+    /// `crosslink discover`: reads the gateway account (every load balancer's listeners, every
+    /// REST API's resources, every target group's targets) and the other accounts of `desired`
+    /// (its Account documents), and writes desired state for the chains found
+    /// (`crosslink_plan::discover::discover`).
+    pub async fn discover(
+        &self,
+        desired: &DesiredState,
+        gateway_account: &str,
+    ) -> Result<crosslink_plan::discover::Discovery, String> {
+        let instance = &self.opts.settings.instance;
+        let scopes: BTreeMap<String, ObserveScope> = desired
+            .accounts
+            .iter()
+            .map(|a| {
+                let gw = a.metadata.name == gateway_account;
+                let scope = ObserveScope {
+                    gateway_side: gw,
+                    discover: gw,
+                    instance: instance.clone(),
+                    ..ObserveScope::default()
+                };
+                (a.metadata.name.clone(), scope)
+            })
+            .collect();
+        let observed = self.observe_scoped(desired, None, &scopes).await;
+        crosslink_plan::discover::discover(&desired.accounts, gateway_account, &observed)
+    }
+
     /// `crosslink release`: the objects' resources handed to another tool. Plans the release
     /// (`crosslink_plan::release::release`) against a fresh observation and, unless `dry_run` or
     /// the plan has a problem (then nothing is released), removes crosslink's tags from each.

@@ -2539,3 +2539,197 @@ async fn a_released_link_is_left_alone_and_a_second_instance_adopts_it() {
     let (_, plan) = engine(&f).plan(&d).await;
     assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
 }
+
+/// Issue 17 (discover): a chain built by hand, step by step (NLB, target group with a target and
+/// a 10 s health check, listener, peering accepted with a route each way, VPC link, REST API with
+/// `/payments` and `/payments/{proxy+}` forwarding through it, a deployment to `prod`), is
+/// discovered from the Account documents alone: the YAML validates, references the gateway's
+/// NLB, VPC link and API, and adopts the link. Its plan adopts the listener, the target group and
+/// the peering and changes nothing else but the first deployment crosslink records; applied, no
+/// id changes, the tags are crosslink's, the plan is then empty, and drift is repaired.
+#[tokio::test]
+async fn a_hand_built_chain_is_discovered_and_adopted_without_recreating_anything() {
+    use crosslink_plan::kinds::target_group::HealthCheckSettings;
+    use crosslink_plan::kinds::{ApiResourceOp, RestApiOp, TargetGroupOp, TargetsOp, VpcLinkOp};
+    use crosslink_plan::op::Ref;
+
+    let f = world();
+    let created = |account: &str, op: Op| f.apply(account, &op).unwrap_or_else(|e| panic!("{op:?}: {e:?}"));
+    let empty = BTreeMap::new;
+    let lb = created(
+        GW,
+        Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer {
+            name: "legacy-nlb".into(),
+            subnet_ids: vec!["subnet-0000000000000000a".into(), "subnet-0000000000000000b".into()],
+            tags: empty(),
+        }),
+    );
+    let (lb, dns) = (lb.created.unwrap(), lb.dns_name.unwrap());
+    let hc = HealthCheckSettings {
+        protocol: "TCP".into(),
+        path: None,
+        port: "traffic-port".into(),
+        interval_seconds: 10,
+        healthy_threshold: 3,
+        unhealthy_threshold: 3,
+    };
+    let tg = created(
+        GW,
+        Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
+            name: "payments-tg".into(),
+            vpc_id: GW_VPC.into(),
+            port: 8080,
+            health_check: hc,
+            tags: empty(),
+        }),
+    )
+    .created
+    .unwrap();
+    let ip = "10.20.1.10".parse().unwrap();
+    created(
+        GW,
+        Op::Targets(TargetsOp::RegisterTargets { target_group_arn: Ref::Known(tg.clone()), targets: vec![(ip, 8080)] }),
+    );
+    let listener = created(
+        GW,
+        Op::Listener(ListenerOp::CreateListener {
+            load_balancer_arn: Ref::Known(lb.clone()),
+            port: 9001,
+            target_group_arn: Ref::Known(tg.clone()),
+            tls: None,
+            tags: empty(),
+        }),
+    )
+    .created
+    .unwrap();
+    let pcx = created(
+        GW,
+        Op::Peering(PeeringOp::CreateVpcPeeringConnection {
+            vpc_id: GW_VPC.into(),
+            peer_vpc_id: A_VPC.into(),
+            peer_owner_id: SVC_A.into(),
+            peer_region: "eu-central-1".into(),
+            tags: [("Name".to_string(), "payments by hand".to_string())].into(),
+        }),
+    )
+    .created
+    .unwrap();
+    created(SVC_A, Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: Ref::Known(pcx.clone()) }));
+    for (account, rtb, dest) in [(GW, GW_RTB, "10.20.0.0/16"), (SVC_A, A_RTB, "10.1.0.0/16")] {
+        created(
+            account,
+            Op::Route(RouteOp::CreateRoute {
+                route_table_id: rtb.into(),
+                destination: dest.parse().unwrap(),
+                peering_id: Ref::Known(pcx.clone()),
+            }),
+        );
+    }
+    let vpc_link = created(
+        GW,
+        Op::VpcLink(VpcLinkOp::CreateVpcLink {
+            name: "legacy-link".into(),
+            load_balancer_arn: Ref::Known(lb.clone()),
+            tags: empty(),
+        }),
+    )
+    .created
+    .unwrap();
+    let api = created(GW, Op::RestApi(RestApiOp::CreateRestApi { name: "legacy-api".into(), tags: empty() }));
+    let (api, root) = (api.created.unwrap(), api.root_resource_id.unwrap());
+    let resource = |parent: &str, part: &str, path: &str| {
+        created(
+            GW,
+            Op::ApiResource(ApiResourceOp::CreateResource {
+                rest_api_id: Ref::Known(api.clone()),
+                parent_id: Ref::Known(parent.into()),
+                path_part: part.into(),
+                path: path.into(),
+            }),
+        )
+        .created
+        .unwrap()
+    };
+    let payments = resource(&root, "payments", "/payments");
+    let proxy = resource(&payments, "{proxy+}", "/payments/{proxy+}");
+    for (id, path, greedy) in [(&payments, "/payments", false), (&proxy, "/payments/{proxy+}", true)] {
+        created(
+            GW,
+            Op::Method(MethodOp::PutProxyMethod {
+                rest_api_id: Ref::Known(api.clone()),
+                resource_id: Ref::Known(id.clone()),
+                path: path.into(),
+                http_method: "ANY".into(),
+                greedy,
+                uri: crosslink_plan::integration_uri(&dns, 9001, "/payments", greedy),
+                vpc_link_id: Ref::Known(vpc_link.clone()),
+                authorization_type: "NONE".into(),
+                authorizer_id: None,
+                authorization_scopes: vec![],
+                api_key_required: false,
+                insecure_skip_verification: false,
+                timeout_millis: None,
+                replace: false,
+            }),
+        );
+    }
+    created(
+        GW,
+        Op::Stage(StageOp::CreateDeployment {
+            rest_api_id: Ref::Known(api.clone()),
+            stage: "prod".into(),
+            description: "by hand".into(),
+            stage_tags: empty(),
+        }),
+    );
+
+    // Discovered from the Account documents alone.
+    let only_accounts =
+        accounts().split("\n---\n").filter(|d| !d.contains("kind: Gateway")).collect::<Vec<_>>().join("\n---\n");
+    let found = engine(&f).discover(&desired(&only_accounts), "shared").await.unwrap();
+    assert_eq!((found.gateways, found.links), (1, 1), "{}\n{:?}", found.yaml, found.notes);
+    assert!(found.notes.is_empty(), "{:?}", found.notes);
+    let d = desired(&found.yaml);
+    let gw = &d.gateways[0];
+    assert_eq!(gw.spec.load_balancer, crosslink_desired::LoadBalancerRef::Arn(lb.clone()));
+    assert_eq!(gw.spec.vpc_link.as_ref().map(|v| v.id.as_str()), Some(vpc_link.as_str()));
+    assert_eq!(gw.spec.api.target, crosslink_desired::ApiTarget::Id(api.clone()));
+    assert_eq!(gw.spec.api.stage, "prod");
+    let l = &d.links[0];
+    assert_eq!(
+        (l.metadata.name.as_str(), l.spec.listener_port, l.spec.service.vpc_id.as_str()),
+        ("payments-tg", 9001, A_VPC)
+    );
+    assert_eq!(l.spec.service.route_table_ids, [A_RTB]);
+    assert_eq!(l.spec.health_check.as_ref().map(|h| h.interval_seconds), Some(10));
+    assert_eq!(l.spec.routes[0].path, "/payments");
+    assert_eq!(l.spec.adoption, crosslink_desired::AdoptionPolicy::Adopt);
+
+    // The plan adopts; nothing is created, deleted or replaced.
+    let (_, plan) = engine(&f).plan(&d).await;
+    let verbs: BTreeSet<String> = plan.actions.iter().map(|a| format!("{} {}", a.verb.as_str(), a.resource)).collect();
+    assert!(plan.actions.iter().all(|a| matches!(a.verb, Verb::Adopt | Verb::Deploy)), "{verbs:#?}");
+    assert_eq!(plan.actions.iter().filter(|a| a.verb == Verb::Adopt).count(), 3, "{verbs:#?}");
+
+    converge(&f, &d).await;
+    let st = state(&f, GW);
+    assert_eq!(st.load_balancers.iter().map(|l| l.arn.as_str()).collect::<Vec<_>>(), [lb.as_str()]);
+    assert_eq!(st.target_groups.iter().map(|t| t.arn.as_str()).collect::<Vec<_>>(), [tg.as_str()]);
+    assert_eq!(st.listeners.iter().map(|l| l.arn.as_str()).collect::<Vec<_>>(), [listener.as_str()]);
+    assert_eq!(st.vpc_links.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(), [vpc_link.as_str()]);
+    assert_eq!(st.rest_apis.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), [api.as_str()]);
+    assert_eq!(live_peerings(&f).iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), [pcx.as_str()]);
+    let res: BTreeSet<&str> = st.rest_apis[0].resources.iter().map(|r| r.id.as_str()).collect();
+    assert!(res.contains(payments.as_str()) && res.contains(proxy.as_str()));
+    assert_eq!(st.target_groups[0].tags["crosslink.dev/owner"], "Link/payments-tg");
+    assert_eq!(st.listeners[0].tags["crosslink.dev/adopted"], "true");
+    assert_eq!(live_peerings(&f)[0].tags["crosslink.dev/managed-by"], "crosslink");
+    // Another discovery now finds nothing to take over: it is crosslink's.
+    let again = engine(&f).discover(&desired(&only_accounts), "shared").await.unwrap();
+    assert_eq!(again.links, 0, "{}", again.yaml);
+
+    // Drift is repaired afterwards: the target deregistered by hand comes back.
+    created(GW, Op::Targets(TargetsOp::DeregisterTargets { target_group_arn: tg.clone(), targets: vec![(ip, 8080)] }));
+    converge(&f, &d).await;
+    assert_eq!(state(&f, GW).target_groups[0].targets.len(), 1);
+}

@@ -59,6 +59,12 @@ pub enum Command {
     /// again. Remove the object from the YAML first, with deletionPolicy: Retain so that its
     /// resources stay meanwhile. Exit 0 released (or, with --dry-run, releasable), 1 otherwise.
     Release(ReleaseArgs),
+    /// Write desired state for links that already exist (built by hand or by another tool): read
+    /// the gateway account and the service accounts of the Account documents given, and print
+    /// Gateway and Link documents with adoption: Adopt, the Accounts they use, comments where it
+    /// guessed, and on stderr what it could not express. Changes nothing in AWS. Exit 0 written
+    /// (the output validates), 1 otherwise.
+    Discover(DiscoverArgs),
     /// Show every hop of one link and whether traffic can flow through it: the first broken hop
     /// comes with what to check, and in which account. Reads a running daemon's status with
     /// --server, or observes AWS itself given the desired state. Exit 0 healthy, 2 not healthy
@@ -275,6 +281,18 @@ pub struct ApplyArgs {
     /// API key requirement dropped); without it they are held and reported.
     #[arg(long, env = "CROSSLINK_ALLOW_WEAKENING")]
     pub allow_weakening: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The Account (by metadata.name) that holds the gateway: its NLB, VPC link and REST API.
+    #[arg(long)]
+    pub gateway_account: String,
+    /// Write the YAML to this file instead of stdout.
+    #[arg(long, short = 'f')]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

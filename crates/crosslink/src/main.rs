@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         cli::Command::Plan(args) => one_thread().block_on(reconcile::plan(&args)),
         cli::Command::Apply(args) => one_thread().block_on(reconcile::apply(&args)),
         cli::Command::Release(args) => one_thread().block_on(reconcile::release(&args)),
+        cli::Command::Discover(args) => one_thread().block_on(reconcile::discover(&args)),
         cli::Command::Run(args) => runtime().block_on(daemon::run(&args)),
         cli::Command::Status(args) => one_thread().block_on(daemon::status(&args)),
         cli::Command::Explain(args) => one_thread().block_on(explain::explain(&args)),

@@ -10,7 +10,7 @@ use crosslink_controller::{ApplyOptions, Engine, EngineOptions};
 use crosslink_desired::DesiredState;
 use crosslink_plan::Settings;
 
-use crate::cli::{ApplyArgs, EngineArgs, Output, PlanArgs, ReleaseArgs};
+use crate::cli::{ApplyArgs, DiscoverArgs, EngineArgs, Output, PlanArgs, ReleaseArgs};
 use crate::render;
 
 /// Exit code of `plan` when changes are pending.
@@ -96,4 +96,45 @@ pub async fn release(args: &ReleaseArgs) -> ExitCode {
         }
     }
     if plan.has_problems() || !failed.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+pub async fn discover(args: &DiscoverArgs) -> ExitCode {
+    let desired = match load(&args.engine.paths) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let engine = engine(&args.engine).await;
+    let found = match engine.discover(&desired, &args.gateway_account).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for n in &found.notes {
+        eprintln!("not expressed: {n}");
+    }
+    let name = args.out.clone().unwrap_or_else(|| "discovered.yaml".into());
+    // What it wrote must be valid desired state: a failure here is crosslink's bug.
+    if let Err(diags) = crosslink_desired::load_str(&name, &found.yaml) {
+        crate::validate::print_diagnostics(&diags);
+        eprintln!("error: the discovered YAML does not validate (a bug in crosslink discover)");
+        return ExitCode::FAILURE;
+    }
+    match &args.out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &found.yaml) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        None => print!("{}", found.yaml),
+    }
+    eprintln!(
+        "Discovered {} gateway(s) and {} link(s); {} thing(s) not expressed.",
+        found.gateways,
+        found.links,
+        found.notes.len()
+    );
+    ExitCode::SUCCESS
 }

@@ -1,6 +1,7 @@
 //! The planner: a pure function of (desired state, observed AWS state) to an ordered list of
 //! actions, each with its resource, verb and reason. No I/O, no async, no SDK types.
 
+pub mod discover;
 pub mod health;
 pub mod kinds;
 pub mod model;

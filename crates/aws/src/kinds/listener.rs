@@ -98,7 +98,8 @@ pub(crate) async fn listeners(
     let wanted: Vec<String> = load_balancers
         .iter()
         .filter(|l| {
-            is_managed(&l.tags, &scope.instance)
+            scope.discover
+                || is_managed(&l.tags, &scope.instance)
                 || scope.load_balancer_names.contains(&l.name)
                 || scope.load_balancer_arns.contains(&l.arn)
         })

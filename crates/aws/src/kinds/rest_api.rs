@@ -95,7 +95,8 @@ pub(crate) async fn rest_apis(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) 
     let wanted: Vec<usize> = (0..apis.len())
         .filter(|&i| {
             let a = &apis[i];
-            is_managed(&a.tags, &scope.instance)
+            scope.discover
+                || is_managed(&a.tags, &scope.instance)
                 || scope.rest_api_ids.contains(&a.id)
                 || scope.rest_api_names.contains(&a.name)
         })

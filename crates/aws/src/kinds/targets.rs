@@ -48,7 +48,7 @@ pub(crate) async fn read_into(
     // DescribeTargetHealth per group. Those the engine already knows (a targeted read) are left out.
     let own: Vec<usize> = (0..groups.len())
         .filter(|&i| {
-            (scope.adopting || is_managed(&groups[i].tags, &scope.instance))
+            (scope.adopting || scope.discover || is_managed(&groups[i].tags, &scope.instance))
                 && !scope.known_targets.contains(&groups[i].arn)
         })
         .collect();

@@ -1270,3 +1270,277 @@ async fn a_hand_made_peering_is_adopted_with_its_routes_without_recreating_it() 
     assert_eq!(route_to(&gw_ec2, &f.gw.route_table_id, "10.20.0.0/16").await.as_deref(), Some(pcx.as_str()));
     assert_eq!(route_to(&a_ec2, &f.a.route_table_id, "10.1.0.0/16").await.as_deref(), Some(pcx.as_str()));
 }
+
+/// Issue 17 (discover and adopt): a whole link built by hand with the SDK, as an engineer would
+/// in the console: an internal NLB, an IP target group with a target and a 10 s health check, a
+/// TCP listener, a peering requested and accepted with a route each way, a VPC link, a REST API
+/// with `/payments` and `/payments/{proxy+}` (HTTP_PROXY through the VPC link), deployed to
+/// `prod`. `discover` reads it from the Account documents alone; its YAML adopts it: nothing
+/// recreated (every id the same, checked through the SDK), crosslink's tags added, the plan then
+/// in sync (what `plan` exits 0 on), and drift repaired afterwards.
+#[tokio::test]
+async fn a_hand_built_chain_is_discovered_and_adopted_without_recreating_anything() {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
+    };
+    let f = Fixture::new().await;
+    let accounts = desired(&accounts_yaml(false));
+    let (gw_cfg, a_cfg) = (f.clients(&accounts, "shared").await, f.clients(&accounts, "svc-a").await);
+    let (gw_ec2, a_ec2) = (aws_sdk_ec2::Client::new(&gw_cfg), aws_sdk_ec2::Client::new(&a_cfg));
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&gw_cfg);
+    let apigw = aws_sdk_apigateway::Client::new(&gw_cfg);
+
+    // 1. The load balancer, its target group (a target in the service VPC) and listener.
+    let lb = elb
+        .create_load_balancer()
+        .name("legacy-nlb")
+        .r#type(LoadBalancerTypeEnum::Network)
+        .scheme(LoadBalancerSchemeEnum::Internal)
+        .set_subnets(Some(f.gw.subnet_ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    let lb = &lb.load_balancers()[0];
+    let (lb_arn, dns) = (lb.load_balancer_arn().unwrap().to_string(), lb.dns_name().unwrap().to_string());
+    let tg = elb
+        .create_target_group()
+        .name("payments-tg")
+        .protocol(ProtocolEnum::Tcp)
+        .port(8080)
+        .vpc_id(&f.gw.vpc_id)
+        .target_type(TargetTypeEnum::Ip)
+        .health_check_interval_seconds(10)
+        .send()
+        .await
+        .unwrap();
+    let tg_arn = tg.target_groups()[0].target_group_arn().unwrap().to_string();
+    let target = TargetDescription::builder().id("10.20.1.10").port(8080).availability_zone("all").build();
+    elb.register_targets().target_group_arn(&tg_arn).targets(target.clone()).send().await.unwrap();
+    let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&tg_arn).build();
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(ProtocolEnum::Tcp)
+        .port(9001)
+        .default_actions(forward)
+        .send()
+        .await
+        .unwrap();
+    let listener_arn = listener.listeners()[0].listener_arn().unwrap().to_string();
+
+    // 2. The peering, accepted by the service account, with a route each way.
+    let pcx = gw_ec2
+        .create_vpc_peering_connection()
+        .vpc_id(&f.gw.vpc_id)
+        .peer_vpc_id(&f.a.vpc_id)
+        .peer_owner_id(SVC_A)
+        .peer_region("eu-central-1")
+        .send()
+        .await
+        .unwrap();
+    let pcx = pcx.vpc_peering_connection().unwrap().vpc_peering_connection_id().unwrap().to_string();
+    a_ec2.accept_vpc_peering_connection().vpc_peering_connection_id(&pcx).send().await.unwrap();
+    for (ec2, rtb, dest) in
+        [(&gw_ec2, &f.gw.route_table_id, "10.20.0.0/16"), (&a_ec2, &f.a.route_table_id, "10.1.0.0/16")]
+    {
+        ec2.create_route()
+            .route_table_id(rtb)
+            .destination_cidr_block(dest)
+            .vpc_peering_connection_id(&pcx)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // 3. The VPC link, the API and its methods, the deployment.
+    let vpc_link = apigw.create_vpc_link().name("legacy-link").target_arns(&lb_arn).send().await.unwrap();
+    let vpc_link = vpc_link.id().unwrap().to_string();
+    let api = apigw.create_rest_api().name("legacy-api").send().await.unwrap().id().unwrap().to_string();
+    let root = apigw.get_resources().rest_api_id(&api).send().await.unwrap().items()[0].id().unwrap().to_string();
+    let payments =
+        apigw.create_resource().rest_api_id(&api).parent_id(&root).path_part("payments").send().await.unwrap();
+    let payments = payments.id().unwrap().to_string();
+    let proxy =
+        apigw.create_resource().rest_api_id(&api).parent_id(&payments).path_part("{proxy+}").send().await.unwrap();
+    let proxy = proxy.id().unwrap().to_string();
+    for (resource, uri) in
+        [(&payments, format!("http://{dns}:9001/payments")), (&proxy, format!("http://{dns}:9001/payments/{{proxy}}"))]
+    {
+        apigw
+            .put_method()
+            .rest_api_id(&api)
+            .resource_id(resource)
+            .http_method("ANY")
+            .authorization_type("NONE")
+            .send()
+            .await
+            .unwrap();
+        apigw
+            .put_integration()
+            .rest_api_id(&api)
+            .resource_id(resource)
+            .http_method("ANY")
+            .r#type(IntegrationType::HttpProxy)
+            .integration_http_method("ANY")
+            .uri(uri)
+            .connection_type(ConnectionType::VpcLink)
+            .connection_id(&vpc_link)
+            .send()
+            .await
+            .unwrap();
+    }
+    apigw.create_deployment().rest_api_id(&api).stage_name("prod").send().await.unwrap();
+
+    // Discovered from the Account documents alone.
+    let found = f.engine().discover(&accounts, "shared").await.unwrap();
+    assert_eq!((found.gateways, found.links), (1, 1), "{}\n{:?}", found.yaml, found.notes);
+    assert!(found.notes.is_empty(), "{:?}", found.notes);
+    let d = desired(&found.yaml);
+    assert_eq!(d.gateways[0].spec.vpc_link.as_ref().map(|v| v.id.as_str()), Some(vpc_link.as_str()));
+    assert_eq!(d.links[0].spec.targets.len(), 1);
+    assert_eq!(d.links[0].spec.health_check.as_ref().map(|h| h.interval_seconds), Some(10));
+
+    // The plan adopts the listener, the target group and the peering, and creates nothing.
+    let (_, plan) = f.engine().plan(&d).await;
+    let lines: Vec<String> = plan.actions.iter().map(|a| format!("{} {}", a.verb.as_str(), a.resource)).collect();
+    assert!(plan.actions.iter().all(|a| matches!(a.verb, Verb::Adopt | Verb::Deploy)), "{lines:#?}");
+    assert_eq!(plan.actions.iter().filter(|a| a.verb == Verb::Adopt).count(), 3, "{lines:#?}");
+    f.converge(&d).await;
+
+    // Nothing recreated: the same ids, read through the SDK.
+    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    assert_eq!(
+        lbs.load_balancers().iter().filter_map(|l| l.load_balancer_arn()).collect::<Vec<_>>(),
+        [lb_arn.as_str()]
+    );
+    let tgs = elb.describe_target_groups().send().await.unwrap();
+    assert_eq!(tgs.target_groups().iter().filter_map(|t| t.target_group_arn()).collect::<Vec<_>>(), [tg_arn.as_str()]);
+    let ls = elb.describe_listeners().load_balancer_arn(&lb_arn).send().await.unwrap();
+    assert_eq!(ls.listeners().iter().filter_map(|l| l.listener_arn()).collect::<Vec<_>>(), [listener_arn.as_str()]);
+    let links = apigw.get_vpc_links().send().await.unwrap();
+    assert_eq!(links.items().iter().filter_map(|v| v.id()).collect::<Vec<_>>(), [vpc_link.as_str()]);
+    let apis = apigw.get_rest_apis().send().await.unwrap();
+    assert_eq!(apis.items().iter().filter_map(|a| a.id()).collect::<Vec<_>>(), [api.as_str()]);
+    let resources = apigw.get_resources().rest_api_id(&api).send().await.unwrap();
+    let ids: Vec<&str> = resources.items().iter().filter_map(|r| r.id()).collect();
+    assert!(ids.contains(&payments.as_str()) && ids.contains(&proxy.as_str()) && ids.len() == 3, "{ids:?}");
+    let peerings = gw_ec2.describe_vpc_peering_connections().send().await.unwrap();
+    let active: Vec<&str> = peerings
+        .vpc_peering_connections()
+        .iter()
+        .filter(|p| p.status().and_then(|s| s.code()).is_some_and(|c| c.as_str() == "active"))
+        .filter_map(|p| p.vpc_peering_connection_id())
+        .collect();
+    assert_eq!(active, [pcx.as_str()]);
+
+    // Tagged as crosslink's.
+    let tags = elb.describe_tags().resource_arns(&tg_arn).resource_arns(&listener_arn).send().await.unwrap();
+    for d in tags.tag_descriptions() {
+        let tag = |k: &str| d.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_string);
+        assert_eq!(tag("crosslink.dev/managed-by").as_deref(), Some("crosslink"), "{d:?}");
+        assert_eq!(tag("crosslink.dev/adopted").as_deref(), Some("true"), "{d:?}");
+    }
+    let p = peerings.vpc_peering_connections().iter().find(|p| p.vpc_peering_connection_id() == Some(pcx.as_str()));
+    let peering_tags = gw_ec2.describe_vpc_peering_connections().vpc_peering_connection_ids(&pcx).send().await.unwrap();
+    let owner = peering_tags.vpc_peering_connections()[0]
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("crosslink.dev/owner"))
+        .and_then(|t| t.value())
+        .map(str::to_string);
+    assert!(p.is_some());
+    assert_eq!(owner, Some(format!("Peering/{}/{}", f.gw.vpc_id, f.a.vpc_id)));
+
+    // Drift repaired afterwards: the target deregistered by hand is registered again.
+    elb.deregister_targets().target_group_arn(&tg_arn).targets(target).send().await.unwrap();
+    f.converge(&d).await;
+    let health = elb.describe_target_health().target_group_arn(&tg_arn).send().await.unwrap();
+    let targets: Vec<&str> =
+        health.target_health_descriptions().iter().filter_map(|t| t.target().and_then(|t| t.id())).collect();
+    assert_eq!(targets, ["10.20.1.10"]);
+}
+
+/// Issue 17 (release): a link removed with deletionPolicy Retain is released with its pair's
+/// peering: crosslink's tag keys are removed (read back through the SDK), the user's tag stays,
+/// and the next passes leave it alone. Then a second crosslink instance, whose gateway references
+/// the same NLB, VPC link and API (its own stage), adopts the released resources in place.
+#[tokio::test]
+async fn a_released_link_is_adopted_by_a_second_instance() {
+    use crosslink_plan::Settings;
+    let f = Fixture::new().await;
+    let base = accounts_yaml(false) + &f.gateway_yaml() + &f.link("pay", "a", "10.20.1.10", 9001, "/payments", "");
+    let ledger = |extra: &str| f.link("ledger", "b", "10.30.1.10", 9003, "/accounts", extra);
+    f.converge(&desired(&(base.clone() + &ledger("  deletionPolicy: Retain\n  tags: {cost-center: ledger}\n")))).await;
+    let d = desired(&base);
+    f.converge(&d).await;
+    let gw = f.state(&d, "shared").await;
+    let tg =
+        gw.target_groups.iter().find(|t| t.tags.get("crosslink.dev/owner").map(String::as_str) == Some("Link/ledger"));
+    let tg = tg.unwrap().arn.clone();
+    let listener = gw.listeners.iter().find(|l| l.port == 9003).unwrap().arn.clone();
+    let pcx = gw
+        .peerings
+        .iter()
+        .find(|p| p.accepter_vpc == f.b.vpc_id && p.status == PeeringStatus::Active)
+        .unwrap()
+        .id
+        .clone();
+
+    let objects = [Subject::Link("ledger".into()), Subject::Peering(f.gw.vpc_id.clone(), f.b.vpc_id.clone())];
+    let (plan, executed) = f.engine().release(&d, &objects, false).await;
+    assert!(!plan.has_problems(), "{plan:#?}");
+    assert_eq!(executed.len(), 3, "{executed:#?}");
+    assert!(
+        executed.iter().all(|e| matches!(e.result, crosslink_controller::ActionResult::Done { .. })),
+        "{executed:#?}"
+    );
+
+    let cfg = f.clients(&d, "shared").await;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&cfg);
+    let keys = async |arn: &str| -> Vec<String> {
+        let t = elb.describe_tags().resource_arns(arn).send().await.unwrap();
+        t.tag_descriptions()[0].tags().iter().filter_map(|t| t.key()).map(str::to_string).collect()
+    };
+    assert_eq!(keys(&tg).await, ["cost-center"]);
+    assert!(keys(&listener).await.iter().all(|k| !k.starts_with("crosslink.dev/")));
+    let ec2 = aws_sdk_ec2::Client::new(&cfg);
+    let p = ec2.describe_vpc_peering_connections().vpc_peering_connection_ids(&pcx).send().await.unwrap();
+    assert!(p.vpc_peering_connections()[0].tags().iter().all(|t| !t.key().unwrap_or("").starts_with("crosslink.dev/")));
+    // Left alone from now on.
+    let (_, plan) = f.engine().plan(&d).await;
+    assert!(plan.in_sync(), "{plan:#?}");
+
+    // A second instance adopts them.
+    let (api, vpc_link) = (gw.rest_apis[0].id.clone(), gw.vpc_links[0].id.clone());
+    let second = accounts_yaml(false)
+        + &f.gateway_yaml()
+            .replace(
+                "loadBalancer: {name: edge-nlb}",
+                &format!("loadBalancer: {{arn: \"{}\"}}\n  vpcLink: {{id: {vpc_link}}}", gw.load_balancers[0].arn),
+            )
+            .replace("api: {name: open-banking, stage: v1}", &format!("api: {{id: {api}, stage: v2}}"))
+        + &ledger("  adoption: Adopt\n");
+    let d2 = desired(&second);
+    let eu = Engine::new(
+        f.cloud.clone(),
+        EngineOptions { settings: Settings { instance: "crosslink-eu".into() }, ..EngineOptions::default() },
+    );
+    let (_, plan) = eu.plan(&d2).await;
+    assert_eq!(plan.actions.iter().filter(|a| a.verb == Verb::Adopt).count(), 3, "{plan:#?}");
+    assert!(plan.actions.iter().all(|a| !a.op.is_delete()), "{plan:#?}");
+    let r = eu.apply(&d2, &apply_options(false)).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    assert!(eu.plan(&d2).await.1.in_sync());
+    let t = elb.describe_tags().resource_arns(&tg).send().await.unwrap();
+    let managed = t.tag_descriptions()[0]
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("crosslink.dev/managed-by"))
+        .and_then(|t| t.value());
+    assert_eq!(managed, Some("crosslink-eu"));
+    let after = f.state(&d, "shared").await;
+    assert!(after.target_groups.iter().any(|t| t.arn == tg) && after.listeners.iter().any(|l| l.arn == listener));
+    assert_eq!(after.vpc_links.len(), 1, "the referenced VPC link is used");
+    // The first instance still leaves them alone.
+    assert!(f.engine().plan(&d).await.1.in_sync());
+}
