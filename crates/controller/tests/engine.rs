@@ -2540,20 +2540,28 @@ async fn a_released_link_is_left_alone_and_a_second_instance_adopts_it() {
     assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
 }
 
-/// Issue 17 (discover): a chain built by hand, step by step (NLB, target group with a target and
-/// a 10 s health check, listener, peering accepted with a route each way, VPC link, REST API with
-/// `/payments` and `/payments/{proxy+}` forwarding through it, a deployment to `prod`), is
-/// discovered from the Account documents alone: the YAML validates, references the gateway's
-/// NLB, VPC link and API, and adopts the link. Its plan adopts the listener, the target group and
-/// the peering and changes nothing else but the first deployment crosslink records; applied, no
-/// id changes, the tags are crosslink's, the plan is then empty, and drift is repaired.
-#[tokio::test]
-async fn a_hand_built_chain_is_discovered_and_adopted_without_recreating_anything() {
+/// The ids of a link built by hand (`hand_built_chain`).
+struct HandChain {
+    lb: String,
+    tg: String,
+    listener: String,
+    pcx: String,
+    vpc_link: String,
+    api: String,
+    payments: String,
+    proxy: String,
+    ip: std::net::Ipv4Addr,
+}
+
+/// A link built by hand, step by step, without crosslink: an NLB `legacy-nlb`, a target group
+/// `payments-tg` with a target and a 10 s health check, a listener on 9001, a peering to service
+/// VPC A accepted with a route each way, a VPC link, a REST API `legacy-api` with `/payments` and
+/// `/payments/{proxy+}` forwarding through it, deployed to `prod`.
+fn hand_built_chain(f: &Arc<Faulty<FakeAws>>) -> HandChain {
     use crosslink_plan::kinds::target_group::HealthCheckSettings;
     use crosslink_plan::kinds::{ApiResourceOp, RestApiOp, TargetGroupOp, TargetsOp, VpcLinkOp};
     use crosslink_plan::op::Ref;
 
-    let f = world();
     let created = |account: &str, op: Op| f.apply(account, &op).unwrap_or_else(|e| panic!("{op:?}: {e:?}"));
     let empty = BTreeMap::new;
     let lb = created(
@@ -2682,7 +2690,21 @@ async fn a_hand_built_chain_is_discovered_and_adopted_without_recreating_anythin
             stage_tags: empty(),
         }),
     );
+    HandChain { lb, tg, listener, pcx, vpc_link, api, payments, proxy, ip }
+}
 
+/// Issue 17 (discover): a chain built by hand, step by step (NLB, target group with a target and
+/// a 10 s health check, listener, peering accepted with a route each way, VPC link, REST API with
+/// `/payments` and `/payments/{proxy+}` forwarding through it, a deployment to `prod`), is
+/// discovered from the Account documents alone: the YAML validates, references the gateway's
+/// NLB, VPC link and API, and adopts the link. Its plan adopts the listener, the target group and
+/// the peering and changes nothing else but the first deployment crosslink records; applied, no
+/// id changes, the tags are crosslink's, the plan is then empty, and drift is repaired.
+#[tokio::test]
+async fn a_hand_built_chain_is_discovered_and_adopted_without_recreating_anything() {
+    let f = world();
+    let HandChain { lb, tg, listener, pcx, vpc_link, api, payments, proxy, ip } = hand_built_chain(&f);
+    let created = |account: &str, op: Op| f.apply(account, &op).unwrap_or_else(|e| panic!("{op:?}: {e:?}"));
     // Discovered from the Account documents alone.
     let only_accounts =
         accounts().split("\n---\n").filter(|d| !d.contains("kind: Gateway")).collect::<Vec<_>>().join("\n---\n");
@@ -2729,7 +2751,120 @@ async fn a_hand_built_chain_is_discovered_and_adopted_without_recreating_anythin
     assert_eq!(again.links, 0, "{}", again.yaml);
 
     // Drift is repaired afterwards: the target deregistered by hand comes back.
-    created(GW, Op::Targets(TargetsOp::DeregisterTargets { target_group_arn: tg.clone(), targets: vec![(ip, 8080)] }));
+    created(
+        GW,
+        Op::Targets(crosslink_plan::kinds::TargetsOp::DeregisterTargets {
+            target_group_arn: tg.clone(),
+            targets: vec![(ip, 8080)],
+        }),
+    );
     converge(&f, &d).await;
     assert_eq!(state(&f, GW).target_groups[0].targets.len(), 1);
+}
+
+/// Issue 17 (adoption of a gateway): the same hand-built chain, plus an API resource `/legacy`
+/// that no link names, taken over by a Gateway that names the NLB and the API (no ARN, no id)
+/// with `adoption: Adopt`. Without adoption the names are taken; with it the plan adopts the load
+/// balancer by name, the VPC link by its target and the REST API by name (and the stage by name),
+/// deletes nothing on that pass and warns that `/legacy` goes on a later one; applied, every id
+/// is the same, all are tagged as crosslink's, and the next pass deletes `/legacy`. A VPC link of
+/// another crosslink instance is never adopted.
+#[tokio::test]
+async fn a_hand_built_gateway_is_adopted_by_name_and_by_target() {
+    use crosslink_plan::kinds::ApiResourceOp;
+    use crosslink_plan::op::Ref;
+
+    let f = world();
+    let hand = hand_built_chain(&f);
+    let root = state(&f, GW).rest_apis[0].resources.iter().find(|r| r.path == "/").unwrap().id.clone();
+    let legacy = f
+        .apply(
+            GW,
+            &Op::ApiResource(ApiResourceOp::CreateResource {
+                rest_api_id: Ref::Known(hand.api.clone()),
+                parent_id: Ref::Known(root),
+                path_part: "legacy".into(),
+                path: "/legacy".into(),
+            }),
+        )
+        .unwrap()
+        .created
+        .unwrap();
+    let text = |adoption: &str| {
+        accounts().replace("loadBalancer: {name: edge-nlb}", "loadBalancer: {name: legacy-nlb}").replace(
+            "api: {name: open-banking, stage: v1}",
+            &format!("api: {{name: legacy-api, stage: prod}}\n{adoption}"),
+        ) + &link(
+            "payments-tg",
+            "svc-a",
+            A_VPC,
+            A_RTB,
+            "10.20.1.10",
+            9001,
+            "/payments",
+            "  healthCheck: {intervalSeconds: 10}\n  adoption: Adopt\n",
+        )
+    };
+    let (_, plan) = engine(&f).plan(&desired(&text(""))).await;
+    let codes: Vec<&str> = plan.reports.values().flat_map(|r| &r.problems).map(|p| p.code.as_str()).collect();
+    assert!(codes.contains(&"NameTaken"), "{codes:?}");
+
+    let d = desired(&text("  adoption: Adopt\n"));
+    let (_, plan) = engine(&f).plan(&d).await;
+    let adopted: BTreeSet<String> = plan
+        .actions
+        .iter()
+        .filter(|a| a.verb == Verb::Adopt)
+        .map(|a| format!("{}: {}", a.resource, a.reason))
+        .collect();
+    for expected in [
+        format!("load balancer legacy-nlb ({}): built without crosslink, matched by name legacy-nlb", hand.lb),
+        format!(
+            "VPC link legacy-link ({}): built without crosslink, matched by its target, the gateway's load balancer {}",
+            hand.vpc_link, hand.lb
+        ),
+        format!("REST API legacy-api ({}): built without crosslink, matched by name legacy-api", hand.api),
+    ] {
+        assert!(adopted.contains(&expected), "{expected}\n{adopted:#?}");
+    }
+    assert_eq!(adopted.len(), 6, "and the link's listener, target group and peering: {adopted:#?}");
+    let deploy = plan.actions.iter().find(|a| a.verb == Verb::Deploy).expect("a deployment");
+    assert_eq!(deploy.reason.to_string(), "built without crosslink, matched stage by name prod");
+    assert!(plan.actions.iter().all(|a| !a.op.is_delete() && a.verb != Verb::Create), "{:#?}", plan.actions);
+    let warnings = &plan.reports[&Subject::Gateway("edge".into())].warnings;
+    assert!(warnings.iter().any(|w| w.contains("/legacy") && w.contains("later")), "{warnings:?}");
+
+    let r = apply(&f, &d).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    let st = state(&f, GW);
+    assert_eq!(st.load_balancers.iter().map(|l| l.arn.as_str()).collect::<Vec<_>>(), [hand.lb.as_str()]);
+    assert_eq!(st.vpc_links.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(), [hand.vpc_link.as_str()]);
+    assert_eq!(st.rest_apis.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), [hand.api.as_str()]);
+    for tags in [&st.load_balancers[0].tags, &st.vpc_links[0].tags, &st.rest_apis[0].tags] {
+        assert_eq!(tags["crosslink.dev/owner"], "Gateway/edge", "{tags:?}");
+        assert_eq!(tags["crosslink.dev/adopted"], "true");
+    }
+    assert!(st.rest_apis[0].resources.iter().all(|r| r.id != legacy), "the next pass deleted /legacy");
+    let ids: BTreeSet<&str> = st.rest_apis[0].resources.iter().map(|r| r.id.as_str()).collect();
+    assert!(ids.contains(hand.payments.as_str()) && ids.contains(hand.proxy.as_str()));
+    let (_, plan) = engine(&f).plan(&d).await;
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+
+    // A VPC link of another crosslink instance is never adopted.
+    let g = world();
+    let other = hand_built_chain(&g);
+    g.apply(
+        GW,
+        &Op::VpcLink(crosslink_plan::kinds::VpcLinkOp::TagVpcLink {
+            id: other.vpc_link.clone(),
+            tags: [("crosslink.dev/managed-by".to_string(), "crosslink-eu".to_string())].into(),
+        }),
+    )
+    .unwrap();
+    let (_, plan) = engine(&g).plan(&d).await;
+    let problems = &plan.reports[&Subject::Gateway("edge".into())].problems;
+    assert!(
+        problems.iter().any(|p| p.code == "OwnedByAnotherInstance" && p.message.contains("`crosslink-eu`")),
+        "{problems:?}"
+    );
 }

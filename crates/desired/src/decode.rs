@@ -487,6 +487,13 @@ fn deletion_policy(cx: &mut Cx, f: &mut Fields) -> Option<DeletionPolicy> {
     }
 }
 
+fn adoption(cx: &mut Cx, f: &mut Fields) -> Option<AdoptionPolicy> {
+    match f.opt(cx, "adoption") {
+        Some((p, n)) => keyword(cx, &p, n, &[("Never", AdoptionPolicy::Never), ("Adopt", AdoptionPolicy::Adopt)]),
+        None => Some(AdoptionPolicy::Never),
+    }
+}
+
 fn gateway_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<GatewaySpec> {
     let mut f = Fields::of(cx, node, path)?;
     let account = f.req(cx, "account").and_then(|(p, n)| string(cx, &p, n));
@@ -499,6 +506,7 @@ fn gateway_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<GatewaySpec> {
     let api = f.req(cx, "api").and_then(|(p, n)| api(cx, &p, n));
     let tags = opt_map(cx, &mut f, "tags");
     let deletion_policy = deletion_policy(cx, &mut f);
+    let adoption = adoption(cx, &mut f);
     f.finish(cx);
     Some(GatewaySpec {
         account: account?,
@@ -511,6 +519,7 @@ fn gateway_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<GatewaySpec> {
         api: api?,
         tags: tags?,
         deletion_policy: deletion_policy?,
+        adoption: adoption?,
     })
 }
 
@@ -745,10 +754,7 @@ fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
         None => Some(PeeringOptions::default()),
     };
     let deletion_policy = deletion_policy(cx, &mut f);
-    let adoption = match f.opt(cx, "adoption") {
-        Some((p, n)) => keyword(cx, &p, n, &[("Never", AdoptionPolicy::Never), ("Adopt", AdoptionPolicy::Adopt)]),
-        None => Some(AdoptionPolicy::Never),
-    };
+    let adoption = adoption(cx, &mut f);
     let tags = opt_map(cx, &mut f, "tags");
     f.finish(cx);
     Some(LinkSpec {

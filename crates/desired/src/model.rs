@@ -147,6 +147,10 @@ pub struct GatewaySpec {
     /// What happens to the gateway's resources when the Gateway is removed from desired state.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// Whether the gateway takes over what matches it and was built without crosslink: its NLB
+    /// by name, a VPC link by the NLB it targets, its REST API by name (and the stage by name).
+    #[serde(default)]
+    pub adoption: AdoptionPolicy,
 }
 
 /// An existing REST VPC link, by id.

@@ -573,6 +573,21 @@ impl<'a> Planner<'a> {
         Some(self.add(subject, account, resource.to_string(), Verb::Update, reason, op, vec![dep]))
     }
 
+    /// A resource of another crosslink instance is never adopted: says so (naming the instance)
+    /// when `tags` are another instance's, and returns whether they are.
+    pub(crate) fn refuse_other_instance(&mut self, subject: &Subject, tags: &Tags, what: &str) -> bool {
+        let Some(instance) = tags.get(MANAGED_BY).filter(|i| **i != self.s.instance).cloned() else { return false };
+        self.problem(
+            subject,
+            "OwnedByAnotherInstance",
+            format!("{what} belongs to crosslink instance `{instance}`"),
+            Some(format!(
+                "it is never adopted while it carries that instance's tag: release it from `{instance}` first (crosslink release --instance {instance})"
+            )),
+        );
+        true
+    }
+
     /// Takes over a resource built without crosslink (`adoption: Adopt`): tags it as `want`
     /// says, with `crosslink.dev/adopted`, under the verb `adopt` and the rule that matched it.
     #[allow(clippy::too_many_arguments)]

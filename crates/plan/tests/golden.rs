@@ -355,8 +355,10 @@ fn op_text(op: &Op) -> String {
             format!("name={name} loadBalancerArn={} tags={}", r(load_balancer_arn), tags(t))
         }
         Op::VpcLink(VpcLinkOp::DeleteVpcLink { id }) => format!("id={id}"),
+        Op::VpcLink(VpcLinkOp::TagVpcLink { id, tags: t }) => format!("id={id} tags={}", tags(t)),
         Op::RestApi(RestApiOp::CreateRestApi { name, tags: t }) => format!("name={name} tags={}", tags(t)),
         Op::RestApi(RestApiOp::DeleteRestApi { id }) => format!("id={id}"),
+        Op::RestApi(RestApiOp::TagRestApi { id, tags: t }) => format!("id={id} tags={}", tags(t)),
         Op::ApiResource(ApiResourceOp::CreateResource { rest_api_id, parent_id, path_part, path }) => {
             format!("restApiId={} parentId={} pathPart={path_part} path={path}", r(rest_api_id), r(parent_id))
         }

@@ -149,6 +149,12 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &RestApiOp) -> Resul
             ctx.write(&DELETE, id, req.send()).await?;
             done()
         }
+        TagRestApi { id, tags } => {
+            let arn = format!("arn:aws:apigateway:{}::/restapis/{id}", c.session.region);
+            let req = c.apigateway.tag_resource().resource_arn(&arn).set_tags(apigw_tags(tags));
+            ctx.write(&super::stage::TAG, &arn, req.send()).await?;
+            done()
+        }
     }
 }
 

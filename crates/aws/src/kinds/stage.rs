@@ -49,7 +49,7 @@ pub static TAG_STAGES: Grant = Grant {
     resources: &[Resource::ApiGw("/tags/*")],
     condition: TAGGED_REQUEST,
     when: When::Gateways,
-    why: "TagResource on the stage (deployed-hash): the /tags resource type supports no aws:ResourceTag, so the request must carry the managed-by tag and only crosslink's keys",
+    why: "TagResource on the stage (deployed-hash), and on a VPC link or REST API a gateway adopts: the /tags resource type supports no aws:ResourceTag, so the request must carry the managed-by tag and only crosslink's keys",
 };
 
 pub static UPDATE_OWNED: Grant = Grant {

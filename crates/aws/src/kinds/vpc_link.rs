@@ -132,6 +132,12 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &VpcLinkOp) -> Resul
             ctx.write(&DELETE, id, req.send()).await?;
             done()
         }
+        TagVpcLink { id, tags } => {
+            let arn = format!("arn:aws:apigateway:{}::/vpclinks/{id}", c.session.region);
+            let req = c.apigateway.tag_resource().resource_arn(&arn).set_tags(apigw_tags(tags));
+            ctx.write(&super::stage::TAG, &arn, req.send()).await?;
+            done()
+        }
     }
 }
 

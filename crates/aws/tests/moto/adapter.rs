@@ -798,3 +798,50 @@ async fn a_mutating_call_is_not_sent_once_the_lease_is_lost() {
     let st = observe(&cloud, &gw, &scope).await;
     assert_eq!(names(&st), vec!["held".to_string()]);
 }
+
+/// Issue 17 (adoption of a gateway): moto's TagResource tags stages only, so the wire format of
+/// tagging a VPC link and a REST API is checked against AWS's documented answer (`204`, no body),
+/// given by the recording proxy in front of moto: a PUT to `/tags/<the URL-encoded ARN>`
+/// (`arn:aws:apigateway:<region>::/vpclinks/<id>`, `.../restapis/<id>`) whose JSON body holds the
+/// tags; the SDK takes the answer as success.
+#[tokio::test]
+async fn tagging_a_vpc_link_and_a_rest_api_puts_their_arns_under_tags() {
+    let moto = Moto::start();
+    let proxy = crosslink_testkit::Proxy::start(moto.addr);
+    let cloud = AwsCloud::new(Connector::from_config(super::config_at(&proxy.endpoint).await))
+        .with_rate_limits(crosslink_aws::RateLimits::off());
+    let gw = account("shared", GATEWAY, true);
+    let lb = "arn:aws:elasticloadbalancing:eu-central-1:111111111111:loadbalancer/net/legacy/50dc6c495c0c9188";
+    let link = exec(
+        &cloud,
+        &gw,
+        Op::VpcLink(VpcLinkOp::CreateVpcLink {
+            name: "legacy".into(),
+            load_balancer_arn: known(lb),
+            tags: Tags::new(),
+        }),
+    )
+    .await
+    .unwrap();
+    let api = exec(&cloud, &gw, Op::RestApi(RestApiOp::CreateRestApi { name: "legacy".into(), tags: Tags::new() }))
+        .await
+        .unwrap();
+    proxy.answer_next("apigateway:TagResource", 204, "application/json", "", 2);
+    let want = owned("Gateway/edge");
+    exec(&cloud, &gw, Op::VpcLink(VpcLinkOp::TagVpcLink { id: link.clone(), tags: want.clone() })).await;
+    exec(&cloud, &gw, Op::RestApi(RestApiOp::TagRestApi { id: api.clone(), tags: want })).await;
+    let tagged: Vec<_> = proxy.calls().into_iter().filter(|c| c.operation == "TagResource").collect();
+    let encoded = |arn: String| format!("/tags/{}", arn.replace(':', "%3A").replace('/', "%2F"));
+    assert_eq!(
+        tagged.iter().map(|c| (c.method.as_str(), c.path.clone())).collect::<Vec<_>>(),
+        [
+            ("PUT", encoded(format!("arn:aws:apigateway:{REGION}::/vpclinks/{link}"))),
+            ("PUT", encoded(format!("arn:aws:apigateway:{REGION}::/restapis/{api}"))),
+        ]
+    );
+    for c in &tagged {
+        let body: serde_json::Value = serde_json::from_str(&c.body).unwrap();
+        assert_eq!(body["tags"][MANAGED_BY], INSTANCE, "{}", c.body);
+        assert_eq!(body["tags"][OWNER], "Gateway/edge", "{}", c.body);
+    }
+}

@@ -1271,20 +1271,28 @@ async fn a_hand_made_peering_is_adopted_with_its_routes_without_recreating_it() 
     assert_eq!(route_to(&a_ec2, &f.a.route_table_id, "10.1.0.0/16").await.as_deref(), Some(pcx.as_str()));
 }
 
-/// Issue 17 (discover and adopt): a whole link built by hand with the SDK, as an engineer would
-/// in the console: an internal NLB, an IP target group with a target and a 10 s health check, a
-/// TCP listener, a peering requested and accepted with a route each way, a VPC link, a REST API
-/// with `/payments` and `/payments/{proxy+}` (HTTP_PROXY through the VPC link), deployed to
-/// `prod`. `discover` reads it from the Account documents alone; its YAML adopts it: nothing
-/// recreated (every id the same, checked through the SDK), crosslink's tags added, the plan then
-/// in sync (what `plan` exits 0 on), and drift repaired afterwards.
-#[tokio::test]
-async fn a_hand_built_chain_is_discovered_and_adopted_without_recreating_anything() {
+/// The ids of a link built by hand with the SDK (`hand_build`).
+struct Hand {
+    lb_arn: String,
+    tg_arn: String,
+    listener_arn: String,
+    pcx: String,
+    vpc_link: String,
+    api: String,
+    payments: String,
+    proxy: String,
+    target: TargetDescription,
+}
+
+/// A whole link built by hand with the SDK, as an engineer would in the console: an internal NLB
+/// `legacy-nlb`, an IP target group `payments-tg` with a target and a 10 s health check, a TCP
+/// listener on 9001, a peering requested and accepted with a route each way, a VPC link, a REST
+/// API `legacy-api` with `/payments` and `/payments/{proxy+}` (HTTP_PROXY through the VPC link),
+/// deployed to `prod`.
+async fn hand_build(f: &Fixture, accounts: &DesiredState) -> Hand {
     use aws_sdk_elasticloadbalancingv2::types::{
         Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
     };
-    let f = Fixture::new().await;
-    let accounts = desired(&accounts_yaml(false));
     let (gw_cfg, a_cfg) = (f.clients(&accounts, "shared").await, f.clients(&accounts, "svc-a").await);
     let (gw_ec2, a_ec2) = (aws_sdk_ec2::Client::new(&gw_cfg), aws_sdk_ec2::Client::new(&a_cfg));
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&gw_cfg);
@@ -1390,6 +1398,26 @@ async fn a_hand_built_chain_is_discovered_and_adopted_without_recreating_anythin
             .unwrap();
     }
     apigw.create_deployment().rest_api_id(&api).stage_name("prod").send().await.unwrap();
+    Hand { lb_arn, tg_arn, listener_arn, pcx, vpc_link, api, payments, proxy, target }
+}
+
+/// Issue 17 (discover and adopt): a whole link built by hand with the SDK, as an engineer would
+/// in the console: an internal NLB, an IP target group with a target and a 10 s health check, a
+/// TCP listener, a peering requested and accepted with a route each way, a VPC link, a REST API
+/// with `/payments` and `/payments/{proxy+}` (HTTP_PROXY through the VPC link), deployed to
+/// `prod`. `discover` reads it from the Account documents alone; its YAML adopts it: nothing
+/// recreated (every id the same, checked through the SDK), crosslink's tags added, the plan then
+/// in sync (what `plan` exits 0 on), and drift repaired afterwards.
+#[tokio::test]
+async fn a_hand_built_chain_is_discovered_and_adopted_without_recreating_anything() {
+    let f = Fixture::new().await;
+    let accounts = desired(&accounts_yaml(false));
+    let Hand { lb_arn, tg_arn, listener_arn, pcx, vpc_link, api, payments, proxy, target, .. } =
+        hand_build(&f, &accounts).await;
+    let gw_cfg = f.clients(&accounts, "shared").await;
+    let gw_ec2 = aws_sdk_ec2::Client::new(&gw_cfg);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&gw_cfg);
+    let apigw = aws_sdk_apigateway::Client::new(&gw_cfg);
 
     // Discovered from the Account documents alone.
     let found = f.engine().discover(&accounts, "shared").await.unwrap();
@@ -1543,4 +1571,78 @@ async fn a_released_link_is_adopted_by_a_second_instance() {
     assert_eq!(after.vpc_links.len(), 1, "the referenced VPC link is used");
     // The first instance still leaves them alone.
     assert!(f.engine().plan(&d).await.1.in_sync());
+}
+
+/// Issue 17 (adoption of a gateway): the hand-built NLB is taken over by name by a Gateway with
+/// `adoption: Adopt` that references the hand-built VPC link and API by id (moto cannot tag
+/// those: `tagging_a_vpc_link_and_a_rest_api_puts_their_arns_under_tags` and the in-memory AWS
+/// cover adopting them). The NLB keeps its ARN and carries the gateway's tags (read through the
+/// SDK); the stage, deployed by hand until now, is adopted by name with crosslink's deployment.
+#[tokio::test]
+async fn a_hand_built_load_balancer_is_adopted_by_name() {
+    let f = Fixture::new().await;
+    let accounts = desired(&accounts_yaml(false));
+    let hand = hand_build(&f, &accounts).await;
+    let gateway = f
+        .gateway_yaml()
+        .replace(
+            "loadBalancer: {name: edge-nlb}",
+            &format!("loadBalancer: {{name: legacy-nlb}}\n  vpcLink: {{id: {}}}", hand.vpc_link),
+        )
+        .replace(
+            "api: {name: open-banking, stage: v1}",
+            &format!("api: {{id: {}, stage: prod}}\n  adoption: Adopt", hand.api),
+        );
+    let link = f.link(
+        "payments-tg",
+        "a",
+        "10.20.1.10",
+        9001,
+        "/payments",
+        "  healthCheck: {intervalSeconds: 10}\n  adoption: Adopt\n",
+    );
+    let d = desired(&(accounts_yaml(false) + &gateway + &link));
+    let (_, plan) = f.engine().plan(&d).await;
+    let adopted: Vec<String> = plan
+        .actions
+        .iter()
+        .filter(|a| a.verb == Verb::Adopt)
+        .map(|a| format!("{}: {}", a.resource, a.reason))
+        .collect();
+    assert!(
+        adopted.contains(&format!(
+            "load balancer legacy-nlb ({}): built without crosslink, matched by name legacy-nlb",
+            hand.lb_arn
+        )),
+        "{adopted:#?}"
+    );
+    assert_eq!(adopted.len(), 4, "the NLB, and the link's listener, target group and peering: {adopted:#?}");
+    let deploy = plan.actions.iter().find(|a| a.verb == Verb::Deploy).expect("a deployment");
+    assert_eq!(deploy.reason.to_string(), "built without crosslink, matched stage by name prod");
+    assert!(plan.actions.iter().all(|a| !a.op.is_delete() && a.verb != Verb::Create), "{plan:#?}");
+    f.converge(&d).await;
+
+    let cfg = f.clients(&d, "shared").await;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&cfg);
+    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    assert_eq!(
+        lbs.load_balancers().iter().filter_map(|l| l.load_balancer_arn()).collect::<Vec<_>>(),
+        [hand.lb_arn.as_str()]
+    );
+    let tags = elb.describe_tags().resource_arns(&hand.lb_arn).send().await.unwrap();
+    let tag = |k: &str| {
+        tags.tag_descriptions()[0]
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(k))
+            .and_then(|t| t.value())
+            .map(str::to_string)
+    };
+    assert_eq!(tag("crosslink.dev/owner").as_deref(), Some("Gateway/edge"));
+    assert_eq!(tag("crosslink.dev/adopted").as_deref(), Some("true"));
+    let apigw = aws_sdk_apigateway::Client::new(&cfg);
+    let stage = apigw.get_stage().rest_api_id(&hand.api).stage_name("prod").send().await.unwrap();
+    assert_eq!(stage.tags().and_then(|t| t.get("crosslink.dev/managed-by")).map(String::as_str), Some("crosslink"));
+    let links = apigw.get_vpc_links().send().await.unwrap();
+    assert_eq!(links.items().iter().filter_map(|v| v.id()).collect::<Vec<_>>(), [hand.vpc_link.as_str()]);
 }

@@ -13,8 +13,13 @@ use crosslink_testkit::Moto;
 /// An SDK configuration that talks to this moto server with moto's static test credentials,
 /// loaded like the binary loads its own (defaults for everything else).
 pub async fn base_config(moto: &Moto) -> SdkConfig {
+    config_at(&moto.endpoint).await
+}
+
+/// The same, for another endpoint in front of moto (the testkit's recording proxy).
+pub async fn config_at(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
+        .endpoint_url(endpoint)
         .region(Region::new(crosslink_testkit::REGION))
         .credentials_provider(Credentials::new(
             crosslink_testkit::ACCESS_KEY,

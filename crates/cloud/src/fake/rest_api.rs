@@ -35,5 +35,11 @@ pub(super) fn apply(w: &mut World, me: &str, op: &RestApiOp) -> Result<Outcome, 
             }
             done()
         }
+        // TagResource with the REST API's ARN: tags merged.
+        TagRestApi { id, tags } => {
+            let x = w.acct(me).rest_apis.iter_mut().find(|x| &x.id == id).ok_or_else(|| not_found("NotFoundException", id))?;
+            x.tags.extend(tags.clone());
+            done()
+        }
     }
 }

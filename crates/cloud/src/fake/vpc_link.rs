@@ -33,5 +33,11 @@ pub(super) fn apply(w: &mut World, me: &str, op: &VpcLinkOp) -> Result<Outcome, 
             }
             done()
         }
+        // TagResource with the VPC link's ARN: tags merged.
+        TagVpcLink { id, tags } => {
+            let v = w.acct(me).vpc_links.iter_mut().find(|v| &v.id == id).ok_or_else(|| not_found("NotFoundException", id))?;
+            v.tags.extend(tags.clone());
+            done()
+        }
     }
 }

@@ -230,6 +230,19 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) -> Option<()
         }
     }
     out.kept = kept_subtrees(keep.iter().copied());
+    // An API adopted on this pass is handled as referenced (nothing deleted); what desired state
+    // does not name goes on a later pass, once the API is crosslink's: said now.
+    if api.adopting {
+        for r in cx.live.iter().filter(|r| !cx.want.contains_key(&r.path) && r.path != "/" && !cx.frozen.contains(&r.path)) {
+            if r.methods.values().any(|m| method::retained(gw, &cx.retained_ports, m)) {
+                continue;
+            }
+            p.report(subject).warnings.push(format!(
+                "API resource {} is not in the desired state: kept on this adopting pass, deleted on a later one",
+                r.path
+            ));
+        }
+    }
     if let Some(api_id) = api.id.known() {
         // Deepest first: each resource is deleted after its children (moto does not cascade
         // DeleteResource, and AWS does not mind).

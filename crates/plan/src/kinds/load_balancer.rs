@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crosslink_desired::LoadBalancerRef;
+use crosslink_desired::{AdoptionPolicy, LoadBalancerRef};
 use crate::kinds::ResourceKind;
 use crate::model::{Reason, Verb};
 use crate::op::{Op, Output};
@@ -242,13 +242,39 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut GatewayCx<'a>) -> Option<()
                     None,
                 );
                 (out.arn, out.dns) = (Ref::Known(lb.arn.clone()), Some(lb.dns_name.clone()));
+            } else if let Some(other) = state.load_balancers.iter().find(|l| &l.name == name)
+                && gw.spec.adoption == AdoptionPolicy::Adopt
+            {
+                if p.refuse_other_instance(subject, &other.tags, &format!("load balancer {name} ({})", other.arn)) {
+                    return None;
+                }
+                if other.vpc_id != gw.spec.vpc_id {
+                    p.problem(
+                        subject,
+                        "AdoptionNeedsReplacement",
+                        format!("load balancer {name} ({}) is in {}, the gateway in {}", other.arn, other.vpc_id, gw.spec.vpc_id),
+                        Some("a load balancer cannot move VPCs: set the gateway's vpcId to its VPC, or choose another loadBalancer.name".into()),
+                    );
+                    return None;
+                }
+                p.adopt(
+                    ResourceKind::LoadBalancer,
+                    subject,
+                    account,
+                    format!("load balancer {name} ({})", other.arn),
+                    &other.arn,
+                    &other.tags,
+                    &cx.want_tags,
+                    format!("by name {name}"),
+                );
+                (out.arn, out.dns) = (Ref::Known(other.arn.clone()), Some(other.dns_name.clone()));
             } else if let Some(other) = state.load_balancers.iter().find(|l| &l.name == name) {
                 p.problem(
                     subject,
                     "NameTaken",
                     format!("a load balancer named {name} exists ({}) and is not managed by crosslink", other.arn),
                     Some(format!(
-                        "choose another loadBalancer.name, or use it as is with loadBalancer: {{arn: {}}} (crosslink never deletes a referenced NLB)",
+                        "choose another loadBalancer.name, use it as is with loadBalancer: {{arn: {}}} (crosslink never deletes a referenced NLB), or take it over with the gateway's adoption: Adopt",
                         other.arn
                     )),
                 );

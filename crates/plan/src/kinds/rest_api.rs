@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crosslink_desired::ApiTarget;
+use crosslink_desired::{AdoptionPolicy, ApiTarget};
+use crate::kinds::ResourceKind;
 use crate::model::{Reason, Verb};
 use crate::op::{Op, Output};
 use crate::planner::{GatewayCx, Planner};
@@ -49,6 +50,11 @@ pub enum RestApiOp {
     DeleteRestApi {
         id: String,
     },
+    /// Tags a REST API (TagResource on its ARN): adoption.
+    TagRestApi {
+        id: String,
+        tags: Tags,
+    },
 }
 
 impl KindOp for RestApiOp {
@@ -60,25 +66,26 @@ impl KindOp for RestApiOp {
         match self {
             Self::CreateRestApi { .. } => "CreateRestApi",
             Self::DeleteRestApi { .. } => "DeleteRestApi",
+            Self::TagRestApi { .. } => "TagResource",
         }
     }
 
     fn target_id(&self) -> String {
         match self {
             Self::CreateRestApi { name, .. } => name.clone(),
-            Self::DeleteRestApi { id } => id.clone(),
+            Self::DeleteRestApi { id } | Self::TagRestApi { id, .. } => id.clone(),
         }
     }
 
     fn refs(&self) -> Vec<&Ref> {
         match self {
-            Self::CreateRestApi { .. } | Self::DeleteRestApi { .. } => vec![],
+            Self::CreateRestApi { .. } | Self::DeleteRestApi { .. } | Self::TagRestApi { .. } => vec![],
         }
     }
 
     fn refs_mut(&mut self) -> Vec<&mut Ref> {
         match self {
-            Self::CreateRestApi { .. } | Self::DeleteRestApi { .. } => vec![],
+            Self::CreateRestApi { .. } | Self::DeleteRestApi { .. } | Self::TagRestApi { .. } => vec![],
         }
     }
 
@@ -116,7 +123,10 @@ pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
 }
 
 pub(crate) use crate::planner::nothing_first as before_delete;
-pub(crate) use crate::planner::untagged as tag_op;
+/// API Gateway tags are added with `TagResource` on the resource's ARN.
+pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<Op> {
+    Some(RestApiOp::TagRestApi { id: id.to_string(), tags }.into())
+}
 pub(crate) use crate::planner::not_releasable as untag_op;
 
 // ---- Planning (the gateway stage) -------------------------------------------------------------
@@ -129,11 +139,14 @@ pub(crate) struct Out<'a> {
     pub(crate) action: Option<usize>,
     pub(crate) api: Option<&'a RestApi>,
     pub(crate) owned: bool,
+    /// Adopted on this pass (`adoption: Adopt`): treated as referenced until it is tagged, so
+    /// that nothing of it is deleted on the adopting pass.
+    pub(crate) adopting: bool,
 }
 
 impl Default for Out<'_> {
     fn default() -> Self {
-        Out { id: Ref::Pending("the gateway's REST API".into()), action: None, api: None, owned: false }
+        Out { id: Ref::Pending("the gateway's REST API".into()), action: None, api: None, owned: false, adopting: false }
     }
 }
 
@@ -173,18 +186,36 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut GatewayCx<'a>) -> Option<()
                     (out.id, out.api, out.owned) = (Ref::Known(a.id.clone()), Some(*a), true);
                 }
                 None => {
-                    if let Some(other) = state.rest_apis.iter().find(|a| &a.name == name && !p.owned(&a.tags)) {
+                    let unowned = state.rest_apis.iter().find(|a| &a.name == name && !p.owned(&a.tags));
+                    if let Some(other) = unowned
+                        && gw.spec.adoption == AdoptionPolicy::Adopt
+                    {
+                        if p.refuse_other_instance(subject, &other.tags, &format!("REST API {name} ({})", other.id)) {
+                            return None;
+                        }
+                        p.adopt(
+                            ResourceKind::RestApi,
+                            subject,
+                            account,
+                            format!("REST API {name} ({})", other.id),
+                            &other.id,
+                            &other.tags,
+                            &cx.want_tags,
+                            format!("by name {name}"),
+                        );
+                        (out.id, out.api, out.owned, out.adopting) = (Ref::Known(other.id.clone()), Some(other), false, true);
+                    } else if let Some(other) = unowned {
                         p.problem(
                             subject,
                             "NameTaken",
                             format!("a REST API named {name} exists ({}) and is not managed by crosslink", other.id),
                             Some(format!(
-                                "choose another api.name, or add to it with api: {{id: {}, stage: {}}} (crosslink never deletes a referenced API)",
+                                "choose another api.name, add to it with api: {{id: {}, stage: {}}} (crosslink never deletes a referenced API), or take it over with the gateway's adoption: Adopt",
                                 other.id, gw.spec.api.stage
                             )),
                         );
                         return None;
-                    }
+                    } else {
                     let a = p.add(
                         subject,
                         account,
@@ -195,6 +226,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut GatewayCx<'a>) -> Option<()
                         vec![],
                     );
                     (out.id, out.action, out.owned) = (Ref::created(format!("REST API {name}"), a, Output::Id), Some(a), true);
+                    }
                 }
             }
         }

@@ -252,7 +252,10 @@ fn plan_deployment<'a>(p: &mut Planner<'a>, cx: &mut ApiCx<'a, '_>) {
     if cx.changes.is_empty() && deployed == Some(hash.as_str()) {
         return;
     }
-    let reason = if !cx.changes.is_empty() {
+    let reason = if stage.is_some_and(|s| !s.tags.contains_key(MANAGED_BY)) {
+        // Deployed by hand or by another tool until now: crosslink takes over its deployments.
+        Reason::Adopted { rule: format!("stage by name {stage_name}") }
+    } else if !cx.changes.is_empty() {
         Reason::FollowsChanges { why: "the API changed".into() }
     } else if stage.is_none() {
         Reason::Missing

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crosslink_desired::AdoptionPolicy;
+use crate::kinds::ResourceKind;
 use crate::model::{Reason, Verb};
 use crate::op::{Op, Output};
 use crate::planner::{GatewayCx, Made, Planner};
@@ -41,6 +43,11 @@ pub enum VpcLinkOp {
     DeleteVpcLink {
         id: String,
     },
+    /// Tags a VPC link (TagResource on its ARN): adoption.
+    TagVpcLink {
+        id: String,
+        tags: Tags,
+    },
 }
 
 impl KindOp for VpcLinkOp {
@@ -52,27 +59,28 @@ impl KindOp for VpcLinkOp {
         match self {
             Self::CreateVpcLink { .. } => "CreateVpcLink",
             Self::DeleteVpcLink { .. } => "DeleteVpcLink",
+            Self::TagVpcLink { .. } => "TagResource",
         }
     }
 
     fn target_id(&self) -> String {
         match self {
             Self::CreateVpcLink { name, .. } => name.clone(),
-            Self::DeleteVpcLink { id } => id.clone(),
+            Self::DeleteVpcLink { id } | Self::TagVpcLink { id, .. } => id.clone(),
         }
     }
 
     fn refs(&self) -> Vec<&Ref> {
         match self {
             Self::CreateVpcLink { load_balancer_arn, .. } => vec![load_balancer_arn],
-            Self::DeleteVpcLink { .. } => vec![],
+            Self::DeleteVpcLink { .. } | Self::TagVpcLink { .. } => vec![],
         }
     }
 
     fn refs_mut(&mut self) -> Vec<&mut Ref> {
         match self {
             Self::CreateVpcLink { load_balancer_arn, .. } => vec![load_balancer_arn],
-            Self::DeleteVpcLink { .. } => vec![],
+            Self::DeleteVpcLink { .. } | Self::TagVpcLink { .. } => vec![],
         }
     }
 
@@ -80,7 +88,7 @@ impl KindOp for VpcLinkOp {
         match self {
             // Methods may use a VPC link only once it is AVAILABLE.
             Self::CreateVpcLink { .. } => state == Some("AVAILABLE"),
-            Self::DeleteVpcLink { .. } => true,
+            Self::DeleteVpcLink { .. } | Self::TagVpcLink { .. } => true,
         }
     }
 
@@ -118,7 +126,10 @@ pub(crate) fn prunable(st: &AccountState) -> Vec<Prunable<'_>> {
 }
 
 pub(crate) use crate::planner::nothing_first as before_delete;
-pub(crate) use crate::planner::untagged as tag_op;
+/// API Gateway tags are added with `TagResource` on the resource's ARN.
+pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<Op> {
+    Some(VpcLinkOp::TagVpcLink { id: id.to_string(), tags }.into())
+}
 pub(crate) use crate::planner::not_releasable as untag_op;
 
 // ---- Planning (the gateway stage) -------------------------------------------------------------
@@ -174,6 +185,31 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut GatewayCx<'a>) -> Option<()
     let usable = referenced.or_else(|| {
         mine.iter().copied().find(|v| targets_lb(v) && !matches!(v.status.as_str(), "FAILED" | "DELETING"))
     });
+    // None of its own: the gateway's `adoption: Adopt` takes over one built without crosslink
+    // that targets the load balancer.
+    let adopted = match usable {
+        None if cx.gw.spec.adoption == AdoptionPolicy::Adopt => state
+            .vpc_links
+            .iter()
+            .find(|v| targets_lb(v) && !p.owned(&v.tags) && !matches!(v.status.as_str(), "FAILED" | "DELETING")),
+        _ => None,
+    };
+    if let Some(v) = adopted {
+        if p.refuse_other_instance(subject, &v.tags, &format!("VPC link {} ({})", v.name, v.id)) {
+            return None;
+        }
+        p.adopt(
+            ResourceKind::VpcLink,
+            subject,
+            account,
+            format!("VPC link {} ({})", v.name, v.id),
+            &v.id,
+            &v.tags,
+            &cx.want_tags,
+            format!("by its target, the gateway's load balancer {}", lb.arn),
+        );
+    }
+    let usable = usable.or(adopted);
     for v in &mine {
         if usable.is_some_and(|u| u.id == v.id) {
             continue;
