@@ -1293,7 +1293,7 @@ async fn hand_build(f: &Fixture, accounts: &DesiredState) -> Hand {
     use aws_sdk_elasticloadbalancingv2::types::{
         Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
     };
-    let (gw_cfg, a_cfg) = (f.clients(&accounts, "shared").await, f.clients(&accounts, "svc-a").await);
+    let (gw_cfg, a_cfg) = (f.clients(accounts, "shared").await, f.clients(accounts, "svc-a").await);
     let (gw_ec2, a_ec2) = (aws_sdk_ec2::Client::new(&gw_cfg), aws_sdk_ec2::Client::new(&a_cfg));
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&gw_cfg);
     let apigw = aws_sdk_apigateway::Client::new(&gw_cfg);
