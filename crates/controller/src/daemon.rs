@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub allow_prune: bool,
     /// Let the protection guard pass: apply changes that make routes less protected.
     pub allow_weakening: bool,
+    /// Replace adopted resources that cannot be changed in place (`Plan::replacing`).
+    pub allow_replacement: bool,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
     /// Permanent errors (access denied, invalid parameter, quota) are retried this slowly,
@@ -77,6 +79,7 @@ impl Default for RunOptions {
             max_prune: 5,
             allow_prune: false,
             allow_weakening: false,
+            allow_replacement: false,
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             permanent_retry: Duration::from_secs(900),
@@ -179,6 +182,8 @@ pub struct Daemon<C> {
     /// Subjects with changes the protection guard held in the last pass: they wait for an
     /// operator, not for a retry.
     protection_held: BTreeSet<Subject>,
+    /// The replacements of adopted resources held in the last pass (logged when they change).
+    replacing_held: Vec<String>,
     last_full_sync: Option<u64>,
     /// Full passes started: which settled target groups a full pass reads (`HealthSample`).
     full_passes: u64,
@@ -250,6 +255,7 @@ impl<C: Cloud> Daemon<C> {
             prune: PruneStatus::default(),
             protection: ProtectionStatus::default(),
             protection_held: BTreeSet::new(),
+            replacing_held: Vec::new(),
             last_full_sync: None,
             full_passes: 0,
             reload_soon: false,
@@ -738,6 +744,18 @@ impl<C: Cloud> Daemon<C> {
             self.protection = ProtectionStatus::default();
         }
         let weakens = |a: &Action| protect && plan.weakening.contains_key(&a.id);
+        // Replacing what a link adopted (issue 17) waits for an operator too.
+        let replaces = |a: &Action| !self.opts.allow_replacement && plan.replacing.contains_key(&a.id);
+        let replacing: Vec<String> =
+            if self.opts.allow_replacement { Vec::new() } else { plan.replacing.values().cloned().collect() };
+        if !replacing.is_empty() && replacing != self.replacing_held {
+            warn!(
+                changes = ?replacing,
+                "held: {} replacement(s) of adopted resources that cannot change in place; restart with --allow-replacement to make them",
+                replacing.len()
+            );
+        }
+        self.replacing_held = replacing;
 
         // Items that failed wait out their backoff; everything else may progress in any pass
         // (the observation is shared, and changes of one item often wait on another's).
@@ -764,6 +782,9 @@ impl<C: Cloud> Daemon<C> {
             if weakens(a) {
                 return Some("held back by the protection guard".into());
             }
+            if replaces(a) {
+                return Some("held back: it replaces an adopted resource (--allow-replacement)".into());
+            }
             if in_backoff.contains(&a.subject) {
                 return Some("backing off after an error".into());
             }
@@ -783,7 +804,8 @@ impl<C: Cloud> Daemon<C> {
             .filter(|e| !matches!(e.result, ActionResult::Skipped { .. }))
             .map(|e| e.action.subject.clone())
             .collect();
-        self.protection_held = plan.actions.iter().filter(|a| weakens(a)).map(|a| a.subject.clone()).collect();
+        self.protection_held =
+            plan.actions.iter().filter(|a| weakens(a) || replaces(a)).map(|a| a.subject.clone()).collect();
         self.record(&plan, &executed, full, &due, &untouched, blocked, &loaded.revision);
         self.settle_events(&plan, &executed, |s| (full || due.contains(s)) && !untouched.contains(s));
         if plan.in_sync() {

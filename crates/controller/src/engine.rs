@@ -63,6 +63,9 @@ pub struct ApplyOptions {
     /// Let the protection guard pass (`Plan::weakening`): without it, changes that make routes
     /// less protected are held, and the apply does not converge.
     pub allow_weakening: bool,
+    /// Let the replacement of adopted resources pass (`Plan::replacing`): without it, they are
+    /// held, and the apply does not converge.
+    pub allow_replacement: bool,
 }
 
 impl Default for ApplyOptions {
@@ -73,6 +76,7 @@ impl Default for ApplyOptions {
             max_wait: Duration::from_secs(15),
             max_rounds: 100,
             allow_weakening: false,
+            allow_replacement: false,
         }
     }
 }
@@ -726,7 +730,8 @@ impl<C: Cloud> Engine<C> {
             });
             failed_on.retain(|s, _| failed.contains_key(s));
             let weakens = |a: &Action| !opts.allow_weakening && plan.weakening.contains_key(&a.id);
-            let runnable = plan.actions.iter().any(|a| !failed.contains_key(&a.subject) && !weakens(a));
+            let replaces = |a: &Action| !opts.allow_replacement && plan.replacing.contains_key(&a.id);
+            let runnable = plan.actions.iter().any(|a| !failed.contains_key(&a.subject) && !weakens(a) && !replaces(a));
             // An account that could not be read for a passing reason (throttled, a 5xx, a
             // timeout) is read again, with backoff, until the timeout: as a failed call is.
             let unread =
@@ -744,6 +749,9 @@ impl<C: Cloud> Engine<C> {
             let hold = |a: &Action| {
                 if weakens(a) {
                     return Some("held back by the protection guard (--allow-weakening)".to_string());
+                }
+                if replaces(a) {
+                    return Some("held back: it replaces an adopted resource (--allow-replacement)".to_string());
                 }
                 skip.contains(&a.subject).then(|| format!("{} failed earlier in this apply", a.subject))
             };

@@ -927,3 +927,74 @@ async fn with_two_replicas_the_holder_holds_backend_tls_switched_off() {
     )
     .await;
 }
+
+/// Issue 17: the daemon holds the replacement of what a link adopted, as apply does. A hand-made
+/// listener on :9002 forwards to a target group of type `instance`; a link adopting it needs a
+/// group of its own and the listener's switch to it. The daemon adopts the listener, logs the
+/// held replacement with the flag that allows it, and leaves the traffic on the old group; run
+/// with allow_replacement, it switches.
+#[tokio::test]
+async fn the_daemon_holds_the_replacement_of_an_adopted_target_group_until_allowed() {
+    use crosslink_plan::kinds::target_group::HealthCheckSettings;
+    use crosslink_plan::kinds::{ListenerOp, TargetGroupOp};
+    use crosslink_plan::op::{Op, Ref};
+
+    let f = world();
+    let log = Log::default();
+    let mut d = start_logged(&f, "replace", 1, |_| {}, Some(&log), EngineOptions::default());
+    d.until("ready", |s| all_ready(s, 1)).await;
+    let lb = match f.observe_account(GW) {
+        crosslink_plan::observed::AccountObservation::Ok(s) => s.load_balancers[0].arn.clone(),
+        _ => panic!("observe"),
+    };
+    let hc = HealthCheckSettings {
+        protocol: "TCP".into(),
+        path: None,
+        port: "traffic-port".into(),
+        interval_seconds: 30,
+        healthy_threshold: 3,
+        unhealthy_threshold: 3,
+    };
+    let create = TargetGroupOp::CreateTargetGroup {
+        name: "legacy-instances".into(),
+        vpc_id: "vpc-0000000000000000a".into(),
+        port: 8080,
+        health_check: hc,
+        tags: Default::default(),
+    };
+    let old = f.apply(GW, &Op::TargetGroup(create)).unwrap().created.unwrap();
+    f.with_account(GW, |st| {
+        st.target_groups.iter_mut().find(|t| t.arn == old).unwrap().target_type = "instance".into()
+    });
+    let listener = ListenerOp::CreateListener {
+        load_balancer_arn: Ref::Known(lb),
+        port: 9002,
+        target_group_arn: Ref::Known(old.clone()),
+        tls: None,
+        tags: Default::default(),
+    };
+    let listener = f.apply(GW, &Op::Listener(listener)).unwrap().created.unwrap();
+    let forwards = |f: &FakeAws| match f.observe_account(GW) {
+        crosslink_plan::observed::AccountObservation::Ok(s) => {
+            let l = s.listeners.iter().find(|l| l.arn == listener).unwrap().clone();
+            (l.target_group_arn.unwrap(), l.tags.get("crosslink.dev/owner").cloned())
+        }
+        _ => panic!("observe"),
+    };
+    let legacy = links(2).replace("listenerPort: 9002\n", "listenerPort: 9002\n  adoption: Adopt\n");
+    put(&d.dir.join("links.yaml"), &legacy);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !log.text().contains("--allow-replacement") {
+        assert!(std::time::Instant::now() < deadline, "no held replacement logged:\n{}", log.text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(forwards(&f), (old.clone(), Some("Link/l1".to_string())), "adopted, still on the old group");
+    d.stop().await;
+
+    let mut d = start(&f, "replace-allowed", 2, |o| o.allow_replacement = true);
+    put(&d.dir.join("links.yaml"), &legacy);
+    d.until("switched", |s| all_ready(s, 2)).await;
+    assert_ne!(forwards(&f).0, old);
+    d.stop().await;
+}

@@ -116,6 +116,7 @@ fn fast() -> ApplyOptions {
         max_wait: Duration::from_millis(50),
         max_rounds: 50,
         allow_weakening: false,
+        allow_replacement: false,
     }
 }
 
@@ -2867,4 +2868,105 @@ async fn a_hand_built_gateway_is_adopted_by_name_and_by_target() {
         problems.iter().any(|p| p.code == "OwnedByAnotherInstance" && p.message.contains("`crosslink-eu`")),
         "{problems:?}"
     );
+}
+
+/// Issue 17 (adoption never removes a working path): a hand-made listener forwards to a target
+/// group that cannot serve a link in place (target type `instance`). Adopting it plans a group of
+/// the link's own to replace it, and the listener's switch, marked as a replacement: apply holds
+/// the switch (the old group keeps the traffic, the listener is adopted) until it runs with
+/// allow_replacement; then the listener forwards to the new group, and the old group, not
+/// crosslink's, stays.
+#[tokio::test]
+async fn an_unfit_adopted_target_group_is_replaced_only_when_allowed() {
+    use crosslink_plan::kinds::TargetGroupOp;
+    use crosslink_plan::kinds::target_group::HealthCheckSettings;
+    use crosslink_plan::op::Ref;
+
+    let f = world();
+    let base = accounts() + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "");
+    converge(&f, &desired(&base)).await;
+    let lb = state(&f, GW).load_balancers[0].arn.clone();
+    let hc = HealthCheckSettings {
+        protocol: "TCP".into(),
+        path: None,
+        port: "traffic-port".into(),
+        interval_seconds: 30,
+        healthy_threshold: 3,
+        unhealthy_threshold: 3,
+    };
+    let old = f
+        .apply(
+            GW,
+            &Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
+                name: "legacy-instances".into(),
+                vpc_id: GW_VPC.into(),
+                port: 8080,
+                health_check: hc,
+                tags: Default::default(),
+            }),
+        )
+        .unwrap()
+        .created
+        .unwrap();
+    f.with_account(GW, |st| {
+        st.target_groups.iter_mut().find(|t| t.arn == old).unwrap().target_type = "instance".into();
+    });
+    let listener = f
+        .apply(
+            GW,
+            &Op::Listener(ListenerOp::CreateListener {
+                load_balancer_arn: Ref::Known(lb),
+                port: 9002,
+                target_group_arn: Ref::Known(old.clone()),
+                tls: None,
+                tags: Default::default(),
+            }),
+        )
+        .unwrap()
+        .created
+        .unwrap();
+    let d =
+        desired(&(base + &link("legacy", "svc-a", A_VPC, A_RTB, "10.20.1.30", 9002, "/legacy", "  adoption: Adopt\n")));
+
+    let (_, plan) = engine(&f).plan(&d).await;
+    let mine: Vec<&crosslink_plan::Action> =
+        plan.actions.iter().map(|a| &**a).filter(|a| a.subject == Subject::Link("legacy".into())).collect();
+    assert!(plan.reports[&Subject::Link("legacy".into())].problems.is_empty());
+    let create =
+        mine.iter().find(|a| matches!(a.op, Op::TargetGroup(TargetGroupOp::CreateTargetGroup { .. }))).unwrap();
+    assert!(
+        create.reason.to_string().contains("legacy-instances cannot be adopted in place: target type instance"),
+        "{}",
+        create.reason
+    );
+    let switch =
+        mine.iter().find(|a| matches!(a.op, Op::Listener(ListenerOp::ModifyListener { .. }))).expect("the switch");
+    assert!(plan.replacing[&switch.id].contains("legacy-instances"), "{:?}", plan.replacing);
+    assert_eq!(plan.replacing.len(), 1);
+    assert!(mine.iter().any(|a| a.verb == Verb::Adopt && a.resource.contains(&listener)));
+    let warnings = &plan.reports[&Subject::Link("legacy".into())].warnings;
+    assert!(warnings.iter().any(|w| w.contains("--allow-replacement")), "{warnings:?}");
+
+    // Held: the listener is adopted but still forwards to the old group.
+    let r = apply(&f, &d).await;
+    assert!(!r.converged);
+    let forwards = |f: &FakeAws| {
+        state(f, GW).listeners.iter().find(|l| l.arn == listener).unwrap().target_group_arn.clone().unwrap()
+    };
+    assert_eq!(forwards(&f), old);
+    assert_eq!(
+        state(&f, GW).listeners.iter().find(|l| l.arn == listener).unwrap().tags["crosslink.dev/owner"],
+        "Link/legacy"
+    );
+
+    // Allowed: switched; the old group stays.
+    let r = engine(&f).apply(&d, &ApplyOptions { allow_replacement: true, ..fast() }).await;
+    assert!(r.converged, "{:#?}", r.remaining);
+    let new = forwards(&f);
+    assert_ne!(new, old);
+    let st = state(&f, GW);
+    assert_eq!(st.target_groups.iter().find(|t| t.arn == new).unwrap().tags["crosslink.dev/owner"], "Link/legacy");
+    assert!(st.target_groups.iter().any(|t| t.arn == old), "the old group is not crosslink's: it stays");
+    let (_, plan) = engine(&f).plan(&d).await;
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
 }

@@ -114,6 +114,7 @@ fn opts() -> ApplyOptions {
         max_wait: Duration::from_secs(15),
         max_rounds: 60,
         allow_weakening: false,
+        allow_replacement: false,
     }
 }
 

@@ -80,6 +80,7 @@ async fn converged(extra: &str) -> (Arc<FakeAws>, DesiredState) {
         max_wait: Duration::from_millis(50),
         max_rounds: 50,
         allow_weakening: false,
+        allow_replacement: false,
     };
     let r = engine(&f).apply(&d, &opts).await;
     assert!(r.converged, "did not converge: {:?}", r.failed);

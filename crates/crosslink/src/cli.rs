@@ -128,6 +128,10 @@ pub struct RunArgs {
     /// and reported until the YAML is fixed.
     #[arg(long, env = "CROSSLINK_ALLOW_WEAKENING")]
     pub allow_weakening: bool,
+    /// Replace adopted resources that cannot be changed in place (a target group of another
+    /// protocol, type or VPC), which are otherwise held: the switch moves live traffic.
+    #[arg(long, env = "CROSSLINK_ALLOW_REPLACEMENT")]
+    pub allow_replacement: bool,
     /// Longest wait between retries of a failing item.
     #[arg(long, env = "CROSSLINK_MAX_BACKOFF", default_value = "5m", value_parser = humantime::parse_duration)]
     pub max_backoff: std::time::Duration,
@@ -281,6 +285,10 @@ pub struct ApplyArgs {
     /// API key requirement dropped); without it they are held and reported.
     #[arg(long, env = "CROSSLINK_ALLOW_WEAKENING")]
     pub allow_weakening: bool,
+    /// Replace adopted resources that cannot be changed in place (a target group of another
+    /// protocol, type or VPC); without it they are held and reported.
+    #[arg(long, env = "CROSSLINK_ALLOW_REPLACEMENT")]
+    pub allow_replacement: bool,
 }
 
 #[derive(Debug, Args)]

@@ -160,6 +160,7 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         max_prune: args.max_prune,
         allow_prune: args.allow_prune,
         allow_weakening: args.allow_weakening,
+        allow_replacement: args.allow_replacement,
         max_backoff: args.max_backoff,
         grace: args.shutdown_grace,
         version: VERSION.to_string(),

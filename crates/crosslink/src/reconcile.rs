@@ -58,7 +58,12 @@ pub async fn apply(args: &ApplyArgs) -> ExitCode {
         Err(code) => return code,
     };
     let engine = engine(&args.engine).await;
-    let opts = ApplyOptions { timeout: args.timeout, allow_weakening: args.allow_weakening, ..ApplyOptions::default() };
+    let opts = ApplyOptions {
+        timeout: args.timeout,
+        allow_weakening: args.allow_weakening,
+        allow_replacement: args.allow_replacement,
+        ..ApplyOptions::default()
+    };
     let revision = crosslink_controller::source::revision(&args.engine.paths);
     let report = engine.apply_revision(&desired, &opts, Some(&revision)).await;
     match args.output {

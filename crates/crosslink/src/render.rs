@@ -116,6 +116,9 @@ pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
             if let Some(w) = plan.weakening.get(&a.id) {
                 let _ = writeln!(out, "    {} {w}", "! weakens protection:".red().bold());
             }
+            if let Some(r) = plan.replacing.get(&a.id) {
+                let _ = writeln!(out, "    {} {r}", "! replaces:".red().bold());
+            }
         }
         if let Some(r) = report {
             for p in r.problems.iter().filter(|p| !is_shared(p)) {
@@ -167,6 +170,17 @@ pub fn plan_text(plan: &Plan, desired: &DesiredState) -> String {
             if plan.weakening.len() == 1 { "" } else { "s" },
             if plan.weakening.len() == 1 { "s" } else { "" },
             if plan.weakening.len() == 1 { "it" } else { "them" }
+        );
+    }
+    if !plan.replacing.is_empty() {
+        let n = plan.replacing.len();
+        let _ = writeln!(
+            out,
+            "{} {n} change{} replace{} what a link adopted: the daemon and apply hold {} unless run with --allow-replacement",
+            "!".red().bold(),
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "s" } else { "" },
+            if n == 1 { "it" } else { "them" }
         );
     }
     if plan.actions.iter().any(|a| !a.op.is_ready()) {

@@ -253,6 +253,11 @@ pub struct Plan {
     /// NONE, its API key requirement dropped). The protection guard holds these.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub weakening: BTreeMap<usize, String>,
+    /// By action id: the adopted resource the action replaces because it cannot be changed in
+    /// place (a target group's protocol, type or VPC). Held, with what follows it, until apply or
+    /// the daemon runs with `--allow-replacement`: a replacement can break the path it carries.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub replacing: BTreeMap<usize, String>,
 }
 
 /// Where an operation's text embeds values not known when planning: a method's URI holds the
@@ -337,6 +342,8 @@ impl Plan {
         }
         let weakening = std::mem::take(&mut self.weakening);
         self.weakening = weakening.into_iter().filter_map(|(id, w)| Some((moved(id)?, w))).collect();
+        let replacing = std::mem::take(&mut self.replacing);
+        self.replacing = replacing.into_iter().filter_map(|(id, w)| Some((moved(id)?, w))).collect();
     }
 
     /// Nothing to do, nothing blocked, nothing awaited.

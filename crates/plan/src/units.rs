@@ -313,7 +313,13 @@ pub fn scoped(
         .filter(|(s, _)| owned.contains(&report_unit(s)))
         .map(|(s, r)| (s.clone(), r.clone()))
         .collect();
-    let mut scoped = Plan { actions, reports, fills: plan.fills.clone(), weakening: plan.weakening.clone() };
+    let mut scoped = Plan {
+        actions,
+        reports,
+        fills: plan.fills.clone(),
+        weakening: plan.weakening.clone(),
+        replacing: plan.replacing.clone(),
+    };
     scoped.renumber_made_by(&new_id);
     (scoped, units)
 }

@@ -157,6 +157,7 @@ fn apply_options(allow_weakening: bool) -> ApplyOptions {
         max_wait: Duration::from_secs(1),
         max_rounds: 30,
         allow_weakening,
+        allow_replacement: false,
     }
 }
 

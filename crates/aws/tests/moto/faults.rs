@@ -88,6 +88,7 @@ async fn run<C: Cloud>(f: Arc<Faulty<C>>, n: &Nets, what: &str) -> Vec<String> {
         max_wait: Duration::from_secs(1),
         max_rounds: 30,
         allow_weakening: false,
+        allow_replacement: false,
     };
     let r = engine.apply(&d, &opts).await;
     assert!(r.converged, "{what}: did not converge: failed {:?}\nremaining {:#?}", r.failed, r.remaining);

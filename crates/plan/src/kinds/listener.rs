@@ -293,6 +293,23 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
                 if x.protocol == "TLS" && want_tls.is_none() {
                     p.plan.weakening.insert(a, format!("listener :{} of Link/{name}: TLS -> TCP (backend TLS off)", x.port));
                 }
+                // An adopted listener moving traffic off a target group crosslink did not build
+                // (one that could not be adopted in place) replaces a working path: held until
+                // allowed.
+                let live_tg = x.target_group_arn.as_deref().and_then(|arn| gw.state.target_groups.iter().find(|t| t.arn == arn));
+                let was_adopted = adopted.is_some() || x.tags.contains_key(crate::tags::ADOPTED);
+                if tg_differs
+                    && was_adopted
+                    && let Some(old) = live_tg.filter(|t| !p.owned(&t.tags))
+                {
+                    p.plan.replacing.insert(
+                        a,
+                        format!(
+                            "listener :{} of Link/{name} moves from target group {} ({}), which crosslink did not build, to {}",
+                            x.port, old.name, old.arn, tg.arn
+                        ),
+                    );
+                }
             }
             if !leaving && adopted.is_none() {
                 p.tag_drift(

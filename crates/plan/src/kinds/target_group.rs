@@ -230,12 +230,20 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
         .find(|t| t.name == tg_name)
         .or_else(|| mine.iter().find(|t| t.tags.contains_key(tags::ADOPTED)))
         .copied();
+    // A group that cannot be adopted in place is replaced by one of the link's own; the
+    // listener's switch to it is held until allowed (`Plan::replacing`).
+    let mut replaces: Option<(&'a TargetGroup, String)> = None;
     if out.current.is_none()
         && l.spec.adoption == AdoptionPolicy::Adopt
         && let Some(tg) = adoptable(p, cx)?
     {
-        adopt(p, cx, tg, &want_hc)?;
-        return Some(());
+        match unfit(tg, &cx.gw.gw.spec.vpc_id) {
+            None => {
+                adopt(p, cx, tg, &want_hc)?;
+                return Some(());
+            }
+            Some(why) => replaces = Some((tg, why)),
+        }
     }
     let out = &mut cx.out.target_group;
     match out.current {
@@ -265,12 +273,18 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
                 );
                 return None;
             }
+            let reason = match &replaces {
+                Some((old, why)) => Reason::Replaced {
+                    why: format!("target group {} cannot be adopted in place: {why}", old.name),
+                },
+                None => Reason::Missing,
+            };
             let a = p.add(
                 subject,
                 account,
                 format!("target group {tg_name}"),
                 Verb::Create,
-                Reason::Missing,
+                reason,
                 Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
                     name: tg_name.clone(),
                     vpc_id: cx.gw.gw.spec.vpc_id.clone(),
@@ -281,6 +295,13 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
                 vec![],
             );
             (out.arn, out.action) = (Ref::created(format!("target group {tg_name}"), a, Output::Id), Some(a));
+            if let Some((old, why)) = &replaces {
+                // The listener's switch to it is what replaces the path: held (`listener::plan`).
+                p.report(subject).warnings.push(format!(
+                    "target group {} cannot be adopted in place ({why}): {tg_name} replaces it, and the listener's switch is held until apply or the daemon runs with --allow-replacement; the old group is not crosslink's and stays",
+                    old.name
+                ));
+            }
         }
     }
     let current = out.current.map(|t| t.arn.clone());
@@ -316,7 +337,7 @@ fn adoptable<'a>(p: &mut Planner<'a>, cx: &LinkCx<'a, '_>) -> Option<Option<&'a 
                 subject,
                 "OwnedByAnotherInstance",
                 format!("the {what} on :{port} belongs to crosslink instance `{instance}`: it is never adopted"),
-                Some(format!("release it from `{instance}` first (deletionPolicy: Retain, then remove its tags), or choose another listenerPort")),
+                Some(format!("release it from `{instance}` first (deletionPolicy: Retain, then crosslink release --instance {instance}), or choose another listenerPort")),
             );
             return None;
         }
@@ -326,30 +347,24 @@ fn adoptable<'a>(p: &mut Planner<'a>, cx: &LinkCx<'a, '_>) -> Option<Option<&'a 
     Some(tg)
 }
 
-/// Takes over a target group built without crosslink: tagged as the link's (with `adopted`, so
-/// that its own name stays), its health check repaired in place. A group that cannot serve the
-/// link without being replaced (not TCP, not of type ip, in another VPC) is a problem: replacing it
-/// would break the path it carries.
-fn adopt<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>, tg: &'a TargetGroup, want_hc: &HealthCheckSettings) -> Option<()> {
-    let (l, subject, account) = (cx.link, &cx.subject, cx.gw.account.as_str());
-    let vpc = &cx.gw.gw.spec.vpc_id;
+/// Why a target group cannot serve a link without being replaced (what cannot change in place:
+/// not TCP, not of type ip, in another VPC), if it cannot.
+fn unfit(tg: &TargetGroup, vpc: &str) -> Option<String> {
     let unfit: Vec<String> = [
         (tg.protocol != "TCP").then(|| format!("protocol {} (the link needs TCP)", tg.protocol)),
         (tg.target_type != "ip").then(|| format!("target type {} (the link needs ip)", tg.target_type)),
-        (&tg.vpc_id != vpc).then(|| format!("VPC {} (the link needs the gateway's {vpc})", tg.vpc_id)),
+        (tg.vpc_id != vpc).then(|| format!("VPC {} (the link needs the gateway's {vpc})", tg.vpc_id)),
     ]
     .into_iter()
     .flatten()
     .collect();
-    if !unfit.is_empty() {
-        p.problem(
-            subject,
-            "AdoptionNeedsReplacement",
-            format!("target group {} cannot be adopted in place: {}", tg.name, unfit.join(", ")),
-            Some("crosslink replaces nothing while adopting: move the listener to a TCP target group of type ip in the gateway VPC, or remove `adoption` and free the port".into()),
-        );
-        return None;
-    }
+    (!unfit.is_empty()).then(|| unfit.join(", "))
+}
+
+/// Takes over a target group built without crosslink: tagged as the link's (with `adopted`, so
+/// that its own name stays), its health check repaired in place.
+fn adopt<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>, tg: &'a TargetGroup, want_hc: &HealthCheckSettings) -> Option<()> {
+    let (l, subject, account) = (cx.link, &cx.subject, cx.gw.account.as_str());
     let rule = format!("by the forward action of listener :{} on the gateway's load balancer", l.spec.listener_port);
     let resource = format!("target group {} ({})", tg.name, tg.arn);
     p.adopt(ResourceKind::TargetGroup, subject, account, resource, &tg.arn, &tg.tags, &cx.want_tags, rule)?;
