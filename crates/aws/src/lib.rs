@@ -22,5 +22,8 @@ pub use cloud::{AwsCloud, CallObserver, CallRecord};
 pub use errors::{classify, from_sdk};
 pub use queue::SqsQueue;
 pub use ratelimit::{Bucket, Limiter, RateLimits, RateOverride, bucket_for};
-pub use seed::{SeededVpc, seed_api_gateway_logging_role, seed_network, seed_route_table, seed_web_acl};
+pub use seed::{
+    HandBuiltLink, SeededVpc, seed_api_gateway_logging_role, seed_link_by_hand, seed_network, seed_route_table,
+    seed_web_acl,
+};
 pub use session::{Connector, Session, SessionError};

@@ -143,3 +143,183 @@ pub async fn seed_web_acl(session: &Session, name: &str) -> Result<String, Cloud
         .map_err(|e| from_sdk(&e))?;
     out.summary().and_then(|s| s.arn()).map(str::to_string).ok_or_else(|| missing("web ACL"))
 }
+
+/// The ids of a link built by hand (`seed_link_by_hand`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandBuiltLink {
+    pub load_balancer_arn: String,
+    pub dns_name: String,
+    pub target_group_arn: String,
+    pub listener_arn: String,
+    pub peering_id: String,
+    pub vpc_link_id: String,
+    pub rest_api_id: String,
+    /// The ids of `/payments` and `/payments/{proxy+}`.
+    pub resource_ids: [String; 2],
+}
+
+/// A link built without crosslink, the way an engineer does it step by step in the console (the
+/// brownfield that `crosslink discover` and `adoption: Adopt` take over): in the gateway account an
+/// internal NLB `legacy-nlb` in `gw`'s subnets, an IP target group `payments-tg` (TCP 8080, a 10 s
+/// health check) with `target_ip`:8080, a TCP listener on 9001; a peering from `gw` to `svc`
+/// accepted by the service account, with a route each way; a VPC link to the NLB; a REST API
+/// `legacy-api` whose `/payments` and `/payments/{proxy+}` forward (HTTP_PROXY, ANY) through it to
+/// `http://<nlb>:9001/payments[/{proxy}]`, deployed to `prod`. No crosslink tag anywhere.
+pub async fn seed_link_by_hand(
+    gw_session: &Session,
+    svc_session: &Session,
+    gw: &SeededVpc,
+    svc: &SeededVpc,
+    target_ip: &str,
+) -> Result<HandBuiltLink, CloudError> {
+    use aws_sdk_apigateway::types::{ConnectionType, IntegrationType};
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, TargetDescription,
+        TargetTypeEnum,
+    };
+    let (gw_ec2, svc_ec2) =
+        (aws_sdk_ec2::Client::new(&gw_session.config), aws_sdk_ec2::Client::new(&svc_session.config));
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&gw_session.config);
+    let apigw = aws_sdk_apigateway::Client::new(&gw_session.config);
+    let id = |v: Option<&str>, what: &str| v.map(str::to_string).ok_or_else(|| missing(what));
+
+    // 1. The load balancer, its target group (a target in the service VPC) and listener.
+    let lb = elb
+        .create_load_balancer()
+        .name("legacy-nlb")
+        .r#type(LoadBalancerTypeEnum::Network)
+        .scheme(LoadBalancerSchemeEnum::Internal)
+        .set_subnets(Some(gw.subnet_ids.clone()))
+        .send()
+        .await
+        .map_err(|e| from_sdk(&e))?;
+    let lb = lb.load_balancers().first().ok_or_else(|| missing("load balancer"))?;
+    let (load_balancer_arn, dns_name) = (id(lb.load_balancer_arn(), "load balancer")?, id(lb.dns_name(), "DNS name")?);
+    let tg = elb
+        .create_target_group()
+        .name("payments-tg")
+        .protocol(ProtocolEnum::Tcp)
+        .port(8080)
+        .vpc_id(&gw.vpc_id)
+        .target_type(TargetTypeEnum::Ip)
+        .health_check_interval_seconds(10)
+        .send()
+        .await
+        .map_err(|e| from_sdk(&e))?;
+    let target_group_arn = id(tg.target_groups().first().and_then(|t| t.target_group_arn()), "target group")?;
+    let target = TargetDescription::builder().id(target_ip).port(8080).availability_zone("all").build();
+    elb.register_targets()
+        .target_group_arn(&target_group_arn)
+        .targets(target)
+        .send()
+        .await
+        .map_err(|e| from_sdk(&e))?;
+    let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&target_group_arn).build();
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(&load_balancer_arn)
+        .protocol(ProtocolEnum::Tcp)
+        .port(9001)
+        .default_actions(forward)
+        .send()
+        .await
+        .map_err(|e| from_sdk(&e))?;
+    let listener_arn = id(listener.listeners().first().and_then(|l| l.listener_arn()), "listener")?;
+
+    // 2. The peering, accepted by the service account, with a route each way.
+    let pcx = gw_ec2
+        .create_vpc_peering_connection()
+        .vpc_id(&gw.vpc_id)
+        .peer_vpc_id(&svc.vpc_id)
+        .peer_owner_id(&svc_session.account_id)
+        .peer_region(&svc_session.region)
+        .send()
+        .await
+        .map_err(|e| from_sdk(&e))?;
+    let peering_id = id(pcx.vpc_peering_connection().and_then(|p| p.vpc_peering_connection_id()), "peering")?;
+    svc_ec2
+        .accept_vpc_peering_connection()
+        .vpc_peering_connection_id(&peering_id)
+        .send()
+        .await
+        .map_err(|e| from_sdk(&e))?;
+    for (ec2, rtb, dest) in [(&gw_ec2, &gw.route_table_id, svc.cidr), (&svc_ec2, &svc.route_table_id, gw.cidr)] {
+        ec2.create_route()
+            .route_table_id(rtb)
+            .destination_cidr_block(dest.to_string())
+            .vpc_peering_connection_id(&peering_id)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&e))?;
+    }
+
+    // 3. The VPC link, the API and its methods, the deployment.
+    let link = apigw
+        .create_vpc_link()
+        .name("legacy-link")
+        .target_arns(&load_balancer_arn)
+        .send()
+        .await
+        .map_err(|e| from_sdk(&e))?;
+    let vpc_link_id = id(link.id(), "VPC link")?;
+    let api = apigw.create_rest_api().name("legacy-api").send().await.map_err(|e| from_sdk(&e))?;
+    let rest_api_id = id(api.id(), "REST API")?;
+    let root = apigw.get_resources().rest_api_id(&rest_api_id).send().await.map_err(|e| from_sdk(&e))?;
+    let root = id(root.items().iter().find(|r| r.path() == Some("/")).and_then(|r| r.id()), "root resource")?;
+    let payments = apigw
+        .create_resource()
+        .rest_api_id(&rest_api_id)
+        .parent_id(&root)
+        .path_part("payments")
+        .send()
+        .await
+        .map_err(|e| from_sdk(&e))?;
+    let payments = id(payments.id(), "resource")?;
+    let proxy = apigw
+        .create_resource()
+        .rest_api_id(&rest_api_id)
+        .parent_id(&payments)
+        .path_part("{proxy+}")
+        .send()
+        .await
+        .map_err(|e| from_sdk(&e))?;
+    let proxy = id(proxy.id(), "resource")?;
+    for (resource, uri) in [
+        (&payments, format!("http://{dns_name}:9001/payments")),
+        (&proxy, format!("http://{dns_name}:9001/payments/{{proxy}}")),
+    ] {
+        apigw
+            .put_method()
+            .rest_api_id(&rest_api_id)
+            .resource_id(resource)
+            .http_method("ANY")
+            .authorization_type("NONE")
+            .send()
+            .await
+            .map_err(|e| from_sdk(&e))?;
+        apigw
+            .put_integration()
+            .rest_api_id(&rest_api_id)
+            .resource_id(resource)
+            .http_method("ANY")
+            .r#type(IntegrationType::HttpProxy)
+            .integration_http_method("ANY")
+            .uri(uri)
+            .connection_type(ConnectionType::VpcLink)
+            .connection_id(&vpc_link_id)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&e))?;
+    }
+    apigw.create_deployment().rest_api_id(&rest_api_id).stage_name("prod").send().await.map_err(|e| from_sdk(&e))?;
+    Ok(HandBuiltLink {
+        load_balancer_arn,
+        dns_name,
+        target_group_arn,
+        listener_arn,
+        peering_id,
+        vpc_link_id,
+        rest_api_id,
+        resource_ids: [payments, proxy],
+    })
+}

@@ -130,3 +130,85 @@ async fn plan_apply_plan_and_invalid_input_changes_nothing() {
     assert!(out.contains("- delete listener :9002") && out.contains("no longer desired"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 17 with the binary: a link built by hand is discovered (`discover --out`), planned
+/// (`adopt …`, exit 2), applied and then in sync (`plan` exit 0); later, removed from the YAML
+/// (kept: discover wrote `deletionPolicy: Retain`), it is released: `--dry-run` shows the
+/// `release` lines and changes nothing, `release` removes crosslink's tags, and `plan` stays at 0.
+#[tokio::test]
+async fn discover_adopt_then_release_with_the_binary() {
+    let moto = Moto::start();
+    let seeded = seed(&moto).await;
+    let cloud = AwsCloud::new(Connector::static_credentials(&moto.endpoint, REGION, ACCESS_KEY, SECRET_KEY).await);
+    let d: DesiredState = crosslink_desired::load_str(Path::new("a.yaml"), accounts()).unwrap();
+    let (gw, svc) = (
+        cloud.session(d.account("shared").unwrap()).await.unwrap(),
+        cloud.session(d.account("payments").unwrap()).await.unwrap(),
+    );
+    let hand = crosslink_aws::seed_link_by_hand(&gw, &svc, &seeded.gw, &seeded.svc, "10.20.1.15").await.unwrap();
+
+    let dir = crosslink_testkit::scratch_dir("e2e-brownfield");
+    let accounts_file = dir.join("accounts.yaml");
+    std::fs::write(&accounts_file, accounts()).unwrap();
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let discovered = state.join("discovered.yaml");
+    let out = run(
+        &moto,
+        &[
+            "discover",
+            accounts_file.to_str().unwrap(),
+            "--gateway-account",
+            "shared",
+            "--out",
+            discovered.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Discovered 1 gateway(s) and 1 link(s); 0 thing(s) not expressed."), "{}", text(&out));
+    let yaml = std::fs::read_to_string(&discovered).unwrap();
+    assert!(yaml.contains(&hand.vpc_link_id) && yaml.contains("adoption: Adopt"), "{yaml}");
+    let s = state.to_str().unwrap();
+
+    let plan = run(&moto, &["plan", s]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    let out = text(&plan);
+    assert!(out.contains(&format!("adopt listener :9001 ({})", hand.listener_arn)), "{out}");
+    assert!(out.contains("Plan: 0 to create"), "{out}");
+    let apply = run(&moto, &["apply", "--timeout", "60s", s]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let plan = run(&moto, &["plan", s]);
+    assert_eq!(plan.status.code(), Some(0), "in sync after the adoption:\n{}", text(&plan));
+
+    // Handed back: the link leaves the YAML (kept), then is released with its pair's peering.
+    let gateway_only: Vec<&str> = yaml.split("\n---\n").filter(|doc| !doc.contains("kind: Link")).collect();
+    std::fs::write(&discovered, gateway_only.join("\n---\n")).unwrap();
+    let apply = run(&moto, &["apply", "--timeout", "60s", s]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let pair = format!("Peering/{}/{}", seeded.gw.vpc_id, seeded.svc.vpc_id);
+    let args = |dry: bool| {
+        let mut a = vec!["release", s, "--object", "Link/payments-tg", "--object", pair.as_str()];
+        if dry {
+            a.push("--dry-run");
+        }
+        a
+    };
+    let dry = run(&moto, &args(true));
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    let peering_line = format!("release peering {}", hand.peering_id);
+    for line in ["release listener :9001", "release target group payments-tg", peering_line.as_str()] {
+        assert!(text(&dry).contains(line), "{line}:\n{}", text(&dry));
+    }
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&gw.config);
+    let keys = async || -> Vec<String> {
+        let t = elb.describe_tags().resource_arns(&hand.target_group_arn).send().await.unwrap();
+        t.tag_descriptions()[0].tags().iter().filter_map(|t| t.key()).map(str::to_string).collect()
+    };
+    assert!(keys().await.iter().any(|k| k == "crosslink.dev/managed-by"), "a dry run changes nothing");
+    let release = run(&moto, &args(false));
+    assert_eq!(release.status.code(), Some(0), "{}", text(&release));
+    assert!(text(&release).contains("Released: 3 resource(s), 0 failed."), "{}", text(&release));
+    assert!(keys().await.iter().all(|k| !k.starts_with("crosslink.dev/")), "{:?}", keys().await);
+    let plan = run(&moto, &["plan", s]);
+    assert_eq!(plan.status.code(), Some(0), "left alone after the release:\n{}", text(&plan));
+}

@@ -1285,121 +1285,24 @@ struct Hand {
     target: TargetDescription,
 }
 
-/// A whole link built by hand with the SDK, as an engineer would in the console: an internal NLB
-/// `legacy-nlb`, an IP target group `payments-tg` with a target and a 10 s health check, a TCP
-/// listener on 9001, a peering requested and accepted with a route each way, a VPC link, a REST
-/// API `legacy-api` with `/payments` and `/payments/{proxy+}` (HTTP_PROXY through the VPC link),
-/// deployed to `prod`.
+/// A whole link built by hand with the SDK, as an engineer would in the console
+/// (`crosslink_aws::seed_link_by_hand`), from gateway VPC to service VPC A, target 10.20.1.10.
 async fn hand_build(f: &Fixture, accounts: &DesiredState) -> Hand {
-    use aws_sdk_elasticloadbalancingv2::types::{
-        Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
-    };
-    let (gw_cfg, a_cfg) = (f.clients(accounts, "shared").await, f.clients(accounts, "svc-a").await);
-    let (gw_ec2, a_ec2) = (aws_sdk_ec2::Client::new(&gw_cfg), aws_sdk_ec2::Client::new(&a_cfg));
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&gw_cfg);
-    let apigw = aws_sdk_apigateway::Client::new(&gw_cfg);
-
-    // 1. The load balancer, its target group (a target in the service VPC) and listener.
-    let lb = elb
-        .create_load_balancer()
-        .name("legacy-nlb")
-        .r#type(LoadBalancerTypeEnum::Network)
-        .scheme(LoadBalancerSchemeEnum::Internal)
-        .set_subnets(Some(f.gw.subnet_ids.clone()))
-        .send()
-        .await
-        .unwrap();
-    let lb = &lb.load_balancers()[0];
-    let (lb_arn, dns) = (lb.load_balancer_arn().unwrap().to_string(), lb.dns_name().unwrap().to_string());
-    let tg = elb
-        .create_target_group()
-        .name("payments-tg")
-        .protocol(ProtocolEnum::Tcp)
-        .port(8080)
-        .vpc_id(&f.gw.vpc_id)
-        .target_type(TargetTypeEnum::Ip)
-        .health_check_interval_seconds(10)
-        .send()
-        .await
-        .unwrap();
-    let tg_arn = tg.target_groups()[0].target_group_arn().unwrap().to_string();
-    let target = TargetDescription::builder().id("10.20.1.10").port(8080).availability_zone("all").build();
-    elb.register_targets().target_group_arn(&tg_arn).targets(target.clone()).send().await.unwrap();
-    let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&tg_arn).build();
-    let listener = elb
-        .create_listener()
-        .load_balancer_arn(&lb_arn)
-        .protocol(ProtocolEnum::Tcp)
-        .port(9001)
-        .default_actions(forward)
-        .send()
-        .await
-        .unwrap();
-    let listener_arn = listener.listeners()[0].listener_arn().unwrap().to_string();
-
-    // 2. The peering, accepted by the service account, with a route each way.
-    let pcx = gw_ec2
-        .create_vpc_peering_connection()
-        .vpc_id(&f.gw.vpc_id)
-        .peer_vpc_id(&f.a.vpc_id)
-        .peer_owner_id(SVC_A)
-        .peer_region("eu-central-1")
-        .send()
-        .await
-        .unwrap();
-    let pcx = pcx.vpc_peering_connection().unwrap().vpc_peering_connection_id().unwrap().to_string();
-    a_ec2.accept_vpc_peering_connection().vpc_peering_connection_id(&pcx).send().await.unwrap();
-    for (ec2, rtb, dest) in
-        [(&gw_ec2, &f.gw.route_table_id, "10.20.0.0/16"), (&a_ec2, &f.a.route_table_id, "10.1.0.0/16")]
-    {
-        ec2.create_route()
-            .route_table_id(rtb)
-            .destination_cidr_block(dest)
-            .vpc_peering_connection_id(&pcx)
-            .send()
-            .await
-            .unwrap();
+    let session = |name: &str| f.cloud.session(accounts.account(name).unwrap());
+    let (gw, svc) = (session("shared").await.unwrap(), session("svc-a").await.unwrap());
+    let h = crosslink_aws::seed_link_by_hand(&gw, &svc, &f.gw, &f.a, "10.20.1.10").await.unwrap();
+    let [payments, proxy] = h.resource_ids;
+    Hand {
+        lb_arn: h.load_balancer_arn,
+        tg_arn: h.target_group_arn,
+        listener_arn: h.listener_arn,
+        pcx: h.peering_id,
+        vpc_link: h.vpc_link_id,
+        api: h.rest_api_id,
+        payments,
+        proxy,
+        target: TargetDescription::builder().id("10.20.1.10").port(8080).availability_zone("all").build(),
     }
-
-    // 3. The VPC link, the API and its methods, the deployment.
-    let vpc_link = apigw.create_vpc_link().name("legacy-link").target_arns(&lb_arn).send().await.unwrap();
-    let vpc_link = vpc_link.id().unwrap().to_string();
-    let api = apigw.create_rest_api().name("legacy-api").send().await.unwrap().id().unwrap().to_string();
-    let root = apigw.get_resources().rest_api_id(&api).send().await.unwrap().items()[0].id().unwrap().to_string();
-    let payments =
-        apigw.create_resource().rest_api_id(&api).parent_id(&root).path_part("payments").send().await.unwrap();
-    let payments = payments.id().unwrap().to_string();
-    let proxy =
-        apigw.create_resource().rest_api_id(&api).parent_id(&payments).path_part("{proxy+}").send().await.unwrap();
-    let proxy = proxy.id().unwrap().to_string();
-    for (resource, uri) in
-        [(&payments, format!("http://{dns}:9001/payments")), (&proxy, format!("http://{dns}:9001/payments/{{proxy}}"))]
-    {
-        apigw
-            .put_method()
-            .rest_api_id(&api)
-            .resource_id(resource)
-            .http_method("ANY")
-            .authorization_type("NONE")
-            .send()
-            .await
-            .unwrap();
-        apigw
-            .put_integration()
-            .rest_api_id(&api)
-            .resource_id(resource)
-            .http_method("ANY")
-            .r#type(IntegrationType::HttpProxy)
-            .integration_http_method("ANY")
-            .uri(uri)
-            .connection_type(ConnectionType::VpcLink)
-            .connection_id(&vpc_link)
-            .send()
-            .await
-            .unwrap();
-    }
-    apigw.create_deployment().rest_api_id(&api).stage_name("prod").send().await.unwrap();
-    Hand { lb_arn, tg_arn, listener_arn, pcx, vpc_link, api, payments, proxy, target }
 }
 
 /// Issue 17 (discover and adopt): a whole link built by hand with the SDK, as an engineer would
