@@ -2970,3 +2970,77 @@ async fn an_unfit_adopted_target_group_is_replaced_only_when_allowed() {
     let (_, plan) = engine(&f).plan(&d).await;
     assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
 }
+
+/// Issue 17: a peering of a link's VPC pair requested the other way, from the service VPC, is
+/// refused with a reason (crosslink manages the requester's side), with or without adoption: no
+/// second peering is requested (AWS would refuse it) and nothing is changed.
+#[tokio::test]
+async fn a_peering_requested_from_the_service_side_is_refused_not_duplicated() {
+    use crosslink_plan::kinds::PeeringOp;
+    use crosslink_plan::op::Ref;
+
+    let f = world();
+    let pcx = f
+        .apply(
+            SVC_A,
+            &Op::Peering(PeeringOp::CreateVpcPeeringConnection {
+                vpc_id: A_VPC.into(),
+                peer_vpc_id: GW_VPC.into(),
+                peer_owner_id: GW.into(),
+                peer_region: "eu-central-1".into(),
+                tags: Default::default(),
+            }),
+        )
+        .unwrap()
+        .created
+        .unwrap();
+    f.apply(GW, &Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: Ref::Known(pcx.clone()) })).unwrap();
+    for extra in ["", "  adoption: Adopt\n"] {
+        let d = desired(&(accounts() + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", extra)));
+        let (_, plan) = engine(&f).plan(&d).await;
+        let problems: Vec<String> =
+            plan.reports.values().flat_map(|r| &r.problems).map(|p| format!("{}: {}", p.code, p.message)).collect();
+        assert!(
+            problems.iter().any(|m| m.starts_with("PeeringExists")
+                && m.contains(&pcx)
+                && m.contains("requested from the service VPC")),
+            "{problems:?}"
+        );
+        assert!(!plan.actions.iter().any(|a| matches!(a.op, Op::Peering(_))), "{:#?}", plan.actions);
+    }
+}
+
+/// Issue 17 (release of a gateway): a gateway and its link, both `deletionPolicy: Retain`, leave
+/// the desired state; releasing them with the pair's peering removes crosslink's tag keys from the
+/// load balancer (RemoveTags), the VPC link and the REST API (UntagResource), the listener, target
+/// group and peering; user tags stay, and a plan of the desired state left changes nothing.
+#[tokio::test]
+async fn a_released_gateway_keeps_its_user_tags_and_loses_crosslink_s() {
+    let f = world();
+    let retained =
+        accounts().replace(
+            "api: {name: open-banking, stage: v1}",
+            "api: {name: open-banking, stage: v1}\n  deletionPolicy: Retain\n  tags: {cost-center: platform}",
+        ) + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "  deletionPolicy: Retain\n");
+    converge(&f, &desired(&retained)).await;
+    let only_accounts =
+        accounts().split("\n---\n").filter(|d| !d.contains("kind: Gateway")).collect::<Vec<_>>().join("\n---\n");
+    let d = desired(&only_accounts);
+    converge(&f, &d).await;
+    let objects =
+        [Subject::Gateway("edge".into()), Subject::Link("pay".into()), Subject::Peering(GW_VPC.into(), A_VPC.into())];
+    let (plan, executed) = engine(&f).release(&d, &objects, false).await;
+    assert!(!plan.has_problems(), "{plan:#?}");
+    let ops: BTreeSet<&str> = plan.actions.iter().map(|a| a.op.name()).collect();
+    assert_eq!(ops, BTreeSet::from(["DeleteTags", "RemoveTags", "UntagResource"]));
+    assert_eq!(executed.len(), 6, "NLB, VPC link, REST API, listener, target group, peering: {:#?}", plan.actions);
+    assert!(executed.iter().all(|e| matches!(e.result, ActionResult::Done { .. })), "{executed:#?}");
+    let st = state(&f, GW);
+    let ours = |t: &crosslink_plan::observed::Tags| t.keys().filter(|k| k.starts_with("crosslink.dev/")).count();
+    for t in [&st.load_balancers[0].tags, &st.vpc_links[0].tags, &st.rest_apis[0].tags] {
+        assert_eq!((ours(t), t.get("cost-center").map(String::as_str)), (0, Some("platform")), "{t:?}");
+    }
+    assert_eq!(ours(&st.listeners[0].tags) + ours(&st.target_groups[0].tags) + ours(&live_peerings(&f)[0].tags), 0);
+    let (_, plan) = engine(&f).plan(&d).await;
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+}

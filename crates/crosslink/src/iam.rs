@@ -1150,6 +1150,12 @@ mod tests {
                 );
                 (Gateway, vec![req("apigateway:PUT", f.apigw(&format!("/tags/{encoded}")), tags)])
             }
+            ("apigateway", "UntagResource") => {
+                let link_arn = format!("arn:aws:apigateway:{}::/vpclinks/vl1b2c", f.gw_region);
+                let encoded = link_arn.replace(':', "%3A").replace('/', "%2F");
+                let keys = ctx(&[("aws:TagKeys", MANAGED_BY), ("aws:TagKeys", "crosslink.dev/owner")]);
+                (Gateway, vec![req("apigateway:DELETE", f.apigw(&format!("/tags/{encoded}")), keys)])
+            }
             _ => return None,
         };
         Some(r)

@@ -220,13 +220,15 @@ impl Units {
             | Op::VpcLink(VpcLinkOp::CreateVpcLink { load_balancer_arn: r, .. }) => {
                 known(r).and_then(|arn| self.elb_unit(st, &arn))
             }
-            Op::VpcLink(VpcLinkOp::DeleteVpcLink { id }) | Op::VpcLink(VpcLinkOp::TagVpcLink { id, .. }) => {
+            Op::VpcLink(VpcLinkOp::DeleteVpcLink { id })
+            | Op::VpcLink(VpcLinkOp::TagVpcLink { id, .. })
+            | Op::VpcLink(VpcLinkOp::UntagVpcLink { id, .. }) => {
                 let link = st.vpc_links.iter().find(|v| &v.id == id)?;
                 link.target_arns.iter().find_map(|arn| self.elb_unit(st, arn))
             }
-            Op::RestApi(RestApiOp::DeleteRestApi { id }) | Op::RestApi(RestApiOp::TagRestApi { id, .. }) => {
-                self.api_unit(account, st, id)
-            }
+            Op::RestApi(RestApiOp::DeleteRestApi { id })
+            | Op::RestApi(RestApiOp::TagRestApi { id, .. })
+            | Op::RestApi(RestApiOp::UntagRestApi { id, .. }) => self.api_unit(account, st, id),
             Op::ApiResource(ApiResourceOp::DeleteResource { rest_api_id, .. })
             | Op::Method(MethodOp::DeleteMethod { rest_api_id, .. })
             | Op::Authorizer(AuthorizerOp::UpdateAuthorizer { rest_api_id, .. })

@@ -356,9 +356,11 @@ fn op_text(op: &Op) -> String {
         }
         Op::VpcLink(VpcLinkOp::DeleteVpcLink { id }) => format!("id={id}"),
         Op::VpcLink(VpcLinkOp::TagVpcLink { id, tags: t }) => format!("id={id} tags={}", tags(t)),
+        Op::VpcLink(VpcLinkOp::UntagVpcLink { id, keys }) => format!("id={id} keys={}", keys.join(",")),
         Op::RestApi(RestApiOp::CreateRestApi { name, tags: t }) => format!("name={name} tags={}", tags(t)),
         Op::RestApi(RestApiOp::DeleteRestApi { id }) => format!("id={id}"),
         Op::RestApi(RestApiOp::TagRestApi { id, tags: t }) => format!("id={id} tags={}", tags(t)),
+        Op::RestApi(RestApiOp::UntagRestApi { id, keys }) => format!("id={id} keys={}", keys.join(",")),
         Op::ApiResource(ApiResourceOp::CreateResource { rest_api_id, parent_id, path_part, path }) => {
             format!("restApiId={} parentId={} pathPart={path_part} path={path}", r(rest_api_id), r(parent_id))
         }

@@ -155,6 +155,12 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &RestApiOp) -> Resul
             ctx.write(&super::stage::TAG, &arn, req.send()).await?;
             done()
         }
+        UntagRestApi { id, keys } => {
+            let arn = format!("arn:aws:apigateway:{}::/restapis/{id}", c.session.region);
+            let req = c.apigateway.untag_resource().resource_arn(&arn).set_tag_keys(Some(keys.clone()));
+            ctx.write(&super::stage::UNTAG, &arn, req.send()).await?;
+            done()
+        }
     }
 }
 

@@ -24,6 +24,8 @@ pub const CREATE_DEPLOYMENT: Call = Call::write(
     &[Bucket::ApiGatewayCreateDeployment, Bucket::ApiGateway],
 );
 pub const TAG: Call = Call::write(ApiGateway, "TagResource", &["apigateway:PUT"], &[Bucket::ApiGateway]);
+/// Removes crosslink's tags from a VPC link or REST API (`crosslink release`).
+pub const UNTAG: Call = Call::write(ApiGateway, "UntagResource", &["apigateway:DELETE"], &[Bucket::ApiGateway]);
 pub const UPDATE: Call = Call::write(ApiGateway, "UpdateStage", &["apigateway:PATCH"], &[Bucket::ApiGateway]);
 pub const GET_ACCOUNT: Call = Call::read(ApiGateway, "GetAccount", &["apigateway:GET"], &[Bucket::ApiGateway]);
 
@@ -50,6 +52,15 @@ pub static TAG_STAGES: Grant = Grant {
     condition: TAGGED_REQUEST,
     when: When::Gateways,
     why: "TagResource on the stage (deployed-hash), and on a VPC link or REST API a gateway adopts: the /tags resource type supports no aws:ResourceTag, so the request must carry the managed-by tag and only crosslink's keys",
+};
+
+pub static RELEASE_TAGS: Grant = Grant {
+    sid: "ApiGatewayReleaseCrosslinkTagsNoResourceTag",
+    actions: &["apigateway:DELETE"],
+    resources: &[Resource::ApiGw("/tags/*")],
+    condition: &[CrosslinkTagKeys],
+    when: When::Gateways,
+    why: "crosslink release: UntagResource of crosslink's own tag keys from a VPC link or REST API (the /tags resource type supports no aws:ResourceTag, so only the keys can be limited)",
 };
 
 pub static UPDATE_OWNED: Grant = Grant {
@@ -80,8 +91,17 @@ pub static READ_ACCOUNT: Grant = Grant {
 /// GetStages is granted with the REST API reads.
 pub static KIND: super::Kind = super::Kind {
     name: "stage",
-    calls: &[&GET, &GET_ACCOUNT, &CREATE_DEPLOYMENT, &UPDATE, &TAG],
-    grants: &[&rest_api::READ, &READ_ACCOUNT, &DEPLOY_OWNED, &DEPLOY_REFERENCED, &UPDATE_OWNED, &UPDATE_REFERENCED, &TAG_STAGES],
+    calls: &[&GET, &GET_ACCOUNT, &CREATE_DEPLOYMENT, &UPDATE, &TAG, &UNTAG],
+    grants: &[
+        &rest_api::READ,
+        &READ_ACCOUNT,
+        &DEPLOY_OWNED,
+        &DEPLOY_REFERENCED,
+        &UPDATE_OWNED,
+        &UPDATE_REFERENCED,
+        &TAG_STAGES,
+        &RELEASE_TAGS,
+    ],
 };
 
 // ---- Reading -----------------------------------------------------------------------------------

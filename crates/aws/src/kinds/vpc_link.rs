@@ -138,6 +138,12 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &VpcLinkOp) -> Resul
             ctx.write(&super::stage::TAG, &arn, req.send()).await?;
             done()
         }
+        UntagVpcLink { id, keys } => {
+            let arn = format!("arn:aws:apigateway:{}::/vpclinks/{id}", c.session.region);
+            let req = c.apigateway.untag_resource().resource_arn(&arn).set_tag_keys(Some(keys.clone()));
+            ctx.write(&super::stage::UNTAG, &arn, req.send()).await?;
+            done()
+        }
     }
 }
 

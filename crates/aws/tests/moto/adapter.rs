@@ -799,8 +799,8 @@ async fn a_mutating_call_is_not_sent_once_the_lease_is_lost() {
     assert_eq!(names(&st), vec!["held".to_string()]);
 }
 
-/// Issue 17 (adoption of a gateway): moto's TagResource tags stages only, so the wire format of
-/// tagging a VPC link and a REST API is checked against AWS's documented answer (`204`, no body),
+/// Issue 17 (adoption and release of a gateway): moto's TagResource and UntagResource handle stages
+/// only, so the wire format of tagging and untagging a VPC link and a REST API is checked against AWS's documented answer (`204`, no body),
 /// given by the recording proxy in front of moto: a PUT to `/tags/<the URL-encoded ARN>`
 /// (`arn:aws:apigateway:<region>::/vpclinks/<id>`, `.../restapis/<id>`) whose JSON body holds the
 /// tags; the SDK takes the answer as success.
@@ -844,4 +844,18 @@ async fn tagging_a_vpc_link_and_a_rest_api_puts_their_arns_under_tags() {
         assert_eq!(body["tags"][MANAGED_BY], INSTANCE, "{}", c.body);
         assert_eq!(body["tags"][OWNER], "Gateway/edge", "{}", c.body);
     }
+
+    // Released: DELETE on the same paths (the keys in the query), AWS's answer a 204 too.
+    proxy.answer_next("apigateway:UntagResource", 204, "application/json", "", 2);
+    let keys = vec![MANAGED_BY.to_string(), OWNER.to_string()];
+    exec(&cloud, &gw, Op::VpcLink(VpcLinkOp::UntagVpcLink { id: link.clone(), keys: keys.clone() })).await;
+    exec(&cloud, &gw, Op::RestApi(RestApiOp::UntagRestApi { id: api.clone(), keys })).await;
+    let untagged: Vec<_> = proxy.calls().into_iter().filter(|c| c.operation == "UntagResource").collect();
+    assert_eq!(
+        untagged.iter().map(|c| (c.method.as_str(), c.path.clone())).collect::<Vec<_>>(),
+        [
+            ("DELETE", encoded(format!("arn:aws:apigateway:{REGION}::/vpclinks/{link}"))),
+            ("DELETE", encoded(format!("arn:aws:apigateway:{REGION}::/restapis/{api}"))),
+        ]
+    );
 }

@@ -1418,6 +1418,31 @@ async fn a_released_link_is_adopted_by_a_second_instance() {
         .id
         .clone();
 
+    // A second instance, whose gateway references the same NLB, VPC link and API: while the
+    // resources are the first instance's, it refuses them, naming that instance.
+    let (api, vpc_link) = (gw.rest_apis[0].id.clone(), gw.vpc_links[0].id.clone());
+    let second = accounts_yaml(false)
+        + &f.gateway_yaml()
+            .replace(
+                "loadBalancer: {name: edge-nlb}",
+                &format!("loadBalancer: {{arn: \"{}\"}}\n  vpcLink: {{id: {vpc_link}}}", gw.load_balancers[0].arn),
+            )
+            .replace("api: {name: open-banking, stage: v1}", &format!("api: {{id: {api}, stage: v2}}"))
+        + &ledger("  adoption: Adopt\n");
+    let d2 = desired(&second);
+    let eu = Engine::new(
+        f.cloud.clone(),
+        EngineOptions { settings: Settings { instance: "crosslink-eu".into() }, ..EngineOptions::default() },
+    );
+    let (_, plan) = eu.plan(&d2).await;
+    let problems: Vec<String> =
+        plan.reports.values().flat_map(|r| &r.problems).map(|p| format!("{}: {}", p.code, p.message)).collect();
+    assert!(
+        problems.iter().any(|m| m.starts_with("OwnedByAnotherInstance") && m.contains("`crosslink`")),
+        "{problems:?}"
+    );
+    assert!(plan.actions.iter().all(|a| a.verb != Verb::Adopt), "{plan:#?}");
+
     let objects = [Subject::Link("ledger".into()), Subject::Peering(f.gw.vpc_id.clone(), f.b.vpc_id.clone())];
     let (plan, executed) = f.engine().release(&d, &objects, false).await;
     assert!(!plan.has_problems(), "{plan:#?}");
@@ -1442,21 +1467,7 @@ async fn a_released_link_is_adopted_by_a_second_instance() {
     let (_, plan) = f.engine().plan(&d).await;
     assert!(plan.in_sync(), "{plan:#?}");
 
-    // A second instance adopts them.
-    let (api, vpc_link) = (gw.rest_apis[0].id.clone(), gw.vpc_links[0].id.clone());
-    let second = accounts_yaml(false)
-        + &f.gateway_yaml()
-            .replace(
-                "loadBalancer: {name: edge-nlb}",
-                &format!("loadBalancer: {{arn: \"{}\"}}\n  vpcLink: {{id: {vpc_link}}}", gw.load_balancers[0].arn),
-            )
-            .replace("api: {name: open-banking, stage: v1}", &format!("api: {{id: {api}, stage: v2}}"))
-        + &ledger("  adoption: Adopt\n");
-    let d2 = desired(&second);
-    let eu = Engine::new(
-        f.cloud.clone(),
-        EngineOptions { settings: Settings { instance: "crosslink-eu".into() }, ..EngineOptions::default() },
-    );
+    // Released: the second instance adopts them.
     let (_, plan) = eu.plan(&d2).await;
     assert_eq!(plan.actions.iter().filter(|a| a.verb == Verb::Adopt).count(), 3, "{plan:#?}");
     assert!(plan.actions.iter().all(|a| !a.op.is_delete()), "{plan:#?}");

@@ -41,5 +41,10 @@ pub(super) fn apply(w: &mut World, me: &str, op: &RestApiOp) -> Result<Outcome, 
             x.tags.extend(tags.clone());
             done()
         }
+        UntagRestApi { id, keys } => {
+            let x = w.acct(me).rest_apis.iter_mut().find(|x| &x.id == id).ok_or_else(|| not_found("NotFoundException", id))?;
+            x.tags.retain(|k, _| !keys.contains(k));
+            done()
+        }
     }
 }

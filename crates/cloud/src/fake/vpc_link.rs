@@ -39,5 +39,10 @@ pub(super) fn apply(w: &mut World, me: &str, op: &VpcLinkOp) -> Result<Outcome, 
             v.tags.extend(tags.clone());
             done()
         }
+        UntagVpcLink { id, keys } => {
+            let v = w.acct(me).vpc_links.iter_mut().find(|v| &v.id == id).ok_or_else(|| not_found("NotFoundException", id))?;
+            v.tags.retain(|k, _| !keys.contains(k));
+            done()
+        }
     }
 }

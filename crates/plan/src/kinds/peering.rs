@@ -423,6 +423,26 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut PairCx<'a, '_>) -> Option<(
                 );
                 return None;
             }
+            // One requested the other way, from the service VPC: AWS allows no second peering of
+            // the pair, and crosslink manages the requester's side only.
+            let reversed = gs.peerings.iter().find(|x| {
+                x.requester_vpc == pair.svc_vpc && x.accepter_vpc == gw.spec.vpc_id && !x.status.is_dead()
+            });
+            if let Some(x) = reversed {
+                p.problem(
+                    subject,
+                    "PeeringExists",
+                    format!(
+                        "{} already peers {} and {}, requested from the service VPC: crosslink manages (and adopts) peerings requested from the gateway VPC",
+                        x.id, pair.svc_vpc, gw.spec.vpc_id
+                    ),
+                    Some(format!(
+                        "keep it under the tool that made it and peer another gateway VPC, or replace it in a maintenance window: delete {} and let crosslink request the peering from {}",
+                        x.id, gw.spec.vpc_id
+                    )),
+                );
+                return None;
+            }
             if let Some(foreign) = live.iter().find(|x| !p.owned(&x.tags)) {
                 p.problem(
                     subject,

@@ -55,6 +55,11 @@ pub enum RestApiOp {
         id: String,
         tags: Tags,
     },
+    /// Removes tags (by key) from a REST API (UntagResource on its ARN): `crosslink release`.
+    UntagRestApi {
+        id: String,
+        keys: Vec<String>,
+    },
 }
 
 impl KindOp for RestApiOp {
@@ -67,25 +72,32 @@ impl KindOp for RestApiOp {
             Self::CreateRestApi { .. } => "CreateRestApi",
             Self::DeleteRestApi { .. } => "DeleteRestApi",
             Self::TagRestApi { .. } => "TagResource",
+            Self::UntagRestApi { .. } => "UntagResource",
         }
     }
 
     fn target_id(&self) -> String {
         match self {
             Self::CreateRestApi { name, .. } => name.clone(),
-            Self::DeleteRestApi { id } | Self::TagRestApi { id, .. } => id.clone(),
+            Self::DeleteRestApi { id } | Self::TagRestApi { id, .. } | Self::UntagRestApi { id, .. } => id.clone(),
         }
     }
 
     fn refs(&self) -> Vec<&Ref> {
         match self {
-            Self::CreateRestApi { .. } | Self::DeleteRestApi { .. } | Self::TagRestApi { .. } => vec![],
+            Self::CreateRestApi { .. }
+            | Self::DeleteRestApi { .. }
+            | Self::TagRestApi { .. }
+            | Self::UntagRestApi { .. } => vec![],
         }
     }
 
     fn refs_mut(&mut self) -> Vec<&mut Ref> {
         match self {
-            Self::CreateRestApi { .. } | Self::DeleteRestApi { .. } | Self::TagRestApi { .. } => vec![],
+            Self::CreateRestApi { .. }
+            | Self::DeleteRestApi { .. }
+            | Self::TagRestApi { .. }
+            | Self::UntagRestApi { .. } => vec![],
         }
     }
 
@@ -127,7 +139,10 @@ pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<Op> {
     Some(RestApiOp::TagRestApi { id: id.to_string(), tags }.into())
 }
-pub(crate) use crate::planner::not_releasable as untag_op;
+/// API Gateway tags are removed with `UntagResource` on the resource's ARN.
+pub(crate) fn untag_op(id: &str, keys: Vec<String>) -> Option<Op> {
+    Some(RestApiOp::UntagRestApi { id: id.to_string(), keys }.into())
+}
 
 // ---- Planning (the gateway stage) -------------------------------------------------------------
 

@@ -48,6 +48,11 @@ pub enum VpcLinkOp {
         id: String,
         tags: Tags,
     },
+    /// Removes tags (by key) from a VPC link (UntagResource on its ARN): `crosslink release`.
+    UntagVpcLink {
+        id: String,
+        keys: Vec<String>,
+    },
 }
 
 impl KindOp for VpcLinkOp {
@@ -60,27 +65,28 @@ impl KindOp for VpcLinkOp {
             Self::CreateVpcLink { .. } => "CreateVpcLink",
             Self::DeleteVpcLink { .. } => "DeleteVpcLink",
             Self::TagVpcLink { .. } => "TagResource",
+            Self::UntagVpcLink { .. } => "UntagResource",
         }
     }
 
     fn target_id(&self) -> String {
         match self {
             Self::CreateVpcLink { name, .. } => name.clone(),
-            Self::DeleteVpcLink { id } | Self::TagVpcLink { id, .. } => id.clone(),
+            Self::DeleteVpcLink { id } | Self::TagVpcLink { id, .. } | Self::UntagVpcLink { id, .. } => id.clone(),
         }
     }
 
     fn refs(&self) -> Vec<&Ref> {
         match self {
             Self::CreateVpcLink { load_balancer_arn, .. } => vec![load_balancer_arn],
-            Self::DeleteVpcLink { .. } | Self::TagVpcLink { .. } => vec![],
+            Self::DeleteVpcLink { .. } | Self::TagVpcLink { .. } | Self::UntagVpcLink { .. } => vec![],
         }
     }
 
     fn refs_mut(&mut self) -> Vec<&mut Ref> {
         match self {
             Self::CreateVpcLink { load_balancer_arn, .. } => vec![load_balancer_arn],
-            Self::DeleteVpcLink { .. } | Self::TagVpcLink { .. } => vec![],
+            Self::DeleteVpcLink { .. } | Self::TagVpcLink { .. } | Self::UntagVpcLink { .. } => vec![],
         }
     }
 
@@ -88,7 +94,7 @@ impl KindOp for VpcLinkOp {
         match self {
             // Methods may use a VPC link only once it is AVAILABLE.
             Self::CreateVpcLink { .. } => state == Some("AVAILABLE"),
-            Self::DeleteVpcLink { .. } | Self::TagVpcLink { .. } => true,
+            Self::DeleteVpcLink { .. } | Self::TagVpcLink { .. } | Self::UntagVpcLink { .. } => true,
         }
     }
 
@@ -130,7 +136,10 @@ pub(crate) use crate::planner::nothing_first as before_delete;
 pub(crate) fn tag_op(id: &str, tags: Tags) -> Option<Op> {
     Some(VpcLinkOp::TagVpcLink { id: id.to_string(), tags }.into())
 }
-pub(crate) use crate::planner::not_releasable as untag_op;
+/// API Gateway tags are removed with `UntagResource` on the resource's ARN.
+pub(crate) fn untag_op(id: &str, keys: Vec<String>) -> Option<Op> {
+    Some(VpcLinkOp::UntagVpcLink { id: id.to_string(), keys }.into())
+}
 
 // ---- Planning (the gateway stage) -------------------------------------------------------------
 
