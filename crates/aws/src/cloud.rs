@@ -455,8 +455,10 @@ mod tests {
         assert_eq!(waited[2], Duration::ZERO);
         assert!(waited[3] >= BACKOFF_START, "the call after a throttling answer slows down: {waited:?}");
         assert_eq!((calls[2].outcome, calls[2].code.as_deref()), ("throttled", Some("Throttling")));
-        // Time spent in the limiter is not request time.
-        assert!(calls.iter().all(|c| c.duration < Duration::from_millis(1)), "{calls:?}");
+        // Time spent in the limiter is not request time: a duration is the request's alone, far
+        // below the 5 s waited. (Real time, measured around a ready future: a millisecond bound
+        // failed on a loaded machine, where building the throttling error took 3 ms.)
+        assert!(calls.iter().all(|c| c.duration < Duration::from_secs(1)), "{calls:?}");
     }
 
     #[derive(Debug)]

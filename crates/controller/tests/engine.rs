@@ -140,6 +140,18 @@ fn state(f: &FakeAws, account: &str) -> crosslink_plan::observed::AccountState {
     }
 }
 
+/// A TCP health check of the target's own port, every `interval` seconds (AWS's thresholds).
+fn tcp_check(interval: u16) -> crosslink_plan::kinds::target_group::HealthCheckSettings {
+    crosslink_plan::kinds::target_group::HealthCheckSettings {
+        protocol: "TCP".into(),
+        path: None,
+        port: "traffic-port".into(),
+        interval_seconds: interval,
+        healthy_threshold: 3,
+        unhealthy_threshold: 3,
+    }
+}
+
 fn live_peerings(f: &FakeAws) -> Vec<crosslink_plan::observed::Peering> {
     state(f, GW).peerings.into_iter().filter(|p| !p.status.is_dead()).collect()
 }
@@ -2209,7 +2221,6 @@ async fn backend_tls_converges_repairs_drift_and_switching_it_off_waits_for_allo
 #[tokio::test]
 async fn a_hand_made_listener_and_target_group_are_adopted_in_place() {
     use crosslink_plan::kinds::listener::Listener;
-    use crosslink_plan::kinds::target_group::HealthCheckSettings;
     use crosslink_plan::kinds::{TargetGroupOp, TargetsOp};
     use crosslink_plan::op::Ref;
 
@@ -2218,14 +2229,7 @@ async fn a_hand_made_listener_and_target_group_are_adopted_in_place() {
     converge(&f, &desired(&base)).await;
     let lb = state(&f, GW).load_balancers[0].arn.clone();
     // Made by hand: a target group with two targets and a 10 s health check, and a listener.
-    let hc = HealthCheckSettings {
-        protocol: "TCP".into(),
-        path: None,
-        port: "traffic-port".into(),
-        interval_seconds: 10,
-        healthy_threshold: 3,
-        unhealthy_threshold: 3,
-    };
+    let hc = tcp_check(10);
     let tg = f
         .apply(
             GW,
@@ -2559,7 +2563,6 @@ struct HandChain {
 /// VPC A accepted with a route each way, a VPC link, a REST API `legacy-api` with `/payments` and
 /// `/payments/{proxy+}` forwarding through it, deployed to `prod`.
 fn hand_built_chain(f: &Arc<Faulty<FakeAws>>) -> HandChain {
-    use crosslink_plan::kinds::target_group::HealthCheckSettings;
     use crosslink_plan::kinds::{ApiResourceOp, RestApiOp, TargetGroupOp, TargetsOp, VpcLinkOp};
     use crosslink_plan::op::Ref;
 
@@ -2574,14 +2577,7 @@ fn hand_built_chain(f: &Arc<Faulty<FakeAws>>) -> HandChain {
         }),
     );
     let (lb, dns) = (lb.created.unwrap(), lb.dns_name.unwrap());
-    let hc = HealthCheckSettings {
-        protocol: "TCP".into(),
-        path: None,
-        port: "traffic-port".into(),
-        interval_seconds: 10,
-        healthy_threshold: 3,
-        unhealthy_threshold: 3,
-    };
+    let hc = tcp_check(10);
     let tg = created(
         GW,
         Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
@@ -2879,21 +2875,13 @@ async fn a_hand_built_gateway_is_adopted_by_name_and_by_target() {
 #[tokio::test]
 async fn an_unfit_adopted_target_group_is_replaced_only_when_allowed() {
     use crosslink_plan::kinds::TargetGroupOp;
-    use crosslink_plan::kinds::target_group::HealthCheckSettings;
     use crosslink_plan::op::Ref;
 
     let f = world();
     let base = accounts() + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "");
     converge(&f, &desired(&base)).await;
     let lb = state(&f, GW).load_balancers[0].arn.clone();
-    let hc = HealthCheckSettings {
-        protocol: "TCP".into(),
-        path: None,
-        port: "traffic-port".into(),
-        interval_seconds: 30,
-        healthy_threshold: 3,
-        unhealthy_threshold: 3,
-    };
+    let hc = tcp_check(30);
     let old = f
         .apply(
             GW,

@@ -52,30 +52,23 @@ pub(super) fn apply(w: &mut World, me: &str, op: &LoadBalancerOp) -> Result<Outc
             done()
         }
         AddElbTags { arn, tags } => {
-            let a = &mut w.acct(me).state;
-            let t = a
-                .load_balancers
-                .iter_mut()
-                .find(|x| &x.arn == arn)
-                .map(|x| &mut x.tags)
-                .or_else(|| a.target_groups.iter_mut().find(|x| &x.arn == arn).map(|x| &mut x.tags))
-                .or_else(|| a.listeners.iter_mut().find(|x| &x.arn == arn).map(|x| &mut x.tags))
-                .ok_or_else(|| not_found("LoadBalancerNotFound", arn))?;
-            t.extend(tags.clone());
+            elb_tags(&mut w.acct(me).state, arn)?.extend(tags.clone());
             done()
         }
         RemoveElbTags { arn, keys } => {
-            let a = &mut w.acct(me).state;
-            let t = a
-                .load_balancers
-                .iter_mut()
-                .find(|x| &x.arn == arn)
-                .map(|x| &mut x.tags)
-                .or_else(|| a.target_groups.iter_mut().find(|x| &x.arn == arn).map(|x| &mut x.tags))
-                .or_else(|| a.listeners.iter_mut().find(|x| &x.arn == arn).map(|x| &mut x.tags))
-                .ok_or_else(|| not_found("LoadBalancerNotFound", arn))?;
-            t.retain(|k, _| !keys.contains(k));
+            elb_tags(&mut w.acct(me).state, arn)?.retain(|k, _| !keys.contains(k));
             done()
         }
     }
+}
+
+/// The tags of an ELBv2 resource (load balancer, target group or listener), by its ARN.
+fn elb_tags<'a>(a: &'a mut AccountState, arn: &str) -> Result<&'a mut Tags, CloudError> {
+    a.load_balancers
+        .iter_mut()
+        .find(|x| x.arn == arn)
+        .map(|x| &mut x.tags)
+        .or_else(|| a.target_groups.iter_mut().find(|x| x.arn == arn).map(|x| &mut x.tags))
+        .or_else(|| a.listeners.iter_mut().find(|x| x.arn == arn).map(|x| &mut x.tags))
+        .ok_or_else(|| not_found("LoadBalancerNotFound", arn))
 }
