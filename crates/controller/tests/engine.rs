@@ -3032,3 +3032,76 @@ async fn a_released_gateway_keeps_its_user_tags_and_loses_crosslink_s() {
     let (_, plan) = engine(&f).plan(&d).await;
     assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
 }
+
+/// The hand-built link made TLS by hand: its listener (a certificate, a policy) and its
+/// integrations, https to `host` with the certificate check off.
+fn make_tls_by_hand(f: &FakeAws, hand: &HandChain, host: &str) {
+    use crosslink_plan::kinds::listener::ListenerTls;
+    use crosslink_plan::op::Ref;
+    let tls = ListenerTls { certificate_arn: CERT.into(), ssl_policy: "ELBSecurityPolicy-TLS13-1-2-2021-06".into() };
+    let listener = ListenerOp::ModifyListener {
+        arn: hand.listener.clone(),
+        port: 9001,
+        target_group_arn: Ref::Known(hand.tg.clone()),
+        tls: Some(tls),
+        protocol_changes: true,
+    };
+    f.apply(GW, &Op::Listener(listener)).unwrap();
+    for (id, path, greedy) in [(&hand.payments, "/payments", false), (&hand.proxy, "/payments/{proxy+}", true)] {
+        let method = MethodOp::PutProxyMethod {
+            rest_api_id: Ref::Known(hand.api.clone()),
+            resource_id: Ref::Known(id.clone()),
+            path: path.into(),
+            http_method: "ANY".into(),
+            greedy,
+            uri: crosslink_plan::kinds::method::uri_at(&format!("https://{host}:9001"), "/payments", greedy),
+            vpc_link_id: Ref::Known(hand.vpc_link.clone()),
+            authorization_type: "NONE".into(),
+            authorizer_id: None,
+            authorization_scopes: vec![],
+            api_key_required: false,
+            insecure_skip_verification: true,
+            timeout_millis: None,
+            replace: false,
+        };
+        f.apply(GW, &Op::Method(method)).unwrap();
+    }
+}
+
+/// Issue 17 (discover, TLS to the backend): the hand-built link's listener made TLS by hand and
+/// its integrations https to a name of the service's own, with the certificate check off:
+/// `discover` writes the link's `tls` as found (certificate, policy, server name,
+/// insecureSkipVerification); the plan adopts and changes nothing else, and after the apply it is
+/// in sync. Integrations to the NLB's own amazonaws.com name are left out, with the reason.
+#[tokio::test]
+async fn discover_writes_tls_to_the_backend_as_found() {
+    let only_accounts =
+        accounts().split("\n---\n").filter(|d| !d.contains("kind: Gateway")).collect::<Vec<_>>().join("\n---\n");
+    let f = world();
+    let hand = hand_built_chain(&f);
+    make_tls_by_hand(&f, &hand, "payments.internal.bank.example");
+    let found = engine(&f).discover(&desired(&only_accounts), "shared").await.unwrap();
+    assert_eq!(found.links, 1, "{}\n{:?}", found.yaml, found.notes);
+    let d = desired(&found.yaml);
+    let t = d.links[0].spec.tls.as_ref().expect("tls written");
+    assert_eq!(
+        (t.certificate_arn.as_str(), t.server_name.as_str(), t.ssl_policy.as_str(), t.insecure_skip_verification),
+        (CERT, "payments.internal.bank.example", "ELBSecurityPolicy-TLS13-1-2-2021-06", true)
+    );
+    let (_, plan) = engine(&f).plan(&d).await;
+    assert!(plan.actions.iter().all(|a| matches!(a.verb, Verb::Adopt | Verb::Deploy)), "{:#?}", plan.actions);
+    converge(&f, &d).await;
+
+    // The NLB's own name as the server name cannot be written: said, not dropped.
+    let g = world();
+    let hand = hand_built_chain(&g);
+    let dns = state(&g, GW).load_balancers[0].dns_name.clone();
+    make_tls_by_hand(&g, &hand, &dns);
+    let found = engine(&g).discover(&desired(&only_accounts), "shared").await.unwrap();
+    assert_eq!(found.links, 0, "{}", found.yaml);
+    assert!(
+        found.notes.iter().any(|n| n.contains("listener :9001") && n.contains("amazonaws.com")),
+        "{:?}",
+        found.notes
+    );
+}

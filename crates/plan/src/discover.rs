@@ -72,13 +72,21 @@ fn managed(t: &Tags) -> Option<&str> {
     t.get(MANAGED_BY).map(String::as_str)
 }
 
-/// An integration URI through the load balancer: `http://<dns>:<port><path>`.
-fn through(uri: &str, dns: &str) -> Option<(u16, String)> {
-    let rest = uri.strip_prefix("http://")?;
+/// An integration URI through the load balancer: `http://<dns>:<port><path>`, or
+/// `https://<server name>:<port><path>` where `port` is one of its TLS listeners (`tls_ports`):
+/// the port, the path and, for https, the server name.
+fn through(uri: &str, dns: &str, tls_ports: &BTreeSet<u16>) -> Option<(u16, String, Option<String>)> {
+    let (https, rest) = match uri.strip_prefix("https://") {
+        Some(rest) => (true, rest),
+        None => (false, uri.strip_prefix("http://")?),
+    };
     let (host_port, path) = rest.split_once('/').map_or((rest, String::new()), |(h, p)| (h, format!("/{p}")));
     let (host, port) = host_port.rsplit_once(':')?;
-    (host.eq_ignore_ascii_case(dns)).then_some(())?;
-    Some((port.parse().ok()?, path))
+    let port: u16 = port.parse().ok()?;
+    if https {
+        return tls_ports.contains(&port).then(|| (port, path, Some(host.to_string())));
+    }
+    host.eq_ignore_ascii_case(dns).then_some((port, path, None))
 }
 
 /// One API method that forwards through the load balancer.
@@ -88,9 +96,11 @@ struct Forward<'a> {
     live: &'a ApiMethod,
     port: u16,
     target_path: String,
+    /// The name an https integration sends and checks (TLS to the backend).
+    server_name: Option<String>,
 }
 
-fn forwards<'a>(api: &'a RestApi, dns: &str) -> Vec<Forward<'a>> {
+fn forwards<'a>(api: &'a RestApi, dns: &str, tls_ports: &BTreeSet<u16>) -> Vec<Forward<'a>> {
     let mut out = Vec::new();
     for r in &api.resources {
         for (m, live) in &r.methods {
@@ -98,8 +108,11 @@ fn forwards<'a>(api: &'a RestApi, dns: &str) -> Vec<Forward<'a>> {
             if i.connection_type.as_deref() != Some("VPC_LINK") {
                 continue;
             }
-            let Some((port, target_path)) = i.uri.as_deref().and_then(|u| through(u, dns)) else { continue };
-            out.push(Forward { resource: &r.path, method: m, live, port, target_path });
+            let Some((port, target_path, server_name)) = i.uri.as_deref().and_then(|u| through(u, dns, tls_ports))
+            else {
+                continue;
+            };
+            out.push(Forward { resource: &r.path, method: m, live, port, target_path, server_name });
         }
     }
     out
@@ -154,11 +167,17 @@ pub fn discover(accounts: &[Account], gateway_account: &str, observed: &Observed
             d.notes.push(format!("load balancer {}: no VPC link targets it, so no API reaches it: left out", lb.name));
             continue;
         };
+        let tls_ports: BTreeSet<u16> = gw
+            .listeners
+            .iter()
+            .filter(|x| x.load_balancer_arn == lb.arn && x.protocol == "TLS")
+            .map(|x| x.port)
+            .collect();
         let mut apis: Vec<(&RestApi, Vec<Forward<'_>>)> = gw
             .rest_apis
             .iter()
             .filter(|a| managed(&a.tags).is_none())
-            .map(|a| (a, forwards(a, &lb.dns_name)))
+            .map(|a| (a, forwards(a, &lb.dns_name, &tls_ports)))
             .filter(|(_, f)| !f.is_empty())
             .collect();
         apis.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.name.cmp(&b.0.name)));
@@ -204,11 +223,8 @@ pub fn discover(accounts: &[Account], gateway_account: &str, observed: &Observed
                 d.notes.push(format!("{at}: managed by crosslink instance `{owner}` already, left out"));
                 continue;
             }
-            if x.protocol != "TCP" {
-                d.notes.push(format!(
-                    "{at}: a {} listener is not discovered (only TCP; write its link's tls by hand, with adoption: Adopt)",
-                    x.protocol
-                ));
+            if !matches!(x.protocol.as_str(), "TCP" | "TLS") {
+                d.notes.push(format!("{at}: a {} listener is not discovered (a link's is TCP or TLS)", x.protocol));
                 continue;
             }
             let Some(tg) = x.target_group_arn.as_deref().and_then(|a| gw.target_groups.iter().find(|t| t.arn == a))
@@ -227,6 +243,13 @@ pub fn discover(accounts: &[Account], gateway_account: &str, observed: &Observed
             let ips: Vec<Ipv4Addr> = tg.targets.iter().map(|t| t.ip).collect();
             let Some(svc) = service_of(gw, lb, &ips, &by_id, &mut d.notes, &at) else { continue };
             let methods: Vec<&Forward<'_>> = fwd.iter().filter(|f| f.port == x.port).collect();
+            let tls = match tls_of(x, &methods) {
+                Ok(tls) => tls,
+                Err(why) => {
+                    d.notes.push(format!("{at}: {why}: left out"));
+                    continue;
+                }
+            };
             let Some(routes) = routes(&methods, &at, &mut d.notes) else { continue };
             let name = unique(label(&tg.name), &mut link_names);
             used_accounts.insert(svc.account.metadata.name.as_str());
@@ -235,7 +258,7 @@ pub fn discover(accounts: &[Account], gateway_account: &str, observed: &Observed
                     gw_route_tables.insert(&rt.id);
                 }
             }
-            write_link(&mut link_docs, &name, &gw_name, tg, x.port, &svc, &routes);
+            write_link(&mut link_docs, &name, &gw_name, tg, x.port, &svc, &routes, tls.as_ref());
             ports_written.insert(x.port);
             d.links += 1;
         }
@@ -323,6 +346,39 @@ pub fn discover(accounts: &[Account], gateway_account: &str, observed: &Observed
     out.push_str(&docs);
     d.yaml = out;
     Ok(d)
+}
+
+/// TLS to the backend, as a link writes it (`spec.tls`).
+struct Tls {
+    certificate_arn: String,
+    ssl_policy: Option<String>,
+    server_name: String,
+    insecure_skip_verification: bool,
+}
+
+/// A TLS listener's link TLS: its certificate and policy, and the one server name its methods'
+/// https integrations use. `Err` says why it cannot be written.
+fn tls_of(x: &crate::kinds::listener::Listener, methods: &[&Forward<'_>]) -> Result<Option<Tls>, String> {
+    if x.protocol != "TLS" {
+        return Ok(None);
+    }
+    let names: BTreeSet<&str> = methods.iter().filter_map(|f| f.server_name.as_deref()).collect();
+    let Some(certificate_arn) = x.certificate_arn.clone() else {
+        return Err("a TLS listener without a certificate crosslink can read".into());
+    };
+    let server_name = match names.into_iter().collect::<Vec<_>>().as_slice() {
+        [one] => one.to_string(),
+        [] => return Err("a TLS listener that no https integration reaches".into()),
+        many => return Err(format!("a TLS listener reached under several server names ({})", many.join(", "))),
+    };
+    if server_name.ends_with(".amazonaws.com") {
+        return Err(format!(
+            "its integrations name the load balancer's own DNS name {server_name}, which no certificate of yours can cover (crosslink refuses it as serverName)"
+        ));
+    }
+    let insecure_skip_verification =
+        methods.iter().any(|f| f.live.integration.as_ref().is_some_and(|i| i.insecure_skip_verification));
+    Ok(Some(Tls { certificate_arn, ssl_policy: x.ssl_policy.clone(), server_name, insecure_skip_verification }))
 }
 
 /// Why a target group cannot be a link's as it is (crosslink would replace it).
@@ -454,6 +510,7 @@ fn list(s: &BTreeSet<String>) -> String {
     if s.is_empty() { "none".into() } else { s.iter().cloned().collect::<Vec<_>>().join(", ") }
 }
 
+#[allow(clippy::too_many_arguments, reason = "one link's discovered parts, written in order")]
 fn write_link(
     out: &mut String,
     name: &str,
@@ -462,6 +519,7 @@ fn write_link(
     port: u16,
     svc: &Service<'_>,
     routes: &[Route],
+    tls: Option<&Tls>,
 ) {
     let _ = writeln!(
         out,
@@ -506,6 +564,21 @@ fn write_link(
         let _ = writeln!(out, "    - {{ip: {}, port: {}}}", q(&t.ip.to_string()), t.port);
     }
     let _ = writeln!(out, "  listenerPort: {port}");
+    if let Some(t) = tls {
+        let _ = writeln!(
+            out,
+            "  tls:\n    certificateArn: {}\n    serverName: {}",
+            q(&t.certificate_arn),
+            q(&t.server_name)
+        );
+        if let Some(p) = &t.ssl_policy {
+            let _ = writeln!(out, "    sslPolicy: {}", q(p));
+        }
+        if t.insecure_skip_verification {
+            let _ = writeln!(out, "    # as found: the backend's certificate is not checked");
+            let _ = writeln!(out, "    insecureSkipVerification: true");
+        }
+    }
     let hc = &tg.health_check;
     let default = hc.protocol == "TCP"
         && hc.port == "traffic-port"
