@@ -27,6 +27,8 @@ pub enum When {
     CustomDomains,
     /// Accounts with a Gateway one of whose links adopts (`adoption: Adopt`).
     Adopting,
+    /// Accounts with a Gateway that adopts (`adoption: Adopt` on the Gateway).
+    AdoptingGateways,
 }
 
 /// The VPCs a scope names, each in the account (and region) that owns it.

@@ -534,6 +534,9 @@ fn permissions(
             When::Adopting => work.gateways.iter().any(|g| {
                 state.links_of(&g.metadata.name).any(|l| l.spec.adoption == crosslink_desired::AdoptionPolicy::Adopt)
             }),
+            When::AdoptingGateways => {
+                work.gateways.iter().any(|g| g.spec.adoption == crosslink_desired::AdoptionPolicy::Adopt)
+            }
         };
         let resources: Vec<Vec<String>> = grant.resources.iter().map(|r| scope.resource(*r)).collect();
         let condition: Vec<(&str, String, BTreeSet<String>)> =
@@ -1357,6 +1360,10 @@ mod tests {
         state.links[0].spec.adoption = crosslink_desired::AdoptionPolicy::Adopt;
         let with = sids(&state);
         assert!(adoption.iter().all(|s| with.contains(s)), "{with:?}");
+        // The gateway's own NLB only while the gateway adopts.
+        assert!(!with.contains(&"ElbAdoptLoadBalancers".to_string()), "{with:?}");
+        state.gateways[0].spec.adoption = crosslink_desired::AdoptionPolicy::Adopt;
+        assert!(sids(&state).contains(&"ElbAdoptLoadBalancers".to_string()));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crosslink_plan::observed::{Listener, LoadBalancer};
 use crate::calls::{AwsService::*, Call};
 use crate::cloud::{Clients, Ctx};
 use crate::grants::Condition::*;
-use crate::grants::{Grant, IN_REGION, OWNED, OWNED_TAGGING, Resource, When};
+use crate::grants::{Grant, IN_REGION, OWNED, OWNED_TAGGING, Resource, TAGGED_REQUEST, When};
 use crate::observe::{ELB_PAGE, elb_tags};
 use crate::ratelimit::Bucket;
 
@@ -110,10 +110,22 @@ pub static RELEASE_OWNED: Grant = Grant {
     why: "crosslink release: removing crosslink's own tag keys, only from what carries the managed-by tag (released objects have left desired state)",
 };
 
+/// A gateway's adoption (`adoption: Adopt`) tags its NLB made without crosslink: no managed-by tag
+/// to condition on yet, so only while a gateway adopts, and only crosslink's keys. (Its VPC link
+/// and REST API are tagged under `ApiGatewayTagStagesNoResourceTag`.)
+pub static ADOPT_UNTAGGED: Grant = Grant {
+    sid: "ElbAdoptLoadBalancers",
+    actions: &["elasticloadbalancing:AddTags"],
+    resources: &[Resource::Elb("loadbalancer/net/*")],
+    condition: TAGGED_REQUEST,
+    when: When::AdoptingGateways,
+    why: "a gateway's adoption tags an NLB built without crosslink (it carries no managed-by tag yet); granted only while a gateway has adoption: Adopt",
+};
+
 pub static KIND: super::Kind = super::Kind {
     name: "load balancer",
     calls: &[&DESCRIBE, &CREATE, &DELETE, &DESCRIBE_TAGS, &ADD_TAGS, &REMOVE_TAGS],
-    grants: &[&READ, &DELETE_OWNED, &CREATE_TAGGED_INTERNAL, &TAG_ON_CREATE, &CHANGE_OWNED, &RELEASE_OWNED],
+    grants: &[&READ, &DELETE_OWNED, &CREATE_TAGGED_INTERNAL, &TAG_ON_CREATE, &CHANGE_OWNED, &RELEASE_OWNED, &ADOPT_UNTAGGED],
 };
 
 // ---- Reading -----------------------------------------------------------------------------------
