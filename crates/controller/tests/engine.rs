@@ -152,6 +152,31 @@ fn tcp_check(interval: u16) -> crosslink_plan::kinds::target_group::HealthCheckS
     }
 }
 
+/// A target group made by hand in the gateway VPC (no tags): its ARN.
+fn hand_target_group(f: &FakeAws, name: &str, check_interval: u16) -> String {
+    let op = crosslink_plan::kinds::TargetGroupOp::CreateTargetGroup {
+        name: name.into(),
+        vpc_id: GW_VPC.into(),
+        port: 8080,
+        health_check: tcp_check(check_interval),
+        tags: Default::default(),
+    };
+    f.apply(GW, &Op::TargetGroup(op)).unwrap().created.unwrap()
+}
+
+/// A TCP listener made by hand on `lb`, forwarding to `tg`, with `tags`: its ARN.
+fn hand_listener(f: &FakeAws, lb: &str, port: u16, tg: &str, tags: &[(&str, &str)]) -> String {
+    use crosslink_plan::op::Ref;
+    let op = ListenerOp::CreateListener {
+        load_balancer_arn: Ref::Known(lb.to_string()),
+        port,
+        target_group_arn: Ref::Known(tg.to_string()),
+        tls: None,
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
+    f.apply(GW, &Op::Listener(op)).unwrap().created.unwrap()
+}
+
 fn live_peerings(f: &FakeAws) -> Vec<crosslink_plan::observed::Peering> {
     state(f, GW).peerings.into_iter().filter(|p| !p.status.is_dead()).collect()
 }
@@ -2220,8 +2245,8 @@ async fn backend_tls_converges_repairs_drift_and_switching_it_off_waits_for_allo
 /// never adopted.
 #[tokio::test]
 async fn a_hand_made_listener_and_target_group_are_adopted_in_place() {
+    use crosslink_plan::kinds::TargetsOp;
     use crosslink_plan::kinds::listener::Listener;
-    use crosslink_plan::kinds::{TargetGroupOp, TargetsOp};
     use crosslink_plan::op::Ref;
 
     let f = world();
@@ -2229,21 +2254,7 @@ async fn a_hand_made_listener_and_target_group_are_adopted_in_place() {
     converge(&f, &desired(&base)).await;
     let lb = state(&f, GW).load_balancers[0].arn.clone();
     // Made by hand: a target group with two targets and a 10 s health check, and a listener.
-    let hc = tcp_check(10);
-    let tg = f
-        .apply(
-            GW,
-            &Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
-                name: "legacy-by-hand".into(),
-                vpc_id: GW_VPC.into(),
-                port: 8080,
-                health_check: hc,
-                tags: Default::default(),
-            }),
-        )
-        .unwrap()
-        .created
-        .unwrap();
+    let tg = hand_target_group(&f, "legacy-by-hand", 10);
     let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
     f.apply(
         GW,
@@ -2253,21 +2264,7 @@ async fn a_hand_made_listener_and_target_group_are_adopted_in_place() {
         }),
     )
     .unwrap();
-    let hand_listener = |port: u16, tg: &str, tags: &[(&str, &str)]| {
-        f.apply(
-            GW,
-            &Op::Listener(ListenerOp::CreateListener {
-                load_balancer_arn: Ref::Known(lb.clone()),
-                port,
-                target_group_arn: Ref::Known(tg.to_string()),
-                tls: None,
-                tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            }),
-        )
-        .unwrap()
-        .created
-        .unwrap()
-    };
+    let hand_listener = |port: u16, tg: &str, tags: &[(&str, &str)]| hand_listener(&f, &lb, port, tg, tags);
     let listener = hand_listener(9002, &tg, &[]);
     let legacy =
         |extra: &str| base.clone() + &link("legacy", "svc-a", A_VPC, A_RTB, "10.20.1.30", 9002, "/legacy", extra);
@@ -2875,44 +2872,16 @@ async fn a_hand_built_gateway_is_adopted_by_name_and_by_target() {
 #[tokio::test]
 async fn an_unfit_adopted_target_group_is_replaced_only_when_allowed() {
     use crosslink_plan::kinds::TargetGroupOp;
-    use crosslink_plan::op::Ref;
 
     let f = world();
     let base = accounts() + &link("pay", "svc-a", A_VPC, A_RTB, "10.20.1.10", 9001, "/payments", "");
     converge(&f, &desired(&base)).await;
     let lb = state(&f, GW).load_balancers[0].arn.clone();
-    let hc = tcp_check(30);
-    let old = f
-        .apply(
-            GW,
-            &Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
-                name: "legacy-instances".into(),
-                vpc_id: GW_VPC.into(),
-                port: 8080,
-                health_check: hc,
-                tags: Default::default(),
-            }),
-        )
-        .unwrap()
-        .created
-        .unwrap();
+    let old = hand_target_group(&f, "legacy-instances", 30);
     f.with_account(GW, |st| {
         st.target_groups.iter_mut().find(|t| t.arn == old).unwrap().target_type = "instance".into();
     });
-    let listener = f
-        .apply(
-            GW,
-            &Op::Listener(ListenerOp::CreateListener {
-                load_balancer_arn: Ref::Known(lb),
-                port: 9002,
-                target_group_arn: Ref::Known(old.clone()),
-                tls: None,
-                tags: Default::default(),
-            }),
-        )
-        .unwrap()
-        .created
-        .unwrap();
+    let listener = hand_listener(&f, &lb, 9002, &old, &[]);
     let d =
         desired(&(base + &link("legacy", "svc-a", A_VPC, A_RTB, "10.20.1.30", 9002, "/legacy", "  adoption: Adopt\n")));
 

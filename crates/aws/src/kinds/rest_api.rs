@@ -149,18 +149,8 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &RestApiOp) -> Resul
             ctx.write(&DELETE, id, req.send()).await?;
             done()
         }
-        TagRestApi { id, tags } => {
-            let arn = format!("arn:aws:apigateway:{}::/restapis/{id}", c.session.region);
-            let req = c.apigateway.tag_resource().resource_arn(&arn).set_tags(apigw_tags(tags));
-            ctx.write(&super::stage::TAG, &arn, req.send()).await?;
-            done()
-        }
-        UntagRestApi { id, keys } => {
-            let arn = format!("arn:aws:apigateway:{}::/restapis/{id}", c.session.region);
-            let req = c.apigateway.untag_resource().resource_arn(&arn).set_tag_keys(Some(keys.clone()));
-            ctx.write(&super::stage::UNTAG, &arn, req.send()).await?;
-            done()
-        }
+        TagRestApi { id, tags } => super::stage::tag(ctx, c, &format!("/restapis/{id}"), tags).await,
+        UntagRestApi { id, keys } => super::stage::untag(ctx, c, &format!("/restapis/{id}"), keys).await,
     }
 }
 

@@ -151,6 +151,23 @@ pub(crate) async fn api_stages(ctx: &Ctx<'_>, c: &Clients, rest_api_id: &str) ->
 
 // ---- Changing ----------------------------------------------------------------------------------
 
+/// TagResource on the API Gateway resource at `path` (`/vpclinks/<id>`, `/restapis/<id>`): a
+/// gateway's adoption.
+pub(crate) async fn tag(ctx: &Ctx<'_>, c: &Clients, path: &str, tags: &Tags) -> Result<Outcome, CloudError> {
+    let arn = format!("arn:aws:apigateway:{}::{path}", c.session.region);
+    let req = c.apigateway.tag_resource().resource_arn(&arn).set_tags(apigw_tags(tags));
+    ctx.write(&TAG, &arn, req.send()).await?;
+    done()
+}
+
+/// UntagResource of `keys` on the API Gateway resource at `path`: `crosslink release`.
+pub(crate) async fn untag(ctx: &Ctx<'_>, c: &Clients, path: &str, keys: &[String]) -> Result<Outcome, CloudError> {
+    let arn = format!("arn:aws:apigateway:{}::{path}", c.session.region);
+    let req = c.apigateway.untag_resource().resource_arn(&arn).set_tag_keys(Some(keys.to_vec()));
+    ctx.write(&UNTAG, &arn, req.send()).await?;
+    done()
+}
+
 pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &StageOp) -> Result<Outcome, CloudError> {
     use StageOp::*;
     match op {

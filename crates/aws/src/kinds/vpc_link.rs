@@ -132,18 +132,8 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &VpcLinkOp) -> Resul
             ctx.write(&DELETE, id, req.send()).await?;
             done()
         }
-        TagVpcLink { id, tags } => {
-            let arn = format!("arn:aws:apigateway:{}::/vpclinks/{id}", c.session.region);
-            let req = c.apigateway.tag_resource().resource_arn(&arn).set_tags(apigw_tags(tags));
-            ctx.write(&super::stage::TAG, &arn, req.send()).await?;
-            done()
-        }
-        UntagVpcLink { id, keys } => {
-            let arn = format!("arn:aws:apigateway:{}::/vpclinks/{id}", c.session.region);
-            let req = c.apigateway.untag_resource().resource_arn(&arn).set_tag_keys(Some(keys.clone()));
-            ctx.write(&super::stage::UNTAG, &arn, req.send()).await?;
-            done()
-        }
+        TagVpcLink { id, tags } => super::stage::tag(ctx, c, &format!("/vpclinks/{id}"), tags).await,
+        UntagVpcLink { id, keys } => super::stage::untag(ctx, c, &format!("/vpclinks/{id}"), keys).await,
     }
 }
 
