@@ -29,6 +29,10 @@ pub enum When {
     Adopting,
     /// Accounts with a Gateway that adopts (`adoption: Adopt` on the Gateway).
     AdoptingGateways,
+    /// Accounts where a privateLink link's service side is (its NLB and endpoint service).
+    PrivateLinkServices,
+    /// Accounts with a Gateway that has a privateLink link (its endpoint and security group).
+    PrivateLinkGateways,
 }
 
 /// The VPCs a scope names, each in the account (and region) that owns it.

@@ -968,6 +968,7 @@ const CASES: &[Case] = &[
                 &Op::Targets(crosslink_plan::kinds::TargetsOp::RegisterTargets {
                     target_group_arn: Ref::Known(tg.clone()),
                     targets: vec![("10.20.1.20".parse().unwrap(), 8080), ("10.20.1.99".parse().unwrap(), 8080)],
+                    placement: Default::default(),
                 }),
             )
             .unwrap();

@@ -97,6 +97,10 @@ pub struct ObserveScope {
     /// `crosslink discover`: read the listeners of every load balancer, the resources of every
     /// REST API and the targets of every target group, crosslink's or not.
     pub discover: bool,
+    /// A privateLink link's service side is here: read load balancers and target groups even
+    /// where no gateway is (endpoint services, endpoints and their security groups are read in
+    /// every account).
+    pub private_link: bool,
 }
 
 /// What a successful call produced: what the steps after it in the same pass need.
@@ -112,6 +116,8 @@ pub struct Outcome {
     /// it: a VPC link's status (`PENDING`, `AVAILABLE`), a peering's status code
     /// (`pending-acceptance`, `active`), a load balancer's state (`provisioning`, `active`).
     pub state: Option<String>,
+    /// A new VPC endpoint service's name, which interface endpoints connect to.
+    pub service_name: Option<String>,
 }
 
 impl Outcome {
@@ -133,6 +139,7 @@ impl Outcome {
             Output::Id => self.created.as_deref(),
             Output::RootResourceId => self.root_resource_id.as_deref(),
             Output::DnsName => self.dns_name.as_deref(),
+            Output::ServiceName => self.service_name.as_deref(),
         }
     }
 }

@@ -164,6 +164,10 @@ pub fn scopes(desired: &DesiredState, instance: &str) -> BTreeMap<String, Observ
         let service_only =
             gateways.is_empty() && desired.links.iter().any(|l| l.spec.service.account == a.metadata.name);
         let mut s = ObserveScope { gateway_side: !service_only, instance: instance.to_string(), ..Default::default() };
+        s.private_link = desired
+            .links
+            .iter()
+            .any(|l| l.spec.service.account == a.metadata.name && l.spec.transport.private_link().is_some());
         for g in gateways {
             s.adopting |= desired.links.iter().any(|l| {
                 l.spec.gateway == g.metadata.name && l.spec.adoption == crosslink_desired::AdoptionPolicy::Adopt

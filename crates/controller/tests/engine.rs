@@ -2261,6 +2261,7 @@ async fn a_hand_made_listener_and_target_group_are_adopted_in_place() {
         &Op::Targets(TargetsOp::RegisterTargets {
             target_group_arn: Ref::Known(tg.clone()),
             targets: vec![(ip("10.20.1.30"), 8080), (ip("10.20.1.77"), 8080)],
+            placement: Default::default(),
         }),
     )
     .unwrap();
@@ -2590,7 +2591,11 @@ fn hand_built_chain(f: &Arc<Faulty<FakeAws>>) -> HandChain {
     let ip = "10.20.1.10".parse().unwrap();
     created(
         GW,
-        Op::Targets(TargetsOp::RegisterTargets { target_group_arn: Ref::Known(tg.clone()), targets: vec![(ip, 8080)] }),
+        Op::Targets(TargetsOp::RegisterTargets {
+            target_group_arn: Ref::Known(tg.clone()),
+            targets: vec![(ip, 8080)],
+            placement: Default::default(),
+        }),
     );
     let listener = created(
         GW,
@@ -2750,6 +2755,7 @@ async fn a_hand_built_chain_is_discovered_and_adopted_without_recreating_anythin
         Op::Targets(crosslink_plan::kinds::TargetsOp::DeregisterTargets {
             target_group_arn: tg.clone(),
             targets: vec![(ip, 8080)],
+            placement: Default::default(),
         }),
     );
     converge(&f, &d).await;

@@ -537,6 +537,11 @@ fn permissions(
             When::AdoptingGateways => {
                 work.gateways.iter().any(|g| g.spec.adoption == crosslink_desired::AdoptionPolicy::Adopt)
             }
+            When::PrivateLinkServices => work.service_links.iter().any(|l| l.spec.transport.private_link().is_some()),
+            When::PrivateLinkGateways => work
+                .gateways
+                .iter()
+                .any(|g| state.links_of(&g.metadata.name).any(|l| l.spec.transport.private_link().is_some())),
         };
         let resources: Vec<Vec<String>> = grant.resources.iter().map(|r| scope.resource(*r)).collect();
         let condition: Vec<(&str, String, BTreeSet<String>)> =

@@ -753,6 +753,10 @@ fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
         Some((p, n)) => peering(cx, &p, n),
         None => Some(PeeringOptions::default()),
     };
+    let transport = match f.opt(cx, "transport") {
+        Some((p, n)) => transport(cx, &p, n),
+        None => Some(Transport::Peering),
+    };
     let deletion_policy = deletion_policy(cx, &mut f);
     let adoption = adoption(cx, &mut f);
     let tags = opt_map(cx, &mut f, "tags");
@@ -768,10 +772,44 @@ fn link_spec(cx: &mut Cx, path: &str, node: &Node) -> Option<LinkSpec> {
         routes: routes?,
         tls: tls?,
         peering: peering?,
+        transport: transport?,
         deletion_policy: deletion_policy?,
         adoption: adoption?,
         tags: tags?,
     })
+}
+
+/// `transport: peering`, or `transport: {privateLink: {...}}`.
+fn transport(cx: &mut Cx, path: &str, node: &Node) -> Option<Transport> {
+    if !matches!(node.value, Value::Map(_)) {
+        return keyword(cx, path, node, &[("peering", ())]).map(|()| Transport::Peering);
+    }
+    let mut f = Fields::of(cx, node, path)?;
+    let private_link = opt_with(cx, &mut f, "privateLink", private_link);
+    f.finish(cx);
+    match private_link? {
+        Some(pl) => Some(Transport::PrivateLink(pl)),
+        None => {
+            cx.error(
+                node.loc,
+                path,
+                "missing `privateLink`",
+                Some("write `transport: peering` (the default), or `transport: {privateLink: {loadBalancer: {name: ...}, subnetIds: [...]}}`".into()),
+            );
+            None
+        }
+    }
+}
+
+fn private_link(cx: &mut Cx, path: &str, node: &Node) -> Option<PrivateLink> {
+    let mut f = Fields::of(cx, node, path)?;
+    let load_balancer = f.req(cx, "loadBalancer").and_then(|(p, n)| load_balancer(cx, &p, n));
+    let subnet_ids = match f.opt(cx, "subnetIds") {
+        Some((p, n)) => strings(cx, &p, n),
+        None => Some(Vec::new()),
+    };
+    f.finish(cx);
+    Some(PrivateLink { load_balancer: load_balancer?, subnet_ids: subnet_ids? })
 }
 
 fn backend_tls(cx: &mut Cx, path: &str, node: &Node) -> Option<BackendTls> {
@@ -800,7 +838,10 @@ fn service(cx: &mut Cx, path: &str, node: &Node) -> Option<ServiceSide> {
     let account = f.req(cx, "account").and_then(|(p, n)| string(cx, &p, n));
     let vpc_id = f.req(cx, "vpcId").and_then(|(p, n)| string(cx, &p, n));
     let cidr = opt_with(cx, &mut f, "cidr", self::cidr);
-    let route_table_ids = f.req(cx, "routeTableIds").and_then(|(p, n)| strings(cx, &p, n));
+    let route_table_ids = match f.opt(cx, "routeTableIds") {
+        Some((p, n)) => strings(cx, &p, n),
+        None => Some(Vec::new()),
+    };
     f.finish(cx);
     Some(ServiceSide { account: account?, vpc_id: vpc_id?, cidr: cidr?, route_table_ids: route_table_ids? })
 }

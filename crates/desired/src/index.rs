@@ -18,7 +18,8 @@ pub struct Index<'a> {
     gateways_in_vpc: HashMap<&'a str, Vec<&'a Gateway>>,
     /// By the gateway name they give, in desired order.
     links_of: HashMap<&'a str, Vec<&'a Link>>,
-    /// By (gateway VPC, service VPC), for links whose gateway is defined, in desired order.
+    /// By (gateway VPC, service VPC), for links whose gateway is defined and whose transport
+    /// routes between the VPCs (peering), in desired order.
     links_of_pair: HashMap<&'a str, HashMap<&'a str, Vec<&'a Link>>>,
 }
 
@@ -35,7 +36,9 @@ impl<'a> Index<'a> {
         for l in &d.links {
             ix.links.entry(l.metadata.name.as_str()).or_insert(l);
             ix.links_of.entry(l.spec.gateway.as_str()).or_default().push(l);
-            if let Some(g) = ix.gateways.get(l.spec.gateway.as_str()) {
+            if let Some(g) = ix.gateways.get(l.spec.gateway.as_str())
+                && l.spec.transport.routes()
+            {
                 let of_gateway_vpc = ix.links_of_pair.entry(g.spec.vpc_id.as_str()).or_default();
                 of_gateway_vpc.entry(l.spec.service.vpc_id.as_str()).or_default().push(l);
             }
@@ -76,7 +79,8 @@ impl<'a> Index<'a> {
         self.links_of.get(gateway).map_or(&[], Vec::as_slice)
     }
 
-    /// The links between a gateway VPC and a service VPC (through a defined gateway).
+    /// The links peered between a gateway VPC and a service VPC (through a defined gateway;
+    /// a privateLink link is not among them).
     pub fn links_of_pair(&self, gateway_vpc: &str, service_vpc: &str) -> &[&'a Link] {
         self.links_of_pair.get(gateway_vpc).and_then(|m| m.get(service_vpc)).map_or(&[], Vec::as_slice)
     }

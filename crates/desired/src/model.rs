@@ -515,6 +515,11 @@ pub struct LinkSpec {
     pub tls: Option<BackendTls>,
     #[serde(default)]
     pub peering: PeeringOptions,
+    /// How requests reach the service VPC: `peering` (the default: a VPC peering and routes both
+    /// ways) or `privateLink` (an endpoint service on a service-side NLB and an interface endpoint
+    /// in the gateway VPC: no routes, so the VPCs' CIDRs may overlap).
+    #[serde(default, skip_serializing_if = "Transport::is_peering")]
+    pub transport: Transport,
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
     /// `Adopt`: resources built without crosslink (by hand, by Terraform) that match this link
@@ -524,6 +529,58 @@ pub struct LinkSpec {
     /// Extra AWS tags for the resources crosslink creates for this link.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+}
+
+/// A link's transport between the gateway VPC and the service VPC.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Transport {
+    /// VPC peering with routes both ways (the default).
+    #[default]
+    Peering,
+    /// AWS PrivateLink: no routing between the VPCs.
+    PrivateLink(PrivateLink),
+}
+
+impl Transport {
+    pub fn is_peering(&self) -> bool {
+        matches!(self, Transport::Peering)
+    }
+
+    /// Whether the transport routes between the two VPCs (their CIDRs must not overlap).
+    pub fn routes(&self) -> bool {
+        self.is_peering()
+    }
+
+    pub fn private_link(&self) -> Option<&PrivateLink> {
+        match self {
+            Transport::PrivateLink(p) => Some(p),
+            Transport::Peering => None,
+        }
+    }
+
+    /// Its name in the format, logs and metric labels.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transport::Peering => "peering",
+            Transport::PrivateLink(_) => "privateLink",
+        }
+    }
+}
+
+/// The service side of a PrivateLink transport: an internal NLB in the service VPC with the
+/// link's listener and targets, and a VPC endpoint service on it that only the gateway account
+/// may connect to (acceptance required). The gateway side is an interface endpoint in the
+/// gateway's subnets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrivateLink {
+    /// The service-side NLB: by name (created and owned by crosslink, in `subnetIds`) or by ARN
+    /// (an existing internal NLB in the service VPC, never deleted).
+    pub load_balancer: LoadBalancerRef,
+    /// The service VPC's subnets for an NLB crosslink creates (one per Availability Zone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnet_ids: Vec<String>,
 }
 
 /// TLS from API Gateway to a link's listener.
@@ -568,7 +625,8 @@ pub struct ServiceSide {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub cidr: Option<Ipv4Net>,
-    /// Route tables that get the route back to the gateway VPC.
+    /// Route tables that get the route back to the gateway VPC (peering; none for privateLink).
+    #[serde(default)]
     pub route_table_ids: Vec<String>,
 }
 

@@ -120,7 +120,7 @@ fn shared_route_tables(v: &mut V, state: &DesiredState, ix: &Index) {
     let mut indexed: HashSet<(bool, &str, &str, Ipv4Net)> = HashSet::new();
     let mut gateway_of: Vec<Option<&Gateway>> = Vec::with_capacity(state.links.len());
     for (i, later) in state.links.iter().enumerate() {
-        let lg = ix.gateway(&later.spec.gateway);
+        let lg = ix.gateway(&later.spec.gateway).filter(|_| later.spec.transport.routes());
         gateway_of.push(lg);
         let Some(lg) = lg else { continue };
         let ls = &later.spec.service;
@@ -195,7 +195,7 @@ fn shared_route_tables(v: &mut V, state: &DesiredState, ix: &Index) {
     }
 }
 
-const ROUTE_TABLE_HINT: &str = "a route table holds one route per destination, so overlapping VPCs cannot share route tables over peering: use a VPC with a distinct range, or another gateway with its own route tables (the PrivateLink transport, once it exists, needs no routes)";
+const ROUTE_TABLE_HINT: &str = "a route table holds one route per destination, so overlapping VPCs cannot share route tables over peering: use a VPC with a distinct range, another gateway with its own route tables, or `transport: {privateLink: ...}`, which needs no routes";
 
 fn shared<'a>(a: &'a [String], b: &[String]) -> Option<&'a str> {
     a.iter().find(|x| b.contains(x)).map(String::as_str)
@@ -380,6 +380,63 @@ fn account(v: &mut V, a: &Account) {
                 p(format!("`{s}` is not a valid session name"), "use 2-64 letters, digits and = , . @ - _"),
             );
         }
+    }
+}
+
+/// A PrivateLink transport: an NLB to create needs its subnets, one to use has them already; no
+/// routes are made, so route tables are refused rather than ignored.
+fn private_link(v: &mut V, ix: &Index, m: &Metadata, s: &LinkSpec, pl: &PrivateLink) {
+    let f = "spec.transport.privateLink.subnetIds";
+    match &pl.load_balancer {
+        LoadBalancerRef::Name(n) => {
+            v.check("Link", m, "spec.transport.privateLink.loadBalancer.name", rules::elb_name(n));
+            ids(v, "Link", m, f, &pl.subnet_ids, "subnet", "service VPC subnet");
+        }
+        LoadBalancerRef::Arn(arn) => {
+            match rules::load_balancer_arn(arn) {
+                Err(e) => v.at("Link", m, "spec.transport.privateLink.loadBalancer.arn", e),
+                Ok((region, acct)) => {
+                    if let Some(a) = ix.account(&s.service.account)
+                        && (acct != a.spec.account_id || region != a.spec.region)
+                    {
+                        v.at(
+                            "Link",
+                            m,
+                            "spec.transport.privateLink.loadBalancer.arn",
+                            p(
+                                format!(
+                                    "the load balancer is in {acct}/{region}, the service account in {}/{}",
+                                    a.spec.account_id, a.spec.region
+                                ),
+                                "an endpoint service needs an NLB of the service account, in its region",
+                            ),
+                        );
+                    }
+                }
+            }
+            if !pl.subnet_ids.is_empty() {
+                v.at(
+                    "Link",
+                    m,
+                    f,
+                    p(
+                        "an existing NLB (`arn`) keeps its own subnets",
+                        "remove subnetIds, or give the NLB by `name` to have crosslink create it",
+                    ),
+                );
+            }
+        }
+    }
+    if !s.service.route_table_ids.is_empty() {
+        v.at(
+            "Link",
+            m,
+            "spec.service.routeTableIds",
+            p(
+                "privateLink makes no routes between the VPCs",
+                "remove spec.service.routeTableIds (route tables are for `transport: peering`)",
+            ),
+        );
     }
 }
 
@@ -694,7 +751,12 @@ fn link(v: &mut V, ix: &Index, l: &Link, accounts: &Known, gateways: &Known) {
     let gw_ok = reference(v, "Link", m, "spec.gateway", "Gateway", &s.gateway, gateways);
     let acct_ok = reference(v, "Link", m, "spec.service.account", "Account", &s.service.account, accounts);
     v.check("Link", m, "spec.service.vpcId", rules::ec2_id(&s.service.vpc_id, "vpc", "VPC"));
-    ids(v, "Link", m, "spec.service.routeTableIds", &s.service.route_table_ids, "rtb", "route table");
+    match &s.transport {
+        Transport::Peering => {
+            ids(v, "Link", m, "spec.service.routeTableIds", &s.service.route_table_ids, "rtb", "route table");
+        }
+        Transport::PrivateLink(pl) => private_link(v, ix, m, s, pl),
+    }
 
     if s.targets.is_empty() {
         v.at(
@@ -822,6 +884,7 @@ fn link(v: &mut V, ix: &Index, l: &Link, accounts: &Known, gateways: &Known) {
         );
     }
     if let (Some(gc), Some(sc)) = (gw.spec.cidr, s.service.cidr)
+        && s.transport.routes()
         && overlaps(gc, sc)
     {
         v.at(
@@ -830,7 +893,7 @@ fn link(v: &mut V, ix: &Index, l: &Link, accounts: &Known, gateways: &Known) {
             "spec.service.cidr",
             p(
                 format!("the service VPC {sc} overlaps the gateway VPC {gc} (Gateway/{})", gw.metadata.name),
-                "VPC peering cannot route between overlapping CIDRs; link a VPC with a distinct range",
+                "VPC peering cannot route between overlapping CIDRs: link a VPC with a distinct range, or use `transport: {privateLink: ...}`, which needs no routes",
             ),
         );
     }

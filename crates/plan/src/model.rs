@@ -415,7 +415,13 @@ mod tests {
             let c = Plan { actions: actions.into_iter().map(Arc::new).collect(), ..Plan::default() }.counts();
             (c.create, c.update, c.delete)
         };
-        let register = |r: Ref| Op::Targets(TargetsOp::RegisterTargets { target_group_arn: r, targets: vec![] });
+        let register = |r: Ref| {
+            Op::Targets(TargetsOp::RegisterTargets {
+                target_group_arn: r,
+                targets: vec![],
+                placement: Default::default(),
+            })
+        };
         let accept = |r: Ref| Op::Peering(PeeringOp::AcceptVpcPeeringConnection { peering_id: r });
         let dns = |r: Ref| Op::Peering(PeeringOp::SetPeeringDnsResolution { peering_id: r, allow: true });
         let deploy = |r: Ref| {
@@ -445,7 +451,11 @@ mod tests {
                 action(Verb::Deploy, deploy(known())),
                 action(
                     Verb::Deregister,
-                    Op::Targets(TargetsOp::DeregisterTargets { target_group_arn: "arn:tg".into(), targets: vec![] })
+                    Op::Targets(TargetsOp::DeregisterTargets {
+                        target_group_arn: "arn:tg".into(),
+                        targets: vec![],
+                        placement: Default::default(),
+                    })
                 ),
             ]),
             (1, 3, 1)

@@ -10,12 +10,15 @@ pub use crate::kinds::api_key::ApiKey;
 pub use crate::kinds::api_resource::ApiResource;
 pub use crate::kinds::authorizer::Authorizer;
 pub use crate::kinds::domain_name::{BasePathMapping, DomainName};
+pub use crate::kinds::endpoint::{Endpoint, EndpointInterface};
+pub use crate::kinds::endpoint_service::EndpointService;
 pub use crate::kinds::listener::Listener;
 pub use crate::kinds::load_balancer::LoadBalancer;
 pub use crate::kinds::method::{ApiMethod, Integration};
 pub use crate::kinds::peering::{Peering, PeeringStatus};
 pub use crate::kinds::rest_api::RestApi;
 pub use crate::kinds::route::{Route, RouteTable};
+pub use crate::kinds::security_group::{IngressRule, SecurityGroup};
 pub use crate::kinds::stage::{AccessLog, ApiGatewayAccount, LiveStageSettings, MethodSetting, Stage};
 pub use crate::kinds::target_group::{HealthCheckSettings, TargetGroup};
 pub use crate::kinds::targets::RegisteredTarget;
@@ -153,6 +156,32 @@ mod tests {
                     ],
                 },
             )]),
+            endpoint_services: vec![EndpointService {
+                id: "vpce-svc-1".into(),
+                service_name: "com.amazonaws.vpce.eu-central-1.vpce-svc-1".into(),
+                load_balancer_arns: vec!["arn:lb-svc".into()],
+                acceptance_required: true,
+                allowed_principals: vec!["arn:aws:iam::111111111111:root".into()],
+                state: "Available".into(),
+                tags: tags(&[("crosslink.dev/transport", "privateLink")]),
+            }],
+            security_groups: vec![SecurityGroup {
+                id: "sg-1".into(),
+                name: "crosslink-a-endpoint".into(),
+                vpc_id: "vpc-a".into(),
+                ingress: vec![IngressRule { protocol: "tcp".into(), from_port: 9001, to_port: 9001, cidr: net("10.1.0.0/16") }],
+                tags: Tags::new(),
+            }],
+            endpoints: vec![Endpoint {
+                id: "vpce-1".into(),
+                vpc_id: "vpc-a".into(),
+                service_name: "com.amazonaws.vpce.eu-central-1.vpce-svc-1".into(),
+                state: "pendingAcceptance".into(),
+                subnet_ids: vec!["subnet-a".into()],
+                security_group_ids: vec!["sg-1".into()],
+                interfaces: vec![EndpointInterface { ip: "10.1.0.100".parse().unwrap(), availability_zone: "eu-central-1a".into() }],
+                tags: Tags::new(),
+            }],
             load_balancers: vec![LoadBalancer {
                 arn: "arn:lb".into(),
                 name: "edge-nlb".into(),

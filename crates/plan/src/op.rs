@@ -90,6 +90,8 @@ pub enum Output {
     RootResourceId,
     /// A new load balancer's DNS name.
     DnsName,
+    /// A new endpoint service's name (`com.amazonaws.vpce.<region>.vpce-svc-...`).
+    ServiceName,
 }
 
 impl Ref {

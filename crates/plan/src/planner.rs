@@ -150,6 +150,7 @@ fn plan_with(desired: &DesiredState, observed: &Observed, settings: &Settings, f
     let pairs: Vec<(String, Subject)> = desired
         .links
         .iter()
+        .filter(|l| l.spec.transport.routes())
         .filter_map(|l| {
             let gw = p.ix.gateway(&l.spec.gateway)?;
             Some((l.metadata.name.clone(), Subject::Peering(gw.spec.vpc_id.clone(), l.spec.service.vpc_id.clone())))
@@ -217,7 +218,9 @@ fn elb_index<'a>(o: &'a Observed, instance: &str) -> HashMap<*const AccountState
     for a in o.accounts.values() {
         let AccountObservation::Ok(st) = a else { continue };
         let ix = out.entry(std::ptr::from_ref(st.as_ref())).or_default();
-        let own = |t: &'a Tags| tags::is_managed(t, instance).then(|| tags::owner(t)).flatten();
+        // A link's transport resources (a privateLink's service side) are not its gateway chain.
+        let own =
+            |t: &'a Tags| (tags::is_managed(t, instance) && !tags::is_transport(t)).then(|| tags::owner(t)).flatten();
         for tg in &st.target_groups {
             if let Some(owner) = own(&tg.tags) {
                 ix.target_groups_by_owner.entry(owner).or_default().push(tg);
@@ -848,7 +851,7 @@ impl<'a> Planner<'a> {
         let mut pairs: Vec<Pair> = Vec::new();
         // (gateway VPC, service VPC) -> its index in `pairs`.
         let mut pair_at: HashMap<(&str, &str), usize> = HashMap::new();
-        for l in &self.d.links {
+        for l in self.d.links.iter().filter(|l| l.spec.transport.routes()) {
             let Some(gw) = self.ix.gateway(&l.spec.gateway) else { continue };
             let at = *pair_at.entry((gw.spec.vpc_id.as_str(), l.spec.service.vpc_id.as_str())).or_insert(pairs.len());
             match pairs.get_mut(at) {
@@ -1091,7 +1094,7 @@ impl<'a> Planner<'a> {
     /// A link's resource left behind in an account that is no longer its gateway's (the link
     /// moved to a gateway in another account): replaced, not pruned.
     fn moved(&mut self, t: &Tags, id: &str, account: &str) -> Option<Subject> {
-        if !self.owned(t) || self.claimed.contains(id) {
+        if !self.owned(t) || self.claimed.contains(id) || tags::is_transport(t) {
             return None;
         }
         let Some(Subject::Link(link)) = tags::owner_subject(t) else { return None };

@@ -21,6 +21,16 @@ pub const DEFAULT_INSTANCE: &str = "crosslink";
 /// On a resource crosslink adopted rather than created: its name need not be the one crosslink
 /// derives.
 pub const ADOPTED: &str = "crosslink.dev/adopted";
+/// On the resources of a link's transport other than peering (`privateLink`): the service-side
+/// NLB, target group and listener, the endpoint service, the gateway's endpoint and its security
+/// group. They are the link's (owner `Link/<name>`) but not its gateway chain: the gateway-side
+/// planning leaves them to the transport's.
+pub const TRANSPORT: &str = "crosslink.dev/transport";
+
+/// Whether a resource belongs to a link's transport (see [`TRANSPORT`]).
+pub fn is_transport(tags: &Tags) -> bool {
+    tags.contains_key(TRANSPORT)
+}
 
 pub fn is_managed(tags: &Tags, instance: &str) -> bool {
     tags.get(MANAGED_BY).is_some_and(|v| v == instance)

@@ -267,6 +267,9 @@ impl Units {
             Op::DomainName(_) | Op::BasePathMapping(_) => None,
             // A consumer's usage plan and keys are its own: its subject's unit.
             Op::UsagePlan(_) | Op::ApiKey(_) => None,
+            // A link's privateLink transport is the link's: its subject's unit (a removed link's:
+            // the orphans').
+            Op::EndpointService(_) | Op::SecurityGroup(_) | Op::Endpoint(_) => None,
         }
     }
 }

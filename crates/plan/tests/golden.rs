@@ -283,6 +283,12 @@ fn listener_tls(tls: &Option<crosslink_plan::kinds::listener::ListenerTls>) -> S
 fn op_text(op: &Op) -> String {
     let name = op.name();
     let args = match op {
+        // The privateLink kinds: their parameters as the plan's JSON shows them.
+        Op::EndpointService(_) | Op::SecurityGroup(_) | Op::Endpoint(_) => {
+            let mut v = serde_json::to_value(op).expect("an op serializes");
+            v.as_object_mut().expect("an object").remove("op");
+            v.to_string()
+        }
         Op::Peering(PeeringOp::CreateVpcPeeringConnection {
             vpc_id,
             peer_vpc_id,
@@ -318,10 +324,10 @@ fn op_text(op: &Op) -> String {
             format!("arn={arn} healthCheck={}", health(health_check))
         }
         Op::TargetGroup(TargetGroupOp::DeleteTargetGroup { arn }) => format!("arn={arn}"),
-        Op::Targets(TargetsOp::RegisterTargets { target_group_arn, targets: t }) => {
+        Op::Targets(TargetsOp::RegisterTargets { target_group_arn, targets: t, .. }) => {
             format!("targetGroupArn={} targets={}", r(target_group_arn), targets(t))
         }
-        Op::Targets(TargetsOp::DeregisterTargets { target_group_arn, targets: t }) => {
+        Op::Targets(TargetsOp::DeregisterTargets { target_group_arn, targets: t, .. }) => {
             format!("targetGroupArn={target_group_arn} targets={}", targets(t))
         }
         Op::Listener(ListenerOp::CreateListener { load_balancer_arn, port, target_group_arn, tls, tags: t }) => {

@@ -214,7 +214,7 @@ pub(crate) async fn read(
     c: &Clients,
     scope: &crosslink_cloud::ObserveScope,
 ) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
-    crate::observe::store(scope.gateway_side, load_balancers(ctx, c, scope), |st, (load_balancers, listeners)| {
+    crate::observe::store(scope.gateway_side || scope.private_link, load_balancers(ctx, c, scope), |st, (load_balancers, listeners)| {
         st.load_balancers = load_balancers;
         st.listeners = listeners;
     })

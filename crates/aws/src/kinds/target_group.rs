@@ -151,5 +151,5 @@ pub(crate) async fn read(
     c: &Clients,
     scope: &crosslink_cloud::ObserveScope,
 ) -> Result<crate::observe::Found, crosslink_cloud::CloudError> {
-    crate::observe::store(scope.gateway_side, target_groups(ctx, c, scope), |st, found| st.target_groups = found).await
+    crate::observe::store(scope.gateway_side || scope.private_link, target_groups(ctx, c, scope), |st, found| st.target_groups = found).await
 }

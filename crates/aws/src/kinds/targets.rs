@@ -3,6 +3,7 @@
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use crosslink_cloud::Outcome;
 use crosslink_plan::kinds::TargetsOp;
+use crosslink_plan::kinds::targets::Placement;
 use crate::errors::known;
 use crate::execute::done;
 
@@ -97,13 +98,16 @@ pub(crate) async fn read_into(
 // ---- Changing ----------------------------------------------------------------------------------
 
 /// Targets in a peered VPC (outside the target group's VPC) must be registered in zone `all`.
-const ALL_ZONES: &str = "all";
 
-fn targets(targets: &[(std::net::Ipv4Addr, u16)]) -> Vec<TargetDescription> {
+fn targets(targets: &[(std::net::Ipv4Addr, u16)], placement: &Placement) -> Vec<TargetDescription> {
     targets
         .iter()
         .map(|(ip, port)| {
-            TargetDescription::builder().id(ip.to_string()).port(i32::from(*port)).availability_zone(ALL_ZONES).build()
+            TargetDescription::builder()
+                .id(ip.to_string())
+                .port(i32::from(*port))
+                .set_availability_zone(placement.zone_of(*ip).map(str::to_string))
+                .build()
         })
         .collect()
 }
@@ -111,14 +115,14 @@ fn targets(targets: &[(std::net::Ipv4Addr, u16)]) -> Vec<TargetDescription> {
 pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &TargetsOp) -> Result<Outcome, CloudError> {
     use TargetsOp::*;
     match op {
-        RegisterTargets { target_group_arn, targets: t } => {
+        RegisterTargets { target_group_arn, targets: t, placement } => {
             let arn = known(target_group_arn, "the target group")?;
-            let req = c.elbv2.register_targets().target_group_arn(arn).set_targets(Some(targets(t)));
+            let req = c.elbv2.register_targets().target_group_arn(arn).set_targets(Some(targets(t, placement)));
             ctx.write(&REGISTER, &format!("{arn} {t:?}"), req.send()).await?;
             done()
         }
-        DeregisterTargets { target_group_arn, targets: t } => {
-            let req = c.elbv2.deregister_targets().target_group_arn(target_group_arn).set_targets(Some(targets(t)));
+        DeregisterTargets { target_group_arn, targets: t, placement } => {
+            let req = c.elbv2.deregister_targets().target_group_arn(target_group_arn).set_targets(Some(targets(t, placement)));
             ctx.write(&DEREGISTER, &format!("{target_group_arn} {t:?}"), req.send()).await?;
             done()
         }

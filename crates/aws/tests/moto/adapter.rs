@@ -286,7 +286,11 @@ async fn load_balancer_target_group_listener_and_targets() {
     exec(
         &cloud,
         &gw,
-        Op::Targets(TargetsOp::RegisterTargets { target_group_arn: known(&tg), targets: targets.clone() }),
+        Op::Targets(TargetsOp::RegisterTargets {
+            target_group_arn: known(&tg),
+            targets: targets.clone(),
+            placement: Default::default(),
+        }),
     )
     .await;
     let listener = exec(
@@ -435,7 +439,11 @@ async fn load_balancer_target_group_listener_and_targets() {
     exec(
         &cloud,
         &gw,
-        Op::Targets(TargetsOp::DeregisterTargets { target_group_arn: tg.clone(), targets: targets[..1].to_vec() }),
+        Op::Targets(TargetsOp::DeregisterTargets {
+            target_group_arn: tg.clone(),
+            targets: targets[..1].to_vec(),
+            placement: Default::default(),
+        }),
     )
     .await;
     let st = observe(&cloud, &gw, &gateway_scope()).await;

@@ -322,3 +322,71 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut GatewayCx<'a>) -> Option<()
     }
     Some(())
 }
+
+// ---- Planning (a privateLink's service side) ---------------------------------------------------
+
+/// A privateLink's NLB in the service VPC: one crosslink creates by name (and owns), or one
+/// referenced by ARN (never changed or deleted). `None` after a problem.
+pub(crate) fn plan_service_side<'a>(
+    p: &mut Planner<'a>,
+    side: &crate::kinds::endpoint_service::ServiceSide<'a>,
+    wanted: &LoadBalancerRef,
+    subnet_ids: &[String],
+) -> Option<(Ref, Option<usize>, Option<&'a LoadBalancer>)> {
+    let st = side.st;
+    let found = match wanted {
+        LoadBalancerRef::Name(n) => st.load_balancers.iter().find(|l| &l.name == n),
+        LoadBalancerRef::Arn(a) => st.load_balancers.iter().find(|l| &l.arn == a),
+    };
+    let Some(lb) = found else {
+        let LoadBalancerRef::Name(name) = wanted else {
+            p.problem(
+                &side.subject,
+                "NotFound",
+                format!("service-side load balancer {wanted:?} not found in account {}", side.account),
+                Some("reference an existing internal NLB of the service VPC, or give `loadBalancer: {name: ...}` and `subnetIds` to have crosslink create one".into()),
+            );
+            return None;
+        };
+        let a = p.add(
+            &side.subject,
+            &side.account,
+            format!("service-side load balancer {name}"),
+            Verb::Create,
+            Reason::Missing,
+            Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer {
+                name: name.clone(),
+                subnet_ids: subnet_ids.to_vec(),
+                tags: side.tags.clone(),
+            }),
+            vec![],
+        );
+        return Some((Ref::created(format!("load balancer {name}"), a, Output::Id), Some(a), None));
+    };
+    let what = format!("load balancer {} ({})", lb.name, lb.arn);
+    if matches!(wanted, LoadBalancerRef::Name(_)) && !p.owned_by(&lb.tags, &side.owner) {
+        let whose = crate::tags::owner(&lb.tags).filter(|_| p.owned(&lb.tags));
+        p.problem(
+            &side.subject,
+            "NameTaken",
+            match whose {
+                Some(o) => format!("{what} is crosslink's for {o}"),
+                None => format!("{what} exists and was not made by crosslink"),
+            },
+            Some("give the service-side NLB another name, or use it with `loadBalancer: {arn: ...}` (crosslink then never deletes it)".into()),
+        );
+        return None;
+    }
+    if lb.vpc_id != side.vpc || lb.kind != "network" || !lb.internal {
+        p.problem(
+            &side.subject,
+            "LoadBalancerUnfit",
+            format!("{what} is a {} {} load balancer in {}, not an internal NLB in {}", if lb.internal { "internal" } else { "internet-facing" }, lb.kind, lb.vpc_id, side.vpc),
+            Some("an endpoint service needs an internal Network Load Balancer in the service VPC".into()),
+        );
+        return None;
+    }
+    p.claimed.insert(lb.arn.clone());
+    p.report(&side.subject).resources.insert("serviceLoadBalancer".into(), lb.arn.clone());
+    Some((Ref::Known(lb.arn.clone()), None, Some(lb)))
+}

@@ -50,6 +50,9 @@ macro_rules! for_each_kind {
             Peering => peering : PeeringOp, "peering", Pair, peerings;
             Route => route : RouteOp, "route", Pair, route_tables;
             LoadBalancer => load_balancer : LoadBalancerOp, "load_balancer", Gateway, load_balancers;
+            EndpointService => endpoint_service : EndpointServiceOp, "endpoint_service", Link, endpoint_services;
+            SecurityGroup => security_group : SecurityGroupOp, "security_group", Link, security_groups;
+            Endpoint => endpoint : EndpointOp, "endpoint", Link, endpoints;
             TargetGroup => target_group : TargetGroupOp, "target_group", Link, target_groups;
             Targets => targets : TargetsOp, "targets", Link;
             Listener => listener : ListenerOp, "listener", Link, listeners;

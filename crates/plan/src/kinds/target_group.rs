@@ -389,3 +389,51 @@ fn repair_health_check(p: &mut Planner<'_>, subject: &Subject, account: &str, tg
         );
     }
 }
+
+// ---- Planning (a privateLink's service side) ---------------------------------------------------
+
+/// A privateLink's target group in the service VPC, with the link's health check: its targets
+/// are the link's (registered by `targets::plan_service_side`).
+pub(crate) fn plan_service_side<'a>(
+    p: &mut Planner<'a>,
+    side: &crate::kinds::endpoint_service::ServiceSide<'a>,
+    l: &Link,
+) -> Option<(Ref, Option<usize>, Option<&'a TargetGroup>)> {
+    let port = l.spec.listener_port;
+    let name = target_group_name(&l.metadata.name, &side.vpc, port);
+    let want_hc = health_check(l);
+    match side.st.target_groups.iter().find(|t| t.name == name) {
+        Some(tg) if p.owned_by(&tg.tags, &side.owner) && tags::is_transport(&tg.tags) => {
+            p.claimed.insert(tg.arn.clone());
+            repair_health_check(p, &side.subject, &side.account, tg, &want_hc);
+            Some((Ref::Known(tg.arn.clone()), None, Some(tg)))
+        }
+        Some(tg) => {
+            p.problem(
+                &side.subject,
+                "NameTaken",
+                format!("target group {name} ({}) exists in account {} and is not this link's", tg.arn, side.account),
+                Some("delete or rename that target group: crosslink names the service-side group after the link".into()),
+            );
+            None
+        }
+        None => {
+            let a = p.add(
+                &side.subject,
+                &side.account,
+                format!("service-side target group {name}"),
+                Verb::Create,
+                Reason::Missing,
+                Op::TargetGroup(TargetGroupOp::CreateTargetGroup {
+                    name: name.clone(),
+                    vpc_id: side.vpc.clone(),
+                    port,
+                    health_check: want_hc,
+                    tags: side.tags.clone(),
+                }),
+                vec![],
+            );
+            Some((Ref::created(format!("target group {name}"), a, Output::Id), Some(a), None))
+        }
+    }
+}

@@ -3,11 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use crate::model::{Reason, Verb};
 use crate::op::Op;
+use crate::model::Subject;
+use crate::observed::TargetGroup;
 use crate::planner::{LinkCx, Planner};
+use crosslink_desired::{Link, Transport};
 use super::KindOp;
 use crate::op::{Ref, Service};
 
@@ -31,16 +34,69 @@ pub struct RegisteredTarget {
 
 // ---- Operations -------------------------------------------------------------------------------
 
+/// How registered targets are deregistered: in the zones AWS reports them in (`all` for all of
+/// them is the default placement).
+pub(crate) fn placement_of(live: &[RegisteredTarget], targets: &[(Ipv4Addr, u16)]) -> Placement {
+    let zones: BTreeMap<Ipv4Addr, String> = live
+        .iter()
+        .filter(|t| targets.contains(&(t.ip, t.port)))
+        .filter_map(|t| Some((t.ip, t.availability_zone.clone()?)))
+        .collect();
+    if zones.values().all(|z| z == "all") && zones.len() == targets.len() {
+        Placement::OutsideVpc
+    } else if zones.is_empty() {
+        Placement::InVpc
+    } else {
+        Placement::Zones(zones)
+    }
+}
+
+/// Where registered IP addresses are (the `AvailabilityZone` of each target AWS is given).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Placement {
+    /// Outside the target group's VPC (a peered VPC): Availability Zone `all`.
+    #[default]
+    OutsideVpc,
+    /// In the target group's VPC: no zone is given, AWS finds it from the subnet.
+    InVpc,
+    /// In the target group's VPC, each in the zone named (an endpoint's network interfaces).
+    Zones(BTreeMap<Ipv4Addr, String>),
+}
+
+impl Placement {
+    pub fn is_outside(&self) -> bool {
+        matches!(self, Placement::OutsideVpc)
+    }
+
+    /// The zone AWS is given for one address: `all`, none, or its own.
+    pub fn zone_of(&self, ip: Ipv4Addr) -> Option<&str> {
+        match self {
+            Placement::OutsideVpc => Some("all"),
+            Placement::InVpc => None,
+            Placement::Zones(z) => z.get(&ip).map(String::as_str),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "op", rename_all = "PascalCase", rename_all_fields = "camelCase")]
 pub enum TargetsOp {
     RegisterTargets {
         target_group_arn: Ref,
         targets: Vec<(Ipv4Addr, u16)>,
+        /// Where the addresses are, as AWS takes it: outside the group's VPC (Availability Zone
+        /// `all`, the default: peered service IPs), inside it (`inVpc`: AWS finds the zone), or
+        /// each in its own zone (`zones`: a privateLink endpoint's interfaces).
+        #[serde(default, skip_serializing_if = "Placement::is_outside")]
+        placement: Placement,
     },
     DeregisterTargets {
         target_group_arn: String,
         targets: Vec<(Ipv4Addr, u16)>,
+        /// The zones they were registered in (AWS identifies a target by it too).
+        #[serde(default, skip_serializing_if = "Placement::is_outside")]
+        placement: Placement,
     },
 }
 
@@ -106,19 +162,66 @@ pub(crate) use crate::planner::not_releasable as untag_op;
 
 pub(crate) type Out<'a> = ();
 
-/// The link's targets in its target group: the missing registered, the undesired deregistered
-/// (draining ones count as gone).
+/// A registered target reached over peering (registered in Availability Zone `all`: outside the
+/// gateway VPC), as opposed to one in the gateway VPC (a privateLink endpoint's interface).
+/// AWS reports the zone it was given; where it reports none (moto), an address outside the
+/// gateway VPC is a peered one.
+pub(crate) fn via_peering(t: &RegisteredTarget, gateway_cidrs: &[ipnet::Ipv4Net]) -> bool {
+    match t.availability_zone.as_deref() {
+        Some(z) => z == "all",
+        None => !gateway_cidrs.iter().any(|c| c.contains(&t.ip)),
+    }
+}
+
+/// The link's targets in its gateway target group: the missing registered, the undesired
+/// deregistered (draining ones count as gone). Over peering they are the link's targets; over
+/// privateLink, the interfaces of the gateway's endpoint (each in its zone), once it is available.
+///
+/// Changing transport is make-before-break: the targets of the other transport (peered IPs when
+/// the link is privateLink now, endpoint interfaces when it is peering) stay registered until
+/// the new ones are healthy, and what they use (the peering, the endpoint) stays until they are
+/// gone.
 pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<()> {
     let (l, subject, account) = (cx.link, &cx.subject, cx.gw.account.as_str());
     let tg = &cx.out.target_group;
     let tg_name = tg.current.map_or(&tg.name, |c| &c.name);
-    let want: BTreeSet<(Ipv4Addr, u16)> = l.spec.targets.iter().map(|t| (t.ip, t.port)).collect();
-    let live: BTreeSet<(Ipv4Addr, u16)> = tg
-        .current
-        .map(|tg| tg.targets.iter().filter(|t| t.health != "draining").map(|t| (t.ip, t.port)).collect())
-        .unwrap_or_default();
+    let (want, placement): (BTreeSet<(Ipv4Addr, u16)>, Placement) = match &l.spec.transport {
+        Transport::Peering => (l.spec.targets.iter().map(|t| (t.ip, t.port)).collect(), Placement::OutsideVpc),
+        Transport::PrivateLink(_) => match &cx.out.endpoint.interfaces {
+            Some(ifs) => (
+                ifs.iter().map(|(ip, _)| (*ip, l.spec.listener_port)).collect(),
+                Placement::Zones(ifs.iter().cloned().collect()),
+            ),
+            None => (BTreeSet::new(), Placement::Zones(BTreeMap::new())),
+        },
+    };
+    let live_targets: Vec<&RegisteredTarget> =
+        tg.current.map(|tg| tg.targets.iter().filter(|t| t.health != "draining").collect()).unwrap_or_default();
+    let live: BTreeSet<(Ipv4Addr, u16)> = live_targets.iter().map(|t| (t.ip, t.port)).collect();
     let missing: Vec<(Ipv4Addr, u16)> = want.difference(&live).copied().collect();
-    let extra: Vec<(Ipv4Addr, u16)> = live.difference(&want).copied().collect();
+    let mut extra: Vec<(Ipv4Addr, u16)> = live.difference(&want).copied().collect();
+    // The other transport's targets go once the new path carries traffic: enough of the wanted
+    // targets are registered and healthy.
+    let gw_cidrs = cx.gw.state.vpcs.get(&cx.gw.gw.spec.vpc_id).map(|v| v.cidrs.as_slice()).unwrap_or_default();
+    let other_transport = |t: &RegisteredTarget| via_peering(t, gw_cidrs) != l.spec.transport.routes();
+    let old: Vec<(Ipv4Addr, u16)> = live_targets
+        .iter()
+        .filter(|t| other_transport(t) && extra.contains(&(t.ip, t.port)))
+        .map(|t| (t.ip, t.port))
+        .collect();
+    if !old.is_empty() {
+        let healthy = live_targets.iter().filter(|t| want.contains(&(t.ip, t.port)) && t.health == "healthy").count();
+        let needed = usize::from(l.spec.min_healthy_targets).clamp(1, want.len().max(1));
+        if want.is_empty() || healthy < needed {
+            extra.retain(|t| !old.contains(t));
+            let shown: Vec<String> = old.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
+            p.report(subject).waiting.push(format!(
+                "switching to {}: targets {} of the old path stay registered until {needed} new target(s) are healthy ({healthy} now)",
+                l.spec.transport.name(),
+                shown.join(", ")
+            ));
+        }
+    }
     if !missing.is_empty() {
         let shown: Vec<String> = missing.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
         p.add(
@@ -127,7 +230,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
             format!("targets {} in {tg_name}", shown.join(", ")),
             Verb::Register,
             Reason::Missing,
-            Op::Targets(TargetsOp::RegisterTargets { target_group_arn: tg.arn.clone(), targets: missing }),
+            Op::Targets(TargetsOp::RegisterTargets { target_group_arn: tg.arn.clone(), targets: missing, placement }),
             vec![tg.action],
         );
     }
@@ -147,9 +250,64 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
             format!("targets {} in {tg_name}", shown.join(", ")),
             Verb::Deregister,
             Reason::NoLongerDesired,
-            Op::Targets(TargetsOp::DeregisterTargets { target_group_arn: current.arn.clone(), targets: extra }),
+            Op::Targets(TargetsOp::DeregisterTargets {
+                target_group_arn: current.arn.clone(),
+                placement: placement_of(&current.targets, &extra),
+                targets: extra,
+            }),
             vec![],
         );
     }
     Some(())
+}
+
+/// A privateLink's service-side target group holds the link's targets, in the service VPC.
+pub(crate) fn plan_service_side(
+    p: &mut Planner<'_>,
+    subject: &Subject,
+    account: &str,
+    l: &Link,
+    tg_arn: &Ref,
+    tg_action: Option<usize>,
+    current: Option<&TargetGroup>,
+) {
+    let want: BTreeSet<(Ipv4Addr, u16)> = l.spec.targets.iter().map(|t| (t.ip, t.port)).collect();
+    let live: BTreeSet<(Ipv4Addr, u16)> = current
+        .map(|tg| tg.targets.iter().filter(|t| t.health != "draining").map(|t| (t.ip, t.port)).collect())
+        .unwrap_or_default();
+    let missing: Vec<(Ipv4Addr, u16)> = want.difference(&live).copied().collect();
+    let extra: Vec<(Ipv4Addr, u16)> = live.difference(&want).copied().collect();
+    let name = current.map_or_else(|| "the service-side target group".to_string(), |c| c.name.clone());
+    if !missing.is_empty() {
+        let shown: Vec<String> = missing.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
+        p.add(
+            subject,
+            account,
+            format!("targets {} in {name}", shown.join(", ")),
+            Verb::Register,
+            Reason::Missing,
+            Op::Targets(TargetsOp::RegisterTargets {
+                target_group_arn: tg_arn.clone(),
+                targets: missing,
+                placement: Placement::InVpc,
+            }),
+            vec![tg_action],
+        );
+    }
+    if let (false, Some(current)) = (extra.is_empty(), current) {
+        let shown: Vec<String> = extra.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
+        p.add(
+            subject,
+            account,
+            format!("targets {} in {name}", shown.join(", ")),
+            Verb::Deregister,
+            Reason::NoLongerDesired,
+            Op::Targets(TargetsOp::DeregisterTargets {
+                target_group_arn: current.arn.clone(),
+                placement: placement_of(&current.targets, &extra),
+                targets: extra,
+            }),
+            vec![],
+        );
+    }
 }
