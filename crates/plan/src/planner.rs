@@ -1054,6 +1054,24 @@ impl<'a> Planner<'a> {
     }
 
     /// Whether the owner named by a tag is still in desired state.
+    /// The desired links between two VPCs whose transport is not peering but whose gateway
+    /// target group still holds peered targets (the links switching away from peering).
+    pub(crate) fn still_peered(&self, gs: &AccountState, gw_vpc: &str, svc_vpc: &str) -> Vec<String> {
+        let gw_cidrs = gs.vpcs.get(gw_vpc).map(|v| v.cidrs.as_slice()).unwrap_or_default();
+        self.d
+            .links
+            .iter()
+            .filter(|l| !l.spec.transport.routes() && l.spec.service.vpc_id == svc_vpc)
+            .filter(|l| self.ix.gateway(&l.spec.gateway).is_some_and(|g| g.spec.vpc_id == gw_vpc))
+            .filter(|l| {
+                self.owned_target_groups(gs, &tags::link_owner(&l.metadata.name)).iter().any(|tg| {
+                    tg.targets.iter().any(|t| t.health != "draining" && crate::kinds::targets::via_peering(t, gw_cidrs))
+                })
+            })
+            .map(|l| format!("Link/{}", l.metadata.name))
+            .collect()
+    }
+
     pub(crate) fn owner_desired(&self, owner: &str) -> bool {
         match Subject::from_owner_tag(owner) {
             Some(Subject::Link(l)) => self.ix.link(&l).is_some(),

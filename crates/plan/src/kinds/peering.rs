@@ -239,6 +239,17 @@ pub(crate) fn before_delete<'a>(
         _ => None,
     });
     let users = accepter_cidrs.map(|cidrs| pl.retained_users(st, &p.requester_vpc, &cidrs)).unwrap_or_default();
+    // A link that left peering for another transport still sends over it until its new path
+    // carries the traffic (make-before-break): its peered targets are deregistered first.
+    let moving = pl.still_peered(st, &p.requester_vpc, &p.accepter_vpc);
+    if !moving.is_empty() {
+        pl.report(subject).waiting.push(format!(
+            "{} stays until {} no longer send(s) over it (the new transport's targets are healthy first)",
+            c.what,
+            moving.join(", ")
+        ));
+        return None;
+    }
     if !users.is_empty() {
         pl.report(subject)
             .retained
