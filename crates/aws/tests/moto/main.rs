@@ -5,6 +5,7 @@ mod adapter;
 mod engine;
 mod faults;
 mod smoke;
+mod transport;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
