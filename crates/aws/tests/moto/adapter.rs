@@ -2,8 +2,8 @@
 //! accounts reached with AssumeRole; identity failures; error codes; the per-call observer.
 
 use crosslink_plan::kinds::{
-    ApiResourceOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, RestApiOp, RouteOp, StageOp, TargetGroupOp,
-    TargetsOp, VpcLinkOp,
+    ApiResourceOp, EndpointServiceOp, ListenerOp, LoadBalancerOp, MethodOp, PeeringOp, RestApiOp, RouteOp, StageOp,
+    TargetGroupOp, TargetsOp, VpcLinkOp,
 };
 
 use std::collections::BTreeMap;
@@ -866,4 +866,63 @@ async fn tagging_a_vpc_link_and_a_rest_api_puts_their_arns_under_tags() {
             ("DELETE", encoded(format!("arn:aws:apigateway:{REGION}::/restapis/{api}"))),
         ]
     );
+}
+
+/// Issue 15 (privateLink): moto answers AcceptVpcEndpointConnections with 500, so its wire format
+/// is checked against AWS's documented answer, given by the recording proxy in front of moto: the
+/// request is `Action=AcceptVpcEndpointConnections` with the `ServiceId` and each
+/// `VpcEndpointId.N`; an answer with an empty `unsuccessful` set is success, and an item in it
+/// (AWS answers 200 even then) is the call's error, by its code.
+#[tokio::test]
+async fn accepting_an_endpoint_connection_sends_the_service_and_endpoints_and_reads_unsuccessful_items() {
+    let moto = Moto::start();
+    let proxy = crosslink_testkit::Proxy::start(moto.addr);
+    let cloud = AwsCloud::new(Connector::from_config(super::config_at(&proxy.endpoint).await))
+        .with_rate_limits(crosslink_aws::RateLimits::off());
+    let svc = account("svc", SERVICE, true);
+    let accept = || {
+        Op::EndpointService(EndpointServiceOp::AcceptVpcEndpointConnections {
+            service_id: "vpce-svc-0123456789abcdef0".into(),
+            endpoint_ids: vec!["vpce-0fedcba9876543210".into()],
+        })
+    };
+    let ok = r#"<AcceptVpcEndpointConnectionsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+    <requestId>986a2264-8a7d-4f4e-a3b2-1f1a52e2b0bd</requestId>
+    <unsuccessful/>
+</AcceptVpcEndpointConnectionsResponse>"#;
+    proxy.answer_next("ec2:AcceptVpcEndpointConnections", 200, "text/xml;charset=UTF-8", ok, 1);
+    cloud.execute(&svc, &accept()).await.expect("an empty unsuccessful set is success");
+    let calls: Vec<_> = proxy.calls().into_iter().filter(|c| c.operation == "AcceptVpcEndpointConnections").collect();
+    assert_eq!(calls.len(), 1);
+    let form: BTreeMap<String, String> = url_form(&calls[0].body);
+    assert_eq!(form["Action"], "AcceptVpcEndpointConnections");
+    assert_eq!(form["ServiceId"], "vpce-svc-0123456789abcdef0");
+    assert_eq!(form["VpcEndpointId.1"], "vpce-0fedcba9876543210");
+
+    let refused = r#"<AcceptVpcEndpointConnectionsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+    <requestId>5a2b0c1d-4e3f-4a5b-8c7d-9e0f1a2b3c4d</requestId>
+    <unsuccessful>
+        <item>
+            <error>
+                <code>InvalidVpcEndpointId.NotFound</code>
+                <message>The Vpc Endpoint Id 'vpce-0fedcba9876543210' does not exist</message>
+            </error>
+            <resourceId>vpce-0fedcba9876543210</resourceId>
+        </item>
+    </unsuccessful>
+</AcceptVpcEndpointConnectionsResponse>"#;
+    proxy.answer_next("ec2:AcceptVpcEndpointConnections", 200, "text/xml;charset=UTF-8", refused, 1);
+    let e = cloud.execute(&svc, &accept()).await.unwrap_err();
+    assert_eq!(e.code, "InvalidVpcEndpointId.NotFound", "{e:?}");
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e:?}");
+    assert!(e.message.contains("vpce-0fedcba9876543210"), "{e:?}");
+}
+
+/// An `application/x-www-form-urlencoded` body (EC2's query protocol) as a map.
+fn url_form(body: &str) -> BTreeMap<String, String> {
+    body.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect()
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
