@@ -118,8 +118,15 @@ async fn seed(moto: &Moto, desired: &DesiredState) -> Result<BTreeMap<String, St
         let session = cloud.session(account).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let cidr = svc.cidr.unwrap_or_else(|| format!("10.{next_net}.0.0/16").parse().expect("cidr"));
         next_net += 1;
-        let vpc = seed_network(&session, &l.metadata.name, cidr, 1).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        // A privateLink link's service-side NLB needs the subnets its YAML names.
+        let subnets = l.spec.transport.private_link().map_or(&[][..], |p| p.subnet_ids.as_slice());
+        let vpc = seed_network(&session, &l.metadata.name, cidr, subnets.len().max(1))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         ids.insert(svc.vpc_id.clone(), vpc.vpc_id.clone());
+        for (placeholder, real) in subnets.iter().zip(&vpc.subnet_ids) {
+            ids.insert(placeholder.clone(), real.clone());
+        }
         for (i, rtb) in svc.route_table_ids.iter().enumerate() {
             let real = if i == 0 {
                 vpc.route_table_id.clone()

@@ -520,6 +520,11 @@ fn permissions(
             tag_keys.extend(l.spec.tags.keys().cloned());
         }
     }
+    // A privateLink link's service side (its NLB, target group, listener and endpoint service)
+    // carries the link's tags in the service account.
+    for l in work.service_links.iter().filter(|l| l.spec.transport.private_link().is_some()) {
+        tag_keys.extend(l.spec.tags.keys().cloned());
+    }
     let scope = Scope { state, work, place, instance, tag_keys };
     let mut p = Policy::new();
     for grant in crosslink_aws::grants::all() {
@@ -849,9 +854,12 @@ mod tests {
         a
     }
 
+    #[derive(Clone, Copy, PartialEq, Eq)]
     enum Side {
         Gateway,
         Service,
+        /// Made only where a privateLink link's service side is (its endpoint service).
+        PrivateLinkService,
         /// Allowed to every identity (sts:GetCallerIdentity): no statement is needed.
         NoPermission,
     }
@@ -878,6 +886,73 @@ mod tests {
         let create_action = |a: &str| ctx(&[("elasticloadbalancing:CreateAction", a)]);
         let r = match (service, op) {
             ("sts", "GetCallerIdentity") => (NoPermission, vec![]),
+            (
+                "ec2",
+                "DescribeVpcEndpointServiceConfigurations"
+                | "DescribeVpcEndpointServicePermissions"
+                | "DescribeVpcEndpoints"
+                | "DescribeNetworkInterfaces"
+                | "DescribeSecurityGroups",
+            ) => (Service, vec![req(&format!("ec2:{op}"), "*".into(), region(&f.svc_region))]),
+            // PrivateLink: the endpoint service in the service account, tagged on create, changed
+            // and removed by tag; the endpoint and its security group in the gateway account.
+            ("ec2", "CreateVpcEndpointServiceConfiguration") => (
+                PrivateLinkService,
+                vec![
+                    req(&format!("ec2:{op}"), f.svc_ec2("vpc-endpoint-service/*"), f.request_tags()),
+                    req(
+                        "ec2:CreateTags",
+                        f.svc_ec2("vpc-endpoint-service/*"),
+                        merged(ctx(&[("ec2:CreateAction", op)]), f.request_tags()),
+                    ),
+                ],
+            ),
+            (
+                "ec2",
+                "ModifyVpcEndpointServicePermissions"
+                | "ModifyVpcEndpointServiceConfiguration"
+                | "AcceptVpcEndpointConnections"
+                | "DeleteVpcEndpointServiceConfigurations",
+            ) => (
+                PrivateLinkService,
+                vec![req(
+                    &format!("ec2:{op}"),
+                    f.svc_ec2("vpc-endpoint-service/vpce-svc-0123456789abcdef0"),
+                    f.owned(),
+                )],
+            ),
+            ("ec2", "CreateVpcEndpoint") => (
+                Gateway,
+                vec![
+                    req("ec2:CreateVpcEndpoint", f.gw_ec2(&format!("vpc/{}", f.gw_vpc)), none()),
+                    req("ec2:CreateVpcEndpoint", f.gw_ec2("subnet/subnet-0a1b2c3d4e5f60001"), none()),
+                    req("ec2:CreateVpcEndpoint", f.gw_ec2("security-group/sg-0123456789abcdef0"), none()),
+                    req("ec2:CreateVpcEndpoint", f.gw_ec2("vpc-endpoint/*"), f.request_tags()),
+                    req(
+                        "ec2:CreateTags",
+                        f.gw_ec2("vpc-endpoint/*"),
+                        merged(ctx(&[("ec2:CreateAction", op)]), f.request_tags()),
+                    ),
+                ],
+            ),
+            ("ec2", "DeleteVpcEndpoints") => {
+                (Gateway, vec![req(&format!("ec2:{op}"), f.gw_ec2("vpc-endpoint/vpce-0fedcba9876543210"), f.owned())])
+            }
+            ("ec2", "CreateSecurityGroup") => (
+                Gateway,
+                vec![
+                    req("ec2:CreateSecurityGroup", f.gw_ec2(&format!("vpc/{}", f.gw_vpc)), none()),
+                    req("ec2:CreateSecurityGroup", f.gw_ec2("security-group/*"), f.request_tags()),
+                    req(
+                        "ec2:CreateTags",
+                        f.gw_ec2("security-group/*"),
+                        merged(ctx(&[("ec2:CreateAction", op)]), f.request_tags()),
+                    ),
+                ],
+            ),
+            ("ec2", "AuthorizeSecurityGroupIngress" | "RevokeSecurityGroupIngress" | "DeleteSecurityGroup") => {
+                (Gateway, vec![req(&format!("ec2:{op}"), f.gw_ec2("security-group/sg-0123456789abcdef0"), f.owned())])
+            }
             ("ec2", "DescribeVpcs" | "DescribeVpcPeeringConnections" | "DescribeRouteTables") => {
                 (Service, vec![req(&format!("ec2:{op}"), "*".into(), region(&f.svc_region))])
             }
@@ -1216,11 +1291,23 @@ mod tests {
                     Side::Service if r.resource.contains(&f.svc_rtb) => vec![("cards", service)],
                     Side::Service => vec![("cards", service), ("shared-services", gateway)],
                     Side::Gateway => vec![("shared-services", gateway)],
+                    Side::PrivateLinkService => vec![("cards", service)],
                     Side::NoPermission => vec![],
                 };
                 for (name, policy) in targets {
                     if !allows(policy, r) {
                         failures.push(format!("{service_name}:{op} in {name}: {r:?} is not allowed"));
+                    }
+                }
+                // The service side of a privateLink link (Link/fraud in the cards account) makes
+                // the ELBv2 calls too, on its own NLB, target group and listener.
+                // (It never re-tags or releases them: AddTags and RemoveTags stay the gateway's.)
+                if service_name == "elbv2" && side == Side::Gateway && !matches!(op.as_str(), "AddTags" | "RemoveTags")
+                {
+                    let mut there = r.clone();
+                    there.resource = there.resource.replace(&f.gw_account, &f.svc_account);
+                    if !allows(service, &there) {
+                        failures.push(format!("{service_name}:{op} in cards (privateLink): {there:?} is not allowed"));
                     }
                 }
             }
@@ -1235,6 +1322,9 @@ mod tests {
         let f = fixture(&state);
         let gateway = account_policy(&doc, "shared-services");
         let service = account_policy(&doc, "cards");
+        // The ledger account serves a peered link only.
+        let peered_only = account_policy(&doc, "ledger");
+        let none_ctx = BTreeMap::new;
         let foreign = ctx(&[(&format!("aws:ResourceTag/{MANAGED_BY}"), "someone-else")]);
         let lb = f.elb("loadbalancer/net/edge-nlb/50dc6c495c0c9188");
         let denied = [
@@ -1299,13 +1389,37 @@ mod tests {
                 ),
             ),
             (
-                "ELB in a service account",
-                service,
+                "ELB in a service account with no privateLink link",
+                peered_only,
                 req(
                     "elasticloadbalancing:CreateTargetGroup",
-                    format!("arn:aws:elasticloadbalancing:{}:{}:targetgroup/x/1", f.svc_region, f.svc_account),
+                    format!("arn:aws:elasticloadbalancing:{}:333333333333:targetgroup/x/1", f.svc_region),
                     f.request_tags(),
                 ),
+            ),
+            (
+                "an endpoint service in a service account with no privateLink link",
+                peered_only,
+                req(
+                    "ec2:CreateVpcEndpointServiceConfiguration",
+                    format!("arn:aws:ec2:{}:333333333333:vpc-endpoint-service/*", f.svc_region),
+                    f.request_tags(),
+                ),
+            ),
+            (
+                "someone else's endpoint service",
+                service,
+                req(
+                    "ec2:ModifyVpcEndpointServicePermissions",
+                    f.svc_ec2("vpc-endpoint-service/vpce-svc-1"),
+                    foreign.clone(),
+                ),
+            ),
+            ("an untagged endpoint", gateway, req("ec2:CreateVpcEndpoint", f.gw_ec2("vpc-endpoint/*"), none_ctx())),
+            (
+                "someone else's security group",
+                gateway,
+                req("ec2:AuthorizeSecurityGroupIngress", f.gw_ec2("security-group/sg-1"), foreign.clone()),
             ),
             (
                 "a deployment to an unlisted stage",

@@ -22,7 +22,7 @@ fn examples_are_valid() {
     let out = crosslink(&["validate", "manifests/examples"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.trim(), "valid: 4 accounts, 1 gateway, 4 links (5 routes, 8 targets), 2 consumers from 6 files");
+    assert_eq!(stdout.trim(), "valid: 4 accounts, 1 gateway, 5 links (6 routes, 9 targets), 2 consumers from 7 files");
 }
 
 /// Every file in manifests/invalid/, and every directory there (a desired state of several
