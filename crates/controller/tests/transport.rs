@@ -270,6 +270,26 @@ async fn private_link_converges_over_overlapping_cidrs_repairs_drift_and_is_remo
     assert_eq!(r["endpoint"], e.id);
     assert_eq!(r["endpointState"], "available");
     assert_eq!(r["serviceLoadBalancer"], nlb.arn);
+    // Health follows the path: the endpoint's interfaces, the endpoint, the endpoint service,
+    // the service side's listener and target group, and the link's target there.
+    let (observed, plan) = engine(&f).plan(&d).await;
+    let health = crosslink_plan::health::link_health(&d, &observed, &plan, d.link("pay").unwrap());
+    assert!(health.healthy, "{health:#?}");
+    let kinds: Vec<&str> = health.hops.iter().map(|h| h.kind.as_str()).collect();
+    for k in ["endpointTarget", "endpoint", "endpointService", "serviceListener", "serviceTargetGroup", "target"] {
+        assert!(kinds.contains(&k), "{k} missing in {kinds:?}");
+    }
+    assert!(!kinds.contains(&"peering"), "{kinds:?}");
+    assert_eq!(health.targets.healthy, 1);
+    // A service target deregistered by hand breaks it, at that target.
+    let svc_tg_arn = svc_tg.arn.clone();
+    f.inner.with_account(SVC, |st| st.target_groups.iter_mut().find(|t| t.arn == svc_tg_arn).unwrap().targets.clear());
+    let (observed, plan) = engine(&f).plan(&d).await;
+    let health = crosslink_plan::health::link_health(&d, &observed, &plan, d.link("pay").unwrap());
+    assert!(!health.healthy);
+    let first = health.first_broken_hop().unwrap();
+    assert_eq!((first.kind.as_str(), first.detail.as_str()), ("target", "not registered"), "{health:#?}");
+    converge(&f, &d).await;
 
     // Drift: another account allowed in, acceptance switched off, the group opened to the world.
     f.inner.with_account(SVC, |st| {

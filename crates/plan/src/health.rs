@@ -49,8 +49,9 @@ impl HopState {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Hop {
-    /// `route`, `stage`, `vpcLink`, `listener`, `targetGroup`, `target`, `peering`,
-    /// `networkRoute`.
+    /// `route`, `stage`, `vpcLink`, `listener`, `targetGroup`, `target`, then over peering
+    /// `peering`, `networkRoute`; over privateLink `endpointTarget` (before them), `endpoint`,
+    /// `endpointService`, `serviceListener`, `serviceTargetGroup` (before the targets).
     pub kind: String,
     /// It, for people: `GET, POST /payments`, `target 10.20.1.10:8080`, `route 10.20.0.0/16 in
     /// rtb-0a1`.
@@ -209,7 +210,10 @@ pub fn link_health_on(gateway: Option<&Gateway>, observed: &Observed, plan: &Pla
         }
         Ok(gs) => gateway_hops(&mut h, &mut targets, gs, plan, gr, lr, gw, link, port),
     }
-    peering_hops(&mut h, observed, lr, gw, link);
+    match link.spec.transport.private_link() {
+        None => peering_hops(&mut h, observed, lr, gw, link),
+        Some(_) => private_link_hops(&mut h, &mut targets, observed, lr, gw, link),
+    }
 
     let min = link.spec.min_healthy_targets;
     let first_broken = h
@@ -457,8 +461,26 @@ fn gateway_hops(
         format!("{} target(s) registered", tg.targets.len()),
         None,
     );
+    if link.spec.transport.private_link().is_some() {
+        endpoint_target_hops(h, gs, tg, lr, acct, port);
+        return;
+    }
     let svc = link.spec.service.account.as_str();
     let gw_cidr = gw.spec.cidr.map(|c| c.to_string()).unwrap_or_else(|| "the gateway VPC's CIDR".into());
+    target_hops(h, targets, tg, link, acct, |ip, port| target_hint(ip, port, svc, &gw_cidr));
+}
+
+/// Each of the link's targets in `tg` (its gateway target group over peering, the service-side
+/// one over privateLink), counted by health.
+fn target_hops(
+    h: &mut Hops,
+    targets: &mut TargetCounts,
+    tg: &crate::observed::TargetGroup,
+    link: &Link,
+    acct: &str,
+    hint: impl Fn(Ipv4Addr, u16) -> String,
+) {
+    let svc = link.spec.service.account.as_str();
     for want in &link.spec.targets {
         let name = format!("target {}:{}", want.ip, want.port);
         let Some(t) = tg.targets.iter().find(|t| t.ip == want.ip && t.port == want.port) else {
@@ -512,7 +534,7 @@ fn gateway_hops(
             Some(&want.ip.to_string()),
             state,
             format!("{}{reason}", t.health),
-            Some(target_hint(t.ip, t.port, svc, &gw_cidr)),
+            Some(hint(t.ip, t.port)),
         );
     }
 }
@@ -592,4 +614,172 @@ fn peering_hops(h: &mut Hops, observed: &Observed, lr: &Report, gw: &crosslink_d
             }
         }
     }
+}
+
+/// A privateLink link's gateway target group holds its endpoint's interfaces: each one's health
+/// (the gateway NLB's checks go through the endpoint to the service side).
+fn endpoint_target_hops(
+    h: &mut Hops,
+    gs: &AccountState,
+    tg: &crate::observed::TargetGroup,
+    lr: &Report,
+    acct: &str,
+    port: u16,
+) {
+    let endpoint = lr.resources.get("endpoint").and_then(|id| gs.endpoints.iter().find(|e| &e.id == id));
+    let Some(e) = endpoint else { return };
+    for i in &e.interfaces {
+        let name = format!("endpoint interface {}:{port} ({})", i.ip, i.availability_zone);
+        let hint = Some(format!(
+            "the gateway NLB checks the service through the endpoint: see the service-side hops below; the endpoint's security group must admit the gateway VPC on :{port}"
+        ));
+        match tg.targets.iter().find(|t| t.ip == i.ip && t.port == port) {
+            None => h.push("endpointTarget", name, acct, None, HopState::Starting, "not registered yet", hint),
+            Some(t) => {
+                let state = match t.health.as_str() {
+                    "healthy" => HopState::Ok,
+                    "initial" => HopState::Starting,
+                    "unavailable" => HopState::Unknown,
+                    _ => HopState::Broken,
+                };
+                h.push("endpointTarget", name, acct, Some(&i.ip.to_string()), state, t.health.clone(), hint);
+            }
+        }
+    }
+}
+
+/// A privateLink link after its gateway target group: the endpoint (accepted and available), the
+/// endpoint service, the service-side listener and target group, and the link's targets there.
+fn private_link_hops(
+    h: &mut Hops,
+    targets: &mut TargetCounts,
+    observed: &Observed,
+    lr: &Report,
+    gw: &crosslink_desired::Gateway,
+    link: &Link,
+) {
+    let (ga, sa) = (gw.spec.account.as_str(), link.spec.service.account.as_str());
+    let port = link.spec.listener_port;
+    let (gs, ss) = match (state_of(observed, ga), state_of(observed, sa)) {
+        (Ok(g), Ok(s)) => (g, s),
+        (Err(why), _) => return h.unknown("endpoint", "endpoint".into(), ga, &why),
+        (_, Err(why)) => return h.unknown("endpointService", "endpoint service".into(), sa, &why),
+    };
+    let endpoint = lr.resources.get("endpoint").and_then(|id| gs.endpoints.iter().find(|e| &e.id == id));
+    match endpoint {
+        None => h.push(
+            "endpoint",
+            "endpoint".into(),
+            ga,
+            None,
+            HopState::Broken,
+            "none",
+            Some("crosslink creates it once the endpoint service exists: see the link's status".into()),
+        ),
+        Some(e) => {
+            let (state, detail) = match e.state.as_str() {
+                "available" => (HopState::Ok, "available".to_string()),
+                "pendingAcceptance" => {
+                    (HopState::Starting, "pendingAcceptance (crosslink accepts it in the service account)".into())
+                }
+                "pending" => (HopState::Starting, "pending".to_string()),
+                s => (HopState::Broken, s.to_string()),
+            };
+            h.push(
+                "endpoint",
+                format!("endpoint {}", e.id),
+                ga,
+                Some(&e.id),
+                state,
+                detail,
+                Some(format!(
+                    "a rejected or failed endpoint is replaced; the service account {sa} accepts its connection"
+                )),
+            );
+        }
+    }
+    let service = lr.resources.get("endpointService").and_then(|id| ss.endpoint_services.iter().find(|s| &s.id == id));
+    match service {
+        None => h.push(
+            "endpointService",
+            "endpoint service".into(),
+            sa,
+            None,
+            HopState::Broken,
+            "none",
+            Some("crosslink creates it on the service-side NLB once the NLB is active: see the link's status".into()),
+        ),
+        Some(s) => {
+            let state = if s.state == "Available" { HopState::Ok } else { HopState::Starting };
+            h.push(
+                "endpointService",
+                format!("endpoint service {}", s.id),
+                sa,
+                Some(&s.id),
+                state,
+                format!(
+                    "{} ({} allowed, acceptance {})",
+                    s.state,
+                    s.allowed_principals.join(", "),
+                    if s.acceptance_required { "required" } else { "NOT required" }
+                ),
+                Some(format!("check the endpoint service in account {sa}")),
+            );
+        }
+    }
+    let lb = lr.resources.get("serviceLoadBalancer").and_then(|arn| ss.load_balancer(arn));
+    let listener = lb.and_then(|lb| ss.listeners.iter().find(|x| x.load_balancer_arn == lb.arn && x.port == port));
+    let tg = listener.and_then(|x| ss.target_groups.iter().find(|t| Some(&t.arn) == x.target_group_arn.as_ref()));
+    let recreate = |what: &str| {
+        Some(format!(
+            "deleted outside crosslink? The next pass recreates the {what}; CloudTrail in account {sa} says who removed it"
+        ))
+    };
+    match listener {
+        None => h.push(
+            "serviceListener",
+            format!("service-side listener :{port}"),
+            sa,
+            None,
+            HopState::Broken,
+            "missing",
+            recreate("listener"),
+        ),
+        Some(x) => h.push(
+            "serviceListener",
+            format!("service-side listener :{port}"),
+            sa,
+            Some(&x.arn),
+            HopState::Ok,
+            format!("{} :{port}", x.protocol),
+            None,
+        ),
+    }
+    let Some(tg) = tg else {
+        h.push(
+            "serviceTargetGroup",
+            "service-side target group".into(),
+            sa,
+            None,
+            HopState::Broken,
+            "missing",
+            recreate("target group"),
+        );
+        targets.missing = u32::try_from(link.spec.targets.len()).unwrap_or(u32::MAX);
+        return;
+    };
+    h.push(
+        "serviceTargetGroup",
+        format!("service-side target group {}", tg.name),
+        sa,
+        Some(&tg.arn),
+        HopState::Ok,
+        format!("{} target(s) registered", tg.targets.len()),
+        None,
+    );
+    target_hops(h, targets, tg, link, sa, |ip, port| {
+        format!(
+            "in account {sa}: check that the service listens on {ip}:{port} and that its security group admits the service VPC's own range (the service-side NLB's health checks come from its subnets)"
+        )
+    });
 }
