@@ -151,15 +151,19 @@ pub fn text(e: &Explained) -> String {
     let _ = writeln!(out);
     let name_w = h.hops.iter().map(|x| x.name.len()).max().unwrap_or(4).max(4);
     let acct_w = h.hops.iter().map(|x| x.account.len()).max().unwrap_or(7).max(7);
-    let _ =
-        writeln!(out, "  {:<3} {:<12} {:<name_w$}  {:<acct_w$}  {:<8}  detail", "#", "hop", "name", "account", "state");
+    let kind_w = h.hops.iter().map(|x| x.kind.len()).max().unwrap_or(12).max(12);
+    let _ = writeln!(
+        out,
+        "  {:<3} {:<kind_w$} {:<name_w$}  {:<acct_w$}  {:<8}  detail",
+        "#", "hop", "name", "account", "state"
+    );
     for (i, x) in h.hops.iter().enumerate() {
         let mark = if h.first_broken == Some(i) { ">" } else { " " };
         // Pad the plain state text, then colour it: escape codes have no width.
         let pad = " ".repeat(8usize.saturating_sub(x.state.as_str().len()));
         let _ = writeln!(
             out,
-            "{mark} {:<3} {:<12} {:<name_w$}  {:<acct_w$}  {}{pad}  {}",
+            "{mark} {:<3} {:<kind_w$} {:<name_w$}  {:<acct_w$}  {}{pad}  {}",
             i + 1,
             x.kind,
             x.name,
