@@ -27,7 +27,9 @@ use tracing::{debug, error, info, warn};
 use crate::engine::{ActionResult, Engine, ExecContext, Executed, MAX_RECREATES, ShardCx};
 use crate::events::{Events, Resolver};
 use crate::focus::{Focus, HealthSample};
-use crate::metrics::{LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels, TargetStateLabels};
+use crate::metrics::{
+    LinkLabels, Metrics, PhaseLabels, ReconcileLabels, ResourceLabels, TargetStateLabels, TransportLabels,
+};
 use crate::source::{self, LoadFailure, Loaded};
 use crate::status::{
     DesiredStatus, Health, LastError, ObjectStatus, Phase, ProtectionStatus, PruneStatus, StatusSnapshot, rfc3339,
@@ -1111,6 +1113,12 @@ impl<C: Cloud> Daemon<C> {
             message,
             last_reconcile: item.last_reconcile.map(rfc3339),
             last_error: item.last_error.clone(),
+            transport: match s {
+                Subject::Link(l) => {
+                    self.desired.as_ref().and_then(|d| d.state.link(l)).map(|l| l.spec.transport.name().to_string())
+                }
+                _ => None,
+            },
             resources: report.resources.clone(),
             pending_changes: pending,
             revision: item.revision.clone(),
@@ -1210,6 +1218,7 @@ impl<C: Cloud> Daemon<C> {
         }
         self.metrics.link_ready.clear();
         self.metrics.link_synced.clear();
+        self.metrics.link_transport.clear();
         self.metrics.link_healthy.clear();
         self.metrics.link_targets.clear();
         self.metrics.links_by_phase.clear();
@@ -1219,6 +1228,10 @@ impl<C: Cloud> Daemon<C> {
                 .get_or_create(&LinkLabels { link: l.name.clone() })
                 .set(i64::from(l.phase == Phase::Ready));
             self.metrics.link_synced.get_or_create(&LinkLabels { link: l.name.clone() }).set(i64::from(l.synced));
+            if let Some(t) = &l.transport {
+                let labels = TransportLabels { link: l.name.clone(), transport: t.clone() };
+                self.metrics.link_transport.get_or_create(&labels).set(1);
+            }
             if let Some(h) = &l.health {
                 self.metrics.link_healthy.get_or_create(&LinkLabels { link: l.name.clone() }).set(i64::from(h.healthy));
                 for state in TargetCounts::STATES {

@@ -314,14 +314,27 @@ impl<C: Cloud> Engine<C> {
                 let name = a.metadata.name.clone();
                 let account = a.clone();
                 Box::pin(async move {
-                    let obs = match tokio::time::timeout(OBSERVE_TIMEOUT, cloud.observe(&account, &scope)).await {
-                        Ok(obs) => obs,
-                        Err(_) => AccountObservation::Failed {
-                            retryable: true,
-                            code: "Timeout".into(),
-                            message: format!("reading the account took longer than {OBSERVE_TIMEOUT:?}"),
-                        },
+                    let read = |scope: ObserveScope| {
+                        let (cloud, account) = (cloud.clone(), account.clone());
+                        async move {
+                            match tokio::time::timeout(OBSERVE_TIMEOUT, cloud.observe(&account, &scope)).await {
+                                Ok(obs) => obs,
+                                Err(_) => AccountObservation::Failed {
+                                    retryable: true,
+                                    code: "Timeout".into(),
+                                    message: format!("reading the account took longer than {OBSERVE_TIMEOUT:?}"),
+                                },
+                            }
+                        }
                     };
+                    let mut obs = read(scope.clone()).await;
+                    // A privateLink service side no link in desired state puts here any more
+                    // (crosslink's endpoint services are read in every account): its NLB, target
+                    // group and listener are read too, so that they are removed with it.
+                    let left_behind = matches!(&obs, AccountObservation::Ok(s) if !s.endpoint_services.is_empty());
+                    if left_behind && !scope.gateway_side && !scope.private_link {
+                        obs = read(ObserveScope { private_link: true, ..scope }).await;
+                    }
                     (name, obs)
                 }) as BoxFuture<'_, _>
             })

@@ -60,6 +60,13 @@ pub struct RevisionLabels {
     pub revision: String,
 }
 
+/// A link and its transport (`peering`, `privateLink`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabels {
+    pub link: String,
+    pub transport: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
@@ -95,6 +102,7 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub link_ready: Family<LinkLabels, Gauge>,
     pub link_synced: Family<LinkLabels, Gauge>,
+    pub link_transport: Family<TransportLabels, Gauge>,
     pub link_healthy: Family<LinkLabels, Gauge>,
     pub link_targets: Family<TargetStateLabels, Gauge>,
     pub links_by_phase: Family<PhaseLabels, Gauge>,
@@ -139,6 +147,7 @@ impl Metrics {
             reconcile_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
             link_ready: Family::default(),
             link_synced: Family::default(),
+            link_transport: Family::default(),
             link_healthy: Family::default(),
             link_targets: Family::default(),
             links_by_phase: Family::default(),
@@ -185,6 +194,11 @@ impl Metrics {
             m.link_ready.clone(),
         );
         r.register("link_synced", "1 when the link's AWS resources match desired state, else 0", m.link_synced.clone());
+        r.register(
+            "link_transport",
+            "1 for each link, labelled with its transport (peering, privateLink)",
+            m.link_transport.clone(),
+        );
         r.register(
             "link_healthy",
             "1 when traffic can flow through the link (every hop ok, enough healthy targets), else 0; absent before its first observation",

@@ -60,7 +60,12 @@ pub struct ObjectStatus {
     pub last_reconcile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
-    /// Live ids of each hop: peering, loadBalancer, targetGroup, listener, vpcLink, restApi.
+    /// A link's transport: `peering` or `privateLink`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// Live ids of each hop: peering, loadBalancer, targetGroup, listener, vpcLink, restApi;
+    /// over privateLink endpoint, endpointState, endpointService, endpointSecurityGroup and
+    /// serviceLoadBalancer.
     pub resources: BTreeMap<String, String>,
     /// Changes still pending for it.
     pub pending_changes: usize,

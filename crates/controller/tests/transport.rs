@@ -236,7 +236,7 @@ async fn private_link_converges_over_overlapping_cidrs_repairs_drift_and_is_remo
     );
     // The endpoint service: on that NLB, acceptance required, the gateway account only.
     let svc = &ss.endpoint_services[0];
-    assert_eq!(svc.load_balancer_arns, [nlb.arn.clone()]);
+    assert_eq!(svc.load_balancer_arns, std::slice::from_ref(&nlb.arn));
     assert!(svc.acceptance_required);
     assert_eq!(svc.allowed_principals, [principal(GW)]);
     // The gateway side: the endpoint, accepted and available, in both gateway subnets, with

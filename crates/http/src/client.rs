@@ -392,6 +392,7 @@ mod tests {
             message: message.into(),
             last_reconcile: Some("2025-06-01T09:59:50Z".into()),
             last_error: None,
+            transport: None,
             resources: BTreeMap::new(),
             pending_changes: 0,
             revision: None,

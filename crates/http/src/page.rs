@@ -423,6 +423,7 @@ mod tests {
             message: message.into(),
             last_reconcile: Some("2025-06-01T10:00:00Z".into()),
             last_error: None,
+            transport: None,
             resources: BTreeMap::from([("peering".to_string(), "pcx-0abc".to_string())]),
             pending_changes: 2,
             revision: None,

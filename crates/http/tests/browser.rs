@@ -36,6 +36,7 @@ fn link(name: &str, phase: Phase, health: Option<LinkHealth>, message: &str) -> 
         message: message.into(),
         last_reconcile: Some("2026-12-03T10:00:00Z".into()),
         last_error: None,
+        transport: None,
         resources: [
             ("listener".to_string(), "arn:aws:elasticloadbalancing:eu-central-1:111111111111:listener/net/edge-nlb/50dc6c495c0c9188/f2f7dc8efc522ab2".to_string()),
             ("peering".to_string(), "pcx-0a1b2c3d4e5f60718".to_string()),

@@ -33,6 +33,7 @@ fn snapshot() -> StatusSnapshot {
             message: "waiting for the peering to be accepted".into(),
             last_reconcile: None,
             last_error: None,
+            transport: Some("peering".into()),
             resources: [("peering".to_string(), "pcx-0123".to_string())].into(),
             pending_changes: 4,
             revision: None,

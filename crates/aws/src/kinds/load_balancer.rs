@@ -122,10 +122,67 @@ pub static ADOPT_UNTAGGED: Grant = Grant {
     why: "a gateway's adoption tags an NLB built without crosslink (it carries no managed-by tag yet); granted only while a gateway has adoption: Adopt",
 };
 
+/// The service side's NLB, target group, listener and targets: the ELBv2 statements of a gateway,
+/// granted where a privateLink link's service side is, and listed by each ELBv2 kind.
+pub static ELB_SERVICE_SIDE: Grant = Grant {
+    sid: "ElbPrivateLinkServiceSide",
+    actions: &[
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeTags",
+    ],
+    resources: &[Resource::Any],
+    condition: &[],
+    when: When::PrivateLinkServices,
+    why: "ELBv2 Describe* actions support no resource-level permissions: the service-side NLB of privateLink links",
+};
+pub static ELB_SERVICE_SIDE_CREATE: Grant = Grant {
+    sid: "ElbPrivateLinkServiceSideCreateTagged",
+    actions: &[
+        "elasticloadbalancing:CreateLoadBalancer",
+        "elasticloadbalancing:CreateTargetGroup",
+        "elasticloadbalancing:CreateListener",
+        "elasticloadbalancing:AddTags",
+    ],
+    resources: &[Resource::Elb("loadbalancer/net/*"), Resource::Elb("targetgroup/*"), Resource::Elb("listener/net/*")],
+    condition: TAGGED_REQUEST,
+    when: When::PrivateLinkServices,
+    why: "the service side's NLB, target group and listener, each carrying the managed-by tag",
+};
+pub static ELB_SERVICE_SIDE_OWNED: Grant = Grant {
+    sid: "ElbPrivateLinkServiceSideOwned",
+    actions: &[
+        "elasticloadbalancing:RegisterTargets",
+        "elasticloadbalancing:DeregisterTargets",
+        "elasticloadbalancing:ModifyTargetGroup",
+        "elasticloadbalancing:ModifyListener",
+        "elasticloadbalancing:DeleteListener",
+        "elasticloadbalancing:DeleteTargetGroup",
+        "elasticloadbalancing:DeleteLoadBalancer",
+    ],
+    resources: &[Resource::Elb("loadbalancer/net/*"), Resource::Elb("targetgroup/*"), Resource::Elb("listener/net/*")],
+    condition: OWNED,
+    when: When::PrivateLinkServices,
+    why: "changes and removal of the service side's NLB, target group and listener: only what carries the managed-by tag",
+};
+
 pub static KIND: super::Kind = super::Kind {
     name: "load balancer",
     calls: &[&DESCRIBE, &CREATE, &DELETE, &DESCRIBE_TAGS, &ADD_TAGS, &REMOVE_TAGS],
-    grants: &[&READ, &DELETE_OWNED, &CREATE_TAGGED_INTERNAL, &TAG_ON_CREATE, &CHANGE_OWNED, &RELEASE_OWNED, &ADOPT_UNTAGGED],
+    grants: &[
+        &READ,
+        &DELETE_OWNED,
+        &CREATE_TAGGED_INTERNAL,
+        &TAG_ON_CREATE,
+        &CHANGE_OWNED,
+        &RELEASE_OWNED,
+        &ADOPT_UNTAGGED,
+        &ELB_SERVICE_SIDE,
+        &ELB_SERVICE_SIDE_CREATE,
+        &ELB_SERVICE_SIDE_OWNED,
+    ],
 };
 
 // ---- Reading -----------------------------------------------------------------------------------

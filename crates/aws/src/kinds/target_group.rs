@@ -43,6 +43,9 @@ pub static KIND: super::Kind = super::Kind {
     grants: &[
         &load_balancer::READ,
         &load_balancer::DELETE_OWNED,
+        &load_balancer::ELB_SERVICE_SIDE,
+        &load_balancer::ELB_SERVICE_SIDE_CREATE,
+        &load_balancer::ELB_SERVICE_SIDE_OWNED,
         &CREATE_TAGGED,
         &load_balancer::TAG_ON_CREATE,
         &load_balancer::CHANGE_OWNED,

@@ -32,7 +32,13 @@ pub const DEREGISTER: Call = Call::write(Elbv2, "DeregisterTargets", &["elasticl
 pub static KIND: super::Kind = super::Kind {
     name: "targets",
     calls: &[&DESCRIBE_HEALTH, &REGISTER, &DEREGISTER],
-    grants: &[&load_balancer::READ, &load_balancer::DELETE_OWNED, &load_balancer::CHANGE_OWNED],
+    grants: &[
+        &load_balancer::READ,
+        &load_balancer::DELETE_OWNED,
+        &load_balancer::CHANGE_OWNED,
+        &load_balancer::ELB_SERVICE_SIDE,
+        &load_balancer::ELB_SERVICE_SIDE_OWNED,
+    ],
 };
 
 // ---- Reading -----------------------------------------------------------------------------------
@@ -97,8 +103,8 @@ pub(crate) async fn read_into(
 
 // ---- Changing ----------------------------------------------------------------------------------
 
-/// Targets in a peered VPC (outside the target group's VPC) must be registered in zone `all`.
-
+/// Targets in a peered VPC (outside the target group's VPC) are registered in zone `all`; those
+/// in the group's VPC in their own zone, or with none (AWS finds it): as the placement says.
 fn targets(targets: &[(std::net::Ipv4Addr, u16)], placement: &Placement) -> Vec<TargetDescription> {
     targets
         .iter()

@@ -22,6 +22,8 @@ struct Fixture {
     cloud: Arc<AwsCloud>,
     gw: SeededVpc,
     svc: SeededVpc,
+    /// A second VPC of the service account, with its own range: reached over peering.
+    peered: SeededVpc,
 }
 
 fn accounts() -> String {
@@ -48,10 +50,20 @@ impl Fixture {
         let s_svc = cloud.session(d.account("svc").unwrap()).await.unwrap();
         let gw = seed_network(&s_gw, "gateway", "10.1.0.0/16".parse().unwrap(), 2).await.unwrap();
         let svc = seed_network(&s_svc, "fraud", "10.1.0.0/16".parse().unwrap(), 2).await.unwrap();
-        Fixture { _moto: moto, cloud: Arc::new(cloud), gw, svc }
+        let peered = seed_network(&s_svc, "ledger", "10.30.0.0/16".parse().unwrap(), 1).await.unwrap();
+        Fixture { _moto: moto, cloud: Arc::new(cloud), gw, svc, peered }
     }
 
     fn yaml(&self, with_link: bool) -> String {
+        self.yaml_with(with_link, false)
+    }
+
+    /// With the privateLink link, and with a peered link of the same service account.
+    fn yaml_with(&self, with_link: bool, with_peered: bool) -> String {
+        let peered = format!(
+            "---\napiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {{name: ledger}}\nspec:\n  gateway: edge\n  service: {{account: svc, vpcId: {}, routeTableIds: [{}]}}\n  targets: [{{ip: 10.30.1.10, port: 8080}}]\n  listenerPort: 9003\n  routes: [{{path: /accounts}}]\n",
+            self.peered.vpc_id, self.peered.route_table_id
+        );
         let gateway = format!(
             "apiVersion: crosslink.dev/v1alpha1\nkind: Gateway\nmetadata: {{name: edge}}\nspec:\n  account: shared\n  vpcId: {}\n  subnetIds: [{}]\n  routeTableIds: [{}]\n  loadBalancer: {{name: edge-nlb}}\n  api: {{name: open-banking, stage: v1}}\n",
             self.gw.vpc_id,
@@ -63,7 +75,7 @@ impl Fixture {
             self.svc.vpc_id,
             self.svc.subnet_ids.join(", ")
         );
-        accounts() + &gateway + if with_link { &link } else { "" }
+        accounts() + &gateway + if with_link { &link } else { "" } + if with_peered { &peered } else { "" }
     }
 
     fn engine(&self) -> Engine<AwsCloud> {
@@ -124,7 +136,7 @@ async fn private_link_converges_over_overlapping_cidrs_is_repaired_and_removed_c
     // allowed principal.
     let services = svc_ec2.describe_vpc_endpoint_service_configurations().send().await.unwrap();
     let svc = &services.service_configurations()[0];
-    assert_eq!(svc.network_load_balancer_arns(), [nlb_arn.clone()]);
+    assert_eq!(svc.network_load_balancer_arns(), std::slice::from_ref(&nlb_arn));
     assert_eq!(svc.acceptance_required(), Some(true));
     let service_id = svc.service_id().unwrap().to_string();
     let perms = svc_ec2.describe_vpc_endpoint_service_permissions().service_id(&service_id).send().await.unwrap();
@@ -171,7 +183,15 @@ async fn private_link_converges_over_overlapping_cidrs_is_repaired_and_removed_c
     assert_eq!(targets, eni_ips);
     assert_eq!(targets.len(), 2);
 
-    // Drift: another account allowed in, and the security group opened to the world.
+    // Drift: another account allowed in, acceptance switched off, and the security group
+    // opened to the world.
+    svc_ec2
+        .modify_vpc_endpoint_service_configuration()
+        .service_id(&service_id)
+        .acceptance_required(false)
+        .send()
+        .await
+        .unwrap();
     svc_ec2
         .modify_vpc_endpoint_service_permissions()
         .service_id(&service_id)
@@ -199,9 +219,14 @@ async fn private_link_converges_over_overlapping_cidrs_is_repaired_and_removed_c
     assert_eq!(principals, [format!("arn:aws:iam::{GW}:root")]);
     let sgs = gw_ec2.describe_security_groups().group_ids(&sg_id).send().await.unwrap();
     assert_eq!(sgs.security_groups()[0].ip_permissions().len(), 1);
+    let services = svc_ec2.describe_vpc_endpoint_service_configurations().send().await.unwrap();
+    assert_eq!(services.service_configurations()[0].acceptance_required(), Some(true));
 
-    // Removed: everything the link made goes, in both accounts.
-    f.converge(&desired(&f.yaml(false))).await;
+    // Removed while the service account keeps a peered link (so no gateway and no privateLink
+    // link puts it in scope for ELBv2 reads any more): everything the link made goes, in both
+    // accounts; its endpoint service, read everywhere, has the engine read the rest.
+    f.converge(&desired(&f.yaml_with(true, true))).await;
+    f.converge(&desired(&f.yaml_with(false, true))).await;
     let services = svc_ec2.describe_vpc_endpoint_service_configurations().send().await.unwrap();
     assert!(
         services.service_configurations().iter().all(|s| s.service_state().is_some_and(|x| x.as_str() == "Deleted")),
