@@ -12,7 +12,7 @@
 //! Review the diff: an input is right when it is what AWS would hold in that situation.
 
 use crosslink_plan::kinds::authorizer::Patch;
-use crosslink_plan::kinds::{AuthorizerOp, ListenerOp, LoadBalancerOp, PeeringOp, RestApiOp, TargetGroupOp};
+use crosslink_plan::kinds::{AuthorizerOp, ListenerOp, LoadBalancerOp, PeeringOp, RestApiOp, TargetGroupOp, TargetsOp};
 
 use std::path::{Path, PathBuf};
 
@@ -136,6 +136,24 @@ spec:
 {extra}"
         )
     }
+}
+
+/// Link/pay over PrivateLink: no route tables, an NLB crosslink makes in the service VPC.
+fn pay_over_private_link() -> String {
+    format!(
+        "---
+apiVersion: crosslink.dev/v1alpha1
+kind: Link
+metadata: {{name: pay}}
+spec:
+  gateway: edge
+  service: {{account: svc-a, vpcId: {A_VPC}}}
+  targets: [{{ip: 10.20.1.10, port: 8080}}]
+  listenerPort: 9001
+  routes: [{{path: /payments}}]
+  transport: {{privateLink: {{loadBalancer: {{name: pay-svc}}, subnetIds: [subnet-0000000000000001a]}}}}
+"
+    )
 }
 
 fn pay() -> String {
@@ -1021,6 +1039,28 @@ spec:
             converge(f, &(base() + CONSUMER));
             // The plan's stage is removed before the plan; the key goes too.
             base()
+        },
+    },
+    Case {
+        name: "private-link-from-peering",
+        build: |f| {
+            converge(f, &base());
+            // Link/pay switches to PrivateLink: the service side, the endpoint's security group
+            // and the rest follow pass by pass; the peered target stays registered and the
+            // peering stays, both reported as waiting for the new path.
+            accounts(false) + &edge("") + &pay_over_private_link()
+        },
+    },
+    Case {
+        name: "private-link-from-peering-new-path-registered",
+        build: |f| {
+            converge(f, &base());
+            // Everything of the new path made, the endpoint accepted and its interfaces
+            // registered, but the peered target not yet deregistered: now it is (the new targets
+            // are healthy), and the peering still waits for it.
+            let text = accounts(false) + &edge("") + &pay_over_private_link();
+            converge_holding(f, &text, |op| matches!(op, Op::Targets(TargetsOp::DeregisterTargets { .. })));
+            text
         },
     },
     Case {

@@ -280,6 +280,19 @@ fn listener_tls(tls: &Option<crosslink_plan::kinds::listener::ListenerTls>) -> S
         .unwrap_or_default()
 }
 
+/// Where targets are, when not AZ `all` (outside the group's VPC, the default).
+fn zones(p: &crosslink_plan::kinds::targets::Placement) -> String {
+    use crosslink_plan::kinds::targets::Placement;
+    match p {
+        Placement::OutsideVpc => String::new(),
+        Placement::InVpc => " zones=in-vpc".into(),
+        Placement::Zones(z) => {
+            let z: Vec<String> = z.iter().map(|(ip, zone)| format!("{ip}={zone}")).collect();
+            format!(" zones={{{}}}", z.join(", "))
+        }
+    }
+}
+
 fn op_text(op: &Op) -> String {
     let name = op.name();
     let args = match op {
@@ -324,11 +337,11 @@ fn op_text(op: &Op) -> String {
             format!("arn={arn} healthCheck={}", health(health_check))
         }
         Op::TargetGroup(TargetGroupOp::DeleteTargetGroup { arn }) => format!("arn={arn}"),
-        Op::Targets(TargetsOp::RegisterTargets { target_group_arn, targets: t, .. }) => {
-            format!("targetGroupArn={} targets={}", r(target_group_arn), targets(t))
+        Op::Targets(TargetsOp::RegisterTargets { target_group_arn, targets: t, placement }) => {
+            format!("targetGroupArn={} targets={}{}", r(target_group_arn), targets(t), zones(placement))
         }
-        Op::Targets(TargetsOp::DeregisterTargets { target_group_arn, targets: t, .. }) => {
-            format!("targetGroupArn={target_group_arn} targets={}", targets(t))
+        Op::Targets(TargetsOp::DeregisterTargets { target_group_arn, targets: t, placement }) => {
+            format!("targetGroupArn={target_group_arn} targets={}{}", targets(t), zones(placement))
         }
         Op::Listener(ListenerOp::CreateListener { load_balancer_arn, port, target_group_arn, tls, tags: t }) => {
             format!(

@@ -181,6 +181,10 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
                     }
                     cx.out.endpoint.endpoint = Some(e);
                 }
+                // The endpoint service is not there and not made on this pass: nothing to connect to.
+                None if name.known().is_none() && name.made_by().is_none() => {
+                    p.report(&cx.subject).waiting.push(format!("the endpoint waits for the {name}"));
+                }
                 None => {
                     let sg = &cx.out.security_group;
                     let deps = vec![cx.out.endpoint_service.action, sg.action];

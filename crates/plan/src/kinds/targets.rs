@@ -243,20 +243,30 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
             shown.join(", ")
         ));
     } else if let (false, Some(current)) = (extra.is_empty(), tg.current) {
-        let shown: Vec<String> = extra.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
-        p.add(
-            subject,
-            account,
-            format!("targets {} in {tg_name}", shown.join(", ")),
-            Verb::Deregister,
-            Reason::NoLongerDesired,
-            Op::Targets(TargetsOp::DeregisterTargets {
-                target_group_arn: current.arn.clone(),
-                placement: placement_of(&current.targets, &extra),
-                targets: extra,
-            }),
-            vec![],
-        );
+        // The old path's targets are replaced by the new transport's (not a removal of the
+        // link); the others are no longer desired.
+        let (replaced, gone): (Vec<(Ipv4Addr, u16)>, Vec<(Ipv4Addr, u16)>) =
+            extra.into_iter().partition(|t| old.contains(t));
+        let why = format!("the link's transport is {} now, and its targets are healthy", l.spec.transport.name());
+        for (targets, reason) in [(replaced, Reason::Replaced { why }), (gone, Reason::NoLongerDesired)] {
+            if targets.is_empty() {
+                continue;
+            }
+            let shown: Vec<String> = targets.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
+            p.add(
+                subject,
+                account,
+                format!("targets {} in {tg_name}", shown.join(", ")),
+                Verb::Deregister,
+                reason,
+                Op::Targets(TargetsOp::DeregisterTargets {
+                    target_group_arn: current.arn.clone(),
+                    placement: placement_of(&current.targets, &targets),
+                    targets,
+                }),
+                vec![],
+            );
+        }
     }
     Some(())
 }
