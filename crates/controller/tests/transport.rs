@@ -205,6 +205,21 @@ async fn converge(f: &Arc<Watched>, d: &DesiredState) -> ApplyReport {
     r
 }
 
+/// The calls watched since the last look, each of which left the link a path (else a failure
+/// naming those after which it had none).
+fn calls_each_with_a_path(f: &Watched) -> Vec<(String, bool)> {
+    let log = std::mem::take(&mut *f.log.lock().unwrap());
+    let broken: Vec<&String> = log.iter().filter(|(_, ok)| !ok).map(|(c, _)| c).collect();
+    assert!(broken.is_empty(), "the link had no path after: {broken:?}\nall calls: {log:?}");
+    log
+}
+
+/// Where in the log the first call of an operation in an account is.
+fn first_call(log: &[(String, bool)], account: &str, name: &str) -> usize {
+    let call = format!("{account} {name}");
+    log.iter().position(|(c, _)| *c == call).unwrap_or_else(|| panic!("no {call}: {log:?}"))
+}
+
 fn principal(account: &str) -> String {
     format!("arn:aws:iam::{account}:root")
 }
@@ -337,15 +352,9 @@ async fn migrating_a_live_link_between_peering_and_private_link_never_leaves_it_
     *f.watch.lock().unwrap() = Some(9001);
     let private = desired(&yaml("privateLink", "10.20.1.10"));
     converge(&f, &private).await;
-    let log = std::mem::take(&mut *f.log.lock().unwrap());
-    let broken: Vec<&String> = log.iter().filter(|(_, ok)| !ok).map(|(c, _)| c).collect();
-    assert!(broken.is_empty(), "the link had no path after: {broken:?}\nall calls: {log:?}");
+    let log = calls_each_with_a_path(&f);
     assert!(path(&f.inner, 9001).unwrap().starts_with("endpoint "));
-    // The first call of an operation in an account.
-    let at = |account: &str, name: &str| {
-        let call = format!("{account} {name}");
-        log.iter().position(|(c, _)| *c == call).unwrap_or_else(|| panic!("no {call}: {log:?}"))
-    };
+    let at = |account: &str, name: &str| first_call(&log, account, name);
     // Step by step: the endpoint's targets are registered, then the peered target leaves, then
     // the routes and the peering.
     assert!(at(SVC, "AcceptVpcEndpointConnections") < at(GW, "RegisterTargets"));
@@ -358,14 +367,9 @@ async fn migrating_a_live_link_between_peering_and_private_link_never_leaves_it_
 
     // And back to peering, watched.
     converge(&f, &peering).await;
-    let log = std::mem::take(&mut *f.log.lock().unwrap());
-    let broken: Vec<&String> = log.iter().filter(|(_, ok)| !ok).map(|(c, _)| c).collect();
-    assert!(broken.is_empty(), "the link had no path after: {broken:?}\nall calls: {log:?}");
+    let log = calls_each_with_a_path(&f);
     assert!(path(&f.inner, 9001).unwrap().starts_with("peering "));
-    let at = |account: &str, name: &str| {
-        let call = format!("{account} {name}");
-        log.iter().position(|(c, _)| *c == call).unwrap_or_else(|| panic!("no {call}: {log:?}"))
-    };
+    let at = |account: &str, name: &str| first_call(&log, account, name);
     assert!(at(SVC, "CreateRoute") < at(GW, "DeregisterTargets"));
     assert!(at(GW, "DeregisterTargets") < at(GW, "DeleteVpcEndpoints"));
     assert!(at(GW, "DeleteVpcEndpoints") < at(SVC, "DeleteVpcEndpointServiceConfigurations"));

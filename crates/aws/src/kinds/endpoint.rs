@@ -108,7 +108,7 @@ async fn endpoints(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Result<V
 }
 
 pub(crate) async fn read(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Result<crate::observe::Found, CloudError> {
-    crate::observe::store(true, endpoints(ctx, c, scope), |st, found| st.endpoints = found).await
+    crate::observe::store(scope.gateway_side, endpoints(ctx, c, scope), |st, found| st.endpoints = found).await
 }
 
 pub(crate) async fn execute(ctx: &Ctx<'_>, c: &Clients, op: &EndpointOp) -> Result<Outcome, CloudError> {

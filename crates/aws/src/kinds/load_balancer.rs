@@ -40,15 +40,18 @@ pub const REMOVE_TAGS: Call = Call::write(Elbv2, "RemoveTags", &["elasticloadbal
 // Reading and removing are granted wherever the engine looks for crosslink's resources, by
 // ownership tag alone, whether or not desired state still puts a gateway there.
 
+/// Every ELBv2 read crosslink makes.
+const READ_ACTIONS: &[&str] = &[
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DescribeTags",
+];
+
 pub static READ: Grant = Grant {
     sid: "ElbReadNoResourceLevel",
-    actions: &[
-        "elasticloadbalancing:DescribeLoadBalancers",
-        "elasticloadbalancing:DescribeListeners",
-        "elasticloadbalancing:DescribeTargetGroups",
-        "elasticloadbalancing:DescribeTargetHealth",
-        "elasticloadbalancing:DescribeTags",
-    ],
+    actions: READ_ACTIONS,
     resources: &[Resource::Any],
     condition: IN_REGION,
     when: When::GatewaySide,
@@ -126,13 +129,7 @@ pub static ADOPT_UNTAGGED: Grant = Grant {
 /// granted where a privateLink link's service side is, and listed by each ELBv2 kind.
 pub static ELB_SERVICE_SIDE: Grant = Grant {
     sid: "ElbPrivateLinkServiceSide",
-    actions: &[
-        "elasticloadbalancing:DescribeLoadBalancers",
-        "elasticloadbalancing:DescribeListeners",
-        "elasticloadbalancing:DescribeTargetGroups",
-        "elasticloadbalancing:DescribeTargetHealth",
-        "elasticloadbalancing:DescribeTags",
-    ],
+    actions: READ_ACTIONS,
     resources: &[Resource::Any],
     condition: &[],
     when: When::PrivateLinkServices,

@@ -112,7 +112,7 @@ async fn security_groups(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Re
 }
 
 pub(crate) async fn read(ctx: &Ctx<'_>, c: &Clients, scope: &ObserveScope) -> Result<crate::observe::Found, CloudError> {
-    crate::observe::store(true, security_groups(ctx, c, scope), |st, found| st.security_groups = found).await
+    crate::observe::store(scope.gateway_side, security_groups(ctx, c, scope), |st, found| st.security_groups = found).await
 }
 
 fn permissions(rules: &[IngressRule]) -> Vec<IpPermission> {

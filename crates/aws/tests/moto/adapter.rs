@@ -345,18 +345,23 @@ async fn load_balancer_target_group_listener_and_targets() {
     // health only for crosslink's own load balancer and target group, and API Gateway's account
     // settings (GetAccount: the CloudWatch Logs role stage logging needs) once; consumers' usage
     // plans and API keys, and custom domain names, one list each (none is crosslink's, so no
-    // GetUsagePlanKeys or GetBasePathMappings).
+    // GetUsagePlanKeys or GetBasePathMappings); the transports' endpoint services, endpoints and
+    // their security groups one list each (by tag; none is crosslink's, so no
+    // DescribeVpcEndpointServicePermissions or DescribeNetworkInterfaces).
     assert_eq!(
         sorted,
         vec![
             "DescribeListeners",
             "DescribeLoadBalancers",
             "DescribeRouteTables",
+            "DescribeSecurityGroups",
             "DescribeTags",
             "DescribeTags",
             "DescribeTags",
             "DescribeTargetGroups",
             "DescribeTargetHealth",
+            "DescribeVpcEndpointServiceConfigurations",
+            "DescribeVpcEndpoints",
             "DescribeVpcPeeringConnections",
             "DescribeVpcs",
             "GetAccount",

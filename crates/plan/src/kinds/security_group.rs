@@ -205,30 +205,18 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
             out.id = Ref::Known(g.id.clone());
             let missing: Vec<IngressRule> = want.iter().filter(|r| !g.ingress.contains(r)).cloned().collect();
             let extra: Vec<IngressRule> = g.ingress.iter().filter(|r| !want.contains(r)).cloned().collect();
-            if !missing.is_empty() {
-                p.add(
-                    &cx.subject,
-                    account,
-                    format!("security group {} ({})", g.name, g.id),
-                    Verb::Update,
-                    Reason::Drift { field: "ingress".into(), live: show(&g.ingress), desired: show(&want) },
-                    Op::SecurityGroup(SecurityGroupOp::AuthorizeSecurityGroupIngress {
-                        group_id: Ref::Known(g.id.clone()),
-                        rules: missing,
-                    }),
-                    vec![],
-                );
-            }
-            if !extra.is_empty() {
-                p.add(
-                    &cx.subject,
-                    account,
-                    format!("security group {} ({})", g.name, g.id),
-                    Verb::Update,
-                    Reason::Drift { field: "ingress".into(), live: show(&g.ingress), desired: show(&want) },
-                    Op::SecurityGroup(SecurityGroupOp::RevokeSecurityGroupIngress { group_id: g.id.clone(), rules: extra }),
-                    vec![],
-                );
+            let drift = || Reason::Drift { field: "ingress".into(), live: show(&g.ingress), desired: show(&want) };
+            let changes = [
+                (!missing.is_empty()).then(|| SecurityGroupOp::AuthorizeSecurityGroupIngress {
+                    group_id: Ref::Known(g.id.clone()),
+                    rules: missing,
+                }),
+                (!extra.is_empty())
+                    .then(|| SecurityGroupOp::RevokeSecurityGroupIngress { group_id: g.id.clone(), rules: extra }),
+            ];
+            for op in changes.into_iter().flatten() {
+                let what = format!("security group {} ({})", g.name, g.id);
+                p.add(&cx.subject, account, what, Verb::Update, drift(), Op::SecurityGroup(op), vec![]);
             }
         }
         None => {

@@ -245,8 +245,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
     } else if let (false, Some(current)) = (extra.is_empty(), tg.current) {
         // The old path's targets are replaced by the new transport's (not a removal of the
         // link); the others are no longer desired.
-        let (replaced, gone): (Vec<(Ipv4Addr, u16)>, Vec<(Ipv4Addr, u16)>) =
-            extra.into_iter().partition(|t| old.contains(t));
+        let (replaced, gone): (Vec<_>, Vec<_>) = extra.into_iter().partition(|t| old.contains(t));
         let why = format!("the link's transport is {} now, and its targets are healthy", l.spec.transport.name());
         for (targets, reason) in [(replaced, Reason::Replaced { why }), (gone, Reason::NoLongerDesired)] {
             if targets.is_empty() {
