@@ -98,8 +98,8 @@ pub struct ObserveScope {
     /// REST API and the targets of every target group, crosslink's or not.
     pub discover: bool,
     /// A privateLink link's service side is here: read load balancers and target groups even
-    /// where no gateway is (endpoint services, endpoints and their security groups are read in
-    /// every account).
+    /// where no gateway is (endpoint services are read in every account; endpoints and their
+    /// security groups with the gateway side).
     pub private_link: bool,
 }
 

@@ -998,3 +998,43 @@ async fn the_daemon_holds_the_replacement_of_an_adopted_target_group_until_allow
     assert_ne!(forwards(&f).0, old);
     d.stop().await;
 }
+
+/// Issue 15: a privateLink link in the daemon: Ready (healthy over its endpoint), its transport and
+/// live ids (endpoint, its state, endpoint service, service-side NLB) in `/status`, its transport
+/// in the metrics, and a security group opened by hand repaired as drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_link_link_shows_its_transport_and_ids_and_is_repaired() {
+    let f = world();
+    let mut d = start(&f, "private-link", 0, |_| {});
+    let link = "apiVersion: crosslink.dev/v1alpha1\nkind: Link\nmetadata: {name: fraud}\nspec:\n  gateway: edge\n  service: {account: svc, vpcId: vpc-0000000000000000b}\n  targets: [{ip: 10.20.1.31, port: 8443}]\n  listenerPort: 9005\n  routes: [{path: /fraud-checks}]\n  transport: {privateLink: {loadBalancer: {name: fraud-scoring}, subnetIds: [subnet-0000000000000001a]}}\n";
+    write(&d.dir, &base(), link);
+    let s = d.until("the privateLink link ready", |s| all_ready(s, 1)).await;
+    let l = &s.links[0];
+    assert_eq!(l.transport.as_deref(), Some("privateLink"));
+    for key in
+        ["endpoint", "endpointService", "endpointSecurityGroup", "serviceLoadBalancer", "targetGroup", "listener"]
+    {
+        assert!(l.resources.contains_key(key), "{key} missing: {:?}", l.resources);
+    }
+    assert_eq!(l.resources["endpointState"], "available");
+    assert!(!l.resources.contains_key("peering"), "{:?}", l.resources);
+    assert!(l.health.as_ref().is_some_and(|h| h.healthy), "{:?}", l.health);
+    let text = d.metrics.encode();
+    assert!(text.contains("crosslink_link_transport{link=\"fraud\",transport=\"privateLink\"} 1"), "{text}");
+    assert!(text.contains("resource=\"endpoint_service\""), "{text}");
+
+    // The endpoint's security group opened to the world by hand: revoked on the next resync.
+    f.with_account(GW, |st| {
+        st.security_groups[0].ingress.push(crosslink_plan::observed::IngressRule {
+            protocol: "-1".into(),
+            from_port: -1,
+            to_port: -1,
+            cidr: "0.0.0.0/0".parse().unwrap(),
+        })
+    });
+    let open = |f: &FakeAws| f.with_account(GW, |st| st.security_groups[0].ingress.len() > 1);
+    d.until("the rule revoked", |_| !open(&f)).await;
+    let text = d.metrics.encode();
+    assert!(text.contains("crosslink_drift_repairs_total{resource=\"security_group\"} 1"), "{text}");
+    d.stop().await;
+}
