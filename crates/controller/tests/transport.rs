@@ -378,3 +378,28 @@ async fn migrating_a_live_link_between_peering_and_private_link_never_leaves_it_
     assert!(gs.endpoints.is_empty() && gs.security_groups.is_empty());
     assert!(ss.endpoint_services.is_empty() && ss.load_balancers.is_empty() && ss.target_groups.is_empty());
 }
+
+/// A privateLink link's service side replaced (another NLB name: a new NLB, endpoint service and
+/// endpoint): the old endpoint's interfaces stay registered until the new ones are healthy, and
+/// the old endpoint, service and NLB go after; a path after every call.
+#[tokio::test]
+async fn replacing_a_private_link_service_side_keeps_a_path() {
+    let f = world(false);
+    converge(&f, &desired(&yaml("privateLink", "10.20.1.10"))).await;
+    let old_endpoint = state(&f.inner, GW).endpoints[0].id.clone();
+    *f.watch.lock().unwrap() = Some(9001);
+    converge(&f, &desired(&yaml("privateLink", "10.20.1.10").replace("pay-svc", "pay-svc-2"))).await;
+    let log = calls_each_with_a_path(&f);
+    let at = |account: &str, name: &str| first_call(&log, account, name);
+    assert!(at(GW, "RegisterTargets") < at(GW, "DeregisterTargets"));
+    assert!(at(GW, "DeregisterTargets") < at(GW, "DeleteVpcEndpoints"));
+    assert!(at(GW, "DeleteVpcEndpoints") < at(SVC, "DeleteVpcEndpointServiceConfigurations"));
+    let (gs, ss) = (state(&f.inner, GW), state(&f.inner, SVC));
+    assert_eq!(gs.endpoints.len(), 1);
+    assert_ne!(gs.endpoints[0].id, old_endpoint);
+    assert_eq!(ss.endpoint_services.len(), 1);
+    assert_eq!(ss.load_balancers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["pay-svc-2"]);
+    // The old NLB's own target group and listener went with it (a target group serves one NLB).
+    assert_eq!((ss.target_groups.len(), ss.listeners.len()), (1, 1), "{:?}", ss.target_groups);
+    assert!(path(&f.inner, 9001).unwrap().starts_with("endpoint "));
+}

@@ -11,6 +11,7 @@ use crate::observed::{AccountObservation, AccountState, Tags};
 use crate::op::{Op, Output, Ref, Service};
 use crate::planner::{LinkCx, Planner, Prunable};
 use crate::tags;
+use crosslink_desired::LoadBalancerRef;
 
 // ---- What is observed ------------------------------------------------------------------------
 
@@ -264,9 +265,14 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
         vpc: l.spec.service.vpc_id.clone(),
     };
     let (lb_arn, lb_action, lb) = super::load_balancer::plan_service_side(p, &side, &pl.load_balancer, &pl.subnet_ids)?;
-    let (tg_arn, tg_action, tg) = super::target_group::plan_service_side(p, &side, l)?;
+    let lb_key = match &pl.load_balancer {
+        LoadBalancerRef::Name(n) => n.as_str(),
+        LoadBalancerRef::Arn(a) => a.as_str(),
+    };
+    let (tg_arn, tg_action, tg) = super::target_group::plan_service_side(p, &side, l, lb_key)?;
     super::targets::plan_service_side(p, &side.subject, svc_account, l, &tg_arn, tg_action, tg);
-    super::listener::plan_service_side(p, &side, l.spec.listener_port, &lb_arn, lb_action, &tg_arn, tg_action)?;
+    let listener =
+        super::listener::plan_service_side(p, &side, l.spec.listener_port, &lb_arn, lb_action, &tg_arn, tg_action)?;
 
     let gw_account_id = p.ix.account(&cx.gw.gw.spec.account).map(|a| a.spec.account_id.clone())?;
     let principal = gateway_principal(&gw_account_id);
@@ -385,13 +391,20 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
             }
         }
     }
-    // The link's other endpoint services (on another NLB, failed): deleted once unused.
-    for s in mine.iter().filter(|s| current.is_none_or(|c| c.id != s.id)) {
-        p.claimed.insert(s.id.clone());
-        if matches!(s.state.as_str(), "Deleting" | "Deleted") {
-            continue;
+    // The link's other service side (another NLB, a failed endpoint service): deleted once
+    // unused, the endpoint services first.
+    let listener_arn = listener.map(|x| x.arn.as_str());
+    let keep: Vec<&str> = [lb_arn.known(), tg_arn.known(), listener_arn, current.map(|c| c.id.as_str())]
+        .into_iter()
+        .flatten()
+        .collect();
+    // While the current side is being made, its ids are not known yet: keep everything until then.
+    if lb_arn.known().is_some() && tg_arn.known().is_some() && listener_arn.is_some() {
+        retire_side(p, cx, ss, &keep, "the link's service side is on its current load balancer now");
+    } else {
+        for s in &mine {
+            p.claimed.insert(s.id.clone());
         }
-        retire(p, cx, svc_account, s, "the link's endpoint service is on its current load balancer now");
     }
     Some(())
 }
@@ -400,8 +413,19 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
 /// target group and listener go, the endpoint services first and once unused.
 fn leave<'a>(p: &mut Planner<'a>, cx: &LinkCx<'a, '_>, ss: &'a AccountState) {
     let why = format!("the link's transport is {} now", cx.link.spec.transport.name());
-    let services: Vec<&EndpointService> =
-        ss.endpoint_services.iter().filter(|s| p.owned_by(&s.tags, &cx.owner)).collect();
+    retire_side(p, cx, ss, &[], &why);
+}
+
+/// The link's service-side resources other than `keep` (ids and ARNs): its endpoint services,
+/// each once no endpoint connects to it, then, once none is left in use, its listeners, target
+/// groups and load balancers, each after what uses it.
+fn retire_side<'a>(p: &mut Planner<'a>, cx: &LinkCx<'a, '_>, ss: &'a AccountState, keep: &[&str], why: &str) {
+    let account = cx.link.spec.service.account.as_str();
+    let services: Vec<&EndpointService> = ss
+        .endpoint_services
+        .iter()
+        .filter(|s| p.owned_by(&s.tags, &cx.owner) && !keep.contains(&s.id.as_str()))
+        .collect();
     let mut service_deletes = Vec::new();
     let mut kept = false;
     for s in services {
@@ -409,29 +433,23 @@ fn leave<'a>(p: &mut Planner<'a>, cx: &LinkCx<'a, '_>, ss: &'a AccountState) {
         if matches!(s.state.as_str(), "Deleting" | "Deleted") {
             continue;
         }
-        match retire(p, cx, &cx.link.spec.service.account, s, &why) {
+        match retire(p, cx, account, s, why) {
             Some(a) => service_deletes.push(Some(a)),
             None => kept = true,
         }
     }
     // The service side's ELB resources: deleted after the endpoint services, listeners first.
-    let account = cx.link.spec.service.account.as_str();
-    let mine = |t: &Tags| p.owned_by(t, &cx.owner) && tags::is_transport(t);
-    let listeners: Vec<_> = ss.listeners.iter().filter(|x| mine(&x.tags)).collect();
-    let groups: Vec<_> = ss.target_groups.iter().filter(|t| mine(&t.tags)).collect();
-    let lbs: Vec<_> = ss.load_balancers.iter().filter(|b| mine(&b.tags)).collect();
-    for x in &listeners {
-        p.claimed.insert(x.arn.clone());
-    }
-    for t in &groups {
-        p.claimed.insert(t.arn.clone());
-    }
-    for b in &lbs {
-        p.claimed.insert(b.arn.clone());
+    let mine = |t: &Tags, id: &str| p.owned_by(t, &cx.owner) && tags::is_transport(t) && !keep.contains(&id);
+    let listeners: Vec<_> = ss.listeners.iter().filter(|x| mine(&x.tags, &x.arn)).collect();
+    let groups: Vec<_> = ss.target_groups.iter().filter(|t| mine(&t.tags, &t.arn)).collect();
+    let lbs: Vec<_> = ss.load_balancers.iter().filter(|b| mine(&b.tags, &b.arn)).collect();
+    for id in listeners.iter().map(|x| &x.arn).chain(groups.iter().map(|t| &t.arn)).chain(lbs.iter().map(|b| &b.arn)) {
+        p.claimed.insert(id.clone());
     }
     if kept {
         return;
     }
+    let replaced = || Reason::Replaced { why: why.to_string() };
     let mut listener_deletes = Vec::new();
     for x in listeners {
         listener_deletes.push(Some(p.add(
@@ -439,7 +457,7 @@ fn leave<'a>(p: &mut Planner<'a>, cx: &LinkCx<'a, '_>, ss: &'a AccountState) {
             account,
             format!("service-side listener :{} ({})", x.port, x.arn),
             Verb::Delete,
-            Reason::Replaced { why: why.clone() },
+            replaced(),
             Op::Listener(super::ListenerOp::DeleteListener { arn: x.arn.clone() }),
             service_deletes.clone(),
         )));
@@ -450,7 +468,7 @@ fn leave<'a>(p: &mut Planner<'a>, cx: &LinkCx<'a, '_>, ss: &'a AccountState) {
             account,
             format!("service-side target group {}", t.name),
             Verb::Delete,
-            Reason::Replaced { why: why.clone() },
+            replaced(),
             Op::TargetGroup(super::TargetGroupOp::DeleteTargetGroup { arn: t.arn.clone() }),
             listener_deletes.clone(),
         );
@@ -461,7 +479,7 @@ fn leave<'a>(p: &mut Planner<'a>, cx: &LinkCx<'a, '_>, ss: &'a AccountState) {
             account,
             format!("service-side load balancer {}", b.name),
             Verb::Delete,
-            Reason::Replaced { why: why.clone() },
+            replaced(),
             Op::LoadBalancer(super::LoadBalancerOp::DeleteLoadBalancer { arn: b.arn.clone() }),
             listener_deletes.iter().chain(&service_deletes).copied().collect(),
         );

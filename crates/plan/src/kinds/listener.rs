@@ -493,9 +493,10 @@ fn port_taken(
 // ---- Planning (a privateLink's service side) ---------------------------------------------------
 
 /// A privateLink's TCP listener on the service-side NLB, on the link's listener port, forwarding
-/// to the service-side target group. A listener of the port not made for the link is a problem;
-/// the link's listener of another port (a port change) is deleted once the new one is made.
-#[allow(clippy::too_many_arguments, reason = "the service side's two resources, each an id and the action making it")]
+/// to the service-side target group: the listener there (`None` while this plan makes it, or
+/// after a problem: a listener of the port not made for the link). The link's other listeners
+/// (another port, another NLB) go with the rest of its old service side
+/// (`endpoint_service::retire_side`), once this one is there.
 pub(crate) fn plan_service_side<'a>(
     p: &mut Planner<'a>,
     side: &crate::kinds::endpoint_service::ServiceSide<'a>,
@@ -504,25 +505,22 @@ pub(crate) fn plan_service_side<'a>(
     lb_action: Option<usize>,
     tg_arn: &Ref,
     tg_action: Option<usize>,
-) -> Option<Option<usize>> {
+) -> Option<Option<&'a Listener>> {
     let on_lb = p.listeners_on(side.st, lb_arn.known());
-    let mine: Vec<bool> = on_lb.iter().map(|x| p.owned_by(&x.tags, &side.owner) && tags::is_transport(&x.tags)).collect();
-    let mine = |x: &Listener| on_lb.iter().zip(&mine).any(|(y, m)| *m && y.arn == x.arn);
-    let mut made = None;
     match on_lb.iter().find(|x| x.port == port) {
-        Some(x) if !mine(x) => {
+        Some(x) if !(p.owned_by(&x.tags, &side.owner) && tags::is_transport(&x.tags)) => {
             p.problem(
                 &side.subject,
                 "PortTaken",
                 format!("the service-side load balancer has a listener on port {port} ({}) that is not this link's", x.arn),
                 Some("choose another listenerPort, or remove that listener".into()),
             );
-            return None;
+            None
         }
         Some(x) => {
             p.claimed.insert(x.arn.clone());
             if x.target_group_arn.as_deref() != tg_arn.known() || x.protocol != "TCP" {
-                made = Some(p.add(
+                p.add(
                     &side.subject,
                     &side.account,
                     format!("service-side listener :{port}"),
@@ -540,11 +538,12 @@ pub(crate) fn plan_service_side<'a>(
                         protocol_changes: x.protocol != "TCP",
                     }),
                     vec![tg_action],
-                ));
+                );
             }
+            Some(Some(*x))
         }
         None => {
-            made = Some(p.add(
+            p.add(
                 &side.subject,
                 &side.account,
                 format!("service-side listener :{port}"),
@@ -558,20 +557,8 @@ pub(crate) fn plan_service_side<'a>(
                     tags: side.tags.clone(),
                 }),
                 vec![lb_action, tg_action],
-            ));
+            );
+            Some(None)
         }
     }
-    for x in on_lb.iter().filter(|x| x.port != port && mine(x)) {
-        p.claimed.insert(x.arn.clone());
-        p.add(
-            &side.subject,
-            &side.account,
-            format!("service-side listener :{} ({})", x.port, x.arn),
-            Verb::Delete,
-            Reason::Replaced { why: format!("the link's listener port is {port} now") },
-            Op::Listener(ListenerOp::DeleteListener { arn: x.arn.clone() }),
-            vec![made],
-        );
-    }
-    Some(made)
 }

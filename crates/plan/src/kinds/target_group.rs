@@ -392,15 +392,19 @@ fn repair_health_check(p: &mut Planner<'_>, subject: &Subject, account: &str, tg
 
 // ---- Planning (a privateLink's service side) ---------------------------------------------------
 
-/// A privateLink's target group in the service VPC, with the link's health check: its targets
-/// are the link's (registered by `targets::plan_service_side`).
+/// A privateLink's target group in the service VPC for its NLB (`load_balancer`: its name or
+/// ARN), with the link's health check: its targets are the link's (registered by
+/// `targets::plan_service_side`).
 pub(crate) fn plan_service_side<'a>(
     p: &mut Planner<'a>,
     side: &crate::kinds::endpoint_service::ServiceSide<'a>,
     l: &Link,
+    load_balancer: &str,
 ) -> Option<(Ref, Option<usize>, Option<&'a TargetGroup>)> {
     let port = l.spec.listener_port;
-    let name = target_group_name(&l.metadata.name, &side.vpc, port);
+    // Per load balancer too: a target group serves one NLB, so another service-side NLB gets its
+    // own group (the old one goes with the old NLB).
+    let name = target_group_name(&l.metadata.name, &format!("{}/{load_balancer}", side.vpc), port);
     let want_hc = health_check(l);
     match side.st.target_groups.iter().find(|t| t.name == name) {
         Some(tg) if p.owned_by(&tg.tags, &side.owner) && tags::is_transport(&tg.tags) => {

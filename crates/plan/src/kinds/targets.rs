@@ -200,13 +200,23 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
     let live: BTreeSet<(Ipv4Addr, u16)> = live_targets.iter().map(|t| (t.ip, t.port)).collect();
     let missing: Vec<(Ipv4Addr, u16)> = want.difference(&live).copied().collect();
     let mut extra: Vec<(Ipv4Addr, u16)> = live.difference(&want).copied().collect();
-    // The other transport's targets go once the new path carries traffic: enough of the wanted
-    // targets are registered and healthy.
+    // The old path's targets go once the new path carries traffic: enough of the wanted targets
+    // are registered and healthy. The old path is the other transport's, or another endpoint of
+    // the link's (its endpoint service was replaced).
     let gw_cidrs = cx.gw.state.vpcs.get(&cx.gw.gw.spec.vpc_id).map(|v| v.cidrs.as_slice()).unwrap_or_default();
     let other_transport = |t: &RegisteredTarget| via_peering(t, gw_cidrs) != l.spec.transport.routes();
+    let current = cx.out.endpoint.endpoint.map(|e| e.id.as_str());
+    let other_endpoints: BTreeSet<Ipv4Addr> = cx
+        .gw
+        .state
+        .endpoints
+        .iter()
+        .filter(|e| Some(e.id.as_str()) != current && p.owned_by(&e.tags, &cx.owner) && !e.gone())
+        .flat_map(|e| e.interfaces.iter().map(|i| i.ip))
+        .collect();
     let old: Vec<(Ipv4Addr, u16)> = live_targets
         .iter()
-        .filter(|t| other_transport(t) && extra.contains(&(t.ip, t.port)))
+        .filter(|t| (other_transport(t) || other_endpoints.contains(&t.ip)) && extra.contains(&(t.ip, t.port)))
         .map(|t| (t.ip, t.port))
         .collect();
     if !old.is_empty() {
@@ -216,7 +226,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
             extra.retain(|t| !old.contains(t));
             let shown: Vec<String> = old.iter().map(|(ip, p)| format!("{ip}:{p}")).collect();
             p.report(subject).waiting.push(format!(
-                "switching to {}: targets {} of the old path stay registered until {needed} new target(s) are healthy ({healthy} now)",
+                "moving to a new {} path: targets {} of the old path stay registered until {needed} new target(s) are healthy ({healthy} now)",
                 l.spec.transport.name(),
                 shown.join(", ")
             ));
@@ -246,7 +256,7 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
         // The old path's targets are replaced by the new transport's (not a removal of the
         // link); the others are no longer desired.
         let (replaced, gone): (Vec<_>, Vec<_>) = extra.into_iter().partition(|t| old.contains(t));
-        let why = format!("the link's transport is {} now, and its targets are healthy", l.spec.transport.name());
+        let why = format!("the link's new {} path is healthy", l.spec.transport.name());
         for (targets, reason) in [(replaced, Reason::Replaced { why }), (gone, Reason::NoLongerDesired)] {
             if targets.is_empty() {
                 continue;
