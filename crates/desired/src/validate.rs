@@ -266,6 +266,38 @@ fn one_owner_each(v: &mut V, state: &DesiredState) {
             }
         }
     }
+    // A privateLink link's service-side NLB is its own: not a gateway's, not another link's.
+    let mut by_link: HashMap<String, &Link> = HashMap::new();
+    for l in &state.links {
+        let Some(pl) = l.spec.transport.private_link() else { continue };
+        let key = match &pl.load_balancer {
+            LoadBalancerRef::Name(n) => format!("lb:{}:{n}", l.spec.service.account),
+            LoadBalancerRef::Arn(a) => format!("lb-arn:{a}"),
+        };
+        let field = match &pl.load_balancer {
+            LoadBalancerRef::Name(_) => "spec.transport.privateLink.loadBalancer.name",
+            LoadBalancerRef::Arn(_) => "spec.transport.privateLink.loadBalancer.arn",
+        };
+        let owner = match (claimed.get(&key), by_link.get(&key)) {
+            (Some(g), _) => Some(format!("Gateway/{}", g.metadata.name)),
+            (None, Some(other)) => Some(format!("Link/{}", other.metadata.name)),
+            (None, None) => None,
+        };
+        match owner {
+            Some(owner) => v.at(
+                "Link",
+                &l.metadata,
+                field,
+                p(
+                    format!("this load balancer is already {owner}'s"),
+                    "each privateLink link has its own service-side NLB (an endpoint service and a target group per NLB): give this one another name",
+                ),
+            ),
+            None => {
+                by_link.insert(key, l);
+            }
+        }
+    }
 }
 
 fn names<'a>(v: &mut V, kind: &str, metas: impl Iterator<Item = &'a Metadata>) {
