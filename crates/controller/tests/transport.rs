@@ -403,3 +403,40 @@ async fn replacing_a_private_link_service_side_keeps_a_path() {
     assert_eq!((ss.target_groups.len(), ss.listeners.len()), (1, 1), "{:?}", ss.target_groups);
     assert!(path(&f.inner, 9001).unwrap().starts_with("endpoint "));
 }
+
+/// The service-side NLB referenced by ARN (an existing internal NLB of the service VPC, built
+/// without crosslink): crosslink adds the link's listener, target group and endpoint service to
+/// it, and on removal takes those away and leaves the NLB.
+#[tokio::test]
+async fn a_referenced_service_load_balancer_is_used_and_never_deleted() {
+    use crosslink_plan::kinds::LoadBalancerOp;
+    let f = world(false);
+    let existing = f
+        .inner
+        .apply(
+            SVC,
+            &Op::LoadBalancer(LoadBalancerOp::CreateLoadBalancer {
+                name: "team-nlb".into(),
+                subnet_ids: vec![SVC_SUBNET.into()],
+                tags: Default::default(),
+            }),
+        )
+        .unwrap()
+        .created
+        .unwrap();
+    let text = yaml("privateLink", "10.20.1.10")
+        .replace(&format!("{{name: pay-svc}}, subnetIds: [{SVC_SUBNET}]"), &format!("{{arn: \"{existing}\"}}"));
+    assert!(text.contains(&existing), "{text}");
+    let d = desired(&text);
+    converge(&f, &d).await;
+    let ss = state(&f.inner, SVC);
+    assert_eq!(ss.load_balancers.len(), 1, "no NLB of its own: {:?}", ss.load_balancers);
+    assert_eq!(ss.endpoint_services[0].load_balancer_arns, [existing.clone()]);
+    assert!(ss.listeners.iter().any(|l| l.load_balancer_arn == existing && l.port == 9001));
+    assert!(path(&f.inner, 9001).unwrap().starts_with("endpoint "));
+
+    converge(&f, &desired(&gateway_only())).await;
+    let ss = state(&f.inner, SVC);
+    assert_eq!(ss.load_balancers.iter().map(|l| l.arn.as_str()).collect::<Vec<_>>(), [existing.as_str()]);
+    assert!(ss.listeners.is_empty() && ss.target_groups.is_empty() && ss.endpoint_services.is_empty());
+}
