@@ -431,7 +431,7 @@ async fn a_referenced_service_load_balancer_is_used_and_never_deleted() {
     converge(&f, &d).await;
     let ss = state(&f.inner, SVC);
     assert_eq!(ss.load_balancers.len(), 1, "no NLB of its own: {:?}", ss.load_balancers);
-    assert_eq!(ss.endpoint_services[0].load_balancer_arns, [existing.clone()]);
+    assert_eq!(ss.endpoint_services[0].load_balancer_arns, std::slice::from_ref(&existing));
     assert!(ss.listeners.iter().any(|l| l.load_balancer_arn == existing && l.port == 9001));
     assert!(path(&f.inner, 9001).unwrap().starts_with("endpoint "));
 
