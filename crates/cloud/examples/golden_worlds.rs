@@ -140,20 +140,9 @@ spec:
 
 /// Link/pay over PrivateLink: no route tables, an NLB crosslink makes in the service VPC.
 fn pay_over_private_link() -> String {
-    format!(
-        "---
-apiVersion: crosslink.dev/v1alpha1
-kind: Link
-metadata: {{name: pay}}
-spec:
-  gateway: edge
-  service: {{account: svc-a, vpcId: {A_VPC}}}
-  targets: [{{ip: 10.20.1.10, port: 8080}}]
-  listenerPort: 9001
-  routes: [{{path: /payments}}]
-  transport: {{privateLink: {{loadBalancer: {{name: pay-svc}}, subnetIds: [subnet-0000000000000001a]}}}}
-"
-    )
+    let transport =
+        "  transport: {privateLink: {loadBalancer: {name: pay-svc}, subnetIds: [subnet-0000000000000001a]}}\n";
+    Pay { extra: transport, ..Pay::default() }.yaml().replace(&format!(", routeTableIds: [{A_RTB}]"), "")
 }
 
 fn pay() -> String {

@@ -211,16 +211,17 @@ pub(crate) struct ServiceSide<'a> {
 }
 
 /// What the endpoint service hands on to the gateway's endpoint.
-pub(crate) struct Out<'a> {
+pub(crate) struct ServiceOut {
     /// The service's name: pending while this plan (or AWS) makes it.
     pub(crate) service_name: Ref,
     pub(crate) action: Option<usize>,
-    pub(crate) service: Option<&'a EndpointService>,
 }
 
-impl Default for Out<'_> {
+pub(crate) type Out<'a> = ServiceOut;
+
+impl Default for ServiceOut {
     fn default() -> Self {
-        Out { service_name: Ref::Pending("not planned".into()), action: None, service: None }
+        ServiceOut { service_name: Ref::Pending("not planned".into()), action: None }
     }
 }
 
@@ -285,7 +286,6 @@ pub(crate) fn plan<'a>(p: &mut Planner<'a>, cx: &mut LinkCx<'a, '_>) -> Option<(
         Some(s) => {
             p.claimed.insert(s.id.clone());
             p.report(&cx.subject).resources.insert("endpointService".into(), s.id.clone());
-            out.service = Some(s);
             out.service_name = Ref::Known(s.service_name.clone());
             if !s.acceptance_required {
                 p.add(
